@@ -1,0 +1,403 @@
+//! Audio buffers: interleaved samples with their rate, channel count and sample format.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::buffer::SampleBuf;
+use super::convert;
+
+/// Lowest sample rate any node accepts, in Hz.
+pub const MIN_SAMPLE_RATE: u32 = 8_000;
+/// Highest sample rate any node accepts, in Hz.
+pub const MAX_SAMPLE_RATE: u32 = 384_000;
+/// Most channels an audio buffer may carry.
+pub const MAX_CHANNELS: u16 = 64;
+
+/// How one sample is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SampleFormat {
+    /// 32-bit float, full scale is [-1.0, 1.0].
+    F32,
+    /// 16-bit signed integer, full scale is [-32768, 32767].
+    I16,
+    /// 32-bit signed integer, full scale is [-2^31, 2^31 - 1].
+    I32,
+    /// 64-bit float, full scale is [-1.0, 1.0].
+    F64,
+}
+
+impl SampleFormat {
+    /// Every format, in a stable order.
+    pub const ALL: [SampleFormat; 4] = [Self::F32, Self::I16, Self::I32, Self::F64];
+
+    /// Lower-case name as used in manifests ("f32", "i16", ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::I16 => "i16",
+            Self::I32 => "i32",
+            Self::F64 => "f64",
+        }
+    }
+
+    /// Bytes per sample.
+    pub fn bytes_per_sample(self) -> usize {
+        match self {
+            Self::I16 => 2,
+            Self::F32 | Self::I32 => 4,
+            Self::F64 => 8,
+        }
+    }
+
+    /// Parses "f32" / "i16" / "i32" / "f64".
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+impl fmt::Display for SampleFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Interleaved samples in one of the supported formats.
+#[derive(Clone, PartialEq)]
+pub enum Samples {
+    /// 32-bit float samples.
+    F32(SampleBuf<f32>),
+    /// 16-bit integer samples.
+    I16(SampleBuf<i16>),
+    /// 32-bit integer samples.
+    I32(SampleBuf<i32>),
+    /// 64-bit float samples.
+    F64(SampleBuf<f64>),
+}
+
+/// Applies an expression to whichever typed buffer a [`Samples`] holds.
+#[macro_export]
+macro_rules! with_samples {
+    ($samples:expr, $buf:ident => $body:expr) => {
+        match $samples {
+            $crate::data::Samples::F32($buf) => $body,
+            $crate::data::Samples::I16($buf) => $body,
+            $crate::data::Samples::I32($buf) => $body,
+            $crate::data::Samples::F64($buf) => $body,
+        }
+    };
+}
+
+impl Samples {
+    /// The sample format.
+    pub fn format(&self) -> SampleFormat {
+        match self {
+            Self::F32(_) => SampleFormat::F32,
+            Self::I16(_) => SampleFormat::I16,
+            Self::I32(_) => SampleFormat::I32,
+            Self::F64(_) => SampleFormat::F64,
+        }
+    }
+
+    /// Number of samples (frames x channels).
+    pub fn len(&self) -> usize {
+        with_samples!(self, b => b.len())
+    }
+
+    /// True when there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Converts to `format` with the documented scaling (see [`convert`]); O(1) when the
+    /// format is already `format`.
+    pub fn to_format(&self, format: SampleFormat) -> Samples {
+        if self.format() == format {
+            return self.clone();
+        }
+        match format {
+            SampleFormat::F32 => Samples::F32(self.to_f32_vec().into()),
+            SampleFormat::F64 => Samples::F64(self.to_f64_vec().into()),
+            SampleFormat::I16 => Samples::I16(
+                match self {
+                    Self::F32(b) => convert::f32_to_i16(b),
+                    Self::F64(b) => convert::f64_to_i16(b),
+                    Self::I32(b) => convert::i32_to_i16(b),
+                    Self::I16(b) => b.to_vec(),
+                }
+                .into(),
+            ),
+            SampleFormat::I32 => Samples::I32(
+                match self {
+                    Self::F32(b) => convert::f32_to_i32(b),
+                    Self::F64(b) => convert::f64_to_i32(b),
+                    Self::I16(b) => convert::i16_to_i32(b),
+                    Self::I32(b) => b.to_vec(),
+                }
+                .into(),
+            ),
+        }
+    }
+
+    /// The samples as `f32` in [-1, 1] full scale (a new vector).
+    pub fn to_f32_vec(&self) -> Vec<f32> {
+        match self {
+            Self::F32(b) => b.to_vec(),
+            Self::F64(b) => convert::f64_to_f32(b),
+            Self::I16(b) => convert::i16_to_f32(b),
+            Self::I32(b) => convert::i32_to_f32(b),
+        }
+    }
+
+    /// The samples as `f64` in [-1, 1] full scale (a new vector).
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        match self {
+            Self::F32(b) => convert::f32_to_f64(b),
+            Self::F64(b) => b.to_vec(),
+            Self::I16(b) => convert::i16_to_f64(b),
+            Self::I32(b) => convert::i32_to_f64(b),
+        }
+    }
+
+    /// An empty buffer of the given format.
+    pub fn empty(format: SampleFormat) -> Samples {
+        match format {
+            SampleFormat::F32 => Samples::F32(Vec::new().into()),
+            SampleFormat::I16 => Samples::I16(Vec::new().into()),
+            SampleFormat::I32 => Samples::I32(Vec::new().into()),
+            SampleFormat::F64 => Samples::F64(Vec::new().into()),
+        }
+    }
+
+    /// Concatenates buffers of one format. Returns `None` when formats differ.
+    pub fn concat(parts: &[&Samples]) -> Option<Samples> {
+        let first = parts.first()?;
+        let format = first.format();
+        if parts.iter().any(|p| p.format() != format) {
+            return None;
+        }
+        if parts.len() == 1 {
+            return Some((*first).clone());
+        }
+        fn join<T: Copy + Send + Sync + 'static>(
+            parts: &[&Samples],
+            get: impl Fn(&Samples) -> &[T],
+        ) -> Vec<T> {
+            let total = parts.iter().map(|p| p.len()).sum();
+            let mut out = Vec::with_capacity(total);
+            for p in parts {
+                out.extend_from_slice(get(p));
+            }
+            out
+        }
+        Some(match format {
+            SampleFormat::F32 => Samples::F32(
+                join(parts, |s| match s {
+                    Samples::F32(b) => b,
+                    _ => unreachable!(),
+                })
+                .into(),
+            ),
+            SampleFormat::I16 => Samples::I16(
+                join(parts, |s| match s {
+                    Samples::I16(b) => b,
+                    _ => unreachable!(),
+                })
+                .into(),
+            ),
+            SampleFormat::I32 => Samples::I32(
+                join(parts, |s| match s {
+                    Samples::I32(b) => b,
+                    _ => unreachable!(),
+                })
+                .into(),
+            ),
+            SampleFormat::F64 => Samples::F64(
+                join(parts, |s| match s {
+                    Samples::F64(b) => b,
+                    _ => unreachable!(),
+                })
+                .into(),
+            ),
+        })
+    }
+
+    /// Samples `[start, end)` (in samples, not frames) as a new buffer.
+    pub fn slice(&self, start: usize, end: usize) -> Samples {
+        match self {
+            Self::F32(b) => Self::F32(b[start..end].to_vec().into()),
+            Self::I16(b) => Self::I16(b[start..end].to_vec().into()),
+            Self::I32(b) => Self::I32(b[start..end].to_vec().into()),
+            Self::F64(b) => Self::F64(b[start..end].to_vec().into()),
+        }
+    }
+}
+
+impl fmt::Debug for Samples {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        with_samples!(self, b => fmt::Debug::fmt(b, f))
+    }
+}
+
+impl From<Vec<f32>> for Samples {
+    fn from(v: Vec<f32>) -> Self {
+        Samples::F32(v.into())
+    }
+}
+impl From<Vec<f64>> for Samples {
+    fn from(v: Vec<f64>) -> Self {
+        Samples::F64(v.into())
+    }
+}
+impl From<Vec<i16>> for Samples {
+    fn from(v: Vec<i16>) -> Self {
+        Samples::I16(v.into())
+    }
+}
+impl From<Vec<i32>> for Samples {
+    fn from(v: Vec<i32>) -> Self {
+        Samples::I32(v.into())
+    }
+}
+
+/// Why an [`AudioBuffer`] could not be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AudioError {
+    /// Channel count of 0 or above [`MAX_CHANNELS`].
+    #[error("channels must be in 1..={MAX_CHANNELS}, got {0}")]
+    Channels(usize),
+    /// Sample rate of 0.
+    #[error("sample rate must be a positive integer in Hz, got {0}")]
+    SampleRate(u32),
+    /// Sample count not a multiple of the channel count.
+    #[error("{samples} samples cannot be split into {channels} interleaved channels")]
+    Ragged {
+        /// Samples given.
+        samples: usize,
+        /// Channels claimed.
+        channels: u16,
+    },
+}
+
+/// Interleaved audio: `samples[frame * channels + channel]`.
+#[derive(Clone, PartialEq, Debug)]
+pub struct AudioBuffer {
+    samples: Samples,
+    sample_rate: u32,
+    channels: u16,
+}
+
+impl AudioBuffer {
+    /// Builds a buffer, checking that the samples divide into whole frames.
+    pub fn new(samples: Samples, sample_rate: u32, channels: u16) -> Result<Self, AudioError> {
+        if channels == 0 || channels > MAX_CHANNELS {
+            return Err(AudioError::Channels(channels as usize));
+        }
+        if sample_rate == 0 {
+            return Err(AudioError::SampleRate(sample_rate));
+        }
+        if samples.len() % channels as usize != 0 {
+            return Err(AudioError::Ragged {
+                samples: samples.len(),
+                channels,
+            });
+        }
+        Ok(Self {
+            samples,
+            sample_rate,
+            channels,
+        })
+    }
+
+    /// A mono `f32` buffer (convenience for tests and examples).
+    pub fn mono_f32(samples: Vec<f32>, sample_rate: u32) -> Self {
+        Self::new(samples.into(), sample_rate, 1).expect("mono buffer is always valid")
+    }
+
+    /// An empty buffer with the given shape.
+    pub fn empty(format: SampleFormat, sample_rate: u32, channels: u16) -> Result<Self, AudioError> {
+        Self::new(Samples::empty(format), sample_rate, channels)
+    }
+
+    /// The interleaved samples.
+    pub fn samples(&self) -> &Samples {
+        &self.samples
+    }
+
+    /// Takes the samples out.
+    pub fn into_samples(self) -> Samples {
+        self.samples
+    }
+
+    /// Sample rate in Hz.
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    /// Number of interleaved channels.
+    pub fn channels(&self) -> u16 {
+        self.channels
+    }
+
+    /// Sample format.
+    pub fn format(&self) -> SampleFormat {
+        self.samples.format()
+    }
+
+    /// Number of frames (samples per channel).
+    pub fn frames(&self) -> usize {
+        self.samples.len() / self.channels as usize
+    }
+
+    /// Duration in seconds.
+    pub fn duration_secs(&self) -> f64 {
+        self.frames() as f64 / self.sample_rate as f64
+    }
+
+    /// Size of the sample data in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.samples.len() * self.format().bytes_per_sample()
+    }
+
+    /// The same audio in another sample format (O(1) when already in it).
+    pub fn to_format(&self, format: SampleFormat) -> AudioBuffer {
+        AudioBuffer {
+            samples: self.samples.to_format(format),
+            sample_rate: self.sample_rate,
+            channels: self.channels,
+        }
+    }
+
+    /// True when `other` has the same rate, channel count and format (so the two can be joined).
+    pub fn same_shape(&self, other: &AudioBuffer) -> bool {
+        self.sample_rate == other.sample_rate
+            && self.channels == other.channels
+            && self.format() == other.format()
+    }
+
+    /// Frames `[start, end)` as a new buffer.
+    pub fn slice_frames(&self, start: usize, end: usize) -> AudioBuffer {
+        let c = self.channels as usize;
+        AudioBuffer {
+            samples: self.samples.slice(start * c, end * c),
+            sample_rate: self.sample_rate,
+            channels: self.channels,
+        }
+    }
+
+    /// Joins buffers of the same shape; `None` if any shape differs or `parts` is empty.
+    pub fn concat(parts: &[&AudioBuffer]) -> Option<AudioBuffer> {
+        let first = parts.first()?;
+        if parts.iter().any(|p| !p.same_shape(first)) {
+            return None;
+        }
+        let samples: Vec<&Samples> = parts.iter().map(|p| &p.samples).collect();
+        Some(AudioBuffer {
+            samples: Samples::concat(&samples)?,
+            sample_rate: first.sample_rate,
+            channels: first.channels,
+        })
+    }
+}

@@ -1,0 +1,177 @@
+//! Sample-format conversion kernels.
+//!
+//! Scaling convention (the one libsndfile, soundfile and numpy users expect):
+//! - integer -> float divides by 2^(bits-1): `i16 / 32768`, `i32 / 2147483648`. Full scale is
+//!   [-1.0, 1.0), so `-32768` maps to exactly `-1.0` and `32767` to `0.99997`.
+//! - float -> integer multiplies by 2^(bits-1), rounds half to even, and **saturates**: `1.0`
+//!   becomes `32767`, `-1.0` becomes `-32768`, `2.5` becomes `32767` (never wraps); NaN becomes 0.
+//! - integer -> integer is exactly the composition of the two rules through `f64`
+//!   (`i16 -> i32` is `x << 16`; `i32 -> i16` is `round(x / 65536)` saturated).
+//! - `f32 <-> f64` is a plain cast (`f64 -> f32` rounds to nearest).
+//!
+//! Hence `i16 -> f32 -> i16`, `i16 -> f64 -> i16` and `i32 -> f64 -> i32` are exact round trips;
+//! `i32 -> f32 -> i32` is not (`f32` has a 24-bit mantissa).
+//!
+//! The loops are written so LLVM vectorises them: no branches, rounding by adding and
+//! subtracting 1.5 * 2^mantissa_bits (exact round-half-even in the default FP mode) instead of
+//! a libm `round` call.
+
+const I16_SCALE: f32 = 32768.0;
+const I32_SCALE: f64 = 2_147_483_648.0;
+/// Adding then subtracting this rounds an f32 in (-2^22, 2^22) to the nearest integer (ties even).
+const ROUND_F32: f32 = 12_582_912.0;
+/// Adding then subtracting this rounds an f64 in (-2^51, 2^51) to the nearest integer (ties even).
+const ROUND_F64: f64 = 6_755_399_441_055_744.0;
+
+/// `i16 -> f32` (exact).
+pub fn i16_to_f32(src: &[i16]) -> Vec<f32> {
+    let mut out = vec![0.0f32; src.len()];
+    i16_to_f32_into(src, &mut out);
+    out
+}
+
+/// `i16 -> f32` into a caller-provided buffer of the same length.
+pub fn i16_to_f32_into(src: &[i16], dst: &mut [f32]) {
+    assert_eq!(src.len(), dst.len(), "i16_to_f32_into: length mismatch");
+    const K: f32 = 1.0 / I16_SCALE;
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = s as f32 * K;
+    }
+}
+
+/// `i16 -> f64` (exact).
+pub fn i16_to_f64(src: &[i16]) -> Vec<f64> {
+    src.iter().map(|&s| s as f64 * (1.0 / 32768.0)).collect()
+}
+
+/// `i32 -> f32` (rounded to the nearest f32).
+pub fn i32_to_f32(src: &[i32]) -> Vec<f32> {
+    const K: f64 = 1.0 / I32_SCALE;
+    src.iter().map(|&s| (s as f64 * K) as f32).collect()
+}
+
+/// `i32 -> f64` (exact).
+pub fn i32_to_f64(src: &[i32]) -> Vec<f64> {
+    const K: f64 = 1.0 / I32_SCALE;
+    src.iter().map(|&s| s as f64 * K).collect()
+}
+
+/// `f32 -> i16`, rounded half to even, saturating.
+pub fn f32_to_i16(src: &[f32]) -> Vec<i16> {
+    let mut out = vec![0i16; src.len()];
+    f32_to_i16_into(src, &mut out);
+    out
+}
+
+/// `f32 -> i16` into a caller-provided buffer of the same length.
+pub fn f32_to_i16_into(src: &[f32], dst: &mut [i16]) {
+    assert_eq!(src.len(), dst.len(), "f32_to_i16_into: length mismatch");
+    for (d, &s) in dst.iter_mut().zip(src) {
+        let y = (s * I16_SCALE).clamp(-32768.0, 32767.0);
+        // NaN survives the clamp and the rounding; `as` maps it to 0.
+        *d = ((y + ROUND_F32) - ROUND_F32) as i16;
+    }
+}
+
+/// `f64 -> i16`, rounded half to even, saturating.
+pub fn f64_to_i16(src: &[f64]) -> Vec<i16> {
+    src.iter()
+        .map(|&s| {
+            let y = (s * 32768.0).clamp(-32768.0, 32767.0);
+            ((y + ROUND_F64) - ROUND_F64) as i16
+        })
+        .collect()
+}
+
+/// `f32 -> i32`, rounded half to even, saturating.
+pub fn f32_to_i32(src: &[f32]) -> Vec<i32> {
+    src.iter().map(|&s| f64_sample_to_i32(s as f64)).collect()
+}
+
+/// `f64 -> i32`, rounded half to even, saturating.
+pub fn f64_to_i32(src: &[f64]) -> Vec<i32> {
+    src.iter().map(|&s| f64_sample_to_i32(s)).collect()
+}
+
+#[inline]
+fn f64_sample_to_i32(s: f64) -> i32 {
+    let y = (s * I32_SCALE).clamp(-I32_SCALE, I32_SCALE - 1.0);
+    ((y + ROUND_F64) - ROUND_F64) as i32
+}
+
+/// `i16 -> i32` (`x << 16`, exact).
+pub fn i16_to_i32(src: &[i16]) -> Vec<i32> {
+    src.iter().map(|&s| (s as i32) << 16).collect()
+}
+
+/// `i32 -> i16` (`round(x / 65536)`, half to even, saturating).
+pub fn i32_to_i16(src: &[i32]) -> Vec<i16> {
+    src.iter()
+        .map(|&s| {
+            let y = (s as f64 / 65536.0).clamp(-32768.0, 32767.0);
+            ((y + ROUND_F64) - ROUND_F64) as i16
+        })
+        .collect()
+}
+
+/// `f32 -> f64` (exact).
+pub fn f32_to_f64(src: &[f32]) -> Vec<f64> {
+    src.iter().map(|&s| s as f64).collect()
+}
+
+/// `f64 -> f32` (rounded to nearest).
+pub fn f64_to_f32(src: &[f64]) -> Vec<f32> {
+    src.iter().map(|&s| s as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn i16_f32_round_trip_is_exact_for_every_value() {
+        let all: Vec<i16> = (i16::MIN..=i16::MAX).collect();
+        assert_eq!(f32_to_i16(&i16_to_f32(&all)), all);
+        assert_eq!(f64_to_i16(&i16_to_f64(&all)), all);
+        assert_eq!(i32_to_i16(&i16_to_i32(&all)), all);
+    }
+
+    #[test]
+    fn i32_f64_round_trip_is_exact() {
+        let mut v: Vec<i32> = vec![i32::MIN, i32::MIN + 1, -1, 0, 1, i32::MAX - 1, i32::MAX];
+        v.extend((0..10_000i64).map(|i| (i * 429_497 - 2_147_000_000) as i32));
+        assert_eq!(f64_to_i32(&i32_to_f64(&v)), v);
+    }
+
+    #[test]
+    fn float_to_int_saturates_and_never_wraps() {
+        let x = [1.0f32, -1.0, 2.5, -7.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 0.5];
+        assert_eq!(
+            f32_to_i16(&x),
+            vec![32767, -32768, 32767, -32768, 32767, -32768, 0, 16384]
+        );
+        let y: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        assert_eq!(
+            f64_to_i32(&y),
+            vec![i32::MAX, i32::MIN, i32::MAX, i32::MIN, i32::MAX, i32::MIN, 0, 1 << 30]
+        );
+        assert_eq!(f32_to_i32(&x)[0], i32::MAX);
+        assert_eq!(i32_to_i16(&[i32::MAX, i32::MIN]), vec![32767, -32768]);
+    }
+
+    #[test]
+    fn rounding_is_half_to_even() {
+        // 0.5 LSB and 1.5 LSB of i16 full scale.
+        let half = 0.5f32 / 32768.0;
+        let one_and_half = 1.5f32 / 32768.0;
+        assert_eq!(f32_to_i16(&[half, one_and_half, -half]), vec![0, 2, 0]);
+        assert_eq!(i32_to_i16(&[32768, 3 * 32768, 65535]), vec![0, 2, 1]);
+    }
+
+    #[test]
+    fn scaling_convention() {
+        assert_eq!(i16_to_f32(&[-32768, 16384, 0]), vec![-1.0, 0.5, 0.0]);
+        assert_eq!(i32_to_f64(&[i32::MIN]), vec![-1.0]);
+        assert_eq!(i16_to_i32(&[1, -1]), vec![65536, -65536]);
+    }
+}

@@ -1,0 +1,324 @@
+//! The core's error types: [`NodeError`] (what a node reports) and [`ExecutorError`] (what a
+//! pipeline run reports, always naming the node). Bindings map `ExecutorError` once, at their
+//! boundary (Python exceptions, gRPC status codes).
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::manifest::ManifestError;
+
+/// What went wrong inside a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeErrorKind {
+    /// The node was given data it cannot handle (wrong type, rate, channel count...).
+    InvalidInput,
+    /// The node's work failed.
+    Failed,
+    /// The node panicked; the panic was contained.
+    Panicked,
+    /// The node did not finish within its `timeout_ms`.
+    Timeout,
+    /// The node raised an exception in a host language (e.g. Python).
+    Host {
+        /// The exception's type name, e.g. `ValueError`.
+        exc_type: String,
+        /// The formatted traceback, when the host provides one.
+        traceback: Option<String>,
+    },
+}
+
+/// An error reported by a node. Cheap to clone.
+#[derive(Clone)]
+pub struct NodeError {
+    kind: NodeErrorKind,
+    message: String,
+    retryable: bool,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    payload: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl NodeError {
+    /// A non-retryable failure.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(NodeErrorKind::Failed, message)
+    }
+
+    /// A failure worth retrying (transient: network, timeouts, busy resources).
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self::new(NodeErrorKind::Failed, message).with_retryable(true)
+    }
+
+    /// The node cannot handle what it was given.
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::new(NodeErrorKind::InvalidInput, message)
+    }
+
+    /// An error of any kind.
+    pub fn new(kind: NodeErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            retryable: false,
+            source: None,
+            payload: None,
+        }
+    }
+
+    /// Marks the error as retryable (or not).
+    pub fn with_retryable(mut self, retryable: bool) -> Self {
+        self.retryable = retryable;
+        self
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Attaches a host-specific payload (e.g. the original Python exception object) that a
+    /// binding can recover with [`payload`](Self::payload) to re-raise it unchanged.
+    pub fn with_payload(mut self, payload: Arc<dyn Any + Send + Sync>) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> &NodeErrorKind {
+        &self.kind
+    }
+
+    /// The message (without node id; [`ExecutorError`] adds it).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the retry policy may try again.
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+
+    /// The host payload, if any.
+    pub fn payload(&self) -> Option<&Arc<dyn Any + Send + Sync>> {
+        self.payload.as_ref()
+    }
+}
+
+impl fmt::Debug for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeError")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("retryable", &self.retryable)
+            .field("source", &self.source.as_ref().map(|s| s.to_string()))
+            .finish()
+    }
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            NodeErrorKind::Host { exc_type, .. } => write!(f, "{exc_type}: {}", self.message),
+            NodeErrorKind::Panicked => write!(f, "panicked: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+fn attempts_suffix(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" (after {attempts} attempts)")
+    } else {
+        String::new()
+    }
+}
+
+/// An error from building or running a pipeline.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ExecutorError {
+    /// The manifest is invalid; lists every problem found.
+    #[error(transparent)]
+    ManifestError(#[from] ManifestError),
+
+    /// The graph is invalid (unknown endpoint, self-loop, ...).
+    #[error("invalid pipeline graph: {message}")]
+    GraphError {
+        /// The node concerned, when there is one.
+        node_id: Option<String>,
+        /// What is wrong and what would be valid.
+        message: String,
+    },
+
+    /// The connections form a cycle; `nodes` lists it in order (first node repeated at the end).
+    #[error("cycle detected in pipeline: {}", nodes.join(" -> "))]
+    CycleError {
+        /// The nodes on the cycle.
+        nodes: Vec<String>,
+    },
+
+    /// A node failed (a native error, a panic, or bad input).
+    #[error("node '{node_id}' ({node_type}) failed: {source}{}", attempts_suffix(*attempts))]
+    NodeError {
+        /// The node's id.
+        node_id: String,
+        /// The node's type.
+        node_type: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The node's own error.
+        #[source]
+        source: NodeError,
+    },
+
+    /// A host-language (Python) node raised an exception.
+    #[error("Python exception in node '{node_id}' ({node_type}): {exc_type}: {message}{}", attempts_suffix(*attempts))]
+    PythonError {
+        /// The node's id.
+        node_id: String,
+        /// The node's type.
+        node_type: String,
+        /// The exception type name.
+        exc_type: String,
+        /// The exception message.
+        message: String,
+        /// The formatted traceback, when available.
+        traceback: Option<String>,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The node error carrying the original exception as payload.
+        #[source]
+        source: NodeError,
+    },
+
+    /// A retryable error persisted through every attempt of the retry policy.
+    #[error("node '{node_id}' ({node_type}) failed after {attempt}/{max_attempts} attempts: {message}")]
+    RetryableError {
+        /// The node's id.
+        node_id: String,
+        /// The node's type.
+        node_type: String,
+        /// The last error's message.
+        message: String,
+        /// Attempts made.
+        attempt: u32,
+        /// Attempts allowed.
+        max_attempts: u32,
+        /// The last error.
+        #[source]
+        source: NodeError,
+    },
+
+    /// The node's circuit breaker is open: it failed repeatedly and calls are refused for now.
+    #[error("circuit breaker open for node '{node_id}' ({node_type}) after {consecutive_failures} consecutive failures; retry in {retry_after_ms} ms")]
+    CircuitOpen {
+        /// The node's id.
+        node_id: String,
+        /// The node's type.
+        node_type: String,
+        /// Failures that opened the breaker.
+        consecutive_failures: u32,
+        /// Time until the breaker half-opens.
+        retry_after_ms: u64,
+    },
+
+    /// A node exceeded its `timeout_ms` on every attempt.
+    #[error("node '{node_id}' ({node_type}) timed out after {timeout_ms} ms{}", attempts_suffix(*attempts))]
+    Timeout {
+        /// The node's id.
+        node_id: String,
+        /// The node's type.
+        node_type: String,
+        /// The per-call limit.
+        timeout_ms: u64,
+        /// How many attempts were made.
+        attempts: u32,
+    },
+
+    /// The pipeline input is unusable (described in `message`).
+    #[error("invalid pipeline input: {message}")]
+    InputError {
+        /// What is wrong and what would be valid.
+        message: String,
+    },
+
+    /// Another run or session is using this pipeline instance.
+    #[error("pipeline '{pipeline}' is already running a session; finish it first or build another pipeline")]
+    Busy {
+        /// The pipeline's name.
+        pipeline: String,
+    },
+
+    /// The session was used after it failed or finished.
+    #[error("session is closed: {reason}")]
+    SessionClosed {
+        /// Why (the first error, or "finished").
+        reason: String,
+    },
+}
+
+impl ExecutorError {
+    /// The node this error is about, when there is one.
+    pub fn node_id(&self) -> Option<&str> {
+        match self {
+            Self::NodeError { node_id, .. }
+            | Self::PythonError { node_id, .. }
+            | Self::RetryableError { node_id, .. }
+            | Self::CircuitOpen { node_id, .. }
+            | Self::Timeout { node_id, .. } => Some(node_id),
+            Self::GraphError { node_id, .. } => node_id.as_deref(),
+            Self::ManifestError(m) => m.issues().first().and_then(|i| i.node_id.as_deref()),
+            _ => None,
+        }
+    }
+
+    /// A stable machine-readable code: `manifest`, `graph`, `cycle`, `node`, `python`,
+    /// `retries_exhausted`, `circuit_open`, `timeout`, `input`, `busy`, `session_closed`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::ManifestError(_) => "manifest",
+            Self::GraphError { .. } => "graph",
+            Self::CycleError { .. } => "cycle",
+            Self::NodeError { source, .. } if *source.kind() == NodeErrorKind::InvalidInput => {
+                "invalid_input"
+            }
+            Self::NodeError { .. } => "node",
+            Self::PythonError { .. } => "python",
+            Self::RetryableError { .. } => "retries_exhausted",
+            Self::CircuitOpen { .. } => "circuit_open",
+            Self::Timeout { .. } => "timeout",
+            Self::InputError { .. } => "input",
+            Self::Busy { .. } => "busy",
+            Self::SessionClosed { .. } => "session_closed",
+        }
+    }
+
+    /// The node error underneath, when there is one.
+    pub fn node_error(&self) -> Option<&NodeError> {
+        match self {
+            Self::NodeError { source, .. }
+            | Self::PythonError { source, .. }
+            | Self::RetryableError { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Extracts the message from a panic payload.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}

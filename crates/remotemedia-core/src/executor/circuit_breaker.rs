@@ -1,0 +1,184 @@
+//! A per-node circuit breaker: after `failure_threshold` consecutive failed attempts it opens
+//! and refuses calls at once; after `cooldown` it half-opens and lets one trial call through.
+//! A success closes it; a failed trial re-opens it.
+
+use std::time::{Duration, Instant};
+
+use crate::manifest::CircuitBreakerSpec;
+
+/// Breaker settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open the breaker.
+    pub failure_threshold: u32,
+    /// Time spent open before a trial call.
+    pub cooldown: Duration,
+}
+
+impl BreakerConfig {
+    /// Defaults: 5 failures, 30 s cool-down.
+    pub const DEFAULT: BreakerConfig = BreakerConfig {
+        failure_threshold: 5,
+        cooldown: Duration::from_secs(30),
+    };
+
+    /// Defaults with a manifest's overrides applied (already validated).
+    pub fn from_spec(spec: Option<&CircuitBreakerSpec>) -> Self {
+        let d = Self::DEFAULT;
+        match spec {
+            None => d,
+            Some(s) => Self {
+                failure_threshold: s.failure_threshold.unwrap_or(d.failure_threshold).max(1),
+                cooldown: s.cooldown_ms.map(Duration::from_millis).unwrap_or(d.cooldown),
+            },
+        }
+    }
+}
+
+/// The breaker's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Calls flow; counts consecutive failures.
+    Closed {
+        /// Failures since the last success.
+        consecutive_failures: u32,
+    },
+    /// Calls are refused until `until`.
+    Open {
+        /// When the breaker half-opens.
+        until: Instant,
+    },
+    /// One trial call is in flight.
+    HalfOpen,
+}
+
+/// A circuit breaker (see module docs).
+#[derive(Debug)]
+pub struct CircuitBreaker {
+    config: BreakerConfig,
+    state: BreakerState,
+    opened_after: u32,
+}
+
+/// A refused call: how long until the breaker lets a trial through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejected {
+    /// Time left in the open state.
+    pub retry_after: Duration,
+    /// Consecutive failures that opened the breaker.
+    pub failures: u32,
+}
+
+impl CircuitBreaker {
+    /// A closed breaker.
+    pub fn new(config: BreakerConfig) -> Self {
+        Self {
+            config,
+            state: BreakerState::Closed {
+                consecutive_failures: 0,
+            },
+            opened_after: 0,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> BreakerState {
+        self.state
+    }
+
+    /// Asks to make a call now.
+    pub fn try_acquire(&mut self, now: Instant) -> Result<(), Rejected> {
+        match self.state {
+            BreakerState::Closed { .. } => Ok(()),
+            BreakerState::Open { until } if now >= until => {
+                self.state = BreakerState::HalfOpen;
+                Ok(())
+            }
+            BreakerState::Open { until } => Err(Rejected {
+                retry_after: until - now,
+                failures: self.opened_after,
+            }),
+            // The trial call is in flight (calls into one node are serialised, so this is a
+            // new call after a trial whose outcome was not reported): let it through.
+            BreakerState::HalfOpen => Ok(()),
+        }
+    }
+
+    /// Reports a successful call.
+    pub fn on_success(&mut self) {
+        self.state = BreakerState::Closed {
+            consecutive_failures: 0,
+        };
+    }
+
+    /// Reports a failed call.
+    pub fn on_failure(&mut self, now: Instant) {
+        self.state = match self.state {
+            BreakerState::Closed {
+                consecutive_failures,
+            } => {
+                let n = consecutive_failures + 1;
+                if n >= self.config.failure_threshold {
+                    self.opened_after = n;
+                    BreakerState::Open {
+                        until: now + self.config.cooldown,
+                    }
+                } else {
+                    BreakerState::Closed {
+                        consecutive_failures: n,
+                    }
+                }
+            }
+            BreakerState::HalfOpen | BreakerState::Open { .. } => {
+                self.opened_after += 1;
+                BreakerState::Open {
+                    until: now + self.config.cooldown,
+                }
+            }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_after_threshold_rejects_then_half_opens() {
+        let cfg = BreakerConfig {
+            failure_threshold: 3,
+            cooldown: Duration::from_millis(50),
+        };
+        let mut b = CircuitBreaker::new(cfg);
+        let t0 = Instant::now();
+        for _ in 0..2 {
+            b.try_acquire(t0).unwrap();
+            b.on_failure(t0);
+        }
+        b.try_acquire(t0).unwrap();
+        b.on_success();
+        for _ in 0..3 {
+            b.try_acquire(t0).unwrap();
+            b.on_failure(t0);
+        }
+        let r = b.try_acquire(t0 + Duration::from_millis(10)).unwrap_err();
+        assert_eq!(r.retry_after, Duration::from_millis(40));
+        assert_eq!(r.failures, 3);
+        // After the cool-down one trial goes through; its failure re-opens at once.
+        let t1 = t0 + Duration::from_millis(60);
+        b.try_acquire(t1).unwrap();
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        b.on_failure(t1);
+        assert!(b.try_acquire(t1).is_err());
+        // A successful trial closes it.
+        let t2 = t1 + Duration::from_millis(60);
+        b.try_acquire(t2).unwrap();
+        b.on_success();
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed {
+                consecutive_failures: 0
+            }
+        );
+    }
+}

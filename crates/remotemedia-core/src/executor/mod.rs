@@ -1,0 +1,703 @@
+//! The executor: a validated manifest becomes a [`Pipeline`] of live nodes; a [`Session`]
+//! pushes chunks through it; [`Pipeline::run`] is a session with one chunk plus the flush.
+//!
+//! Each pushed chunk is one *step*: nodes run in dependency order, a node starts as soon as
+//! all its upstream nodes are done with the step, and nodes that are ready at the same time
+//! (independent branches) run concurrently on the tokio runtime. A lone ready node runs inline
+//! on the caller's task, so a linear pipeline pays no task-spawn cost.
+//!
+//! Every node call goes through the node's circuit breaker, its timeout, and its retry policy,
+//! and is measured into the session's metrics.
+
+mod circuit_breaker;
+mod metrics;
+mod retry;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+
+pub use circuit_breaker::{BreakerConfig, BreakerState, CircuitBreaker, Rejected};
+pub use metrics::{
+    peak_rss_mb, CallKind, CallRecord, ExecutionStatus, MetricsCollector, NodeMetrics,
+    PipelineMetrics, MAX_TRACE_EVENTS,
+};
+pub use retry::RetryPolicy;
+
+use crate::data::Data;
+use crate::error::{panic_message, ExecutorError, NodeError, NodeErrorKind};
+use crate::graph::PipelineGraph;
+use crate::manifest::{self, Manifest, ManifestError, ManifestIssue};
+use crate::node::{Node, Runtime};
+use crate::registry::NodeRegistry;
+
+/// A live node with its policies.
+struct NodeSlot {
+    index: usize,
+    id: String,
+    node_type: String,
+    runtime: Runtime,
+    node: tokio::sync::Mutex<Box<dyn Node>>,
+    retry: RetryPolicy,
+    timeout: Option<Duration>,
+    breaker: Mutex<CircuitBreaker>,
+}
+
+struct Inner {
+    name: String,
+    manifest: Manifest,
+    graph: PipelineGraph,
+    slots: Vec<Arc<NodeSlot>>,
+    sinks: Vec<usize>,
+    busy: AtomicBool,
+    /// A session ended without `finish`/`abort`: nodes must be stopped before the next start.
+    dirty: AtomicBool,
+    last_metrics: Mutex<Option<MetricsCollector>>,
+}
+
+/// A built pipeline: validated graph plus live node instances. Cheap to clone (shared).
+///
+/// Node state lives for one session; circuit breakers live as long as the pipeline, so a node
+/// that keeps failing stays open across runs.
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+/// An output of a sink node during a session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkOutput {
+    /// The sink's node id.
+    pub node_id: String,
+    /// The value.
+    pub data: Data,
+    /// For audio: where this chunk sits in the sink's output stream.
+    pub position: Option<StreamPosition>,
+}
+
+/// Where an audio chunk sits in a sink's output stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPosition {
+    /// Index of the chunk's first frame in the sink's output.
+    pub start_frame: u64,
+    /// Frames in the chunk.
+    pub frames: u64,
+    /// The output sample rate.
+    pub sample_rate: u32,
+}
+
+impl StreamPosition {
+    /// Start time in milliseconds.
+    pub fn start_ms(&self) -> f64 {
+        self.start_frame as f64 * 1000.0 / self.sample_rate as f64
+    }
+}
+
+/// The result of [`Pipeline::run`].
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// Each sink's output joined over the run (see [`Data::join`]), keyed by node id.
+    /// A sink that emitted nothing is absent.
+    pub outputs: BTreeMap<String, Data>,
+    /// Metrics of the run.
+    pub metrics: PipelineMetrics,
+}
+
+impl RunOutput {
+    /// The only output, when the pipeline has exactly one sink that produced something.
+    pub fn single(&self) -> Option<&Data> {
+        match self.outputs.len() {
+            1 => self.outputs.values().next(),
+            _ => None,
+        }
+    }
+}
+
+impl Pipeline {
+    /// Validates `manifest` against `registry` and builds every node.
+    pub fn new(manifest: Manifest, registry: &NodeRegistry) -> Result<Self, ExecutorError> {
+        let graph = manifest::validate(&manifest, registry)?;
+        let mut slots = Vec::with_capacity(manifest.nodes.len());
+        let mut issues = Vec::new();
+        for (index, spec) in manifest.nodes.iter().enumerate() {
+            let factory = registry
+                .get(&spec.node_type)
+                .expect("validate checked node types");
+            match factory.create(&spec.id, &spec.params) {
+                Ok(node) => slots.push(Arc::new(NodeSlot {
+                    index,
+                    id: spec.id.clone(),
+                    node_type: spec.node_type.clone(),
+                    runtime: node.runtime(),
+                    node: tokio::sync::Mutex::new(node),
+                    retry: RetryPolicy::from_spec(spec.retry.as_ref()),
+                    timeout: spec.timeout_ms.map(Duration::from_millis),
+                    breaker: Mutex::new(CircuitBreaker::new(BreakerConfig::from_spec(
+                        spec.circuit_breaker.as_ref(),
+                    ))),
+                })),
+                Err(errs) => issues.extend(errs.into_iter().map(|p| {
+                    ManifestIssue::node(
+                        &spec.id,
+                        Some(&spec.node_type),
+                        format!("params.{}", p.field),
+                        p.message,
+                    )
+                })),
+            }
+        }
+        if !issues.is_empty() {
+            return Err(ManifestError::new(issues).into());
+        }
+        let sinks = graph.sinks().collect();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                name: manifest.name().to_string(),
+                manifest,
+                graph,
+                slots,
+                sinks,
+                busy: AtomicBool::new(false),
+                dirty: AtomicBool::new(false),
+                last_metrics: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Parses, validates and builds a pipeline from manifest JSON.
+    pub fn from_json(text: &str, registry: &NodeRegistry) -> Result<Self, ExecutorError> {
+        Self::new(manifest::parse(text)?, registry)
+    }
+
+    /// The pipeline's name (manifest `metadata.name`, or "pipeline").
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The manifest it was built from.
+    pub fn manifest(&self) -> &Manifest {
+        &self.inner.manifest
+    }
+
+    /// The graph.
+    pub fn graph(&self) -> &PipelineGraph {
+        &self.inner.graph
+    }
+
+    /// Ids of the sink nodes (whose outputs a run returns).
+    pub fn sink_ids(&self) -> Vec<&str> {
+        self.inner
+            .sinks
+            .iter()
+            .map(|&i| self.inner.slots[i].id.as_str())
+            .collect()
+    }
+
+    /// Where each node runs, by id, in manifest order.
+    pub fn runtimes(&self) -> Vec<(&str, Runtime)> {
+        self.inner
+            .slots
+            .iter()
+            .map(|s| (s.id.as_str(), s.runtime))
+            .collect()
+    }
+
+    /// The circuit-breaker state of a node.
+    pub fn breaker_state(&self, node_id: &str) -> Option<BreakerState> {
+        self.inner
+            .slots
+            .iter()
+            .find(|s| s.id == node_id)
+            .map(|s| s.breaker.lock().expect("breaker lock").state())
+    }
+
+    /// Opens a streaming session. Fails with [`ExecutorError::Busy`] while another session
+    /// of this pipeline is open (node state belongs to one stream at a time).
+    pub fn session(&self) -> Result<Session, ExecutorError> {
+        if self
+            .inner
+            .busy
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(ExecutorError::Busy {
+                pipeline: self.inner.name.clone(),
+            });
+        }
+        let nodes = self
+            .inner
+            .slots
+            .iter()
+            .map(|s| (s.id.clone(), s.node_type.clone(), s.runtime))
+            .collect();
+        Ok(Session {
+            inner: Arc::clone(&self.inner),
+            state: SessionState::New,
+            metrics: MetricsCollector::new(&self.inner.name, nodes),
+            emitted_frames: vec![0; self.inner.slots.len()],
+        })
+    }
+
+    /// Runs the whole input through the pipeline (one chunk, then flush).
+    pub async fn run(&self, input: Data) -> Result<RunOutput, ExecutorError> {
+        let mut session = self.session()?;
+        let mut collected: BTreeMap<String, Vec<Data>> = BTreeMap::new();
+        let mut outputs = session.push(input).await?;
+        outputs.extend(session.finish().await?);
+        for out in outputs {
+            collected.entry(out.node_id).or_default().push(out.data);
+        }
+        let outputs = collected
+            .into_iter()
+            .filter_map(|(id, values)| Data::join(values).map(|d| (id, d)))
+            .collect();
+        Ok(RunOutput {
+            outputs,
+            metrics: session.metrics(),
+        })
+    }
+
+    /// Metrics of the last finished (or failed) session.
+    pub fn last_metrics(&self) -> Option<PipelineMetrics> {
+        self.inner
+            .last_metrics
+            .lock()
+            .expect("metrics lock")
+            .as_ref()
+            .map(MetricsCollector::snapshot)
+    }
+
+    /// Chrome trace of the last finished (or failed) session.
+    pub fn last_trace(&self) -> Option<serde_json::Value> {
+        self.inner
+            .last_metrics
+            .lock()
+            .expect("metrics lock")
+            .as_ref()
+            .map(MetricsCollector::chrome_trace)
+    }
+}
+
+enum SessionState {
+    New,
+    Running,
+    Failed(ExecutorError),
+    Finished,
+}
+
+/// A stream through a [`Pipeline`]: `push` chunks, then `finish` to flush.
+pub struct Session {
+    inner: Arc<Inner>,
+    state: SessionState,
+    metrics: MetricsCollector,
+    emitted_frames: Vec<u64>,
+}
+
+impl Session {
+    /// Pushes one chunk and returns what the sinks emitted for it.
+    pub async fn push(&mut self, chunk: Data) -> Result<Vec<SinkOutput>, ExecutorError> {
+        self.ensure_started().await?;
+        self.metrics.count_chunk();
+        self.step(Some(chunk), false).await
+    }
+
+    /// Flushes every node (end of stream) and returns the tail. Closes the session; the
+    /// metrics remain available from [`Session::metrics`] and [`Pipeline::last_metrics`].
+    pub async fn finish(&mut self) -> Result<Vec<SinkOutput>, ExecutorError> {
+        self.ensure_started().await?;
+        let result = self.step(None, true).await;
+        if result.is_ok() {
+            self.end(SessionState::Finished).await;
+        }
+        result
+    }
+
+    /// Ends the session without flushing (e.g. the client went away).
+    pub async fn abort(&mut self) {
+        if matches!(self.state, SessionState::New | SessionState::Running) {
+            self.end(SessionState::Finished).await;
+        }
+    }
+
+    /// Metrics so far.
+    pub fn metrics(&self) -> PipelineMetrics {
+        self.metrics.snapshot()
+    }
+
+    /// Chrome trace so far.
+    pub fn chrome_trace(&self) -> serde_json::Value {
+        self.metrics.chrome_trace()
+    }
+
+    /// Whether the session can take more chunks.
+    pub fn is_open(&self) -> bool {
+        matches!(self.state, SessionState::New | SessionState::Running)
+    }
+
+    async fn ensure_started(&mut self) -> Result<(), ExecutorError> {
+        match &self.state {
+            SessionState::Running => return Ok(()),
+            SessionState::Failed(e) => {
+                return Err(ExecutorError::SessionClosed {
+                    reason: format!("an earlier chunk failed: {e}"),
+                })
+            }
+            SessionState::Finished => {
+                return Err(ExecutorError::SessionClosed {
+                    reason: "the session already finished".to_string(),
+                })
+            }
+            SessionState::New => {}
+        }
+        if self.inner.dirty.swap(false, Ordering::AcqRel) {
+            for slot in &self.inner.slots {
+                slot.node.lock().await.stop().await;
+            }
+        }
+        for slot in &self.inner.slots {
+            let started = AssertUnwindSafe(async { slot.node.lock().await.start().await })
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|p| {
+                    Err(NodeError::new(NodeErrorKind::Panicked, panic_message(&*p)))
+                });
+            if let Err(e) = started {
+                let err = node_failure(slot, e, 1);
+                self.end(SessionState::Failed(err.clone())).await;
+                return Err(err);
+            }
+        }
+        self.state = SessionState::Running;
+        Ok(())
+    }
+
+    async fn end(&mut self, state: SessionState) {
+        for slot in &self.inner.slots {
+            slot.node.lock().await.stop().await;
+        }
+        self.state = state;
+        self.metrics.finish();
+        *self.inner.last_metrics.lock().expect("metrics lock") = Some(self.metrics.clone());
+        self.inner.busy.store(false, Ordering::Release);
+    }
+
+    async fn step(
+        &mut self,
+        input: Option<Data>,
+        flush: bool,
+    ) -> Result<Vec<SinkOutput>, ExecutorError> {
+        match self.run_step(input, flush).await {
+            Ok(outputs) => Ok(outputs),
+            Err(e) => {
+                self.end(SessionState::Failed(e.clone())).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn run_step(
+        &mut self,
+        input: Option<Data>,
+        flush: bool,
+    ) -> Result<Vec<SinkOutput>, ExecutorError> {
+        let inner = Arc::clone(&self.inner);
+        let graph = &inner.graph;
+        let n = graph.len();
+        let mut emitted: Vec<Option<Vec<Data>>> = vec![None; n];
+        let mut waiting: Vec<usize> = (0..n).map(|i| graph.upstream(i).len()).collect();
+        let mut ready: VecDeque<usize> = graph.sources().collect();
+        let can_spawn = tokio::runtime::Handle::try_current().is_ok();
+        let mut running = FuturesUnordered::new();
+        let mut aborts = Vec::new();
+
+        loop {
+            while let Some(i) = ready.pop_front() {
+                let events = gather(graph, i, &emitted, input.as_ref());
+                let slot = Arc::clone(&inner.slots[i]);
+                if !can_spawn || (ready.is_empty() && running.is_empty()) {
+                    let (result, records) = run_node(slot, events, flush).await;
+                    for r in records {
+                        self.metrics.record(r);
+                    }
+                    let out = self.settle(i, result)?;
+                    emitted[i] = Some(out);
+                    for &d in graph.downstream(i) {
+                        waiting[d] -= 1;
+                        if waiting[d] == 0 {
+                            ready.push_back(d);
+                        }
+                    }
+                } else {
+                    let handle = tokio::spawn(async move {
+                        let (result, records) = run_node(slot, events, flush).await;
+                        (i, result, records)
+                    });
+                    aborts.push(handle.abort_handle());
+                    running.push(handle);
+                }
+            }
+            let Some(joined) = running.next().await else {
+                break;
+            };
+            let (i, result, records) = joined.map_err(|e| ExecutorError::GraphError {
+                node_id: None,
+                message: format!("internal: a node task was cancelled: {e}"),
+            })?;
+            for r in records {
+                self.metrics.record(r);
+            }
+            let out = match self.settle(i, result) {
+                Ok(out) => out,
+                Err(e) => {
+                    aborts.iter().for_each(|a| a.abort());
+                    return Err(e);
+                }
+            };
+            emitted[i] = Some(out);
+            for &d in graph.downstream(i) {
+                waiting[d] -= 1;
+                if waiting[d] == 0 {
+                    ready.push_back(d);
+                }
+            }
+        }
+
+        let mut outputs = Vec::new();
+        for &s in &inner.sinks {
+            for data in emitted[s].take().unwrap_or_default() {
+                let position = data.as_audio().map(|a| {
+                    let start = self.emitted_frames[s];
+                    self.emitted_frames[s] += a.frames() as u64;
+                    StreamPosition {
+                        start_frame: start,
+                        frames: a.frames() as u64,
+                        sample_rate: a.sample_rate(),
+                    }
+                });
+                outputs.push(SinkOutput {
+                    node_id: inner.slots[s].id.clone(),
+                    data,
+                    position,
+                });
+            }
+        }
+        Ok(outputs)
+    }
+
+    fn settle(
+        &mut self,
+        node: usize,
+        result: Result<Vec<Data>, ExecutorError>,
+    ) -> Result<Vec<Data>, ExecutorError> {
+        result.inspect_err(|e| self.metrics.fail(node, e.to_string()))
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if matches!(self.state, SessionState::New | SessionState::Running) {
+            // Dropped without finish/abort: stop() cannot run here (it is async), so the next
+            // session stops the nodes before starting them.
+            if matches!(self.state, SessionState::Running) {
+                self.inner.dirty.store(true, Ordering::Release);
+            }
+            self.metrics.finish();
+            *self.inner.last_metrics.lock().expect("metrics lock") = Some(self.metrics.clone());
+            self.inner.busy.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// What a node receives in one step.
+enum Events {
+    /// Values to process one by one (single upstream, or the pipeline input).
+    Each(Vec<Data>),
+    /// One fan-in call with each upstream's joined output (only upstreams that emitted).
+    Fan(BTreeMap<String, Data>),
+}
+
+fn gather(
+    graph: &PipelineGraph,
+    i: usize,
+    emitted: &[Option<Vec<Data>>],
+    input: Option<&Data>,
+) -> Events {
+    let ups = graph.upstream(i);
+    match ups {
+        [] => Events::Each(input.cloned().into_iter().collect()),
+        [u] => Events::Each(emitted[*u].clone().unwrap_or_default()),
+        many => Events::Fan(
+            many.iter()
+                .filter_map(|&u| {
+                    let joined = Data::join(emitted[u].clone().unwrap_or_default())?;
+                    Some((graph.ids()[u].clone(), joined))
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Runs one node for one step: each event through `process`, then `flush` at end of stream.
+async fn run_node(
+    slot: Arc<NodeSlot>,
+    events: Events,
+    flush: bool,
+) -> (Result<Vec<Data>, ExecutorError>, Vec<CallRecord>) {
+    let mut records = Vec::new();
+    let mut node = slot.node.lock().await;
+    let mut out = Vec::new();
+    let inputs: Vec<Data> = match events {
+        Events::Each(v) => v,
+        Events::Fan(m) if m.is_empty() => Vec::new(),
+        Events::Fan(m) => vec![Data::Map(m)],
+    };
+    for data in inputs {
+        match call(&slot, &mut node, Some(data), &mut records).await {
+            Ok(Some(d)) => out.push(d),
+            Ok(None) => {}
+            Err(e) => return (Err(e), records),
+        }
+    }
+    if flush {
+        match call(&slot, &mut node, None, &mut records).await {
+            Ok(Some(d)) => out.push(d),
+            Ok(None) => {}
+            Err(e) => return (Err(e), records),
+        }
+    }
+    (Ok(out), records)
+}
+
+/// One logical call (`process(input)` or `flush()` when `input` is `None`) with breaker,
+/// timeout, panic containment and retries.
+async fn call(
+    slot: &NodeSlot,
+    node: &mut Box<dyn Node>,
+    input: Option<Data>,
+    records: &mut Vec<CallRecord>,
+) -> Result<Option<Data>, ExecutorError> {
+    let kind = if input.is_some() {
+        CallKind::Process
+    } else {
+        CallKind::Flush
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        if let Err(rejected) = slot
+            .breaker
+            .lock()
+            .expect("breaker lock")
+            .try_acquire(Instant::now())
+        {
+            return Err(ExecutorError::CircuitOpen {
+                node_id: slot.id.clone(),
+                node_type: slot.node_type.clone(),
+                consecutive_failures: rejected.failures,
+                retry_after_ms: rejected.retry_after.as_millis() as u64,
+            });
+        }
+        let start = Instant::now();
+        let fut = match &input {
+            Some(d) => node.process(d.clone()),
+            None => node.flush(),
+        };
+        let guarded = AssertUnwindSafe(fut).catch_unwind();
+        let outcome = match slot.timeout {
+            Some(limit) => tokio::time::timeout(limit, guarded).await.map_err(|_| {
+                NodeError::new(
+                    NodeErrorKind::Timeout,
+                    format!("no result within {} ms", limit.as_millis()),
+                )
+                .with_retryable(true)
+            }),
+            None => Ok(guarded.await),
+        };
+        let result: Result<Option<Data>, NodeError> = match outcome {
+            Ok(Ok(r)) => r,
+            Ok(Err(panic)) => Err(NodeError::new(
+                NodeErrorKind::Panicked,
+                panic_message(&*panic),
+            )),
+            Err(timeout) => Err(timeout),
+        };
+        let duration = start.elapsed();
+        records.push(CallRecord {
+            node: slot.index,
+            kind,
+            start,
+            duration,
+            attempt,
+            error: result.as_ref().err().map(|e| e.to_string()),
+            output_bytes: match &result {
+                Ok(Some(Data::Audio(a))) => a.byte_len(),
+                _ => 0,
+            },
+        });
+        match result {
+            Ok(v) => {
+                slot.breaker.lock().expect("breaker lock").on_success();
+                return Ok(v);
+            }
+            Err(e) => {
+                if *e.kind() != NodeErrorKind::InvalidInput {
+                    slot.breaker
+                        .lock()
+                        .expect("breaker lock")
+                        .on_failure(Instant::now());
+                }
+                if e.is_retryable() && attempt < slot.retry.max_attempts {
+                    tracing::debug!(node = %slot.id, attempt, error = %e, "retrying");
+                    tokio::time::sleep(slot.retry.delay_after(attempt)).await;
+                    continue;
+                }
+                return Err(node_failure(slot, e, attempt));
+            }
+        }
+    }
+}
+
+/// Wraps a node's final error into the executor error that names it.
+fn node_failure(slot: &NodeSlot, e: NodeError, attempts: u32) -> ExecutorError {
+    let node_id = slot.id.clone();
+    let node_type = slot.node_type.clone();
+    match e.kind().clone() {
+        NodeErrorKind::Host {
+            exc_type,
+            traceback,
+        } => ExecutorError::PythonError {
+            node_id,
+            node_type,
+            exc_type,
+            message: e.message().to_string(),
+            traceback,
+            attempts,
+            source: e,
+        },
+        NodeErrorKind::Timeout => ExecutorError::Timeout {
+            node_id,
+            node_type,
+            timeout_ms: slot.timeout.map(|t| t.as_millis() as u64).unwrap_or(0),
+            attempts,
+        },
+        _ if e.is_retryable() && attempts > 1 => ExecutorError::RetryableError {
+            node_id,
+            node_type,
+            message: e.message().to_string(),
+            attempt: attempts,
+            max_attempts: slot.retry.max_attempts,
+            source: e,
+        },
+        _ => ExecutorError::NodeError {
+            node_id,
+            node_type,
+            attempts,
+            source: e,
+        },
+    }
+}

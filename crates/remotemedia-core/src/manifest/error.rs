@@ -1,0 +1,101 @@
+//! [`ManifestError`]: every problem found in a manifest, each naming the node and field.
+
+use std::fmt;
+
+/// One problem in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestIssue {
+    /// The node concerned, when the problem is inside a node.
+    pub node_id: Option<String>,
+    /// The node's type, when known.
+    pub node_type: Option<String>,
+    /// Where: relative to the node (`params.target_rate`) when `node_id` is set, else from the
+    /// manifest root (`connections[2].to`, `version`).
+    pub field: String,
+    /// What is wrong and what would be valid.
+    pub message: String,
+}
+
+impl ManifestIssue {
+    /// An issue outside any node.
+    pub fn root(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            node_id: None,
+            node_type: None,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An issue inside node `node_id`.
+    pub fn node(
+        node_id: impl Into<String>,
+        node_type: Option<&str>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            node_id: Some(node_id.into()),
+            node_type: node_type.map(str::to_string),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ManifestIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(id) = &self.node_id {
+            write!(f, "node '{id}'")?;
+            if let Some(t) = &self.node_type {
+                write!(f, " ({t})")?;
+            }
+            f.write_str(": ")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// A manifest was rejected. Holds every problem found, not just the first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestError {
+    issues: Vec<ManifestIssue>,
+}
+
+impl ManifestError {
+    /// Builds an error from at least one issue.
+    pub fn new(issues: Vec<ManifestIssue>) -> Self {
+        debug_assert!(!issues.is_empty());
+        Self { issues }
+    }
+
+    /// A single-issue error.
+    pub fn single(issue: ManifestIssue) -> Self {
+        Self::new(vec![issue])
+    }
+
+    /// The problems, in manifest order.
+    pub fn issues(&self) -> &[ManifestIssue] {
+        &self.issues
+    }
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.issues.as_slice() {
+            [one] => write!(f, "invalid manifest: {one}"),
+            many => {
+                write!(f, "invalid manifest ({} problems):", many.len())?;
+                for issue in many {
+                    write!(f, "\n  - {issue}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {}

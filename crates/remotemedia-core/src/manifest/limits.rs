@@ -1,0 +1,19 @@
+//! Hard limits on what a manifest may ask for. They bound the work a manifest from an
+//! untrusted client (the gRPC server) can cause before anything runs.
+
+/// Largest manifest accepted, in bytes (1 MiB).
+pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
+/// Most nodes in one pipeline.
+pub const MAX_NODES: u32 = 256;
+/// Most connections in one pipeline.
+pub const MAX_CONNECTIONS: u32 = 1024;
+/// Longest node id.
+pub const MAX_ID_LEN: u32 = 64;
+/// Longest node type name.
+pub const MAX_NODE_TYPE_LEN: u32 = 128;
+/// Most attempts a retry policy may ask for.
+pub const MAX_ATTEMPTS: u32 = 10;
+/// Longest retry delay, in ms.
+pub const MAX_RETRY_DELAY_MS: u64 = 60_000;
+/// Longest per-call timeout and breaker cool-down, in ms (one hour).
+pub const MAX_TIMEOUT_MS: u64 = 3_600_000;

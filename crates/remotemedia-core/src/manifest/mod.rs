@@ -1,0 +1,22 @@
+//! Manifest v1: parse ([`parse`]), check ([`validate`]), and its JSON Schema ([`schema`]).
+
+mod error;
+pub mod limits;
+pub(crate) mod parse;
+pub mod schema;
+mod types;
+mod validate;
+
+pub use error::{ManifestError, ManifestIssue};
+pub use parse::{from_value, parse};
+pub use types::{
+    CircuitBreakerSpec, Connection, Manifest, Metadata, NodeSpec, RetrySpec, MANIFEST_VERSION,
+};
+pub use validate::validate;
+
+impl std::str::FromStr for Manifest {
+    type Err = ManifestError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse(s)
+    }
+}

@@ -1,0 +1,234 @@
+//! Meaning checks on a parsed [`Manifest`]: ids, node types, parameters, policies, graph.
+
+use std::collections::HashMap;
+
+use super::error::{ManifestError, ManifestIssue};
+use super::limits::*;
+use super::types::{Manifest, NodeSpec};
+use crate::error::ExecutorError;
+use crate::graph::PipelineGraph;
+use crate::registry::NodeRegistry;
+
+/// Checks everything that can be checked before running; returns the graph on success.
+/// Every problem is reported, each naming the node id and field and what would be valid.
+pub fn validate(manifest: &Manifest, registry: &NodeRegistry) -> Result<PipelineGraph, ManifestError> {
+    let mut issues = Vec::new();
+    if manifest.nodes.is_empty() {
+        issues.push(ManifestIssue::root(
+            "nodes",
+            "a pipeline needs at least one node",
+        ));
+    }
+    if manifest.nodes.len() > MAX_NODES as usize {
+        issues.push(ManifestIssue::root(
+            "nodes",
+            format!("{} nodes; the limit is {MAX_NODES}", manifest.nodes.len()),
+        ));
+    }
+    if manifest.connections.len() > MAX_CONNECTIONS as usize {
+        issues.push(ManifestIssue::root(
+            "connections",
+            format!(
+                "{} connections; the limit is {MAX_CONNECTIONS}",
+                manifest.connections.len()
+            ),
+        ));
+    }
+
+    let mut first_use: HashMap<&str, usize> = HashMap::new();
+    for (i, node) in manifest.nodes.iter().enumerate() {
+        check_id(i, node, &mut issues);
+        if let Some(&prev) = first_use.get(node.id.as_str()) {
+            issues.push(ManifestIssue::root(
+                format!("nodes[{i}].id"),
+                format!(
+                    "'{}' is already the id of nodes[{prev}]; ids must be unique",
+                    node.id
+                ),
+            ));
+        } else {
+            first_use.insert(&node.id, i);
+        }
+        check_node(node, registry, &mut issues);
+    }
+
+    for (i, c) in manifest.connections.iter().enumerate() {
+        for (field, id) in [("from", &c.from), ("to", &c.to)] {
+            if !first_use.contains_key(id.as_str()) {
+                issues.push(ManifestIssue::root(
+                    format!("connections[{i}].{field}"),
+                    format!(
+                        "no node has id '{id}'; node ids are: {}",
+                        manifest
+                            .nodes
+                            .iter()
+                            .map(|n| n.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+        if c.from == c.to {
+            issues.push(ManifestIssue::root(
+                format!("connections[{i}]"),
+                format!("'{}' is connected to itself; a node cannot feed itself", c.from),
+            ));
+        }
+        if let Some(j) = manifest.connections[..i].iter().position(|d| d == c) {
+            issues.push(ManifestIssue::root(
+                format!("connections[{i}]"),
+                format!(
+                    "{} -> {} repeats connections[{j}]; each connection may appear once",
+                    c.from, c.to
+                ),
+            ));
+        }
+    }
+    if !issues.is_empty() {
+        return Err(ManifestError::new(issues));
+    }
+
+    let ids = manifest.nodes.iter().map(|n| n.id.clone()).collect();
+    let edges: Vec<(String, String)> = manifest
+        .connections
+        .iter()
+        .map(|c| (c.from.clone(), c.to.clone()))
+        .collect();
+    PipelineGraph::new(ids, &edges).map_err(|e| match e {
+        ExecutorError::CycleError { nodes } => ManifestError::single(ManifestIssue::root(
+            "connections",
+            format!(
+                "cycle detected: {}; a pipeline must be acyclic",
+                nodes.join(" -> ")
+            ),
+        )),
+        other => ManifestError::single(ManifestIssue::root("connections", other.to_string())),
+    })
+}
+
+fn check_id(i: usize, node: &NodeSpec, issues: &mut Vec<ManifestIssue>) {
+    let id = &node.id;
+    let valid_chars = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if id.is_empty() || id.len() > MAX_ID_LEN as usize || !valid_chars {
+        issues.push(ManifestIssue::root(
+            format!("nodes[{i}].id"),
+            format!(
+                "{:?} is not a valid id; use 1 to {MAX_ID_LEN} characters from A-Z a-z 0-9 _ . -",
+                id
+            ),
+        ));
+    }
+}
+
+fn check_node(node: &NodeSpec, registry: &NodeRegistry, issues: &mut Vec<ManifestIssue>) {
+    let id = node.id.as_str();
+    let ty = node.node_type.as_str();
+    match registry.get(ty) {
+        None => {
+            let hint = registry
+                .suggest(ty)
+                .map(|s| format!("did you mean '{s}'? "))
+                .unwrap_or_default();
+            issues.push(ManifestIssue::node(
+                id,
+                None,
+                "node_type",
+                format!(
+                    "unknown node type '{ty}'; {hint}known types: {}",
+                    registry.node_types().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        Some(factory) => {
+            for p in factory.check(&node.params) {
+                issues.push(ManifestIssue::node(
+                    id,
+                    Some(ty),
+                    if p.field.is_empty() {
+                        "params".to_string()
+                    } else {
+                        format!("params.{}", p.field)
+                    },
+                    p.message,
+                ));
+            }
+        }
+    }
+    let known_type = registry.contains(ty).then_some(ty);
+    if let Some(retry) = &node.retry {
+        if let Some(n) = retry.max_attempts {
+            if !(1..=MAX_ATTEMPTS).contains(&n) {
+                issues.push(ManifestIssue::node(
+                    id,
+                    known_type,
+                    "retry.max_attempts",
+                    format!("{n} is out of range; expected 1..={MAX_ATTEMPTS} (1 disables retries)"),
+                ));
+            }
+        }
+        for (field, v) in [
+            ("retry.initial_delay_ms", retry.initial_delay_ms),
+            ("retry.max_delay_ms", retry.max_delay_ms),
+        ] {
+            if let Some(v) = v {
+                if v > MAX_RETRY_DELAY_MS {
+                    issues.push(ManifestIssue::node(
+                        id,
+                        known_type,
+                        field,
+                        format!("{v} is out of range; expected 0..={MAX_RETRY_DELAY_MS} ms"),
+                    ));
+                }
+            }
+        }
+        let initial = retry
+            .initial_delay_ms
+            .unwrap_or(crate::executor::RetryPolicy::DEFAULT.initial_delay_ms);
+        let max = retry
+            .max_delay_ms
+            .unwrap_or(crate::executor::RetryPolicy::DEFAULT.max_delay_ms);
+        if max < initial {
+            issues.push(ManifestIssue::node(
+                id,
+                known_type,
+                "retry.max_delay_ms",
+                format!("{max} is below initial_delay_ms ({initial}); the cap must be >= the initial delay"),
+            ));
+        }
+    }
+    if let Some(t) = node.timeout_ms {
+        if !(1..=MAX_TIMEOUT_MS).contains(&t) {
+            issues.push(ManifestIssue::node(
+                id,
+                known_type,
+                "timeout_ms",
+                format!("{t} is out of range; expected 1..={MAX_TIMEOUT_MS} ms"),
+            ));
+        }
+    }
+    if let Some(cb) = &node.circuit_breaker {
+        if let Some(n) = cb.failure_threshold {
+            if !(1..=1000).contains(&n) {
+                issues.push(ManifestIssue::node(
+                    id,
+                    known_type,
+                    "circuit_breaker.failure_threshold",
+                    format!("{n} is out of range; expected 1..=1000"),
+                ));
+            }
+        }
+        if let Some(ms) = cb.cooldown_ms {
+            if !(1..=MAX_TIMEOUT_MS).contains(&ms) {
+                issues.push(ManifestIssue::node(
+                    id,
+                    known_type,
+                    "circuit_breaker.cooldown_ms",
+                    format!("{ms} is out of range; expected 1..={MAX_TIMEOUT_MS} ms"),
+                ));
+            }
+        }
+    }
+}

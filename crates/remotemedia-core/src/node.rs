@@ -1,0 +1,98 @@
+//! The [`Node`] trait: stateful, chunk-aware processing units.
+
+use async_trait::async_trait;
+
+use crate::data::{AudioBuffer, Data};
+use crate::error::NodeError;
+
+/// Where a node runs; reported in metrics so a silent fallback is visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// Native Rust code.
+    Rust,
+    /// A Python implementation (user node or reference fallback).
+    Python,
+    /// Another process, reached over the network.
+    Remote,
+}
+
+/// A processing step. Nodes are stateful and see a stream as a sequence of chunks:
+/// `start`, then `process` once per chunk, then `flush` at end of stream. A whole-input run is
+/// one chunk plus `flush`, so for a correct node the concatenated streamed output equals the
+/// whole-input output whatever the chunk sizes.
+///
+/// A node with several upstream connections receives a [`Data::Map`] keyed by upstream id.
+#[async_trait]
+pub trait Node: Send {
+    /// Prepares for a new stream, dropping any state left by a previous one.
+    async fn start(&mut self) -> Result<(), NodeError> {
+        Ok(())
+    }
+
+    /// Handles one chunk; may emit nothing yet (e.g. while filling an analysis window).
+    async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError>;
+
+    /// Emits whatever is still buffered at end of stream.
+    async fn flush(&mut self) -> Result<Option<Data>, NodeError> {
+        Ok(None)
+    }
+
+    /// Called after the stream ends, whether it succeeded or not.
+    async fn stop(&mut self) {}
+
+    /// Where this node's work runs.
+    fn runtime(&self) -> Runtime {
+        Runtime::Rust
+    }
+}
+
+/// Takes the single audio input of a native node, or explains what it got instead.
+pub fn expect_audio<'a>(node_type: &str, input: &'a Data) -> Result<&'a AudioBuffer, NodeError> {
+    match input {
+        Data::Audio(a) => Ok(a),
+        Data::Map(_) => Err(NodeError::invalid_input(format!(
+            "{node_type} takes exactly one audio input, got {}; connect a single upstream node",
+            input.describe()
+        ))),
+        other => Err(NodeError::invalid_input(format!(
+            "{node_type} expects audio, got {}",
+            other.describe()
+        ))),
+    }
+}
+
+/// Checks that a chunk matches the stream's first chunk in rate and channel count (a stream
+/// cannot change shape midway: resampler and analysis state would be meaningless).
+pub fn check_stream_shape(
+    node_type: &str,
+    first: Option<(u32, u16)>,
+    audio: &AudioBuffer,
+) -> Result<(), NodeError> {
+    if let Some((rate, channels)) = first {
+        if rate != audio.sample_rate() {
+            return Err(NodeError::invalid_input(format!(
+                "{node_type}: sample rate changed mid-stream from {rate} Hz to {} Hz; a stream must keep one rate",
+                audio.sample_rate()
+            )));
+        }
+        if channels != audio.channels() {
+            return Err(NodeError::invalid_input(format!(
+                "{node_type}: channel count changed mid-stream from {channels} to {}; a stream must keep one layout",
+                audio.channels()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that an input rate is in the supported range.
+pub fn check_input_rate(node_type: &str, rate: u32) -> Result<(), NodeError> {
+    use crate::data::{MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
+    if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&rate) {
+        return Err(NodeError::invalid_input(format!(
+            "{node_type}: input sample rate {rate} Hz is outside the supported {MIN_SAMPLE_RATE}..={MAX_SAMPLE_RATE} Hz"
+        )));
+    }
+    Ok(())
+}

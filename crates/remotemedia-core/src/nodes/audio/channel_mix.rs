@@ -1,0 +1,141 @@
+//! `ChannelMixNode`: downmix to mono (average) or up-mix mono to N channels.
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{AudioBuffer, Data, Samples, MAX_CHANNELS};
+use crate::error::NodeError;
+use crate::node::{expect_audio, Node};
+use crate::registry::{NodeParams, ParamIssue};
+
+/// Parameters of `ChannelMixNode`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelMixParams {
+    /// Output channel count, 1..=64. 1 averages all input channels; N > 1 requires mono input
+    /// and copies it to every channel.
+    #[schemars(range(min = 1, max = MAX_CHANNELS))]
+    pub channels: u16,
+}
+
+impl NodeParams for ChannelMixParams {
+    fn check(&self) -> Vec<ParamIssue> {
+        if (1..=MAX_CHANNELS).contains(&self.channels) {
+            Vec::new()
+        } else {
+            vec![ParamIssue::new(
+                "channels",
+                format!(
+                    "{} is out of range; expected an integer channel count in 1..={MAX_CHANNELS}",
+                    self.channels
+                ),
+            )]
+        }
+    }
+}
+
+/// Changes the channel count.
+#[derive(Debug)]
+pub struct ChannelMixNode {
+    channels: u16,
+}
+
+impl ChannelMixNode {
+    /// Builds the node.
+    pub fn new(p: ChannelMixParams) -> Self {
+        Self {
+            channels: p.channels,
+        }
+    }
+}
+
+/// Sample types that can be averaged without overflow and rounded back.
+trait Mix: Copy + Send + Sync + 'static {
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+}
+impl Mix for f32 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+}
+impl Mix for f64 {
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+}
+impl Mix for i16 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        // An average of i16 values is within i16 range; round half to even.
+        v.round_ties_even() as i16
+    }
+}
+impl Mix for i32 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v.round_ties_even() as i32
+    }
+}
+
+fn downmix<T: Mix>(src: &[T], channels: usize) -> Vec<T> {
+    let k = 1.0 / channels as f64;
+    src.chunks_exact(channels)
+        .map(|frame| T::from_f64(frame.iter().map(|s| s.to_f64()).sum::<f64>() * k))
+        .collect()
+}
+
+fn upmix<T: Mix>(src: &[T], channels: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(src.len() * channels);
+    for &s in src {
+        out.extend(std::iter::repeat_n(s, channels));
+    }
+    out
+}
+
+#[async_trait]
+impl Node for ChannelMixNode {
+    async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
+        let audio = expect_audio("ChannelMixNode", &input)?;
+        let from = audio.channels();
+        let to = self.channels;
+        if from == to {
+            return Ok(Some(input));
+        }
+        let (c_in, c_out) = (from as usize, to as usize);
+        let samples = match (c_in, c_out) {
+            (_, 1) => match audio.samples() {
+                Samples::F32(b) => Samples::F32(downmix(b, c_in).into()),
+                Samples::F64(b) => Samples::F64(downmix(b, c_in).into()),
+                Samples::I16(b) => Samples::I16(downmix(b, c_in).into()),
+                Samples::I32(b) => Samples::I32(downmix(b, c_in).into()),
+            },
+            (1, _) => match audio.samples() {
+                Samples::F32(b) => Samples::F32(upmix(b, c_out).into()),
+                Samples::F64(b) => Samples::F64(upmix(b, c_out).into()),
+                Samples::I16(b) => Samples::I16(upmix(b, c_out).into()),
+                Samples::I32(b) => Samples::I32(upmix(b, c_out).into()),
+            },
+            _ => {
+                return Err(NodeError::invalid_input(format!(
+                    "ChannelMixNode mixes to mono or from mono; got {from} -> {to} channels. \
+                     Chain two ChannelMixNodes ({from} -> 1 -> {to}) for that"
+                )))
+            }
+        };
+        let out = AudioBuffer::new(samples, audio.sample_rate(), to)
+            .map_err(|e| NodeError::failed(format!("ChannelMixNode: {e}")))?;
+        Ok(Some(Data::Audio(out)))
+    }
+}

@@ -1,0 +1,412 @@
+//! `AudioResampleNode`: sample-rate conversion on rubato 5, streaming and delay-compensated.
+//!
+//! rubato resamplers take fixed-size chunks. [`StreamResampler`] accepts any chunk size: it
+//! re-cuts the stream into the resampler's chunk size (the last partial chunk is padded at
+//! `flush`), drops the resampler's startup delay from the front of the output, and pads the
+//! tail so the total output is exactly `ceil(n * out / in)` frames. Because the re-cutting
+//! depends only on the stream position, streamed output is bit-identical to whole-input output.
+//!
+//! Real-time rules (rubato README, "Real-time considerations"): after the first chunk no
+//! allocation happens inside rubato (`process_into_buffer` into a pre-allocated scratch); the
+//! only allocation per call is the output vector handed downstream.
+
+use async_trait::async_trait;
+use audioadapter_buffers::direct::InterleavedSlice;
+use rubato::{
+    Async, Fft, FixedAsync, FixedSync, Indexing, PolynomialDegree, Resampler, Sample,
+    SincInterpolationParameters, SincInterpolationType, WindowFunction,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{
+    convert, AudioBuffer, Data, SampleFormat, Samples, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE,
+};
+use crate::error::NodeError;
+use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
+use crate::registry::{NodeParams, ParamIssue};
+
+/// Speed/quality trade-off. Measured figures are in `docs/resampling.md`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResampleQuality {
+    /// Cubic polynomial interpolation, no anti-aliasing filter: cheapest, aliases when
+    /// downsampling. For previews and level meters.
+    Fast,
+    /// Short band-limited filter: >= 60 dB alias rejection, about half the cost of "high".
+    Medium,
+    /// FFT resampler with a long Blackman-Harris filter: >= 100 dB alias rejection,
+    /// passband flat within 0.1 dB to 87.5% of the output Nyquist frequency.
+    #[default]
+    High,
+}
+
+/// Parameters of `AudioResampleNode`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResampleParams {
+    /// Output sample rate in Hz, an integer in 8000..=384000.
+    #[schemars(range(min = MIN_SAMPLE_RATE, max = MAX_SAMPLE_RATE))]
+    pub target_rate: u32,
+    /// "fast", "medium" or "high" (default).
+    #[serde(default)]
+    pub quality: ResampleQuality,
+}
+
+impl NodeParams for ResampleParams {
+    fn check(&self) -> Vec<ParamIssue> {
+        if (MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&self.target_rate) {
+            Vec::new()
+        } else {
+            vec![ParamIssue::new(
+                "target_rate",
+                format!(
+                    "{} is out of range; expected an integer sample rate in {MIN_SAMPLE_RATE}..={MAX_SAMPLE_RATE} Hz",
+                    self.target_rate
+                ),
+            )]
+        }
+    }
+}
+
+/// Input frames per resampler call: about 20 ms, a multiple of the rate pair's smallest block
+/// so the FFT resampler's blocks tile it exactly.
+fn chunk_frames(rate_in: u32, rate_out: u32) -> usize {
+    let g = gcd(rate_in, rate_out) as usize;
+    let block = rate_in as usize / g;
+    let target = (rate_in as usize / 50).max(block);
+    target.div_ceil(block) * block
+}
+
+fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+fn build_engine<T: Sample>(
+    quality: ResampleQuality,
+    rate_in: u32,
+    rate_out: u32,
+    channels: usize,
+) -> Result<(Box<dyn Resampler<T>>, usize), String> {
+    let chunk = chunk_frames(rate_in, rate_out);
+    let ratio = rate_out as f64 / rate_in as f64;
+    let engine: Box<dyn Resampler<T>> = match quality {
+        ResampleQuality::High => Box::new(
+            Fft::<T>::new_custom(
+                rate_in as usize,
+                rate_out as usize,
+                chunk,
+                1,
+                channels,
+                WindowFunction::BlackmanHarris2,
+                FixedSync::Input,
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+        ResampleQuality::Medium => {
+            let params = SincInterpolationParameters::new(64, WindowFunction::BlackmanHarris2)
+                .oversampling_factor(128)
+                .interpolation(SincInterpolationType::Linear);
+            Box::new(
+                Async::<T>::new_sinc(ratio, 1.0, &params, chunk, channels, FixedAsync::Input)
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        ResampleQuality::Fast => Box::new(
+            Async::<T>::new_poly(
+                ratio,
+                1.0,
+                PolynomialDegree::Cubic,
+                chunk,
+                channels,
+                FixedAsync::Input,
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+    };
+    Ok((engine, chunk))
+}
+
+/// A rubato resampler that takes chunks of any size and keeps output aligned with input.
+pub struct StreamResampler<T: Sample> {
+    engine: Box<dyn Resampler<T>>,
+    channels: usize,
+    rate_in: u64,
+    rate_out: u64,
+    /// Interleaved input not yet given to the engine (fewer frames than one engine chunk).
+    pending: Vec<T>,
+    /// Output scratch for one engine call.
+    scratch: Vec<T>,
+    /// Startup-delay frames still to drop from the output.
+    to_trim: usize,
+    frames_in: u64,
+    frames_out: u64,
+}
+
+impl<T: Sample + Default> StreamResampler<T> {
+    /// A resampler from `rate_in` to `rate_out` Hz for interleaved `channels`.
+    pub fn new(
+        quality: ResampleQuality,
+        rate_in: u32,
+        rate_out: u32,
+        channels: usize,
+    ) -> Result<Self, String> {
+        let (engine, _) = build_engine::<T>(quality, rate_in, rate_out, channels)?;
+        let scratch = vec![T::default(); engine.output_frames_max() * channels];
+        let to_trim = engine.output_delay();
+        Ok(Self {
+            engine,
+            channels,
+            rate_in: rate_in as u64,
+            rate_out: rate_out as u64,
+            pending: Vec::new(),
+            scratch,
+            to_trim,
+            frames_in: 0,
+            frames_out: 0,
+        })
+    }
+
+    /// The resampler's delay in output frames (compensated; reported for information).
+    pub fn delay_frames(&self) -> usize {
+        self.engine.output_delay()
+    }
+
+    /// Back to the initial state.
+    pub fn reset(&mut self) {
+        self.engine.reset();
+        self.pending.clear();
+        self.to_trim = self.engine.output_delay();
+        self.frames_in = 0;
+        self.frames_out = 0;
+    }
+
+    /// Resamples interleaved `input` (any number of frames), appending ready output to `out`.
+    pub fn push(&mut self, input: &[T], out: &mut Vec<T>) {
+        let ch = self.channels;
+        debug_assert_eq!(input.len() % ch, 0);
+        let frames = input.len() / ch;
+        self.frames_in += frames as u64;
+        let mut offset = 0;
+        if !self.pending.is_empty() {
+            let need = self.engine.input_frames_next() - self.pending.len() / ch;
+            let take = need.min(frames);
+            self.pending.extend_from_slice(&input[..take * ch]);
+            offset = take;
+            if self.pending.len() / ch == self.engine.input_frames_next() {
+                let pending = std::mem::take(&mut self.pending);
+                self.run(&pending, 0, None, out);
+                self.pending = pending;
+                self.pending.clear();
+            }
+        }
+        while frames - offset >= self.engine.input_frames_next() {
+            let n = self.engine.input_frames_next();
+            self.run(input, offset, None, out);
+            offset += n;
+        }
+        self.pending.extend_from_slice(&input[offset * ch..]);
+    }
+
+    /// Ends the stream: resamples what is pending and pads so the total output is exactly
+    /// `ceil(frames_in * rate_out / rate_in)` frames.
+    pub fn flush(&mut self, out: &mut Vec<T>) {
+        let ch = self.channels;
+        let expected = (self.frames_in * self.rate_out).div_ceil(self.rate_in);
+        let start_len = out.len();
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            let frames = pending.len() / ch;
+            self.run(&pending, 0, Some(frames), out);
+        }
+        let zeros = vec![T::default(); self.engine.input_frames_max() * ch];
+        while self.frames_out < expected {
+            self.run(&zeros, 0, Some(0), out);
+        }
+        let extra = (self.frames_out - expected) as usize;
+        out.truncate(out.len() - (extra * ch).min(out.len() - start_len));
+        self.frames_out = expected;
+    }
+
+    /// One engine call on `input[offset..]` (`partial` frames valid, or a full chunk).
+    fn run(&mut self, input: &[T], offset: usize, partial: Option<usize>, out: &mut Vec<T>) {
+        let ch = self.channels;
+        let frames_avail = input.len() / ch;
+        let adapter_in =
+            InterleavedSlice::new(input, ch, frames_avail).expect("input length is whole frames");
+        let cap = self.scratch.len() / ch;
+        let mut adapter_out =
+            InterleavedSlice::new_mut(&mut self.scratch, ch, cap).expect("scratch sized by rubato");
+        let indexing = Indexing {
+            input_offset: offset,
+            partial_len: partial,
+            ..Indexing::default()
+        };
+        let (_, written) = self
+            .engine
+            .process_into_buffer(&adapter_in, &mut adapter_out, Some(&indexing))
+            .expect("buffers are sized from the resampler's own limits");
+        let skip = self.to_trim.min(written);
+        self.to_trim -= skip;
+        out.extend_from_slice(&self.scratch[skip * ch..written * ch]);
+        self.frames_out += (written - skip) as u64;
+    }
+}
+
+/// The engine for one stream, in the precision the input format needs: f32 for f32/i16
+/// input, f64 for f64/i32 input (i32 has more precision than f32's 24-bit mantissa).
+enum Engine {
+    F32(StreamResampler<f32>),
+    F64(StreamResampler<f64>),
+}
+
+struct Stream {
+    rate_in: u32,
+    channels: u16,
+    format: SampleFormat,
+    /// `None` when the input is already at the target rate.
+    engine: Option<Engine>,
+}
+
+/// Resamples audio to `target_rate` (see module docs).
+pub struct ResampleNode {
+    params: ResampleParams,
+    /// Kept across sessions (planning an FFT is expensive); reset at `start`.
+    stream: Option<Stream>,
+    /// Whether the current session has seen audio (and so fixed its shape).
+    active: bool,
+}
+
+impl ResampleNode {
+    /// Builds the node.
+    pub fn new(params: ResampleParams) -> Self {
+        Self {
+            params,
+            stream: None,
+            active: false,
+        }
+    }
+
+    fn open(&self, audio: &AudioBuffer) -> Result<Stream, NodeError> {
+        let (rate_in, ch) = (audio.sample_rate(), audio.channels() as usize);
+        let q = self.params.quality;
+        let to = self.params.target_rate;
+        let err = |e: String| NodeError::failed(format!("AudioResampleNode: {e}"));
+        let engine = match audio.format() {
+            _ if rate_in == to => None,
+            SampleFormat::F32 | SampleFormat::I16 => Some(Engine::F32(
+                StreamResampler::new(q, rate_in, to, ch).map_err(err)?,
+            )),
+            SampleFormat::F64 | SampleFormat::I32 => Some(Engine::F64(
+                StreamResampler::new(q, rate_in, to, ch).map_err(err)?,
+            )),
+        };
+        Ok(Stream {
+            rate_in,
+            channels: audio.channels(),
+            format: audio.format(),
+            engine,
+        })
+    }
+
+    fn wrap(&self, stream: &Stream, out32: Vec<f32>, out64: Vec<f64>) -> Data {
+        let samples = match stream.format {
+            SampleFormat::F32 => Samples::F32(out32.into()),
+            SampleFormat::I16 => Samples::I16(convert::f32_to_i16(&out32).into()),
+            SampleFormat::F64 => Samples::F64(out64.into()),
+            SampleFormat::I32 => Samples::I32(convert::f64_to_i32(&out64).into()),
+        };
+        Data::Audio(
+            AudioBuffer::new(samples, self.params.target_rate, stream.channels)
+                .expect("resampler output is whole frames"),
+        )
+    }
+}
+
+#[async_trait]
+impl Node for ResampleNode {
+    async fn start(&mut self) -> Result<(), NodeError> {
+        match self.stream.as_mut().and_then(|s| s.engine.as_mut()) {
+            Some(Engine::F32(r)) => r.reset(),
+            Some(Engine::F64(r)) => r.reset(),
+            None => {}
+        }
+        self.active = false;
+        Ok(())
+    }
+
+    async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
+        let audio = expect_audio("AudioResampleNode", &input)?;
+        check_input_rate("AudioResampleNode", audio.sample_rate())?;
+        let shape = self.stream.as_ref().map(|s| (s.rate_in, s.channels));
+        if self.active {
+            check_stream_shape("AudioResampleNode", shape, audio)?;
+            let format = self.stream.as_ref().map(|s| s.format);
+            if format != Some(audio.format()) {
+                return Err(NodeError::invalid_input(format!(
+                    "AudioResampleNode: sample format changed mid-stream from {} to {}",
+                    format.map_or("?", SampleFormat::as_str),
+                    audio.format()
+                )));
+            }
+        } else {
+            let same = self.stream.as_ref().is_some_and(|s| {
+                (s.rate_in, s.channels, s.format)
+                    == (audio.sample_rate(), audio.channels(), audio.format())
+            });
+            if !same {
+                self.stream = Some(self.open(audio)?);
+            }
+            self.active = true;
+        }
+        let stream = self.stream.as_mut().expect("opened above");
+        let Some(engine) = stream.engine.as_mut() else {
+            // Same rate: nothing to do, and no copy.
+            return Ok(Some(input));
+        };
+        let (mut o32, mut o64) = (Vec::new(), Vec::new());
+        match (engine, audio.samples()) {
+            (Engine::F32(r), Samples::F32(b)) => r.push(b, &mut o32),
+            (Engine::F32(r), Samples::I16(b)) => r.push(&convert::i16_to_f32(b), &mut o32),
+            (Engine::F64(r), Samples::F64(b)) => r.push(b, &mut o64),
+            (Engine::F64(r), Samples::I32(b)) => r.push(&convert::i32_to_f64(b), &mut o64),
+            _ => unreachable!("engine precision follows the stream format"),
+        }
+        let stream = self.stream.as_ref().expect("opened above");
+        Ok(Some(self.wrap(stream, o32, o64)))
+    }
+
+    async fn flush(&mut self) -> Result<Option<Data>, NodeError> {
+        let Some(stream) = self.stream.as_mut().filter(|_| self.active) else {
+            return Ok(None);
+        };
+        let Some(engine) = stream.engine.as_mut() else {
+            return Ok(None);
+        };
+        let (mut o32, mut o64) = (Vec::new(), Vec::new());
+        match engine {
+            Engine::F32(r) => r.flush(&mut o32),
+            Engine::F64(r) => r.flush(&mut o64),
+        }
+        let stream = self.stream.as_ref().expect("checked above");
+        Ok(Some(self.wrap(stream, o32, o64)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_is_about_20ms_and_tiles_the_block() {
+        assert_eq!(chunk_frames(48_000, 16_000), 960);
+        assert_eq!(chunk_frames(44_100, 16_000), 882);
+        assert_eq!(chunk_frames(16_000, 48_000), 320);
+        assert_eq!(chunk_frames(22_050, 44_100), 441);
+        // 44.1k -> 48k: smallest block is 147 frames.
+        assert_eq!(chunk_frames(44_100, 48_000) % 147, 0);
+    }
+}

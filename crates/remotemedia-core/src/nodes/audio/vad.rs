@@ -1,0 +1,311 @@
+//! `VADNode`: the seed's energy voice-activity detector, made streaming.
+//!
+//! The stream is cut into frames of `frame_length_ms` (rounded to whole samples) counted from
+//! the first sample. A frame is speech when its RMS level over all channels exceeds
+//! `threshold` dBFS. Consecutive speech frames form one segment. A segment is emitted as soon
+//! as the first non-speech frame after it is seen (or at end of stream), so streamed and
+//! whole-input results are identical. The last, partial frame is analysed at `flush` over the
+//! samples it has.
+//!
+//! Levels are floored at [`DB_FLOOR`] (-120 dBFS): digital silence (or a NaN) reads as -120,
+//! never as -inf or NaN.
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{AudioBuffer, Data, Samples, Segment};
+use crate::error::NodeError;
+use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
+use crate::registry::{NodeParams, ParamIssue};
+
+/// Lowest level reported, in dBFS.
+pub const DB_FLOOR: f64 = -120.0;
+
+/// What `VADNode` emits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VadEmit {
+    /// Speech segments `[{start_ms, end_ms, energy_db}]`.
+    #[default]
+    Segments,
+    /// Only the speech audio, concatenated, in the input's format.
+    Speech,
+}
+
+fn default_threshold() -> f64 {
+    -30.0
+}
+fn default_frame_length_ms() -> u32 {
+    30
+}
+
+/// Parameters of `VADNode`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VadParams {
+    /// Speech threshold in dBFS, a finite number in -120.0..=0.0. Default -30.0.
+    #[serde(default = "default_threshold")]
+    #[schemars(range(min = -120.0, max = 0.0))]
+    pub threshold: f64,
+    /// Analysis frame length in milliseconds, 1..=1000. Default 30.
+    #[serde(default = "default_frame_length_ms")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub frame_length_ms: u32,
+    /// "segments" (default) or "speech".
+    #[serde(default)]
+    pub emit: VadEmit,
+}
+
+impl Default for VadParams {
+    fn default() -> Self {
+        Self {
+            threshold: default_threshold(),
+            frame_length_ms: default_frame_length_ms(),
+            emit: VadEmit::Segments,
+        }
+    }
+}
+
+impl NodeParams for VadParams {
+    fn check(&self) -> Vec<ParamIssue> {
+        let mut issues = Vec::new();
+        if !self.threshold.is_finite() || !(DB_FLOOR..=0.0).contains(&self.threshold) {
+            issues.push(ParamIssue::new(
+                "threshold",
+                format!(
+                    "{} is out of range; expected a finite level in -120.0..=0.0 dBFS",
+                    self.threshold
+                ),
+            ));
+        }
+        if !(1..=1000).contains(&self.frame_length_ms) {
+            issues.push(ParamIssue::new(
+                "frame_length_ms",
+                format!(
+                    "{} is out of range; expected 1..=1000 ms (must be > 0)",
+                    self.frame_length_ms
+                ),
+            ));
+        }
+        issues
+    }
+}
+
+/// A segment still growing.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    start_frame: u64,
+    sum_sq: f64,
+    samples: u64,
+}
+
+#[derive(Debug)]
+struct Stream {
+    rate: u32,
+    channels: u16,
+    frame_len: usize,
+    /// Frames received but not yet analysed (fewer than `frame_len`).
+    pending: Option<AudioBuffer>,
+    /// Stream index of the first frame of `pending`.
+    position: u64,
+    open: Option<Open>,
+}
+
+/// The energy VAD (see module docs).
+#[derive(Debug)]
+pub struct VadNode {
+    params: VadParams,
+    stream: Option<Stream>,
+}
+
+/// Level in dBFS of a mean square, floored (never -inf or NaN).
+fn to_db(mean_square: f64) -> f64 {
+    let db = 10.0 * mean_square.log10();
+    // f64::max returns the non-NaN operand, so NaN and -inf both become the floor.
+    db.max(DB_FLOOR)
+}
+
+/// Sum of squares of samples `[start, end)` in full-scale units.
+fn sum_squares(samples: &Samples, start: usize, end: usize) -> f64 {
+    fn sum<T: Copy>(s: &[T], f: impl Fn(T) -> f64) -> f64 {
+        s.iter().map(|&x| {
+            let v = f(x);
+            v * v
+        })
+        .sum()
+    }
+    match samples {
+        Samples::F32(b) => sum(&b[start..end], |x| x as f64),
+        Samples::F64(b) => sum(&b[start..end], |x| x),
+        Samples::I16(b) => sum(&b[start..end], |x| x as f64 * (1.0 / 32768.0)),
+        Samples::I32(b) => sum(&b[start..end], |x| x as f64 * (1.0 / 2_147_483_648.0)),
+    }
+}
+
+impl VadNode {
+    /// Builds the node.
+    pub fn new(params: VadParams) -> Self {
+        Self {
+            params,
+            stream: None,
+        }
+    }
+
+    fn segment(&self, rate: u32, open: Open, end_frame: u64) -> Segment {
+        let ms = |f: u64| f as f64 * 1000.0 / rate as f64;
+        Segment {
+            start_ms: ms(open.start_frame),
+            end_ms: ms(end_frame),
+            energy_db: to_db(open.sum_sq / open.samples.max(1) as f64),
+        }
+    }
+
+    /// Analyses whole frames of `audio` (plus the partial tail when `last`); returns closed
+    /// segments and, for emit="speech", the speech frame ranges of `audio`.
+    fn analyse(
+        &mut self,
+        audio: &AudioBuffer,
+        last: bool,
+    ) -> (Vec<Segment>, Vec<(usize, usize)>) {
+        let threshold = self.params.threshold;
+        let stream = self.stream.as_mut().expect("stream initialised");
+        let (rate, channels, frame_len) = (stream.rate, stream.channels as usize, stream.frame_len);
+        let frames = audio.frames();
+        let mut closed = Vec::new();
+        let mut speech: Vec<(usize, usize)> = Vec::new();
+        let mut start = 0;
+        while start < frames && (frames - start >= frame_len || last) {
+            let end = (start + frame_len).min(frames);
+            let n = (end - start) * channels;
+            let ss = sum_squares(audio.samples(), start * channels, end * channels);
+            let is_speech = to_db(ss / n as f64) > threshold;
+            let frame_index = stream.position + start as u64;
+            if is_speech {
+                let open = stream.open.get_or_insert(Open {
+                    start_frame: frame_index,
+                    sum_sq: 0.0,
+                    samples: 0,
+                });
+                open.sum_sq += ss;
+                open.samples += n as u64;
+                match speech.last_mut() {
+                    Some(r) if r.1 == start => r.1 = end,
+                    _ => speech.push((start, end)),
+                }
+            } else if let Some(open) = stream.open.take() {
+                closed.push((open, frame_index));
+            }
+            start = end;
+        }
+        stream.position += start as u64;
+        stream.pending = (start < frames).then(|| audio.slice_frames(start, frames));
+        if last {
+            if let Some(open) = stream.open.take() {
+                closed.push((open, stream.position));
+            }
+        }
+        let segments = closed
+            .into_iter()
+            .map(|(open, end)| self.segment(rate, open, end))
+            .collect();
+        (segments, speech)
+    }
+
+    fn emit(&self, audio: &AudioBuffer, segments: Vec<Segment>, speech: Vec<(usize, usize)>) -> Data {
+        match self.params.emit {
+            VadEmit::Segments => Data::Segments(segments),
+            VadEmit::Speech => {
+                let parts: Vec<AudioBuffer> = speech
+                    .iter()
+                    .map(|&(a, b)| audio.slice_frames(a, b))
+                    .collect();
+                let refs: Vec<&AudioBuffer> = parts.iter().collect();
+                Data::Audio(AudioBuffer::concat(&refs).unwrap_or_else(|| {
+                    AudioBuffer::empty(audio.format(), audio.sample_rate(), audio.channels())
+                        .expect("shape of a valid buffer")
+                }))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Node for VadNode {
+    async fn start(&mut self) -> Result<(), NodeError> {
+        self.stream = None;
+        Ok(())
+    }
+
+    async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
+        let audio = expect_audio("VADNode", &input)?;
+        check_input_rate("VADNode", audio.sample_rate())?;
+        check_stream_shape(
+            "VADNode",
+            self.stream.as_ref().map(|s| (s.rate, s.channels)),
+            audio,
+        )?;
+        let stream = self.stream.get_or_insert_with(|| Stream {
+            rate: audio.sample_rate(),
+            channels: audio.channels(),
+            frame_len: ((audio.sample_rate() as u64 * self.params.frame_length_ms as u64 + 500)
+                / 1000)
+                .max(1) as usize,
+            pending: None,
+            position: 0,
+            open: None,
+        });
+        let joined;
+        let audio = match stream.pending.take() {
+            Some(p) => {
+                if p.format() != audio.format() {
+                    return Err(NodeError::invalid_input(format!(
+                        "VADNode: sample format changed mid-stream from {} to {}",
+                        p.format(),
+                        audio.format()
+                    )));
+                }
+                joined = AudioBuffer::concat(&[&p, audio]).expect("same shape checked");
+                &joined
+            }
+            None => audio,
+        };
+        let (segments, speech) = self.analyse(audio, false);
+        Ok(Some(self.emit(audio, segments, speech)))
+    }
+
+    async fn flush(&mut self) -> Result<Option<Data>, NodeError> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(None);
+        };
+        let Some(pending) = stream.pending.take() else {
+            // No partial frame; close any open segment at the end of the stream.
+            let (rate, end) = (stream.rate, stream.position);
+            let segments: Vec<Segment> = stream
+                .open
+                .take()
+                .map(|open| self.segment(rate, open, end))
+                .into_iter()
+                .collect();
+            return Ok(match self.params.emit {
+                VadEmit::Segments if !segments.is_empty() => Some(Data::Segments(segments)),
+                _ => None,
+            });
+        };
+        let (segments, speech) = self.analyse(&pending, true);
+        Ok(Some(self.emit(&pending, segments, speech)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silence_reads_as_the_floor_never_nan_or_inf() {
+        assert_eq!(to_db(0.0), DB_FLOOR);
+        assert_eq!(to_db(f64::NAN), DB_FLOOR);
+        assert!((to_db(1.0) - 0.0).abs() < 1e-12);
+        assert!((to_db(0.01) + 20.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,346 @@
+//! Node types: what exists, what parameters each takes, and how to build one.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::manifest::parse::typed;
+use crate::node::{Node, Runtime};
+
+/// A problem with one parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamIssue {
+    /// The parameter name (or a path inside it).
+    pub field: String,
+    /// What is wrong and what would be valid.
+    pub message: String,
+}
+
+impl ParamIssue {
+    /// Builds an issue.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ParamIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "params.{}: {}", self.field, self.message)
+    }
+}
+
+/// One parameter of a node type, as shown by `remotemedia nodes`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParamInfo {
+    /// Name as written in `params`.
+    pub name: String,
+    /// JSON type: "integer", "number", "string", ...
+    pub kind: String,
+    /// Whether the manifest must give it.
+    pub required: bool,
+    /// Value used when omitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    /// Allowed values, for enumerations.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
+    /// Inclusive lower bound, for numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<f64>,
+    /// Inclusive upper bound, for numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<f64>,
+    /// What it does.
+    pub description: String,
+}
+
+/// Everything known about a node type.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeInfo {
+    /// The name used as `node_type`.
+    pub node_type: String,
+    /// One-paragraph description.
+    pub description: String,
+    /// Where it runs.
+    pub runtime: Runtime,
+    /// Its parameters.
+    pub params: Vec<ParamInfo>,
+    /// JSON Schema of its `params` object.
+    pub params_schema: Value,
+}
+
+/// Builds nodes of one type.
+pub trait NodeFactory: Send + Sync {
+    /// Name, description and parameters.
+    fn info(&self) -> &NodeInfo;
+    /// Checks parameters without building a node.
+    fn check(&self, params: &Map<String, Value>) -> Vec<ParamIssue>;
+    /// Builds a node (parameters are checked first).
+    fn create(
+        &self,
+        node_id: &str,
+        params: &Map<String, Value>,
+    ) -> Result<Box<dyn Node>, Vec<ParamIssue>>;
+}
+
+/// Typed parameters of a native node: parsed with serde (unknown fields rejected), described by
+/// schemars, then range-checked by [`check`](NodeParams::check).
+pub trait NodeParams: DeserializeOwned + Serialize + JsonSchema + Send + Sync + 'static {
+    /// Range and consistency checks serde cannot express.
+    fn check(&self) -> Vec<ParamIssue> {
+        Vec::new()
+    }
+}
+
+type BuildFn<P> = dyn Fn(&str, P) -> Box<dyn Node> + Send + Sync;
+
+/// A [`NodeFactory`] for native nodes with typed parameters.
+pub struct TypedFactory<P: NodeParams> {
+    info: NodeInfo,
+    build: Box<BuildFn<P>>,
+    _params: PhantomData<fn() -> P>,
+}
+
+impl<P: NodeParams> TypedFactory<P> {
+    /// A factory for `node_type` that builds nodes with `build(node_id, params)`.
+    pub fn new(
+        node_type: &str,
+        description: &str,
+        build: impl Fn(&str, P) -> Box<dyn Node> + Send + Sync + 'static,
+    ) -> Self {
+        let schema = serde_json::to_value(schemars::schema_for!(P)).expect("schema serializes");
+        Self {
+            info: NodeInfo {
+                node_type: node_type.to_string(),
+                description: description.to_string(),
+                runtime: Runtime::Rust,
+                params: params_from_schema(&schema),
+                params_schema: schema,
+            },
+            build: Box::new(build),
+            _params: PhantomData,
+        }
+    }
+
+    fn parse(&self, params: &Map<String, Value>) -> Result<P, Vec<ParamIssue>> {
+        let parsed = typed::<P>(Value::Object(params.clone())).map_err(|(path, message)| {
+            vec![ParamIssue::new(path, friendlier(&message, &self.info))]
+        })?;
+        let issues = parsed.check();
+        if issues.is_empty() {
+            Ok(parsed)
+        } else {
+            Err(issues)
+        }
+    }
+}
+
+impl<P: NodeParams> NodeFactory for TypedFactory<P> {
+    fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    fn check(&self, params: &Map<String, Value>) -> Vec<ParamIssue> {
+        self.parse(params).err().unwrap_or_default()
+    }
+
+    fn create(
+        &self,
+        node_id: &str,
+        params: &Map<String, Value>,
+    ) -> Result<Box<dyn Node>, Vec<ParamIssue>> {
+        let parsed = self.parse(params)?;
+        Ok((self.build)(node_id, parsed))
+    }
+}
+
+/// serde says "unknown field `x`, expected one of ..."; for a node with no parameters it says
+/// "expected nothing"-ish text. Make the latter explicit.
+fn friendlier(message: &str, info: &NodeInfo) -> String {
+    if message.starts_with("unknown field") && info.params.is_empty() {
+        return format!("{message}; {} takes no parameters", info.node_type);
+    }
+    message.to_string()
+}
+
+/// Derives the parameter list from a schemars schema (one source of truth: the Rust struct).
+fn params_from_schema(schema: &Value) -> Vec<ParamInfo> {
+    let defs = schema.get("$defs");
+    let resolve = |v: &Value| -> Value {
+        if let Some(r) = v.get("$ref").and_then(Value::as_str) {
+            let name = r.rsplit('/').next().unwrap_or_default();
+            let mut target = defs.and_then(|d| d.get(name)).cloned().unwrap_or(Value::Null);
+            // Keep the referring schema's own keys (default, description) over the target's.
+            if let (Value::Object(t), Value::Object(src)) = (&mut target, v) {
+                for (k, val) in src {
+                    if k != "$ref" {
+                        t.insert(k.clone(), val.clone());
+                    }
+                }
+            }
+            target
+        } else {
+            v.clone()
+        }
+    };
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(Value::Object(props)) = schema.get("properties") else {
+        return Vec::new();
+    };
+    props
+        .iter()
+        .map(|(name, raw)| {
+            let p = resolve(raw);
+            let mut choices: Vec<String> = p
+                .get("enum")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+                .unwrap_or_default();
+            if let Some(one_of) = p.get("oneOf").and_then(Value::as_array) {
+                for alt in one_of {
+                    if let Some(c) = alt.get("const").and_then(Value::as_str) {
+                        choices.push(c.to_string());
+                    }
+                    if let Some(e) = alt.get("enum").and_then(Value::as_array) {
+                        choices.extend(e.iter().filter_map(Value::as_str).map(String::from));
+                    }
+                }
+            }
+            let kind = match p.get("type") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|t| *t != "null")
+                    .collect::<Vec<_>>()
+                    .join("|"),
+                _ if !choices.is_empty() => "string".to_string(),
+                _ => "any".to_string(),
+            };
+            ParamInfo {
+                name: name.clone(),
+                kind,
+                required: required.contains(&name.as_str()),
+                default: p.get("default").cloned(),
+                choices,
+                minimum: p.get("minimum").and_then(Value::as_f64),
+                maximum: p.get("maximum").and_then(Value::as_f64),
+                description: p
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The node types a pipeline may use.
+#[derive(Clone, Default)]
+pub struct NodeRegistry {
+    factories: BTreeMap<String, Arc<dyn NodeFactory>>,
+}
+
+impl NodeRegistry {
+    /// An empty registry.
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// The built-in native nodes.
+    pub fn with_builtins() -> Self {
+        let mut r = Self::empty();
+        crate::nodes::register_builtins(&mut r);
+        r
+    }
+
+    /// Adds (or replaces) a node type.
+    pub fn register(&mut self, factory: Arc<dyn NodeFactory>) {
+        self.factories
+            .insert(factory.info().node_type.clone(), factory);
+    }
+
+    /// Looks up a node type.
+    pub fn get(&self, node_type: &str) -> Option<&Arc<dyn NodeFactory>> {
+        self.factories.get(node_type)
+    }
+
+    /// Whether `node_type` is registered.
+    pub fn contains(&self, node_type: &str) -> bool {
+        self.factories.contains_key(node_type)
+    }
+
+    /// Registered type names, sorted.
+    pub fn node_types(&self) -> impl Iterator<Item = &str> {
+        self.factories.keys().map(String::as_str)
+    }
+
+    /// Info for every registered type, sorted by name.
+    pub fn infos(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.factories.values().map(|f| f.info())
+    }
+
+    /// The closest registered name to `name`, for "did you mean" hints.
+    pub fn suggest(&self, name: &str) -> Option<&str> {
+        let lower = name.to_ascii_lowercase();
+        self.node_types()
+            .map(|t| (edit_distance(&lower, &t.to_ascii_lowercase()), t))
+            .filter(|(d, t)| *d <= (t.len() / 3).max(2))
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, t)| t)
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_catch_typos_only() {
+        let r = NodeRegistry::with_builtins();
+        assert_eq!(r.suggest("AudioResampleNod"), Some("AudioResampleNode"));
+        assert_eq!(r.suggest("vadnode"), Some("VADNode"));
+        assert_eq!(r.suggest("Whisper"), None);
+    }
+
+    #[test]
+    fn param_info_comes_from_the_typed_struct() {
+        let r = NodeRegistry::with_builtins();
+        let info = r.get("AudioResampleNode").unwrap().info();
+        let rate = info.params.iter().find(|p| p.name == "target_rate").unwrap();
+        assert!(rate.required);
+        assert_eq!(rate.minimum, Some(8000.0));
+        assert_eq!(rate.maximum, Some(384000.0));
+        let q = info.params.iter().find(|p| p.name == "quality").unwrap();
+        assert!(!q.required);
+        assert_eq!(q.default, Some(Value::from("high")));
+        assert_eq!(q.choices, vec!["fast", "medium", "high"]);
+    }
+}
