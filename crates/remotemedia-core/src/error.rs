@@ -200,7 +200,9 @@ pub enum ExecutorError {
     },
 
     /// A retryable error persisted through every attempt of the retry policy.
-    #[error("node '{node_id}' ({node_type}) failed after {attempt}/{max_attempts} attempts: {message}")]
+    #[error(
+        "node '{node_id}' ({node_type}) failed after {attempt}/{max_attempts} attempts: {message}"
+    )]
     RetryableError {
         /// The node's id.
         node_id: String,

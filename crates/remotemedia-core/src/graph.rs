@@ -195,7 +195,9 @@ mod tests {
             other => panic!("expected a cycle error, got {other}"),
         }
         assert_eq!(
-            g(&["x", "y"], &[("y", "x"), ("x", "y")]).unwrap_err().to_string(),
+            g(&["x", "y"], &[("y", "x"), ("x", "y")])
+                .unwrap_err()
+                .to_string(),
             "cycle detected in pipeline: x -> y -> x"
         );
     }

@@ -178,7 +178,10 @@ fn params_from_schema(schema: &Value) -> Vec<ParamInfo> {
     let resolve = |v: &Value| -> Value {
         if let Some(r) = v.get("$ref").and_then(Value::as_str) {
             let name = r.rsplit('/').next().unwrap_or_default();
-            let mut target = defs.and_then(|d| d.get(name)).cloned().unwrap_or(Value::Null);
+            let mut target = defs
+                .and_then(|d| d.get(name))
+                .cloned()
+                .unwrap_or(Value::Null);
             // Keep the referring schema's own keys (default, description) over the target's.
             if let (Value::Object(t), Value::Object(src)) = (&mut target, v) {
                 for (k, val) in src {
@@ -207,7 +210,12 @@ fn params_from_schema(schema: &Value) -> Vec<ParamInfo> {
             let mut choices: Vec<String> = p
                 .get("enum")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default();
             if let Some(one_of) = p.get("oneOf").and_then(Value::as_array) {
                 for alt in one_of {
@@ -334,7 +342,11 @@ mod tests {
     fn param_info_comes_from_the_typed_struct() {
         let r = NodeRegistry::with_builtins();
         let info = r.get("AudioResampleNode").unwrap().info();
-        let rate = info.params.iter().find(|p| p.name == "target_rate").unwrap();
+        let rate = info
+            .params
+            .iter()
+            .find(|p| p.name == "target_rate")
+            .unwrap();
         assert!(rate.required);
         assert_eq!(rate.minimum, Some(8000.0));
         assert_eq!(rate.maximum, Some(384000.0));

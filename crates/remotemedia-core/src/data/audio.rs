@@ -317,7 +317,11 @@ impl AudioBuffer {
     }
 
     /// An empty buffer with the given shape.
-    pub fn empty(format: SampleFormat, sample_rate: u32, channels: u16) -> Result<Self, AudioError> {
+    pub fn empty(
+        format: SampleFormat,
+        sample_rate: u32,
+        channels: u16,
+    ) -> Result<Self, AudioError> {
         Self::new(Samples::empty(format), sample_rate, channels)
     }
 

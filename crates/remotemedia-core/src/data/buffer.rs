@@ -98,7 +98,8 @@ impl<T: Send + Sync + Copy + 'static> SampleBuf<T> {
     /// The samples as a vector: free when [`try_into_vec`](Self::try_into_vec) succeeds, a copy
     /// otherwise.
     pub fn into_vec(self) -> Vec<T> {
-        self.try_into_vec().unwrap_or_else(|buf| buf.as_slice().to_vec())
+        self.try_into_vec()
+            .unwrap_or_else(|buf| buf.as_slice().to_vec())
     }
 
     /// True when both buffers share the same storage (a clone, not a copy).
@@ -132,7 +133,12 @@ impl<T: Send + Sync + Copy + 'static> fmt::Debug for SampleBuf<T> {
             Storage::Owned(_) => "owned",
             Storage::Foreign { .. } => "foreign",
         };
-        write!(f, "SampleBuf<{}>({} samples, {kind})", std::any::type_name::<T>(), self.len())
+        write!(
+            f,
+            "SampleBuf<{}>({} samples, {kind})",
+            std::any::type_name::<T>(),
+            self.len()
+        )
     }
 }
 
@@ -147,9 +153,13 @@ mod tests {
         let a = SampleBuf::from_vec(v);
         let b = a.clone();
         assert!(a.shares_storage_with(&b));
-        let a = a.try_into_vec().expect_err("two references: must not give the vec away");
+        let a = a
+            .try_into_vec()
+            .expect_err("two references: must not give the vec away");
         drop(b);
-        let v = a.try_into_vec().expect("unique owner gets the allocation back");
+        let v = a
+            .try_into_vec()
+            .expect("unique owner gets the allocation back");
         assert_eq!(v.as_ptr(), ptr);
     }
 

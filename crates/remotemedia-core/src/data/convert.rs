@@ -145,7 +145,16 @@ mod tests {
 
     #[test]
     fn float_to_int_saturates_and_never_wraps() {
-        let x = [1.0f32, -1.0, 2.5, -7.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 0.5];
+        let x = [
+            1.0f32,
+            -1.0,
+            2.5,
+            -7.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            0.5,
+        ];
         assert_eq!(
             f32_to_i16(&x),
             vec![32767, -32768, 32767, -32768, 32767, -32768, 0, 16384]
@@ -153,7 +162,16 @@ mod tests {
         let y: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         assert_eq!(
             f64_to_i32(&y),
-            vec![i32::MAX, i32::MIN, i32::MAX, i32::MIN, i32::MAX, i32::MIN, 0, 1 << 30]
+            vec![
+                i32::MAX,
+                i32::MIN,
+                i32::MAX,
+                i32::MIN,
+                i32::MAX,
+                i32::MIN,
+                0,
+                1 << 30
+            ]
         );
         assert_eq!(f32_to_i32(&x)[0], i32::MAX);
         assert_eq!(i32_to_i16(&[i32::MAX, i32::MIN]), vec![32767, -32768]);

@@ -29,7 +29,10 @@ impl BreakerConfig {
             None => d,
             Some(s) => Self {
                 failure_threshold: s.failure_threshold.unwrap_or(d.failure_threshold).max(1),
-                cooldown: s.cooldown_ms.map(Duration::from_millis).unwrap_or(d.cooldown),
+                cooldown: s
+                    .cooldown_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(d.cooldown),
             },
         }
     }

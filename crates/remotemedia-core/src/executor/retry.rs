@@ -52,7 +52,9 @@ impl RetryPolicy {
     /// The wait after failed attempt number `attempt` (1-based):
     /// `initial_delay_ms * 2^(attempt-1)`, capped at `max_delay_ms`.
     pub fn delay_after(&self, attempt: u32) -> Duration {
-        let factor = 1u64.checked_shl(attempt.saturating_sub(1)).unwrap_or(u64::MAX);
+        let factor = 1u64
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u64::MAX);
         Duration::from_millis(
             self.initial_delay_ms
                 .saturating_mul(factor)
@@ -74,7 +76,9 @@ mod tests {
     #[test]
     fn backoff_doubles_and_caps() {
         let p = RetryPolicy::DEFAULT;
-        let ms: Vec<u64> = (1..=7).map(|a| p.delay_after(a).as_millis() as u64).collect();
+        let ms: Vec<u64> = (1..=7)
+            .map(|a| p.delay_after(a).as_millis() as u64)
+            .collect();
         assert_eq!(ms, vec![100, 200, 400, 800, 1600, 1600, 1600]);
         assert_eq!(p.delay_after(200).as_millis(), 1600);
     }

@@ -43,7 +43,10 @@ pub fn from_value(value: Value) -> Result<Manifest, ManifestError> {
         if !TOP_LEVEL_FIELDS.contains(&key.as_str()) {
             issues.push(ManifestIssue::root(
                 key.clone(),
-                format!("unknown field; valid fields are {}", TOP_LEVEL_FIELDS.join(", ")),
+                format!(
+                    "unknown field; valid fields are {}",
+                    TOP_LEVEL_FIELDS.join(", ")
+                ),
             ));
         }
     }
@@ -67,7 +70,10 @@ pub fn from_value(value: Value) -> Result<Manifest, ManifestError> {
         Some(other) => {
             issues.push(ManifestIssue::root(
                 "version",
-                format!("expected the string \"{MANIFEST_VERSION}\", got {}", json_kind(&other)),
+                format!(
+                    "expected the string \"{MANIFEST_VERSION}\", got {}",
+                    json_kind(&other)
+                ),
             ));
             String::new()
         }

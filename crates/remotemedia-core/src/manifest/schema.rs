@@ -10,7 +10,8 @@ use crate::registry::NodeRegistry;
 /// attached by an `if node_type == X then params: ...` rule. Other node types (e.g. Python
 /// nodes) accept any `params` object.
 pub fn manifest_schema(registry: &NodeRegistry) -> Value {
-    let mut schema = serde_json::to_value(schemars::schema_for!(Manifest)).expect("schema serializes");
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(Manifest)).expect("schema serializes");
     let mut extra_defs = Map::new();
     let mut rules = Vec::new();
     for info in registry.infos() {

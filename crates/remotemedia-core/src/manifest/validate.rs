@@ -11,7 +11,10 @@ use crate::registry::NodeRegistry;
 
 /// Checks everything that can be checked before running; returns the graph on success.
 /// Every problem is reported, each naming the node id and field and what would be valid.
-pub fn validate(manifest: &Manifest, registry: &NodeRegistry) -> Result<PipelineGraph, ManifestError> {
+pub fn validate(
+    manifest: &Manifest,
+    registry: &NodeRegistry,
+) -> Result<PipelineGraph, ManifestError> {
     let mut issues = Vec::new();
     if manifest.nodes.is_empty() {
         issues.push(ManifestIssue::root(
@@ -72,7 +75,10 @@ pub fn validate(manifest: &Manifest, registry: &NodeRegistry) -> Result<Pipeline
         if c.from == c.to {
             issues.push(ManifestIssue::root(
                 format!("connections[{i}]"),
-                format!("'{}' is connected to itself; a node cannot feed itself", c.from),
+                format!(
+                    "'{}' is connected to itself; a node cannot feed itself",
+                    c.from
+                ),
             ));
         }
         if let Some(j) = manifest.connections[..i].iter().position(|d| d == c) {
@@ -165,7 +171,9 @@ fn check_node(node: &NodeSpec, registry: &NodeRegistry, issues: &mut Vec<Manifes
                     id,
                     known_type,
                     "retry.max_attempts",
-                    format!("{n} is out of range; expected 1..={MAX_ATTEMPTS} (1 disables retries)"),
+                    format!(
+                        "{n} is out of range; expected 1..={MAX_ATTEMPTS} (1 disables retries)"
+                    ),
                 ));
             }
         }

@@ -19,12 +19,21 @@ pub fn register(registry: &mut NodeRegistry) {
     registry.register(Arc::new(TypedFactory::new(
         "TestFlakyNode",
         "Test only: fails `fail_times` calls (retryable by default), then passes input through.",
-        |_, p: FlakyParams| Box::new(FlakyNode { left: p.fail_times, retryable: p.retryable }),
+        |_, p: FlakyParams| {
+            Box::new(FlakyNode {
+                left: p.fail_times,
+                retryable: p.retryable,
+            })
+        },
     )));
     registry.register(Arc::new(TypedFactory::new(
         "TestFailNode",
         "Test only: every call fails.",
-        |_, p: FailParams| Box::new(FailNode { retryable: p.retryable }),
+        |_, p: FailParams| {
+            Box::new(FailNode {
+                retryable: p.retryable,
+            })
+        },
     )));
     registry.register(Arc::new(TypedFactory::new(
         "TestPanicNode",
@@ -94,8 +103,10 @@ impl Node for FlakyNode {
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         if self.left > 0 {
             self.left -= 1;
-            return Err(NodeError::failed(format!("injected failure ({} left)", self.left))
-                .with_retryable(self.retryable));
+            return Err(
+                NodeError::failed(format!("injected failure ({} left)", self.left))
+                    .with_retryable(self.retryable),
+            );
         }
         Ok(Some(input))
     }

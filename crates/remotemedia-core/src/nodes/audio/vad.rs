@@ -129,11 +129,12 @@ fn to_db(mean_square: f64) -> f64 {
 /// Sum of squares of samples `[start, end)` in full-scale units.
 fn sum_squares(samples: &Samples, start: usize, end: usize) -> f64 {
     fn sum<T: Copy>(s: &[T], f: impl Fn(T) -> f64) -> f64 {
-        s.iter().map(|&x| {
-            let v = f(x);
-            v * v
-        })
-        .sum()
+        s.iter()
+            .map(|&x| {
+                let v = f(x);
+                v * v
+            })
+            .sum()
     }
     match samples {
         Samples::F32(b) => sum(&b[start..end], |x| x as f64),
@@ -163,11 +164,7 @@ impl VadNode {
 
     /// Analyses whole frames of `audio` (plus the partial tail when `last`); returns closed
     /// segments and, for emit="speech", the speech frame ranges of `audio`.
-    fn analyse(
-        &mut self,
-        audio: &AudioBuffer,
-        last: bool,
-    ) -> (Vec<Segment>, Vec<(usize, usize)>) {
+    fn analyse(&mut self, audio: &AudioBuffer, last: bool) -> (Vec<Segment>, Vec<(usize, usize)>) {
         let threshold = self.params.threshold;
         let stream = self.stream.as_mut().expect("stream initialised");
         let (rate, channels, frame_len) = (stream.rate, stream.channels as usize, stream.frame_len);
@@ -212,7 +209,12 @@ impl VadNode {
         (segments, speech)
     }
 
-    fn emit(&self, audio: &AudioBuffer, segments: Vec<Segment>, speech: Vec<(usize, usize)>) -> Data {
+    fn emit(
+        &self,
+        audio: &AudioBuffer,
+        segments: Vec<Segment>,
+        speech: Vec<(usize, usize)>,
+    ) -> Data {
         match self.params.emit {
             VadEmit::Segments => Data::Segments(segments),
             VadEmit::Speech => {
