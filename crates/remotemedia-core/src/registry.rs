@@ -133,7 +133,8 @@ impl<P: NodeParams> TypedFactory<P> {
 
     fn parse(&self, params: &Map<String, Value>) -> Result<P, Vec<ParamIssue>> {
         let parsed = typed::<P>(Value::Object(params.clone())).map_err(|(path, message)| {
-            vec![ParamIssue::new(path, friendlier(&message, &self.info))]
+            let message = friendlier(&message, &path, &self.info);
+            vec![ParamIssue::new(path, message)]
         })?;
         let issues = parsed.check();
         if issues.is_empty() {
@@ -163,13 +164,41 @@ impl<P: NodeParams> NodeFactory for TypedFactory<P> {
     }
 }
 
-/// serde says "unknown field `x`, expected one of ..."; for a node with no parameters it says
-/// "expected nothing"-ish text. Make the latter explicit.
-fn friendlier(message: &str, info: &NodeInfo) -> String {
+/// Rewrites serde's messages in the manifest's terms: a parameter's valid range instead of a
+/// Rust type name ("expected u32"), and no "there are no fields" for parameterless nodes.
+fn friendlier(message: &str, field: &str, info: &NodeInfo) -> String {
     if message.starts_with("unknown field") && info.params.is_empty() {
-        return format!("{message}; {} takes no parameters", info.node_type);
+        let name = message.split(',').next().unwrap_or(message);
+        return format!("{name}; {} takes no parameters", info.node_type);
     }
-    message.to_string()
+    let Some(param) = info.params.iter().find(|p| p.name == field) else {
+        return message.replace("expected a map", "expected an object");
+    };
+    let Some((got, _)) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+        .and_then(|rest| rest.split_once(", expected "))
+    else {
+        return message.to_string();
+    };
+    let kind = match param.kind.as_str() {
+        "integer" => "an integer",
+        "number" => "a number",
+        "string" if !param.choices.is_empty() => "one of",
+        "string" => "a string",
+        "boolean" => "true or false",
+        other => other,
+    };
+    let valid = if !param.choices.is_empty() {
+        format!("{kind} {}", param.choices.join(", "))
+    } else {
+        match (param.minimum, param.maximum) {
+            (Some(lo), Some(hi)) => format!("{kind} in {lo}..={hi}"),
+            (Some(lo), None) => format!("{kind} >= {lo}"),
+            _ => kind.to_string(),
+        }
+    };
+    format!("got {got}; expected {valid}")
 }
 
 /// Derives the parameter list from a schemars schema (one source of truth: the Rust struct).

@@ -286,7 +286,7 @@ impl Pipeline {
 enum SessionState {
     New,
     Running,
-    Failed(ExecutorError),
+    Failed(Box<ExecutorError>),
     Finished,
 }
 
@@ -368,7 +368,7 @@ impl Session {
                 });
             if let Err(e) = started {
                 let err = node_failure(slot, e, 1);
-                self.end(SessionState::Failed(err.clone())).await;
+                self.end(SessionState::Failed(Box::new(err.clone()))).await;
                 return Err(err);
             }
         }
@@ -394,7 +394,7 @@ impl Session {
         match self.run_step(input, flush).await {
             Ok(outputs) => Ok(outputs),
             Err(e) => {
-                self.end(SessionState::Failed(e.clone())).await;
+                self.end(SessionState::Failed(Box::new(e.clone()))).await;
                 Err(e)
             }
         }

@@ -153,7 +153,11 @@ pub fn from_value(value: Value) -> Result<Manifest, ManifestError> {
 pub(crate) fn typed<T: DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let mut path = e.path().to_string();
-        let message = e.inner().to_string();
+        // serde speaks Rust ("a map"); manifests are JSON ("an object").
+        let message = e
+            .inner()
+            .to_string()
+            .replace("expected a map", "expected an object");
         if path == "." {
             path.clear();
         }
