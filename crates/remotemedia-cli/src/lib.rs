@@ -1,0 +1,407 @@
+//! The `remotemedia` command line: `run`, `validate`, `nodes`, `schema`.
+//!
+//! The same code backs the Rust binary (native nodes only) and the command installed with the
+//! Python package (which adds Python nodes through a [`Host`]).
+
+pub mod audio_io;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use remotemedia_core::data::{AudioBuffer, Data};
+use remotemedia_core::executor::Pipeline;
+use remotemedia_core::manifest::{self, schema, Manifest};
+use remotemedia_core::registry::NodeRegistry;
+
+/// Inputs longer than this show a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_SECS: f64 = 5.0;
+
+/// What the embedding program adds to the CLI (e.g. Python nodes).
+pub trait Host {
+    /// The node types available before looking at a manifest.
+    fn registry(&self) -> NodeRegistry {
+        let mut r = NodeRegistry::with_builtins();
+        if std::env::var_os("REMOTEMEDIA_TEST_NODES").is_some_and(|v| v == "1") {
+            remotemedia_core::nodes::testing::register(&mut r);
+        }
+        r
+    }
+
+    /// Registers node types a manifest needs that are not built in (e.g. Python classes).
+    fn prepare(&self, _manifest: &Manifest, _registry: &mut NodeRegistry) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The plain Rust host: native nodes only.
+pub struct NativeHost;
+impl Host for NativeHost {}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "remotemedia",
+    version,
+    about = "Run audio pipelines described by a JSON manifest",
+    long_about = "Run audio pipelines described by a JSON manifest (see `remotemedia schema`).\n\
+                  Native nodes: resampling, voice activity detection, format conversion, channel mixing."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a pipeline on an audio file.
+    Run(RunArgs),
+    /// Check manifests without running them.
+    Validate {
+        /// Manifest files.
+        #[arg(required = true)]
+        manifests: Vec<PathBuf>,
+    },
+    /// List the available node types and their parameters.
+    Nodes {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the manifest JSON Schema.
+    Schema,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// The pipeline manifest (JSON).
+    manifest: PathBuf,
+    /// Input audio: WAV, FLAC, MP3 or OGG/Vorbis.
+    #[arg(short, long)]
+    input: PathBuf,
+    /// Output: a .wav (audio) or .json (segments, other values) file; a directory when the
+    /// pipeline has several sinks (one file per sink id).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Write per-node metrics as JSON here.
+    #[arg(long, value_name = "FILE.json")]
+    metrics: Option<PathBuf>,
+    /// Write a Chrome trace-event file here (open it in https://ui.perfetto.dev).
+    #[arg(long, value_name = "FILE.json")]
+    trace: Option<PathBuf>,
+    /// Feed the pipeline in chunks of this many milliseconds (streaming; output is identical
+    /// to a whole-file run).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=3_600_000))]
+    chunk_ms: u32,
+    /// No summary line on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Runs the CLI with `args` (including the program name) and returns the exit code:
+/// 0 success, 1 failure (message on stderr), 2 usage error.
+pub fn main_with(args: Vec<OsString>, host: &dyn Host) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    // A bug must surface as an error message, never as a panic trace.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli, host)));
+    match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+        Err(panic) => {
+            eprintln!(
+                "error: internal error: {} (please report this)",
+                remotemedia_core::error::panic_message(&*panic)
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli, host: &dyn Host) -> Result<()> {
+    match cli.command {
+        Command::Run(args) => run(args, host),
+        Command::Validate { manifests } => validate(&manifests, host),
+        Command::Nodes { json } => nodes(json, host),
+        Command::Schema => {
+            print!("{}", schema::builtin_manifest_schema_pretty());
+            Ok(())
+        }
+    }
+}
+
+fn load_pipeline(path: &Path, host: &dyn Host) -> Result<Pipeline> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let manifest = manifest::parse(&text).with_context(|| path.display().to_string())?;
+    let mut registry = host.registry();
+    host.prepare(&manifest, &mut registry)?;
+    Pipeline::new(manifest, &registry).with_context(|| path.display().to_string())
+}
+
+fn validate(paths: &[PathBuf], host: &dyn Host) -> Result<()> {
+    let mut failed = 0;
+    for path in paths {
+        match load_pipeline(path, host) {
+            Ok(p) => {
+                let g = p.graph();
+                let edges: usize = (0..g.len()).map(|i| g.downstream(i).len()).sum();
+                println!(
+                    "{}: ok ('{}': {} node(s), {} connection(s); sink(s): {})",
+                    path.display(),
+                    p.name(),
+                    g.len(),
+                    edges,
+                    p.sink_ids().join(", ")
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} manifest(s) invalid", paths.len());
+    }
+    Ok(())
+}
+
+fn nodes(json: bool, host: &dyn Host) -> Result<()> {
+    let registry = host.registry();
+    if json {
+        let infos: Vec<_> = registry.infos().collect();
+        println!("{}", serde_json::to_string_pretty(&infos)?);
+        return Ok(());
+    }
+    for info in registry.infos() {
+        println!("{} [{:?}]", info.node_type, info.runtime);
+        println!("    {}", info.description);
+        if info.params.is_empty() {
+            println!("    (no parameters)");
+        }
+        for p in &info.params {
+            let mut line = format!("    - {}: {}", p.name, p.kind);
+            if !p.choices.is_empty() {
+                line += &format!(" ({})", p.choices.join(" | "));
+            }
+            match (p.minimum, p.maximum) {
+                (Some(lo), Some(hi)) => line += &format!(" in {lo}..={hi}"),
+                (Some(lo), None) => line += &format!(" >= {lo}"),
+                _ => {}
+            }
+            if p.required {
+                line += ", required";
+            } else if let Some(d) = &p.default {
+                line += &format!(", default {d}");
+            }
+            println!("{line}");
+            if !p.description.is_empty() {
+                println!("        {}", p.description);
+            }
+        }
+        println!();
+    }
+    Ok(())
+}
+
+fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
+    let pipeline = load_pipeline(&args.manifest, host)?;
+    let t_read = Instant::now();
+    let input = audio_io::read_audio(&args.input)?;
+    let read_time = t_read.elapsed();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let chunk_frames = ((input.sample_rate() as u64 * args.chunk_ms as u64) / 1000).max(1) as usize;
+    let progress = progress_bar(&input);
+    let t_run = Instant::now();
+    let result = runtime.block_on(stream_through(&pipeline, &input, chunk_frames, &progress));
+    let run_time = t_run.elapsed();
+    progress.finish_and_clear();
+
+    // Metrics and trace are written even when the run failed: they show where.
+    let (outputs, metrics, trace) = match result {
+        Ok((outputs, metrics, trace)) => (Ok(outputs), Some(metrics), Some(trace)),
+        Err(e) => (Err(e), pipeline.last_metrics(), pipeline.last_trace()),
+    };
+    if let (Some(path), Some(m)) = (&args.metrics, &metrics) {
+        std::fs::write(path, m.to_json() + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let (Some(path), Some(t)) = (&args.trace, &trace) {
+        std::fs::write(path, serde_json::to_string(t)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let outputs = outputs.map_err(|e| anyhow!(e))?;
+    let written = write_outputs(&args.output, &outputs)?;
+    if !args.quiet {
+        let secs = input.duration_secs();
+        eprintln!(
+            "{}: {:.2} s of audio ({} Hz, {} ch, {}) in {:.1} ms ({:.0}x real time; reading took {:.1} ms)",
+            pipeline.name(),
+            secs,
+            input.sample_rate(),
+            input.channels(),
+            input.format(),
+            run_time.as_secs_f64() * 1e3,
+            secs / run_time.as_secs_f64().max(1e-9),
+            read_time.as_secs_f64() * 1e3,
+        );
+        for line in written {
+            eprintln!("  wrote {line}");
+        }
+    }
+    Ok(())
+}
+
+type StreamResult = (
+    BTreeMap<String, Data>,
+    remotemedia_core::PipelineMetrics,
+    serde_json::Value,
+);
+
+async fn stream_through(
+    pipeline: &Pipeline,
+    input: &AudioBuffer,
+    chunk_frames: usize,
+    progress: &ProgressBar,
+) -> Result<StreamResult, remotemedia_core::ExecutorError> {
+    let mut session = pipeline.session()?;
+    let mut collected: BTreeMap<String, Vec<Data>> = BTreeMap::new();
+    let frames = input.frames();
+    let mut pos = 0;
+    // An empty input is still one (empty) chunk, so every node sees the stream's shape.
+    loop {
+        let end = (pos + chunk_frames).min(frames);
+        let chunk = if pos == 0 && end == frames {
+            input.clone()
+        } else {
+            input.slice_frames(pos, end)
+        };
+        for out in session.push(Data::Audio(chunk)).await? {
+            collected.entry(out.node_id).or_default().push(out.data);
+        }
+        progress.set_position(end as u64);
+        pos = end;
+        if pos >= frames {
+            break;
+        }
+    }
+    for out in session.finish().await? {
+        collected.entry(out.node_id).or_default().push(out.data);
+    }
+    let outputs = collected
+        .into_iter()
+        .filter_map(|(id, values)| Data::join(values).map(|d| (id, d)))
+        .collect();
+    Ok((outputs, session.metrics(), session.chrome_trace()))
+}
+
+fn progress_bar(input: &AudioBuffer) -> ProgressBar {
+    if input.duration_secs() < PROGRESS_MIN_SECS || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar =
+        ProgressBar::with_draw_target(Some(input.frames() as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% of {msg} (eta {eta})",
+        )
+        .expect("valid template"),
+    );
+    bar.set_message(format!("{:.1} s", input.duration_secs()));
+    bar
+}
+
+fn extension(path: &Path) -> Option<String> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+}
+
+/// Writes each sink's output; returns a description of each file written.
+fn write_outputs(output: &Path, outputs: &BTreeMap<String, Data>) -> Result<Vec<String>> {
+    if outputs.is_empty() {
+        bail!("the pipeline produced no output");
+    }
+    let as_dir = outputs.len() > 1 || output.is_dir();
+    if outputs.len() > 1
+        && (output.is_file() || extension(output).is_some_and(|e| e == "wav" || e == "json"))
+    {
+        bail!(
+            "the pipeline has {} sinks ({}); --output must be a directory (one file per sink)",
+            outputs.len(),
+            outputs.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    if as_dir {
+        std::fs::create_dir_all(output)
+            .with_context(|| format!("cannot create directory {}", output.display()))?;
+    }
+    let mut written = Vec::new();
+    for (id, data) in outputs {
+        let path = if as_dir {
+            output.join(format!(
+                "{id}.{}",
+                if matches!(data, Data::Audio(_)) {
+                    "wav"
+                } else {
+                    "json"
+                }
+            ))
+        } else {
+            output.to_path_buf()
+        };
+        match (data, extension(&path).as_deref()) {
+            (Data::Audio(a), Some("wav")) => {
+                audio_io::write_wav(&path, a)?;
+                written.push(format!(
+                    "{} ({} Hz, {} ch, {}, {:.2} s) from '{id}'",
+                    path.display(),
+                    a.sample_rate(),
+                    a.channels(),
+                    a.format(),
+                    a.duration_secs()
+                ));
+            }
+            (Data::Audio(_), _) => bail!(
+                "sink '{id}' produces audio; give --output a .wav file name (got {})",
+                path.display()
+            ),
+            (other, Some("json")) => {
+                audio_io::write_json(&path, other)?;
+                written.push(format!(
+                    "{} ({}) from '{id}'",
+                    path.display(),
+                    other.describe()
+                ));
+            }
+            (other, _) => bail!(
+                "sink '{id}' produces {}; give --output a .json file name (got {})",
+                other.describe(),
+                path.display()
+            ),
+        }
+    }
+    Ok(written)
+}

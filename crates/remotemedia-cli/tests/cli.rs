@@ -1,0 +1,299 @@
+//! The `remotemedia` binary end to end, on files a user would have.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn remotemedia(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_remotemedia"))
+        .args(args)
+        .current_dir(repo())
+        .env_remove("REMOTEMEDIA_TEST_NODES")
+        .output()
+        .expect("binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn assert_clean_failure(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(
+        !err.contains("panicked at") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    err
+}
+
+fn wav_info(path: &Path) -> (hound::WavSpec, u32) {
+    let r = hound::WavReader::open(path).unwrap();
+    (r.spec(), r.duration())
+}
+
+#[test]
+fn runs_the_bundled_example_to_a_16k_i16_wav() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.wav");
+    let metrics = dir.path().join("metrics.json");
+    let trace = dir.path().join("trace.json");
+    let o = remotemedia(&[
+        "run",
+        "examples/resample_to_16k_i16.json",
+        "--input",
+        "examples/speech_48k.wav",
+        "--output",
+        out.to_str().unwrap(),
+        "--metrics",
+        metrics.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (in_spec, in_frames) = wav_info(&repo().join("examples/speech_48k.wav"));
+    assert_eq!(in_spec.sample_rate, 48_000);
+    let (spec, frames) = wav_info(&out);
+    assert_eq!(
+        (spec.sample_rate, spec.channels, spec.bits_per_sample),
+        (16_000, 1, 16)
+    );
+    assert_eq!(spec.sample_format, hound::SampleFormat::Int);
+    assert_eq!(frames, in_frames.div_ceil(3));
+
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap();
+    assert_eq!(m["pipeline"], "resample-to-16k-i16");
+    let nodes = m["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2);
+    for n in nodes {
+        assert_eq!(n["status"]["state"], "success");
+        assert!(n["execution_time_us"].as_u64().unwrap() > 0);
+        assert_eq!(n["runtime"], "rust");
+    }
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    assert!(t["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["ph"] == "X"));
+
+    // A summary on stderr, no progress bar when stderr is not a terminal.
+    let err = text(&o.stderr);
+    assert!(err.contains("x real time"), "{err}");
+    assert!(!err.contains('\r') && !err.contains("eta"), "{err}");
+}
+
+#[test]
+fn several_sinks_write_one_file_each_into_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    let o = remotemedia(&[
+        "run",
+        "examples/speech_and_segments.json",
+        "-i",
+        "examples/speech_48k.wav",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let segments: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("segments.json")).unwrap()).unwrap();
+    let segs = segments.as_array().unwrap();
+    assert!(segs.len() >= 2, "{segments}");
+    for s in segs {
+        let (a, b) = (
+            s["start_ms"].as_f64().unwrap(),
+            s["end_ms"].as_f64().unwrap(),
+        );
+        assert!(a < b && s["energy_db"].as_f64().unwrap().is_finite());
+    }
+    // Keys in schema order.
+    let first = serde_json::to_string(&segs[0]).unwrap();
+    assert!(first.starts_with("{\"start_ms\""), "{first}");
+    let (spec, frames) = wav_info(&out.join("speech_i16.wav"));
+    assert_eq!((spec.sample_rate, spec.bits_per_sample), (16_000, 16));
+    let speech_ms: f64 = segs
+        .iter()
+        .map(|s| s["end_ms"].as_f64().unwrap() - s["start_ms"].as_f64().unwrap())
+        .sum();
+    assert!((frames as f64 / 16.0 - speech_ms).abs() < 1.0);
+
+    // A single file name for several sinks is refused, naming them.
+    let o = remotemedia(&[
+        "run",
+        "examples/speech_and_segments.json",
+        "-i",
+        "examples/speech_48k.wav",
+        "-o",
+        dir.path().join("x.wav").to_str().unwrap(),
+    ]);
+    let err = assert_clean_failure(&o);
+    assert!(err.contains("2 sinks (segments, speech_i16)"), "{err}");
+}
+
+#[test]
+fn reads_flac_ogg_mp3_24bit_and_float_wav() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, rate, channels) in [
+        ("tone_22k_stereo.flac", 22_050, 2),
+        ("tone_22k_stereo.ogg", 22_050, 2),
+        ("tone_22k_stereo.mp3", 22_050, 2),
+        ("tone_44k_24bit.wav", 44_100, 1),
+        ("tone_16k_float.wav", 16_000, 1),
+        ("tone_16k_f64.wav", 16_000, 1),
+    ] {
+        let out = dir.path().join(format!("{file}.out.wav"));
+        let o = remotemedia(&[
+            "run",
+            "examples/resample_to_16k_i16.json",
+            "-i",
+            &format!("tests/data/{file}"),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{file}: {}", text(&o.stderr));
+        let err = text(&o.stderr);
+        assert!(
+            err.contains(&format!("({rate} Hz, {channels} ch")),
+            "{file}: {err}"
+        );
+        let (spec, frames) = wav_info(&out);
+        assert_eq!((spec.sample_rate, spec.channels), (16_000, channels));
+        assert!(frames > 3_000, "{file}: {frames} frames");
+    }
+}
+
+#[test]
+fn errors_are_clear_and_never_panic_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.wav");
+    let out = out.to_str().unwrap();
+
+    let e = assert_clean_failure(&remotemedia(&[
+        "run",
+        "examples/resample_to_16k_i16.json",
+        "-i",
+        "tests/data/not_audio.wav",
+        "-o",
+        out,
+    ]));
+    assert!(e.contains("not_audio.wav"), "{e}");
+
+    let e = assert_clean_failure(&remotemedia(&[
+        "run",
+        "examples/resample_to_16k_i16.json",
+        "-i",
+        "missing.wav",
+        "-o",
+        out,
+    ]));
+    assert!(e.contains("missing.wav"), "{e}");
+
+    let e = assert_clean_failure(&remotemedia(&[
+        "run",
+        "tests/manifests/invalid/sample_rate_out_of_range.json",
+        "-i",
+        "examples/speech_48k.wav",
+        "-o",
+        out,
+    ]));
+    assert!(
+        e.contains("node 'resample' (AudioResampleNode): params.target_rate: 7000 is out of range"),
+        "{e}"
+    );
+
+    let e = assert_clean_failure(&remotemedia(&[
+        "run",
+        "examples/voice_activity.json",
+        "-i",
+        "examples/speech_48k.wav",
+        "-o",
+        out,
+    ]));
+    assert!(
+        e.contains("sink 'vad' produces segments; give --output a .json file name"),
+        "{e}"
+    );
+
+    // Usage errors exit with 2.
+    let o = remotemedia(&["run", "examples/voice_activity.json"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_panicking_node_is_reported_by_id_without_a_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("panic.json");
+    std::fs::write(
+        &manifest,
+        r#"{"version": "v1", "nodes": [{"id": "boom", "node_type": "TestPanicNode"}]}"#,
+    )
+    .unwrap();
+    let metrics = dir.path().join("m.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_remotemedia"))
+        .args(["run", manifest.to_str().unwrap(), "-i"])
+        .arg(repo().join("examples/speech_48k.wav"))
+        .args([
+            "-o",
+            dir.path().join("o.wav").to_str().unwrap(),
+            "--metrics",
+        ])
+        .arg(&metrics)
+        .env("REMOTEMEDIA_TEST_NODES", "1")
+        .output()
+        .unwrap();
+    let e = assert_clean_failure(&o);
+    assert!(
+        e.contains("node 'boom' (TestPanicNode) failed: panicked: injected panic"),
+        "{e}"
+    );
+    // Metrics are still written and show the failure.
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap();
+    assert_eq!(m["nodes"][0]["status"]["state"], "failed");
+}
+
+#[test]
+fn validate_nodes_and_schema() {
+    let o = remotemedia(&["validate", "examples/voice_activity.json"]);
+    assert!(o.status.success());
+    assert!(text(&o.stdout).contains("ok ('voice-activity': 3 node(s)"));
+
+    let e = assert_clean_failure(&remotemedia(&[
+        "validate",
+        "tests/manifests/invalid/several_problems.json",
+    ]));
+    assert!(e.contains("3 problems"), "{e}");
+    assert!(e.contains("did you mean 'VADNode'?"), "{e}");
+
+    let o = remotemedia(&["nodes"]);
+    let s = text(&o.stdout);
+    for t in [
+        "AudioResampleNode",
+        "VADNode",
+        "FormatConverterNode",
+        "ChannelMixNode",
+        "PassThroughNode",
+    ] {
+        assert!(s.contains(t), "{s}");
+    }
+    assert!(!s.contains("TestPanicNode"));
+    assert!(
+        s.contains("target_rate: integer in 8000..=384000, required"),
+        "{s}"
+    );
+    let o = remotemedia(&["nodes", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 5);
+
+    let o = remotemedia(&["schema"]);
+    let checked_in =
+        std::fs::read_to_string(repo().join("schema/manifest.v1.schema.json")).unwrap();
+    assert_eq!(text(&o.stdout), checked_in);
+}
