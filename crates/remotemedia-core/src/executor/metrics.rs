@@ -64,7 +64,7 @@ pub struct PipelineMetrics {
     pub total_time_us: u64,
     /// The same in whole milliseconds (the seed's field).
     pub total_time_ms: u64,
-    /// Peak resident memory of the process in MiB (Linux `VmHWM`), when known.
+    /// Peak resident memory of the process in MiB (`getrusage` max RSS), when known.
     pub total_memory_mb: Option<f64>,
     /// Chunks pushed (a whole-input run is 1).
     pub chunks: u64,
@@ -287,10 +287,26 @@ impl MetricsCollector {
     }
 }
 
-/// Peak resident set size of this process in MiB, from `/proc/self/status` (Linux only).
+/// Peak resident set size of this process in MiB (`getrusage`; one system call, no file
+/// read, so it is cheap enough to take at the end of every run).
+#[cfg(unix)]
 pub fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return None;
+    }
+    // Linux reports kilobytes, macOS bytes.
+    let kb = if cfg!(target_os = "macos") {
+        usage.ru_maxrss as f64 / 1024.0
+    } else {
+        usage.ru_maxrss as f64
+    };
     Some(kb / 1024.0)
+}
+
+/// Peak resident set size: not measured on this platform.
+#[cfg(not(unix))]
+pub fn peak_rss_mb() -> Option<f64> {
+    None
 }

@@ -412,58 +412,49 @@ impl Session {
         let mut waiting: Vec<usize> = (0..n).map(|i| graph.upstream(i).len()).collect();
         let mut ready: VecDeque<usize> = graph.sources().collect();
         let can_spawn = tokio::runtime::Handle::try_current().is_ok();
-        let mut running = FuturesUnordered::new();
+        let mut running: FuturesUnordered<NodeFuture> = FuturesUnordered::new();
         let mut aborts = Vec::new();
 
         loop {
             while let Some(i) = ready.pop_front() {
                 let events = gather(graph, i, &emitted, input.as_ref());
                 let slot = Arc::clone(&inner.slots[i]);
-                if !can_spawn || (ready.is_empty() && running.is_empty()) {
-                    let (result, records) = run_node(slot, events, flush).await;
-                    for r in records {
-                        self.metrics.record(r);
-                    }
-                    let out = self.settle(i, result)?;
-                    emitted[i] = Some(out);
-                    for &d in graph.downstream(i) {
-                        waiting[d] -= 1;
-                        if waiting[d] == 0 {
-                            ready.push_back(d);
-                        }
-                    }
-                } else {
-                    let handle = tokio::spawn(async move {
-                        let (result, records) = run_node(slot, events, flush).await;
-                        (i, result, records)
-                    });
+                let fut = async move {
+                    let (result, records) = run_node(slot, events.0, flush).await;
+                    (i, result, records)
+                };
+                if ready.is_empty() && running.is_empty() {
+                    // The only runnable node: run it inline, no task or boxing.
+                    let done = fut.await;
+                    self.complete(done, graph, &mut emitted, &mut waiting, &mut ready)?;
+                } else if can_spawn && events.1 >= PARALLEL_MIN_SAMPLES {
+                    // Enough work to pay for a task: run on another worker thread.
+                    let handle = tokio::spawn(fut);
                     aborts.push(handle.abort_handle());
-                    running.push(handle);
+                    running.push(Box::pin(async move {
+                        handle.await.unwrap_or_else(|e| {
+                            (
+                                usize::MAX,
+                                Err(ExecutorError::GraphError {
+                                    node_id: None,
+                                    message: format!("internal: a node task ended abnormally: {e}"),
+                                }),
+                                Vec::new(),
+                            )
+                        })
+                    }));
+                } else {
+                    // Small work: interleave on this task. Nodes that wait (sleeps, I/O,
+                    // Python in a blocking thread) still overlap; no cross-thread hop.
+                    running.push(Box::pin(fut));
                 }
             }
-            let Some(joined) = running.next().await else {
+            let Some(done) = running.next().await else {
                 break;
             };
-            let (i, result, records) = joined.map_err(|e| ExecutorError::GraphError {
-                node_id: None,
-                message: format!("internal: a node task was cancelled: {e}"),
-            })?;
-            for r in records {
-                self.metrics.record(r);
-            }
-            let out = match self.settle(i, result) {
-                Ok(out) => out,
-                Err(e) => {
-                    aborts.iter().for_each(|a| a.abort());
-                    return Err(e);
-                }
-            };
-            emitted[i] = Some(out);
-            for &d in graph.downstream(i) {
-                waiting[d] -= 1;
-                if waiting[d] == 0 {
-                    ready.push_back(d);
-                }
+            if let Err(e) = self.complete(done, graph, &mut emitted, &mut waiting, &mut ready) {
+                aborts.iter().for_each(|a| a.abort());
+                return Err(e);
             }
         }
 
@@ -489,12 +480,31 @@ impl Session {
         Ok(outputs)
     }
 
-    fn settle(
+    /// Records a finished node's calls and outputs and releases the nodes waiting on it.
+    fn complete(
         &mut self,
-        node: usize,
-        result: Result<Vec<Data>, ExecutorError>,
-    ) -> Result<Vec<Data>, ExecutorError> {
-        result.inspect_err(|e| self.metrics.fail(node, e.to_string()))
+        (i, result, records): NodeDone,
+        graph: &PipelineGraph,
+        emitted: &mut [Option<Vec<Data>>],
+        waiting: &mut [usize],
+        ready: &mut VecDeque<usize>,
+    ) -> Result<(), ExecutorError> {
+        for r in records {
+            self.metrics.record(r);
+        }
+        let out = result.inspect_err(|e| {
+            if i != usize::MAX {
+                self.metrics.fail(i, e.to_string());
+            }
+        })?;
+        emitted[i] = Some(out);
+        for &d in graph.downstream(i) {
+            waiting[d] -= 1;
+            if waiting[d] == 0 {
+                ready.push_back(d);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -513,6 +523,14 @@ impl Drop for Session {
     }
 }
 
+/// A node's result for one step: (index, outputs or error, call records).
+type NodeDone = (usize, Result<Vec<Data>, ExecutorError>, Vec<CallRecord>);
+type NodeFuture = std::pin::Pin<Box<dyn std::future::Future<Output = NodeDone> + Send>>;
+
+/// Nodes that are ready together run on separate worker threads only when their input holds
+/// at least this many samples; below it a task hop costs more than it saves.
+const PARALLEL_MIN_SAMPLES: usize = 16_384;
+
 /// What a node receives in one step.
 enum Events {
     /// Values to process one by one (single upstream, or the pipeline input).
@@ -521,14 +539,14 @@ enum Events {
     Fan(BTreeMap<String, Data>),
 }
 
+/// The node's events for this step, and how many audio samples they hold.
 fn gather(
     graph: &PipelineGraph,
     i: usize,
     emitted: &[Option<Vec<Data>>],
     input: Option<&Data>,
-) -> Events {
-    let ups = graph.upstream(i);
-    match ups {
+) -> (Events, usize) {
+    let events = match graph.upstream(i) {
         [] => Events::Each(input.cloned().into_iter().collect()),
         [u] => Events::Each(emitted[*u].clone().unwrap_or_default()),
         many => Events::Fan(
@@ -539,7 +557,13 @@ fn gather(
                 })
                 .collect(),
         ),
-    }
+    };
+    let audio = |d: &Data| d.as_audio().map_or(0, |a| a.samples().len());
+    let samples = match &events {
+        Events::Each(v) => v.iter().map(audio).sum(),
+        Events::Fan(m) => m.values().map(audio).sum(),
+    };
+    (events, samples)
 }
 
 /// Runs one node for one step: each event through `process`, then `flush` at end of stream.

@@ -1,0 +1,23 @@
+.DEFAULT_GOAL := help
+.PHONY: help build test bench quality example schema
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+build: ## Build the CLI (target/release/remotemedia)
+	cargo build --release
+
+test: ## Run the whole test suite (what CI runs)
+	bash scripts/test-all.sh
+
+bench: ## Run the criterion benchmarks
+	cargo bench -p remotemedia-core --bench nodes --bench orchestration
+
+quality: ## Measure resampler quality (docs/resampling.md)
+	cargo run --release -p remotemedia-core --example resample_quality
+
+example: build ## Run the bundled example
+	./target/release/remotemedia run examples/speech_and_segments.json --input examples/speech_48k.wav --output out/
+
+schema: ## Regenerate schema/manifest.v1.schema.json and the golden error messages
+	REMOTEMEDIA_BLESS=1 cargo test -p remotemedia-core --test manifests
