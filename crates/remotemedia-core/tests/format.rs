@@ -111,3 +111,21 @@ fn channel_mix_down_and_up() {
         .unwrap_err();
     assert!(err.to_string().contains("2 -> 1 -> 3"), "{err}");
 }
+
+#[test]
+fn stateless_nodes_stream_exactly_like_whole_input() {
+    let input = AudioBuffer::new(music(44_100, 0.3, 2, 11).into(), 44_100, 2).unwrap();
+    for (node_type, params) in [
+        ("FormatConverterNode", r#"{"target_format": "i16"}"#),
+        ("FormatConverterNode", r#"{"target_format": "f64"}"#),
+        ("ChannelMixNode", r#"{"channels": 1}"#),
+        ("PassThroughNode", "{}"),
+    ] {
+        let p = pipeline(&one_node(node_type, params));
+        let whole = run_whole(&p, input.clone());
+        for (max_chunk, seed) in [(1usize, 5u64), (333, 6), (20_000, 7)] {
+            let streamed = run_streamed(&p, &input, max_chunk, seed);
+            assert_eq!(streamed, whole, "{node_type} {params} chunks<={max_chunk}");
+        }
+    }
+}
