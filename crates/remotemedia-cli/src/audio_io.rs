@@ -6,7 +6,7 @@ use std::io::BufWriter;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use remotemedia_core::data::{AudioBuffer, Data, SampleFormat, Samples};
+use remotemedia_core::data::{AudioBuffer, SampleFormat, Samples};
 
 /// Reads an audio file. WAV keeps its sample format (8/16-bit PCM -> i16, 24/32-bit PCM ->
 /// i32, 32-bit float -> f32); other containers decode to f32.
@@ -228,15 +228,8 @@ pub fn write_wav(path: &Path, audio: &AudioBuffer) -> Result<()> {
 }
 
 /// Writes a non-audio result as pretty JSON.
-pub fn write_json(path: &Path, data: &Data) -> Result<()> {
-    let value = data.to_json().ok_or_else(|| {
-        anyhow!(
-            "{}: a {} result cannot be written as JSON",
-            path.display(),
-            data.describe()
-        )
-    })?;
-    let mut text = serde_json::to_string_pretty(&value)?;
+pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
     text.push('\n');
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -38,6 +38,11 @@ pub trait Host {
     fn prepare(&self, _manifest: &Manifest, _registry: &mut NodeRegistry) -> Result<()> {
         Ok(())
     }
+
+    /// JSON for a non-audio result (a host can render its own objects).
+    fn to_json(&self, data: &Data) -> Option<serde_json::Value> {
+        data.to_json()
+    }
 }
 
 /// The plain Rust host: native nodes only.
@@ -253,7 +258,7 @@ fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let outputs = outputs.map_err(|e| anyhow!(e))?;
-    let written = write_outputs(&args.output, &outputs)?;
+    let written = write_outputs(&args.output, &outputs, host)?;
     if !args.quiet {
         let secs = input.duration_secs();
         eprintln!(
@@ -340,7 +345,11 @@ fn extension(path: &Path) -> Option<String> {
 }
 
 /// Writes each sink's output; returns a description of each file written.
-fn write_outputs(output: &Path, outputs: &BTreeMap<String, Data>) -> Result<Vec<String>> {
+fn write_outputs(
+    output: &Path,
+    outputs: &BTreeMap<String, Data>,
+    host: &dyn Host,
+) -> Result<Vec<String>> {
     if outputs.is_empty() {
         bail!("the pipeline produced no output");
     }
@@ -389,7 +398,13 @@ fn write_outputs(output: &Path, outputs: &BTreeMap<String, Data>) -> Result<Vec<
                 path.display()
             ),
             (other, Some("json")) => {
-                audio_io::write_json(&path, other)?;
+                let value = host.to_json(other).ok_or_else(|| {
+                    anyhow!(
+                        "sink '{id}' produced {}, which has no JSON form",
+                        other.describe()
+                    )
+                })?;
+                audio_io::write_json(&path, &value)?;
                 written.push(format!(
                     "{} ({}) from '{id}'",
                     path.display(),

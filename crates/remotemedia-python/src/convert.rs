@@ -1,0 +1,401 @@
+//! numpy / Python objects <-> the core's `Data`, without copying audio:
+//! - numpy -> Rust borrows a C-contiguous array of a native dtype (the array is kept alive by
+//!   the buffer; nothing is copied);
+//! - Rust -> numpy hands over the allocation when the buffer is uniquely owned (`from_vec`),
+//!   returns the original array when the buffer borrows one, and otherwise exposes the shared
+//!   buffer as a read-only array whose base keeps it alive. None of the three copies.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use numpy::ndarray::{ArrayViewD, IxDyn};
+use numpy::prelude::*;
+use numpy::{Element, PyArray1, PyArrayDyn, PyUntypedArray};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList};
+use remotemedia_core::data::{
+    AudioBuffer, Data, HostObject, SampleBuf, Samples, Segment, MAX_CHANNELS,
+};
+
+/// Keeps a Python object (a numpy array, or any value) alive from Rust.
+pub struct PyOwner(pub Py<PyAny>);
+
+/// The numpy base object of an array that views a shared Rust buffer.
+#[pyclass(frozen, module = "remotemedia._native")]
+pub struct RustBuffer {
+    _keep: Box<dyn Any + Send + Sync>,
+}
+
+static AUDIO_CLS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static SEGMENT_CLS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static JSON: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn types_attr<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    name: &str,
+) -> PyResult<&'py Bound<'py, PyAny>> {
+    cell.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import("remotemedia._types")?.getattr(name)?.unbind())
+    })
+    .map(|o| o.bind(py))
+}
+
+fn json_module(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    JSON.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import("json")?.into_any().unbind())
+    })
+    .map(|o| o.bind(py))
+}
+
+// ----------------------------------------------------------------------------- zero-copy log
+
+/// How an audio buffer crossed the boundary (recorded only while logging is on, for tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crossing {
+    /// numpy -> Rust: borrowed.
+    Borrowed,
+    /// Rust -> numpy: allocation handed over.
+    Moved,
+    /// Rust -> numpy: the original numpy array returned.
+    Original,
+    /// Rust -> numpy: read-only view of a shared Rust buffer.
+    SharedView,
+}
+
+impl Crossing {
+    fn as_str(self) -> &'static str {
+        match self {
+            Crossing::Borrowed => "borrowed",
+            Crossing::Moved => "moved",
+            Crossing::Original => "original",
+            Crossing::SharedView => "shared_view",
+        }
+    }
+}
+
+static LOG_ON: AtomicBool = AtomicBool::new(false);
+static LOG: Mutex<Vec<(usize, Crossing)>> = Mutex::new(Vec::new());
+
+fn log(ptr: *const u8, how: Crossing) {
+    if LOG_ON.load(Ordering::Relaxed) {
+        LOG.lock().expect("log lock").push((ptr as usize, how));
+    }
+}
+
+/// Turns the crossing log on or off (clearing it).
+#[pyfunction]
+pub fn _set_crossing_log(on: bool) {
+    LOG.lock().expect("log lock").clear();
+    LOG_ON.store(on, Ordering::Relaxed);
+}
+
+/// Takes the crossing log: `(rust data pointer, how)` for each audio buffer converted.
+#[pyfunction]
+pub fn _take_crossing_log() -> Vec<(usize, &'static str)> {
+    std::mem::take(&mut *LOG.lock().expect("log lock"))
+        .into_iter()
+        .map(|(p, c)| (p, c.as_str()))
+        .collect()
+}
+
+// ----------------------------------------------------------------------------- numpy -> Rust
+
+fn borrow_typed<T: Element + Copy + Send + Sync + 'static>(
+    arr: &Bound<'_, PyArrayDyn<T>>,
+) -> PyResult<SampleBuf<T>> {
+    let ro = arr.try_readonly().map_err(|e| {
+        PyValueError::new_err(format!("audio array is being written elsewhere: {e}"))
+    })?;
+    let slice = ro.as_slice().map_err(|_| {
+        PyValueError::new_err("audio array must be C-contiguous (use numpy.ascontiguousarray)")
+    })?;
+    let (ptr, len) = (slice.as_ptr(), slice.len());
+    log(ptr as *const u8, Crossing::Borrowed);
+    let owner = PyOwner(arr.clone().into_any().unbind());
+    // SAFETY: `owner` keeps the array (and so its data) alive for as long as the buffer lives;
+    // numpy does not move the data of an array that has other references. Callers must not
+    // write to the array while a run uses it (documented on Pipeline.run).
+    Ok(unsafe { SampleBuf::from_foreign(ptr, len, Box::new(owner)) })
+}
+
+/// Borrows a numpy array as interleaved audio: shape `(frames,)` or `(frames, channels)`,
+/// C-contiguous, dtype float32, float64, int16 or int32 in native byte order.
+pub fn audio_from_array(obj: &Bound<'_, PyAny>, sample_rate: u32) -> PyResult<AudioBuffer> {
+    let untyped = obj.cast::<PyUntypedArray>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "expected a numpy array, got {}",
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    })?;
+    let shape = untyped.shape().to_vec();
+    let channels = match shape.as_slice() {
+        [_] => 1usize,
+        [frames, ch] => {
+            if *ch > MAX_CHANNELS as usize && *frames <= MAX_CHANNELS as usize {
+                return Err(PyValueError::new_err(format!(
+                    "audio has shape {shape:?}: arrays are (frames, channels) like soundfile and soxr; \
+                     this looks like (channels, frames), pass `audio.T`"
+                )));
+            }
+            if *ch == 0 || *ch > MAX_CHANNELS as usize {
+                return Err(PyValueError::new_err(format!(
+                    "audio has {ch} channels; expected 1..={MAX_CHANNELS}"
+                )));
+            }
+            *ch
+        }
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "audio must be 1-D (frames,) or 2-D (frames, channels), got shape {shape:?}"
+            )))
+        }
+    };
+    if !untyped.is_c_contiguous() {
+        return Err(PyValueError::new_err(
+            "audio array must be C-contiguous (use numpy.ascontiguousarray)",
+        ));
+    }
+    let samples = if let Ok(a) = obj.cast::<PyArrayDyn<f32>>() {
+        Samples::F32(borrow_typed(a)?)
+    } else if let Ok(a) = obj.cast::<PyArrayDyn<f64>>() {
+        Samples::F64(borrow_typed(a)?)
+    } else if let Ok(a) = obj.cast::<PyArrayDyn<i16>>() {
+        Samples::I16(borrow_typed(a)?)
+    } else if let Ok(a) = obj.cast::<PyArrayDyn<i32>>() {
+        Samples::I32(borrow_typed(a)?)
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "audio dtype {} is not supported; use float32, float64, int16 or int32 (native byte order)",
+            untyped.dtype()
+        )));
+    };
+    AudioBuffer::new(samples, sample_rate, channels as u16)
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// The sample rate of an `Audio` object (a numpy array subclass with `sample_rate`).
+fn audio_rate(obj: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
+    let py = obj.py();
+    let cls = types_attr(py, &AUDIO_CLS, "Audio")?;
+    if obj.is_instance(cls)? {
+        let rate = obj.getattr("sample_rate")?;
+        if rate.is_none() {
+            return Ok(None);
+        }
+        return Ok(Some(rate.extract()?));
+    }
+    Ok(None)
+}
+
+/// Converts a Python value to `Data`. `None` -> no value; `Audio` -> audio at its rate; a
+/// numpy array -> audio at `default_rate` (error without one); a non-empty list of `Segment`
+/// -> segments; anything else is carried as an opaque host object.
+pub fn data_from_py(obj: &Bound<'_, PyAny>, default_rate: Option<u32>) -> PyResult<Option<Data>> {
+    let py = obj.py();
+    if obj.is_none() {
+        return Ok(None);
+    }
+    if obj.cast::<PyUntypedArray>().is_ok() {
+        let rate = audio_rate(obj)?.or(default_rate).ok_or_else(|| {
+            PyValueError::new_err(
+                "a numpy array has no sample rate here; pass sample_rate=... or return remotemedia.Audio(array, sample_rate)",
+            )
+        })?;
+        return Ok(Some(Data::Audio(audio_from_array(obj, rate)?)));
+    }
+    if let Ok(list) = obj.cast::<PyList>() {
+        let seg_cls = types_attr(py, &SEGMENT_CLS, "Segment")?;
+        if !list.is_empty() && list.iter().all(|i| i.is_instance(seg_cls).unwrap_or(false)) {
+            let segs = list
+                .iter()
+                .map(|s| {
+                    Ok(Segment {
+                        start_ms: s.getattr("start_ms")?.extract()?,
+                        end_ms: s.getattr("end_ms")?.extract()?,
+                        energy_db: s.getattr("energy_db")?.extract()?,
+                    })
+                })
+                .collect::<PyResult<Vec<_>>>()?;
+            return Ok(Some(Data::Segments(segs)));
+        }
+    }
+    let type_name = obj
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "object".to_string());
+    Ok(Some(Data::Object(HostObject::new(
+        Arc::new(PyOwner(obj.clone().unbind())),
+        type_name,
+    ))))
+}
+
+// ----------------------------------------------------------------------------- Rust -> numpy
+
+fn typed_to_array<'py, T: Element + Copy + Send + Sync + 'static>(
+    py: Python<'py>,
+    buf: SampleBuf<T>,
+    channels: usize,
+    read_only: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let frames = buf.len() / channels.max(1);
+    let shape: Vec<usize> = if channels == 1 {
+        vec![frames]
+    } else {
+        vec![frames, channels]
+    };
+    // 1. The buffer borrows a numpy array: give that array back.
+    if let Some(owner) = buf
+        .foreign_owner()
+        .and_then(|o| o.downcast_ref::<PyOwner>())
+    {
+        let arr = owner.0.bind(py);
+        if let Ok(untyped) = arr.cast::<PyUntypedArray>() {
+            if untyped.len() == buf.len() && untyped.shape() == shape.as_slice() {
+                log(buf.as_ptr() as *const u8, Crossing::Original);
+                if read_only {
+                    let view = arr.call_method0("view")?;
+                    view.getattr("flags")?.setattr("writeable", false)?;
+                    return Ok(view);
+                }
+                return Ok(arr.clone());
+            }
+        }
+    }
+    // 2. Uniquely owned: hand the allocation to numpy.
+    let buf = match buf.try_into_vec() {
+        Ok(v) => {
+            log(v.as_ptr() as *const u8, Crossing::Moved);
+            let arr = PyArray1::from_vec(py, v);
+            return if channels == 1 {
+                Ok(arr.into_any())
+            } else {
+                Ok(arr.reshape(shape)?.into_any())
+            };
+        }
+        Err(buf) => buf,
+    };
+    // 3. Shared: a read-only view whose base keeps the Rust buffer alive.
+    let ptr = buf.as_ptr();
+    log(ptr as *const u8, Crossing::SharedView);
+    let owner = Bound::new(
+        py,
+        RustBuffer {
+            _keep: Box::new(buf),
+        },
+    )?;
+    // SAFETY: `ptr` points at `frames * channels` initialised `T`s kept alive (and never
+    // written) by the buffer inside `owner`, which becomes the array's base object.
+    let view = unsafe { ArrayViewD::from_shape_ptr(IxDyn(&shape), ptr) };
+    let arr = unsafe { PyArrayDyn::<T>::borrow_from_array(&view, owner.into_any()) };
+    arr.readwrite().make_nonwriteable();
+    Ok(arr.into_any())
+}
+
+/// Audio as a numpy array (1-D for mono, `(frames, channels)` otherwise), without copying.
+pub fn audio_to_array<'py>(
+    py: Python<'py>,
+    audio: AudioBuffer,
+    read_only: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let channels = audio.channels() as usize;
+    match audio.into_samples() {
+        Samples::F32(b) => typed_to_array(py, b, channels, read_only),
+        Samples::F64(b) => typed_to_array(py, b, channels, read_only),
+        Samples::I16(b) => typed_to_array(py, b, channels, read_only),
+        Samples::I32(b) => typed_to_array(py, b, channels, read_only),
+    }
+}
+
+/// Audio as a `remotemedia.Audio` (numpy array subclass carrying `sample_rate`).
+pub fn audio_to_py<'py>(
+    py: Python<'py>,
+    audio: AudioBuffer,
+    read_only: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let rate = audio.sample_rate();
+    let arr = audio_to_array(py, audio, read_only)?;
+    let cls = types_attr(py, &AUDIO_CLS, "Audio")?;
+    let out = arr.call_method1("view", (cls,))?;
+    out.setattr("sample_rate", rate)?;
+    Ok(out)
+}
+
+/// Converts `Data` to Python. With `read_only`, audio that is shared (or is the caller's own
+/// input) is given as a read-only view, so a node cannot change data another node also sees.
+pub fn data_to_py<'py>(
+    py: Python<'py>,
+    data: Data,
+    read_only: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    match data {
+        Data::Audio(a) => audio_to_py(py, a, read_only),
+        Data::Segments(segs) => {
+            let cls = types_attr(py, &SEGMENT_CLS, "Segment")?;
+            let items = segs
+                .iter()
+                .map(|s| cls.call1((s.start_ms, s.end_ms, s.energy_db)))
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok(PyList::new(py, items)?.into_any())
+        }
+        Data::Json(v) => {
+            let text = serde_json::to_string(&v).expect("JSON values serialize");
+            json_module(py)?.call_method1("loads", (text,))
+        }
+        Data::Object(o) => match o.value().downcast_ref::<PyOwner>() {
+            Some(owner) => Ok(owner.0.bind(py).clone()),
+            None => Err(PyTypeError::new_err(format!(
+                "a {} value from another host cannot be given to Python",
+                o.type_name()
+            ))),
+        },
+        Data::List(items) => {
+            let items = items
+                .into_iter()
+                .map(|d| data_to_py(py, d, read_only))
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok(PyList::new(py, items)?.into_any())
+        }
+        Data::Map(m) => {
+            let d = PyDict::new(py);
+            for (k, v) in m {
+                d.set_item(k, data_to_py(py, v, read_only)?)?;
+            }
+            Ok(d.into_any())
+        }
+    }
+}
+
+/// A JSON rendering of `data`, using Python's `json` for Python objects (for the CLI).
+pub fn data_to_json(py: Python<'_>, data: &Data) -> Option<serde_json::Value> {
+    match data {
+        Data::Object(o) => {
+            let owner = o.value().downcast_ref::<PyOwner>()?;
+            let text: String = json_module(py)
+                .ok()?
+                .call_method1("dumps", (owner.0.bind(py),))
+                .ok()?
+                .extract()
+                .ok()?;
+            serde_json::from_str(&text).ok()
+        }
+        Data::List(items) => items
+            .iter()
+            .map(|d| data_to_json(py, d))
+            .collect::<Option<Vec<_>>>()
+            .map(serde_json::Value::Array),
+        Data::Map(m) => m
+            .iter()
+            .map(|(k, v)| data_to_json(py, v).map(|j| (k.clone(), j)))
+            .collect::<Option<serde_json::Map<_, _>>>()
+            .map(serde_json::Value::Object),
+        other => other.to_json(),
+    }
+}

@@ -1,0 +1,29 @@
+//! The `remotemedia` command of the Python package: the Rust CLI plus Python nodes.
+
+use anyhow::anyhow;
+use pyo3::prelude::*;
+use remotemedia_cli::Host;
+use remotemedia_core::data::Data;
+use remotemedia_core::manifest::Manifest;
+use remotemedia_core::registry::NodeRegistry;
+
+use crate::registry::{base_registry, register_importable};
+
+/// Adds importable Python node classes (`"module:Class"` node types) to the CLI.
+pub struct PyHost;
+
+impl Host for PyHost {
+    fn registry(&self) -> NodeRegistry {
+        base_registry()
+    }
+
+    fn prepare(&self, manifest: &Manifest, registry: &mut NodeRegistry) -> anyhow::Result<()> {
+        Python::attach(|py| {
+            register_importable(py, manifest, registry).map_err(|e| anyhow!("{}", e.value(py)))
+        })
+    }
+
+    fn to_json(&self, data: &Data) -> Option<serde_json::Value> {
+        Python::attach(|py| crate::convert::data_to_json(py, data))
+    }
+}

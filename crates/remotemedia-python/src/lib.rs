@@ -1,0 +1,91 @@
+//! `remotemedia._native`: the Rust executor, native nodes and CLI for the Python package.
+//!
+//! Layout: `errors` (the exception hierarchy and the single mapping from core errors),
+//! `convert` (numpy <-> core data, zero-copy), `pynode` (user Python nodes run by the
+//! executor), `registry` (registering Python node types), `pipeline` (NativePipeline,
+//! NativeSession), `native_node` (one native node called directly), `host` (the CLI).
+
+mod convert;
+mod errors;
+mod host;
+mod native_node;
+mod pipeline;
+mod pynode;
+mod registry;
+
+use std::sync::OnceLock;
+
+use pyo3::prelude::*;
+use remotemedia_core::manifest::schema;
+
+/// The process-wide tokio runtime the executor runs on.
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name("remotemedia-worker")
+            .enable_all()
+            .build()
+            .expect("cannot start the remotemedia runtime")
+    })
+}
+
+/// JSON list of every native node type with its description and parameters.
+#[pyfunction]
+fn node_types_json() -> String {
+    let registry = registry::base_registry();
+    let infos: Vec<_> = registry.infos().collect();
+    serde_json::to_string(&infos).expect("infos serialize")
+}
+
+/// The manifest JSON Schema (text).
+#[pyfunction]
+fn manifest_schema_json() -> String {
+    schema::builtin_manifest_schema_pretty()
+}
+
+/// Reads an audio file (WAV, FLAC, MP3, OGG/Vorbis); returns `(array, sample_rate)`.
+#[pyfunction]
+fn read_audio<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+) -> PyResult<(Bound<'py, PyAny>, u32)> {
+    let audio = py
+        .detach(|| remotemedia_cli::audio_io::read_audio(&path))
+        .map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("{e:#}")))?;
+    let rate = audio.sample_rate();
+    Ok((convert::audio_to_array(py, audio, false)?, rate))
+}
+
+/// Runs the `remotemedia` command line with `argv` (including the program name); returns the
+/// exit code.
+#[pyfunction]
+fn cli_main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> u8 {
+    let code = py.detach(|| remotemedia_cli::main_with(argv, &host::PyHost));
+    // ExitCode has no accessor; the CLI only uses 0, 1 and 2.
+    if code == std::process::ExitCode::SUCCESS {
+        0
+    } else if code == std::process::ExitCode::from(2) {
+        2
+    } else {
+        1
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<pipeline::NativePipeline>()?;
+    m.add_class::<pipeline::NativeSession>()?;
+    m.add_class::<native_node::NativeNode>()?;
+    m.add_class::<convert::RustBuffer>()?;
+    m.add_function(wrap_pyfunction!(native_node::check_params, m)?)?;
+    m.add_function(wrap_pyfunction!(node_types_json, m)?)?;
+    m.add_function(wrap_pyfunction!(manifest_schema_json, m)?)?;
+    m.add_function(wrap_pyfunction!(read_audio, m)?)?;
+    m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::_set_crossing_log, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::_take_crossing_log, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! `NativeNode`: one native node called directly from Python, without the executor. This is
+//! what `AudioResampleNode(...).process(audio)` uses when a node is used on its own, and what
+//! the "per-call overhead" benchmark measures.
+
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+use remotemedia_core::data::Data;
+use remotemedia_core::node::Node;
+use serde_json::{Map, Value};
+
+use crate::convert::{data_from_py, data_to_py};
+use crate::errors::{ManifestError, NodeError};
+use crate::registry::base_registry;
+
+/// Inputs with fewer samples than this run without releasing the GIL: for them the release
+/// costs more than the work.
+const DETACH_MIN_SAMPLES: usize = 16_384;
+
+/// Formats parameter issues as the runtime does, without a node id.
+pub fn params_error(node_type: &str, issues: &[remotemedia_core::registry::ParamIssue]) -> PyErr {
+    let lines: Vec<String> = issues.iter().map(|i| format!("{node_type}: {i}")).collect();
+    ManifestError::new_err(lines.join("\n"))
+}
+
+fn parse_params(params_json: &str) -> PyResult<Map<String, Value>> {
+    match serde_json::from_str::<Value>(params_json) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(ManifestError::new_err("params must be a JSON object")),
+    }
+}
+
+/// Checks a native node's parameters; raises `ManifestError` with the runtime's message.
+#[pyfunction]
+pub fn check_params(node_type: &str, params_json: &str) -> PyResult<()> {
+    let registry = base_registry();
+    let factory = registry
+        .get(node_type)
+        .ok_or_else(|| ManifestError::new_err(format!("unknown native node type '{node_type}'")))?;
+    let params = parse_params(params_json)?;
+    let issues = factory.check(&params);
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(params_error(node_type, &issues))
+    }
+}
+
+struct State {
+    node: Box<dyn Node>,
+    started: bool,
+}
+
+/// A single native node, stateful across `process` calls (a stream), reset by `reset`.
+#[pyclass(frozen, module = "remotemedia._native")]
+pub struct NativeNode {
+    node_type: String,
+    state: Mutex<State>,
+}
+
+impl NativeNode {
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        input: Option<Data>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let big = input
+            .as_ref()
+            .and_then(Data::as_audio)
+            .is_some_and(|a| a.samples().len() >= DETACH_MIN_SAMPLES);
+        let work = move |state: &mut State| -> Result<Option<Data>, remotemedia_core::NodeError> {
+            // Native nodes never wait on anything, so a minimal executor suffices.
+            if !state.started {
+                futures::executor::block_on(state.node.start())?;
+                state.started = true;
+            }
+            match input {
+                Some(d) => futures::executor::block_on(state.node.process(d)),
+                None => futures::executor::block_on(state.node.flush()),
+            }
+        };
+        let result = match self.state.try_lock() {
+            // Small input and a free node: run right here, keeping the GIL.
+            Ok(mut guard) if !big => work(&mut guard),
+            Ok(guard) => {
+                drop(guard);
+                py.detach(|| work(&mut self.state.lock().unwrap_or_else(|p| p.into_inner())))
+            }
+            // Another thread is using the node: wait for it without holding the GIL.
+            Err(_) => py.detach(|| work(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))),
+        };
+        let out = result.map_err(|e| NodeError::new_err(format!("{}: {e}", self.node_type)))?;
+        out.map(|d| data_to_py(py, d, false)).transpose()
+    }
+}
+
+#[pymethods]
+impl NativeNode {
+    /// Builds a native node; raises `ManifestError` for bad parameters.
+    #[new]
+    fn new(node_type: &str, params_json: &str) -> PyResult<Self> {
+        let registry = base_registry();
+        let factory = registry.get(node_type).ok_or_else(|| {
+            ManifestError::new_err(format!("unknown native node type '{node_type}'"))
+        })?;
+        let params = parse_params(params_json)?;
+        let node = factory
+            .create(node_type, &params)
+            .map_err(|issues| params_error(node_type, &issues))?;
+        Ok(Self {
+            node_type: node_type.to_string(),
+            state: Mutex::new(State {
+                node,
+                started: false,
+            }),
+        })
+    }
+
+    /// Processes one chunk of the node's stream; returns what is ready (or None).
+    #[pyo3(signature = (data, sample_rate = None))]
+    fn process<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        sample_rate: Option<u32>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let input = data_from_py(data, sample_rate)?;
+        match input {
+            None => Ok(None),
+            Some(d) => self.call(py, Some(d)),
+        }
+    }
+
+    /// Ends the stream: returns what is still buffered; the next `process` starts a new one.
+    fn flush<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let out = self.call(py, None)?;
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).started = false;
+        Ok(out)
+    }
+
+    /// Drops any stream state.
+    fn reset(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).started = false;
+    }
+
+    /// The node type.
+    #[getter]
+    fn node_type(&self) -> &str {
+        &self.node_type
+    }
+}

@@ -1,0 +1,193 @@
+//! Registering Python node types with the core's registry: live instances (from
+//! `Pipeline.run`) and importable classes (`"module:Class"` node types, for the CLI).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use remotemedia_core::manifest::Manifest;
+use remotemedia_core::node::{Node, Runtime};
+use remotemedia_core::registry::{NodeFactory, NodeInfo, NodeRegistry, ParamIssue};
+use serde_json::{Map, Value};
+
+use crate::pynode::PythonNode;
+
+/// The built-in native nodes (and the test nodes when `REMOTEMEDIA_TEST_NODES=1`).
+pub fn base_registry() -> NodeRegistry {
+    let mut r = NodeRegistry::with_builtins();
+    if std::env::var_os("REMOTEMEDIA_TEST_NODES").is_some_and(|v| v == "1") {
+        remotemedia_core::nodes::testing::register(&mut r);
+    }
+    r
+}
+
+fn python_info(node_type: &str, description: String) -> NodeInfo {
+    NodeInfo {
+        node_type: node_type.to_string(),
+        description,
+        runtime: Runtime::Python,
+        params: Vec::new(),
+        params_schema: serde_json::json!({"type": "object"}),
+    }
+}
+
+fn doc_of(obj: &Bound<'_, PyAny>) -> String {
+    obj.getattr("__doc__")
+        .ok()
+        .and_then(|d| d.extract::<String>().ok())
+        .map(|d| d.trim().lines().next().unwrap_or_default().to_string())
+        .unwrap_or_else(|| "Python node".to_string())
+}
+
+/// Nodes of one type backed by live Python objects, looked up by node id.
+struct InstanceFactory {
+    info: NodeInfo,
+    instances: HashMap<String, Py<PyAny>>,
+}
+
+impl NodeFactory for InstanceFactory {
+    fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+    fn check(&self, _: &Map<String, Value>) -> Vec<ParamIssue> {
+        Vec::new()
+    }
+    fn create(
+        &self,
+        node_id: &str,
+        _: &Map<String, Value>,
+    ) -> Result<Box<dyn Node>, Vec<ParamIssue>> {
+        let obj = self.instances.get(node_id).ok_or_else(|| {
+            vec![ParamIssue::new(
+                "",
+                format!("no Python object was given for node '{node_id}'"),
+            )]
+        })?;
+        let obj = Python::attach(|py| obj.clone_ref(py));
+        Ok(Box::new(PythonNode::new(
+            obj,
+            node_id,
+            &self.info.node_type,
+        )))
+    }
+}
+
+/// Registers the live Python node objects `{node_id: instance}` under their manifest types.
+pub fn register_instances(
+    manifest: &Manifest,
+    nodes: &Bound<'_, PyDict>,
+    registry: &mut NodeRegistry,
+) -> PyResult<()> {
+    let mut by_type: HashMap<String, InstanceFactory> = HashMap::new();
+    for (key, obj) in nodes.iter() {
+        let node_id: String = key.extract()?;
+        let spec = manifest
+            .nodes
+            .iter()
+            .find(|n| n.id == node_id)
+            .ok_or_else(|| PyValueError::new_err(format!("no node '{node_id}' in the manifest")))?;
+        let entry = by_type
+            .entry(spec.node_type.clone())
+            .or_insert_with(|| InstanceFactory {
+                info: python_info(&spec.node_type, doc_of(&obj)),
+                instances: HashMap::new(),
+            });
+        entry.instances.insert(node_id, obj.unbind());
+    }
+    for (_, f) in by_type {
+        registry.register(Arc::new(f));
+    }
+    Ok(())
+}
+
+/// Nodes built by calling an imported Python class with the manifest's params as keywords.
+struct ClassFactory {
+    info: NodeInfo,
+    class: Py<PyAny>,
+}
+
+impl NodeFactory for ClassFactory {
+    fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+    fn check(&self, _: &Map<String, Value>) -> Vec<ParamIssue> {
+        Vec::new()
+    }
+    fn create(
+        &self,
+        node_id: &str,
+        params: &Map<String, Value>,
+    ) -> Result<Box<dyn Node>, Vec<ParamIssue>> {
+        Python::attach(|py| {
+            let kwargs = (|| -> PyResult<Bound<'_, PyDict>> {
+                let text = serde_json::to_string(params).expect("params serialize");
+                let loaded = py.import("json")?.call_method1("loads", (text,))?;
+                Ok(loaded.cast_into::<PyDict>()?)
+            })()
+            .map_err(|e| vec![ParamIssue::new("", e.to_string())])?;
+            let obj = self.class.bind(py).call((), Some(&kwargs)).map_err(|e| {
+                vec![ParamIssue::new(
+                    "",
+                    format!(
+                        "constructing {} raised {}",
+                        self.info.node_type,
+                        e.value(py)
+                    ),
+                )]
+            })?;
+            Ok(
+                Box::new(PythonNode::new(obj.unbind(), node_id, &self.info.node_type))
+                    as Box<dyn Node>,
+            )
+        })
+    }
+}
+
+/// Imports `"package.module:Class"`.
+pub fn import_class<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+    let (module, qualname) = path.split_once(':').ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "'{path}' is not an import path like 'package.module:Class'"
+        ))
+    })?;
+    if module == "__main__" {
+        return Err(PyValueError::new_err(format!(
+            "cannot load '{path}': classes defined in a script's __main__ cannot be imported \
+             from a manifest; move the class into a module"
+        )));
+    }
+    let mut obj = py.import(PyString::new(py, module))?.into_any();
+    for part in qualname.split('.') {
+        obj = obj.getattr(part)?;
+    }
+    Ok(obj)
+}
+
+/// Registers every `"module:Class"` node type of `manifest` that is not registered yet
+/// (importing the modules). Only for manifests the user runs locally: the server never does this.
+pub fn register_importable(
+    py: Python<'_>,
+    manifest: &Manifest,
+    registry: &mut NodeRegistry,
+) -> PyResult<()> {
+    for spec in &manifest.nodes {
+        let t = spec.node_type.as_str();
+        if registry.contains(t) || !t.contains(':') {
+            continue;
+        }
+        let class = import_class(py, t).map_err(|e| {
+            PyValueError::new_err(format!(
+                "node '{}': cannot import node type '{t}': {}",
+                spec.id,
+                e.value(py)
+            ))
+        })?;
+        registry.register(Arc::new(ClassFactory {
+            info: python_info(t, doc_of(&class)),
+            class: class.unbind(),
+        }));
+    }
+    Ok(())
+}

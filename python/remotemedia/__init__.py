@@ -1,0 +1,52 @@
+"""remotemedia: audio pipelines with a Rust executor and native audio nodes.
+
+>>> import numpy as np
+>>> from remotemedia import Pipeline, AudioResampleNode
+>>> p = Pipeline("audio_pipeline")
+>>> _ = p.add_node(AudioResampleNode(target_rate=16000))
+>>> p.run(np.zeros(4800, dtype=np.float32), sample_rate=48000)
+Audio(frames=1600, channels=1, sample_rate=16000, dtype=float32)
+"""
+
+from remotemedia._runtime import native_available, runtime
+from remotemedia._types import Audio, Segment
+from remotemedia.errors import (
+    CircuitOpenError,
+    ManifestError,
+    NodeError,
+    NodeTimeoutError,
+    RemoteMediaError,
+    RetryableError,
+)
+from remotemedia.nodes import (
+    AudioResampleNode,
+    ChannelMixNode,
+    FormatConverterNode,
+    Node,
+    PassThroughNode,
+    VADNode,
+)
+from remotemedia.pipeline import Pipeline
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "Audio",
+    "AudioResampleNode",
+    "ChannelMixNode",
+    "CircuitOpenError",
+    "FormatConverterNode",
+    "ManifestError",
+    "Node",
+    "NodeError",
+    "NodeTimeoutError",
+    "PassThroughNode",
+    "Pipeline",
+    "RemoteMediaError",
+    "RetryableError",
+    "Segment",
+    "VADNode",
+    "__version__",
+    "native_available",
+    "runtime",
+]

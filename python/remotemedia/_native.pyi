@@ -1,0 +1,83 @@
+"""Type stubs for the native module (checked against the built module by mypy stubtest)."""
+
+import os
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CircuitOpenError",
+    "ManifestError",
+    "NativeNode",
+    "NativePipeline",
+    "NativeSession",
+    "NodeError",
+    "NodeTimeoutError",
+    "RemoteMediaError",
+    "RetryableError",
+    "RustBuffer",
+    "__version__",
+    "_set_crossing_log",
+    "_take_crossing_log",
+    "check_params",
+    "cli_main",
+    "manifest_schema_json",
+    "node_types_json",
+    "read_audio",
+]
+
+__version__: str
+
+class RemoteMediaError(Exception):
+    """Base class of every error remotemedia raises."""
+
+class ManifestError(RemoteMediaError):
+    """The manifest or a node's parameters are invalid."""
+
+class NodeError(RemoteMediaError):
+    """A native node failed."""
+
+class NodeTimeoutError(NodeError):
+    """A node did not finish within its timeout."""
+
+class CircuitOpenError(RemoteMediaError):
+    """A node's circuit breaker is open."""
+
+class RetryableError(RemoteMediaError):
+    """Raise from a Python node to ask for a retry."""
+
+class NativePipeline:
+    def __new__(cls, manifest: str, python_nodes: dict[str, Any] | None = None) -> NativePipeline: ...
+    def run(self, input: Any, sample_rate: int | None = None) -> dict[str, Any]: ...
+    def session(self) -> NativeSession: ...
+    def metrics_json(self) -> str | None: ...
+    def trace_json(self) -> str | None: ...
+    @property
+    def sink_ids(self) -> list[str]: ...
+    @property
+    def runtimes(self) -> list[tuple[str, str]]: ...
+
+class NativeSession:
+    def push(self, chunk: Any, sample_rate: int | None = None) -> list[tuple[str, Any, int | None]]: ...
+    def finish(self) -> list[tuple[str, Any, int | None]]: ...
+    def abort(self) -> None: ...
+    def metrics_json(self) -> str: ...
+    def is_open(self) -> bool: ...
+
+class NativeNode:
+    def __new__(cls, node_type: str, params_json: str) -> NativeNode: ...
+    def process(self, data: Any, sample_rate: int | None = None) -> Any: ...
+    def flush(self) -> Any: ...
+    def reset(self) -> None: ...
+    @property
+    def node_type(self) -> str: ...
+
+class RustBuffer: ...
+
+def check_params(node_type: str, params_json: str) -> None: ...
+def node_types_json() -> str: ...
+def manifest_schema_json() -> str: ...
+def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray[Any, Any], int]: ...
+def cli_main(argv: list[str]) -> int: ...
+def _set_crossing_log(on: bool) -> None: ...
+def _take_crossing_log() -> list[tuple[int, str]]: ...

@@ -1,0 +1,21 @@
+"""Node classes: the built-in audio nodes and the :class:`Node` base for your own."""
+
+from remotemedia.nodes.audio import (
+    AudioResampleNode,
+    BuiltinNode,
+    ChannelMixNode,
+    FormatConverterNode,
+    PassThroughNode,
+    VADNode,
+)
+from remotemedia.nodes.base import Node
+
+__all__ = [
+    "AudioResampleNode",
+    "BuiltinNode",
+    "ChannelMixNode",
+    "FormatConverterNode",
+    "Node",
+    "PassThroughNode",
+    "VADNode",
+]

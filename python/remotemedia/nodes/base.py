@@ -1,0 +1,113 @@
+"""The :class:`Node` base class for your own Python nodes."""
+
+from __future__ import annotations
+
+import abc
+import inspect
+import re
+from typing import Any, ClassVar
+
+__all__ = ["Node"]
+
+
+class Node(abc.ABC):
+    """A processing step in a :class:`~remotemedia.Pipeline`.
+
+    Subclass it and implement :meth:`process`; optionally :meth:`initialize`, :meth:`flush`
+    and :meth:`cleanup`. Any of them may be ``async def``. The Rust executor calls your node
+    on a worker thread, holding the GIL only while your code runs.
+
+    Constructor arguments are recorded automatically, so a pipeline containing your node
+    serializes to a manifest that rebuilds it (they must be JSON values)::
+
+        class Gain(remotemedia.Node):
+            def __init__(self, factor: float = 2.0):
+                self.factor = factor
+
+            def process(self, audio):
+                return audio * self.factor   # an Audio in, an Audio out (same sample rate)
+
+    ``process`` receives what the upstream node produced: a :class:`~remotemedia.Audio`
+    (read-only when the buffer is shared), a list of :class:`~remotemedia.Segment`, any Python
+    object, or a ``dict`` keyed by upstream node id when the node has several inputs. Return
+    ``None`` to emit nothing. Raise ``TimeoutError``, ``ConnectionError`` or
+    :class:`~remotemedia.RetryableError` to have the call retried; anything else fails at once.
+    """
+
+    #: The manifest ``node_type``. Defaults to the import path ``"module:QualName"``.
+    node_type: ClassVar[str | None] = None
+    #: Where the node runs ("python" for your nodes, "rust" for the built-in ones).
+    runtime: ClassVar[str] = "python"
+
+    _init_params: dict[str, Any]
+    node_id: str | None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Node:
+        self = super().__new__(cls)
+        self._init_params = _bound_params(cls, args, kwargs)
+        self.node_id = None
+        return self
+
+    @classmethod
+    def manifest_type(cls) -> str:
+        """The ``node_type`` this class is written as in a manifest."""
+        return cls.node_type or f"{cls.__module__}:{cls.__qualname__}"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The constructor arguments (defaults included), as they go into the manifest."""
+        return dict(self._init_params)
+
+    @abc.abstractmethod
+    def process(self, data: Any) -> Any:
+        """Handles one input; returns the output (or ``None`` for nothing yet)."""
+
+    def initialize(self) -> None:
+        """Called before the first input of every run or stream."""
+
+    def flush(self) -> Any:
+        """Called at end of stream; returns anything still buffered (or ``None``)."""
+        return None
+
+    def cleanup(self) -> None:
+        """Called after every run or stream, whether it succeeded or not."""
+
+    def default_id(self) -> str:
+        """A node id derived from the class name (``AudioResampleNode`` -> ``audio_resample``)."""
+        name = type(self).__name__
+        if name.endswith("Node") and len(name) > 4:
+            name = name[:-4]
+        name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+        return re.sub(r"[^a-z0-9_.-]", "_", name) or "node"
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._init_params.items())
+        return f"{type(self).__name__}({args})"
+
+
+def _bound_params(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Binds constructor arguments to parameter names, defaults applied. Arguments that do
+    not bind are left for ``__init__`` to reject with Python's own error."""
+    init = cls.__init__  # type: ignore[misc]
+    if init is object.__init__:
+        return {}
+    try:
+        sig = inspect.signature(init)
+        bound = sig.bind(None, *args, **kwargs)
+    except (TypeError, ValueError):
+        return {}
+    bound.apply_defaults()
+    params: dict[str, Any] = {}
+    names = list(sig.parameters)
+    for name, value in bound.arguments.items():
+        if name == names[0]:
+            continue  # self
+        kind = sig.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            params.update(value)
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:
+                params[f"*{name}"] = list(value)
+        else:
+            params[name] = value
+    return params

@@ -1,0 +1,347 @@
+"""The :class:`Pipeline`: build a graph of nodes, serialize it, run it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from remotemedia import _runtime
+from remotemedia._pyexec import PythonExecutor
+from remotemedia._types import Audio
+from remotemedia.errors import ManifestError
+from remotemedia.nodes.audio import (
+    AudioResampleNode,
+    BuiltinNode,
+    ChannelMixNode,
+    FormatConverterNode,
+    PassThroughNode,
+    VADNode,
+    jsonable,
+)
+from remotemedia.nodes.base import Node
+
+__all__ = ["Pipeline"]
+
+ManifestSource = Union[str, dict[str, Any], os.PathLike[str]]
+
+_BUILTINS: dict[str, type[BuiltinNode]] = {
+    c.node_type: c  # type: ignore[misc]
+    for c in (AudioResampleNode, VADNode, FormatConverterNode, ChannelMixNode, PassThroughNode)
+}
+_DTYPES = (np.float32, np.float64, np.int16, np.int32)
+
+
+class Pipeline:
+    """A graph of nodes, run by the Rust executor.
+
+    >>> import numpy as np
+    >>> from remotemedia import Pipeline, AudioResampleNode
+    >>> p = Pipeline("audio_pipeline")
+    >>> _ = p.add_node(AudioResampleNode(target_rate=16000))
+    >>> out = p.run(np.zeros(48000, dtype=np.float32), sample_rate=48000)
+    >>> out.sample_rate, out.shape
+    (16000, (16000,))
+
+    Nodes run in the order added unless :meth:`connect` is used, in which case only the
+    explicit connections count. Node ids default to the class name in snake case
+    (``audio_resample``), numbered when repeated.
+    """
+
+    def __init__(self, name: str = "pipeline", *, description: str | None = None) -> None:
+        self.name = name
+        self.description = description
+        self._nodes: list[tuple[str, Node]] = []
+        self._connections: list[tuple[str, str]] | None = None
+        self._native: Any = None
+        self._native_key: tuple[str, tuple[int, ...]] | None = None
+        self._py_metrics: dict[str, Any] | None = None
+        self._last_runtime: str | None = None
+
+    # ------------------------------------------------------------------ building
+
+    @property
+    def nodes(self) -> dict[str, Node]:
+        """The nodes by id, in insertion order."""
+        return dict(self._nodes)
+
+    def add_node(self, node: Node, node_id: str | None = None) -> Pipeline:
+        """Adds ``node`` (returns the pipeline, so calls chain)."""
+        if not isinstance(node, Node):
+            raise TypeError(
+                f"add_node() takes a remotemedia.Node, got {type(node).__name__}; subclass "
+                "remotemedia.Node and implement process()"
+            )
+        if any(n is node for _, n in self._nodes):
+            raise ValueError(f"{node!r} is already in the pipeline; create another instance")
+        ids = {i for i, _ in self._nodes}
+        chosen = node_id or node.node_id
+        if chosen is None:
+            base = node.default_id()
+            chosen, k = base, 2
+            while chosen in ids:
+                chosen, k = f"{base}_{k}", k + 1
+        elif chosen in ids:
+            raise ValueError(f"node id '{chosen}' is already used in this pipeline")
+        node.node_id = chosen
+        self._nodes.append((chosen, node))
+        return self
+
+    def connect(self, upstream: Node | str, downstream: Node | str) -> Pipeline:
+        """Connects two nodes (objects or ids). Once used, only explicit connections count."""
+        a, b = self._id_of(upstream), self._id_of(downstream)
+        if self._connections is None:
+            self._connections = []
+        self._connections.append((a, b))
+        return self
+
+    def _id_of(self, node: Node | str) -> str:
+        if isinstance(node, str):
+            if node not in self.nodes:
+                raise ValueError(f"no node '{node}' in this pipeline; ids are {list(self.nodes)}")
+            return node
+        for i, n in self._nodes:
+            if n is node:
+                return i
+        raise ValueError(f"{node!r} is not in this pipeline; add_node() it first")
+
+    def _edges(self) -> list[tuple[str, str]]:
+        if self._connections is not None:
+            return list(self._connections)
+        ids = [i for i, _ in self._nodes]
+        return list(zip(ids, ids[1:]))
+
+    # ------------------------------------------------------------------ manifest
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The v1 manifest as a dict (every node's constructor arguments included)."""
+        metadata: dict[str, Any] = {"name": self.name}
+        if self.description:
+            metadata["description"] = self.description
+        nodes = []
+        for node_id, node in self._nodes:
+            params = node.params
+            try:
+                json.dumps(params, default=jsonable)
+            except (TypeError, ValueError) as exc:
+                raise ManifestError(
+                    f"node '{node_id}' ({type(node).__name__}): its constructor arguments "
+                    f"{params!r} cannot go into a manifest: {exc}; use JSON values (numbers, "
+                    "strings, lists, dicts)"
+                ) from None
+            nodes.append({"id": node_id, "node_type": node.manifest_type(), "params": params})
+        return {
+            "version": "v1",
+            "metadata": metadata,
+            "nodes": nodes,
+            "connections": [{"from": a, "to": b} for a, b in self._edges()],
+        }
+
+    def serialize(self, indent: int | None = 2) -> str:
+        """The v1 manifest as JSON text (what the Rust runtime, the CLI and the server read)."""
+        return json.dumps(self.to_manifest(), indent=indent, default=jsonable)
+
+    @classmethod
+    def from_manifest(cls, source: ManifestSource) -> Pipeline:
+        """Rebuilds a pipeline from a manifest: JSON text, a dict, or a path to a file.
+
+        Built-in node types become their classes; ``"module:Class"`` types are imported and
+        called with the params as keyword arguments.
+        """
+        if isinstance(source, dict):
+            manifest = source
+        else:
+            text = str(source)
+            if isinstance(source, os.PathLike) or not text.lstrip().startswith("{"):
+                text = Path(source).read_text()
+            manifest = json.loads(text)
+        if _runtime.native_available() and not _has_python_nodes(manifest):
+            # Full validation first: every problem at once, with node ids and fields.
+            _runtime.native().NativePipeline(json.dumps(manifest))
+        meta = manifest.get("metadata") or {}
+        p = cls(meta.get("name", "pipeline"), description=meta.get("description"))
+        for spec in manifest.get("nodes", []):
+            node_type = spec["node_type"]
+            params = spec.get("params") or {}
+            node_cls = _BUILTINS.get(node_type) or _import_node_class(spec["id"], node_type)
+            try:
+                node = node_cls(**params)
+            except TypeError as exc:
+                raise ManifestError(f"node '{spec['id']}' ({node_type}): {exc}") from None
+            p.add_node(node, spec["id"])
+        connections = manifest.get("connections") or []
+        ids = [i for i, _ in p._nodes]
+        edges = [(c["from"], c["to"]) for c in connections]
+        if edges != list(zip(ids, ids[1:])):
+            p._connections = edges
+        return p
+
+    # ------------------------------------------------------------------ running
+
+    def _python_nodes(self) -> dict[str, Node]:
+        return {i: n for i, n in self._nodes if not isinstance(n, BuiltinNode)}
+
+    def _native_pipeline(self) -> Any:
+        text = self.serialize(indent=None)
+        key = (text, tuple(id(n) for _, n in self._nodes))
+        if self._native is None or self._native_key != key:
+            self._native = _runtime.native().NativePipeline(text, self._python_nodes())
+            self._native_key = key
+        return self._native
+
+    def validate(self) -> None:
+        """Checks the pipeline as the runtime will; raises :class:`ManifestError` listing
+        every problem."""
+        if not self._nodes:
+            raise ManifestError("invalid manifest: nodes: a pipeline needs at least one node")
+        if _runtime.native_available():
+            self._native_pipeline()
+        else:
+            PythonExecutor(self.to_manifest(), self.nodes)
+
+    def run(self, data: Any, sample_rate: int | None = None) -> Any:
+        """Runs the whole input through the pipeline.
+
+        ``data``: a :class:`~remotemedia.Audio`, a numpy array (``(frames,)`` or
+        ``(frames, channels)``, float32/float64/int16/int32) with ``sample_rate``, a path to an
+        audio file (WAV, FLAC, MP3, OGG), or any value for pipelines of Python nodes.
+        Contiguous arrays are not copied (do not modify them while the run is in progress).
+
+        Returns the sink's output (an :class:`~remotemedia.Audio`, a list of
+        :class:`~remotemedia.Segment`, or what a Python node returned), or a dict by sink id
+        when there are several sinks.
+        """
+        if not self._nodes:
+            raise ManifestError("invalid manifest: nodes: a pipeline needs at least one node")
+        data, sample_rate = _prepare_input(data, sample_rate)
+        if _runtime.runtime() == "python":
+            ex = PythonExecutor(self.to_manifest(), self.nodes)
+            if isinstance(data, np.ndarray) and not isinstance(data, Audio):
+                data = Audio(data, sample_rate or 0)
+            try:
+                outputs = ex.run(data)
+            finally:
+                self._py_metrics = ex.metrics
+                self._last_runtime = "python"
+        else:
+            native = self._native_pipeline()
+            self._last_runtime = "rust"
+            outputs = native.run(data, sample_rate)
+        if len(outputs) == 1:
+            return next(iter(outputs.values()))
+        return outputs
+
+    async def arun(self, data: Any, sample_rate: int | None = None) -> Any:
+        """:meth:`run` without blocking the event loop (the work runs on a worker thread)."""
+        return await asyncio.to_thread(self.run, data, sample_rate)
+
+    # ------------------------------------------------------------------ observing
+
+    def get_metrics(self) -> dict[str, Any] | None:
+        """Metrics of the last run: ``{"pipeline", "total_time_us", "total_time_ms",
+        "total_memory_mb", "nodes": [{"node_id", "node_type", "runtime",
+        "execution_time_us", "execution_time_ms", "calls", "memory_mb", "status",
+        "retry_count", ...}]}``."""
+        if self._last_runtime == "python":
+            return self._py_metrics
+        if self._native is None:
+            return None
+        text = self._native.metrics_json()
+        return None if text is None else json.loads(text)
+
+    def get_trace(self) -> dict[str, Any] | None:
+        """The last run as a Chrome trace-event document (open it in https://ui.perfetto.dev)."""
+        if self._native is None or self._last_runtime != "rust":
+            return None
+        text = self._native.trace_json()
+        return None if text is None else json.loads(text)
+
+    def export_trace(self, path: str | os.PathLike[str]) -> None:
+        """Writes :meth:`get_trace` to ``path``."""
+        trace = self.get_trace()
+        if trace is None:
+            raise RuntimeError("no native run to trace yet; call run() first")
+        Path(path).write_text(json.dumps(trace))
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.name!r}, nodes={[i for i, _ in self._nodes]})"
+
+
+def _has_python_nodes(manifest: dict[str, Any]) -> bool:
+    return any(n.get("node_type") not in _BUILTINS for n in manifest.get("nodes", []))
+
+
+def _import_node_class(node_id: str, node_type: str) -> type[Node]:
+    import importlib
+
+    if ":" not in node_type:
+        raise ManifestError(
+            f"invalid manifest: node '{node_id}': node_type: unknown node type '{node_type}'; "
+            f"known types: {', '.join(sorted(_BUILTINS))}, or a Python class as 'module:Class'"
+        )
+    module, qualname = node_type.split(":", 1)
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ManifestError(
+            f"invalid manifest: node '{node_id}': node_type: cannot import '{node_type}': {exc}"
+        ) from None
+    if not (isinstance(obj, type) and issubclass(obj, Node)):
+        raise ManifestError(
+            f"invalid manifest: node '{node_id}': node_type: '{node_type}' is not a remotemedia.Node subclass"
+        )
+    return obj
+
+
+def _prepare_input(data: Any, sample_rate: int | None) -> tuple[Any, int | None]:
+    """Normalises the run input: reads files, checks rates, makes arrays contiguous."""
+    if isinstance(data, (str, os.PathLike)):
+        path = Path(data)
+        if not path.exists():
+            raise FileNotFoundError(f"no such audio file: {path}")
+        if _runtime.native_available():
+            arr, rate = _runtime.native().read_audio(path)
+        else:
+            arr, rate = _read_wav(path)
+        if sample_rate is not None and sample_rate != rate:
+            raise ValueError(f"{path} is {rate} Hz but sample_rate={sample_rate} was given")
+        return Audio(arr, rate), rate
+    if isinstance(data, np.ndarray):
+        rate = getattr(data, "sample_rate", None)
+        if rate is not None and sample_rate is not None and rate != sample_rate:
+            raise ValueError(f"the Audio is {rate} Hz but sample_rate={sample_rate} was given")
+        sample_rate = rate or sample_rate
+        if sample_rate is None:
+            raise ValueError(
+                "pass sample_rate=... with a numpy array (or a remotemedia.Audio, which has one)"
+            )
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
+            raise TypeError(f"sample_rate must be an integer in Hz, got {sample_rate!r}")
+        if data.dtype not in _DTYPES:
+            raise TypeError(
+                f"audio dtype {data.dtype} is not supported; use float32, float64, int16 or int32 "
+                "(e.g. audio.astype(np.float32))"
+            )
+        if not data.dtype.isnative:
+            data = data.astype(data.dtype.newbyteorder("="))
+        if not data.flags.c_contiguous:
+            data = np.ascontiguousarray(data)
+        return data, int(sample_rate)
+    return data, sample_rate
+
+
+def _read_wav(path: Path) -> tuple[np.ndarray, int]:  # pragma: no cover - fallback only
+    import wave
+
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise ValueError(f"{path}: only 16-bit PCM WAV can be read without the native module")
+        frames = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
+        ch = w.getnchannels()
+        return (frames.reshape(-1, ch) if ch > 1 else frames), w.getframerate()
