@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, Rust tests. Needs only a Rust toolchain.
+# The whole test suite, Rust and Python. Needs a Rust toolchain and Python >= 3.10 with pip;
+# everything else is installed into a fresh virtual environment (.venv-test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
+PY="${PYTHON:-python3}"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy (all targets, warnings are errors)"
+step "cargo clippy (every crate and target, warnings are errors)"
 cargo clippy --workspace --all-targets --release -- -D warnings
 
 step "cargo test (release: one build serves the tests and the CLI)"
-cargo test --workspace --release
+cargo test --release
+
+step "python: fresh virtual environment with the package and test tools"
+rm -rf .venv-test
+"$PY" -m venv .venv-test
+.venv-test/bin/python -m pip install --quiet --upgrade pip
+.venv-test/bin/python -m pip install --quiet ".[test]"
+
+step "ruff"
+.venv-test/bin/ruff check python tests/python benchmarks
+.venv-test/bin/ruff format --check python tests/python benchmarks
+
+step "pytest (includes mypy stubtest and mypy --strict)"
+PATH="$PWD/.venv-test/bin:$PATH" .venv-test/bin/python -m pytest tests/python -q
 
 step "all tests passed"

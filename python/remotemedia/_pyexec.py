@@ -44,7 +44,9 @@ def topological_order(ids: list[str], edges: list[tuple[str, str]]) -> list[str]
                     heapq.heappush(ready, index[b])
     if len(order) != len(ids):
         left = [n for n in ids if n not in order]
-        raise ManifestError(f"invalid manifest: connections: cycle detected among {', '.join(left)}")
+        raise ManifestError(
+            f"invalid manifest: connections: cycle detected among {', '.join(left)}"
+        )
     return order
 
 
@@ -133,7 +135,7 @@ class PythonExecutor:
                 if isinstance(engines[n], Node):
                     try:
                         _call(engines[n].cleanup)
-                    except Exception as exc:  # noqa: BLE001 - cleanup must not mask the run
+                    except Exception as exc:
                         print(f"warning: cleanup() of node '{n}' raised {exc!r}")
             total = time.perf_counter() - start
             self.metrics = self._metrics(stats, total)
@@ -153,7 +155,7 @@ class PythonExecutor:
             try:
                 result = _call(fn, *args)
                 ok = True
-            except Exception as exc:  # noqa: BLE001 - every failure is classified below
+            except Exception as exc:
                 ok = False
                 error = exc
             dt = time.perf_counter() - t

@@ -11,7 +11,7 @@ import numpy.typing as npt
 __all__ = ["Audio", "Segment"]
 
 
-class Audio(np.ndarray):  # type: ignore[type-arg]
+class Audio(np.ndarray):
     """A numpy array of audio samples that knows its sample rate.
 
     Shape is ``(frames,)`` for mono or ``(frames, channels)`` (the soundfile/soxr layout);
@@ -54,14 +54,15 @@ class Audio(np.ndarray):  # type: ignore[type-arg]
             raise ValueError("this array has no sample rate")
         return self.frames / self.sample_rate
 
-    def __reduce__(self) -> Any:
+    def __reduce__(self) -> tuple[Any, ...]:
         # Keep sample_rate through pickling (ndarray's reduce drops instance attributes).
-        reconstruct, args, state = super().__reduce__()  # type: ignore[misc]
-        return reconstruct, args, (state, self.sample_rate)
+        reduced = super().__reduce__()
+        assert isinstance(reduced, tuple)
+        return (*reduced[:2], (reduced[2], self.sample_rate))
 
     def __setstate__(self, state: Any) -> None:
         inner, rate = state
-        super().__setstate__(inner)  # type: ignore[misc]
+        super().__setstate__(inner)
         self.sample_rate = rate
 
     def __repr__(self) -> str:

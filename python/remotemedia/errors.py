@@ -15,6 +15,8 @@ Exceptions raised by your own Python nodes keep their type, message and tracebac
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from remotemedia._runtime import _native
 
 __all__ = [
@@ -26,29 +28,21 @@ __all__ = [
     "RetryableError",
 ]
 
-if _native is not None:
-    RemoteMediaError = _native.RemoteMediaError
-    ManifestError = _native.ManifestError
-    NodeError = _native.NodeError
-    NodeTimeoutError = _native.NodeTimeoutError
-    CircuitOpenError = _native.CircuitOpenError
-    RetryableError = _native.RetryableError
+if TYPE_CHECKING or _native is not None:
+    from remotemedia._native import (
+        CircuitOpenError,
+        ManifestError,
+        NodeError,
+        NodeTimeoutError,
+        RemoteMediaError,
+        RetryableError,
+    )
 else:  # pragma: no cover - only without the built extension
-
-    class RemoteMediaError(Exception):  # type: ignore[no-redef]
-        """Base class of every error remotemedia raises."""
-
-    class ManifestError(RemoteMediaError):  # type: ignore[no-redef]
-        """The manifest or a node's parameters are invalid."""
-
-    class NodeError(RemoteMediaError):  # type: ignore[no-redef]
-        """A node failed."""
-
-    class NodeTimeoutError(NodeError):  # type: ignore[no-redef]
-        """A node did not finish within its timeout."""
-
-    class CircuitOpenError(RemoteMediaError):  # type: ignore[no-redef]
-        """A node's circuit breaker is open."""
-
-    class RetryableError(RemoteMediaError):  # type: ignore[no-redef]
-        """Raise from a Python node to ask for a retry."""
+    from remotemedia._fallback_errors import (
+        CircuitOpenError,
+        ManifestError,
+        NodeError,
+        NodeTimeoutError,
+        RemoteMediaError,
+        RetryableError,
+    )

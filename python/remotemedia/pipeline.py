@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import threading
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -27,10 +30,10 @@ from remotemedia.nodes.base import Node
 
 __all__ = ["Pipeline"]
 
-ManifestSource = Union[str, dict[str, Any], os.PathLike[str]]
+ManifestSource = str | dict[str, Any] | os.PathLike[str]
 
 _BUILTINS: dict[str, type[BuiltinNode]] = {
-    c.node_type: c  # type: ignore[misc]
+    c.node_type: c
     for c in (AudioResampleNode, VADNode, FormatConverterNode, ChannelMixNode, PassThroughNode)
 }
 _DTYPES = (np.float32, np.float64, np.int16, np.int32)
@@ -57,8 +60,15 @@ class Pipeline:
         self.description = description
         self._nodes: list[tuple[str, Node]] = []
         self._connections: list[tuple[str, str]] | None = None
-        self._native: Any = None
-        self._native_key: tuple[str, tuple[int, ...]] | None = None
+        # Native pipelines for the current graph: idle instances to reuse, so concurrent runs
+        # (arun, threads) each get their own node state. Pipelines with Python nodes run one
+        # input at a time instead: a Python node object cannot be in two runs at once.
+        self._idle: list[Any] = []
+        self._idle_key: tuple[Any, ...] | None = None
+        self._version = 0  # bumped whenever the graph changes
+        self._pool_lock = threading.Lock()
+        self._serial = threading.Lock()
+        self._native: Any = None  # the instance of the last finished run
         self._py_metrics: dict[str, Any] | None = None
         self._last_runtime: str | None = None
 
@@ -89,6 +99,7 @@ class Pipeline:
             raise ValueError(f"node id '{chosen}' is already used in this pipeline")
         node.node_id = chosen
         self._nodes.append((chosen, node))
+        self._version += 1
         return self
 
     def connect(self, upstream: Node | str, downstream: Node | str) -> Pipeline:
@@ -97,6 +108,7 @@ class Pipeline:
         if self._connections is None:
             self._connections = []
         self._connections.append((a, b))
+        self._version += 1
         return self
 
     def _id_of(self, node: Node | str) -> str:
@@ -113,7 +125,7 @@ class Pipeline:
         if self._connections is not None:
             return list(self._connections)
         ids = [i for i, _ in self._nodes]
-        return list(zip(ids, ids[1:]))
+        return list(pairwise(ids))
 
     # ------------------------------------------------------------------ manifest
 
@@ -176,8 +188,9 @@ class Pipeline:
         connections = manifest.get("connections") or []
         ids = [i for i, _ in p._nodes]
         edges = [(c["from"], c["to"]) for c in connections]
-        if edges != list(zip(ids, ids[1:])):
+        if edges != list(pairwise(ids)):
             p._connections = edges
+            p._version += 1
         return p
 
     # ------------------------------------------------------------------ running
@@ -185,13 +198,24 @@ class Pipeline:
     def _python_nodes(self) -> dict[str, Node]:
         return {i: n for i, n in self._nodes if not isinstance(n, BuiltinNode)}
 
-    def _native_pipeline(self) -> Any:
+    def _acquire(self) -> tuple[Any, tuple[Any, ...]]:
+        """An idle native pipeline for the current graph (built when none is idle)."""
+        # Node params are fixed at construction, so the graph changes only through add_node,
+        # connect, or the name/description.
+        key = (self._version, self.name, self.description)
+        with self._pool_lock:
+            if self._idle_key != key:
+                self._idle, self._idle_key = [], key
+            if self._idle:
+                return self._idle.pop(), key
         text = self.serialize(indent=None)
-        key = (text, tuple(id(n) for _, n in self._nodes))
-        if self._native is None or self._native_key != key:
-            self._native = _runtime.native().NativePipeline(text, self._python_nodes())
-            self._native_key = key
-        return self._native
+        return _runtime.native().NativePipeline(text, self._python_nodes()), key
+
+    def _release(self, native: Any, key: tuple[Any, ...]) -> None:
+        with self._pool_lock:
+            self._native = native
+            if self._idle_key == key:
+                self._idle.append(native)
 
     def validate(self) -> None:
         """Checks the pipeline as the runtime will; raises :class:`ManifestError` listing
@@ -199,7 +223,8 @@ class Pipeline:
         if not self._nodes:
             raise ManifestError("invalid manifest: nodes: a pipeline needs at least one node")
         if _runtime.native_available():
-            self._native_pipeline()
+            native, key = self._acquire()
+            self._release(native, key)
         else:
             PythonExecutor(self.to_manifest(), self.nodes)
 
@@ -228,9 +253,14 @@ class Pipeline:
                 self._py_metrics = ex.metrics
                 self._last_runtime = "python"
         else:
-            native = self._native_pipeline()
-            self._last_runtime = "rust"
-            outputs = native.run(data, sample_rate)
+            has_python = any(not isinstance(n, BuiltinNode) for _, n in self._nodes)
+            with self._serial if has_python else contextlib.nullcontext():
+                native, key = self._acquire()
+                try:
+                    outputs = native.run(data, sample_rate)
+                finally:
+                    self._release(native, key)
+                    self._last_runtime = "rust"
         if len(outputs) == 1:
             return next(iter(outputs.values()))
         return outputs

@@ -42,7 +42,8 @@ def _fmt_of(dtype: np.dtype[Any]) -> str:
 def _round_sat(y: npt.NDArray[np.floating[Any]], lo: float, hi: float) -> npt.NDArray[Any]:
     """Round half to even and saturate; NaN becomes 0 (the native rule)."""
     y = np.where(np.isnan(y), 0.0, y)
-    return np.rint(np.clip(y, lo, hi))
+    out: npt.NDArray[Any] = np.rint(np.clip(y, lo, hi))
+    return out
 
 
 def convert_format(x: npt.NDArray[Any], target: str) -> npt.NDArray[Any]:
@@ -54,16 +55,15 @@ def convert_format(x: npt.NDArray[Any], target: str) -> npt.NDArray[Any]:
         return x
     if target == "f32":
         if src == "i16":
-            return x.astype(np.float32) * np.float32(1.0 / 32768.0)
+            y: npt.NDArray[Any] = x.astype(np.float32) * np.float32(1.0 / 32768.0)
+            return y
         if src == "i32":
             return (x.astype(np.float64) * (1.0 / 2147483648.0)).astype(np.float32)
         return x.astype(np.float32)
     if target == "f64":
-        if src == "i16":
-            return x.astype(np.float64) * (1.0 / 32768.0)
-        if src == "i32":
-            return x.astype(np.float64) * (1.0 / 2147483648.0)
-        return x.astype(np.float64)
+        scale = {"i16": 1.0 / 32768.0, "i32": 1.0 / 2147483648.0}.get(src, 1.0)
+        z: npt.NDArray[Any] = x.astype(np.float64) * scale
+        return z
     if target == "i16":
         if src == "f32":
             y32 = x * np.float32(32768.0)
@@ -84,10 +84,11 @@ def channel_mix(x: npt.NDArray[Any], channels: int) -> npt.NDArray[Any]:
     if have == channels:
         return x
     if channels == 1:
-        mixed = x.astype(np.float64).sum(axis=1) * (1.0 / have)
+        mixed: npt.NDArray[np.float64] = x.astype(np.float64).sum(axis=1) * (1.0 / have)
         if x.dtype in (np.int16, np.int32):
-            return np.rint(mixed).astype(x.dtype)
-        return mixed.astype(x.dtype)
+            mixed = np.rint(mixed)
+        out: npt.NDArray[Any] = mixed.astype(x.dtype)
+        return out
     if have == 1:
         mono = x if x.ndim == 1 else x[:, 0]
         return np.repeat(mono[:, None], channels, axis=1)
@@ -182,7 +183,9 @@ class VadRef:
             start * 1000.0 / self._rate, end * 1000.0 / self._rate, _db(sum_sq / max(n, 1))
         )
 
-    def _analyse(self, x: npt.NDArray[Any], last: bool) -> tuple[list[Segment], list[tuple[int, int]]]:
+    def _analyse(
+        self, x: npt.NDArray[Any], last: bool
+    ) -> tuple[list[Segment], list[tuple[int, int]]]:
         frame = (self._rate * self.frame_length_ms + 500) // 1000 if self._rate else 1
         frame = max(frame, 1)
         frames = x.shape[0]
@@ -283,7 +286,7 @@ class ResampleRef:
         self._up, self._down = self.target_rate // g, rate // g
         fc = min(1.0, self._up / self._down) * 0.97
         half = self.zero_crossings / fc  # half-width in input samples
-        self._taps = int(math.ceil(half))
+        self._taps = math.ceil(half)
         j = np.arange(-self._taps + 1, self._taps + 1)  # input offsets around floor(t)
         p = np.arange(self._up)[:, None] / self._up  # fractional parts
         t = p - j[None, :]

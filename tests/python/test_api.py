@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, bursts, music
 
 import remotemedia
 from remotemedia import (
@@ -22,6 +21,8 @@ from remotemedia import (
     Segment,
     VADNode,
 )
+
+from conftest import REPO, bursts, music
 
 
 def test_seed_phase1_snippet_runs_unchanged() -> None:
@@ -42,7 +43,9 @@ def test_seed_phase2_snippet_runs_unchanged() -> None:
     p = Pipeline("audio")
     p.add_node(RustVADNode(threshold=-30.0))
     p.add_node(RustResampleNode(target_rate=16000, quality="high"))
-    with pytest.raises(remotemedia.NodeError, match="AudioResampleNode expects audio, got segments"):
+    with pytest.raises(
+        remotemedia.NodeError, match="AudioResampleNode expects audio, got segments"
+    ):
         p.run(audio_data, sample_rate=48000)
     # With the VAD emitting speech audio the chain is meaningful.
     p = Pipeline("audio")
@@ -93,7 +96,7 @@ def test_every_node_keeps_its_params_through_serialize_and_from_manifest() -> No
     for source in (p.serialize(), m):
         q = Pipeline.from_manifest(source)
         assert json.loads(q.serialize()) == m
-        for (_, a), (_, b) in zip(p.nodes.items(), q.nodes.items()):
+        for (_, a), (_, b) in zip(p.nodes.items(), q.nodes.items(), strict=True):
             assert type(a) is type(b) and a.params == b.params
 
 
@@ -103,7 +106,7 @@ def test_from_manifest_reads_files_and_the_bundled_examples(tmp_path: Path) -> N
         original = json.loads(path.read_text())
         rebuilt = json.loads(p.serialize())
         assert rebuilt["connections"] == original["connections"]
-        for a, b in zip(rebuilt["nodes"], original["nodes"]):
+        for a, b in zip(rebuilt["nodes"], original["nodes"], strict=True):
             # Same nodes; omitted params come back with their defaults spelled out.
             assert (a["id"], a["node_type"]) == (b["id"], b["node_type"])
             assert a["params"].items() >= b.get("params", {}).items()
@@ -159,7 +162,7 @@ def test_constructor_validation_uses_the_runtime_messages() -> None:
 
     with pytest.raises(ManifestError, match="unknown variant `loud`"):
         VADNode(emit="loud")  # type: ignore[arg-type]
-    with pytest.raises(ManifestError, match="params.threshold: 3 is out of range"):
+    with pytest.raises(ManifestError, match=r"params\.threshold: 3 is out of range"):
         VADNode(threshold=3)
     with pytest.raises(ManifestError, match="unknown variant `u8`"):
         FormatConverterNode("u8")  # type: ignore[arg-type]
@@ -192,9 +195,9 @@ def test_input_errors_are_clear() -> None:
         p.run(x.astype(np.float16), sample_rate=48000)
     with pytest.raises(ValueError, match=r"looks like \(channels, frames\), pass `audio.T`"):
         p.run(np.zeros((2, 48000), dtype=np.float32), sample_rate=48000)
-    with pytest.raises(ValueError, match="1-D .* or 2-D"):
+    with pytest.raises(ValueError, match=r"1-D .* or 2-D"):
         p.run(np.zeros((2, 2, 2), dtype=np.float32), sample_rate=48000)
-    with pytest.raises(remotemedia.NodeError, match="outside the supported 8000..=384000 Hz"):
+    with pytest.raises(remotemedia.NodeError, match=r"outside the supported 8000\.\.=384000 Hz"):
         p.run(x, sample_rate=4000)
     with pytest.raises(ValueError, match="is 48000 Hz but sample_rate=44100"):
         p.run(Audio(x, 48000), sample_rate=44100)
@@ -238,8 +241,14 @@ def test_metrics_have_the_seed_structure_and_a_trace(tmp_path: Path) -> None:
         assert key in m
     for n in m["nodes"]:
         assert set(n) >= {
-            "node_id", "node_type", "execution_time_ms", "execution_time_us",
-            "memory_mb", "status", "retry_count", "runtime",
+            "node_id",
+            "node_type",
+            "execution_time_ms",
+            "execution_time_us",
+            "memory_mb",
+            "status",
+            "retry_count",
+            "runtime",
         }
         assert n["execution_time_us"] > 0 and n["status"] == {"state": "success"}
     path = tmp_path / "trace.json"

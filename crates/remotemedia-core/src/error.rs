@@ -28,9 +28,14 @@ pub enum NodeErrorKind {
     },
 }
 
-/// An error reported by a node. Cheap to clone.
+/// An error reported by a node. Cheap to clone (one pointer).
 #[derive(Clone)]
 pub struct NodeError {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
     kind: NodeErrorKind,
     message: String,
     retryable: bool,
@@ -57,78 +62,93 @@ impl NodeError {
     /// An error of any kind.
     pub fn new(kind: NodeErrorKind, message: impl Into<String>) -> Self {
         Self {
-            kind,
-            message: message.into(),
-            retryable: false,
-            source: None,
-            payload: None,
+            inner: Arc::new(Inner {
+                kind,
+                message: message.into(),
+                retryable: false,
+                source: None,
+                payload: None,
+            }),
         }
     }
 
-    /// Marks the error as retryable (or not).
-    pub fn with_retryable(mut self, retryable: bool) -> Self {
-        self.retryable = retryable;
+    fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
+        f(Arc::make_mut(&mut self.inner));
         self
     }
 
+    /// Marks the error as retryable (or not).
+    pub fn with_retryable(self, retryable: bool) -> Self {
+        self.edit(|i| i.retryable = retryable)
+    }
+
     /// Attaches the underlying cause.
-    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Arc::new(source));
-        self
+    pub fn with_source(self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.edit(|i| i.source = Some(Arc::new(source)))
     }
 
     /// Attaches a host-specific payload (e.g. the original Python exception object) that a
     /// binding can recover with [`payload`](Self::payload) to re-raise it unchanged.
-    pub fn with_payload(mut self, payload: Arc<dyn Any + Send + Sync>) -> Self {
-        self.payload = Some(payload);
-        self
+    pub fn with_payload(self, payload: Arc<dyn Any + Send + Sync>) -> Self {
+        self.edit(|i| i.payload = Some(payload))
     }
 
     /// The kind of failure.
     pub fn kind(&self) -> &NodeErrorKind {
-        &self.kind
+        &self.inner.kind
     }
 
     /// The message (without node id; [`ExecutorError`] adds it).
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// Whether the retry policy may try again.
     pub fn is_retryable(&self) -> bool {
-        self.retryable
+        self.inner.retryable
     }
 
     /// The host payload, if any.
     pub fn payload(&self) -> Option<&Arc<dyn Any + Send + Sync>> {
-        self.payload.as_ref()
+        self.inner.payload.as_ref()
+    }
+
+    /// For host-language errors, the exception's type name (e.g. `ValueError`).
+    pub fn exc_type(&self) -> Option<&str> {
+        match &self.inner.kind {
+            NodeErrorKind::Host { exc_type, .. } => Some(exc_type),
+            _ => None,
+        }
     }
 }
 
 impl fmt::Debug for NodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
         f.debug_struct("NodeError")
-            .field("kind", &self.kind)
-            .field("message", &self.message)
-            .field("retryable", &self.retryable)
-            .field("source", &self.source.as_ref().map(|s| s.to_string()))
+            .field("kind", &i.kind)
+            .field("message", &i.message)
+            .field("retryable", &i.retryable)
+            .field("source", &i.source.as_ref().map(|s| s.to_string()))
             .finish()
     }
 }
 
 impl fmt::Display for NodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            NodeErrorKind::Host { exc_type, .. } => write!(f, "{exc_type}: {}", self.message),
-            NodeErrorKind::Panicked => write!(f, "panicked: {}", self.message),
-            _ => f.write_str(&self.message),
+        let i = &self.inner;
+        match &i.kind {
+            NodeErrorKind::Host { exc_type, .. } => write!(f, "{exc_type}: {}", i.message),
+            NodeErrorKind::Panicked => write!(f, "panicked: {}", i.message),
+            _ => f.write_str(&i.message),
         }
     }
 }
 
 impl std::error::Error for NodeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.inner
+            .source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
@@ -180,15 +200,13 @@ pub enum ExecutorError {
     },
 
     /// A host-language (Python) node raised an exception.
-    #[error("Python exception in node '{node_id}' ({node_type}): {exc_type}: {message}{}", attempts_suffix(*attempts))]
+    #[error("Python exception in node '{node_id}' ({node_type}): {}: {message}{}", source.exc_type().unwrap_or("Exception"), attempts_suffix(*attempts))]
     PythonError {
         /// The node's id.
         node_id: String,
         /// The node's type.
         node_type: String,
-        /// The exception type name.
-        exc_type: String,
-        /// The exception message.
+        /// The exception message (its type is `source.exc_type()`).
         message: String,
         /// The formatted traceback, when available.
         traceback: Option<String>,

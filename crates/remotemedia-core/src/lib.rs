@@ -14,9 +14,6 @@
 //! assert_eq!(out.outputs["resample"].as_audio().unwrap().frames(), 16_000);
 //! ```
 #![warn(missing_docs)]
-// Errors carry the node id, node type and cause chain by design (every message must name the
-// node); they are built on cold paths, so their size does not matter.
-#![allow(clippy::result_large_err)]
 
 pub mod data;
 pub mod error;

@@ -13,6 +13,7 @@ use numpy::ndarray::{ArrayViewD, IxDyn};
 use numpy::prelude::*;
 use numpy::{Element, PyArray1, PyArrayDyn, PyUntypedArray};
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList};
@@ -106,20 +107,18 @@ pub fn _take_crossing_log() -> Vec<(usize, &'static str)> {
 
 fn borrow_typed<T: Element + Copy + Send + Sync + 'static>(
     arr: &Bound<'_, PyArrayDyn<T>>,
-) -> PyResult<SampleBuf<T>> {
-    let ro = arr.try_readonly().map_err(|e| {
-        PyValueError::new_err(format!("audio array is being written elsewhere: {e}"))
-    })?;
-    let slice = ro.as_slice().map_err(|_| {
-        PyValueError::new_err("audio array must be C-contiguous (use numpy.ascontiguousarray)")
-    })?;
-    let (ptr, len) = (slice.as_ptr(), slice.len());
+    len: usize,
+) -> SampleBuf<T> {
+    // The caller checked C-contiguity, so the data is `len` consecutive `T`s. No borrow flag is
+    // taken (numpy's flags do not stop Python code from writing anyway): the array is kept
+    // alive by the owner and only read.
+    let ptr = arr.data() as *const T;
     log(ptr as *const u8, Crossing::Borrowed);
     let owner = PyOwner(arr.clone().into_any().unbind());
     // SAFETY: `owner` keeps the array (and so its data) alive for as long as the buffer lives;
     // numpy does not move the data of an array that has other references. Callers must not
     // write to the array while a run uses it (documented on Pipeline.run).
-    Ok(unsafe { SampleBuf::from_foreign(ptr, len, Box::new(owner)) })
+    unsafe { SampleBuf::from_foreign(ptr, len, Box::new(owner)) }
 }
 
 /// Borrows a numpy array as interleaved audio: shape `(frames,)` or `(frames, channels)`,
@@ -134,8 +133,8 @@ pub fn audio_from_array(obj: &Bound<'_, PyAny>, sample_rate: u32) -> PyResult<Au
                 .unwrap_or_default()
         ))
     })?;
-    let shape = untyped.shape().to_vec();
-    let channels = match shape.as_slice() {
+    let shape = untyped.shape();
+    let channels = match shape {
         [_] => 1usize,
         [frames, ch] => {
             if *ch > MAX_CHANNELS as usize && *frames <= MAX_CHANNELS as usize {
@@ -162,14 +161,15 @@ pub fn audio_from_array(obj: &Bound<'_, PyAny>, sample_rate: u32) -> PyResult<Au
             "audio array must be C-contiguous (use numpy.ascontiguousarray)",
         ));
     }
+    let len = untyped.len();
     let samples = if let Ok(a) = obj.cast::<PyArrayDyn<f32>>() {
-        Samples::F32(borrow_typed(a)?)
+        Samples::F32(borrow_typed(a, len))
     } else if let Ok(a) = obj.cast::<PyArrayDyn<f64>>() {
-        Samples::F64(borrow_typed(a)?)
+        Samples::F64(borrow_typed(a, len))
     } else if let Ok(a) = obj.cast::<PyArrayDyn<i16>>() {
-        Samples::I16(borrow_typed(a)?)
+        Samples::I16(borrow_typed(a, len))
     } else if let Ok(a) = obj.cast::<PyArrayDyn<i32>>() {
-        Samples::I32(borrow_typed(a)?)
+        Samples::I32(borrow_typed(a, len))
     } else {
         return Err(PyTypeError::new_err(format!(
             "audio dtype {} is not supported; use float32, float64, int16 or int32 (native byte order)",
@@ -185,7 +185,7 @@ fn audio_rate(obj: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
     let py = obj.py();
     let cls = types_attr(py, &AUDIO_CLS, "Audio")?;
     if obj.is_instance(cls)? {
-        let rate = obj.getattr("sample_rate")?;
+        let rate = obj.getattr(intern!(py, "sample_rate"))?;
         if rate.is_none() {
             return Ok(None);
         }
@@ -217,9 +217,9 @@ pub fn data_from_py(obj: &Bound<'_, PyAny>, default_rate: Option<u32>) -> PyResu
                 .iter()
                 .map(|s| {
                     Ok(Segment {
-                        start_ms: s.getattr("start_ms")?.extract()?,
-                        end_ms: s.getattr("end_ms")?.extract()?,
-                        energy_db: s.getattr("energy_db")?.extract()?,
+                        start_ms: s.getattr(intern!(py, "start_ms"))?.extract()?,
+                        end_ms: s.getattr(intern!(py, "end_ms"))?.extract()?,
+                        energy_db: s.getattr(intern!(py, "energy_db"))?.extract()?,
                     })
                 })
                 .collect::<PyResult<Vec<_>>>()?;
@@ -323,8 +323,13 @@ pub fn audio_to_py<'py>(
     let rate = audio.sample_rate();
     let arr = audio_to_array(py, audio, read_only)?;
     let cls = types_attr(py, &AUDIO_CLS, "Audio")?;
-    let out = arr.call_method1("view", (cls,))?;
-    out.setattr("sample_rate", rate)?;
+    // The caller's own Audio object coming back (a pass-through): return it as it is.
+    let sample_rate = intern!(py, "sample_rate");
+    if arr.is_instance(cls)? && arr.getattr(sample_rate)?.extract::<Option<u32>>()? == Some(rate) {
+        return Ok(arr);
+    }
+    let out = arr.call_method1(intern!(py, "view"), (cls,))?;
+    out.setattr(sample_rate, rate)?;
     Ok(out)
 }
 

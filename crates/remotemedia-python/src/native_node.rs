@@ -46,6 +46,16 @@ pub fn check_params(node_type: &str, params_json: &str) -> PyResult<()> {
     }
 }
 
+/// Runs a future that does not wait (a native node's call): one poll, no executor set-up.
+fn complete<T>(fut: impl std::future::Future<Output = T>) -> T {
+    use futures::FutureExt;
+    let mut fut = std::pin::pin!(fut);
+    match (&mut fut).now_or_never() {
+        Some(v) => v,
+        None => futures::executor::block_on(fut),
+    }
+}
+
 struct State {
     node: Box<dyn Node>,
     started: bool,
@@ -69,14 +79,14 @@ impl NativeNode {
             .and_then(Data::as_audio)
             .is_some_and(|a| a.samples().len() >= DETACH_MIN_SAMPLES);
         let work = move |state: &mut State| -> Result<Option<Data>, remotemedia_core::NodeError> {
-            // Native nodes never wait on anything, so a minimal executor suffices.
+            // Native nodes never wait on anything: one poll completes them.
             if !state.started {
-                futures::executor::block_on(state.node.start())?;
+                complete(state.node.start())?;
                 state.started = true;
             }
             match input {
-                Some(d) => futures::executor::block_on(state.node.process(d)),
-                None => futures::executor::block_on(state.node.flush()),
+                Some(d) => complete(state.node.process(d)),
+                None => complete(state.node.flush()),
             }
         };
         let result = match self.state.try_lock() {

@@ -33,14 +33,14 @@ fn outputs_to_py<'py>(py: Python<'py>, outputs: Vec<SinkOutput>) -> PyResult<Bou
         .map(|o| {
             let start = o.position.map(|p| p.start_frame);
             let value = data_to_py(py, o.data, false)?;
-            Ok(PyTuple::new(
+            PyTuple::new(
                 py,
                 [
                     o.node_id.into_pyobject(py)?.into_any(),
                     value,
                     start.into_pyobject(py)?.into_any(),
                 ],
-            )?)
+            )
         })
         .collect::<PyResult<Vec<_>>>()?;
     PyList::new(py, items)

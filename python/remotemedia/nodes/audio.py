@@ -49,11 +49,15 @@ class BuiltinNode(Node):
             _runtime.native()
         validate_params(self.manifest_type(), self.params)
         self._engine: Any = None
+        self._native_engine = False
 
     def _make_engine(self) -> Any:
-        if self.require_native or _runtime.runtime() == "rust":
+        self._native_engine = self.require_native or _runtime.runtime() == "rust"
+        if self._native_engine:
             native = _runtime.native()
-            return native.NativeNode(self.manifest_type(), json.dumps(self.params, default=jsonable))
+            return native.NativeNode(
+                self.manifest_type(), json.dumps(self.params, default=jsonable)
+            )
         return self._reference()
 
     @abc.abstractmethod
@@ -63,24 +67,25 @@ class BuiltinNode(Node):
     @property
     def active_runtime(self) -> str:
         """Where this node's standalone calls run now: "rust" or "python"."""
-        engine = self._engine or self._make_engine()
-        self._engine = engine
-        return "python" if type(engine).__module__ == reference.__name__ else "rust"
+        if self._engine is None:
+            self._engine = self._make_engine()
+        return "rust" if self._native_engine else "python"
 
     def process(self, data: Any, sample_rate: int | None = None) -> Any:
         """Feeds one chunk of a stream; returns the output ready so far (may be empty).
 
         ``data`` is an :class:`~remotemedia.Audio` or a numpy array with ``sample_rate``.
         """
-        if self._engine is None:
-            self._engine = self._make_engine()
-        if type(self._engine).__module__ == reference.__name__:
-            if not isinstance(data, Audio):
-                if sample_rate is None:
-                    raise ValueError("pass sample_rate=... with a plain numpy array")
-                data = Audio(np.ascontiguousarray(data), sample_rate)
-            return self._engine.process(data)
-        return self._engine.process(data, sample_rate)
+        engine = self._engine
+        if engine is None:
+            engine = self._engine = self._make_engine()
+        if self._native_engine:
+            return engine.process(data, sample_rate)
+        if not isinstance(data, Audio):
+            if sample_rate is None:
+                raise ValueError("pass sample_rate=... with a plain numpy array")
+            data = Audio(np.ascontiguousarray(data), sample_rate)
+        return engine.process(data)
 
     def flush(self) -> Any:
         """Ends the stream: returns what is still buffered; the next chunk starts a new one."""
@@ -127,7 +132,9 @@ class AudioResampleNode(BuiltinNode):
 
     node_type = "AudioResampleNode"
 
-    def __init__(self, target_rate: int, quality: Literal["fast", "medium", "high"] = "high") -> None:
+    def __init__(
+        self, target_rate: int, quality: Literal["fast", "medium", "high"] = "high"
+    ) -> None:
         self.target_rate = target_rate
         self.quality = quality
         self._setup()
@@ -215,8 +222,11 @@ def _issue(node_type: str, field: str, message: str) -> str:
 def _python_issues(node_type: str, params: dict[str, Any]) -> list[str]:
     """The native checks, for when the native module is unavailable (same messages for
     ranges, choices and unknown or missing fields)."""
-    spec: dict[str, tuple[str, Any]] = {
-        "AudioResampleNode": {"target_rate": ("rate", None), "quality": ("choice", ("fast", "medium", "high"))},
+    specs: dict[str, dict[str, tuple[str, Any]]] = {
+        "AudioResampleNode": {
+            "target_rate": ("rate", None),
+            "quality": ("choice", ("fast", "medium", "high")),
+        },
         "VADNode": {
             "threshold": ("threshold", None),
             "frame_length_ms": ("frame", None),
@@ -225,12 +235,17 @@ def _python_issues(node_type: str, params: dict[str, Any]) -> list[str]:
         "FormatConverterNode": {"target_format": ("choice", ("f32", "i16", "i32", "f64"))},
         "ChannelMixNode": {"channels": ("channels", None)},
         "PassThroughNode": {},
-    }[node_type]
+    }
+    spec = specs[node_type]
     issues = []
     for name in params:
         if name not in spec:
             if not spec:
-                issues.append(_issue(node_type, name, f"unknown field `{name}`; {node_type} takes no parameters"))
+                issues.append(
+                    _issue(
+                        node_type, name, f"unknown field `{name}`; {node_type} takes no parameters"
+                    )
+                )
             else:
                 valid = " or ".join(f"`{k}`" for k in spec)
                 issues.append(_issue(node_type, name, f"unknown field `{name}`, expected {valid}"))
@@ -239,19 +254,45 @@ def _python_issues(node_type: str, params: dict[str, Any]) -> list[str]:
         if kind == "choice":
             if value not in choices:
                 issues.append(
-                    _issue(node_type, name, f"unknown variant `{value}`, expected one of "
-                           + ", ".join(f"`{c}`" for c in choices))
+                    _issue(
+                        node_type,
+                        name,
+                        f"unknown variant `{value}`, expected one of "
+                        + ", ".join(f"`{c}`" for c in choices),
+                    )
                 )
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
             issues.append(_issue(node_type, name, f"expected a number, got {value!r}"))
         elif kind == "rate" and not (isinstance(value, int) and _RATE[0] <= value <= _RATE[1]):
-            issues.append(_issue(node_type, name, f"{value} is out of range; expected an integer sample rate in 8000..=384000 Hz"))
+            issues.append(
+                _issue(
+                    node_type,
+                    name,
+                    f"{value} is out of range; expected an integer sample rate in 8000..=384000 Hz",
+                )
+            )
         elif kind == "threshold" and not (-120.0 <= value <= 0.0):
-            issues.append(_issue(node_type, name, f"{value} is out of range; expected a finite level in -120.0..=0.0 dBFS"))
+            issues.append(
+                _issue(
+                    node_type,
+                    name,
+                    f"{value} is out of range; expected a finite level in -120.0..=0.0 dBFS",
+                )
+            )
         elif kind == "frame" and not (isinstance(value, int) and 1 <= value <= 1000):
-            issues.append(_issue(node_type, name, f"{value} is out of range; expected 1..=1000 ms (must be > 0)"))
+            issues.append(
+                _issue(
+                    node_type, name, f"{value} is out of range; expected 1..=1000 ms (must be > 0)"
+                )
+            )
         elif kind == "channels" and not (isinstance(value, int) and 1 <= value <= 64):
-            issues.append(_issue(node_type, name, f"{value} is out of range; expected an integer channel count in 1..=64"))
+            issues.append(
+                _issue(
+                    node_type,
+                    name,
+                    f"{value} is out of range; expected an integer channel count in 1..=64",
+                )
+            )
     return issues
 
 

@@ -64,6 +64,7 @@ class Node(abc.ABC):
 
     def initialize(self) -> None:
         """Called before the first input of every run or stream."""
+        return None
 
     def flush(self) -> Any:
         """Called at end of stream; returns anything still buffered (or ``None``)."""
@@ -71,6 +72,7 @@ class Node(abc.ABC):
 
     def cleanup(self) -> None:
         """Called after every run or stream, whether it succeeded or not."""
+        return None
 
     def default_id(self) -> str:
         """A node id derived from the class name (``AudioResampleNode`` -> ``audio_resample``)."""

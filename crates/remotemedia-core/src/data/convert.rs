@@ -27,9 +27,26 @@ const ROUND_F64: f64 = 6_755_399_441_055_744.0;
 
 /// `i16 -> f32` (exact).
 pub fn i16_to_f32(src: &[i16]) -> Vec<f32> {
-    let mut out = vec![0.0f32; src.len()];
-    i16_to_f32_into(src, &mut out);
-    out
+    // Filling an uninitialised allocation (rather than zeroing it first) lets the allocator
+    // hand back recycled memory instead of fresh zeroed pages, which would fault on first write.
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is available on this CPU.
+        return unsafe { i16_to_f32_collect_avx2(src) };
+    }
+    i16_to_f32_collect(src)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn i16_to_f32_collect_avx2(src: &[i16]) -> Vec<f32> {
+    i16_to_f32_collect(src)
+}
+
+#[inline(always)]
+fn i16_to_f32_collect(src: &[i16]) -> Vec<f32> {
+    const K: f32 = 1.0 / I16_SCALE;
+    src.iter().map(|&s| s as f32 * K).collect()
 }
 
 /// `i16 -> f32` into a caller-provided buffer of the same length.

@@ -691,13 +691,9 @@ fn node_failure(slot: &NodeSlot, e: NodeError, attempts: u32) -> ExecutorError {
     let node_id = slot.id.clone();
     let node_type = slot.node_type.clone();
     match e.kind().clone() {
-        NodeErrorKind::Host {
-            exc_type,
-            traceback,
-        } => ExecutorError::PythonError {
+        NodeErrorKind::Host { traceback, .. } => ExecutorError::PythonError {
             node_id,
             node_type,
-            exc_type,
             message: e.message().to_string(),
             traceback,
             attempts,

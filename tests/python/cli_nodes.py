@@ -1,0 +1,38 @@
+"""Python node classes that manifests name as 'cli_nodes:Class' (used by test_cli.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import remotemedia
+
+
+class Gain(remotemedia.Node):
+    """Multiplies audio by a factor."""
+
+    def __init__(self, factor: float = 1.0) -> None:
+        self.factor = factor
+
+    def process(self, audio: remotemedia.Audio) -> remotemedia.Audio:
+        return audio * np.float32(self.factor)
+
+
+class Stats(remotemedia.Node):
+    """Emits a JSON-able summary of the audio it saw."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.rate: int | None = None
+
+    def initialize(self) -> None:
+        self.frames = 0
+
+    def process(self, audio: remotemedia.Audio) -> None:
+        self.frames += audio.frames
+        self.rate = audio.sample_rate
+        return None
+
+    def flush(self) -> Any:
+        return {"frames": self.frames, "sample_rate": self.rate}

@@ -1,0 +1,107 @@
+"""The `remotemedia` command installed with the package: same commands as the Rust CLI, plus
+manifests with Python nodes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+from conftest import REPO
+
+HERE = Path(__file__).parent
+
+
+def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("remotemedia")
+    assert exe, "the remotemedia command is not on PATH"
+    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    return subprocess.run(
+        [exe, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_command_is_installed_and_runs_the_bundled_example(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = cli(
+        "run",
+        "examples/speech_and_segments.json",
+        "--input",
+        "examples/speech_48k.wav",
+        "--output",
+        str(out),
+    )
+    assert r.returncode == 0, r.stderr
+    segments = json.loads((out / "segments.json").read_text())
+    assert len(segments) >= 2
+    with wave.open(str(out / "speech_i16.wav")) as w:
+        assert (w.getframerate(), w.getsampwidth()) == (16000, 2)
+
+
+def test_manifests_with_python_nodes_run(tmp_path: Path) -> None:
+    manifest = {
+        "version": "v1",
+        "metadata": {"name": "py-nodes"},
+        "nodes": [
+            {"id": "resample", "node_type": "AudioResampleNode", "params": {"target_rate": 16000}},
+            {"id": "gain", "node_type": "cli_nodes:Gain", "params": {"factor": 0.5}},
+            {"id": "stats", "node_type": "cli_nodes:Stats"},
+        ],
+        "connections": [{"from": "resample", "to": "gain"}, {"from": "gain", "to": "stats"}],
+    }
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(manifest))
+    metrics = tmp_path / "metrics.json"
+    r = cli(
+        "run",
+        str(path),
+        "-i",
+        "examples/speech_48k.wav",
+        "-o",
+        str(tmp_path / "stats.json"),
+        "--metrics",
+        str(metrics),
+    )
+    assert r.returncode == 0, r.stderr
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    with wave.open(str(REPO / "examples/speech_48k.wav")) as w:
+        frames = w.getnframes()
+    assert stats == {"frames": -(-frames // 3), "sample_rate": 16000}
+    runtimes = {n["node_id"]: n["runtime"] for n in json.loads(metrics.read_text())["nodes"]}
+    assert runtimes == {"resample": "rust", "gain": "python", "stats": "python"}
+
+
+def test_python_node_errors_and_bad_imports_are_reported(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(
+        json.dumps({"version": "v1", "nodes": [{"id": "x", "node_type": "no_such_mod:Thing"}]})
+    )
+    r = cli("validate", str(path))
+    assert r.returncode == 1
+    assert "node 'x': cannot import node type 'no_such_mod:Thing'" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_same_subcommands_as_the_rust_cli() -> None:
+    r = cli("nodes")
+    assert r.returncode == 0 and "AudioResampleNode" in r.stdout
+    r = cli("schema")
+    assert r.stdout == (REPO / "schema/manifest.v1.schema.json").read_text()
+    r = cli("--version")
+    assert r.returncode == 0 and "remotemedia" in r.stdout
+    r = cli("run")
+    assert r.returncode == 2
+
+
+def test_python_m_entry_point() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "remotemedia.cli", "nodes", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0 and len(json.loads(r.stdout)) == 5
