@@ -121,6 +121,17 @@ class Table:
     def add(self, name: str, seconds: float, note: str = "") -> None:
         self.rows.append((name, seconds, note))
 
+    def measure(
+        self,
+        impls: list[tuple[str, Callable[[], Any], str]],
+        min_time: float = 0.05,
+        per: float = 1.0,
+    ) -> None:
+        """Times the implementations in interleaved rounds; `per` divides the time per call."""
+        times = interleaved({name: fn for name, fn, _ in impls}, min_time)
+        for name, _, note in impls:
+            self.add(name, times[name] / per, note)
+
     def render(self, scale: float) -> str:
         base = next((s for n, s, _ in self.rows if n == self.baseline), None)
         ours = self.rows[0][1]
@@ -209,27 +220,11 @@ def vad_section() -> str:
     chunks = [x[i * 480 : (i + 1) * 480] for i in range(frames)]
     table = Table("Voice activity detection, 16 kHz, per 30 ms frame", "us per frame", "webrtcvad")
 
-    table.add(
-        "remotemedia VADNode, 10 s in one call", timeit(lambda: node(x, sample_rate=rate)) / frames
-    )
-
     def stream() -> None:
         for c in chunks:
             node.process(c, sample_rate=rate)
         node.flush()
 
-    table.add(
-        "remotemedia VADNode, streamed one 30 ms frame per call",
-        timeit(stream) / frames,
-        "includes the Python call per frame",
-    )
-    if webrtcvad is not None:
-        vad = webrtcvad.Vad(3)
-        table.add(
-            "webrtcvad",
-            timeit(lambda: [vad.is_speech(b, rate) for b in frame_bytes]) / frames,
-            "GMM VAD (different algorithm), one Python call per frame",
-        )
     ref = reference.VadRef(threshold=-30)
 
     def numpy_vad() -> None:
@@ -237,7 +232,25 @@ def vad_section() -> str:
         ref.process(remotemedia.Audio(x, rate))
         ref.flush()
 
-    table.add("remotemedia numpy reference", timeit(numpy_vad) / frames, "same algorithm in numpy")
+    impls: list[tuple[str, Callable[[], Any], str]] = [
+        ("remotemedia VADNode, 10 s in one call", lambda: node(x, sample_rate=rate), ""),
+        (
+            "remotemedia VADNode, streamed one 30 ms frame per call",
+            stream,
+            "includes the Python call per frame",
+        ),
+    ]
+    if webrtcvad is not None:
+        vad = webrtcvad.Vad(3)
+        impls.append(
+            (
+                "webrtcvad",
+                lambda: [vad.is_speech(b, rate) for b in frame_bytes],
+                "GMM VAD (different algorithm), one Python call per frame",
+            )
+        )
+    impls.append(("remotemedia numpy reference", numpy_vad, "same algorithm in numpy"))
+    table.measure(impls, per=frames)
     return table.render(1e6)
 
 
@@ -251,10 +264,14 @@ def format_section() -> str:
         return y
 
     table = Table("int16 -> float32, 1M samples", "us per 1M samples", "numpy astype + *=")
-    table.add("remotemedia FormatConverterNode", timeit(lambda: node(a, sample_rate=16000)))
-    table.add("numpy astype + *=", timeit(numpy_best), "y = a.astype(np.float32); y *= 1/32768")
-    table.add("numpy a / 32768", timeit(lambda: a / 32768.0), "float64 result")
-    table.add("remotemedia numpy reference", timeit(lambda: reference.convert_format(a, "f32")))
+    table.measure(
+        [
+            ("remotemedia FormatConverterNode", lambda: node(a, sample_rate=16000), ""),
+            ("numpy astype + *=", numpy_best, "y = a.astype(np.float32); y *= 1/32768"),
+            ("numpy a / 32768", lambda: a / 32768.0, "float64 result"),
+            ("remotemedia numpy reference", lambda: reference.convert_format(a, "f32"), ""),
+        ]
+    )
     return table.render(1e6)
 
 
@@ -263,35 +280,40 @@ def overhead_section() -> str:
     chunk = remotemedia.Audio(x, 16000)
     pt = PassThroughNode()
     table = Table("Per-call overhead", "us per call", "Python no-op function")
-    table.add(
-        "remotemedia PassThroughNode.process, Audio chunk (native)",
-        timeit(lambda: pt.process(chunk), min_time=0.2),
-        "10 ms chunk; the chunk comes back as is",
-    )
-    table.add(
-        "remotemedia PassThroughNode.process, plain ndarray + sample_rate",
-        timeit(lambda: pt.process(x, sample_rate=16000), min_time=0.2),
-        "includes making the Audio view of the result",
-    )
 
     def noop(a: np.ndarray, sample_rate: int) -> np.ndarray:
         return a
 
-    table.add(
-        "Python no-op function",
-        timeit(lambda: noop(x, sample_rate=16000), min_time=0.2),
-        "the floor for any call from Python",
-    )
     p3 = (
         Pipeline("three")
         .add_node(PassThroughNode())
         .add_node(PassThroughNode())
         .add_node(PassThroughNode())
     )
-    table.add(
-        "remotemedia Pipeline.run, 3 PassThrough nodes (orchestration)",
-        timeit(lambda: p3.run(chunk), min_time=0.2),
-        "whole run: input, 3 nodes + flush, metrics, output",
+    table.measure(
+        [
+            (
+                "remotemedia PassThroughNode.process, Audio chunk (native)",
+                lambda: pt.process(chunk),
+                "10 ms chunk; the chunk comes back as is",
+            ),
+            (
+                "remotemedia PassThroughNode.process, plain ndarray + sample_rate",
+                lambda: pt.process(x, sample_rate=16000),
+                "includes making the Audio view of the result",
+            ),
+            (
+                "Python no-op function",
+                lambda: noop(x, sample_rate=16000),
+                "the floor for any call from Python",
+            ),
+            (
+                "remotemedia Pipeline.run, 3 PassThrough nodes (orchestration)",
+                lambda: p3.run(chunk),
+                "whole run: input, 3 nodes + flush, metrics, output",
+            ),
+        ],
+        min_time=0.2,
     )
     return table.render(1e6)
 
