@@ -164,11 +164,16 @@ class VadRef:
     """The energy VAD, frame for frame the same algorithm as the native ``VADNode``."""
 
     def __init__(
-        self, threshold: float = -30.0, frame_length_ms: int = 30, emit: str = "segments"
+        self,
+        threshold: float = -30.0,
+        frame_length_ms: int = 30,
+        emit: str = "segments",
+        hangover_ms: int = 0,
     ) -> None:
         self.threshold = threshold
         self.frame_length_ms = frame_length_ms
         self.emit = emit
+        self.hang_frames = -(-hangover_ms // frame_length_ms)
         self.reset()
 
     def reset(self) -> None:
@@ -176,6 +181,7 @@ class VadRef:
         self._pending: npt.NDArray[Any] | None = None
         self._position = 0
         self._open: list[float] | None = None  # [start_frame, sum_sq, samples]
+        self._hang_left = 0
 
     def _segment(self, start: int, sum_sq: float, n: float, end: int) -> Segment:
         assert self._rate
@@ -183,16 +189,15 @@ class VadRef:
             start * 1000.0 / self._rate, end * 1000.0 / self._rate, _db(sum_sq / max(n, 1))
         )
 
-    def _analyse(
-        self, x: npt.NDArray[Any], last: bool
-    ) -> tuple[list[Segment], list[tuple[int, int]]]:
+    def _analyse(self, x: npt.NDArray[Any], last: bool) -> tuple[list[Any], list[tuple[int, int]]]:
+        """Decisions (``("start", frame)`` or ``("end", Segment)``) and speech frame ranges."""
         frame = (self._rate * self.frame_length_ms + 500) // 1000 if self._rate else 1
         frame = max(frame, 1)
         frames = x.shape[0]
         scale = {np.dtype(np.int16): 1 / 32768.0, np.dtype(np.int32): 1 / 2147483648.0}.get(
             x.dtype, 1.0
         )
-        closed: list[Segment] = []
+        events: list[Any] = []
         speech: list[tuple[int, int]] = []
         start = 0
         while start < frames and (frames - start >= frame or last):
@@ -202,8 +207,17 @@ class VadRef:
             n = block.size
             idx = self._position + start
             if _db(ss / n) > self.threshold:
+                self._hang_left = self.hang_frames
+                is_speech = True
+            elif self._open is not None and self._hang_left > 0:
+                self._hang_left -= 1
+                is_speech = True
+            else:
+                is_speech = False
+            if is_speech:
                 if self._open is None:
                     self._open = [idx, 0.0, 0.0]
+                    events.append(("start", idx))
                 self._open[1] += ss
                 self._open[2] += n
                 if speech and speech[-1][1] == start:
@@ -212,24 +226,36 @@ class VadRef:
                     speech.append((start, end))
             elif self._open is not None:
                 o = self._open
-                closed.append(self._segment(int(o[0]), o[1], o[2], idx))
+                events.append(("end", self._segment(int(o[0]), o[1], o[2], idx)))
                 self._open = None
             start = end
         self._position += start
         self._pending = x[start:] if start < frames else None
         if last and self._open is not None:
             o = self._open
-            closed.append(self._segment(int(o[0]), o[1], o[2], self._position))
+            events.append(("end", self._segment(int(o[0]), o[1], o[2], self._position)))
             self._open = None
-        return closed, speech
+        return events, speech
 
-    def _emit(self, x: npt.NDArray[Any], segs: list[Segment], speech: list[tuple[int, int]]) -> Any:
-        if self.emit == "segments":
-            return segs
+    def _emit(
+        self, x: npt.NDArray[Any] | None, events: list[Any], speech: list[tuple[int, int]]
+    ) -> Any:
         assert self._rate
+        if self.emit == "segments":
+            return [seg for kind, seg in events if kind == "end"]
+        if self.emit == "events":
+            out = []
+            for kind, value in events:
+                if kind == "start":
+                    out.append({"event": "speech_start", "start_ms": value * 1000.0 / self._rate})
+                else:
+                    out.append({"event": "speech_end", **value.to_dict()})
+            return out
+        if x is None:
+            return None
         parts = [x[a:b] for a, b in speech]
-        out = np.concatenate(parts) if parts else x[:0]
-        return Audio(out, self._rate)
+        audio = np.concatenate(parts) if parts else x[:0]
+        return Audio(audio, self._rate)
 
     def process(self, data: Audio) -> Any:
         rate = _rate(data)
@@ -238,8 +264,8 @@ class VadRef:
         x = np.asarray(data)
         if self._pending is not None:
             x = np.concatenate([self._pending, x])
-        segs, speech = self._analyse(x, last=False)
-        return self._emit(x, segs, speech)
+        events, speech = self._analyse(x, last=False)
+        return self._emit(x, events, speech)
 
     def flush(self) -> Any:
         if self._rate is None:
@@ -249,11 +275,11 @@ class VadRef:
                 return None
             o = self._open
             self._open = None
-            seg = self._segment(int(o[0]), o[1], o[2], self._position)
-            return [seg] if self.emit == "segments" else None
+            end = ("end", self._segment(int(o[0]), o[1], o[2], self._position))
+            return self._emit(None, [end], [])
         x = self._pending
-        segs, speech = self._analyse(x, last=True)
-        return self._emit(x, segs, speech)
+        events, speech = self._analyse(x, last=True)
+        return self._emit(x, events, speech)
 
 
 class ResampleRef:

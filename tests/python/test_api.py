@@ -85,7 +85,7 @@ def test_every_node_keeps_its_params_through_serialize_and_from_manifest() -> No
     got = {n["node_type"]: n["params"] for n in m["nodes"]}
     assert got == {
         "AudioResampleNode": {"target_rate": 22050, "quality": "fast"},
-        "VADNode": {"threshold": -42.5, "frame_length_ms": 20, "emit": "speech"},
+        "VADNode": {"threshold": -42.5, "frame_length_ms": 20, "emit": "speech", "hangover_ms": 0},
         "FormatConverterNode": {"target_format": "i32"},
         "ChannelMixNode": {"channels": 2},
         "PassThroughNode": {},

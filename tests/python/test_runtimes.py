@@ -125,8 +125,14 @@ def test_vad_rust_and_reference_give_the_same_segments() -> None:
         assert [(s.start_ms, s.end_ms) for s in fast] == [(s.start_ms, s.end_ms) for s in ref]
         for a, b in zip(fast, ref, strict=True):
             assert abs(a.energy_db - b.energy_db) < 1e-9
-        speech = VADNode(emit="speech")
+        speech = VADNode(emit="speech", hangover_ms=120)
         np.testing.assert_array_equal(speech(x, sample_rate=rate), _python(speech, x, rate))
+        events = VADNode(emit="events", hangover_ms=300)
+        fast_events, ref_events = events(x, sample_rate=rate), _python(events, x, rate)
+        assert [e["event"] for e in fast_events] == [e["event"] for e in ref_events]
+        for a, b in zip(fast_events, ref_events, strict=True):
+            assert a.keys() == b.keys()
+            assert all(abs(a[k] - b[k]) < 1e-9 for k in a if k != "event")
 
 
 @pytest.mark.parametrize("src", ["f32", "f64", "i16", "i32"])

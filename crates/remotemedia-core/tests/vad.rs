@@ -157,3 +157,94 @@ fn bad_params_and_input_are_named() {
         "{err}"
     );
 }
+
+#[test]
+fn hangover_bridges_short_pauses_and_extends_ends() {
+    // The bursts are separated by 400 ms of silence.
+    let s = segments(&run_whole(
+        &vad(r#"{"hangover_ms": 300}"#),
+        bursts(16_000, 1),
+    ));
+    assert_eq!(s.len(), 2, "{s:?}");
+    // The first segment now ends ~300 ms (10 frames) after the tone.
+    assert!((1380.0..=1410.0).contains(&s[0].end_ms), "{s:?}");
+    let s = segments(&run_whole(
+        &vad(r#"{"hangover_ms": 500}"#),
+        bursts(16_000, 1),
+    ));
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert!((480.0..=510.0).contains(&s[0].start_ms));
+}
+
+#[test]
+fn events_report_start_as_soon_as_decided_and_end_after_the_hangover() {
+    let p = vad(r#"{"emit": "events", "hangover_ms": 150}"#);
+    let input = bursts(16_000, 1);
+    let whole = run_whole(&p, input.clone());
+    let events = whole.to_json().unwrap();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["speech_start", "speech_end", "speech_start", "speech_end"]
+    );
+    // Streamed in 20 ms chunks, each event arrives in the chunk where it is decided.
+    let rt = rt();
+    let mut arrivals = Vec::new();
+    rt.block_on(async {
+        let mut s = p.session().unwrap();
+        let mut pos = 0;
+        while pos < input.frames() {
+            let end = (pos + 320).min(input.frames());
+            let outs = s
+                .push(Data::Audio(input.slice_frames(pos, end)))
+                .await
+                .unwrap();
+            for o in outs {
+                for e in o.data.to_json().unwrap().as_array().unwrap() {
+                    arrivals.push((
+                        e["event"].as_str().unwrap().to_string(),
+                        end as f64 / 16.0,
+                        e.clone(),
+                    ));
+                }
+            }
+            pos = end;
+        }
+        for o in s.finish().await.unwrap() {
+            for e in o.data.to_json().unwrap().as_array().unwrap() {
+                arrivals.push((
+                    e["event"].as_str().unwrap().to_string(),
+                    f64::INFINITY,
+                    e.clone(),
+                ));
+            }
+        }
+    });
+    assert_eq!(arrivals.len(), 4);
+    for (kind, arrived_ms, e) in &arrivals {
+        let decided_ms = if kind == "speech_start" {
+            e["start_ms"].as_f64().unwrap()
+        } else {
+            e["end_ms"].as_f64().unwrap()
+        };
+        // Known within one frame plus one chunk of the moment it happened; none waits for close.
+        assert!(arrived_ms.is_finite(), "{kind} arrived only at close");
+        assert!(
+            *arrived_ms - decided_ms <= 30.0 + 20.0 + 1e-9,
+            "{kind}: {decided_ms} ms arrived at {arrived_ms} ms"
+        );
+    }
+    let streamed = Data::join(
+        arrivals
+            .iter()
+            .map(|a| Data::Json(serde_json::json!([a.2.clone()])))
+            .collect(),
+    )
+    .unwrap();
+    assert_eq!(streamed, whole);
+}

@@ -146,9 +146,11 @@ class AudioResampleNode(BuiltinNode):
 class VADNode(BuiltinNode):
     """Energy voice-activity detector.
 
-    Frames of ``frame_length_ms`` whose RMS level exceeds ``threshold`` dBFS are speech.
+    Frames of ``frame_length_ms`` whose RMS level exceeds ``threshold`` dBFS are speech;
+    ``hangover_ms`` keeps counting speech for that long after the last loud frame.
     ``emit="segments"`` gives a list of :class:`~remotemedia.Segment`; ``emit="speech"`` gives
-    only the speech audio.
+    only the speech audio; ``emit="events"`` gives ``speech_start`` / ``speech_end`` dicts as
+    soon as each is decided (for streams).
     """
 
     node_type = "VADNode"
@@ -157,15 +159,17 @@ class VADNode(BuiltinNode):
         self,
         threshold: float = -30.0,
         frame_length_ms: int = 30,
-        emit: Literal["segments", "speech"] = "segments",
+        emit: Literal["segments", "speech", "events"] = "segments",
+        hangover_ms: int = 0,
     ) -> None:
         self.threshold = threshold
         self.frame_length_ms = frame_length_ms
         self.emit = emit
+        self.hangover_ms = hangover_ms
         self._setup()
 
     def _reference(self) -> Any:
-        return reference.VadRef(self.threshold, self.frame_length_ms, self.emit)
+        return reference.VadRef(self.threshold, self.frame_length_ms, self.emit, self.hangover_ms)
 
 
 class FormatConverterNode(BuiltinNode):
@@ -230,7 +234,8 @@ def _python_issues(node_type: str, params: dict[str, Any]) -> list[str]:
         "VADNode": {
             "threshold": ("threshold", None),
             "frame_length_ms": ("frame", None),
-            "emit": ("choice", ("segments", "speech")),
+            "emit": ("choice", ("segments", "speech", "events")),
+            "hangover_ms": ("hangover", None),
         },
         "FormatConverterNode": {"target_format": ("choice", ("f32", "i16", "i32", "f64"))},
         "ChannelMixNode": {"channels": ("channels", None)},
@@ -284,6 +289,10 @@ def _python_issues(node_type: str, params: dict[str, Any]) -> list[str]:
                 _issue(
                     node_type, name, f"{value} is out of range; expected 1..=1000 ms (must be > 0)"
                 )
+            )
+        elif kind == "hangover" and not (isinstance(value, int) and 0 <= value <= 10000):
+            issues.append(
+                _issue(node_type, name, f"{value} is out of range; expected 0..=10000 ms")
             )
         elif kind == "channels" and not (isinstance(value, int) and 1 <= value <= 64):
             issues.append(

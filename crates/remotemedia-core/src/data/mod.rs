@@ -141,8 +141,9 @@ impl Data {
     }
 
     /// Joins the values a node emitted over a run into the run's result: audio chunks of one
-    /// shape are concatenated, segment lists are concatenated, a single value is returned as
-    /// is, and anything else becomes a [`Data::List`] in emission order. `None` when empty.
+    /// shape are concatenated, segment lists and JSON arrays (event lists) are concatenated, a
+    /// single value is returned as is, and anything else becomes a [`Data::List`] in emission
+    /// order. `None` when empty.
     pub fn join(values: Vec<Data>) -> Option<Data> {
         if values.len() <= 1 {
             return values.into_iter().next();
@@ -152,6 +153,18 @@ impl Data {
             if let Some(joined) = AudioBuffer::concat(&audio) {
                 return Some(Data::Audio(joined));
             }
+        }
+        if values
+            .iter()
+            .all(|v| matches!(v, Data::Json(serde_json::Value::Array(_))))
+        {
+            let mut all = Vec::new();
+            for v in values {
+                if let Data::Json(serde_json::Value::Array(items)) = v {
+                    all.extend(items);
+                }
+            }
+            return Some(Data::Json(serde_json::Value::Array(all)));
         }
         if values.iter().all(|v| matches!(v, Data::Segments(_))) {
             let mut all = Vec::new();

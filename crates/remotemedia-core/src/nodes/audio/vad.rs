@@ -2,10 +2,12 @@
 //!
 //! The stream is cut into frames of `frame_length_ms` (rounded to whole samples) counted from
 //! the first sample. A frame is speech when its RMS level over all channels exceeds
-//! `threshold` dBFS. Consecutive speech frames form one segment. A segment is emitted as soon
-//! as the first non-speech frame after it is seen (or at end of stream), so streamed and
-//! whole-input results are identical. The last, partial frame is analysed at `flush` over the
-//! samples it has.
+//! `threshold` dBFS; with `hangover_ms`, frames just after speech still count as speech until
+//! that much time has passed without any (the classic hangover: it bridges short pauses and
+//! keeps word endings). Consecutive speech frames form one segment. Every decision is causal,
+//! made when its frame arrives: a segment's start is known at its first frame, its end when
+//! the hangover runs out (or at end of stream), so streamed and whole-input results are
+//! identical. The last, partial frame is analysed at `flush` over the samples it has.
 //!
 //! Levels are floored at [`DB_FLOOR`] (-120 dBFS): digital silence (or a NaN) reads as -120,
 //! never as -inf or NaN.
@@ -18,6 +20,7 @@ use crate::data::{AudioBuffer, Data, Samples, Segment};
 use crate::error::NodeError;
 use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
 use crate::registry::{NodeParams, ParamIssue};
+use serde_json::{json, Value};
 
 /// Lowest level reported, in dBFS.
 pub const DB_FLOOR: f64 = -120.0;
@@ -26,11 +29,14 @@ pub const DB_FLOOR: f64 = -120.0;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum VadEmit {
-    /// Speech segments `[{start_ms, end_ms, energy_db}]`.
+    /// Speech segments `[{start_ms, end_ms, energy_db}]`, each as soon as it ends.
     #[default]
     Segments,
     /// Only the speech audio, concatenated, in the input's format.
     Speech,
+    /// `{"event": "speech_start", "start_ms"}` as soon as speech starts and
+    /// `{"event": "speech_end", "start_ms", "end_ms", "energy_db"}` when it ends (for streams).
+    Events,
 }
 
 fn default_threshold() -> f64 {
@@ -52,9 +58,13 @@ pub struct VadParams {
     #[serde(default = "default_frame_length_ms")]
     #[schemars(range(min = 1, max = 1000))]
     pub frame_length_ms: u32,
-    /// "segments" (default) or "speech".
+    /// "segments" (default), "speech" or "events".
     #[serde(default)]
     pub emit: VadEmit,
+    /// Time after the last loud frame that still counts as speech, 0..=10000 ms. Default 0.
+    #[serde(default)]
+    #[schemars(range(max = 10000))]
+    pub hangover_ms: u32,
 }
 
 impl Default for VadParams {
@@ -63,6 +73,7 @@ impl Default for VadParams {
             threshold: default_threshold(),
             frame_length_ms: default_frame_length_ms(),
             emit: VadEmit::Segments,
+            hangover_ms: 0,
         }
     }
 }
@@ -76,6 +87,15 @@ impl NodeParams for VadParams {
                 format!(
                     "{} is out of range; expected a finite level in -120.0..=0.0 dBFS",
                     self.threshold
+                ),
+            ));
+        }
+        if self.hangover_ms > 10_000 {
+            issues.push(ParamIssue::new(
+                "hangover_ms",
+                format!(
+                    "{} is out of range; expected 0..=10000 ms",
+                    self.hangover_ms
                 ),
             ));
         }
@@ -110,6 +130,19 @@ struct Stream {
     /// Stream index of the first frame of `pending`.
     position: u64,
     open: Option<Open>,
+    /// Hangover frames left: quiet frames still counted as speech.
+    hang_left: u32,
+    /// Hangover length in frames.
+    hang_frames: u32,
+}
+
+/// A decision of the detector.
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    /// Speech started at this frame index.
+    Start(u64),
+    /// A segment ended.
+    End(Segment),
 }
 
 /// The energy VAD (see module docs).
@@ -144,6 +177,15 @@ fn sum_squares(samples: &Samples, start: usize, end: usize) -> f64 {
     }
 }
 
+fn segment(rate: u32, open: Open, end_frame: u64) -> Segment {
+    let ms = |f: u64| f as f64 * 1000.0 / rate as f64;
+    Segment {
+        start_ms: ms(open.start_frame),
+        end_ms: ms(end_frame),
+        energy_db: to_db(open.sum_sq / open.samples.max(1) as f64),
+    }
+}
+
 impl VadNode {
     /// Builds the node.
     pub fn new(params: VadParams) -> Self {
@@ -153,32 +195,34 @@ impl VadNode {
         }
     }
 
-    fn segment(&self, rate: u32, open: Open, end_frame: u64) -> Segment {
-        let ms = |f: u64| f as f64 * 1000.0 / rate as f64;
-        Segment {
-            start_ms: ms(open.start_frame),
-            end_ms: ms(end_frame),
-            energy_db: to_db(open.sum_sq / open.samples.max(1) as f64),
-        }
-    }
-
-    /// Analyses whole frames of `audio` (plus the partial tail when `last`); returns closed
-    /// segments and, for emit="speech", the speech frame ranges of `audio`.
-    fn analyse(&mut self, audio: &AudioBuffer, last: bool) -> (Vec<Segment>, Vec<(usize, usize)>) {
+    /// Analyses whole frames of `audio` (plus the partial tail when `last`); returns the
+    /// detector's decisions and the speech frame ranges of `audio` (for emit="speech").
+    fn analyse(&mut self, audio: &AudioBuffer, last: bool) -> (Vec<Event>, Vec<(usize, usize)>) {
         let threshold = self.params.threshold;
         let stream = self.stream.as_mut().expect("stream initialised");
         let (rate, channels, frame_len) = (stream.rate, stream.channels as usize, stream.frame_len);
         let frames = audio.frames();
-        let mut closed = Vec::new();
+        let mut events = Vec::new();
         let mut speech: Vec<(usize, usize)> = Vec::new();
         let mut start = 0;
         while start < frames && (frames - start >= frame_len || last) {
             let end = (start + frame_len).min(frames);
             let n = (end - start) * channels;
             let ss = sum_squares(audio.samples(), start * channels, end * channels);
-            let is_speech = to_db(ss / n as f64) > threshold;
+            let is_speech = if to_db(ss / n as f64) > threshold {
+                stream.hang_left = stream.hang_frames;
+                true
+            } else if stream.open.is_some() && stream.hang_left > 0 {
+                stream.hang_left -= 1;
+                true
+            } else {
+                false
+            };
             let frame_index = stream.position + start as u64;
             if is_speech {
+                if stream.open.is_none() {
+                    events.push(Event::Start(frame_index));
+                }
                 let open = stream.open.get_or_insert(Open {
                     start_frame: frame_index,
                     sum_sq: 0.0,
@@ -191,7 +235,7 @@ impl VadNode {
                     _ => speech.push((start, end)),
                 }
             } else if let Some(open) = stream.open.take() {
-                closed.push((open, frame_index));
+                events.push(Event::End(segment(rate, open, frame_index)));
             }
             start = end;
         }
@@ -199,25 +243,49 @@ impl VadNode {
         stream.pending = (start < frames).then(|| audio.slice_frames(start, frames));
         if last {
             if let Some(open) = stream.open.take() {
-                closed.push((open, stream.position));
+                events.push(Event::End(segment(rate, open, stream.position)));
             }
         }
-        let segments = closed
-            .into_iter()
-            .map(|(open, end)| self.segment(rate, open, end))
-            .collect();
-        (segments, speech)
+        (events, speech)
     }
 
+    /// The output for one call, from the decisions made and the speech found in `audio`.
     fn emit(
         &self,
-        audio: &AudioBuffer,
-        segments: Vec<Segment>,
+        rate: u32,
+        audio: Option<&AudioBuffer>,
+        events: Vec<Event>,
         speech: Vec<(usize, usize)>,
-    ) -> Data {
-        match self.params.emit {
-            VadEmit::Segments => Data::Segments(segments),
+    ) -> Option<Data> {
+        Some(match self.params.emit {
+            VadEmit::Segments => Data::Segments(
+                events
+                    .into_iter()
+                    .filter_map(|e| match e {
+                        Event::End(s) => Some(s),
+                        Event::Start(_) => None,
+                    })
+                    .collect(),
+            ),
+            VadEmit::Events => Data::Json(Value::Array(
+                events
+                    .into_iter()
+                    .map(|e| match e {
+                        Event::Start(frame) => json!({
+                            "event": "speech_start",
+                            "start_ms": frame as f64 * 1000.0 / rate as f64,
+                        }),
+                        Event::End(s) => json!({
+                            "event": "speech_end",
+                            "start_ms": s.start_ms,
+                            "end_ms": s.end_ms,
+                            "energy_db": s.energy_db,
+                        }),
+                    })
+                    .collect(),
+            )),
             VadEmit::Speech => {
+                let audio = audio?;
                 let parts: Vec<AudioBuffer> = speech
                     .iter()
                     .map(|&(a, b)| audio.slice_frames(a, b))
@@ -228,7 +296,7 @@ impl VadNode {
                         .expect("shape of a valid buffer")
                 }))
             }
-        }
+        })
     }
 }
 
@@ -247,6 +315,10 @@ impl Node for VadNode {
             self.stream.as_ref().map(|s| (s.rate, s.channels)),
             audio,
         )?;
+        let hang_frames = self
+            .params
+            .hangover_ms
+            .div_ceil(self.params.frame_length_ms);
         let stream = self.stream.get_or_insert_with(|| Stream {
             rate: audio.sample_rate(),
             channels: audio.channels(),
@@ -256,6 +328,8 @@ impl Node for VadNode {
             pending: None,
             position: 0,
             open: None,
+            hang_left: 0,
+            hang_frames,
         });
         let joined;
         let audio = match stream.pending.take() {
@@ -272,30 +346,29 @@ impl Node for VadNode {
             }
             None => audio,
         };
-        let (segments, speech) = self.analyse(audio, false);
-        Ok(Some(self.emit(audio, segments, speech)))
+        let (events, speech) = self.analyse(audio, false);
+        Ok(self.emit(audio.sample_rate(), Some(audio), events, speech))
     }
 
     async fn flush(&mut self) -> Result<Option<Data>, NodeError> {
         let Some(stream) = self.stream.as_mut() else {
             return Ok(None);
         };
-        let Some(pending) = stream.pending.take() else {
-            // No partial frame; close any open segment at the end of the stream.
-            let (rate, end) = (stream.rate, stream.position);
-            let segments: Vec<Segment> = stream
-                .open
-                .take()
-                .map(|open| self.segment(rate, open, end))
-                .into_iter()
-                .collect();
-            return Ok(match self.params.emit {
-                VadEmit::Segments if !segments.is_empty() => Some(Data::Segments(segments)),
-                _ => None,
-            });
-        };
-        let (segments, speech) = self.analyse(&pending, true);
-        Ok(Some(self.emit(&pending, segments, speech)))
+        let rate = stream.rate;
+        match stream.pending.take() {
+            Some(pending) => {
+                let (events, speech) = self.analyse(&pending, true);
+                Ok(self.emit(rate, Some(&pending), events, speech))
+            }
+            // No partial frame: close a segment still open at the end of the stream.
+            None => match stream.open.take() {
+                Some(open) => {
+                    let end = Event::End(segment(rate, open, stream.position));
+                    Ok(self.emit(rate, None, vec![end], Vec::new()))
+                }
+                None => Ok(None),
+            },
+        }
     }
 }
 
