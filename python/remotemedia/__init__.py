@@ -27,10 +27,12 @@ from remotemedia.nodes import (
     VADNode,
 )
 from remotemedia.pipeline import Pipeline
+from remotemedia.streaming import AsyncSession, Session, StreamOutput
 
 __version__ = "0.2.0"
 
 __all__ = [
+    "AsyncSession",
     "Audio",
     "AudioResampleNode",
     "ChannelMixNode",
@@ -45,6 +47,8 @@ __all__ = [
     "RemoteMediaError",
     "RetryableError",
     "Segment",
+    "Session",
+    "StreamOutput",
     "VADNode",
     "__version__",
     "native_available",

@@ -97,50 +97,92 @@ class PythonExecutor:
             return node._reference()
         return node
 
-    def run(self, data: Any) -> dict[str, Any]:
-        start = time.perf_counter()
-        engines = {n: self._engine(n) for n in self.ids}
-        stats = {
+    def start(self) -> None:
+        """Begins a stream: fresh engines, ``initialize()`` on Python nodes."""
+        self._t0 = time.perf_counter()
+        self._engines = {n: self._engine(n) for n in self.ids}
+        self._stats = {
             n: {"time": 0.0, "calls": 0, "retries": 0, "error": None, "max": 0.0} for n in self.ids
         }
+        self._chunks = 0
+        self._open = True
+        for n in self.ids:
+            if isinstance(self._engines[n], Node):
+                _call(self._engines[n].initialize)
+
+    def step(self, data: Any, flush: bool) -> list[tuple[str, Any, int | None]]:
+        """One chunk (or the final flush when ``flush``); returns ``[(sink_id, value, None)]``."""
+        emitted: dict[str, list[Any]] = {}
         try:
-            for n in self.ids:
-                if isinstance(engines[n], Node):
-                    _call(engines[n].initialize)
-            outputs: dict[str, list[Any]] = {n: [] for n in self.ids}
-            for flush in (False, True):
-                emitted: dict[str, list[Any]] = {}
-                for n in self.order:
-                    ups = self.upstream[n]
-                    if not ups:
-                        events = [] if flush else [data]
-                    elif len(ups) == 1:
-                        events = emitted[ups[0]]
-                    else:
-                        joined = {u: _join(emitted[u]) for u in ups if emitted[u]}
-                        events = [joined] if joined else []
-                    out = []
-                    for ev in events:
-                        r = self._attempt(n, engines[n].process, (ev,), stats[n])
-                        if r is not None:
-                            out.append(r)
-                    if flush:
-                        r = self._attempt(n, engines[n].flush, (), stats[n])
-                        if r is not None:
-                            out.append(r)
-                    emitted[n] = out
-                    outputs[n].extend(out)
-        finally:
-            for n in self.ids:
-                if isinstance(engines[n], Node):
-                    try:
-                        _call(engines[n].cleanup)
-                    except Exception as exc:
-                        print(f"warning: cleanup() of node '{n}' raised {exc!r}")
-            total = time.perf_counter() - start
-            self.metrics = self._metrics(stats, total)
+            for n in self.order:
+                ups = self.upstream[n]
+                if not ups:
+                    events = [] if flush else [data]
+                elif len(ups) == 1:
+                    events = emitted[ups[0]]
+                else:
+                    joined = {u: _join(emitted[u]) for u in ups if emitted[u]}
+                    events = [joined] if joined else []
+                out = []
+                for ev in events:
+                    r = self._attempt(n, self._engines[n].process, (ev,), self._stats[n])
+                    if r is not None:
+                        out.append(r)
+                if flush:
+                    r = self._attempt(n, self._engines[n].flush, (), self._stats[n])
+                    if r is not None:
+                        out.append(r)
+                emitted[n] = out
+        except BaseException:
+            self.stop()
+            raise
+        if not flush:
+            self._chunks += 1
         sinks = [n for n in self.ids if not self.downstream[n]]
-        return {n: _join(outputs[n]) for n in sinks if outputs[n]}
+        return [(n, v, None) for n in sinks for v in emitted[n]]
+
+    def stop(self) -> None:
+        """Ends the stream: ``cleanup()`` on Python nodes, metrics."""
+        if not getattr(self, "_open", False):
+            return
+        self._open = False
+        for n in self.ids:
+            if isinstance(self._engines[n], Node):
+                try:
+                    _call(self._engines[n].cleanup)
+                except Exception as exc:
+                    print(f"warning: cleanup() of node '{n}' raised {exc!r}")
+        self.metrics = self._metrics(self._stats, time.perf_counter() - self._t0)
+        self.metrics["chunks"] = self._chunks
+
+    def run(self, data: Any) -> dict[str, Any]:
+        """The whole input as one chunk, then the flush; returns ``{sink_id: output}``."""
+        self.start()
+        outputs: dict[str, list[Any]] = {}
+        for flush in (False, True):
+            for n, v, _ in self.step(data, flush):
+                outputs.setdefault(n, []).append(v)
+        self.stop()
+        return {n: _join(vs) for n, vs in outputs.items()}
+
+    # The streaming-backend interface used by remotemedia.streaming.Session.
+    def push(self, chunk: Any, sample_rate: int | None = None) -> list[tuple[str, Any, int | None]]:
+        if isinstance(chunk, np.ndarray) and not isinstance(chunk, Audio):
+            chunk = Audio(chunk, sample_rate or 0)
+        return self.step(chunk, flush=False)
+
+    def finish(self) -> list[tuple[str, Any, int | None]]:
+        out = self.step(None, flush=True)
+        self.stop()
+        return out
+
+    def abort(self) -> None:
+        self.stop()
+
+    def metrics_json(self) -> str:
+        import json
+
+        return json.dumps(self.metrics)
 
     def _attempt(self, node_id: str, fn: Any, args: tuple[Any, ...], st: dict[str, Any]) -> Any:
         retry = self.specs[node_id].get("retry") or {}
@@ -211,7 +253,7 @@ class PythonExecutor:
             "total_time_us": int(total * 1e6),
             "total_time_ms": int(total * 1e3),
             "total_memory_mb": None,
-            "chunks": 1,
+            "chunks": getattr(self, "_chunks", 1),
             "trace_events_dropped": 0,
             "nodes": nodes,
         }

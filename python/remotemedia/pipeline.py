@@ -16,7 +16,7 @@ import numpy as np
 from remotemedia import _runtime
 from remotemedia._pyexec import PythonExecutor
 from remotemedia._types import Audio
-from remotemedia.errors import ManifestError
+from remotemedia.errors import ManifestError, RemoteMediaError
 from remotemedia.nodes.audio import (
     AudioResampleNode,
     BuiltinNode,
@@ -27,6 +27,7 @@ from remotemedia.nodes.audio import (
     jsonable,
 )
 from remotemedia.nodes.base import Node
+from remotemedia.streaming import AsyncSession, Session
 
 __all__ = ["Pipeline"]
 
@@ -66,6 +67,7 @@ class Pipeline:
         self._idle: list[Any] = []
         self._idle_key: tuple[Any, ...] | None = None
         self._version = 0  # bumped whenever the graph changes
+        self._streaming = False  # a stream holds the Python nodes
         self._pool_lock = threading.Lock()
         self._serial = threading.Lock()
         self._native: Any = None  # the instance of the last finished run
@@ -254,6 +256,10 @@ class Pipeline:
                 self._last_runtime = "python"
         else:
             has_python = any(not isinstance(n, BuiltinNode) for _, n in self._nodes)
+            if has_python and self._streaming:
+                raise RemoteMediaError(
+                    f"pipeline '{self.name}' has Python nodes and a stream is open; close it first"
+                )
             with self._serial if has_python else contextlib.nullcontext():
                 native, key = self._acquire()
                 try:
@@ -268,6 +274,69 @@ class Pipeline:
     async def arun(self, data: Any, sample_rate: int | None = None) -> Any:
         """:meth:`run` without blocking the event loop (the work runs on a worker thread)."""
         return await asyncio.to_thread(self.run, data, sample_rate)
+
+    # ------------------------------------------------------------------ streaming
+
+    def stream(self, sample_rate: int, channels: int = 1, *, max_pending: int = 4) -> Session:
+        """Opens a streaming session::
+
+            with pipeline.stream(sample_rate=48000, channels=1) as session:
+                for chunk in mic_chunks:            # numpy arrays of any length
+                    session.send(chunk)
+                    for out in session.poll():      # whatever is ready, never blocks
+                        ...
+                for out in session.close():         # flush: the tail
+                    ...
+
+        Outputs are :class:`~remotemedia.streaming.StreamOutput` (``node_id``, ``data``,
+        ``start_frame``/``start_ms``). At most ``max_pending`` chunks wait to be processed;
+        ``send`` waits when that many are queued.
+        """
+        if not self._nodes:
+            raise ManifestError("invalid manifest: nodes: a pipeline needs at least one node")
+        if _runtime.runtime() == "python":
+            ex = PythonExecutor(self.to_manifest(), self.nodes)
+            ex.start()
+
+            def done_py() -> None:
+                self._py_metrics = ex.metrics
+                self._last_runtime = "python"
+
+            return Session(ex, sample_rate, channels, max_pending=max_pending, on_done=done_py)
+        has_python = any(not isinstance(n, BuiltinNode) for _, n in self._nodes)
+        if has_python and not self._serial.acquire(blocking=False):
+            raise RemoteMediaError(
+                f"pipeline '{self.name}' has Python nodes and is already running; a Python node "
+                "object cannot serve two streams at once (close the other, or build a second "
+                "pipeline)"
+            )
+        try:
+            native, key = self._acquire()
+            backend = native.session()
+        except BaseException:
+            if has_python:
+                self._serial.release()
+            raise
+        self._streaming = has_python
+
+        def done() -> None:
+            self._release(native, key)
+            self._last_runtime = "rust"
+            if has_python:
+                self._streaming = False
+                self._serial.release()
+
+        return Session(backend, sample_rate, channels, max_pending=max_pending, on_done=done)
+
+    def astream(self, sample_rate: int, channels: int = 1, *, max_pending: int = 4) -> AsyncSession:
+        """The asyncio form of :meth:`stream`::
+
+        async with pipeline.astream(sample_rate=16000) as session:
+            await session.send(chunk)
+            async for out in session:
+                ...
+        """
+        return AsyncSession(self.stream(sample_rate, channels, max_pending=max_pending))
 
     # ------------------------------------------------------------------ observing
 

@@ -1,0 +1,325 @@
+"""Streaming sessions: feed a pipeline chunk by chunk and get outputs as they are produced.
+
+A session runs the pipeline on a worker thread. ``send`` queues a chunk and returns at once
+unless ``max_pending`` chunks are already waiting, in which case it waits (backpressure: a
+producer faster than the pipeline is slowed down instead of growing memory). ``poll`` returns
+what is ready and never blocks. ``close`` ends the stream (flushing every node) and returns
+what was not polled yet. Outputs are delivered exactly once.
+
+The concatenated streamed output equals ``Pipeline.run`` on the whole input, for every chunking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+import numpy as np
+
+from remotemedia._types import Audio
+from remotemedia.errors import RemoteMediaError
+
+__all__ = ["AsyncSession", "Session", "StreamOutput"]
+
+_DTYPES = (np.float32, np.float64, np.int16, np.int32)
+
+
+@dataclass(frozen=True)
+class StreamOutput:
+    """One output of a sink during a stream.
+
+    ``start_frame`` is the position of an audio output's first frame in that sink's output
+    stream (``None`` for non-audio values); ``start_ms`` is the same in milliseconds.
+    """
+
+    node_id: str
+    data: Any
+    start_frame: int | None
+
+    @property
+    def start_ms(self) -> float | None:
+        rate = getattr(self.data, "sample_rate", None)
+        if self.start_frame is None or not rate:
+            return None
+        return self.start_frame * 1000.0 / float(rate)
+
+
+class Backend(Protocol):
+    """What a session drives: a native session or a remote stream."""
+
+    def push(
+        self, chunk: Any, sample_rate: int | None = None
+    ) -> list[tuple[str, Any, int | None]]: ...
+    def finish(self) -> list[tuple[str, Any, int | None]]: ...
+    def abort(self) -> None: ...
+    def metrics_json(self) -> str: ...
+
+
+_END = object()
+_ABORT = object()
+
+
+class Session:
+    """A stream through a pipeline (made by :meth:`Pipeline.stream`)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        sample_rate: int,
+        channels: int,
+        *,
+        max_pending: int = 4,
+        on_done: Callable[[], None] | None = None,
+    ) -> None:
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
+            raise TypeError(f"sample_rate must be an integer in Hz, got {sample_rate!r}")
+        if not 1 <= channels <= 64:
+            raise ValueError(f"channels must be in 1..=64, got {channels}")
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be >= 1, got {max_pending}")
+        self.sample_rate = int(sample_rate)
+        self.channels = channels
+        self._backend = backend
+        self._inbox: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
+        self._outputs: collections.deque[StreamOutput] = collections.deque()
+        self._error: BaseException | None = None
+        self._closing = False
+        self._done = threading.Event()
+        self._listeners: list[Callable[[], None]] = []
+        self._on_done = on_done
+        self._metrics: dict[str, Any] | None = None
+        self._worker = threading.Thread(target=self._run, name="remotemedia-session", daemon=True)
+        self._worker.start()
+
+    # ------------------------------------------------------------------ worker
+
+    def _deliver(self, items: list[tuple[str, Any, int | None]]) -> None:
+        for node_id, data, start in items:
+            if isinstance(data, Audio) and data.frames == 0:
+                continue  # nothing to hear: a resampler that has not filled a block yet
+            if isinstance(data, list) and not data:
+                continue  # no segments/events in this chunk
+            self._outputs.append(StreamOutput(node_id, data, start))
+        for notify in list(self._listeners):
+            notify()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self._inbox.get()
+                if item is _ABORT:
+                    self._backend.abort()
+                    break
+                if item is _END:
+                    self._deliver(self._backend.finish())
+                    break
+                self._deliver(self._backend.push(item, self.sample_rate))
+        except BaseException as exc:
+            self._error = exc
+            try:
+                self._backend.abort()
+            except Exception:
+                pass
+        finally:
+            try:
+                self._metrics = json.loads(self._backend.metrics_json())
+            except Exception:
+                self._metrics = None
+            self._done.set()
+            if self._on_done is not None:
+                self._on_done()
+            for notify in list(self._listeners):
+                notify()
+
+    # ------------------------------------------------------------------ API
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _normalise(self, chunk: Any) -> np.ndarray:
+        if not isinstance(chunk, np.ndarray):
+            raise TypeError(f"send() takes a numpy array of audio, got {type(chunk).__name__}")
+        rate = getattr(chunk, "sample_rate", None)
+        if rate is not None and rate != self.sample_rate:
+            raise ValueError(
+                f"chunk is {rate} Hz but the session was opened at {self.sample_rate} Hz"
+            )
+        if chunk.dtype not in _DTYPES:
+            raise TypeError(
+                f"audio dtype {chunk.dtype} is not supported; use float32, float64, int16 or int32"
+            )
+        have = 1 if chunk.ndim == 1 else (chunk.shape[1] if chunk.ndim == 2 else -1)
+        if have != self.channels:
+            raise ValueError(
+                f"chunk has shape {chunk.shape} but the session has {self.channels} channel(s); "
+                "chunks are (frames,) for mono or (frames, channels)"
+            )
+        if not chunk.flags.c_contiguous or not chunk.dtype.isnative:
+            chunk = np.ascontiguousarray(chunk, dtype=chunk.dtype.newbyteorder("="))
+        out: np.ndarray = chunk
+        return out
+
+    def send(self, chunk: np.ndarray, timeout: float | None = None) -> None:
+        """Queues a chunk (any number of frames). Waits while ``max_pending`` chunks are
+        queued; raises ``TimeoutError`` after ``timeout`` seconds of waiting."""
+        self._check()
+        if self._closing:
+            raise RemoteMediaError("the session is closed; open a new one with Pipeline.stream()")
+        chunk = self._normalise(chunk)
+        while True:
+            try:
+                self._inbox.put(chunk, timeout=0.1 if timeout is None else timeout)
+                return
+            except queue.Full:
+                self._check()  # the worker may have failed and stopped taking chunks
+                if timeout is not None:
+                    raise TimeoutError(
+                        f"the pipeline did not take the chunk within {timeout} s"
+                    ) from None
+
+    def poll(self) -> list[StreamOutput]:
+        """Outputs produced since the last poll (never blocks)."""
+        out = []
+        while self._outputs:
+            out.append(self._outputs.popleft())
+        if not out:
+            self._check()
+        return out
+
+    def close(self, timeout: float | None = None) -> list[StreamOutput]:
+        """Ends the stream: flushes every node and returns the outputs not polled yet."""
+        if not self._closing:
+            self._closing = True
+            self._inbox.put(_END)
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"the pipeline did not finish within {timeout} s")
+        out = self.poll()
+        self._check()
+        return out
+
+    def abort(self) -> None:
+        """Ends the stream without flushing."""
+        if not self._closing:
+            self._closing = True
+            self._inbox.put(_ABORT)
+        self._done.wait()
+
+    @property
+    def done(self) -> bool:
+        """True once the stream has ended (closed, aborted or failed)."""
+        return self._done.is_set()
+
+    def metrics(self) -> dict[str, Any] | None:
+        """Per-node metrics of the stream, once it has ended."""
+        return self._metrics
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            if not self._closing:
+                self.close()
+        else:
+            self.abort()
+
+    def __del__(self) -> None:
+        if not self._closing and hasattr(self, "_inbox"):
+            self._closing = True
+            try:
+                self._inbox.put_nowait(_ABORT)
+            except queue.Full:
+                pass
+
+
+class AsyncSession:
+    """The asyncio form of :class:`Session` (made by :meth:`Pipeline.astream`).
+
+    ``await send(chunk)``; ``async for out in session`` yields outputs as they are produced,
+    until the stream ends. End the input with ``await finish()`` when another task iterates,
+    or with ``await close()``, which also returns what was not consumed.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+        self._ready = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+
+        def wake() -> None:
+            self._loop.call_soon_threadsafe(self._ready.set)
+
+        session._listeners.append(wake)
+
+    async def send(self, chunk: np.ndarray) -> None:
+        """Queues a chunk, waiting (without blocking the event loop) while the queue is full."""
+        self._s._check()
+        if self._s._closing:
+            raise RemoteMediaError("the session is closed; open a new one with Pipeline.astream()")
+        chunk = self._s._normalise(chunk)
+        try:
+            self._s._inbox.put_nowait(chunk)
+        except queue.Full:
+            await asyncio.to_thread(self._s.send, chunk)
+
+    def poll(self) -> list[StreamOutput]:
+        """Outputs produced since the last poll (never blocks)."""
+        return self._s.poll()
+
+    async def close(self) -> list[StreamOutput]:
+        """Ends the stream (flushing every node); returns the outputs not consumed yet."""
+        return await asyncio.to_thread(self._s.close)
+
+    async def finish(self) -> None:
+        """Ends the input (flushing every node) and waits until the stream is done, without
+        taking any output: an ``async for`` loop over the session receives the tail. Use this
+        from a producer task when a consumer task iterates."""
+        if not self._s._closing:
+            self._s._closing = True
+            await asyncio.to_thread(self._s._inbox.put, _END)
+        await asyncio.to_thread(self._s._done.wait)
+
+    async def aclose(self) -> None:
+        """Ends the stream without flushing."""
+        await asyncio.to_thread(self._s.abort)
+
+    def metrics(self) -> dict[str, Any] | None:
+        """Per-node metrics of the stream, once it has ended."""
+        return self._s.metrics()
+
+    async def __aiter__(self) -> AsyncIterator[StreamOutput]:
+        while True:
+            self._ready.clear()
+            for out in self._s.poll():
+                yield out
+            if self._s.done and not self._s._outputs:
+                self._s._check()
+                return
+            await self._ready.wait()
+
+    async def __aenter__(self) -> AsyncSession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            if not self._s._closing:
+                await asyncio.to_thread(self._s.close)
+        else:
+            await self.aclose()

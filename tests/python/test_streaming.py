@@ -1,0 +1,264 @@
+"""Local streaming sessions: streamed output equals a whole-input run for any chunking, VAD
+events arrive as they are decided, Python nodes stream, backpressure bounds memory."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+import remotemedia
+from remotemedia import (
+    Audio,
+    AudioResampleNode,
+    ChannelMixNode,
+    FormatConverterNode,
+    Node,
+    PassThroughNode,
+    Pipeline,
+    VADNode,
+)
+from remotemedia.streaming import StreamOutput
+
+from conftest import bursts, music
+
+
+def chunks(x: np.ndarray, rate: int, rng: np.random.Generator, max_secs: float = 1.0):
+    pos = 0
+    while pos < len(x):
+        n = int(rng.integers(1, max(2, int(rate * max_secs)) + 1))
+        if rng.random() < 0.2:
+            n = int(rng.integers(1, 8))  # some tiny chunks, down to one sample
+        yield x[pos : pos + n]
+        pos += n
+
+
+def joined(outputs: list[StreamOutput], node_id: str) -> Any:
+    values = [o.data for o in outputs if o.node_id == node_id]
+    if values and isinstance(values[0], Audio):
+        return np.concatenate([np.asarray(v) for v in values])
+    return [item for v in values for item in v]
+
+
+def stream_all(p: Pipeline, x: np.ndarray, rate: int, seed: int) -> list[StreamOutput]:
+    rng = np.random.default_rng(seed)
+    channels = 1 if x.ndim == 1 else x.shape[1]
+    outputs: list[StreamOutput] = []
+    with p.stream(sample_rate=rate, channels=channels) as s:
+        for c in chunks(x, rate, rng):
+            s.send(c)
+            outputs += s.poll()
+        outputs += s.close()
+    return outputs
+
+
+CASES = [
+    ("resample 48k->16k", lambda: [AudioResampleNode(16000)], 48000, 1),
+    ("resample 44.1k->48k stereo fast", lambda: [AudioResampleNode(48000, "fast")], 44100, 2),
+    ("resample 16k->22.05k medium", lambda: [AudioResampleNode(22050, "medium")], 16000, 1),
+    ("vad segments", lambda: [VADNode(threshold=-30)], 16000, 1),
+    ("vad speech + hangover", lambda: [VADNode(emit="speech", hangover_ms=90)], 16000, 2),
+    ("vad events", lambda: [VADNode(emit="events", hangover_ms=200)], 8000, 1),
+    ("format i16", lambda: [FormatConverterNode("i16")], 16000, 2),
+    ("channel mix", lambda: [ChannelMixNode(1)], 16000, 3),
+    ("pass through", lambda: [PassThroughNode()], 16000, 1),
+    (
+        "chain",
+        lambda: [ChannelMixNode(1), AudioResampleNode(16000), FormatConverterNode("i16")],
+        44100,
+        2,
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "nodes", "rate", "channels"), CASES, ids=[c[0] for c in CASES])
+def test_streamed_output_equals_run_for_random_chunkings(
+    name: str, nodes: Any, rate: int, channels: int
+) -> None:
+    x = music(rate, 2.0, channels) if channels > 1 else music(rate, 2.0)
+    x = (
+        x
+        + (np.repeat(bursts(rate)[:, None], channels, 1) if channels > 1 else bursts(rate))[
+            : len(x)
+        ]
+    )
+    p = Pipeline(name)
+    for n in nodes():
+        p.add_node(n)
+    sink = list(p.nodes)[-1]
+    whole = p.run(x, sample_rate=rate)
+    for seed in range(3):
+        streamed = joined(stream_all(p, x, rate, seed), sink)
+        if isinstance(whole, Audio):
+            np.testing.assert_array_equal(
+                streamed, np.asarray(whole), err_msg=f"{name} seed {seed}"
+            )
+        else:
+            assert streamed == whole, f"{name} seed {seed}"
+
+
+def test_audio_outputs_carry_contiguous_positions() -> None:
+    p = Pipeline("pos").add_node(AudioResampleNode(16000))
+    outputs = stream_all(p, music(48000, 1.0), 48000, seed=7)
+    expected = 0
+    for o in outputs:
+        assert o.start_frame == expected
+        assert o.start_ms == pytest.approx(expected / 16.0)
+        expected += o.data.frames
+    assert expected == 16000
+
+
+def test_vad_speech_start_arrives_long_before_close() -> None:
+    p = Pipeline("v").add_node(VADNode(emit="events", hangover_ms=300))
+    x = bursts(16000)  # speech starts at 0.5 s
+    seen_at: dict[str, float] = {}
+    with p.stream(sample_rate=16000) as s:
+        for i in range(0, len(x), 320):  # 20 ms chunks
+            s.send(x[i : i + 320])
+            time.sleep(0.002)
+            for out in s.poll():
+                for e in out.data:
+                    seen_at.setdefault(e["event"], (i + 320) / 16.0)
+        s.close()
+    assert seen_at["speech_start"] <= 500 + 30 + 20 + 60, seen_at  # frame + chunk + worker lag
+    assert seen_at["speech_end"] < 2000 - 100, seen_at  # decided after the hangover, not at close
+
+
+class Collect(Node):
+    def __init__(self) -> None:
+        self.frames = 0
+        self.calls: list[str] = []
+
+    def initialize(self) -> None:
+        self.frames = 0
+        self.calls.append("initialize")
+
+    def process(self, audio: Audio) -> Audio:
+        self.frames += audio.frames
+        self.calls.append("process")
+        return audio * 2
+
+    def flush(self) -> Any:
+        self.calls.append("flush")
+        return {"frames": self.frames}
+
+
+def test_python_nodes_stream_too() -> None:
+    node = Collect()
+    p = Pipeline("py").add_node(AudioResampleNode(16000)).add_node(node, "collect")
+    outputs = stream_all(p, music(48000, 1.0), 48000, seed=1)
+    assert node.calls[0] == "initialize" and node.calls[-1] == "flush"
+    assert node.calls.count("process") > 3
+    assert outputs[-1].data == {"frames": 16000}
+    audio = np.concatenate([np.asarray(o.data) for o in outputs[:-1]])
+    whole = (
+        Pipeline("ref").add_node(AudioResampleNode(16000)).run(music(48000, 1.0), sample_rate=48000)
+    )
+    np.testing.assert_allclose(audio, np.asarray(whole) * 2, rtol=1e-6)
+    # A second stream on the same pipeline while the first is open is refused clearly.
+    s = p.stream(48000)
+    with pytest.raises(remotemedia.RemoteMediaError, match="already running"):
+        p.stream(48000)
+    with pytest.raises(remotemedia.RemoteMediaError, match="a stream is open"):
+        p.run(music(48000, 0.1), sample_rate=48000)
+    s.close()
+    p.run(music(48000, 0.1), sample_rate=48000)  # free again
+
+
+class Slow(Node):
+    def process(self, audio: Audio) -> Audio:
+        time.sleep(0.05)
+        return audio
+
+
+def test_backpressure_makes_a_fast_producer_wait() -> None:
+    p = Pipeline("bp").add_node(Slow())
+    x = np.zeros(160, dtype=np.float32)
+    with p.stream(sample_rate=16000, max_pending=2) as s:
+        t = time.perf_counter()
+        for _ in range(10):
+            s.send(x)
+            assert s._inbox.qsize() <= 2
+        elapsed = time.perf_counter() - t
+        s.close()
+    # Ten chunks at 50 ms each with at most 2 queued: the producer waited for most of them.
+    assert elapsed >= 0.3, elapsed
+    with p.stream(sample_rate=16000, max_pending=1) as s:
+        s.send(x)
+        with pytest.raises(TimeoutError):
+            for _ in range(5):
+                s.send(x, timeout=0.01)
+        s.close()
+
+
+def test_errors_in_a_stream_surface_with_their_own_type() -> None:
+    class Fails(Node):
+        def process(self, audio: Audio) -> Audio:
+            raise RuntimeError("broken microphone")
+
+    p = Pipeline("e").add_node(Fails(), "fails")
+    s = p.stream(sample_rate=16000)
+    s.send(np.zeros(160, dtype=np.float32))
+    with pytest.raises(RuntimeError, match="broken microphone") as e:
+        s.close()
+    assert e.value.remotemedia_node_id == "fails"  # type: ignore[attr-defined]
+    assert s.done
+    with pytest.raises(RuntimeError):
+        s.send(np.zeros(160, dtype=np.float32))
+
+
+def test_bad_chunks_are_refused_in_the_callers_thread() -> None:
+    p = Pipeline("c").add_node(PassThroughNode())
+    with p.stream(sample_rate=16000, channels=2) as s:
+        with pytest.raises(ValueError, match="session has 2 channel"):
+            s.send(np.zeros(160, dtype=np.float32))
+        with pytest.raises(TypeError, match="float16"):
+            s.send(np.zeros((160, 2), dtype=np.float16))
+        with pytest.raises(ValueError, match="16000 Hz"):
+            s.send(Audio(np.zeros((160, 2), dtype=np.float32), 48000))
+        s.send(np.zeros((160, 2), dtype=np.float32))
+    with pytest.raises(remotemedia.RemoteMediaError, match="closed"):
+        s.send(np.zeros((160, 2), dtype=np.float32))
+
+
+def test_leaving_a_with_block_by_exception_aborts_and_frees_the_pipeline() -> None:
+    p = Pipeline("a").add_node(AudioResampleNode(16000))
+    with pytest.raises(KeyError), p.stream(sample_rate=48000) as s:
+        s.send(music(48000, 0.1))
+        raise KeyError("stop")
+    assert s.done
+    assert p.run(music(48000, 0.3), sample_rate=48000).frames == 4800
+
+
+def test_async_sessions() -> None:
+    p = Pipeline("async").add_node(AudioResampleNode(16000))
+    x = music(48000, 1.0)
+
+    async def main() -> list[StreamOutput]:
+        async with p.astream(sample_rate=48000) as s:
+
+            async def produce() -> None:
+                for i in range(0, len(x), 960):
+                    await s.send(x[i : i + 960])
+                await s.finish()
+
+            task = asyncio.create_task(produce())
+            outs = [o async for o in s]
+            await task
+            return outs
+
+    outs = asyncio.run(main())
+    audio = np.concatenate([np.asarray(o.data) for o in outs])
+    np.testing.assert_array_equal(audio, p.run(x, sample_rate=48000))
+
+
+def test_streaming_in_the_python_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REMOTEMEDIA_RUNTIME", "python")
+    p = Pipeline("py").add_node(VADNode(emit="events"))
+    outputs = stream_all(p, bursts(16000), 16000, seed=3)
+    kinds = [e["event"] for o in outputs for e in o.data]
+    assert kinds == ["speech_start", "speech_end", "speech_start", "speech_end"]
+    assert p.get_metrics()["nodes"][0]["runtime"] == "python"
