@@ -1,0 +1,326 @@
+//! The Rust client: unary `execute`, streaming sessions, node listing, version.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use remotemedia_core::data::Data;
+use remotemedia_core::executor::{SinkOutput, StreamPosition};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status, Streaming};
+
+use crate::convert::{data_from_pb, data_to_pb, default_renderer, JsonRenderer};
+use crate::pb;
+use crate::pb::remote_media_client::RemoteMediaClient;
+use crate::status::{ERROR_CODE_KEY, NODE_ID_KEY};
+
+/// A failed client call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// The server could not be reached.
+    #[error("cannot connect to {address}: {message}")]
+    Connect {
+        /// The address tried.
+        address: String,
+        /// Why.
+        message: String,
+    },
+    /// The server answered with an error status.
+    #[error("{message}")]
+    Status {
+        /// The gRPC code.
+        code: Code,
+        /// The server's message.
+        message: String,
+        /// The node concerned, when the server named one.
+        node_id: Option<String>,
+        /// The remotemedia error code (`ExecutorError::code`), when the server gave one.
+        error_code: Option<String>,
+    },
+    /// The server broke the protocol, or a value could not be sent.
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl From<Status> for ClientError {
+    fn from(s: Status) -> Self {
+        let get = |k: &str| {
+            s.metadata()
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from)
+        };
+        ClientError::Status {
+            code: s.code(),
+            message: s.message().to_string(),
+            node_id: get(NODE_ID_KEY),
+            error_code: get(ERROR_CODE_KEY),
+        }
+    }
+}
+
+/// The result of [`RemoteClient::execute`].
+#[derive(Debug, Clone)]
+pub struct RemoteRun {
+    /// Each sink's output, by node id.
+    pub outputs: BTreeMap<String, Data>,
+    /// The server's metrics (JSON text).
+    pub metrics_json: String,
+}
+
+/// A connection to a remotemedia server.
+#[derive(Clone)]
+pub struct RemoteClient {
+    client: RemoteMediaClient<Channel>,
+    token: Option<String>,
+    render: JsonRenderer,
+}
+
+/// Accepts `host:port`, `http://host:port` or `https://host:port`.
+fn endpoint_uri(address: &str) -> String {
+    if address.contains("://") {
+        address.to_string()
+    } else {
+        format!("http://{address}")
+    }
+}
+
+impl RemoteClient {
+    /// Connects (eagerly, so a wrong address fails here with a clear error).
+    pub async fn connect(address: &str, token: Option<String>) -> Result<Self, ClientError> {
+        let connect_err = |message: String| ClientError::Connect {
+            address: address.to_string(),
+            message,
+        };
+        let channel = Endpoint::from_shared(endpoint_uri(address))
+            .map_err(|e| connect_err(e.to_string()))?
+            .connect_timeout(Duration::from_secs(10))
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|e| connect_err(format!("{e}: is a remotemedia server listening there?")))?;
+        Ok(Self {
+            client: RemoteMediaClient::new(channel)
+                .max_decoding_message_size(256 << 20)
+                .max_encoding_message_size(256 << 20),
+            token,
+            render: default_renderer(),
+        })
+    }
+
+    /// Uses `render` for host values sent to the server (e.g. Python objects as JSON).
+    pub fn with_renderer(mut self, render: JsonRenderer) -> Self {
+        self.render = render;
+        self
+    }
+
+    fn request<T>(&self, msg: T, timeout: Option<Duration>) -> Request<T> {
+        let mut req = Request::new(msg);
+        if let Some(t) = &self.token {
+            if let Ok(v) = MetadataValue::try_from(format!("Bearer {t}")) {
+                req.metadata_mut().insert("authorization", v);
+            }
+        }
+        if let Some(t) = timeout {
+            req.set_timeout(t);
+        }
+        req
+    }
+
+    fn value(&self, d: &Data) -> Result<pb::Value, ClientError> {
+        data_to_pb(d, &self.render).ok_or_else(|| {
+            ClientError::Protocol(format!("{} cannot be sent to a server", d.describe()))
+        })
+    }
+
+    /// Runs a whole input remotely.
+    pub async fn execute(
+        &mut self,
+        manifest: &str,
+        input: &Data,
+        timeout: Option<Duration>,
+    ) -> Result<RemoteRun, ClientError> {
+        let req = pb::ExecuteRequest {
+            manifest: manifest.to_string(),
+            input: Some(self.value(input)?),
+        };
+        let resp = self
+            .client
+            .execute(self.request(req, timeout))
+            .await?
+            .into_inner();
+        let mut outputs = BTreeMap::new();
+        for o in resp.outputs {
+            let data =
+                data_from_pb(o.value.as_ref(), "output.value").map_err(ClientError::Protocol)?;
+            outputs.insert(o.node_id, data);
+        }
+        Ok(RemoteRun {
+            outputs,
+            metrics_json: resp.metrics_json,
+        })
+    }
+
+    /// Opens a streaming session.
+    pub async fn open_stream(&mut self, manifest: &str) -> Result<RemoteStream, ClientError> {
+        let (tx, rx) = mpsc::channel(16);
+        tx.send(pb::StreamRequest {
+            msg: Some(pb::stream_request::Msg::Open(pb::StreamOpen {
+                manifest: manifest.to_string(),
+            })),
+        })
+        .await
+        .map_err(|_| ClientError::Protocol("stream request channel closed".into()))?;
+        let mut inbound = self
+            .client
+            .stream(self.request(ReceiverStream::new(rx), None))
+            .await?
+            .into_inner();
+        let sink_ids = match inbound.message().await? {
+            Some(pb::StreamResponse {
+                msg: Some(pb::stream_response::Msg::Opened(o)),
+            }) => o.sink_ids,
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "expected `opened` as the first response, got {other:?}"
+                )))
+            }
+        };
+        Ok(RemoteStream {
+            tx: Some(tx),
+            inbound,
+            seq: 0,
+            sink_ids,
+            metrics_json: None,
+            render: self.render.clone(),
+        })
+    }
+
+    /// The server's node types.
+    pub async fn list_nodes(&mut self) -> Result<Vec<pb::NodeType>, ClientError> {
+        Ok(self
+            .client
+            .list_nodes(self.request(pb::ListNodesRequest {}, None))
+            .await?
+            .into_inner()
+            .nodes)
+    }
+
+    /// The server's versions.
+    pub async fn get_version(&mut self) -> Result<pb::GetVersionResponse, ClientError> {
+        Ok(self
+            .client
+            .get_version(self.request(pb::GetVersionRequest {}, None))
+            .await?
+            .into_inner())
+    }
+}
+
+/// A streaming session on a server: `push` waits for the chunk's outputs (the server
+/// acknowledges each chunk), so remote output arrives in the same steps as local output.
+pub struct RemoteStream {
+    tx: Option<mpsc::Sender<pb::StreamRequest>>,
+    inbound: Streaming<pb::StreamResponse>,
+    seq: u64,
+    /// The remote pipeline's sink ids.
+    pub sink_ids: Vec<String>,
+    metrics_json: Option<String>,
+    render: JsonRenderer,
+}
+
+impl RemoteStream {
+    fn output(o: pb::Output) -> Result<SinkOutput, ClientError> {
+        let data = data_from_pb(o.value.as_ref(), "output.value").map_err(ClientError::Protocol)?;
+        let position = match (&data, o.start_frame) {
+            (Data::Audio(a), Some(start)) => Some(StreamPosition {
+                start_frame: start,
+                frames: a.frames() as u64,
+                sample_rate: a.sample_rate(),
+            }),
+            _ => None,
+        };
+        Ok(SinkOutput {
+            node_id: o.node_id,
+            data,
+            position,
+        })
+    }
+
+    async fn send(&mut self, msg: pb::stream_request::Msg) -> Result<(), ClientError> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| ClientError::Protocol("the stream is closed".into()))?;
+        if tx.send(pb::StreamRequest { msg: Some(msg) }).await.is_err() {
+            // The server ended the call; its status explains why.
+            return Err(match self.inbound.message().await {
+                Err(s) => s.into(),
+                Ok(_) => ClientError::Protocol("the server closed the stream".into()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends one chunk and returns the outputs it produced.
+    pub async fn push(&mut self, input: &Data) -> Result<Vec<SinkOutput>, ClientError> {
+        self.seq += 1;
+        let value = data_to_pb(input, &self.render).ok_or_else(|| {
+            ClientError::Protocol(format!("{} cannot be sent to a server", input.describe()))
+        })?;
+        let seq = self.seq;
+        self.send(pb::stream_request::Msg::Chunk(pb::StreamChunk {
+            seq,
+            input: Some(value),
+        }))
+        .await?;
+        let mut outputs = Vec::new();
+        loop {
+            match self.inbound.message().await?.and_then(|r| r.msg) {
+                Some(pb::stream_response::Msg::Output(o)) => outputs.push(Self::output(o)?),
+                Some(pb::stream_response::Msg::ChunkDone(d)) if d.seq == seq => return Ok(outputs),
+                Some(other) => {
+                    return Err(ClientError::Protocol(format!(
+                        "unexpected response {other:?}"
+                    )))
+                }
+                None => return Err(ClientError::Protocol("the server ended the stream".into())),
+            }
+        }
+    }
+
+    /// Ends the stream: the server flushes every node; returns the tail.
+    pub async fn finish(&mut self) -> Result<Vec<SinkOutput>, ClientError> {
+        self.send(pb::stream_request::Msg::Close(pb::StreamClose {}))
+            .await?;
+        self.tx = None;
+        let mut outputs = Vec::new();
+        loop {
+            match self.inbound.message().await?.and_then(|r| r.msg) {
+                Some(pb::stream_response::Msg::Output(o)) => outputs.push(Self::output(o)?),
+                Some(pb::stream_response::Msg::Closed(c)) => {
+                    self.metrics_json = Some(c.metrics_json);
+                    return Ok(outputs);
+                }
+                Some(other) => {
+                    return Err(ClientError::Protocol(format!(
+                        "unexpected response {other:?}"
+                    )))
+                }
+                None => return Err(ClientError::Protocol("the server ended the stream".into())),
+            }
+        }
+    }
+
+    /// Ends the stream without flushing: the call is cancelled and the server releases the
+    /// session.
+    pub fn abort(self) {
+        drop(self);
+    }
+
+    /// The server's metrics, after `finish`.
+    pub fn metrics_json(&self) -> Option<&str> {
+        self.metrics_json.as_deref()
+    }
+}

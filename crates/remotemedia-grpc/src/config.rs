@@ -1,0 +1,201 @@
+//! Server configuration (`server.toml`). Every limit has a documented default.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variable holding bearer tokens (comma-separated), added to the config's.
+pub const TOKENS_ENV: &str = "REMOTEMEDIA_TOKENS";
+
+/// The server configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to serve gRPC on.
+    pub listen: SocketAddr,
+    /// Address to serve Prometheus metrics on (`GET /metrics`); none by default.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serve gRPC server reflection (off by default).
+    pub reflection: bool,
+    /// Authentication.
+    pub auth: AuthConfig,
+    /// Limits.
+    pub limits: Limits,
+    /// Python node types a manifest may name: `name = "package.module:Class"`. Only the
+    /// Python package's `remotemedia serve` can load them; a manifest can never make the
+    /// server import anything else.
+    pub python_nodes: BTreeMap<String, String>,
+}
+
+/// Bearer-token authentication.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Accepted tokens. With none (and no `REMOTEMEDIA_TOKENS`), calls need no token.
+    pub tokens: Vec<String>,
+}
+
+/// Limits that keep one client from taking the server down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request or response message, in bytes. Default 4 MiB.
+    pub max_message_bytes: usize,
+    /// Longest `Execute` call, in ms (a shorter client deadline wins). Default 30000.
+    pub deadline_ms: u64,
+    /// Calls (executions plus open streams) at once; more get RESOURCE_EXHAUSTED. Default 64.
+    pub max_concurrent: usize,
+    /// Responses a stream may buffer before it stops reading input (HTTP/2 flow control does
+    /// the rest). Default 16.
+    pub stream_buffer: usize,
+    /// A stream with no message for this long is closed, in ms. Default 30000.
+    pub stream_idle_timeout_ms: u64,
+    /// On shutdown, how long open streams may finish before they are closed, in ms. Default 5000.
+    pub drain_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 4 << 20,
+            deadline_ms: 30_000,
+            max_concurrent: 64,
+            stream_buffer: 16,
+            stream_idle_timeout_ms: 30_000,
+            drain_ms: 5_000,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50051".parse().expect("valid address"),
+            metrics_listen: None,
+            reflection: false,
+            auth: AuthConfig::default(),
+            limits: Limits::default(),
+            python_nodes: BTreeMap::new(),
+        }
+    }
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML is invalid.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ServerConfig {
+    /// Reads a TOML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: ServerConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "config".into(),
+            message: e.to_string(),
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Range checks.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if !(1024..=256 << 20).contains(&l.max_message_bytes) {
+            return bad(format!(
+                "limits.max_message_bytes is {}; expected 1024..=268435456",
+                l.max_message_bytes
+            ));
+        }
+        if l.max_concurrent == 0 || l.stream_buffer == 0 {
+            return bad("limits.max_concurrent and limits.stream_buffer must be >= 1".into());
+        }
+        if l.deadline_ms == 0 || l.stream_idle_timeout_ms == 0 {
+            return bad("limits.deadline_ms and limits.stream_idle_timeout_ms must be >= 1".into());
+        }
+        for (name, target) in &self.python_nodes {
+            if !target.contains(':') {
+                return bad(format!(
+                    "python_nodes.{name} = {target:?}; expected \"package.module:Class\""
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The accepted tokens: the config's plus `REMOTEMEDIA_TOKENS`.
+    pub fn tokens(&self) -> Vec<String> {
+        let mut t = self.auth.tokens.clone();
+        if let Ok(env) = std::env::var(TOKENS_ENV) {
+            t.extend(
+                env.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from),
+            );
+        }
+        t
+    }
+
+    /// `deadline_ms` as a duration.
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.limits.deadline_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = ServerConfig::from_toml("").unwrap();
+        assert_eq!(c.limits.max_message_bytes, 4 << 20);
+        let c = ServerConfig::from_toml(
+            "listen = \"0.0.0.0:6000\"\n[limits]\nmax_concurrent = 2\n[python_nodes]\nGain = \"mynodes:Gain\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.limits.max_concurrent, 2);
+        assert_eq!(c.python_nodes["Gain"], "mynodes:Gain");
+        let e = ServerConfig::from_toml("[limits]\nmax_concurent = 2\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        let e = ServerConfig::from_toml("[python_nodes]\nX = \"nocolon\"\n").unwrap_err();
+        assert!(e.to_string().contains("package.module:Class"), "{e}");
+    }
+}

@@ -1,0 +1,554 @@
+//! The gRPC server: `Execute`, `Stream`, `ListNodes`, `GetVersion`, plus `grpc.health.v1`
+//! and (optionally) server reflection.
+//!
+//! What keeps it standing on a network: bearer-token auth checked before a request body is
+//! read; a message size limit; a deadline on `Execute`; a concurrency limit that refuses new
+//! calls at once (RESOURCE_EXHAUSTED) without touching running ones; bounded per-stream
+//! buffering (a stream that cannot send stops reading, and HTTP/2 flow control pushes back on
+//! the client); an idle timeout on streams; every pipeline run in its own task, so a panicking
+//! node fails its call only; and a graceful shutdown (health NOT_SERVING, new calls refused,
+//! open streams get `drain_ms` to finish, then are closed).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use remotemedia_core::executor::{Pipeline, Session, SinkOutput};
+use remotemedia_core::manifest::MANIFEST_VERSION;
+use remotemedia_core::registry::NodeRegistry;
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::service::Interceptor;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::config::ServerConfig;
+use crate::convert::{data_from_pb, data_to_pb, JsonRenderer};
+use crate::pb;
+use crate::pb::remote_media_server::{RemoteMedia, RemoteMediaServer};
+use crate::status::{invalid, to_status};
+use crate::telemetry::Telemetry;
+
+/// Where the server is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Taking calls.
+    Serving,
+    /// Shutting down: new calls are refused; open streams may finish.
+    Draining,
+    /// Open streams are being closed.
+    Closing,
+}
+
+struct Shared {
+    config: ServerConfig,
+    registry: Arc<NodeRegistry>,
+    render: JsonRenderer,
+    telemetry: Arc<Telemetry>,
+    permits: Arc<Semaphore>,
+    phase: watch::Receiver<Phase>,
+}
+
+/// The `RemoteMedia` service.
+#[derive(Clone)]
+pub struct Service {
+    shared: Arc<Shared>,
+}
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::StreamResponse, Status>> + Send>>;
+
+impl Service {
+    fn admit(&self, rpc: &'static str) -> Result<OwnedSemaphorePermit, Status> {
+        let t = &self.shared.telemetry;
+        t.requests.with_label_values(&[rpc]).inc();
+        if *self.shared.phase.borrow() != Phase::Serving {
+            t.rejected.with_label_values(&["draining"]).inc();
+            return Err(Status::unavailable(
+                "the server is shutting down; retry on another replica",
+            ));
+        }
+        Arc::clone(&self.shared.permits)
+            .try_acquire_owned()
+            .map_err(|_| {
+                t.rejected.with_label_values(&["overloaded"]).inc();
+                Status::resource_exhausted(format!(
+                    "the server is running its limit of {} calls; retry later",
+                    self.shared.config.limits.max_concurrent
+                ))
+            })
+    }
+
+    fn failed(&self, rpc: &'static str, status: Status) -> Status {
+        let code = status
+            .metadata()
+            .get(crate::status::ERROR_CODE_KEY)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{:?}", status.code()).to_lowercase());
+        // Error codes come from a fixed vocabulary (ExecutorError::code or gRPC code names).
+        self.shared
+            .telemetry
+            .errors
+            .with_label_values(&[rpc, code.as_str()])
+            .inc();
+        status
+    }
+
+    fn output(&self, o: SinkOutput) -> Result<pb::Output, Status> {
+        let value = data_to_pb(&o.data, &self.shared.render).ok_or_else(|| {
+            Status::internal(format!(
+                "sink '{}' produced {}, which has no wire form (audio or JSON)",
+                o.node_id,
+                o.data.describe()
+            ))
+        })?;
+        Ok(pb::Output {
+            node_id: o.node_id,
+            value: Some(value),
+            start_frame: o.position.map(|p| p.start_frame),
+        })
+    }
+}
+
+/// The client's deadline from the `grpc-timeout` header ("100m", "5S", ...).
+fn client_deadline<T>(req: &Request<T>) -> Option<Duration> {
+    let v = req.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (num, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+fn join_error(e: tokio::task::JoinError) -> Status {
+    Status::internal(format!("the pipeline task ended abnormally: {e}"))
+}
+
+#[tonic::async_trait]
+impl RemoteMedia for Service {
+    async fn execute(
+        &self,
+        request: Request<pb::ExecuteRequest>,
+    ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        let _permit = self.admit("Execute")?;
+        let deadline = client_deadline(&request).map_or(self.shared.config.deadline(), |d| {
+            d.min(self.shared.config.deadline())
+        });
+        let req = request.into_inner();
+        let pipeline = Pipeline::from_json(&req.manifest, &self.shared.registry)
+            .map_err(|e| self.failed("Execute", to_status(&e)))?;
+        let input = data_from_pb(req.input.as_ref(), "input")
+            .map_err(|m| self.failed("Execute", invalid(m)))?;
+        let t = &self.shared.telemetry;
+        t.active_executions.inc();
+        // Its own task: a panic or a deadline ends this call only.
+        let task = tokio::spawn(async move { pipeline.run(input).await });
+        let abort = task.abort_handle();
+        let result = tokio::time::timeout(deadline, task).await;
+        t.active_executions.dec();
+        let out = match result {
+            Err(_) => {
+                abort.abort();
+                return Err(self.failed(
+                    "Execute",
+                    Status::deadline_exceeded(format!(
+                        "the pipeline did not finish within {} ms",
+                        deadline.as_millis()
+                    )),
+                ));
+            }
+            Ok(joined) => joined
+                .map_err(join_error)
+                .map_err(|s| self.failed("Execute", s))?
+                .map_err(|e| self.failed("Execute", to_status(&e)))?,
+        };
+        t.observe_run(&out.metrics);
+        let mut outputs = Vec::with_capacity(out.outputs.len());
+        for (node_id, data) in out.outputs {
+            outputs.push(self.output(SinkOutput {
+                node_id,
+                data,
+                position: None,
+            })?);
+        }
+        Ok(Response::new(pb::ExecuteResponse {
+            outputs,
+            metrics_json: out.metrics.to_json(),
+        }))
+    }
+
+    type StreamStream = ResponseStream;
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<pb::StreamRequest>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let permit = self.admit("Stream")?;
+        let inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(self.shared.config.limits.stream_buffer);
+        let service = self.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let telemetry = Arc::clone(&service.shared.telemetry);
+            telemetry.active_streams.inc();
+            let result = service.run_stream(inbound, &tx).await;
+            if let Err(status) = result {
+                let _ = tx.send(Err(service.failed("Stream", status))).await;
+            }
+            telemetry.active_streams.dec();
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn list_nodes(
+        &self,
+        _: Request<pb::ListNodesRequest>,
+    ) -> Result<Response<pb::ListNodesResponse>, Status> {
+        self.shared
+            .telemetry
+            .requests
+            .with_label_values(&["ListNodes"])
+            .inc();
+        let nodes = self
+            .shared
+            .registry
+            .infos()
+            .filter(|i| !i.node_type.starts_with("Test"))
+            .map(|i| pb::NodeType {
+                node_type: i.node_type.clone(),
+                description: i.description.clone(),
+                runtime: serde_json::to_value(i.runtime)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                params_schema_json: i.params_schema.to_string(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListNodesResponse { nodes }))
+    }
+
+    async fn get_version(
+        &self,
+        _: Request<pb::GetVersionRequest>,
+    ) -> Result<Response<pb::GetVersionResponse>, Status> {
+        Ok(Response::new(pb::GetVersionResponse {
+            server_version: env!("CARGO_PKG_VERSION").to_string(),
+            manifest_version: MANIFEST_VERSION.to_string(),
+            api_version: "remotemedia.v1".to_string(),
+        }))
+    }
+}
+
+type Tx = mpsc::Sender<Result<pb::StreamResponse, Status>>;
+
+fn response(msg: pb::stream_response::Msg) -> Result<pb::StreamResponse, Status> {
+    Ok(pb::StreamResponse { msg: Some(msg) })
+}
+
+impl Service {
+    /// Sends a response; `false` when the client has gone.
+    async fn send(&self, tx: &Tx, msg: pb::stream_response::Msg) -> bool {
+        tx.send(response(msg)).await.is_ok()
+    }
+
+    async fn send_outputs(&self, tx: &Tx, outputs: Vec<SinkOutput>) -> Result<bool, Status> {
+        for o in outputs {
+            if !self
+                .send(tx, pb::stream_response::Msg::Output(self.output(o)?))
+                .await
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Waits for the next client message within the idle timeout; `None` when the client
+    /// ended its side.
+    async fn next(
+        &self,
+        inbound: &mut Streaming<pb::StreamRequest>,
+        phase: &mut watch::Receiver<Phase>,
+    ) -> Result<Option<pb::StreamRequest>, Status> {
+        let idle = Duration::from_millis(self.shared.config.limits.stream_idle_timeout_ms);
+        tokio::select! {
+            msg = tokio::time::timeout(idle, inbound.message()) => match msg {
+                Err(_) => Err(Status::deadline_exceeded(format!(
+                    "no message for {} ms; the stream was closed (stream_idle_timeout_ms)",
+                    idle.as_millis()
+                ))),
+                Ok(r) => r,
+            },
+            _ = phase.wait_for(|p| *p == Phase::Closing) => {
+                Err(Status::unavailable("the server is shutting down; the stream was closed"))
+            }
+        }
+    }
+
+    async fn run_stream(
+        &self,
+        mut inbound: Streaming<pb::StreamRequest>,
+        tx: &Tx,
+    ) -> Result<(), Status> {
+        use pb::stream_request::Msg;
+        let mut phase = self.shared.phase.clone();
+        let open = match self.next(&mut inbound, &mut phase).await? {
+            Some(pb::StreamRequest {
+                msg: Some(Msg::Open(open)),
+            }) => open,
+            Some(_) => return Err(invalid("the first message of a stream must be `open`")),
+            None => return Ok(()),
+        };
+        let pipeline = Pipeline::from_json(&open.manifest, &self.shared.registry)
+            .map_err(|e| to_status(&e))?;
+        let mut session = pipeline.session().map_err(|e| to_status(&e))?;
+        let sink_ids = pipeline.sink_ids().into_iter().map(String::from).collect();
+        if !self
+            .send(
+                tx,
+                pb::stream_response::Msg::Opened(pb::StreamOpened { sink_ids }),
+            )
+            .await
+        {
+            session.abort().await;
+            return Ok(());
+        }
+        let outcome = self.pump(&mut inbound, &mut phase, tx, &mut session).await;
+        if session.is_open() {
+            session.abort().await;
+        }
+        self.shared.telemetry.observe_run(&session.metrics());
+        outcome
+    }
+
+    /// Moves chunks through the session until the client closes or goes away.
+    async fn pump(
+        &self,
+        inbound: &mut Streaming<pb::StreamRequest>,
+        phase: &mut watch::Receiver<Phase>,
+        tx: &Tx,
+        session: &mut Session,
+    ) -> Result<(), Status> {
+        use pb::stream_request::Msg;
+        loop {
+            let msg = match self.next(inbound, phase).await {
+                Ok(m) => m,
+                // The client cancelled or the connection broke: nobody to answer.
+                Err(s)
+                    if s.code() == tonic::Code::Cancelled || s.code() == tonic::Code::Unknown =>
+                {
+                    return Ok(())
+                }
+                Err(s) => return Err(s),
+            };
+            match msg.and_then(|m| m.msg) {
+                Some(Msg::Chunk(chunk)) => {
+                    let input =
+                        data_from_pb(chunk.input.as_ref(), "chunk.input").map_err(invalid)?;
+                    let outputs = session.push(input).await.map_err(|e| to_status(&e))?;
+                    if !self.send_outputs(tx, outputs).await?
+                        || !self
+                            .send(
+                                tx,
+                                pb::stream_response::Msg::ChunkDone(pb::ChunkDone {
+                                    seq: chunk.seq,
+                                }),
+                            )
+                            .await
+                    {
+                        return Ok(());
+                    }
+                }
+                Some(Msg::Close(_)) | None => {
+                    let outputs = session.finish().await.map_err(|e| to_status(&e))?;
+                    if self.send_outputs(tx, outputs).await? {
+                        let metrics_json = session.metrics().to_json();
+                        self.send(
+                            tx,
+                            pb::stream_response::Msg::Closed(pb::StreamClosed { metrics_json }),
+                        )
+                        .await;
+                    }
+                    return Ok(());
+                }
+                Some(Msg::Open(_)) => return Err(invalid("a stream can be opened only once")),
+            }
+        }
+    }
+}
+
+/// Checks `authorization: Bearer <token>` before a request body is read.
+#[derive(Clone)]
+pub struct Auth {
+    tokens: Arc<Vec<String>>,
+    telemetry: Arc<Telemetry>,
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Interceptor for Auth {
+    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+        if self.tokens.is_empty() {
+            return Ok(req);
+        }
+        let presented = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match presented {
+            Some(p)
+                if self
+                    .tokens
+                    .iter()
+                    .any(|t| constant_time_eq(t.as_bytes(), p.as_bytes())) =>
+            {
+                Ok(req)
+            }
+            _ => {
+                self.telemetry
+                    .rejected
+                    .with_label_values(&["unauthenticated"])
+                    .inc();
+                Err(Status::unauthenticated(
+                    "missing or invalid bearer token; send the metadata `authorization: Bearer <token>`",
+                ))
+            }
+        }
+    }
+}
+
+/// Why the server stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The transport failed.
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// An I/O error (binding a port).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Reflection could not be set up.
+    #[error("reflection: {0}")]
+    Reflection(String),
+}
+
+/// Everything `serve` needs besides the listener.
+pub struct ServerParts {
+    /// The configuration.
+    pub config: ServerConfig,
+    /// The node types manifests may use (built-ins plus the operator's Python nodes).
+    pub registry: NodeRegistry,
+    /// JSON rendering of non-audio outputs.
+    pub render: JsonRenderer,
+    /// Metrics (shared with the metrics endpoint).
+    pub telemetry: Arc<Telemetry>,
+}
+
+/// Serves on `listener` until `shutdown` resolves, then drains (see module docs).
+pub async fn serve(
+    parts: ServerParts,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let ServerParts {
+        config,
+        registry,
+        render,
+        telemetry,
+    } = parts;
+    let (phase_tx, phase_rx) = watch::channel(Phase::Serving);
+    let limits = config.limits.clone();
+    let tokens = config.tokens();
+    let reflection = config.reflection;
+    let shared = Arc::new(Shared {
+        permits: Arc::new(Semaphore::new(limits.max_concurrent)),
+        config,
+        registry: Arc::new(registry),
+        render,
+        telemetry: Arc::clone(&telemetry),
+        phase: phase_rx,
+    });
+    let service = RemoteMediaServer::new(Service {
+        shared: Arc::clone(&shared),
+    })
+    .max_decoding_message_size(limits.max_message_bytes)
+    .max_encoding_message_size(limits.max_message_bytes);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<RemoteMediaServer<Service>>().await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let reflection = if reflection {
+        Some(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
+                .build_v1()
+                .map_err(|e| ServeError::Reflection(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let auth = Auth {
+        tokens: Arc::new(tokens),
+        telemetry: Arc::clone(&telemetry),
+    };
+    let drain = Duration::from_millis(limits.drain_ms);
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining open streams for up to {drain:?}");
+        health.set_not_serving::<RemoteMediaServer<Service>>().await;
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        let _ = phase_tx.send(Phase::Draining);
+        let started = Instant::now();
+        while started.elapsed() < drain && telemetry.active_streams.get() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = phase_tx.send(Phase::Closing);
+        // Give closing streams a moment to send their final status.
+        while telemetry.active_streams.get() > 0
+            && started.elapsed() < drain + Duration::from_secs(2)
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_optional_service(reflection)
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            service, auth,
+        ))
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            graceful,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("can listen for SIGTERM");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,135 @@
+//! Prometheus metrics of the server. Label values come only from the server's own vocabulary
+//! (RPC names, error codes, registered node types), never from client-supplied strings.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+use remotemedia_core::executor::PipelineMetrics;
+
+/// The server's metrics, in their own registry (several servers can share a process).
+pub struct Telemetry {
+    registry: Registry,
+    /// Calls received, by RPC.
+    pub requests: IntCounterVec,
+    /// Failed calls, by RPC and error code.
+    pub errors: IntCounterVec,
+    /// Calls refused before running, by reason ("overloaded", "unauthenticated", "draining").
+    pub rejected: IntCounterVec,
+    /// Open `Stream` calls.
+    pub active_streams: IntGauge,
+    /// Running `Execute` calls.
+    pub active_executions: IntGauge,
+    /// Time spent in a node type's calls per run or stream, in seconds.
+    pub node_seconds: HistogramVec,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Telemetry {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("remotemedia_requests_total", "gRPC calls received"),
+            &["rpc"],
+        )
+        .expect("valid metric");
+        let errors = IntCounterVec::new(
+            Opts::new("remotemedia_errors_total", "gRPC calls that failed"),
+            &["rpc", "code"],
+        )
+        .expect("valid metric");
+        let rejected = IntCounterVec::new(
+            Opts::new(
+                "remotemedia_rejected_total",
+                "gRPC calls refused before running",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let active_streams =
+            IntGauge::new("remotemedia_active_streams", "open Stream calls").expect("valid metric");
+        let active_executions =
+            IntGauge::new("remotemedia_active_executions", "running Execute calls")
+                .expect("valid metric");
+        let node_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "remotemedia_node_seconds",
+                "time spent in a node type's calls per run or stream",
+            )
+            .buckets(prometheus::exponential_buckets(1e-5, 4.0, 10).expect("valid buckets")),
+            &["node_type"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(errors.clone()),
+            Box::new(rejected.clone()),
+            Box::new(active_streams.clone()),
+            Box::new(active_executions.clone()),
+            Box::new(node_seconds.clone()),
+        ] {
+            registry.register(c).expect("unique metric names");
+        }
+        Self {
+            registry,
+            requests,
+            errors,
+            rejected,
+            active_streams,
+            active_executions,
+            node_seconds,
+        }
+    }
+
+    /// Records the per-node times of a finished run or stream.
+    pub fn observe_run(&self, metrics: &PipelineMetrics) {
+        for n in &metrics.nodes {
+            if n.calls > 0 {
+                self.node_seconds
+                    .with_label_values(&[n.node_type.as_str()])
+                    .observe(n.execution_time_us as f64 / 1e6);
+            }
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
+        String::from_utf8(buf).expect("prometheus text is UTF-8")
+    }
+}
+
+/// Serves `GET /metrics` until `shutdown` resolves.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    telemetry: Arc<Telemetry>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let t = Arc::clone(&telemetry);
+            async move { ([("content-type", "text/plain; version=0.0.4")], t.render()) }
+        }),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Binds the metrics listener.
+pub async fn bind_metrics(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}

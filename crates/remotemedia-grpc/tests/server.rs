@@ -1,0 +1,477 @@
+//! A real server on a loopback port, started by each test: round trips, auth, limits,
+//! deadlines, load shedding, disconnects, drain on shutdown, and a remote sub-pipeline.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use remotemedia_core::data::{AudioBuffer, Data};
+use remotemedia_core::{NodeRegistry, Pipeline};
+use remotemedia_grpc::config::ServerConfig;
+use remotemedia_grpc::convert::default_renderer;
+use remotemedia_grpc::{serve, ClientError, RemoteClient, ServerParts, Telemetry};
+use tokio::sync::oneshot;
+use tonic::Code;
+
+struct TestServer {
+    addr: String,
+    telemetry: Arc<Telemetry>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), remotemedia_grpc::ServeError>>,
+}
+
+impl TestServer {
+    async fn start(config: ServerConfig) -> Self {
+        let mut registry = NodeRegistry::with_builtins();
+        remotemedia_core::nodes::testing::register(&mut registry);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let telemetry = Arc::new(Telemetry::new());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let parts = ServerParts {
+            config,
+            registry,
+            render: default_renderer(),
+            telemetry: Arc::clone(&telemetry),
+        };
+        let task = tokio::spawn(serve(parts, listener, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            telemetry,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn client(&self) -> RemoteClient {
+        RemoteClient::connect(&self.addr, None).await.unwrap()
+    }
+
+    async fn shutdown(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn tone(frames: usize, rate: u32) -> Data {
+    Data::Audio(AudioBuffer::mono_f32(
+        (0..frames)
+            .map(|i| 0.4 * (i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin())
+            .collect(),
+        rate,
+    ))
+}
+
+const RESAMPLE_VAD: &str = r#"{"version": "v1", "nodes": [
+    {"id": "resample", "node_type": "AudioResampleNode", "params": {"target_rate": 16000}},
+    {"id": "vad", "node_type": "VADNode"},
+    {"id": "i16", "node_type": "FormatConverterNode", "params": {"target_format": "i16"}}],
+  "connections": [{"from": "resample", "to": "vad"}, {"from": "resample", "to": "i16"}]}"#;
+
+fn status(e: ClientError) -> (Code, String, Option<String>) {
+    match e {
+        ClientError::Status {
+            code,
+            message,
+            node_id,
+            ..
+        } => (code, message, node_id),
+        other => panic!("expected a status, got {other}"),
+    }
+}
+
+fn config() -> ServerConfig {
+    ServerConfig::default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execute_gives_the_same_outputs_as_a_local_run() {
+    let server = TestServer::start(config()).await;
+    let mut client = server.client().await;
+    let input = tone(48_000, 48_000);
+    let remote = client.execute(RESAMPLE_VAD, &input, None).await.unwrap();
+    let local = Pipeline::from_json(RESAMPLE_VAD, &NodeRegistry::with_builtins())
+        .unwrap()
+        .run(input)
+        .await
+        .unwrap();
+    assert_eq!(remote.outputs, local.outputs);
+    assert!(remote.metrics_json.contains("\"node_id\": \"resample\""));
+    let version = client.get_version().await.unwrap();
+    assert_eq!(version.manifest_version, "v1");
+    let nodes = client.list_nodes().await.unwrap();
+    assert!(nodes
+        .iter()
+        .any(|n| n.node_type == "AudioResampleNode" && n.runtime == "rust"));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_gives_the_same_outputs_as_a_local_session() {
+    let server = TestServer::start(config()).await;
+    let mut client = server.client().await;
+    let input = tone(48_000, 48_000);
+    let audio = input.as_audio().unwrap().clone();
+    let mut remote = client.open_stream(RESAMPLE_VAD).await.unwrap();
+    let pipeline = Pipeline::from_json(RESAMPLE_VAD, &NodeRegistry::with_builtins()).unwrap();
+    let mut local = pipeline.session().unwrap();
+    let (mut r_out, mut l_out) = (Vec::new(), Vec::new());
+    for start in (0..48_000).step_by(960) {
+        let chunk = Data::Audio(audio.slice_frames(start, start + 960));
+        r_out.extend(remote.push(&chunk).await.unwrap());
+        l_out.extend(local.push(chunk).await.unwrap());
+    }
+    r_out.extend(remote.finish().await.unwrap());
+    l_out.extend(local.finish().await.unwrap());
+    assert_eq!(r_out, l_out);
+    assert!(remote.metrics_json().unwrap().contains("\"chunks\": 50"));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_is_checked_before_the_manifest_is_parsed() {
+    let mut cfg = config();
+    cfg.auth.tokens = vec!["s3cret".into()];
+    let server = TestServer::start(cfg).await;
+    let input = tone(480, 48_000);
+    for token in [None, Some("wrong".to_string())] {
+        let mut client = RemoteClient::connect(&server.addr, token).await.unwrap();
+        // An invalid manifest: still UNAUTHENTICATED, so it was never read.
+        let (code, message, _) =
+            status(client.execute("not json", &input, None).await.unwrap_err());
+        assert_eq!(code, Code::Unauthenticated, "{message}");
+        let e = client.open_stream(RESAMPLE_VAD).await.err().unwrap();
+        assert_eq!(status(e).0, Code::Unauthenticated);
+    }
+    let mut client = RemoteClient::connect(&server.addr, Some("s3cret".into()))
+        .await
+        .unwrap();
+    client.execute(RESAMPLE_VAD, &input, None).await.unwrap();
+    let (code, message, _) = status(client.execute("not json", &input, None).await.unwrap_err());
+    assert_eq!(code, Code::InvalidArgument);
+    assert!(message.contains("not valid JSON"), "{message}");
+    assert!(server
+        .telemetry
+        .render()
+        .contains("remotemedia_rejected_total{reason=\"unauthenticated\"} 4"));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_map_to_status_codes_naming_the_node() {
+    let server = TestServer::start(config()).await;
+    let mut client = server.client().await;
+    let input = tone(480, 48_000);
+    let bad = r#"{"version": "v1", "nodes": [{"id": "r", "node_type": "AudioResampleNode", "params": {"target_rate": 5}}]}"#;
+    let (code, message, node) = status(client.execute(bad, &input, None).await.unwrap_err());
+    assert_eq!(code, Code::InvalidArgument);
+    assert!(
+        message.contains("node 'r' (AudioResampleNode): params.target_rate"),
+        "{message}"
+    );
+    assert_eq!(node.as_deref(), Some("r"));
+
+    let panics = r#"{"version": "v1", "nodes": [{"id": "boom", "node_type": "TestPanicNode"}]}"#;
+    let (code, message, node) = status(client.execute(panics, &input, None).await.unwrap_err());
+    assert_eq!(code, Code::Internal);
+    assert!(message.contains("panicked: injected panic"), "{message}");
+    assert_eq!(node.as_deref(), Some("boom"));
+    // The server carries on.
+    client.execute(RESAMPLE_VAD, &input, None).await.unwrap();
+
+    let wrong_input = Data::Json(serde_json::json!({"not": "audio"}));
+    let (code, message, node) = status(
+        client
+            .execute(RESAMPLE_VAD, &wrong_input, None)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, Code::InvalidArgument);
+    assert!(
+        message.contains("AudioResampleNode expects audio"),
+        "{message}"
+    );
+    assert_eq!(node.as_deref(), Some("resample"));
+
+    // The first stream message must open it.
+    let canary = r#"{"version": "v1", "nodes": [{"id": "x", "node_type": "os:system"}]}"#;
+    let (code, message, _) = status(client.execute(canary, &input, None).await.unwrap_err());
+    assert_eq!(code, Code::InvalidArgument);
+    assert!(
+        message.contains("unknown node type 'os:system'"),
+        "{message}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_messages_are_refused() {
+    let mut cfg = config();
+    cfg.limits.max_message_bytes = 64 * 1024;
+    let server = TestServer::start(cfg).await;
+    let mut client = server.client().await;
+    let (code, message, _) = status(
+        client
+            .execute(RESAMPLE_VAD, &tone(48_000, 48_000), None)
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(code, Code::ResourceExhausted | Code::OutOfRange),
+        "{code:?} {message}"
+    );
+    client
+        .execute(RESAMPLE_VAD, &tone(4_800, 48_000), None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+}
+
+const SLOW: &str = r#"{"version": "v1", "nodes": [{"id": "slow", "node_type": "TestSleepNode", "params": {"ms": 5000}}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_from_the_server_and_the_client() {
+    let mut cfg = config();
+    cfg.limits.deadline_ms = 300;
+    let server = TestServer::start(cfg).await;
+    let mut client = server.client().await;
+    let t = Instant::now();
+    let (code, message, _) = status(
+        client
+            .execute(SLOW, &tone(480, 48_000), None)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, Code::DeadlineExceeded, "{message}");
+    assert!(t.elapsed() < Duration::from_millis(2000));
+    let t = Instant::now();
+    let e = client
+        .execute(SLOW, &tone(480, 48_000), Some(Duration::from_millis(100)))
+        .await
+        .unwrap_err();
+    // The server answers DEADLINE_EXCEEDED at the client's deadline; tonic's client may get
+    // there first and report its own timer as CANCELLED ("Timeout expired").
+    let (code, message, _) = status(e);
+    assert!(
+        matches!(code, Code::DeadlineExceeded | Code::Cancelled),
+        "{code:?} {message}"
+    );
+    assert!(t.elapsed() < Duration::from_millis(290));
+    // The executions were cancelled, not left running.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(server.telemetry.active_executions.get(), 0);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_is_shed_without_disturbing_open_sessions() {
+    let mut cfg = config();
+    cfg.limits.max_concurrent = 2;
+    let server = TestServer::start(cfg).await;
+    let mut client = server.client().await;
+    let mut a = client.open_stream(RESAMPLE_VAD).await.unwrap();
+    let mut b = client.open_stream(RESAMPLE_VAD).await.unwrap();
+    // A burst beyond the limit is refused at once.
+    let mut refused = 0;
+    for _ in 0..5 {
+        match client.execute(RESAMPLE_VAD, &tone(480, 48_000), None).await {
+            Err(e) => {
+                assert_eq!(status(e).0, Code::ResourceExhausted);
+                refused += 1;
+            }
+            Ok(_) => panic!("a call beyond the limit ran"),
+        }
+    }
+    assert_eq!(refused, 5);
+    // The open sessions are unaffected.
+    a.push(&tone(960, 48_000)).await.unwrap();
+    b.push(&tone(960, 48_000)).await.unwrap();
+    a.finish().await.unwrap();
+    b.finish().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    client
+        .execute(RESAMPLE_VAD, &tone(480, 48_000), None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_mid_stream_releases_its_session() {
+    let server = TestServer::start(config()).await;
+    let mut client = server.client().await;
+    let mut s = client.open_stream(RESAMPLE_VAD).await.unwrap();
+    s.push(&tone(960, 48_000)).await.unwrap();
+    assert_eq!(server.telemetry.active_streams.get(), 1);
+    s.abort();
+    drop(client);
+    let t = Instant::now();
+    while server.telemetry.active_streams.get() != 0 {
+        assert!(t.elapsed() < Duration::from_secs(5), "stream not released");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_streams_are_closed() {
+    let mut cfg = config();
+    cfg.limits.stream_idle_timeout_ms = 150;
+    let server = TestServer::start(cfg).await;
+    let mut client = server.client().await;
+    let mut s = client.open_stream(RESAMPLE_VAD).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (code, message, _) = status(s.push(&tone(960, 48_000)).await.unwrap_err());
+    assert_eq!(code, Code::DeadlineExceeded, "{message}");
+    assert!(message.contains("stream_idle_timeout_ms"), "{message}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_flips_health_refuses_new_calls_and_drains_streams() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+
+    let mut cfg = config();
+    cfg.limits.drain_ms = 600;
+    let mut server = TestServer::start(cfg).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let check = |svc: &str| HealthCheckRequest {
+        service: svc.to_string(),
+    };
+    let serving = health
+        .check(check("remotemedia.v1.RemoteMedia"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(serving.status, ServingStatus::Serving as i32);
+
+    let mut client = server.client().await;
+    let mut open = client.open_stream(RESAMPLE_VAD).await.unwrap();
+    open.push(&tone(960, 48_000)).await.unwrap();
+
+    let _ = server.stop.take().unwrap().send(());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let status_now = health.check(check("")).await.unwrap().into_inner();
+    assert_eq!(status_now.status, ServingStatus::NotServing as i32);
+    let (code, _, _) = status(
+        client
+            .execute(RESAMPLE_VAD, &tone(480, 48_000), None)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, Code::Unavailable);
+    // The open stream keeps working during the drain period...
+    open.push(&tone(960, 48_000)).await.unwrap();
+    // ...and is closed when it ends.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (code, message, _) = status(open.push(&tone(960, 48_000)).await.unwrap_err());
+    assert_eq!(code, Code::Unavailable, "{message}");
+    tokio::time::timeout(Duration::from_secs(5), server.task)
+        .await
+        .expect("server stopped after the drain")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_metrics_are_served() {
+    let mut cfg = config();
+    let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = metrics_listener.local_addr().unwrap();
+    cfg.metrics_listen = Some(metrics_addr);
+    let server = TestServer::start(cfg).await;
+    let telemetry = Arc::clone(&server.telemetry);
+    tokio::spawn(remotemedia_grpc::telemetry::serve_metrics(
+        metrics_listener,
+        telemetry,
+        std::future::pending(),
+    ));
+    let mut client = server.client().await;
+    client
+        .execute(RESAMPLE_VAD, &tone(4_800, 48_000), None)
+        .await
+        .unwrap();
+    let _ = client.execute("{}", &tone(480, 48_000), None).await;
+    // A plain HTTP/1.1 GET.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(metrics_addr).await.unwrap();
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    conn.read_to_string(&mut body).await.unwrap();
+    assert!(
+        body.contains("remotemedia_requests_total{rpc=\"Execute\"} 2"),
+        "{body}"
+    );
+    assert!(
+        body.contains("remotemedia_errors_total{code=\"manifest\",rpc=\"Execute\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("remotemedia_node_seconds_count{node_type=\"AudioResampleNode\"} 1"),
+        "{body}"
+    );
+    assert!(body.contains("remotemedia_active_streams 0"), "{body}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_pipeline_node_runs_a_sub_pipeline_on_another_server() {
+    let a = TestServer::start(config()).await;
+    let b = TestServer::start(config()).await;
+    let sub_a = r#"{"version": "v1", "nodes": [{"id": "r", "node_type": "AudioResampleNode", "params": {"target_rate": 16000}}]}"#;
+    let sub_b = r#"{"version": "v1", "nodes": [{"id": "v", "node_type": "VADNode", "params": {"emit": "speech"}}]}"#;
+    let local_manifest = format!(
+        r#"{{"version": "v1", "nodes": [
+            {{"id": "on_a", "node_type": "RemotePipelineNode", "params": {{"address": "{}", "manifest": {sub_a}}}}},
+            {{"id": "on_b", "node_type": "RemotePipelineNode", "params": {{"address": "{}", "manifest": {sub_b}}}}}],
+          "connections": [{{"from": "on_a", "to": "on_b"}}]}}"#,
+        a.addr, b.addr
+    );
+    let mut registry = NodeRegistry::with_builtins();
+    remotemedia_grpc::remote_node::register(&mut registry);
+    let remote = Pipeline::from_json(&local_manifest, &registry).unwrap();
+    let all_local = Pipeline::from_json(
+        r#"{"version": "v1", "nodes": [
+            {"id": "r", "node_type": "AudioResampleNode", "params": {"target_rate": 16000}},
+            {"id": "v", "node_type": "VADNode", "params": {"emit": "speech"}}],
+          "connections": [{"from": "r", "to": "v"}]}"#,
+        &registry,
+    )
+    .unwrap();
+    let input = tone(48_000, 48_000);
+    let got = remote.run(input.clone()).await.unwrap();
+    let want = all_local.run(input).await.unwrap();
+    assert_eq!(got.outputs["on_b"], want.outputs["v"]);
+    let m = got.metrics;
+    assert_eq!(
+        serde_json::to_value(m.node("on_a").unwrap().runtime).unwrap(),
+        "remote"
+    );
+    // A server that is down is a clear, retryable error naming the node.
+    let dead = format!(
+        r#"{{"version": "v1", "nodes": [{{"id": "gone", "node_type": "RemotePipelineNode",
+            "params": {{"address": "127.0.0.1:1", "manifest": {sub_a}}}, "retry": {{"max_attempts": 2, "initial_delay_ms": 1}}}}]}}"#
+    );
+    let err = Pipeline::from_json(&dead, &registry)
+        .unwrap()
+        .run(tone(480, 48_000))
+        .await
+        .unwrap_err();
+    assert_eq!(err.node_id(), Some("gone"));
+    assert!(
+        err.to_string().contains("cannot connect to 127.0.0.1:1"),
+        "{err}"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
