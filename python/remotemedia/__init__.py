@@ -15,6 +15,7 @@ from remotemedia.errors import (
     ManifestError,
     NodeError,
     NodeTimeoutError,
+    RemoteError,
     RemoteMediaError,
     RetryableError,
 )
@@ -24,9 +25,11 @@ from remotemedia.nodes import (
     FormatConverterNode,
     Node,
     PassThroughNode,
+    RemotePipelineNode,
     VADNode,
 )
 from remotemedia.pipeline import Pipeline
+from remotemedia.remote import RemoteClient
 from remotemedia.streaming import AsyncSession, Session, StreamOutput
 
 __version__ = "0.2.0"
@@ -44,7 +47,10 @@ __all__ = [
     "NodeTimeoutError",
     "PassThroughNode",
     "Pipeline",
+    "RemoteClient",
+    "RemoteError",
     "RemoteMediaError",
+    "RemotePipelineNode",
     "RetryableError",
     "Segment",
     "Session",

@@ -25,3 +25,7 @@ class CircuitOpenError(RemoteMediaError):
 
 class RetryableError(RemoteMediaError):
     """Raise from a Python node to ask for a retry."""
+
+
+class RemoteError(RemoteMediaError):
+    """A remote call was refused or failed in transport."""

@@ -13,7 +13,10 @@ __all__ = [
     "NativeSession",
     "NodeError",
     "NodeTimeoutError",
+    "RemoteClient",
+    "RemoteError",
     "RemoteMediaError",
+    "RemoteSession",
     "RetryableError",
     "RustBuffer",
     "__version__",
@@ -45,6 +48,9 @@ class CircuitOpenError(RemoteMediaError):
 
 class RetryableError(RemoteMediaError):
     """Raise from a Python node to ask for a retry."""
+
+class RemoteError(RemoteMediaError):
+    """A remote call was refused or failed in transport."""
 
 @final
 class NativePipeline:
@@ -81,6 +87,31 @@ class NativeNode:
 
 @final
 class RustBuffer: ...
+
+@final
+class RemoteClient:
+    def __new__(cls, address: str, token: str | None = None) -> RemoteClient: ...
+    def execute(
+        self,
+        manifest: str,
+        input: Any,
+        sample_rate: int | None = None,
+        timeout: float | None = None,
+    ) -> tuple[dict[str, Any], str]: ...
+    def stream(self, manifest: str) -> RemoteSession: ...
+    def list_nodes(self) -> list[dict[str, str]]: ...
+    def version(self) -> dict[str, str]: ...
+    @property
+    def address(self) -> str: ...
+
+@final
+class RemoteSession:
+    def push(
+        self, chunk: Any, sample_rate: int | None = None
+    ) -> list[tuple[str, Any, int | None]]: ...
+    def finish(self) -> list[tuple[str, Any, int | None]]: ...
+    def abort(self) -> None: ...
+    def metrics_json(self) -> str: ...
 
 def check_params(node_type: str, params_json: str) -> None: ...
 def node_types_json() -> str: ...

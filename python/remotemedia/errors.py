@@ -7,6 +7,7 @@
      ├── NodeError          a native node failed; ``node_id`` names it
      │    └── NodeTimeoutError
      ├── CircuitOpenError   a node's circuit breaker is open
+     ├── RemoteError        a remote call was refused or failed in transport (``grpc_code``)
      └── RetryableError     raise it from your node to ask for a retry
 
 Exceptions raised by your own Python nodes keep their type, message and traceback; a note
@@ -24,6 +25,7 @@ __all__ = [
     "ManifestError",
     "NodeError",
     "NodeTimeoutError",
+    "RemoteError",
     "RemoteMediaError",
     "RetryableError",
 ]
@@ -34,6 +36,7 @@ if TYPE_CHECKING or _native is not None:
         ManifestError,
         NodeError,
         NodeTimeoutError,
+        RemoteError,
         RemoteMediaError,
         RetryableError,
     )
@@ -43,6 +46,7 @@ else:  # pragma: no cover - only without the built extension
         ManifestError,
         NodeError,
         NodeTimeoutError,
+        RemoteError,
         RemoteMediaError,
         RetryableError,
     )

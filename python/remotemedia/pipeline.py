@@ -27,6 +27,7 @@ from remotemedia.nodes.audio import (
     jsonable,
 )
 from remotemedia.nodes.base import Node
+from remotemedia.nodes.remote import RemotePipelineNode
 from remotemedia.streaming import AsyncSession, Session
 
 __all__ = ["Pipeline"]
@@ -35,7 +36,14 @@ ManifestSource = str | dict[str, Any] | os.PathLike[str]
 
 _BUILTINS: dict[str, type[BuiltinNode]] = {
     c.node_type: c
-    for c in (AudioResampleNode, VADNode, FormatConverterNode, ChannelMixNode, PassThroughNode)
+    for c in (
+        AudioResampleNode,
+        VADNode,
+        FormatConverterNode,
+        ChannelMixNode,
+        PassThroughNode,
+        RemotePipelineNode,
+    )
 }
 _DTYPES = (np.float32, np.float64, np.int16, np.int32)
 
@@ -230,7 +238,15 @@ class Pipeline:
         else:
             PythonExecutor(self.to_manifest(), self.nodes)
 
-    def run(self, data: Any, sample_rate: int | None = None) -> Any:
+    def run(
+        self,
+        data: Any,
+        sample_rate: int | None = None,
+        *,
+        remote: str | None = None,
+        token: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         """Runs the whole input through the pipeline.
 
         ``data``: a :class:`~remotemedia.Audio`, a numpy array (``(frames,)`` or
@@ -241,7 +257,14 @@ class Pipeline:
         Returns the sink's output (an :class:`~remotemedia.Audio`, a list of
         :class:`~remotemedia.Segment`, or what a Python node returned), or a dict by sink id
         when there are several sinks.
+
+        With ``remote="host:port"`` the pipeline runs on that remotemedia server (same results;
+        ``token`` or ``$REMOTEMEDIA_TOKEN`` is sent as a bearer token; ``timeout`` in seconds).
         """
+        if remote is not None:
+            from remotemedia.remote import client_for
+
+            return client_for(remote, token).run(self, data, sample_rate, timeout)
         if not self._nodes:
             raise ManifestError("invalid manifest: nodes: a pipeline needs at least one node")
         data, sample_rate = _prepare_input(data, sample_rate)
@@ -271,13 +294,23 @@ class Pipeline:
             return next(iter(outputs.values()))
         return outputs
 
-    async def arun(self, data: Any, sample_rate: int | None = None) -> Any:
+    async def arun(
+        self, data: Any, sample_rate: int | None = None, *, remote: str | None = None
+    ) -> Any:
         """:meth:`run` without blocking the event loop (the work runs on a worker thread)."""
-        return await asyncio.to_thread(self.run, data, sample_rate)
+        return await asyncio.to_thread(self.run, data, sample_rate, remote=remote)
 
     # ------------------------------------------------------------------ streaming
 
-    def stream(self, sample_rate: int, channels: int = 1, *, max_pending: int = 4) -> Session:
+    def stream(
+        self,
+        sample_rate: int,
+        channels: int = 1,
+        *,
+        max_pending: int = 4,
+        remote: str | None = None,
+        token: str | None = None,
+    ) -> Session:
         """Opens a streaming session::
 
             with pipeline.stream(sample_rate=48000, channels=1) as session:
@@ -290,8 +323,15 @@ class Pipeline:
 
         Outputs are :class:`~remotemedia.streaming.StreamOutput` (``node_id``, ``data``,
         ``start_frame``/``start_ms``). At most ``max_pending`` chunks wait to be processed;
-        ``send`` waits when that many are queued.
+        ``send`` waits when that many are queued. With ``remote="host:port"`` the stream runs
+        on that server.
         """
+        if remote is not None:
+            from remotemedia.remote import client_for
+
+            return client_for(remote, token).stream(
+                self, sample_rate, channels, max_pending=max_pending
+            )
         if not self._nodes:
             raise ManifestError("invalid manifest: nodes: a pipeline needs at least one node")
         if _runtime.runtime() == "python":
@@ -328,7 +368,15 @@ class Pipeline:
 
         return Session(backend, sample_rate, channels, max_pending=max_pending, on_done=done)
 
-    def astream(self, sample_rate: int, channels: int = 1, *, max_pending: int = 4) -> AsyncSession:
+    def astream(
+        self,
+        sample_rate: int,
+        channels: int = 1,
+        *,
+        max_pending: int = 4,
+        remote: str | None = None,
+        token: str | None = None,
+    ) -> AsyncSession:
         """The asyncio form of :meth:`stream`::
 
         async with pipeline.astream(sample_rate=16000) as session:
@@ -336,7 +384,9 @@ class Pipeline:
             async for out in session:
                 ...
         """
-        return AsyncSession(self.stream(sample_rate, channels, max_pending=max_pending))
+        return AsyncSession(
+            self.stream(sample_rate, channels, max_pending=max_pending, remote=remote, token=token)
+        )
 
     # ------------------------------------------------------------------ observing
 

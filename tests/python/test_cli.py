@@ -104,4 +104,6 @@ def test_python_m_entry_point() -> None:
         text=True,
         timeout=60,
     )
-    assert r.returncode == 0 and len(json.loads(r.stdout)) == 5
+    assert (
+        r.returncode == 0 and len(json.loads(r.stdout)) == 6
+    )  # 5 audio nodes + RemotePipelineNode

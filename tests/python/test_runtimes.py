@@ -173,4 +173,5 @@ def test_node_type_listing_matches_the_python_classes() -> None:
         "FormatConverterNode",
         "ChannelMixNode",
         "PassThroughNode",
+        "RemotePipelineNode",
     }

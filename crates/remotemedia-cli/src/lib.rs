@@ -23,15 +23,39 @@ use remotemedia_core::registry::NodeRegistry;
 /// Inputs longer than this show a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_SECS: f64 = 5.0;
 
+/// The built-in nodes, plus the fault-injection nodes when `REMOTEMEDIA_TEST_NODES=1`.
+pub fn builtin_registry() -> NodeRegistry {
+    let mut r = NodeRegistry::with_builtins();
+    if std::env::var_os("REMOTEMEDIA_TEST_NODES").is_some_and(|v| v == "1") {
+        remotemedia_core::nodes::testing::register(&mut r);
+    }
+    r
+}
+
 /// What the embedding program adds to the CLI (e.g. Python nodes).
 pub trait Host {
-    /// The node types available before looking at a manifest.
+    /// The node types available to local runs before looking at a manifest.
     fn registry(&self) -> NodeRegistry {
-        let mut r = NodeRegistry::with_builtins();
-        if std::env::var_os("REMOTEMEDIA_TEST_NODES").is_some_and(|v| v == "1") {
-            remotemedia_core::nodes::testing::register(&mut r);
-        }
+        let mut r = builtin_registry();
+        remotemedia_grpc::remote_node::register(&mut r);
         r
+    }
+
+    /// The node types a server offers to its clients: the built-ins and the operator's
+    /// `python_nodes`. Never anything a manifest names on its own.
+    fn server_registry(&self, config: &remotemedia_grpc::ServerConfig) -> Result<NodeRegistry> {
+        if !config.python_nodes.is_empty() {
+            bail!(
+                "python_nodes in the server config need the Python package's `remotemedia serve` \
+                 (pip install remotemedia); this binary runs native nodes only"
+            );
+        }
+        Ok(builtin_registry())
+    }
+
+    /// How non-audio values are rendered on the wire.
+    fn renderer(&self) -> remotemedia_grpc::convert::JsonRenderer {
+        remotemedia_grpc::convert::default_renderer()
     }
 
     /// Registers node types a manifest needs that are not built in (e.g. Python classes).
@@ -80,6 +104,24 @@ enum Command {
     },
     /// Print the manifest JSON Schema.
     Schema,
+    /// Serve pipelines over gRPC (remotemedia.v1) until SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on (overrides the config's `listen`; default 127.0.0.1:50051).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Server configuration (TOML): auth tokens, limits, Python nodes, metrics address.
+    #[arg(long, value_name = "server.toml")]
+    config: Option<PathBuf>,
+    /// Serve gRPC server reflection.
+    #[arg(long)]
+    reflection: bool,
+    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    #[arg(long)]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -149,7 +191,73 @@ fn dispatch(cli: Cli, host: &dyn Host) -> Result<()> {
             print!("{}", schema::builtin_manifest_schema_pretty());
             Ok(())
         }
+        Command::Serve(args) => serve(args, host),
     }
+}
+
+fn serve(args: ServeArgs, host: &dyn Host) -> Result<()> {
+    use remotemedia_grpc::{ServerConfig, ServerParts, Telemetry};
+    let mut config = match &args.config {
+        Some(path) => ServerConfig::load(path)?,
+        None => ServerConfig::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if args.reflection {
+        config.reflection = true;
+    }
+    if let Some(m) = args.metrics_listen {
+        config.metrics_listen = Some(m);
+    }
+    let registry = host.server_registry(&config)?;
+    let node_types = registry.node_types().count();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let telemetry = std::sync::Arc::new(Telemetry::new());
+        if let Some(maddr) = config.metrics_listen {
+            let l = remotemedia_grpc::telemetry::bind_metrics(maddr)
+                .await
+                .with_context(|| format!("cannot listen on {maddr} for metrics"))?;
+            tokio::spawn(remotemedia_grpc::telemetry::serve_metrics(
+                l,
+                std::sync::Arc::clone(&telemetry),
+                remotemedia_grpc::termination_signal(),
+            ));
+            eprintln!("remotemedia: Prometheus metrics on http://{maddr}/metrics");
+        }
+        eprintln!(
+            "remotemedia: serving remotemedia.v1 on {addr} ({node_types} node types; auth {}; \
+             max {} concurrent calls)",
+            if config.tokens().is_empty() {
+                "off"
+            } else {
+                "on"
+            },
+            config.limits.max_concurrent,
+        );
+        let parts = ServerParts {
+            config,
+            registry,
+            render: host.renderer(),
+            telemetry,
+        };
+        remotemedia_grpc::serve(parts, listener, async {
+            remotemedia_grpc::termination_signal().await;
+            eprintln!("remotemedia: shutting down (draining open streams)");
+        })
+        .await
+        .map_err(|e| anyhow!(e))?;
+        eprintln!("remotemedia: stopped");
+        Ok(())
+    })
 }
 
 fn load_pipeline(path: &Path, host: &dyn Host) -> Result<Pipeline> {

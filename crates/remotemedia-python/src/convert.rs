@@ -404,3 +404,12 @@ pub fn data_to_json(py: Python<'_>, data: &Data) -> Option<serde_json::Value> {
         other => other.to_json(),
     }
 }
+
+/// A wire renderer that also renders Python values (as `json.dumps` does).
+pub fn renderer() -> remotemedia_grpc::convert::JsonRenderer {
+    std::sync::Arc::new(|d: &Data| match d {
+        Data::Audio(_) => None,
+        Data::Segments(_) | Data::Json(_) => d.to_json(),
+        other => Python::attach(|py| data_to_json(py, other)),
+    })
+}

@@ -42,6 +42,12 @@ create_exception!(
 );
 create_exception!(
     remotemedia._native,
+    RemoteError,
+    RemoteMediaError,
+    "A remote call failed in transport or was refused (auth, load, shutdown); `code` is the gRPC status name."
+);
+create_exception!(
+    remotemedia._native,
     RetryableError,
     RemoteMediaError,
     "Raise from a Python node to ask the executor to retry the call."
@@ -135,5 +141,41 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NodeTimeoutError", py.get_type::<NodeTimeoutError>())?;
     m.add("CircuitOpenError", py.get_type::<CircuitOpenError>())?;
     m.add("RetryableError", py.get_type::<RetryableError>())?;
+    m.add("RemoteError", py.get_type::<RemoteError>())?;
     Ok(())
+}
+
+/// The one mapping from a remote call's failure to a Python exception: the server's
+/// remotemedia error code picks the same class a local run would raise.
+pub fn remote_to_pyerr(py: Python<'_>, e: remotemedia_grpc::ClientError) -> PyErr {
+    use remotemedia_grpc::ClientError;
+    let (err, grpc_code, node_id, error_code) = match &e {
+        ClientError::Status {
+            code,
+            message,
+            node_id,
+            error_code,
+        } => {
+            let err = match error_code.as_deref() {
+                Some("manifest" | "graph" | "cycle") => ManifestError::new_err(message.clone()),
+                Some("circuit_open") => CircuitOpenError::new_err(message.clone()),
+                Some("timeout") => NodeTimeoutError::new_err(message.clone()),
+                Some("input") => PyValueError::new_err(message.clone()),
+                Some(_) if node_id.is_some() => NodeError::new_err(message.clone()),
+                _ => RemoteError::new_err(message.clone()),
+            };
+            (err, Some(*code), node_id.clone(), error_code.clone())
+        }
+        other => (RemoteError::new_err(other.to_string()), None, None, None),
+    };
+    let value = err.value(py);
+    let code_name = grpc_code
+        .map(|c| format!("{c:?}"))
+        .unwrap_or_else(|| "Unavailable".to_string());
+    let _ = value.setattr("grpc_code", code_name);
+    if let Some(id) = node_id {
+        let _ = value.setattr("node_id", id);
+    }
+    let _ = value.setattr("code", error_code.unwrap_or_else(|| "remote".to_string()));
+    err
 }

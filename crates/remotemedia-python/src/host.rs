@@ -26,4 +26,20 @@ impl Host for PyHost {
     fn to_json(&self, data: &Data) -> Option<serde_json::Value> {
         Python::attach(|py| crate::convert::data_to_json(py, data))
     }
+
+    fn server_registry(
+        &self,
+        config: &remotemedia_grpc::ServerConfig,
+    ) -> anyhow::Result<NodeRegistry> {
+        let mut registry = remotemedia_cli::builtin_registry();
+        Python::attach(|py| {
+            crate::registry::register_allowlisted(py, &config.python_nodes, &mut registry)
+                .map_err(|e| anyhow!("{}", e.value(py)))
+        })?;
+        Ok(registry)
+    }
+
+    fn renderer(&self) -> remotemedia_grpc::convert::JsonRenderer {
+        crate::convert::renderer()
+    }
 }

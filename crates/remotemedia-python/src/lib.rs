@@ -12,6 +12,7 @@ mod native_node;
 mod pipeline;
 mod pynode;
 mod registry;
+mod remote;
 
 use std::sync::OnceLock;
 
@@ -80,6 +81,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pipeline::NativeSession>()?;
     m.add_class::<native_node::NativeNode>()?;
     m.add_class::<convert::RustBuffer>()?;
+    m.add_class::<remote::RemoteClient>()?;
+    m.add_class::<remote::RemoteSession>()?;
     m.add_function(wrap_pyfunction!(native_node::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(node_types_json, m)?)?;
     m.add_function(wrap_pyfunction!(manifest_schema_json, m)?)?;

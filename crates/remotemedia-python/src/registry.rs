@@ -14,13 +14,35 @@ use serde_json::{Map, Value};
 
 use crate::pynode::PythonNode;
 
-/// The built-in native nodes (and the test nodes when `REMOTEMEDIA_TEST_NODES=1`).
+/// The node types of local pipelines: built-in native nodes, `RemotePipelineNode`, and the
+/// test nodes when `REMOTEMEDIA_TEST_NODES=1`.
 pub fn base_registry() -> NodeRegistry {
-    let mut r = NodeRegistry::with_builtins();
-    if std::env::var_os("REMOTEMEDIA_TEST_NODES").is_some_and(|v| v == "1") {
-        remotemedia_core::nodes::testing::register(&mut r);
-    }
+    let mut r = remotemedia_cli::builtin_registry();
+    remotemedia_grpc::remote_node::register(&mut r);
     r
+}
+
+/// Registers the operator's allowlisted Python node types (`name -> "module:Class"`) for a
+/// server. This is the only place a server imports Python code, and it happens at start-up,
+/// from the operator's configuration, never from a manifest.
+pub fn register_allowlisted(
+    py: Python<'_>,
+    allow: &std::collections::BTreeMap<String, String>,
+    registry: &mut NodeRegistry,
+) -> PyResult<()> {
+    for (name, target) in allow {
+        let class = import_class(py, target).map_err(|e| {
+            PyValueError::new_err(format!(
+                "python_nodes.{name}: cannot import '{target}': {}",
+                e.value(py)
+            ))
+        })?;
+        registry.register(Arc::new(ClassFactory {
+            info: python_info(name, doc_of(&class)),
+            class: class.unbind(),
+        }));
+    }
+    Ok(())
 }
 
 fn python_info(node_type: &str, description: String) -> NodeInfo {

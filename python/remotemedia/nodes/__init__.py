@@ -9,6 +9,7 @@ from remotemedia.nodes.audio import (
     VADNode,
 )
 from remotemedia.nodes.base import Node
+from remotemedia.nodes.remote import RemotePipelineNode
 
 __all__ = [
     "AudioResampleNode",
@@ -17,5 +18,6 @@ __all__ = [
     "FormatConverterNode",
     "Node",
     "PassThroughNode",
+    "RemotePipelineNode",
     "VADNode",
 ]

@@ -22,8 +22,9 @@ pub fn register_builtins(registry: &mut NodeRegistry) {
     registry.register(Arc::new(TypedFactory::new(
         "VADNode",
         "Energy voice-activity detector: frames whose RMS level exceeds `threshold` dBFS are \
-         speech. Emits speech segments [{start_ms, end_ms, energy_db}] (adjacent speech frames \
-         merged) or, with emit=\"speech\", only the speech audio.",
+         speech (plus `hangover_ms` after the last loud frame). Emits speech segments \
+         [{start_ms, end_ms, energy_db}], or with emit=\"speech\" only the speech audio, or \
+         with emit=\"events\" speech_start/speech_end events as soon as each is decided.",
         |_, p| Box::new(audio::VadNode::new(p)),
     )));
     registry.register(Arc::new(TypedFactory::new(
