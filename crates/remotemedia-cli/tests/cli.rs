@@ -290,7 +290,8 @@ fn validate_nodes_and_schema() {
     );
     let o = remotemedia(&["nodes", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 5);
+    // The five audio nodes and RemotePipelineNode.
+    assert_eq!(v.as_array().unwrap().len(), 6);
 
     let o = remotemedia(&["schema"]);
     let checked_in =
