@@ -308,6 +308,7 @@ class Pipeline:
         channels: int = 1,
         *,
         max_pending: int = 4,
+        background: bool = False,
         remote: str | None = None,
         token: str | None = None,
     ) -> Session:
@@ -322,15 +323,16 @@ class Pipeline:
                     ...
 
         Outputs are :class:`~remotemedia.streaming.StreamOutput` (``node_id``, ``data``,
-        ``start_frame``/``start_ms``). At most ``max_pending`` chunks wait to be processed;
-        ``send`` waits when that many are queued. With ``remote="host:port"`` the stream runs
-        on that server.
+        ``start_frame``/``start_ms``). ``send`` processes the chunk before returning (its
+        outputs are ready to ``poll``); with ``background=True`` a worker thread processes
+        chunks and ``send`` only waits while ``max_pending`` are queued. With
+        ``remote="host:port"`` the stream runs on that server.
         """
         if remote is not None:
             from remotemedia.remote import client_for
 
             return client_for(remote, token).stream(
-                self, sample_rate, channels, max_pending=max_pending
+                self, sample_rate, channels, max_pending=max_pending, background=background
             )
         if not self._nodes:
             raise ManifestError("invalid manifest: nodes: a pipeline needs at least one node")
@@ -342,7 +344,14 @@ class Pipeline:
                 self._py_metrics = ex.metrics
                 self._last_runtime = "python"
 
-            return Session(ex, sample_rate, channels, max_pending=max_pending, on_done=done_py)
+            return Session(
+                ex,
+                sample_rate,
+                channels,
+                max_pending=max_pending,
+                background=background,
+                on_done=done_py,
+            )
         has_python = any(not isinstance(n, BuiltinNode) for _, n in self._nodes)
         if has_python and not self._serial.acquire(blocking=False):
             raise RemoteMediaError(
@@ -366,7 +375,14 @@ class Pipeline:
                 self._streaming = False
                 self._serial.release()
 
-        return Session(backend, sample_rate, channels, max_pending=max_pending, on_done=done)
+        return Session(
+            backend,
+            sample_rate,
+            channels,
+            max_pending=max_pending,
+            background=background,
+            on_done=done,
+        )
 
     def astream(
         self,
@@ -385,7 +401,14 @@ class Pipeline:
                 ...
         """
         return AsyncSession(
-            self.stream(sample_rate, channels, max_pending=max_pending, remote=remote, token=token)
+            self.stream(
+                sample_rate,
+                channels,
+                max_pending=max_pending,
+                background=True,
+                remote=remote,
+                token=token,
+            )
         )
 
     # ------------------------------------------------------------------ observing

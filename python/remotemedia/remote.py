@@ -62,13 +62,21 @@ class RemoteClient:
         return next(iter(outputs.values())) if len(outputs) == 1 else outputs
 
     def stream(
-        self, pipeline: Pipeline, sample_rate: int, channels: int = 1, *, max_pending: int = 4
+        self,
+        pipeline: Pipeline,
+        sample_rate: int,
+        channels: int = 1,
+        *,
+        max_pending: int = 4,
+        background: bool = False,
     ) -> Session:
         """Like :meth:`Pipeline.stream`, on the server."""
         from remotemedia.streaming import Session
 
         backend = self._native.stream(pipeline.serialize(indent=None))
-        return Session(backend, sample_rate, channels, max_pending=max_pending)
+        return Session(
+            backend, sample_rate, channels, max_pending=max_pending, background=background
+        )
 
     def list_nodes(self) -> list[dict[str, str]]:
         """The server's node types."""

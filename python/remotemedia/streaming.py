@@ -1,10 +1,13 @@
 """Streaming sessions: feed a pipeline chunk by chunk and get outputs as they are produced.
 
-A session runs the pipeline on a worker thread. ``send`` queues a chunk and returns at once
-unless ``max_pending`` chunks are already waiting, in which case it waits (backpressure: a
-producer faster than the pipeline is slowed down instead of growing memory). ``poll`` returns
-what is ready and never blocks. ``close`` ends the stream (flushing every node) and returns
-what was not polled yet. Outputs are delivered exactly once.
+By default (``Pipeline.stream``) ``send`` runs the chunk through the pipeline before it
+returns (with the GIL released for native work), so the outputs of a chunk are ready for
+``poll`` right after ``send``, and a producer faster than the pipeline is held back by
+construction. With ``background=True`` (what ``Pipeline.astream`` uses) a worker thread runs
+the pipeline: ``send`` queues a chunk and returns at once unless ``max_pending`` chunks are
+already waiting, in which case it waits (backpressure, instead of growing memory). Either way
+``poll`` returns what is ready and never blocks, and ``close`` ends the stream (flushing every
+node) and returns what was not polled yet. Outputs are delivered exactly once.
 
 The concatenated streamed output equals ``Pipeline.run`` on the whole input, for every chunking.
 """
@@ -76,6 +79,7 @@ class Session:
         channels: int,
         *,
         max_pending: int = 4,
+        background: bool = False,
         on_done: Callable[[], None] | None = None,
     ) -> None:
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
@@ -95,8 +99,12 @@ class Session:
         self._listeners: list[Callable[[], None]] = []
         self._on_done = on_done
         self._metrics: dict[str, Any] | None = None
-        self._worker = threading.Thread(target=self._run, name="remotemedia-session", daemon=True)
-        self._worker.start()
+        self._background = background
+        if background:
+            self._worker = threading.Thread(
+                target=self._run, name="remotemedia-session", daemon=True
+            )
+            self._worker.start()
 
     # ------------------------------------------------------------------ worker
 
@@ -110,33 +118,60 @@ class Session:
         for notify in list(self._listeners):
             notify()
 
-    def _run(self) -> None:
+    def _handle(self, item: Any) -> bool:
+        """Processes one inbox item; returns True when the stream has ended."""
         try:
-            while True:
-                item = self._inbox.get()
-                if item is _ABORT:
-                    self._backend.abort()
-                    break
-                if item is _END:
-                    self._deliver(self._backend.finish())
-                    break
-                self._deliver(self._backend.push(item, self.sample_rate))
+            if item is _ABORT:
+                self._backend.abort()
+                return True
+            if item is _END:
+                self._deliver(self._backend.finish())
+                return True
+            self._deliver(self._backend.push(item, self.sample_rate))
+            return False
         except BaseException as exc:
             self._error = exc
             try:
                 self._backend.abort()
             except Exception:
                 pass
-        finally:
+            return True
+
+    def _finalize(self) -> None:
+        if self._done.is_set():
+            return
+        try:
+            self._metrics = json.loads(self._backend.metrics_json())
+        except Exception:
+            self._metrics = None
+        self._done.set()
+        if self._on_done is not None:
+            self._on_done()
+        for notify in list(self._listeners):
+            notify()
+
+    def _run(self) -> None:
+        while not self._handle(self._inbox.get()):
+            pass
+        self._finalize()
+
+    def _submit(self, item: Any, timeout: float | None = None) -> None:
+        """Hands an item to the pipeline: at once (foreground) or through the inbox."""
+        if not self._background:
+            if self._handle(item) or self._error is not None:
+                if not self._done.is_set():
+                    self._finalize()
+            return
+        while True:
             try:
-                self._metrics = json.loads(self._backend.metrics_json())
-            except Exception:
-                self._metrics = None
-            self._done.set()
-            if self._on_done is not None:
-                self._on_done()
-            for notify in list(self._listeners):
-                notify()
+                self._inbox.put(item, timeout=0.1 if timeout is None else timeout)
+                return
+            except queue.Full:
+                self._check()  # the worker may have failed and stopped taking chunks
+                if timeout is not None:
+                    raise TimeoutError(
+                        f"the pipeline did not take the chunk within {timeout} s"
+                    ) from None
 
     # ------------------------------------------------------------------ API
 
@@ -168,22 +203,14 @@ class Session:
         return out
 
     def send(self, chunk: np.ndarray, timeout: float | None = None) -> None:
-        """Queues a chunk (any number of frames). Waits while ``max_pending`` chunks are
-        queued; raises ``TimeoutError`` after ``timeout`` seconds of waiting."""
+        """Sends a chunk (any number of frames). In the foreground (default) it is processed
+        before this returns; in the background it is queued, waiting while ``max_pending``
+        chunks are queued (``TimeoutError`` after ``timeout`` seconds of waiting)."""
         self._check()
         if self._closing:
             raise RemoteMediaError("the session is closed; open a new one with Pipeline.stream()")
-        chunk = self._normalise(chunk)
-        while True:
-            try:
-                self._inbox.put(chunk, timeout=0.1 if timeout is None else timeout)
-                return
-            except queue.Full:
-                self._check()  # the worker may have failed and stopped taking chunks
-                if timeout is not None:
-                    raise TimeoutError(
-                        f"the pipeline did not take the chunk within {timeout} s"
-                    ) from None
+        self._submit(self._normalise(chunk), timeout)
+        self._check()
 
     def poll(self) -> list[StreamOutput]:
         """Outputs produced since the last poll (never blocks)."""
@@ -198,7 +225,7 @@ class Session:
         """Ends the stream: flushes every node and returns the outputs not polled yet."""
         if not self._closing:
             self._closing = True
-            self._inbox.put(_END)
+            self._submit(_END)
         if not self._done.wait(timeout):
             raise TimeoutError(f"the pipeline did not finish within {timeout} s")
         out = self.poll()
@@ -209,7 +236,7 @@ class Session:
         """Ends the stream without flushing."""
         if not self._closing:
             self._closing = True
-            self._inbox.put(_ABORT)
+            self._submit(_ABORT)
         self._done.wait()
 
     @property
@@ -237,8 +264,12 @@ class Session:
             self.abort()
 
     def __del__(self) -> None:
-        if not self._closing and hasattr(self, "_inbox"):
+        if not getattr(self, "_closing", True) and not self._done.is_set():
             self._closing = True
+            if not self._background:
+                self._handle(_ABORT)
+                self._finalize()
+                return
             try:
                 self._inbox.put_nowait(_ABORT)
             except queue.Full:

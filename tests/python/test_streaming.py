@@ -43,11 +43,13 @@ def joined(outputs: list[StreamOutput], node_id: str) -> Any:
     return [item for v in values for item in v]
 
 
-def stream_all(p: Pipeline, x: np.ndarray, rate: int, seed: int) -> list[StreamOutput]:
+def stream_all(
+    p: Pipeline, x: np.ndarray, rate: int, seed: int, background: bool = False
+) -> list[StreamOutput]:
     rng = np.random.default_rng(seed)
     channels = 1 if x.ndim == 1 else x.shape[1]
     outputs: list[StreamOutput] = []
-    with p.stream(sample_rate=rate, channels=channels) as s:
+    with p.stream(sample_rate=rate, channels=channels, background=background) as s:
         for c in chunks(x, rate, rng):
             s.send(c)
             outputs += s.poll()
@@ -91,7 +93,7 @@ def test_streamed_output_equals_run_for_random_chunkings(
     sink = list(p.nodes)[-1]
     whole = p.run(x, sample_rate=rate)
     for seed in range(3):
-        streamed = joined(stream_all(p, x, rate, seed), sink)
+        streamed = joined(stream_all(p, x, rate, seed, background=seed == 2), sink)
         if isinstance(whole, Audio):
             np.testing.assert_array_equal(
                 streamed, np.asarray(whole), err_msg=f"{name} seed {seed}"
@@ -177,7 +179,7 @@ class Slow(Node):
 def test_backpressure_makes_a_fast_producer_wait() -> None:
     p = Pipeline("bp").add_node(Slow())
     x = np.zeros(160, dtype=np.float32)
-    with p.stream(sample_rate=16000, max_pending=2) as s:
+    with p.stream(sample_rate=16000, max_pending=2, background=True) as s:
         t = time.perf_counter()
         for _ in range(10):
             s.send(x)
@@ -186,7 +188,7 @@ def test_backpressure_makes_a_fast_producer_wait() -> None:
         s.close()
     # Ten chunks at 50 ms each with at most 2 queued: the producer waited for most of them.
     assert elapsed >= 0.3, elapsed
-    with p.stream(sample_rate=16000, max_pending=1) as s:
+    with p.stream(sample_rate=16000, max_pending=1, background=True) as s:
         s.send(x)
         with pytest.raises(TimeoutError):
             for _ in range(5):
@@ -200,14 +202,16 @@ def test_errors_in_a_stream_surface_with_their_own_type() -> None:
             raise RuntimeError("broken microphone")
 
     p = Pipeline("e").add_node(Fails(), "fails")
-    s = p.stream(sample_rate=16000)
-    s.send(np.zeros(160, dtype=np.float32))
-    with pytest.raises(RuntimeError, match="broken microphone") as e:
-        s.close()
-    assert e.value.remotemedia_node_id == "fails"  # type: ignore[attr-defined]
-    assert s.done
-    with pytest.raises(RuntimeError):
-        s.send(np.zeros(160, dtype=np.float32))
+    for background in (False, True):
+        s = p.stream(sample_rate=16000, background=background)
+        # In the foreground the chunk's own send() raises; in the background a later call.
+        with pytest.raises(RuntimeError, match="broken microphone") as e:
+            s.send(np.zeros(160, dtype=np.float32))
+            s.close()
+        assert e.value.remotemedia_node_id == "fails"  # type: ignore[attr-defined]
+        assert s.done
+        with pytest.raises(RuntimeError):
+            s.send(np.zeros(160, dtype=np.float32))
 
 
 def test_bad_chunks_are_refused_in_the_callers_thread() -> None:
