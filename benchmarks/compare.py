@@ -318,12 +318,104 @@ def overhead_section() -> str:
     return table.render(1e6)
 
 
+def streaming_section() -> str:
+    """Per-chunk cost of streaming 20 ms chunks: locally, and over loopback gRPC."""
+    import os
+    import shutil
+    import signal
+    import socket
+    import subprocess
+
+    rate = 48000
+    chunk = remotemedia.Audio(music(rate, 0.02), rate)  # 20 ms at 48 kHz
+    passthrough = (
+        Pipeline("3 pass-through")
+        .add_node(PassThroughNode())
+        .add_node(PassThroughNode())
+        .add_node(PassThroughNode())
+    )
+    real3 = Pipeline("resample, i16, VAD").add_node(AudioResampleNode(16000))
+    real3.add_node(FormatConverterNode("i16")).add_node(VADNode(emit="events"))
+
+    def per_chunk(p: Pipeline, **kw: Any) -> Callable[[], Any]:
+        session = p.stream(sample_rate=rate, **kw)
+
+        def step() -> None:
+            session.send(chunk)
+            session.poll()
+
+        return step
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exe = shutil.which("remotemedia")
+    server = None
+    if exe:
+        server = subprocess.Popen(
+            [exe, "serve", "--listen", f"127.0.0.1:{port}"],
+            stderr=subprocess.DEVNULL,
+            env={**os.environ},
+        )
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+    try:
+        impls: list[tuple[str, Callable[[], Any], str]] = [
+            (
+                "local session, 3 PassThrough nodes",
+                per_chunk(passthrough),
+                "executor + Python session overhead per chunk",
+            ),
+            (
+                "local session, 3 PassThrough nodes, background=True",
+                per_chunk(passthrough, background=True),
+                "worker-thread hand-off per chunk",
+            ),
+            (
+                "local session, resample 48k->16k + i16 + VAD events",
+                per_chunk(real3),
+                "including the nodes' work",
+            ),
+        ]
+        if server is not None:
+            address = f"127.0.0.1:{port}"
+            impls += [
+                (
+                    "gRPC loopback session, 3 PassThrough nodes",
+                    per_chunk(passthrough, remote=address),
+                    "round trip: send, outputs, chunk ack",
+                ),
+                (
+                    "gRPC loopback session, resample 48k->16k + i16 + VAD events",
+                    per_chunk(real3, remote=address),
+                    "round trip including the nodes' work",
+                ),
+            ]
+        table = Table(
+            "Streaming 20 ms chunks (48 kHz mono)",
+            "us per chunk",
+            "local session, 3 PassThrough nodes",
+        )
+        table.measure(impls, min_time=0.2)
+        return table.render(1e6)
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=15)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument(
-        "--only", choices=["resample", "vad", "format", "overhead"], help="run one section"
+        "--only",
+        choices=["resample", "vad", "format", "overhead", "streaming"],
+        help="run one section",
     )
     args = ap.parse_args()
     if not remotemedia.native_available() or remotemedia.runtime() != "rust":
@@ -350,6 +442,7 @@ def main() -> int:
         "vad": vad_section,
         "format": format_section,
         "overhead": overhead_section,
+        "streaming": streaming_section,
     }
     for name, fn in sections.items():
         if args.only in (None, name):

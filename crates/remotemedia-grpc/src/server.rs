@@ -529,7 +529,8 @@ pub async fn serve(
             service, auth,
         ))
         .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
+            // Small chunks must not wait for Nagle's algorithm.
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             graceful,
         )
         .await?;
