@@ -298,3 +298,72 @@ fn validate_nodes_and_schema() {
         std::fs::read_to_string(repo().join("schema/manifest.v1.schema.json")).unwrap();
     assert_eq!(text(&o.stdout), checked_in);
 }
+
+#[test]
+fn serve_runs_native_pipelines_and_stops_on_sigterm() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_remotemedia"))
+        .args(["serve", "--listen", &addr])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut client = remotemedia_grpc::RemoteClient::connect(&addr, None)
+            .await
+            .unwrap();
+        let manifest =
+            std::fs::read_to_string(repo().join("examples/resample_to_16k_i16.json")).unwrap();
+        let input = remotemedia_core::Data::Audio(remotemedia_core::AudioBuffer::mono_f32(
+            vec![0.1; 4_800],
+            48_000,
+        ));
+        let out = client.execute(&manifest, &input, None).await.unwrap();
+        assert_eq!(out.outputs["to_i16"].as_audio().unwrap().frames(), 1_600);
+    });
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("serving remotemedia.v1 on") && err.contains("stopped"),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_refuses_python_nodes_without_the_python_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("server.toml");
+    std::fs::write(&cfg, "[python_nodes]\nGain = \"mynodes:Gain\"\n").unwrap();
+    let o = remotemedia(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    let e = assert_clean_failure(&o);
+    assert!(e.contains("need the Python package"), "{e}");
+}

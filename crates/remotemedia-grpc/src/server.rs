@@ -127,6 +127,26 @@ fn client_deadline<T>(req: &Request<T>) -> Option<Duration> {
     })
 }
 
+/// A running `Execute`: counted in `active_executions`, aborted when dropped.
+struct RunningExecution {
+    abort: tokio::task::AbortHandle,
+    telemetry: Arc<Telemetry>,
+}
+
+impl RunningExecution {
+    fn new(abort: tokio::task::AbortHandle, telemetry: Arc<Telemetry>) -> Self {
+        telemetry.active_executions.inc();
+        Self { abort, telemetry }
+    }
+}
+
+impl Drop for RunningExecution {
+    fn drop(&mut self) {
+        self.abort.abort();
+        self.telemetry.active_executions.dec();
+    }
+}
+
 fn join_error(e: tokio::task::JoinError) -> Status {
     Status::internal(format!("the pipeline task ended abnormally: {e}"))
 }
@@ -147,15 +167,14 @@ impl RemoteMedia for Service {
         let input = data_from_pb(req.input.as_ref(), "input")
             .map_err(|m| self.failed("Execute", invalid(m)))?;
         let t = &self.shared.telemetry;
-        t.active_executions.inc();
-        // Its own task: a panic or a deadline ends this call only.
+        // Its own task: a panic or a deadline ends this call only. The guard aborts the task
+        // and counts it finished even when this handler is dropped (client cancelled).
         let task = tokio::spawn(async move { pipeline.run(input).await });
-        let abort = task.abort_handle();
+        let guard = RunningExecution::new(task.abort_handle(), Arc::clone(t));
         let result = tokio::time::timeout(deadline, task).await;
-        t.active_executions.dec();
+        drop(guard);
         let out = match result {
             Err(_) => {
-                abort.abort();
                 return Err(self.failed(
                     "Execute",
                     Status::deadline_exceeded(format!(
