@@ -27,7 +27,11 @@ fn input_data(input: &Bound<'_, PyAny>, sample_rate: Option<u32>) -> PyResult<Da
         .ok_or_else(|| PyValueError::new_err("the pipeline input is None; pass audio or a value"))
 }
 
-fn outputs_to_py<'py>(py: Python<'py>, outputs: Vec<SinkOutput>) -> PyResult<Bound<'py, PyList>> {
+/// Sink outputs as `[(sink_id, value, start_frame or None)]` (local and remote sessions).
+pub(crate) fn outputs_to_py<'py>(
+    py: Python<'py>,
+    outputs: Vec<SinkOutput>,
+) -> PyResult<Bound<'py, PyList>> {
     let items = outputs
         .into_iter()
         .map(|o| {

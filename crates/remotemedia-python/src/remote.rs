@@ -4,11 +4,12 @@
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList};
 use remotemedia_grpc::{RemoteClient as Client, RemoteStream};
 
 use crate::convert::{data_from_py, data_to_py, renderer};
 use crate::errors::{remote_to_pyerr, RemoteMediaError};
+use crate::pipeline::outputs_to_py;
 use crate::runtime;
 
 /// A connection to a remotemedia server.
@@ -136,24 +137,6 @@ impl RemoteSession {
             }),
         }
     }
-
-    fn to_py<'py>(py: Python<'py>, outputs: Outputs) -> PyResult<Bound<'py, PyList>> {
-        let items = outputs
-            .into_iter()
-            .map(|o| {
-                let start = o.position.map(|p| p.start_frame);
-                PyTuple::new(
-                    py,
-                    [
-                        o.node_id.into_pyobject(py)?.into_any(),
-                        data_to_py(py, o.data, false)?,
-                        start.into_pyobject(py)?.into_any(),
-                    ],
-                )
-            })
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, items)
-    }
 }
 
 #[pymethods]
@@ -169,7 +152,7 @@ impl RemoteSession {
         let data = data_from_py(chunk, sample_rate)?
             .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("a chunk cannot be None"))?;
         let outputs = self.with_stream(py, async move |s| s.push(&data).await)?;
-        Self::to_py(py, outputs)
+        outputs_to_py(py, outputs)
     }
 
     /// Ends the stream: the server flushes every node; returns the tail.
@@ -180,7 +163,7 @@ impl RemoteSession {
             *self.metrics.lock().unwrap_or_else(|p| p.into_inner()) =
                 s.metrics_json().map(String::from);
         }
-        Self::to_py(py, outputs)
+        outputs_to_py(py, outputs)
     }
 
     /// Ends the stream without flushing.
