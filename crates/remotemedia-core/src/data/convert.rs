@@ -18,6 +18,8 @@
 //! and picked at run time (about 2x and 3x faster than the SSE2 baseline on x86-64). This is
 //! two functions, so it is written out rather than pulled in through a multiversioning crate.
 
+use std::mem::MaybeUninit;
+
 const I16_SCALE: f32 = 32768.0;
 const I32_SCALE: f64 = 2_147_483_648.0;
 /// Adding then subtracting this rounds an f32 in (-2^22, 2^22) to the nearest integer (ties even).
@@ -29,48 +31,50 @@ const ROUND_F64: f64 = 6_755_399_441_055_744.0;
 pub fn i16_to_f32(src: &[i16]) -> Vec<f32> {
     // Filling an uninitialised allocation (rather than zeroing it first) lets the allocator
     // hand back recycled memory instead of fresh zeroed pages, which would fault on first write.
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is available on this CPU.
-        return unsafe { i16_to_f32_collect_avx2(src) };
-    }
-    i16_to_f32_collect(src)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn i16_to_f32_collect_avx2(src: &[i16]) -> Vec<f32> {
-    i16_to_f32_collect(src)
-}
-
-#[inline(always)]
-fn i16_to_f32_collect(src: &[i16]) -> Vec<f32> {
-    const K: f32 = 1.0 / I16_SCALE;
-    src.iter().map(|&s| s as f32 * K).collect()
+    let mut out = Vec::with_capacity(src.len());
+    i16_to_f32_uninit(src, &mut out.spare_capacity_mut()[..src.len()]);
+    // SAFETY: `i16_to_f32_uninit` wrote all `src.len()` elements.
+    unsafe { out.set_len(src.len()) };
+    out
 }
 
 /// `i16 -> f32` into a caller-provided buffer of the same length.
 pub fn i16_to_f32_into(src: &[i16], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "i16_to_f32_into: length mismatch");
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and only initialised values are
+    // written through the view.
+    let dst = unsafe { &mut *(dst as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    i16_to_f32_uninit(src, dst)
+}
+
+/// Writes every element of `dst`. The first few elements are done apart so the bulk of the
+/// stores land on 64-byte boundaries: the allocator hands out 16-byte-aligned buffers, and
+/// 32-byte stores that straddle cache lines cost about 5% at 1M samples.
+fn i16_to_f32_uninit(src: &[i16], dst: &mut [MaybeUninit<f32>]) {
+    debug_assert_eq!(src.len(), dst.len());
+    let head = dst.as_ptr().align_offset(64).min(dst.len());
+    let (d0, d1) = dst.split_at_mut(head);
+    let (s0, s1) = src.split_at(head);
+    i16_to_f32_kernel(s0, d0);
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 is available on this CPU.
-        return unsafe { i16_to_f32_avx2(src, dst) };
+        return unsafe { i16_to_f32_avx2(s1, d1) };
     }
-    i16_to_f32_kernel(src, dst)
+    i16_to_f32_kernel(s1, d1)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn i16_to_f32_avx2(src: &[i16], dst: &mut [f32]) {
+unsafe fn i16_to_f32_avx2(src: &[i16], dst: &mut [MaybeUninit<f32>]) {
     i16_to_f32_kernel(src, dst)
 }
 
 #[inline(always)]
-fn i16_to_f32_kernel(src: &[i16], dst: &mut [f32]) {
+fn i16_to_f32_kernel(src: &[i16], dst: &mut [MaybeUninit<f32>]) {
     const K: f32 = 1.0 / I16_SCALE;
     for (d, &s) in dst.iter_mut().zip(src) {
-        *d = s as f32 * K;
+        d.write(s as f32 * K);
     }
 }
 
@@ -191,6 +195,27 @@ pub fn f64_to_f32(src: &[f64]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn i16_to_f32_is_right_at_every_length_and_alignment() {
+        // The kernel splits off a head to align its stores; check the seams.
+        let src: Vec<i16> = (0..200).map(|i| (i * 331 - 32768) as i16).collect();
+        let mut dst = vec![f32::NAN; 220];
+        for n in [0, 1, 7, 15, 16, 17, 33, 100, 180] {
+            for off in 0..17 {
+                let out = &mut dst[off..off + n];
+                i16_to_f32_into(&src[..n], out);
+                for (i, &y) in out.iter().enumerate() {
+                    assert_eq!(y, src[i] as f32 / 32768.0, "n={n} off={off} i={i}");
+                }
+                assert_eq!(i16_to_f32(&src[off..off + n]), out_of(&src[off..off + n]));
+            }
+        }
+    }
+
+    fn out_of(src: &[i16]) -> Vec<f32> {
+        src.iter().map(|&s| s as f32 / 32768.0).collect()
+    }
 
     #[test]
     fn i16_f32_round_trip_is_exact_for_every_value() {
