@@ -193,6 +193,9 @@ def test_input_errors_are_clear() -> None:
         p.run(x)
     with pytest.raises(TypeError, match="dtype float16 is not supported"):
         p.run(x.astype(np.float16), sample_rate=48000)
+    for other in (">f4", ">i2", np.uint16, np.int64, np.complex64):
+        with pytest.raises(TypeError, match="use float32, float64, int16 or int32"):
+            p.run(x.astype(other), sample_rate=48000)
     with pytest.raises(ValueError, match=r"looks like \(channels, frames\), pass `audio.T`"):
         p.run(np.zeros((2, 48000), dtype=np.float32), sample_rate=48000)
     with pytest.raises(ValueError, match=r"1-D .* or 2-D"):

@@ -162,19 +162,22 @@ pub fn audio_from_array(obj: &Bound<'_, PyAny>, sample_rate: u32) -> PyResult<Au
         ));
     }
     let len = untyped.len();
-    let samples = if let Ok(a) = obj.cast::<PyArrayDyn<f32>>() {
-        Samples::F32(borrow_typed(a, len))
-    } else if let Ok(a) = obj.cast::<PyArrayDyn<f64>>() {
-        Samples::F64(borrow_typed(a, len))
-    } else if let Ok(a) = obj.cast::<PyArrayDyn<i16>>() {
-        Samples::I16(borrow_typed(a, len))
-    } else if let Ok(a) = obj.cast::<PyArrayDyn<i32>>() {
-        Samples::I32(borrow_typed(a, len))
-    } else {
-        return Err(PyTypeError::new_err(format!(
-            "audio dtype {} is not supported; use float32, float64, int16 or int32 (native byte order)",
-            untyped.dtype()
-        )));
+    // One look at the dtype (kind, size, byte order) instead of trying each typed cast: a
+    // failed cast costs about 0.4 us, which was most of a small call's overhead.
+    let dtype = untyped.dtype();
+    let native = dtype.is_native_byteorder() != Some(false);
+    // SAFETY (each arm): the dtype was just checked to be exactly `T` in native byte order.
+    let samples = match (native, dtype.kind(), dtype.itemsize()) {
+        (true, b'f', 4) => Samples::F32(borrow_typed(unsafe { obj.cast_unchecked() }, len)),
+        (true, b'f', 8) => Samples::F64(borrow_typed(unsafe { obj.cast_unchecked() }, len)),
+        (true, b'i', 2) => Samples::I16(borrow_typed(unsafe { obj.cast_unchecked() }, len)),
+        (true, b'i', 4) => Samples::I32(borrow_typed(unsafe { obj.cast_unchecked() }, len)),
+        _ => {
+            return Err(PyTypeError::new_err(format!(
+                "audio dtype {} is not supported; use float32, float64, int16 or int32 (native byte order)",
+                untyped.dtype()
+            )))
+        }
     };
     AudioBuffer::new(samples, sample_rate, channels as u16)
         .map_err(|e| PyValueError::new_err(e.to_string()))
