@@ -51,7 +51,8 @@ pub struct Limits {
     /// Responses a stream may buffer before it stops reading input (HTTP/2 flow control does
     /// the rest). Default 16.
     pub stream_buffer: usize,
-    /// A stream with no message for this long is closed, in ms. Default 30000.
+    /// A stream that sends no message, or takes no response while its buffer is full, for
+    /// this long is closed, in ms. Default 30000.
     pub stream_idle_timeout_ms: u64,
     /// On shutdown, how long open streams may finish before they are closed, in ms. Default 5000.
     pub drain_ms: u64,

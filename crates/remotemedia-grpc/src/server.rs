@@ -272,9 +272,28 @@ fn response(msg: pb::stream_response::Msg) -> Result<pb::StreamResponse, Status>
 }
 
 impl Service {
-    /// Sends a response; `false` when the client has gone.
+    /// Sends a response; `false` when the client has gone, or has not taken a response for
+    /// `stream_idle_timeout_ms` while the stream's buffer is full (a client that stops
+    /// reading would otherwise hold its session, and its slot, for as long as its connection
+    /// lives).
     async fn send(&self, tx: &Tx, msg: pb::stream_response::Msg) -> bool {
-        tx.send(response(msg)).await.is_ok()
+        let idle = Duration::from_millis(self.shared.config.limits.stream_idle_timeout_ms);
+        match tokio::time::timeout(idle, tx.send(response(msg))).await {
+            Ok(sent) => sent.is_ok(),
+            Err(_) => {
+                tracing::warn!(
+                    "a stream client took no response for {} ms; its session was closed \
+                     (stream_idle_timeout_ms)",
+                    idle.as_millis()
+                );
+                self.shared
+                    .telemetry
+                    .errors
+                    .with_label_values(&["Stream", "client_not_reading"])
+                    .inc();
+                false
+            }
+        }
     }
 
     async fn send_outputs(&self, tx: &Tx, outputs: Vec<SinkOutput>) -> Result<bool, Status> {
@@ -521,6 +540,7 @@ pub async fn serve(
         telemetry: Arc::clone(&telemetry),
     };
     let drain = Duration::from_millis(limits.drain_ms);
+    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
     let graceful = async move {
         shutdown.await;
         tracing::info!("shutting down: draining open streams for up to {drain:?}");
@@ -540,8 +560,9 @@ pub async fn serve(
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        let _ = drained_tx.send(());
     };
-    tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_optional_service(reflection)
         .add_service(tonic::service::interceptor::InterceptedService::new(
@@ -551,8 +572,22 @@ pub async fn serve(
             // Small chunks must not wait for Nagle's algorithm.
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             graceful,
-        )
-        .await?;
+        );
+    // A graceful shutdown waits for every HTTP/2 stream to end, and a client that stops
+    // reading never lets its stream end: after the drain, such connections are dropped.
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result?,
+        _ = async {
+            if drained_rx.await.is_ok() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::warn!("connections still open after the drain period were closed");
+        }
+    }
     Ok(())
 }
 

@@ -529,3 +529,98 @@ async fn reflection_is_served_only_when_enabled() {
     );
     off.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_held_back_not_buffered() {
+    use remotemedia_grpc::pb;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio_stream::wrappers::ReceiverStream;
+
+    let mut cfg = config();
+    cfg.limits.stream_idle_timeout_ms = 1_000;
+    cfg.limits.drain_ms = 500;
+    let server = TestServer::start(cfg).await;
+    let mut raw =
+        pb::remote_media_client::RemoteMediaClient::connect(format!("http://{}", server.addr))
+            .await
+            .unwrap();
+    // Requests go through a one-slot channel: `accepted` counts the chunks the transport took.
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::StreamRequest>(1);
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let chunk = pb::StreamRequest {
+        msg: Some(pb::stream_request::Msg::Chunk(pb::StreamChunk {
+            seq: 0,
+            input: remotemedia_grpc::convert::data_to_pb(&tone(960, 48_000), &default_renderer()),
+        })),
+    };
+    const TOTAL: usize = 20_000; // 400 s of audio, 77 MB
+    let producer = {
+        let accepted = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            let open = pb::StreamRequest {
+                msg: Some(pb::stream_request::Msg::Open(pb::StreamOpen {
+                    manifest: RESAMPLE_VAD.to_string(),
+                })),
+            };
+            tx.send(open).await.unwrap();
+            for _ in 0..TOTAL {
+                if tx.send(chunk.clone()).await.is_err() {
+                    break;
+                }
+                accepted.fetch_add(1, Ordering::Relaxed);
+            }
+            tx
+        })
+    };
+    // The call is open but its responses are never read.
+    let call = tokio::spawn(async move {
+        let _responses = raw.stream(ReceiverStream::new(rx)).await.unwrap();
+        std::future::pending::<()>().await;
+    });
+    let t = Instant::now();
+    let mut last = usize::MAX;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = accepted.load(Ordering::Relaxed);
+        if now == last {
+            break;
+        }
+        last = now;
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the sender is never held back"
+        );
+    }
+    assert!(
+        last < TOTAL / 4,
+        "{last} chunks accepted from a client that reads nothing"
+    );
+    assert_eq!(server.telemetry.active_streams.get(), 1);
+    // Other clients are served meanwhile.
+    let mut other = server.client().await;
+    other
+        .execute(RESAMPLE_VAD, &tone(480, 48_000), None)
+        .await
+        .unwrap();
+    // A client that takes no response for stream_idle_timeout_ms loses its session, even
+    // though its connection (and this half-open call) stays up.
+    let t = Instant::now();
+    while server.telemetry.active_streams.get() != 0 {
+        assert!(t.elapsed() < Duration::from_secs(5), "stream not released");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let not_reading = server
+        .telemetry
+        .errors
+        .with_label_values(&["Stream", "client_not_reading"])
+        .get();
+    assert_eq!(not_reading, 1);
+    // The stalled HTTP/2 stream does not keep the server from stopping after the drain.
+    let t = Instant::now();
+    tokio::time::timeout(Duration::from_secs(15), server.shutdown())
+        .await
+        .expect("shutdown is not held up by a client that reads nothing");
+    assert!(t.elapsed() < Duration::from_secs(10));
+    producer.abort();
+    call.abort();
+}
