@@ -349,7 +349,12 @@ def streaming_section() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    exe = shutil.which("remotemedia")
+    # The CLI installed next to this interpreter (a venv's python run without activating it).
+    exe = shutil.which("remotemedia", path=os.path.dirname(sys.executable)) or shutil.which(
+        "remotemedia"
+    )
+    if exe is None:
+        print("gRPC rows skipped: the `remotemedia` command is not installed", file=sys.stderr)
     server = None
     if exe:
         server = subprocess.Popen(
