@@ -179,7 +179,10 @@ class Session:
         if self._error is not None:
             raise self._error
 
-    def _normalise(self, chunk: Any) -> np.ndarray:
+    def _normalise(self, chunk: Any, own: bool) -> np.ndarray:
+        """Checks a chunk. With ``own`` (the chunk is queued and processed after ``send``
+        returns), the result never shares memory with the caller's array: a caller that reuses
+        one buffer for every chunk must not change chunks still waiting in the queue."""
         if not isinstance(chunk, np.ndarray):
             raise TypeError(f"send() takes a numpy array of audio, got {type(chunk).__name__}")
         rate = getattr(chunk, "sample_rate", None)
@@ -197,9 +200,11 @@ class Session:
                 f"chunk has shape {chunk.shape} but the session has {self.channels} channel(s); "
                 "chunks are (frames,) for mono or (frames, channels)"
             )
-        if not chunk.flags.c_contiguous or not chunk.dtype.isnative:
-            chunk = np.ascontiguousarray(chunk, dtype=chunk.dtype.newbyteorder("="))
         out: np.ndarray = chunk
+        if not out.flags.c_contiguous or not out.dtype.isnative:
+            out = np.ascontiguousarray(out, dtype=out.dtype.newbyteorder("="))
+        if own and np.may_share_memory(out, chunk):
+            out = out.copy()
         return out
 
     def send(self, chunk: np.ndarray, timeout: float | None = None) -> None:
@@ -209,7 +214,7 @@ class Session:
         self._check()
         if self._closing:
             raise RemoteMediaError("the session is closed; open a new one with Pipeline.stream()")
-        self._submit(self._normalise(chunk), timeout)
+        self._submit(self._normalise(chunk, own=self._background), timeout)
         self._check()
 
     def poll(self) -> list[StreamOutput]:
@@ -299,11 +304,11 @@ class AsyncSession:
         self._s._check()
         if self._s._closing:
             raise RemoteMediaError("the session is closed; open a new one with Pipeline.astream()")
-        chunk = self._s._normalise(chunk)
+        chunk = self._s._normalise(chunk, own=True)
         try:
             self._s._inbox.put_nowait(chunk)
         except queue.Full:
-            await asyncio.to_thread(self._s.send, chunk)
+            await asyncio.to_thread(self._s._submit, chunk)
 
     def poll(self) -> list[StreamOutput]:
         """Outputs produced since the last poll (never blocks)."""

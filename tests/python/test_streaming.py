@@ -237,6 +237,38 @@ def test_leaving_a_with_block_by_exception_aborts_and_frees_the_pipeline() -> No
     assert p.run(music(48000, 0.3), sample_rate=48000).frames == 4800
 
 
+def _reused_buffer_chunks(n: int) -> tuple[np.ndarray, list[float]]:
+    return np.zeros(160, dtype=np.float32), [i / 64 for i in range(n)]
+
+
+@pytest.mark.parametrize("mode", ["foreground", "background", "async"])
+def test_a_producer_reusing_one_buffer_gets_every_chunk_as_sent(mode: str) -> None:
+    # Queued chunks are the caller's data at send() time, even when the caller overwrites its
+    # buffer right after (the usual audio-callback pattern).
+    p = Pipeline("reuse").add_node(FormatConverterNode("f64"))
+    buf, values = _reused_buffer_chunks(50)
+    if mode == "async":
+
+        async def main() -> list[StreamOutput]:
+            async with p.astream(sample_rate=16000, max_pending=64) as s:
+                for v in values:
+                    buf[:] = v
+                    await s.send(buf)
+                return await s.close()
+
+        outs = asyncio.run(main())
+    else:
+        with p.stream(sample_rate=16000, background=mode == "background", max_pending=64) as s:
+            outs = []
+            for v in values:
+                buf[:] = v
+                s.send(buf)
+                outs += s.poll()
+            outs += s.close()
+    got = np.concatenate([np.asarray(o.data) for o in outs])
+    np.testing.assert_array_equal(got, np.repeat(np.array(values, dtype=np.float64), 160))
+
+
 def test_async_sessions() -> None:
     p = Pipeline("async").add_node(AudioResampleNode(16000))
     x = music(48000, 1.0)
