@@ -26,7 +26,7 @@ from remotemedia.nodes.audio import (
     VADNode,
     jsonable,
 )
-from remotemedia.nodes.base import Node
+from remotemedia.nodes.base import Node, construct
 from remotemedia.nodes.remote import RemotePipelineNode
 from remotemedia.streaming import AsyncSession, Session
 
@@ -191,7 +191,7 @@ class Pipeline:
             params = spec.get("params") or {}
             node_cls = _BUILTINS.get(node_type) or _import_node_class(spec["id"], node_type)
             try:
-                node = node_cls(**params)
+                node = construct(node_cls, params)
             except TypeError as exc:
                 raise ManifestError(f"node '{spec['id']}' ({node_type}): {exc}") from None
             p.add_node(node, spec["id"])

@@ -36,3 +36,16 @@ class Stats(remotemedia.Node):
 
     def flush(self) -> Any:
         return {"frames": self.frames, "sample_rate": self.rate}
+
+
+class Mix(remotemedia.Node):
+    """Scales audio by ``base`` times every one of ``gains`` (a node with ``*args``)."""
+
+    def __init__(self, base: float, *gains: float, offset: float = 0.0) -> None:
+        self.base = base
+        self.gains = gains
+        self.offset = offset
+
+    def process(self, audio: remotemedia.Audio) -> remotemedia.Audio:
+        scale = self.base * float(np.prod(self.gains))
+        return audio * np.float32(scale) + np.float32(self.offset)

@@ -49,9 +49,14 @@ def test_manifests_with_python_nodes_run(tmp_path: Path) -> None:
         "nodes": [
             {"id": "resample", "node_type": "AudioResampleNode", "params": {"target_rate": 16000}},
             {"id": "gain", "node_type": "cli_nodes:Gain", "params": {"factor": 0.5}},
+            {"id": "mix", "node_type": "cli_nodes:Mix", "params": {"base": 2.0, "*gains": [1.0]}},
             {"id": "stats", "node_type": "cli_nodes:Stats"},
         ],
-        "connections": [{"from": "resample", "to": "gain"}, {"from": "gain", "to": "stats"}],
+        "connections": [
+            {"from": "resample", "to": "gain"},
+            {"from": "gain", "to": "mix"},
+            {"from": "mix", "to": "stats"},
+        ],
     }
     path = tmp_path / "m.json"
     path.write_text(json.dumps(manifest))
@@ -72,7 +77,7 @@ def test_manifests_with_python_nodes_run(tmp_path: Path) -> None:
         frames = w.getnframes()
     assert stats == {"frames": -(-frames // 3), "sample_rate": 16000}
     runtimes = {n["node_id"]: n["runtime"] for n in json.loads(metrics.read_text())["nodes"]}
-    assert runtimes == {"resample": "rust", "gain": "python", "stats": "python"}
+    assert runtimes == {"resample": "rust", "gain": "python", "mix": "python", "stats": "python"}
 
 
 def test_python_node_errors_and_bad_imports_are_reported(tmp_path: Path) -> None:

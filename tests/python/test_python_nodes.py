@@ -4,6 +4,7 @@ the circuit breaker, wrong return types, fan-in, mixing with native nodes."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import traceback
@@ -269,6 +270,29 @@ def test_python_node_params_round_trip_and_unserializable_params_are_named() -> 
 
         def process(self, data: Any) -> Any:
             return data
+
+    # A constructor with *args: the manifest keeps them ("*gains") and rebuilds the node.
+    from cli_nodes import Mix
+
+    p = Pipeline("star").add_node(Mix(2.0, 0.5, 0.25, offset=0.125), "m")
+    manifest = json.loads(p.serialize())
+    assert manifest["nodes"][0]["params"] == {
+        "base": 2.0,
+        "*gains": [0.5, 0.25],
+        "offset": 0.125,
+    }
+    back = Pipeline.from_manifest(manifest)
+    node = back.nodes["m"]
+    assert isinstance(node, Mix)
+    assert (node.base, node.gains, node.offset) == (2.0, (0.5, 0.25), 0.125)
+    x = np.linspace(-1, 1, 480, dtype=np.float32)
+    np.testing.assert_array_equal(back.run(x, sample_rate=16000), x * np.float32(0.25) + 0.125)
+    manifest["nodes"][0]["params"]["*gains"] = 3
+    with pytest.raises(remotemedia.ManifestError, match=r"node 'm' .*'\*gains' must be a list"):
+        Pipeline.from_manifest(manifest)
+    manifest["nodes"][0]["params"] = {"*gains": [1.0]}
+    with pytest.raises(remotemedia.ManifestError, match=r"missing 'base'"):
+        Pipeline.from_manifest(manifest)
 
     p = Pipeline("bad").add_node(Holds(object()), "h")
     with pytest.raises(remotemedia.ManifestError, match=r"node 'h' .* cannot go into a manifest"):

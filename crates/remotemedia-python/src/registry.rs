@@ -149,16 +149,21 @@ impl NodeFactory for ClassFactory {
                 Ok(loaded.cast_into::<PyDict>()?)
             })()
             .map_err(|e| vec![ParamIssue::new("", e.to_string())])?;
-            let obj = self.class.bind(py).call((), Some(&kwargs)).map_err(|e| {
-                vec![ParamIssue::new(
-                    "",
-                    format!(
-                        "constructing {} raised {}",
-                        self.info.node_type,
-                        e.value(py)
-                    ),
-                )]
-            })?;
+            // One constructor for manifests everywhere (`*args` parameters included).
+            let obj = py
+                .import("remotemedia.nodes.base")
+                .and_then(|m| m.getattr("construct"))
+                .and_then(|construct| construct.call1((self.class.bind(py), kwargs)))
+                .map_err(|e| {
+                    vec![ParamIssue::new(
+                        "",
+                        format!(
+                            "constructing {} raised {}",
+                            self.info.node_type,
+                            e.value(py)
+                        ),
+                    )]
+                })?;
             Ok(
                 Box::new(PythonNode::new(obj.unbind(), node_id, &self.info.node_type))
                     as Box<dyn Node>,

@@ -113,3 +113,32 @@ def _bound_params(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> d
         else:
             params[name] = value
     return params
+
+
+def construct(cls: type, params: dict[str, Any]) -> Any:
+    """Builds a node from its manifest ``params`` (the inverse of ``_bound_params``): a
+    ``"*name"`` entry is the constructor's ``*name`` arguments, so the parameters before it are
+    passed by position. Used by ``Pipeline.from_manifest`` and by the runtime's own loader."""
+    star = [k for k in params if k.startswith("*")]
+    if not star:
+        return cls(**params)
+    if len(star) > 1:
+        raise TypeError(f"more than one variadic parameter: {', '.join(sorted(star))}")
+    kwargs = dict(params)
+    extra = kwargs.pop(star[0])
+    if not isinstance(extra, list):
+        raise TypeError(f"'{star[0]}' must be a list of positional arguments")
+    sig = inspect.signature(cls.__init__)  # type: ignore[misc]
+    args: list[Any] = []
+    for name, p in list(sig.parameters.items())[1:]:
+        if p.kind is inspect.Parameter.VAR_POSITIONAL:
+            if name != star[0][1:]:
+                raise TypeError(f"got '{star[0]}' but the variadic parameter is '*{name}'")
+            break
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            if name not in kwargs:
+                raise TypeError(f"missing '{name}' (needed before '{star[0]}')")
+            args.append(kwargs.pop(name))
+    else:
+        raise TypeError(f"{cls.__name__}() takes no '{star[0]}' arguments")
+    return cls(*args, *extra, **kwargs)
