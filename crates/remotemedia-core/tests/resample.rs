@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use remotemedia_core::data::{AudioBuffer, Data, SampleFormat, Samples};
 
-const PAIRS: [(u32, u32); 7] = [
+const PAIRS: [(u32, u32); 8] = [
     (48_000, 16_000),
     (44_100, 16_000),
     (16_000, 48_000),
@@ -13,6 +13,8 @@ const PAIRS: [(u32, u32); 7] = [
     (44_100, 48_000),
     (48_000, 44_100),
     (8_000, 16_000),
+    // No common factor: 2 s FFT blocks.
+    (48_000, 44_101),
 ];
 
 fn resampler(target: u32, quality: &str) -> remotemedia_core::Pipeline {
