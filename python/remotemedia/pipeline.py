@@ -417,7 +417,12 @@ class Pipeline:
         """Metrics of the last run: ``{"pipeline", "total_time_us", "total_time_ms",
         "total_memory_mb", "nodes": [{"node_id", "node_type", "runtime",
         "execution_time_us", "execution_time_ms", "calls", "memory_mb", "status",
-        "retry_count", ...}]}``."""
+        "retry_count", ...}]}``.
+
+        ``memory_mb`` is the largest output one call of the node produced (the memory that
+        output holds). ``total_memory_mb`` is the process's peak resident memory so far
+        (``getrusage`` max RSS), not this run's own: a large earlier run raises it for every
+        later one."""
         if self._last_runtime == "python":
             return self._py_metrics
         if self._native is None:
