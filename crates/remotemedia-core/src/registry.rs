@@ -174,6 +174,9 @@ fn friendlier(message: &str, field: &str, info: &NodeInfo) -> String {
     let Some(param) = info.params.iter().find(|p| p.name == field) else {
         return message.replace("expected a map", "expected an object");
     };
+    if message == "missing (required)" {
+        return format!("missing (required); expected {}", valid_values(param));
+    }
     let Some((got, _)) = message
         .strip_prefix("invalid type: ")
         .or_else(|| message.strip_prefix("invalid value: "))
@@ -181,6 +184,11 @@ fn friendlier(message: &str, field: &str, info: &NodeInfo) -> String {
     else {
         return message.to_string();
     };
+    format!("got {got}; expected {}", valid_values(param))
+}
+
+/// What a parameter accepts, in words: "an integer in 8000..=384000", "one of fast, high".
+fn valid_values(param: &ParamInfo) -> String {
     let kind = match param.kind.as_str() {
         "integer" => "an integer",
         "number" => "a number",
@@ -189,7 +197,7 @@ fn friendlier(message: &str, field: &str, info: &NodeInfo) -> String {
         "boolean" => "true or false",
         other => other,
     };
-    let valid = if !param.choices.is_empty() {
+    if !param.choices.is_empty() {
         format!("{kind} {}", param.choices.join(", "))
     } else {
         match (param.minimum, param.maximum) {
@@ -197,8 +205,7 @@ fn friendlier(message: &str, field: &str, info: &NodeInfo) -> String {
             (Some(lo), None) => format!("{kind} >= {lo}"),
             _ => kind.to_string(),
         }
-    };
-    format!("got {got}; expected {valid}")
+    }
 }
 
 /// Derives the parameter list from a schemars schema (one source of truth: the Rust struct).
