@@ -48,6 +48,9 @@ _BUILTINS: dict[str, type[BuiltinNode]] = {
 _DTYPES = (np.float32, np.float64, np.int16, np.int32)
 
 
+_RETRY_FIELDS = frozenset({"max_attempts", "initial_delay_ms", "max_delay_ms"})
+
+
 class Pipeline:
     """A graph of nodes, run by the Rust executor.
 
@@ -68,6 +71,8 @@ class Pipeline:
         self.name = name
         self.description = description
         self._nodes: list[tuple[str, Node]] = []
+        # Per-node execution policy ("retry", "timeout_ms"), as in the manifest.
+        self._policies: dict[str, dict[str, Any]] = {}
         self._connections: list[tuple[str, str]] | None = None
         # Native pipelines for the current graph: idle instances to reuse, so concurrent runs
         # (arun, threads) each get their own node state. Pipelines with Python nodes run one
@@ -89,8 +94,21 @@ class Pipeline:
         """The nodes by id, in insertion order."""
         return dict(self._nodes)
 
-    def add_node(self, node: Node, node_id: str | None = None) -> Pipeline:
-        """Adds ``node`` (returns the pipeline, so calls chain)."""
+    def add_node(
+        self,
+        node: Node,
+        node_id: str | None = None,
+        *,
+        retry: dict[str, int] | None = None,
+        timeout_ms: int | None = None,
+    ) -> Pipeline:
+        """Adds ``node`` (returns the pipeline, so calls chain).
+
+        ``retry`` (``{"max_attempts", "initial_delay_ms", "max_delay_ms"}``, defaults 3, 100
+        and 1600) and ``timeout_ms`` (per call) are the node's execution policy, as in the
+        manifest; retries apply to retryable errors only (``TimeoutError``,
+        ``ConnectionError``, :class:`~remotemedia.RetryableError`).
+        """
         if not isinstance(node, Node):
             raise TypeError(
                 f"add_node() takes a remotemedia.Node, got {type(node).__name__}; subclass "
@@ -107,8 +125,24 @@ class Pipeline:
                 chosen, k = f"{base}_{k}", k + 1
         elif chosen in ids:
             raise ValueError(f"node id '{chosen}' is already used in this pipeline")
+        policy: dict[str, Any] = {}
+        if retry is not None:
+            if not isinstance(retry, dict) or not set(retry) <= _RETRY_FIELDS:
+                raise ValueError(
+                    f"node '{chosen}': retry must be a dict with keys among "
+                    f"{', '.join(sorted(_RETRY_FIELDS))}, got {retry!r}"
+                )
+            policy["retry"] = dict(retry)
+        if timeout_ms is not None:
+            if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or timeout_ms <= 0:
+                raise ValueError(
+                    f"node '{chosen}': timeout_ms must be a positive integer, got {timeout_ms!r}"
+                )
+            policy["timeout_ms"] = timeout_ms
         node.node_id = chosen
         self._nodes.append((chosen, node))
+        if policy:
+            self._policies[chosen] = policy
         self._version += 1
         return self
 
@@ -155,7 +189,9 @@ class Pipeline:
                     f"{params!r} cannot go into a manifest: {exc}; use JSON values (numbers, "
                     "strings, lists, dicts)"
                 ) from None
-            nodes.append({"id": node_id, "node_type": node.manifest_type(), "params": params})
+            spec = {"id": node_id, "node_type": node.manifest_type(), "params": params}
+            spec.update(self._policies.get(node_id, {}))
+            nodes.append(spec)
         return {
             "version": "v1",
             "metadata": metadata,
@@ -194,7 +230,7 @@ class Pipeline:
                 node = construct(node_cls, params)
             except TypeError as exc:
                 raise ManifestError(f"node '{spec['id']}' ({node_type}): {exc}") from None
-            p.add_node(node, spec["id"])
+            p.add_node(node, spec["id"], retry=spec.get("retry"), timeout_ms=spec.get("timeout_ms"))
         connections = manifest.get("connections") or []
         ids = [i for i, _ in p._nodes]
         edges = [(c["from"], c["to"]) for c in connections]

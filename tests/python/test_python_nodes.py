@@ -297,3 +297,41 @@ def test_python_node_params_round_trip_and_unserializable_params_are_named() -> 
     p = Pipeline("bad").add_node(Holds(object()), "h")
     with pytest.raises(remotemedia.ManifestError, match=r"node 'h' .* cannot go into a manifest"):
         p.serialize()
+
+
+class Sleeper(Node):
+    def __init__(self, seconds: float = 0.3) -> None:
+        self.seconds = seconds
+
+    def process(self, data: Any) -> Any:
+        time.sleep(self.seconds)
+        return data
+
+
+def test_timeout_and_retry_policies_apply_and_round_trip() -> None:
+    x = music(16000, 0.05)
+    # timeout_ms: the call is abandoned (not waited for) and the error names the node.
+    p = Pipeline("t").add_node(Sleeper(1.0), "slow", timeout_ms=50, retry={"max_attempts": 1})
+    t = time.perf_counter()
+    with pytest.raises(remotemedia.NodeTimeoutError, match="slow") as e:
+        p.run(x, sample_rate=16000)
+    assert time.perf_counter() - t < 0.6
+    assert isinstance(e.value, remotemedia.NodeError)
+    assert isinstance(e.value, remotemedia.RemoteMediaError)
+    # retry: the policy given to add_node is the one the executor uses.
+    node = Flaky(failures=1, exc="ConnectionError")
+    p = Pipeline("r").add_node(node, "f", retry={"max_attempts": 1})
+    with pytest.raises(ConnectionError):
+        p.run(x, sample_rate=16000)
+    assert node.calls == 1
+    # Both survive serialize -> from_manifest -> serialize, for Python and built-in nodes.
+    p.add_node(AudioResampleNode(8000), "r", timeout_ms=500, retry={"initial_delay_ms": 5})
+    manifest = json.loads(p.serialize())
+    assert manifest["nodes"][0]["retry"] == {"max_attempts": 1}
+    assert manifest["nodes"][1]["timeout_ms"] == 500
+    assert manifest["nodes"][1]["retry"] == {"initial_delay_ms": 5}
+    assert json.loads(Pipeline.from_manifest(manifest).serialize()) == manifest
+    with pytest.raises(ValueError, match="timeout_ms must be a positive integer"):
+        Pipeline("x").add_node(PassThroughNode(), timeout_ms=0)
+    with pytest.raises(ValueError, match="retry must be a dict with keys among"):
+        Pipeline("x").add_node(PassThroughNode(), retry={"attempts": 3})

@@ -196,9 +196,26 @@ impl Node for PythonNode {
     }
 
     async fn stop(&mut self) {
-        if let Err(e) = self.call("cleanup", None, None).await {
-            tracing_warn(&self.node_id, &e);
+        let busy = self.call_lock.try_lock().is_err();
+        if !busy {
+            if let Err(e) = self.call("cleanup", None, None).await {
+                tracing_warn(&self.node_id, &e);
+            }
+            return;
         }
+        // A call abandoned after its timeout is still running: cleanup() runs once it returns
+        // (calls into the object never overlap), without holding up the end of this run. A
+        // run bounded by `timeout_ms` must not wait for the very call the timeout gave up on.
+        let (obj, lock) = (Arc::clone(&self.obj), Arc::clone(&self.call_lock));
+        let (id, ty) = (self.node_id.clone(), self.node_type.clone());
+        tokio::task::spawn_blocking(move || {
+            let _serial = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let result =
+                Python::attach(|py| call_in_python(py, &obj, "cleanup", None, None, &id, &ty));
+            if let Err(e) = result {
+                tracing_warn(&id, &e);
+            }
+        });
     }
 
     fn runtime(&self) -> Runtime {
