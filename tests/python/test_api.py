@@ -75,6 +75,7 @@ def test_every_node_keeps_its_params_through_serialize_and_from_manifest() -> No
     nodes = [
         AudioResampleNode(target_rate=22050, quality="fast"),
         VADNode(threshold=-42.5, frame_length_ms=20, emit="speech"),
+        VADNode(threshold=-30.0, frame_length_ms=10, emit="events", hangover_ms=150),
         FormatConverterNode(target_format="i32"),
         ChannelMixNode(channels=2),
         PassThroughNode(),
@@ -82,14 +83,21 @@ def test_every_node_keeps_its_params_through_serialize_and_from_manifest() -> No
     for n in nodes:
         p.add_node(n)
     m = json.loads(p.serialize())
-    got = {n["node_type"]: n["params"] for n in m["nodes"]}
-    assert got == {
-        "AudioResampleNode": {"target_rate": 22050, "quality": "fast"},
-        "VADNode": {"threshold": -42.5, "frame_length_ms": 20, "emit": "speech", "hangover_ms": 0},
-        "FormatConverterNode": {"target_format": "i32"},
-        "ChannelMixNode": {"channels": 2},
-        "PassThroughNode": {},
-    }
+    got = [(n["node_type"], n["params"]) for n in m["nodes"]]
+    assert got == [
+        ("AudioResampleNode", {"target_rate": 22050, "quality": "fast"}),
+        (
+            "VADNode",
+            {"threshold": -42.5, "frame_length_ms": 20, "emit": "speech", "hangover_ms": 0},
+        ),
+        (
+            "VADNode",
+            {"threshold": -30.0, "frame_length_ms": 10, "emit": "events", "hangover_ms": 150},
+        ),
+        ("FormatConverterNode", {"target_format": "i32"}),
+        ("ChannelMixNode", {"channels": 2}),
+        ("PassThroughNode", {}),
+    ]
     assert m["version"] == "v1"
     assert m["metadata"] == {"name": "roundtrip", "description": "all params"}
     # Rebuild from text, dict and file: same manifest, same node classes and params.

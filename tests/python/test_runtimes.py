@@ -52,6 +52,22 @@ def test_every_builtin_node_runs_in_rust_inside_a_pipeline() -> None:
     assert all(n["calls"] >= 1 for n in nodes)
 
 
+@pytest.mark.parametrize("background", [False, True])
+def test_every_builtin_node_runs_in_rust_in_a_stream(background: bool) -> None:
+    p = Pipeline("all")
+    for n in all_builtins():
+        p.add_node(n)
+    x = music(48000, 0.2, channels=2)
+    with p.stream(sample_rate=48000, channels=2, background=background) as s:
+        for i in range(0, len(x), 960):
+            s.send(x[i : i + 960])
+        s.close()
+    metrics = s.metrics()
+    assert metrics is not None
+    assert {n["runtime"] for n in metrics["nodes"]} == {"rust"}, metrics["nodes"]
+    assert all(n["calls"] >= 1 for n in metrics["nodes"])
+
+
 def test_every_builtin_node_runs_in_rust_on_its_own() -> None:
     for node in all_builtins():
         assert node.active_runtime == "rust", type(node).__name__
