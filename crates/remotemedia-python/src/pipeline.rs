@@ -21,8 +21,9 @@ pub struct NativePipeline {
 }
 
 /// Converts the pipeline input: an `Audio`/numpy array (with `sample_rate` for plain arrays)
-/// or any Python value (for pipelines that start with Python nodes).
-fn input_data(input: &Bound<'_, PyAny>, sample_rate: Option<u32>) -> PyResult<Data> {
+/// or any Python value (for pipelines that start with Python nodes). Used for local and remote
+/// runs and stream chunks alike; `None` is refused.
+pub(crate) fn input_data(input: &Bound<'_, PyAny>, sample_rate: Option<u32>) -> PyResult<Data> {
     data_from_py(input, sample_rate)?
         .ok_or_else(|| PyValueError::new_err("the pipeline input is None; pass audio or a value"))
 }

@@ -7,9 +7,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use remotemedia_grpc::{RemoteClient as Client, RemoteStream};
 
-use crate::convert::{data_from_py, data_to_py, renderer};
+use crate::convert::{data_to_py, renderer};
 use crate::errors::{remote_to_pyerr, RemoteMediaError};
-use crate::pipeline::outputs_to_py;
+use crate::pipeline::{input_data, outputs_to_py};
 use crate::runtime;
 
 /// A connection to a remotemedia server.
@@ -43,8 +43,7 @@ impl RemoteClient {
         sample_rate: Option<u32>,
         timeout: Option<f64>,
     ) -> PyResult<(Bound<'py, PyDict>, String)> {
-        let data = data_from_py(input, sample_rate)?
-            .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("the pipeline input is None"))?;
+        let data = input_data(input, sample_rate)?;
         let mut client = self.client.clone();
         let timeout = timeout.map(std::time::Duration::from_secs_f64);
         let result = py.detach(move || {
@@ -149,8 +148,7 @@ impl RemoteSession {
         chunk: &Bound<'py, PyAny>,
         sample_rate: Option<u32>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let data = data_from_py(chunk, sample_rate)?
-            .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("a chunk cannot be None"))?;
+        let data = input_data(chunk, sample_rate)?;
         let outputs = self.with_stream(py, async move |s| s.push(&data).await)?;
         outputs_to_py(py, outputs)
     }
