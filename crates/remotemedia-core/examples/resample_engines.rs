@@ -19,14 +19,9 @@ use rubato::{
 const RATE_IN: u32 = 48_000;
 const RATE_OUT: u32 = 16_000;
 
-fn tone(freq: f64, secs: f64) -> Vec<f32> {
-    let n = (secs * RATE_IN as f64) as usize;
-    (0..n)
-        .map(|i| {
-            (0.5 * (2.0 * std::f64::consts::PI * freq * i as f64 / RATE_IN as f64).sin()) as f32
-        })
-        .collect()
-}
+#[path = "common/tones.rs"]
+mod tones;
+use tones::{analyse, tone, total_level};
 
 /// Pushes `x` through the engine in fixed chunks; returns the output and seconds taken.
 fn run(engine: &mut dyn Resampler<f32>, x: &[f32]) -> (Vec<f32>, f64) {
@@ -50,33 +45,6 @@ fn run(engine: &mut dyn Resampler<f32>, x: &[f32]) -> (Vec<f32>, f64) {
         offset += n;
     }
     (out, t.elapsed().as_secs_f64())
-}
-
-/// Level (dB re the input tone) of the best-fitting sine at `freq` in the middle half of `y`.
-fn tone_level(y: &[f32], freq: f64) -> f64 {
-    let a = y.len() / 4;
-    let w = 2.0 * std::f64::consts::PI * freq / RATE_OUT as f64;
-    let (mut ss, mut sc, mut cc, mut xs, mut xc) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for (i, &v) in y[a..y.len() - a].iter().enumerate() {
-        let (s, c) = (w * (i + a) as f64).sin_cos();
-        let v = v as f64;
-        ss += s * s;
-        sc += s * c;
-        cc += c * c;
-        xs += v * s;
-        xc += v * c;
-    }
-    let det = ss * cc - sc * sc;
-    let (bs, bc) = ((xs * cc - xc * sc) / det, (xc * ss - xs * sc) / det);
-    20.0 * ((bs * bs + bc * bc).sqrt() / 0.5).log10()
-}
-
-/// Level (dB re the input tone's RMS) of everything in the middle half of `y`.
-fn total_level(y: &[f32]) -> f64 {
-    let a = y.len() / 4;
-    let mid = &y[a..y.len() - a];
-    let rms = (mid.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / mid.len() as f64).sqrt();
-    20.0 * (rms.max(1e-300) / (0.5 / 2f64.sqrt())).log10()
 }
 
 type Make = Box<dyn Fn() -> Box<dyn Resampler<f32>>>;
@@ -165,13 +133,13 @@ fn engines() -> Vec<(&'static str, Make)> {
 fn main() {
     println!("| engine (48k -> 16k, f32) | gain at 7 kHz | 9 kHz leaks at | 12 kHz leaks at | us per s of audio |");
     println!("|---|---|---|---|---|");
-    let one_second = tone(1000.0, 1.0);
+    let one_second = tone(1000.0, RATE_IN, 1.0);
     for (name, make) in engines() {
-        let (y, _) = run(make().as_mut(), &tone(7000.0, 2.0));
-        let pass = tone_level(&y, 7000.0);
-        let (y, _) = run(make().as_mut(), &tone(9013.7, 2.0));
+        let (y, _) = run(make().as_mut(), &tone(7000.0, RATE_IN, 2.0));
+        let pass = analyse(&y, RATE_OUT, 7000.0).0;
+        let (y, _) = run(make().as_mut(), &tone(9013.7, RATE_IN, 2.0));
         let leak9 = total_level(&y);
-        let (y, _) = run(make().as_mut(), &tone(12_013.7, 2.0));
+        let (y, _) = run(make().as_mut(), &tone(12_013.7, RATE_IN, 2.0));
         let leak12 = total_level(&y);
         let best = (0..20)
             .map(|_| run(make().as_mut(), &one_second).1)
