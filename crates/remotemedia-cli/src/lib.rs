@@ -16,18 +16,19 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use remotemedia_core::data::{AudioBuffer, Data};
-use remotemedia_core::executor::Pipeline;
+use remotemedia_core::executor::{Pipeline, SinkCollector};
 use remotemedia_core::manifest::{self, schema, Manifest};
 use remotemedia_core::registry::NodeRegistry;
 
 /// Inputs longer than this show a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_SECS: f64 = 5.0;
 
-/// The built-in nodes, plus the fault-injection nodes when `REMOTEMEDIA_TEST_NODES=1`.
+/// The built-in nodes, plus the fault-injection nodes when `REMOTEMEDIA_TEST_NODES=1` in a
+/// test build (release builds do not contain them).
 pub fn builtin_registry() -> NodeRegistry {
     let mut r = NodeRegistry::with_builtins();
     if std::env::var_os("REMOTEMEDIA_TEST_NODES").is_some_and(|v| v == "1") {
-        remotemedia_core::nodes::testing::register(&mut r);
+        remotemedia_core::nodes::register_test_nodes(&mut r);
     }
     r
 }
@@ -269,20 +270,22 @@ fn load_pipeline(path: &Path, host: &dyn Host) -> Result<Pipeline> {
     Pipeline::new(manifest, &registry).with_context(|| path.display().to_string())
 }
 
+/// Checks manifests without building their nodes: nothing a manifest names is imported or
+/// run (a Python node type is only checked for its form, `module:Class`).
 fn validate(paths: &[PathBuf], host: &dyn Host) -> Result<()> {
     let mut failed = 0;
     for path in paths {
-        match load_pipeline(path, host) {
-            Ok(p) => {
-                let g = p.graph();
-                let edges: usize = (0..g.len()).map(|i| g.downstream(i).len()).sum();
+        match check_manifest(path, host) {
+            Ok((manifest, graph)) => {
+                let edges: usize = (0..graph.len()).map(|i| graph.downstream(i).len()).sum();
+                let sinks: Vec<&str> = graph.sinks().map(|i| graph.ids()[i].as_str()).collect();
                 println!(
                     "{}: ok ('{}': {} node(s), {} connection(s); sink(s): {})",
                     path.display(),
-                    p.name(),
-                    g.len(),
+                    manifest.name(),
+                    graph.len(),
                     edges,
-                    p.sink_ids().join(", ")
+                    sinks.join(", ")
                 );
             }
             Err(e) => {
@@ -295,6 +298,80 @@ fn validate(paths: &[PathBuf], host: &dyn Host) -> Result<()> {
         bail!("{failed} of {} manifest(s) invalid", paths.len());
     }
     Ok(())
+}
+
+fn check_manifest(
+    path: &Path,
+    host: &dyn Host,
+) -> Result<(Manifest, remotemedia_core::graph::PipelineGraph)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let manifest = manifest::parse(&text).with_context(|| path.display().to_string())?;
+    let mut registry = host.registry();
+    for spec in &manifest.nodes {
+        let t = spec.node_type.as_str();
+        if !registry.contains(t) && is_import_path(t) {
+            registry.register(std::sync::Arc::new(UncheckedNodeType::new(t)));
+        }
+    }
+    let graph =
+        manifest::validate(&manifest, &registry).with_context(|| path.display().to_string())?;
+    Ok((manifest, graph))
+}
+
+/// `package.module:Class`: dotted identifiers, one colon.
+fn is_import_path(t: &str) -> bool {
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.split('.').all(|p| {
+                p.chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphabetic() || c == '_')
+                    && p.chars().all(|c| c.is_alphanumeric() || c == '_')
+            })
+    };
+    matches!(t.split_once(':'), Some((m, c)) if ident(m) && ident(c))
+}
+
+/// A Python node type seen by `validate`: accepted by name, never imported or built.
+struct UncheckedNodeType {
+    info: remotemedia_core::registry::NodeInfo,
+}
+
+impl UncheckedNodeType {
+    fn new(node_type: &str) -> Self {
+        Self {
+            info: remotemedia_core::registry::NodeInfo {
+                node_type: node_type.to_string(),
+                description: "a Python node type (not imported by validate)".to_string(),
+                runtime: remotemedia_core::node::Runtime::Host("python"),
+                params: Vec::new(),
+                params_schema: serde_json::json!({"type": "object"}),
+            },
+        }
+    }
+}
+
+impl remotemedia_core::registry::NodeFactory for UncheckedNodeType {
+    fn info(&self) -> &remotemedia_core::registry::NodeInfo {
+        &self.info
+    }
+    fn check(
+        &self,
+        _: &serde_json::Map<String, serde_json::Value>,
+    ) -> Vec<remotemedia_core::registry::ParamIssue> {
+        Vec::new()
+    }
+    fn create(
+        &self,
+        _: &str,
+        _: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Box<dyn remotemedia_core::Node>, Vec<remotemedia_core::registry::ParamIssue>> {
+        Err(vec![remotemedia_core::registry::ParamIssue::new(
+            "",
+            "validate does not build Python nodes",
+        )])
+    }
 }
 
 fn nodes(json: bool, host: &dyn Host) -> Result<()> {
@@ -400,7 +477,7 @@ async fn stream_through(
     progress: &ProgressBar,
 ) -> Result<StreamResult, remotemedia_core::ExecutorError> {
     let mut session = pipeline.session()?;
-    let mut collected: BTreeMap<String, Vec<Data>> = BTreeMap::new();
+    let mut collected = SinkCollector::default();
     let frames = input.frames();
     let mut pos = 0;
     // An empty input is still one (empty) chunk, so every node sees the stream's shape.
@@ -411,23 +488,19 @@ async fn stream_through(
         } else {
             input.slice_frames(pos, end)
         };
-        for out in session.push(Data::Audio(chunk)).await? {
-            collected.entry(out.node_id).or_default().push(out.data);
-        }
+        collected.extend(session.push(Data::Audio(chunk)).await?);
         progress.set_position(end as u64);
         pos = end;
         if pos >= frames {
             break;
         }
     }
-    for out in session.finish().await? {
-        collected.entry(out.node_id).or_default().push(out.data);
-    }
-    let outputs = collected
-        .into_iter()
-        .filter_map(|(id, values)| Data::join(values).map(|d| (id, d)))
-        .collect();
-    Ok((outputs, session.metrics(), session.chrome_trace()))
+    collected.extend(session.finish().await?);
+    Ok((
+        collected.finish(),
+        session.metrics(),
+        session.chrome_trace(),
+    ))
 }
 
 fn progress_bar(input: &AudioBuffer) -> ProgressBar {

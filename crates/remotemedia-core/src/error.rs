@@ -21,6 +21,8 @@ pub enum NodeErrorKind {
     Timeout,
     /// The node raised an exception in a host language (e.g. Python).
     Host {
+        /// The host language's name, e.g. `"Python"`.
+        host: &'static str,
         /// The exception's type name, e.g. `ValueError`.
         exc_type: String,
         /// The formatted traceback, when the host provides one.
@@ -165,25 +167,9 @@ fn attempts_suffix(attempts: u32) -> String {
 /// An error from building or running a pipeline.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ExecutorError {
-    /// The manifest is invalid; lists every problem found.
+    /// The manifest is invalid (graph problems included); lists every problem found.
     #[error(transparent)]
     ManifestError(#[from] ManifestError),
-
-    /// The graph is invalid (unknown endpoint, self-loop, ...).
-    #[error("invalid pipeline graph: {message}")]
-    GraphError {
-        /// The node concerned, when there is one.
-        node_id: Option<String>,
-        /// What is wrong and what would be valid.
-        message: String,
-    },
-
-    /// The connections form a cycle; `nodes` lists it in order (first node repeated at the end).
-    #[error("cycle detected in pipeline: {}", nodes.join(" -> "))]
-    CycleError {
-        /// The nodes on the cycle.
-        nodes: Vec<String>,
-    },
 
     /// A node failed (a native error, a panic, or bad input).
     #[error("node '{node_id}' ({node_type}) failed: {source}{}", attempts_suffix(*attempts))]
@@ -199,9 +185,9 @@ pub enum ExecutorError {
         source: NodeError,
     },
 
-    /// A host-language (Python) node raised an exception.
-    #[error("Python exception in node '{node_id}' ({node_type}): {}: {message}{}", source.exc_type().unwrap_or("Exception"), attempts_suffix(*attempts))]
-    PythonError {
+    /// A node written in the host language (a Python node, say) raised an exception.
+    #[error("{} exception in node '{node_id}' ({node_type}): {}: {message}{}", host_name(source), source.exc_type().unwrap_or("Exception"), attempts_suffix(*attempts))]
+    HostError {
         /// The node's id.
         node_id: String,
         /// The node's type.
@@ -217,11 +203,11 @@ pub enum ExecutorError {
         source: NodeError,
     },
 
-    /// A retryable error persisted through every attempt of the retry policy.
+    /// A retryable error persisted through every attempt the retry policy allows.
     #[error(
-        "node '{node_id}' ({node_type}) failed after {attempt}/{max_attempts} attempts: {message}"
+        "node '{node_id}' ({node_type}) failed after {attempts}/{max_attempts} attempts: {message}"
     )]
-    RetryableError {
+    RetriesExhausted {
         /// The node's id.
         node_id: String,
         /// The node's type.
@@ -229,7 +215,7 @@ pub enum ExecutorError {
         /// The last error's message.
         message: String,
         /// Attempts made.
-        attempt: u32,
+        attempts: u32,
         /// Attempts allowed.
         max_attempts: u32,
         /// The last error.
@@ -250,7 +236,7 @@ pub enum ExecutorError {
         retry_after_ms: u64,
     },
 
-    /// A node exceeded its `timeout_ms` on every attempt.
+    /// A node exceeded its `timeout_ms`.
     #[error("node '{node_id}' ({node_type}) timed out after {timeout_ms} ms{}", attempts_suffix(*attempts))]
     Timeout {
         /// The node's id.
@@ -261,13 +247,6 @@ pub enum ExecutorError {
         timeout_ms: u64,
         /// How many attempts were made.
         attempts: u32,
-    },
-
-    /// The pipeline input is unusable (described in `message`).
-    #[error("invalid pipeline input: {message}")]
-    InputError {
-        /// What is wrong and what would be valid.
-        message: String,
     },
 
     /// Another run or session is using this pipeline instance.
@@ -283,6 +262,35 @@ pub enum ExecutorError {
         /// Why (the first error, or "finished").
         reason: String,
     },
+
+    /// A pipeline running in another process (a remotemedia server) failed or refused the
+    /// call. `code` is the remote side's [`ExecutorError::code`] when it sent one, else
+    /// `"transport"` (the call never reached a pipeline: connection, auth, load, shutdown).
+    #[error("{message}")]
+    Remote {
+        /// The remote error code ("manifest", "timeout", ..., or "transport").
+        code: String,
+        /// The transport's own status name (a gRPC code such as "Unavailable").
+        status: String,
+        /// The remote side's message.
+        message: String,
+        /// The node concerned, when the remote side named one.
+        node_id: Option<String>,
+    },
+
+    /// Something that should not happen did (a node task ended abnormally); a bug to report.
+    #[error("internal error: {message}")]
+    Internal {
+        /// What happened.
+        message: String,
+    },
+}
+
+fn host_name(e: &NodeError) -> &str {
+    match e.kind() {
+        NodeErrorKind::Host { host, .. } => host,
+        _ => "host",
+    }
 }
 
 impl ExecutorError {
@@ -290,34 +298,47 @@ impl ExecutorError {
     pub fn node_id(&self) -> Option<&str> {
         match self {
             Self::NodeError { node_id, .. }
-            | Self::PythonError { node_id, .. }
-            | Self::RetryableError { node_id, .. }
+            | Self::HostError { node_id, .. }
+            | Self::RetriesExhausted { node_id, .. }
             | Self::CircuitOpen { node_id, .. }
             | Self::Timeout { node_id, .. } => Some(node_id),
-            Self::GraphError { node_id, .. } => node_id.as_deref(),
+            Self::Remote { node_id, .. } => node_id.as_deref(),
             Self::ManifestError(m) => m.issues().first().and_then(|i| i.node_id.as_deref()),
             _ => None,
         }
     }
 
-    /// A stable machine-readable code: `manifest`, `graph`, `cycle`, `node`, `python`,
-    /// `retries_exhausted`, `circuit_open`, `timeout`, `input`, `busy`, `session_closed`.
-    pub fn code(&self) -> &'static str {
+    /// The node's type, when the error is about one node.
+    pub fn node_type(&self) -> Option<&str> {
+        match self {
+            Self::NodeError { node_type, .. }
+            | Self::HostError { node_type, .. }
+            | Self::RetriesExhausted { node_type, .. }
+            | Self::CircuitOpen { node_type, .. }
+            | Self::Timeout { node_type, .. } => Some(node_type),
+            _ => None,
+        }
+    }
+
+    /// A stable machine-readable code: `manifest`, `invalid_input`, `node`, `host`,
+    /// `retries_exhausted`, `circuit_open`, `timeout`, `busy`, `session_closed`, `internal`,
+    /// or for [`ExecutorError::Remote`] the remote side's code (or `transport`). Bindings pick
+    /// their exception class from it, for local and remote errors alike.
+    pub fn code(&self) -> &str {
         match self {
             Self::ManifestError(_) => "manifest",
-            Self::GraphError { .. } => "graph",
-            Self::CycleError { .. } => "cycle",
             Self::NodeError { source, .. } if *source.kind() == NodeErrorKind::InvalidInput => {
                 "invalid_input"
             }
             Self::NodeError { .. } => "node",
-            Self::PythonError { .. } => "python",
-            Self::RetryableError { .. } => "retries_exhausted",
+            Self::HostError { .. } => "host",
+            Self::RetriesExhausted { .. } => "retries_exhausted",
             Self::CircuitOpen { .. } => "circuit_open",
             Self::Timeout { .. } => "timeout",
-            Self::InputError { .. } => "input",
             Self::Busy { .. } => "busy",
             Self::SessionClosed { .. } => "session_closed",
+            Self::Remote { code, .. } => code,
+            Self::Internal { .. } => "internal",
         }
     }
 
@@ -325,8 +346,8 @@ impl ExecutorError {
     pub fn node_error(&self) -> Option<&NodeError> {
         match self {
             Self::NodeError { source, .. }
-            | Self::PythonError { source, .. }
-            | Self::RetryableError { source, .. } => Some(source),
+            | Self::HostError { source, .. }
+            | Self::RetriesExhausted { source, .. } => Some(source),
             _ => None,
         }
     }

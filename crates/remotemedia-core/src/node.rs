@@ -6,15 +6,31 @@ use crate::data::{AudioBuffer, Data};
 use crate::error::NodeError;
 
 /// Where a node runs; reported in metrics so a silent fallback is visible.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
     /// Native Rust code.
     Rust,
-    /// A Python implementation (user node or reference fallback).
-    Python,
+    /// Code of the embedding host language, named by the binding (e.g. `"python"`).
+    Host(&'static str),
     /// Another process, reached over the network.
     Remote,
+}
+
+impl Runtime {
+    /// The name reported in metrics and listings: "rust", "remote", or the host's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Rust => "rust",
+            Runtime::Host(name) => name,
+            Runtime::Remote => "remote",
+        }
+    }
+}
+
+impl serde::Serialize for Runtime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
 }
 
 /// A processing step. Nodes are stateful and see a stream as a sequence of chunks:

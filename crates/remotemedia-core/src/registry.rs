@@ -59,6 +59,9 @@ pub struct ParamInfo {
     /// Inclusive upper bound, for numbers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub maximum: Option<f64>,
+    /// Unit of a number ("Hz", "ms", "dBFS"), from the schema's `x-unit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     /// What it does.
     pub description: String,
 }
@@ -93,9 +96,11 @@ pub trait NodeFactory: Send + Sync {
 }
 
 /// Typed parameters of a native node: parsed with serde (unknown fields rejected), described by
-/// schemars, then range-checked by [`check`](NodeParams::check).
+/// schemars. Numeric ranges come from the schema (`#[schemars(range(...))]`) and are checked
+/// generically, for every entry point; [`check`](NodeParams::check) is only for rules that
+/// span several fields.
 pub trait NodeParams: DeserializeOwned + Serialize + JsonSchema + Send + Sync + 'static {
-    /// Range and consistency checks serde cannot express.
+    /// Consistency checks across fields (ranges of single fields belong in the schema).
     fn check(&self) -> Vec<ParamIssue> {
         Vec::new()
     }
@@ -136,7 +141,8 @@ impl<P: NodeParams> TypedFactory<P> {
             let message = friendlier(&message, &path, &self.info);
             vec![ParamIssue::new(path, message)]
         })?;
-        let issues = parsed.check();
+        let mut issues = range_issues(&self.info, params);
+        issues.extend(parsed.check());
         if issues.is_empty() {
             Ok(parsed)
         } else {
@@ -162,6 +168,30 @@ impl<P: NodeParams> NodeFactory for TypedFactory<P> {
         let parsed = self.parse(params)?;
         Ok((self.build)(node_id, parsed))
     }
+}
+
+/// Checks every numeric parameter given against the range its schema declares: the one
+/// source of parameter ranges for Rust, Python constructors, the CLI and the server.
+fn range_issues(info: &NodeInfo, params: &Map<String, Value>) -> Vec<ParamIssue> {
+    let mut issues = Vec::new();
+    for p in &info.params {
+        let Some(v) = params.get(&p.name).and_then(Value::as_f64) else {
+            continue;
+        };
+        let below = p.minimum.is_some_and(|lo| v < lo);
+        let above = p.maximum.is_some_and(|hi| v > hi);
+        if below || above {
+            issues.push(ParamIssue::new(
+                &p.name,
+                format!(
+                    "{} is out of range; expected {}",
+                    params[&p.name],
+                    valid_values(p)
+                ),
+            ));
+        }
+    }
+    issues
 }
 
 /// Rewrites serde's messages in the manifest's terms: a parameter's valid range instead of a
@@ -198,13 +228,17 @@ fn valid_values(param: &ParamInfo) -> String {
         other => other,
     };
     if !param.choices.is_empty() {
-        format!("{kind} {}", param.choices.join(", "))
-    } else {
-        match (param.minimum, param.maximum) {
-            (Some(lo), Some(hi)) => format!("{kind} in {lo}..={hi}"),
-            (Some(lo), None) => format!("{kind} >= {lo}"),
-            _ => kind.to_string(),
-        }
+        return format!("{kind} {}", param.choices.join(", "));
+    }
+    let unit = param
+        .unit
+        .as_deref()
+        .map(|u| format!(" {u}"))
+        .unwrap_or_default();
+    match (param.minimum, param.maximum) {
+        (Some(lo), Some(hi)) => format!("{kind} in {lo}..={hi}{unit}"),
+        (Some(lo), None) => format!("{kind} >= {lo}{unit}"),
+        _ => kind.to_string(),
     }
 }
 
@@ -282,6 +316,7 @@ fn params_from_schema(schema: &Value) -> Vec<ParamInfo> {
                 choices,
                 minimum: p.get("minimum").and_then(Value::as_f64),
                 maximum: p.get("maximum").and_then(Value::as_f64),
+                unit: p.get("x-unit").and_then(Value::as_str).map(String::from),
                 description: p
                     .get("description")
                     .and_then(Value::as_str)

@@ -164,15 +164,18 @@ fn retries_stop_at_max_attempts() {
     );
     let err = rt().block_on(p.run(audio(160, 16_000))).unwrap_err();
     match &err {
-        ExecutorError::RetryableError {
+        ExecutorError::RetriesExhausted {
             node_id,
-            attempt,
+            attempts,
             max_attempts,
             ..
         } => {
-            assert_eq!((node_id.as_str(), *attempt, *max_attempts), ("flaky", 3, 3));
+            assert_eq!(
+                (node_id.as_str(), *attempts, *max_attempts),
+                ("flaky", 3, 3)
+            );
         }
-        other => panic!("expected RetryableError, got {other:?}"),
+        other => panic!("expected RetriesExhausted, got {other:?}"),
     }
     assert_eq!(
         p.last_metrics().unwrap().node("flaky").unwrap().retry_count,

@@ -143,7 +143,10 @@ fn bad_params_and_input_are_named() {
     .err()
     .unwrap()
     .to_string();
-    assert!(err.contains("params.threshold: 5 is out of range"), "{err}");
+    assert!(
+        err.contains("params.threshold: 5.0 is out of range"),
+        "{err}"
+    );
     assert!(
         err.contains("params.frame_length_ms: 0 is out of range"),
         "{err}"

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use remotemedia_core::data::Data;
-use remotemedia_core::executor::{SinkOutput, StreamPosition};
+use remotemedia_core::error::ExecutorError;
+use remotemedia_core::executor::{SinkOutput, StreamPosition, StreamSession};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataValue;
@@ -42,6 +43,39 @@ pub enum ClientError {
     /// The server broke the protocol, or a value could not be sent.
     #[error("{0}")]
     Protocol(String),
+}
+
+impl From<ClientError> for ExecutorError {
+    /// A remote failure in the core's terms: the server's own error code when it sent one
+    /// (so a binding raises the same exception class as for a local run), `transport`
+    /// otherwise.
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Status {
+                code,
+                message,
+                node_id,
+                error_code,
+            } => ExecutorError::Remote {
+                code: error_code.unwrap_or_else(|| "transport".to_string()),
+                status: format!("{code:?}"),
+                message,
+                node_id,
+            },
+            ClientError::Connect { .. } => ExecutorError::Remote {
+                code: "transport".to_string(),
+                status: "Unavailable".to_string(),
+                message: e.to_string(),
+                node_id: None,
+            },
+            ClientError::Protocol(message) => ExecutorError::Remote {
+                code: "transport".to_string(),
+                status: "Internal".to_string(),
+                message,
+                node_id: None,
+            },
+        }
+    }
 }
 
 impl From<Status> for ClientError {
@@ -322,5 +356,22 @@ impl RemoteStream {
     /// The server's metrics, after `finish`.
     pub fn metrics_json(&self) -> Option<&str> {
         self.metrics_json.as_deref()
+    }
+}
+
+#[async_trait::async_trait]
+impl StreamSession for RemoteStream {
+    async fn push(&mut self, chunk: Data) -> Result<Vec<SinkOutput>, ExecutorError> {
+        RemoteStream::push(self, &chunk).await.map_err(Into::into)
+    }
+    async fn finish(&mut self) -> Result<Vec<SinkOutput>, ExecutorError> {
+        RemoteStream::finish(self).await.map_err(Into::into)
+    }
+    async fn abort(&mut self) {
+        // Closing our side ends the call; the server releases the session.
+        self.tx = None;
+    }
+    fn metrics_json(&self) -> Option<String> {
+        self.metrics_json.clone()
     }
 }

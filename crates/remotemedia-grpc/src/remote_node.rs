@@ -4,13 +4,12 @@
 //! Registered for local pipelines (CLI, Python); a server does not offer it to its clients by
 //! default, since it would let a manifest make the server connect anywhere.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use remotemedia_core::data::Data;
 use remotemedia_core::error::NodeError;
-use remotemedia_core::executor::SinkOutput;
+use remotemedia_core::executor::{SinkCollector, SinkOutput};
 use remotemedia_core::node::{Node, Runtime};
 use remotemedia_core::registry::{NodeParams, NodeRegistry, ParamIssue, TypedFactory};
 use schemars::JsonSchema;
@@ -116,19 +115,13 @@ impl RemotePipelineNode {
         if outputs.is_empty() {
             return None;
         }
-        let mut by_sink: BTreeMap<String, Vec<Data>> = BTreeMap::new();
-        for o in outputs {
-            by_sink.entry(o.node_id).or_default().push(o.data);
-        }
+        let mut collected = SinkCollector::default();
+        collected.extend(outputs);
+        let by_sink = collected.finish();
         if sinks.len() <= 1 {
-            return by_sink.into_values().next().and_then(Data::join);
+            return by_sink.into_values().next();
         }
-        Some(Data::Map(
-            by_sink
-                .into_iter()
-                .filter_map(|(k, v)| Data::join(v).map(|d| (k, d)))
-                .collect(),
-        ))
+        Some(Data::Map(by_sink))
     }
 }
 

@@ -239,7 +239,6 @@ impl RemoteMedia for Service {
             .shared
             .registry
             .infos()
-            .filter(|i| !i.node_type.starts_with("Test"))
             .map(|i| pb::NodeType {
                 node_type: i.node_type.clone(),
                 description: i.description.clone(),

@@ -12,19 +12,25 @@ pub const ERROR_CODE_KEY: &str = "remotemedia-error-code";
 /// The gRPC code for an executor error.
 pub fn code_of(e: &ExecutorError) -> Code {
     match e {
-        ExecutorError::ManifestError(_)
-        | ExecutorError::GraphError { .. }
-        | ExecutorError::CycleError { .. }
-        | ExecutorError::InputError { .. } => Code::InvalidArgument,
+        ExecutorError::ManifestError(_) => Code::InvalidArgument,
         ExecutorError::NodeError { source, .. }
             if *source.kind() == NodeErrorKind::InvalidInput =>
         {
             Code::InvalidArgument
         }
-        ExecutorError::NodeError { .. } | ExecutorError::PythonError { .. } => Code::Internal,
-        ExecutorError::RetryableError { .. } | ExecutorError::CircuitOpen { .. } => {
+        ExecutorError::NodeError { .. }
+        | ExecutorError::HostError { .. }
+        | ExecutorError::Internal { .. } => Code::Internal,
+        ExecutorError::RetriesExhausted { .. } | ExecutorError::CircuitOpen { .. } => {
             Code::Unavailable
         }
+        // A sub-pipeline on another server failed: pass its code on where it is one of ours.
+        ExecutorError::Remote { code, .. } => match code.as_str() {
+            "manifest" | "invalid_input" | "input" => Code::InvalidArgument,
+            "timeout" => Code::DeadlineExceeded,
+            "transport" | "circuit_open" | "retries_exhausted" => Code::Unavailable,
+            _ => Code::Internal,
+        },
         ExecutorError::Timeout { .. } => Code::DeadlineExceeded,
         ExecutorError::Busy { .. } => Code::ResourceExhausted,
         ExecutorError::SessionClosed { .. } => Code::FailedPrecondition,

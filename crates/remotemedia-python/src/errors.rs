@@ -8,7 +8,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
-use remotemedia_core::error::{ExecutorError, NodeErrorKind};
+use remotemedia_core::error::ExecutorError;
 
 create_exception!(
     remotemedia._native,
@@ -57,30 +57,52 @@ create_exception!(
 /// (as a `NodeError` payload) and be re-raised unchanged.
 pub struct PyErrPayload(pub PyErr);
 
-/// Sets `node_id`, `node_type` and `code` on an exception object.
-fn annotate(py: Python<'_>, err: &PyErr, e: &ExecutorError, node_type: Option<&str>) {
-    let value = err.value(py);
-    let _ = value.setattr("code", e.code());
-    if let Some(id) = e.node_id() {
-        let _ = value.setattr("node_id", id);
-    }
-    if let Some(t) = node_type {
-        let _ = value.setattr("node_type", t);
+/// The one exception table, keyed by `ExecutorError::code()`: local errors and remote ones
+/// (which carry the server's code) raise the same class.
+fn class_for<'py>(
+    py: Python<'py>,
+    code: &str,
+    names_a_node: bool,
+) -> Bound<'py, pyo3::types::PyType> {
+    match code {
+        "manifest" => py.get_type::<ManifestError>(),
+        "circuit_open" => py.get_type::<CircuitOpenError>(),
+        "timeout" => py.get_type::<NodeTimeoutError>(),
+        "invalid_input" | "node" | "host" | "python" | "retries_exhausted" => {
+            py.get_type::<NodeError>()
+        }
+        "input" => py.get_type::<PyValueError>(),
+        "transport" => py.get_type::<RemoteError>(),
+        "busy" | "session_closed" | "internal" => py.get_type::<RemoteMediaError>(),
+        _ if names_a_node => py.get_type::<NodeError>(),
+        _ => py.get_type::<RemoteMediaError>(),
     }
 }
 
-/// The single mapping from [`ExecutorError`] to a Python exception.
+/// `ManifestError.issues`: `[{"node_id", "node_type", "field", "message"}]`, like pydantic's
+/// `errors()`, for programs; the message lists the same for people.
+fn issues_list<'py>(
+    py: Python<'py>,
+    issues: &[remotemedia_core::manifest::ManifestIssue],
+) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+    let items = issues
+        .iter()
+        .map(|i| {
+            let d = pyo3::types::PyDict::new(py);
+            d.set_item("node_id", i.node_id.as_deref())?;
+            d.set_item("node_type", i.node_type.as_deref())?;
+            d.set_item("field", &i.field)?;
+            d.set_item("message", &i.message)?;
+            Ok(d)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    pyo3::types::PyList::new(py, items)
+}
+
+/// The single mapping from [`ExecutorError`] (local or remote) to a Python exception.
 pub fn to_pyerr(py: Python<'_>, e: ExecutorError) -> PyErr {
-    let node_type = match &e {
-        ExecutorError::NodeError { node_type, .. }
-        | ExecutorError::PythonError { node_type, .. }
-        | ExecutorError::RetryableError { node_type, .. }
-        | ExecutorError::CircuitOpen { node_type, .. }
-        | ExecutorError::Timeout { node_type, .. } => Some(node_type.clone()),
-        _ => None,
-    };
     // A user's exception: re-raise the original object, plus a note naming the node.
-    if let ExecutorError::PythonError {
+    if let ExecutorError::HostError {
         node_id,
         node_type,
         attempts,
@@ -108,27 +130,27 @@ pub fn to_pyerr(py: Python<'_>, e: ExecutorError) -> PyErr {
             return err;
         }
     }
-    let message = e.to_string();
-    let err = match &e {
-        ExecutorError::ManifestError(_)
-        | ExecutorError::GraphError { .. }
-        | ExecutorError::CycleError { .. } => ManifestError::new_err(message),
-        ExecutorError::CircuitOpen { .. } => CircuitOpenError::new_err(message),
-        ExecutorError::Timeout { .. } => NodeTimeoutError::new_err(message),
-        ExecutorError::NodeError { source, .. }
-            if *source.kind() == NodeErrorKind::InvalidInput =>
-        {
-            NodeError::new_err(message)
+    let class = class_for(py, e.code(), e.node_id().is_some());
+    let err = PyErr::from_type(class, e.to_string());
+    let value = err.value(py);
+    let _ = value.setattr("code", e.code());
+    if let Some(id) = e.node_id() {
+        let _ = value.setattr("node_id", id);
+    }
+    if let Some(t) = e.node_type() {
+        let _ = value.setattr("node_type", t);
+    }
+    match &e {
+        ExecutorError::ManifestError(m) => {
+            if let Ok(list) = issues_list(py, m.issues()) {
+                let _ = value.setattr("issues", list);
+            }
         }
-        ExecutorError::NodeError { .. }
-        | ExecutorError::RetryableError { .. }
-        | ExecutorError::PythonError { .. } => NodeError::new_err(message),
-        ExecutorError::InputError { .. } => PyValueError::new_err(message),
-        ExecutorError::Busy { .. } | ExecutorError::SessionClosed { .. } => {
-            RemoteMediaError::new_err(message)
+        ExecutorError::Remote { status, .. } => {
+            let _ = value.setattr("grpc_code", status.as_str());
         }
-    };
-    annotate(py, &err, &e, node_type.as_deref());
+        _ => {}
+    }
     err
 }
 
@@ -145,37 +167,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// The one mapping from a remote call's failure to a Python exception: the server's
-/// remotemedia error code picks the same class a local run would raise.
+/// A remote call's failure: the same table as local errors (see [`to_pyerr`]).
 pub fn remote_to_pyerr(py: Python<'_>, e: remotemedia_grpc::ClientError) -> PyErr {
-    use remotemedia_grpc::ClientError;
-    let (err, grpc_code, node_id, error_code) = match &e {
-        ClientError::Status {
-            code,
-            message,
-            node_id,
-            error_code,
-        } => {
-            let err = match error_code.as_deref() {
-                Some("manifest" | "graph" | "cycle") => ManifestError::new_err(message.clone()),
-                Some("circuit_open") => CircuitOpenError::new_err(message.clone()),
-                Some("timeout") => NodeTimeoutError::new_err(message.clone()),
-                Some("input") => PyValueError::new_err(message.clone()),
-                Some(_) if node_id.is_some() => NodeError::new_err(message.clone()),
-                _ => RemoteError::new_err(message.clone()),
-            };
-            (err, Some(*code), node_id.clone(), error_code.clone())
-        }
-        other => (RemoteError::new_err(other.to_string()), None, None, None),
-    };
-    let value = err.value(py);
-    let code_name = grpc_code
-        .map(|c| format!("{c:?}"))
-        .unwrap_or_else(|| "Unavailable".to_string());
-    let _ = value.setattr("grpc_code", code_name);
-    if let Some(id) = node_id {
-        let _ = value.setattr("node_id", id);
-    }
-    let _ = value.setattr("code", error_code.unwrap_or_else(|| "remote".to_string()));
-    err
+    to_pyerr(py, e.into())
 }

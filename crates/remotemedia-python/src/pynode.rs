@@ -167,6 +167,7 @@ fn host_error(py: Python<'_>, err: PyErr) -> NodeError {
         || err.is_instance_of::<RetryableError>(py);
     NodeError::new(
         NodeErrorKind::Host {
+            host: "Python",
             exc_type,
             traceback,
         },
@@ -199,7 +200,7 @@ impl Node for PythonNode {
         let busy = self.call_lock.try_lock().is_err();
         if !busy {
             if let Err(e) = self.call("cleanup", None, None).await {
-                tracing_warn(&self.node_id, &e);
+                warn_cleanup(&self.node_id, &e);
             }
             return;
         }
@@ -213,17 +214,24 @@ impl Node for PythonNode {
             let result =
                 Python::attach(|py| call_in_python(py, &obj, "cleanup", None, None, &id, &ty));
             if let Err(e) = result {
-                tracing_warn(&id, &e);
+                warn_cleanup(&id, &e);
             }
         });
     }
 
     fn runtime(&self) -> Runtime {
-        Runtime::Python
+        Runtime::Host("python")
     }
 }
 
-/// cleanup() failures cannot fail a finished run; report them on stderr.
-fn tracing_warn(node_id: &str, e: &NodeError) {
-    eprintln!("warning: cleanup() of node '{node_id}' raised {e}");
+/// cleanup() failures cannot fail a finished run: they become a Python `RuntimeWarning`.
+fn warn_cleanup(node_id: &str, e: &NodeError) {
+    Python::attach(|py| {
+        let message = std::ffi::CString::new(format!("cleanup() of node '{node_id}' raised {e}"))
+            .unwrap_or_default();
+        let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
+        if let Err(err) = PyErr::warn(py, &category, &message, 1) {
+            err.write_unraisable(py, None);
+        }
+    });
 }

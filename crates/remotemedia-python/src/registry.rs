@@ -49,7 +49,7 @@ fn python_info(node_type: &str, description: String) -> NodeInfo {
     NodeInfo {
         node_type: node_type.to_string(),
         description,
-        runtime: Runtime::Python,
+        runtime: Runtime::Host("python"),
         params: Vec::new(),
         params_schema: serde_json::json!({"type": "object"}),
     }

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::manifest::limits::{DEFAULT_BREAKER_COOLDOWN_MS, DEFAULT_BREAKER_THRESHOLD};
 use crate::manifest::CircuitBreakerSpec;
 
 /// Breaker settings.
@@ -18,8 +19,8 @@ pub struct BreakerConfig {
 impl BreakerConfig {
     /// Defaults: 5 failures, 30 s cool-down.
     pub const DEFAULT: BreakerConfig = BreakerConfig {
-        failure_threshold: 5,
-        cooldown: Duration::from_secs(30),
+        failure_threshold: DEFAULT_BREAKER_THRESHOLD,
+        cooldown: Duration::from_millis(DEFAULT_BREAKER_COOLDOWN_MS),
     };
 
     /// Defaults with a manifest's overrides applied (already validated).

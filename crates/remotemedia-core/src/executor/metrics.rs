@@ -31,7 +31,7 @@ pub enum ExecutionStatus {
 }
 
 /// Metrics of one node over a run or session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeMetrics {
     /// The node's id.
     pub node_id: String,
@@ -56,7 +56,7 @@ pub struct NodeMetrics {
 }
 
 /// Metrics of a whole run or session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PipelineMetrics {
     /// The pipeline's name.
     pub pipeline: String,

@@ -45,28 +45,99 @@ struct NodeSlot {
     node: tokio::sync::Mutex<Box<dyn Node>>,
     retry: RetryPolicy,
     timeout: Option<Duration>,
-    breaker: Mutex<CircuitBreaker>,
+    /// Shared by every fork of the pipeline.
+    breaker: Arc<Mutex<CircuitBreaker>>,
 }
 
-struct Inner {
+/// What every fork of a pipeline shares: the validated manifest and graph, the registry that
+/// builds its nodes, the circuit breakers, and the last metrics.
+struct Shared {
     name: String,
     manifest: Manifest,
     graph: PipelineGraph,
-    slots: Vec<Arc<NodeSlot>>,
+    registry: NodeRegistry,
+    breakers: Vec<Arc<Mutex<CircuitBreaker>>>,
     sinks: Vec<usize>,
+    last_metrics: Mutex<Option<MetricsCollector>>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    slots: Vec<Arc<NodeSlot>>,
     busy: AtomicBool,
     /// A session ended without `finish`/`abort`: nodes must be stopped before the next start.
     dirty: AtomicBool,
-    last_metrics: Mutex<Option<MetricsCollector>>,
+}
+
+impl std::ops::Deref for Inner {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 /// A built pipeline: validated graph plus live node instances. Cheap to clone (shared).
 ///
-/// Node state lives for one session; circuit breakers live as long as the pipeline, so a node
-/// that keeps failing stays open across runs.
+/// Node state lives for one session at a time; [`Pipeline::fork`] builds another set of node
+/// instances for concurrent runs. Circuit breakers live as long as the pipeline and are shared
+/// by its forks, so a node that keeps failing stays open across runs.
 #[derive(Clone)]
 pub struct Pipeline {
     inner: Arc<Inner>,
+}
+
+/// Gathers sink outputs over a run and joins each sink's values (see [`Data::join`]): the one
+/// place a stream's outputs become a whole-input result (runs, the CLI, remote nodes).
+#[derive(Debug, Default)]
+pub struct SinkCollector {
+    by_sink: BTreeMap<String, Vec<Data>>,
+}
+
+impl SinkCollector {
+    /// Adds outputs in the order they were emitted.
+    pub fn extend(&mut self, outputs: impl IntoIterator<Item = SinkOutput>) {
+        for o in outputs {
+            self.by_sink.entry(o.node_id).or_default().push(o.data);
+        }
+    }
+
+    /// Each sink's joined output; a sink that emitted nothing is absent.
+    pub fn finish(self) -> BTreeMap<String, Data> {
+        self.by_sink
+            .into_iter()
+            .filter_map(|(id, values)| Data::join(values).map(|d| (id, d)))
+            .collect()
+    }
+}
+
+/// A stream through a pipeline, local or remote: what bindings drive without knowing where
+/// the pipeline runs.
+#[async_trait::async_trait]
+pub trait StreamSession: Send {
+    /// Pushes one chunk; returns what the sinks emitted for it.
+    async fn push(&mut self, chunk: Data) -> Result<Vec<SinkOutput>, ExecutorError>;
+    /// Ends the stream, flushing every node; returns the tail.
+    async fn finish(&mut self) -> Result<Vec<SinkOutput>, ExecutorError>;
+    /// Ends the stream without flushing.
+    async fn abort(&mut self);
+    /// Metrics so far (JSON text), when available.
+    fn metrics_json(&self) -> Option<String>;
+}
+
+#[async_trait::async_trait]
+impl StreamSession for Session {
+    async fn push(&mut self, chunk: Data) -> Result<Vec<SinkOutput>, ExecutorError> {
+        Session::push(self, chunk).await
+    }
+    async fn finish(&mut self) -> Result<Vec<SinkOutput>, ExecutorError> {
+        Session::finish(self).await
+    }
+    async fn abort(&mut self) {
+        Session::abort(self).await
+    }
+    fn metrics_json(&self) -> Option<String> {
+        Some(self.metrics().to_json())
+    }
 }
 
 /// An output of a sink node during a session.
@@ -122,10 +193,40 @@ impl Pipeline {
     /// Validates `manifest` against `registry` and builds every node.
     pub fn new(manifest: Manifest, registry: &NodeRegistry) -> Result<Self, ExecutorError> {
         let graph = manifest::validate(&manifest, registry)?;
-        let mut slots = Vec::with_capacity(manifest.nodes.len());
+        let breakers = manifest
+            .nodes
+            .iter()
+            .map(|spec| {
+                Arc::new(Mutex::new(CircuitBreaker::new(BreakerConfig::from_spec(
+                    spec.circuit_breaker.as_ref(),
+                ))))
+            })
+            .collect();
+        let sinks = graph.sinks().collect();
+        let shared = Arc::new(Shared {
+            name: manifest.name().to_string(),
+            manifest,
+            graph,
+            registry: registry.clone(),
+            breakers,
+            sinks,
+            last_metrics: Mutex::new(None),
+        });
+        Self::build(shared)
+    }
+
+    /// Another instance of this pipeline: fresh node state (for a concurrent run or session),
+    /// the same manifest, and the same circuit breakers.
+    pub fn fork(&self) -> Result<Self, ExecutorError> {
+        Self::build(Arc::clone(&self.inner.shared))
+    }
+
+    fn build(shared: Arc<Shared>) -> Result<Self, ExecutorError> {
+        let mut slots = Vec::with_capacity(shared.manifest.nodes.len());
         let mut issues = Vec::new();
-        for (index, spec) in manifest.nodes.iter().enumerate() {
-            let factory = registry
+        for (index, spec) in shared.manifest.nodes.iter().enumerate() {
+            let factory = shared
+                .registry
                 .get(&spec.node_type)
                 .expect("validate checked node types");
             match factory.create(&spec.id, &spec.params) {
@@ -137,9 +238,7 @@ impl Pipeline {
                     node: tokio::sync::Mutex::new(node),
                     retry: RetryPolicy::from_spec(spec.retry.as_ref()),
                     timeout: spec.timeout_ms.map(Duration::from_millis),
-                    breaker: Mutex::new(CircuitBreaker::new(BreakerConfig::from_spec(
-                        spec.circuit_breaker.as_ref(),
-                    ))),
+                    breaker: Arc::clone(&shared.breakers[index]),
                 })),
                 Err(errs) => issues.extend(errs.into_iter().map(|p| {
                     ManifestIssue::node(
@@ -154,17 +253,12 @@ impl Pipeline {
         if !issues.is_empty() {
             return Err(ManifestError::new(issues).into());
         }
-        let sinks = graph.sinks().collect();
         Ok(Self {
             inner: Arc::new(Inner {
-                name: manifest.name().to_string(),
-                manifest,
-                graph,
+                shared,
                 slots,
-                sinks,
                 busy: AtomicBool::new(false),
                 dirty: AtomicBool::new(false),
-                last_metrics: Mutex::new(None),
             }),
         })
     }
@@ -246,18 +340,11 @@ impl Pipeline {
     /// Runs the whole input through the pipeline (one chunk, then flush).
     pub async fn run(&self, input: Data) -> Result<RunOutput, ExecutorError> {
         let mut session = self.session()?;
-        let mut collected: BTreeMap<String, Vec<Data>> = BTreeMap::new();
-        let mut outputs = session.push(input).await?;
-        outputs.extend(session.finish().await?);
-        for out in outputs {
-            collected.entry(out.node_id).or_default().push(out.data);
-        }
-        let outputs = collected
-            .into_iter()
-            .filter_map(|(id, values)| Data::join(values).map(|d| (id, d)))
-            .collect();
+        let mut collected = SinkCollector::default();
+        collected.extend(session.push(input).await?);
+        collected.extend(session.finish().await?);
         Ok(RunOutput {
-            outputs,
+            outputs: collected.finish(),
             metrics: session.metrics(),
         })
     }
@@ -435,9 +522,8 @@ impl Session {
                         handle.await.unwrap_or_else(|e| {
                             (
                                 usize::MAX,
-                                Err(ExecutorError::GraphError {
-                                    node_id: None,
-                                    message: format!("internal: a node task ended abnormally: {e}"),
+                                Err(ExecutorError::Internal {
+                                    message: format!("a node task ended abnormally: {e}"),
                                 }),
                                 Vec::new(),
                             )
@@ -691,7 +777,7 @@ fn node_failure(slot: &NodeSlot, e: NodeError, attempts: u32) -> ExecutorError {
     let node_id = slot.id.clone();
     let node_type = slot.node_type.clone();
     match e.kind().clone() {
-        NodeErrorKind::Host { traceback, .. } => ExecutorError::PythonError {
+        NodeErrorKind::Host { traceback, .. } => ExecutorError::HostError {
             node_id,
             node_type,
             message: e.message().to_string(),
@@ -705,11 +791,11 @@ fn node_failure(slot: &NodeSlot, e: NodeError, attempts: u32) -> ExecutorError {
             timeout_ms: slot.timeout.map(|t| t.as_millis() as u64).unwrap_or(0),
             attempts,
         },
-        _ if e.is_retryable() && attempts > 1 => ExecutorError::RetryableError {
+        _ if e.is_retryable() && attempts > 1 => ExecutorError::RetriesExhausted {
             node_id,
             node_type,
             message: e.message().to_string(),
-            attempt: attempts,
+            attempts,
             max_attempts: slot.retry.max_attempts,
             source: e,
         },

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use crate::manifest::limits::{
+    DEFAULT_RETRY_ATTEMPTS, DEFAULT_RETRY_INITIAL_DELAY_MS, DEFAULT_RETRY_MAX_DELAY_MS,
+};
 use crate::manifest::RetrySpec;
 
 /// How often and how patiently to retry a failed node call.
@@ -18,9 +21,9 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// The seed's defaults: 3 attempts, 100 ms, doubling, capped at 1600 ms.
     pub const DEFAULT: RetryPolicy = RetryPolicy {
-        max_attempts: 3,
-        initial_delay_ms: 100,
-        max_delay_ms: 1600,
+        max_attempts: DEFAULT_RETRY_ATTEMPTS,
+        initial_delay_ms: DEFAULT_RETRY_INITIAL_DELAY_MS,
+        max_delay_ms: DEFAULT_RETRY_MAX_DELAY_MS,
     };
 
     /// The seed's name for the default policy.

@@ -17,3 +17,16 @@ pub const MAX_ATTEMPTS: u32 = 10;
 pub const MAX_RETRY_DELAY_MS: u64 = 60_000;
 /// Longest per-call timeout and breaker cool-down, in ms (one hour).
 pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
+/// Most consecutive failures a circuit breaker may be set to wait for.
+pub const MAX_BREAKER_THRESHOLD: u32 = 1000;
+
+/// Default retry policy: total attempts (the seed's 3).
+pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
+/// Default retry policy: delay before the first retry, in ms.
+pub const DEFAULT_RETRY_INITIAL_DELAY_MS: u64 = 100;
+/// Default retry policy: cap on any delay, in ms.
+pub const DEFAULT_RETRY_MAX_DELAY_MS: u64 = 1600;
+/// Default circuit breaker: consecutive failures that open it.
+pub const DEFAULT_BREAKER_THRESHOLD: u32 = 5;
+/// Default circuit breaker: time spent open before a trial call, in ms.
+pub const DEFAULT_BREAKER_COOLDOWN_MS: u64 = 30_000;

@@ -105,7 +105,7 @@ pub struct RetrySpec {
 pub struct CircuitBreakerSpec {
     /// Consecutive failed attempts that open the breaker, 1..=1000. Default 5.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = 1, max = limits::MAX_BREAKER_THRESHOLD))]
     pub failure_threshold: Option<u32>,
     /// How long the breaker stays open before letting one trial call through, in ms,
     /// 1..=3600000. Default 30000.

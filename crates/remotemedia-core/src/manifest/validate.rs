@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use super::error::{ManifestError, ManifestIssue};
 use super::limits::*;
 use super::types::{Manifest, NodeSpec};
-use crate::error::ExecutorError;
-use crate::graph::PipelineGraph;
+use crate::graph::{Cycle, PipelineGraph};
 use crate::registry::NodeRegistry;
 
 /// Checks everything that can be checked before running; returns the graph on success.
@@ -95,21 +94,24 @@ pub fn validate(
         return Err(ManifestError::new(issues));
     }
 
-    let ids = manifest.nodes.iter().map(|n| n.id.clone()).collect();
-    let edges: Vec<(String, String)> = manifest
+    let ids: Vec<String> = manifest.nodes.iter().map(|n| n.id.clone()).collect();
+    let edges: Vec<(usize, usize)> = manifest
         .connections
         .iter()
-        .map(|c| (c.from.clone(), c.to.clone()))
+        .map(|c| (first_use[c.from.as_str()], first_use[c.to.as_str()]))
         .collect();
-    PipelineGraph::new(ids, &edges).map_err(|e| match e {
-        ExecutorError::CycleError { nodes } => ManifestError::single(ManifestIssue::root(
+    PipelineGraph::new(ids, &edges).map_err(|Cycle(cycle)| {
+        let names: Vec<&str> = cycle
+            .iter()
+            .map(|&i| manifest.nodes[i].id.as_str())
+            .collect();
+        ManifestError::single(ManifestIssue::root(
             "connections",
             format!(
                 "cycle detected: {}; a pipeline must be acyclic",
-                nodes.join(" -> ")
+                names.join(" -> ")
             ),
-        )),
-        other => ManifestError::single(ManifestIssue::root("connections", other.to_string())),
+        ))
     })
 }
 
@@ -194,10 +196,8 @@ fn check_node(node: &NodeSpec, registry: &NodeRegistry, issues: &mut Vec<Manifes
         }
         let initial = retry
             .initial_delay_ms
-            .unwrap_or(crate::executor::RetryPolicy::DEFAULT.initial_delay_ms);
-        let max = retry
-            .max_delay_ms
-            .unwrap_or(crate::executor::RetryPolicy::DEFAULT.max_delay_ms);
+            .unwrap_or(DEFAULT_RETRY_INITIAL_DELAY_MS);
+        let max = retry.max_delay_ms.unwrap_or(DEFAULT_RETRY_MAX_DELAY_MS);
         if max < initial {
             issues.push(ManifestIssue::node(
                 id,
@@ -219,12 +219,12 @@ fn check_node(node: &NodeSpec, registry: &NodeRegistry, issues: &mut Vec<Manifes
     }
     if let Some(cb) = &node.circuit_breaker {
         if let Some(n) = cb.failure_threshold {
-            if !(1..=1000).contains(&n) {
+            if !(1..=MAX_BREAKER_THRESHOLD).contains(&n) {
                 issues.push(ManifestIssue::node(
                     id,
                     known_type,
                     "circuit_breaker.failure_threshold",
-                    format!("{n} is out of range; expected 1..=1000"),
+                    format!("{n} is out of range; expected 1..={MAX_BREAKER_THRESHOLD}"),
                 ));
             }
         }

@@ -2,6 +2,7 @@
 
 pub mod audio;
 mod passthrough;
+#[cfg(feature = "test-nodes")]
 pub mod testing;
 
 use std::sync::Arc;
@@ -45,4 +46,20 @@ pub fn register_builtins(registry: &mut NodeRegistry) {
         "Emits its input unchanged (no copy).",
         |_, p| Box::new(PassThroughNode::new(p)),
     )));
+}
+
+/// Registers the fault-injection node types (`TestFlakyNode`, `TestPanicNode`, ...) when this
+/// build has the `test-nodes` feature (test builds only); returns whether it did. A release
+/// build has no such nodes, whatever its environment says.
+pub fn register_test_nodes(registry: &mut NodeRegistry) -> bool {
+    #[cfg(feature = "test-nodes")]
+    {
+        testing::register(registry);
+        true
+    }
+    #[cfg(not(feature = "test-nodes"))]
+    {
+        let _ = registry;
+        false
+    }
 }

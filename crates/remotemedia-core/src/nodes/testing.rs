@@ -1,6 +1,7 @@
 //! Fault-injection nodes for tests (a node that fails N times, always fails, panics, sleeps,
-//! or returns the wrong type). Not registered by default: call [`register`] (the CLI does
-//! when `REMOTEMEDIA_TEST_NODES=1`).
+//! or returns the wrong type). Compiled only with the `test-nodes` feature, which only test
+//! builds turn on; registered by [`register`] (the CLI does when `REMOTEMEDIA_TEST_NODES=1` in
+//! such a build).
 
 use std::sync::Arc;
 use std::time::Duration;

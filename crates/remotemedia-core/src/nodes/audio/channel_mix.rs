@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{AudioBuffer, Data, Samples, MAX_CHANNELS};
 use crate::error::NodeError;
 use crate::node::{expect_audio, Node};
-use crate::registry::{NodeParams, ParamIssue};
+use crate::registry::NodeParams;
 
 /// Parameters of `ChannelMixNode`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -19,21 +19,7 @@ pub struct ChannelMixParams {
     pub channels: u16,
 }
 
-impl NodeParams for ChannelMixParams {
-    fn check(&self) -> Vec<ParamIssue> {
-        if (1..=MAX_CHANNELS).contains(&self.channels) {
-            Vec::new()
-        } else {
-            vec![ParamIssue::new(
-                "channels",
-                format!(
-                    "{} is out of range; expected an integer channel count in 1..={MAX_CHANNELS}",
-                    self.channels
-                ),
-            )]
-        }
-    }
-}
+impl NodeParams for ChannelMixParams {}
 
 /// Changes the channel count.
 #[derive(Debug)]

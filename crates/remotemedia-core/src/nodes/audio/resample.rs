@@ -21,7 +21,7 @@ use crate::data::{
 };
 use crate::error::NodeError;
 use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
-use crate::registry::{NodeParams, ParamIssue};
+use crate::registry::NodeParams;
 
 /// Speed/quality trade-off. Measured figures are in `docs/resampling.md`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -44,28 +44,14 @@ pub enum ResampleQuality {
 #[serde(deny_unknown_fields)]
 pub struct ResampleParams {
     /// Output sample rate in Hz, an integer in 8000..=384000.
-    #[schemars(range(min = MIN_SAMPLE_RATE, max = MAX_SAMPLE_RATE))]
+    #[schemars(range(min = MIN_SAMPLE_RATE, max = MAX_SAMPLE_RATE), extend("x-unit" = "Hz"))]
     pub target_rate: u32,
     /// "fast", "medium" or "high" (default).
     #[serde(default)]
     pub quality: ResampleQuality,
 }
 
-impl NodeParams for ResampleParams {
-    fn check(&self) -> Vec<ParamIssue> {
-        if (MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&self.target_rate) {
-            Vec::new()
-        } else {
-            vec![ParamIssue::new(
-                "target_rate",
-                format!(
-                    "{} is out of range; expected an integer sample rate in {MIN_SAMPLE_RATE}..={MAX_SAMPLE_RATE} Hz",
-                    self.target_rate
-                ),
-            )]
-        }
-    }
-}
+impl NodeParams for ResampleParams {}
 
 /// Input frames per resampler call: about `target_ms` of input, as `k` times the rate pair's
 /// smallest block (`rate_in / gcd`), so the FFT blocks tile it exactly. `k` is even, so both

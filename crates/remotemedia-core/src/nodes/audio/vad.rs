@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{AudioBuffer, Data, Samples, Segment};
 use crate::error::NodeError;
 use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
-use crate::registry::{NodeParams, ParamIssue};
+use crate::registry::NodeParams;
 use serde_json::{json, Value};
 
 /// Lowest level reported, in dBFS.
@@ -52,18 +52,18 @@ fn default_frame_length_ms() -> u32 {
 pub struct VadParams {
     /// Speech threshold in dBFS, a finite number in -120.0..=0.0. Default -30.0.
     #[serde(default = "default_threshold")]
-    #[schemars(range(min = -120.0, max = 0.0))]
+    #[schemars(range(min = -120.0, max = 0.0), extend("x-unit" = "dBFS"))]
     pub threshold: f64,
     /// Analysis frame length in milliseconds, 1..=1000. Default 30.
     #[serde(default = "default_frame_length_ms")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = 1, max = 1000), extend("x-unit" = "ms"))]
     pub frame_length_ms: u32,
     /// "segments" (default), "speech" or "events".
     #[serde(default)]
     pub emit: VadEmit,
     /// Time after the last loud frame that still counts as speech, 0..=10000 ms. Default 0.
     #[serde(default)]
-    #[schemars(range(max = 10000))]
+    #[schemars(range(max = 10000), extend("x-unit" = "ms"))]
     pub hangover_ms: u32,
 }
 
@@ -78,39 +78,7 @@ impl Default for VadParams {
     }
 }
 
-impl NodeParams for VadParams {
-    fn check(&self) -> Vec<ParamIssue> {
-        let mut issues = Vec::new();
-        if !self.threshold.is_finite() || !(DB_FLOOR..=0.0).contains(&self.threshold) {
-            issues.push(ParamIssue::new(
-                "threshold",
-                format!(
-                    "{} is out of range; expected a finite level in -120.0..=0.0 dBFS",
-                    self.threshold
-                ),
-            ));
-        }
-        if self.hangover_ms > 10_000 {
-            issues.push(ParamIssue::new(
-                "hangover_ms",
-                format!(
-                    "{} is out of range; expected 0..=10000 ms",
-                    self.hangover_ms
-                ),
-            ));
-        }
-        if !(1..=1000).contains(&self.frame_length_ms) {
-            issues.push(ParamIssue::new(
-                "frame_length_ms",
-                format!(
-                    "{} is out of range; expected 1..=1000 ms (must be > 0)",
-                    self.frame_length_ms
-                ),
-            ));
-        }
-        issues
-    }
-}
+impl NodeParams for VadParams {}
 
 /// A segment still growing.
 #[derive(Debug, Clone, Copy)]
