@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,12 +40,12 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
         return int(e.code), e.read().decode()
 
 
-def wait_for(what: str, cond: object, timeout: float, step: float = 0.05) -> float:
+def wait_for(what: str, cond: Callable[[], object], timeout: float, step: float = 0.05) -> float:
     """Polls `cond()` until true; returns the seconds it took. Raises after `timeout`."""
     t0 = time.monotonic()
     while True:
         try:
-            if cond():  # type: ignore[operator]
+            if cond():
                 return time.monotonic() - t0
         except OSError:
             pass
