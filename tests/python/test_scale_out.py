@@ -250,6 +250,28 @@ def test_a_killed_replica_fails_only_its_own_streams(cluster: Cluster) -> None:
     wait_for("victim UP again", cluster.lb.all_up, 30)
 
 
+def test_health_checks_alone_take_a_dead_replica_out(cluster: Cluster) -> None:
+    """No traffic to notice the refused connections: the checks (inter 500 ms, fall 2, check
+    timeout 1 s) must take the replica out within one health period."""
+    assert cluster.lb.all_up()
+    victim = cluster.replicas[1]
+    victim.kill()
+    down = wait_for(
+        "victim marked DOWN by checks", lambda: cluster.lb.status()[victim.name] == "DOWN", 3
+    )
+    print(f"\nSIGKILL, no traffic: marked DOWN by the checks {down:.2f} s after the kill")
+    victim.start()
+    up = wait_for("victim UP again", cluster.lb.all_up, 30)
+    print(f"restarted: UP {up:.2f} s after its /ready answered")
+    client = RemoteClient(cluster.lb.address)
+    before = victim.executes()
+    for _ in range(30):
+        client.execute(MANIFEST, AUDIO[:4800], RATE)
+    served = victim.executes() - before
+    print(f"then it served {served} of 30 calls")
+    assert served > 0
+
+
 def test_unary_retry_recipe_retries_refusals_only(tmp_path: Path) -> None:
     exe = shutil.which("remotemedia")
     assert exe
