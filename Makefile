@@ -1,5 +1,5 @@
 .DEFAULT_GOAL := help
-.PHONY: help build test bench quality example schema
+.PHONY: help build test bench quality example schema scale-demo
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,3 +21,6 @@ example: build ## Run the bundled example
 
 schema: ## Regenerate schema/manifest.v1.schema.json and the golden error messages
 	REMOTEMEDIA_BLESS=1 cargo test -p remotemedia-core --test manifests
+
+scale-demo: ## Three replicas behind haproxy: call split, added latency, restart scenarios
+	bash scripts/scale-demo.sh

@@ -26,6 +26,12 @@ step "ruff"
 .venv-test/bin/ruff check python tests/python benchmarks
 .venv-test/bin/ruff format --check python tests/python benchmarks
 
+step "haproxy for the scale-out tests (tests/python/test_scale_out.py skips without it)"
+if [[ $(id -u) == 0 ]]; then
+    command -v haproxy >/dev/null || { apt-get update -qq && apt-get install -y -qq haproxy >/dev/null; } || true
+fi
+command -v haproxy >/dev/null && haproxy -v | head -1 || echo "haproxy not installed"
+
 step "pytest (includes mypy stubtest and mypy --strict)"
 PATH="$PWD/.venv-test/bin:$PATH" .venv-test/bin/python -m pytest tests/python -q
 

@@ -264,7 +264,40 @@ pub struct RemoteStream {
     render: JsonRenderer,
 }
 
+/// A stream cut off without a final status: the server (or a proxy on the way, which then
+/// ends the stream cleanly, so tonic can only say Unknown) went away mid-stream. Our servers
+/// always end a stream with a status and never answer Unknown, so this is a lost transport,
+/// transient for the caller: UNAVAILABLE, as for a refused call, with what to do about it.
+fn stream_lost(e: ClientError) -> ClientError {
+    match e {
+        ClientError::Status {
+            code: Code::Unknown,
+            message,
+            node_id: None,
+            error_code: None,
+        } => ClientError::Status {
+            code: Code::Unavailable,
+            message: format!(
+                "the stream was cut off: its server, or a proxy on the way, went away, and the \
+                 session state with it; open a new stream and send again from the start \
+                 ({message})"
+            ),
+            node_id: None,
+            error_code: None,
+        },
+        other => other,
+    }
+}
+
 impl RemoteStream {
+    /// The next response, a cut-off stream reported as UNAVAILABLE.
+    async fn next(&mut self) -> Result<Option<pb::StreamResponse>, ClientError> {
+        self.inbound
+            .message()
+            .await
+            .map_err(|s| stream_lost(s.into()))
+    }
+
     fn output(o: pb::Output) -> Result<SinkOutput, ClientError> {
         let data = data_from_pb(o.value.as_ref(), "output.value").map_err(ClientError::Protocol)?;
         let position = match (&data, o.start_frame) {
@@ -289,8 +322,8 @@ impl RemoteStream {
             .ok_or_else(|| ClientError::Protocol("the stream is closed".into()))?;
         if tx.send(pb::StreamRequest { msg: Some(msg) }).await.is_err() {
             // The server ended the call; its status explains why.
-            return Err(match self.inbound.message().await {
-                Err(s) => s.into(),
+            return Err(match self.next().await {
+                Err(e) => e,
                 Ok(_) => ClientError::Protocol("the server closed the stream".into()),
             });
         }
@@ -311,7 +344,7 @@ impl RemoteStream {
         .await?;
         let mut outputs = Vec::new();
         loop {
-            match self.inbound.message().await?.and_then(|r| r.msg) {
+            match self.next().await?.and_then(|r| r.msg) {
                 Some(pb::stream_response::Msg::Output(o)) => outputs.push(Self::output(o)?),
                 Some(pb::stream_response::Msg::ChunkDone(d)) if d.seq == seq => return Ok(outputs),
                 Some(other) => {
@@ -331,7 +364,7 @@ impl RemoteStream {
         self.tx = None;
         let mut outputs = Vec::new();
         loop {
-            match self.inbound.message().await?.and_then(|r| r.msg) {
+            match self.next().await?.and_then(|r| r.msg) {
                 Some(pb::stream_response::Msg::Output(o)) => outputs.push(Self::output(o)?),
                 Some(pb::stream_response::Msg::Closed(c)) => {
                     self.metrics_json = Some(c.metrics_json);
@@ -373,5 +406,43 @@ impl StreamSession for RemoteStream {
     }
     fn metrics_json(&self) -> Option<String> {
         self.metrics_json.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_cut_off_without_status_is_unavailable_and_server_errors_are_kept() {
+        let cut = Status::unknown("protocol error: missing grpc-status trailer");
+        match stream_lost(cut.into()) {
+            ClientError::Status { code, message, .. } => {
+                assert_eq!(code, Code::Unavailable);
+                assert!(message.contains("open a new stream"), "{message}");
+                assert!(message.contains("missing grpc-status trailer"), "{message}");
+            }
+            other => panic!("{other}"),
+        }
+        let mut node_failed = Status::unknown("boom");
+        node_failed
+            .metadata_mut()
+            .insert(ERROR_CODE_KEY, "node_failed".parse().unwrap());
+        let kept = stream_lost(node_failed.into());
+        assert!(matches!(
+            kept,
+            ClientError::Status {
+                code: Code::Unknown,
+                ..
+            }
+        ));
+        let invalid = stream_lost(Status::invalid_argument("bad").into());
+        assert!(matches!(
+            invalid,
+            ClientError::Status {
+                code: Code::InvalidArgument,
+                ..
+            }
+        ));
     }
 }

@@ -56,6 +56,11 @@ pub struct Limits {
     pub stream_idle_timeout_ms: u64,
     /// On shutdown, how long open streams may finish before they are closed, in ms. Default 5000.
     pub drain_ms: u64,
+    /// On shutdown, how long the server goes on taking new calls while its health already
+    /// reports NOT_SERVING, in ms, before `drain_ms` starts: a load balancer's health check
+    /// needs this long to take the replica out, and calls it sends meanwhile still succeed.
+    /// Default 0 (refuse new calls at once).
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for Limits {
@@ -67,6 +72,7 @@ impl Default for Limits {
             stream_buffer: 16,
             stream_idle_timeout_ms: 30_000,
             drain_ms: 5_000,
+            shutdown_grace_ms: 0,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod client;
 pub mod config;
 pub mod convert;
 pub mod remote_node;
+pub mod retry;
 pub mod server;
 pub mod status;
 pub mod telemetry;

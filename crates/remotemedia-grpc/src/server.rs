@@ -6,8 +6,9 @@
 //! calls at once (RESOURCE_EXHAUSTED) without touching running ones; bounded per-stream
 //! buffering (a stream that cannot send stops reading, and HTTP/2 flow control pushes back on
 //! the client); an idle timeout on streams; every pipeline run in its own task, so a panicking
-//! node fails its call only; and a graceful shutdown (health NOT_SERVING, new calls refused,
-//! open streams get `drain_ms` to finish, then are closed).
+//! node fails its call only; and a graceful shutdown (health NOT_SERVING, new calls taken for
+//! `shutdown_grace_ms` more so a load balancer can take the replica out, then refused; open
+//! streams get `drain_ms` to finish, then are closed).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -520,6 +521,7 @@ pub async fn serve(
     .max_decoding_message_size(limits.max_message_bytes)
     .max_encoding_message_size(limits.max_message_bytes);
     let (health, health_service) = tonic_health::server::health_reporter();
+    telemetry.serving.set(1);
     health.set_serving::<RemoteMediaServer<Service>>().await;
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
@@ -539,6 +541,7 @@ pub async fn serve(
         telemetry: Arc::clone(&telemetry),
     };
     let drain = Duration::from_millis(limits.drain_ms);
+    let grace = Duration::from_millis(limits.shutdown_grace_ms);
     let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
     let graceful = async move {
         shutdown.await;
@@ -547,6 +550,13 @@ pub async fn serve(
         health
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;
+        telemetry.serving.set(0);
+        // Still Serving: a balancer that has not yet seen NOT_SERVING keeps sending new calls
+        // here for a health interval or two, and they should not fail.
+        if !grace.is_zero() {
+            tracing::info!("taking new calls for {grace:?} more while balancers notice");
+            tokio::time::sleep(grace).await;
+        }
         let _ = phase_tx.send(Phase::Draining);
         let started = Instant::now();
         while started.elapsed() < drain && telemetry.active_streams.get() > 0 {

@@ -22,6 +22,8 @@ pub struct Telemetry {
     pub active_streams: IntGauge,
     /// Running `Execute` calls.
     pub active_executions: IntGauge,
+    /// 1 while the server takes calls, 0 once it is shutting down (what `GET /ready` reports).
+    pub serving: IntGauge,
     /// Time spent in a node type's calls per run or stream, in seconds.
     pub node_seconds: HistogramVec,
 }
@@ -59,6 +61,11 @@ impl Telemetry {
         let active_executions =
             IntGauge::new("remotemedia_active_executions", "running Execute calls")
                 .expect("valid metric");
+        let serving = IntGauge::new(
+            "remotemedia_serving",
+            "1 while the server takes calls, 0 once it is shutting down",
+        )
+        .expect("valid metric");
         let node_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "remotemedia_node_seconds",
@@ -74,6 +81,7 @@ impl Telemetry {
             Box::new(rejected.clone()),
             Box::new(active_streams.clone()),
             Box::new(active_executions.clone()),
+            Box::new(serving.clone()),
             Box::new(node_seconds.clone()),
         ] {
             registry.register(c).expect("unique metric names");
@@ -85,6 +93,7 @@ impl Telemetry {
             rejected,
             active_streams,
             active_executions,
+            serving,
             node_seconds,
         }
     }
@@ -110,20 +119,39 @@ impl Telemetry {
     }
 }
 
-/// Serves `GET /metrics` until `shutdown` resolves.
+/// Serves `GET /metrics` and `GET /ready` until `shutdown` resolves. `/ready` answers 200
+/// while the server takes calls and 503 from the moment it starts shutting down, for load
+/// balancers whose health checks speak plain HTTP (haproxy cannot send a gRPC health request:
+/// its check bodies are C strings, and a gRPC frame starts with zero bytes).
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
     telemetry: Arc<Telemetry>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::http::StatusCode;
     use axum::routing::get;
-    let app = axum::Router::new().route(
-        "/metrics",
-        get(move || {
-            let t = Arc::clone(&telemetry);
-            async move { ([("content-type", "text/plain; version=0.0.4")], t.render()) }
-        }),
-    );
+    let ready = Arc::clone(&telemetry);
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let t = Arc::clone(&telemetry);
+                async move { ([("content-type", "text/plain; version=0.0.4")], t.render()) }
+            }),
+        )
+        .route(
+            "/ready",
+            get(move || {
+                let serving = ready.serving.get() == 1;
+                async move {
+                    if serving {
+                        (StatusCode::OK, "serving\n")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not serving\n")
+                    }
+                }
+            }),
+        );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
