@@ -8,7 +8,15 @@
 Audio(frames=1600, channels=1, sample_rate=16000, dtype=float32)
 """
 
-from remotemedia._runtime import native_available, runtime
+try:
+    from remotemedia import _native  # noqa: F401  (the runtime; everything below needs it)
+except ImportError as exc:  # pragma: no cover - a broken install
+    raise ImportError(
+        f"remotemedia's native extension (remotemedia._native) did not load: {exc}. "
+        "Reinstall with `pip install --force-reinstall remotemedia` (installing from source "
+        "needs a Rust toolchain: https://rustup.rs)."
+    ) from exc
+
 from remotemedia._types import Audio, Segment
 from remotemedia.errors import (
     CircuitOpenError,
@@ -57,6 +65,4 @@ __all__ = [
     "StreamOutput",
     "VADNode",
     "__version__",
-    "native_available",
-    "runtime",
 ]

@@ -16,7 +16,6 @@ __all__ = [
     "RemoteClient",
     "RemoteError",
     "RemoteMediaError",
-    "RemoteSession",
     "RetryableError",
     "RustBuffer",
     "__version__",
@@ -34,11 +33,18 @@ __version__: str
 class RemoteMediaError(Exception):
     """Base class of every error remotemedia raises."""
 
+    code: str
+
 class ManifestError(RemoteMediaError):
     """The manifest or a node's parameters are invalid."""
 
+    issues: list[dict[str, str | None]]
+
 class NodeError(RemoteMediaError):
     """A native node failed."""
+
+    node_id: str
+    node_type: str
 
 class NodeTimeoutError(NodeError):
     """A node did not finish within its timeout."""
@@ -98,20 +104,11 @@ class RemoteClient:
         sample_rate: int | None = None,
         timeout: float | None = None,
     ) -> tuple[dict[str, Any], str]: ...
-    def stream(self, manifest: str) -> RemoteSession: ...
+    def stream(self, manifest: str) -> NativeSession: ...
     def list_nodes(self) -> list[dict[str, str]]: ...
     def version(self) -> dict[str, str]: ...
     @property
     def address(self) -> str: ...
-
-@final
-class RemoteSession:
-    def push(
-        self, chunk: Any, sample_rate: int | None = None
-    ) -> list[tuple[str, Any, int | None]]: ...
-    def finish(self) -> list[tuple[str, Any, int | None]]: ...
-    def abort(self) -> None: ...
-    def metrics_json(self) -> str: ...
 
 def check_params(node_type: str, params_json: str) -> None: ...
 def node_types_json() -> str: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from remotemedia import _runtime
+from remotemedia import _native
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,12 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv if argv is None else argv)
     if not args:
         args = ["remotemedia"]
-    try:
-        native = _runtime.native()
-    except ImportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return int(native.cli_main(args))
+    return int(_native.cli_main(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

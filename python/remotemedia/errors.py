@@ -3,22 +3,30 @@
 ::
 
     RemoteMediaError
-     ├── ManifestError      invalid manifest or node parameters (names node and field)
+     ├── ManifestError      invalid manifest or node parameters; ``issues`` lists them
+     │                      as dicts {node_id, node_type, field, message}
      ├── NodeError          a native node failed; ``node_id`` names it
      │    └── NodeTimeoutError
      ├── CircuitOpenError   a node's circuit breaker is open
      ├── RemoteError        a remote call was refused or failed in transport (``grpc_code``)
      └── RetryableError     raise it from your node to ask for a retry
 
-Exceptions raised by your own Python nodes keep their type, message and traceback; a note
-(and the ``remotemedia_node_id`` attribute) says which node raised them.
+Every error has ``code`` (``"manifest"``, ``"timeout"``, ...): the same class and code for a
+local run and a remote one. Exceptions raised by your own Python nodes keep their type, message
+and traceback; a note (and the ``remotemedia_node_id`` attribute) says which node raised them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from remotemedia._runtime import _native
+from remotemedia._native import (
+    CircuitOpenError,
+    ManifestError,
+    NodeError,
+    NodeTimeoutError,
+    RemoteError,
+    RemoteMediaError,
+    RetryableError,
+)
 
 __all__ = [
     "CircuitOpenError",
@@ -29,24 +37,3 @@ __all__ = [
     "RemoteMediaError",
     "RetryableError",
 ]
-
-if TYPE_CHECKING or _native is not None:
-    from remotemedia._native import (
-        CircuitOpenError,
-        ManifestError,
-        NodeError,
-        NodeTimeoutError,
-        RemoteError,
-        RemoteMediaError,
-        RetryableError,
-    )
-else:  # pragma: no cover - only without the built extension
-    from remotemedia._fallback_errors import (
-        CircuitOpenError,
-        ManifestError,
-        NodeError,
-        NodeTimeoutError,
-        RemoteError,
-        RemoteMediaError,
-        RetryableError,
-    )

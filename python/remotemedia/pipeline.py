@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import threading
@@ -11,41 +10,16 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from remotemedia import _runtime
-from remotemedia._pyexec import PythonExecutor
-from remotemedia._types import Audio
-from remotemedia.errors import ManifestError, RemoteMediaError
-from remotemedia.nodes.audio import (
-    AudioResampleNode,
-    BuiltinNode,
-    ChannelMixNode,
-    FormatConverterNode,
-    PassThroughNode,
-    VADNode,
-    jsonable,
-)
+from remotemedia import _input, _native
+from remotemedia.errors import ManifestError
+from remotemedia.nodes.audio import BUILTIN_TYPES, BuiltinNode, jsonable
 from remotemedia.nodes.base import Node, construct
-from remotemedia.nodes.remote import RemotePipelineNode
+from remotemedia.remote import client_for
 from remotemedia.streaming import AsyncSession, Session
 
 __all__ = ["Pipeline"]
 
 ManifestSource = str | dict[str, Any] | os.PathLike[str]
-
-_BUILTINS: dict[str, type[BuiltinNode]] = {
-    c.node_type: c
-    for c in (
-        AudioResampleNode,
-        VADNode,
-        FormatConverterNode,
-        ChannelMixNode,
-        PassThroughNode,
-        RemotePipelineNode,
-    )
-}
-_DTYPES = (np.float32, np.float64, np.int16, np.int32)
 
 
 _RETRY_FIELDS = frozenset({"max_attempts", "initial_delay_ms", "max_delay_ms"})
@@ -74,18 +48,12 @@ class Pipeline:
         # Per-node execution policy ("retry", "timeout_ms"), as in the manifest.
         self._policies: dict[str, dict[str, Any]] = {}
         self._connections: list[tuple[str, str]] | None = None
-        # Native pipelines for the current graph: idle instances to reuse, so concurrent runs
-        # (arun, threads) each get their own node state. Pipelines with Python nodes run one
-        # input at a time instead: a Python node object cannot be in two runs at once.
-        self._idle: list[Any] = []
-        self._idle_key: tuple[Any, ...] | None = None
         self._version = 0  # bumped whenever the graph changes
-        self._streaming = False  # a stream holds the Python nodes
-        self._pool_lock = threading.Lock()
-        self._serial = threading.Lock()
-        self._native: Any = None  # the instance of the last finished run
-        self._py_metrics: dict[str, Any] | None = None
-        self._last_runtime: str | None = None
+        # The runtime's pipeline for the current graph (it pools node instances for
+        # concurrent runs and makes runs of Python nodes take turns), built on first use.
+        self._native: Any = None
+        self._native_key: tuple[Any, ...] | None = None
+        self._native_lock = threading.Lock()
 
     # ------------------------------------------------------------------ building
 
@@ -210,22 +178,16 @@ class Pipeline:
         Built-in node types become their classes; ``"module:Class"`` types are imported and
         called with the params as keyword arguments.
         """
-        if isinstance(source, dict):
-            manifest = source
-        else:
-            text = str(source)
-            if isinstance(source, os.PathLike) or not text.lstrip().startswith("{"):
-                text = Path(source).read_text()
-            manifest = json.loads(text)
-        if _runtime.native_available() and not _has_python_nodes(manifest):
+        manifest = _load_manifest(source)
+        if not _has_python_nodes(manifest):
             # Full validation first: every problem at once, with node ids and fields.
-            _runtime.native().NativePipeline(json.dumps(manifest))
+            _native.NativePipeline(json.dumps(manifest))
         meta = manifest.get("metadata") or {}
         p = cls(meta.get("name", "pipeline"), description=meta.get("description"))
         for spec in manifest.get("nodes", []):
             node_type = spec["node_type"]
             params = spec.get("params") or {}
-            node_cls = _BUILTINS.get(node_type) or _import_node_class(spec["id"], node_type)
+            node_cls = BUILTIN_TYPES.get(node_type) or _import_node_class(spec["id"], node_type)
             try:
                 node = construct(node_cls, params)
             except TypeError as exc:
@@ -244,35 +206,27 @@ class Pipeline:
     def _python_nodes(self) -> dict[str, Node]:
         return {i: n for i, n in self._nodes if not isinstance(n, BuiltinNode)}
 
-    def _acquire(self) -> tuple[Any, tuple[Any, ...]]:
-        """An idle native pipeline for the current graph (built when none is idle)."""
+    def _pipeline(self) -> Any:
+        """The runtime's pipeline for the current graph (built when the graph changed)."""
         # Node params are fixed at construction, so the graph changes only through add_node,
         # connect, or the name/description.
         key = (self._version, self.name, self.description)
-        with self._pool_lock:
-            if self._idle_key != key:
-                self._idle, self._idle_key = [], key
-            if self._idle:
-                return self._idle.pop(), key
-        text = self.serialize(indent=None)
-        return _runtime.native().NativePipeline(text, self._python_nodes()), key
-
-    def _release(self, native: Any, key: tuple[Any, ...]) -> None:
-        with self._pool_lock:
-            self._native = native
-            if self._idle_key == key:
-                self._idle.append(native)
+        with self._native_lock:
+            if self._native_key != key:
+                if not self._nodes:
+                    raise ManifestError(
+                        "invalid manifest: nodes: a pipeline needs at least one node"
+                    )
+                self._native = _native.NativePipeline(
+                    self.serialize(indent=None), self._python_nodes()
+                )
+                self._native_key = key
+            return self._native
 
     def validate(self) -> None:
         """Checks the pipeline as the runtime will; raises :class:`ManifestError` listing
         every problem."""
-        if not self._nodes:
-            raise ManifestError("invalid manifest: nodes: a pipeline needs at least one node")
-        if _runtime.native_available():
-            native, key = self._acquire()
-            self._release(native, key)
-        else:
-            PythonExecutor(self.to_manifest(), self.nodes)
+        self._pipeline()
 
     def run(
         self,
@@ -298,34 +252,10 @@ class Pipeline:
         ``token`` or ``$REMOTEMEDIA_TOKEN`` is sent as a bearer token; ``timeout`` in seconds).
         """
         if remote is not None:
-            from remotemedia.remote import client_for
-
             return client_for(remote, token).run(self, data, sample_rate, timeout)
-        if not self._nodes:
-            raise ManifestError("invalid manifest: nodes: a pipeline needs at least one node")
-        data, sample_rate = _prepare_input(data, sample_rate)
-        if _runtime.runtime() == "python":
-            ex = PythonExecutor(self.to_manifest(), self.nodes)
-            if isinstance(data, np.ndarray) and not isinstance(data, Audio):
-                data = Audio(data, sample_rate or 0)
-            try:
-                outputs = ex.run(data)
-            finally:
-                self._py_metrics = ex.metrics
-                self._last_runtime = "python"
-        else:
-            has_python = any(not isinstance(n, BuiltinNode) for _, n in self._nodes)
-            if has_python and self._streaming:
-                raise RemoteMediaError(
-                    f"pipeline '{self.name}' has Python nodes and a stream is open; close it first"
-                )
-            with self._serial if has_python else contextlib.nullcontext():
-                native, key = self._acquire()
-                try:
-                    outputs = native.run(data, sample_rate)
-                finally:
-                    self._release(native, key)
-                    self._last_runtime = "rust"
+        pipeline = self._pipeline()
+        data, rate = _input.prepare(data, sample_rate)
+        outputs = pipeline.run(data, rate)
         if len(outputs) == 1:
             return next(iter(outputs.values()))
         return outputs
@@ -365,59 +295,15 @@ class Pipeline:
         ``remote="host:port"`` the stream runs on that server.
         """
         if remote is not None:
-            from remotemedia.remote import client_for
-
             return client_for(remote, token).stream(
                 self, sample_rate, channels, max_pending=max_pending, background=background
             )
-        if not self._nodes:
-            raise ManifestError("invalid manifest: nodes: a pipeline needs at least one node")
-        if _runtime.runtime() == "python":
-            ex = PythonExecutor(self.to_manifest(), self.nodes)
-            ex.start()
-
-            def done_py() -> None:
-                self._py_metrics = ex.metrics
-                self._last_runtime = "python"
-
-            return Session(
-                ex,
-                sample_rate,
-                channels,
-                max_pending=max_pending,
-                background=background,
-                on_done=done_py,
-            )
-        has_python = any(not isinstance(n, BuiltinNode) for _, n in self._nodes)
-        if has_python and not self._serial.acquire(blocking=False):
-            raise RemoteMediaError(
-                f"pipeline '{self.name}' has Python nodes and is already running; a Python node "
-                "object cannot serve two streams at once (close the other, or build a second "
-                "pipeline)"
-            )
-        try:
-            native, key = self._acquire()
-            backend = native.session()
-        except BaseException:
-            if has_python:
-                self._serial.release()
-            raise
-        self._streaming = has_python
-
-        def done() -> None:
-            self._release(native, key)
-            self._last_runtime = "rust"
-            if has_python:
-                self._streaming = False
-                self._serial.release()
-
         return Session(
-            backend,
+            self._pipeline().session(),
             sample_rate,
             channels,
             max_pending=max_pending,
             background=background,
-            on_done=done,
         )
 
     def astream(
@@ -459,8 +345,6 @@ class Pipeline:
         output holds). ``total_memory_mb`` is the process's peak resident memory so far
         (``getrusage`` max RSS), not this run's own: a large earlier run raises it for every
         later one."""
-        if self._last_runtime == "python":
-            return self._py_metrics
         if self._native is None:
             return None
         text = self._native.metrics_json()
@@ -468,7 +352,7 @@ class Pipeline:
 
     def get_trace(self) -> dict[str, Any] | None:
         """The last run as a Chrome trace-event document (open it in https://ui.perfetto.dev)."""
-        if self._native is None or self._last_runtime != "rust":
+        if self._native is None:
             return None
         text = self._native.trace_json()
         return None if text is None else json.loads(text)
@@ -484,8 +368,41 @@ class Pipeline:
         return f"Pipeline({self.name!r}, nodes={[i for i, _ in self._nodes]})"
 
 
+def _load_manifest(source: ManifestSource) -> dict[str, Any]:
+    """A manifest as a dict from JSON text, a dict or a file; malformed JSON is a
+    :class:`ManifestError` that says where."""
+    if isinstance(source, dict):
+        return source
+    text = str(source)
+    if isinstance(source, os.PathLike) or not text.lstrip().startswith("{"):
+        path = Path(source)
+        if not path.is_file():
+            raise ManifestError(f"invalid manifest: {text!r} is neither manifest JSON nor a file")
+        text = path.read_text()
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(
+            f"invalid manifest: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise ManifestError("invalid manifest: JSON nested too deeply") from None
+    if not isinstance(manifest, dict):
+        raise ManifestError(
+            'invalid manifest: expected a JSON object with "version", "nodes" and '
+            f'"connections", got {type(manifest).__name__}'
+        )
+    if not isinstance(manifest.get("nodes", []), list) or not all(
+        isinstance(n, dict) and isinstance(n.get("node_type"), str) and isinstance(n.get("id"), str)
+        for n in manifest.get("nodes", [])
+    ):
+        # Let the runtime name every structural problem with its path.
+        _native.NativePipeline(json.dumps(manifest))
+    return manifest
+
+
 def _has_python_nodes(manifest: dict[str, Any]) -> bool:
-    return any(n.get("node_type") not in _BUILTINS for n in manifest.get("nodes", []))
+    return any(n.get("node_type") not in BUILTIN_TYPES for n in manifest.get("nodes", []))
 
 
 def _import_node_class(node_id: str, node_type: str) -> type[Node]:
@@ -494,7 +411,8 @@ def _import_node_class(node_id: str, node_type: str) -> type[Node]:
     if ":" not in node_type:
         raise ManifestError(
             f"invalid manifest: node '{node_id}': node_type: unknown node type '{node_type}'; "
-            f"known types: {', '.join(sorted(_BUILTINS))}, or a Python class as 'module:Class'"
+            f"known types: {', '.join(sorted(BUILTIN_TYPES))}, or a Python class as "
+            "'module:Class'"
         )
     module, qualname = node_type.split(":", 1)
     try:
@@ -507,54 +425,7 @@ def _import_node_class(node_id: str, node_type: str) -> type[Node]:
         ) from None
     if not (isinstance(obj, type) and issubclass(obj, Node)):
         raise ManifestError(
-            f"invalid manifest: node '{node_id}': node_type: '{node_type}' is not a remotemedia.Node subclass"
+            f"invalid manifest: node '{node_id}': node_type: '{node_type}' is not a "
+            "remotemedia.Node subclass"
         )
     return obj
-
-
-def _prepare_input(data: Any, sample_rate: int | None) -> tuple[Any, int | None]:
-    """Normalises the run input: reads files, checks rates, makes arrays contiguous."""
-    if isinstance(data, (str, os.PathLike)):
-        path = Path(data)
-        if not path.exists():
-            raise FileNotFoundError(f"no such audio file: {path}")
-        if _runtime.native_available():
-            arr, rate = _runtime.native().read_audio(path)
-        else:
-            arr, rate = _read_wav(path)
-        if sample_rate is not None and sample_rate != rate:
-            raise ValueError(f"{path} is {rate} Hz but sample_rate={sample_rate} was given")
-        return Audio(arr, rate), rate
-    if isinstance(data, np.ndarray):
-        rate = getattr(data, "sample_rate", None)
-        if rate is not None and sample_rate is not None and rate != sample_rate:
-            raise ValueError(f"the Audio is {rate} Hz but sample_rate={sample_rate} was given")
-        sample_rate = rate or sample_rate
-        if sample_rate is None:
-            raise ValueError(
-                "pass sample_rate=... with a numpy array (or a remotemedia.Audio, which has one)"
-            )
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
-            raise TypeError(f"sample_rate must be an integer in Hz, got {sample_rate!r}")
-        if data.dtype not in _DTYPES:
-            raise TypeError(
-                f"audio dtype {data.dtype} is not supported; use float32, float64, int16 or int32 "
-                "(e.g. audio.astype(np.float32))"
-            )
-        if not data.dtype.isnative:
-            data = data.astype(data.dtype.newbyteorder("="))
-        if not data.flags.c_contiguous:
-            data = np.ascontiguousarray(data)
-        return data, int(sample_rate)
-    return data, sample_rate
-
-
-def _read_wav(path: Path) -> tuple[np.ndarray, int]:  # pragma: no cover - fallback only
-    import wave
-
-    with wave.open(str(path), "rb") as w:
-        if w.getsampwidth() != 2:
-            raise ValueError(f"{path}: only 16-bit PCM WAV can be read without the native module")
-        frames = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
-        ch = w.getnchannels()
-        return (frames.reshape(-1, ch) if ch > 1 else frames), w.getframerate()

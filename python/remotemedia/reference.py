@@ -1,9 +1,9 @@
 """Pure-numpy reference implementations of the native nodes.
 
-They exist for two reasons: a fallback when the native module cannot load (or when
-``REMOTEMEDIA_RUNTIME=python``), and the honest "Python baseline" in the benchmarks. Each
-follows the native node's documented semantics (see ``docs/nodes.md``) and is streaming like
-it: ``process(chunk)`` any number of times, then ``flush()``.
+They are never a runtime (every pipeline runs on the Rust executor). They exist as the honest
+"Python baseline" in the benchmarks and as test oracles: each follows the native node's
+documented semantics (see ``docs/nodes.md``) and is streaming like it: ``process(chunk)`` any
+number of times, then ``flush()``. :func:`oracle` gives the one for a node object.
 
 Audio here is a numpy array of shape ``(frames,)`` or ``(frames, channels)``.
 """
@@ -26,6 +26,7 @@ __all__ = [
     "VadRef",
     "channel_mix",
     "convert_format",
+    "oracle",
 ]
 
 DB_FLOOR = -120.0
@@ -388,3 +389,18 @@ class ResampleRef:
         y = y[: max(0, total - before)]
         self._n_out = total
         return self._wrap(y)
+
+
+def oracle(node: Any) -> Any:
+    """A fresh reference engine for a built-in node object, with the node's parameters."""
+    engines: dict[str, Any] = {
+        "AudioResampleNode": ResampleRef,
+        "VADNode": VadRef,
+        "FormatConverterNode": FormatConverterRef,
+        "ChannelMixNode": ChannelMixRef,
+        "PassThroughNode": PassThroughRef,
+    }
+    node_type = node.manifest_type()
+    if node_type not in engines:
+        raise ValueError(f"no numpy reference for {node_type}")
+    return engines[node_type](**node.params)

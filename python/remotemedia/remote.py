@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from remotemedia import _runtime
+from remotemedia import _input, _native
+from remotemedia.streaming import Session
 
-if TYPE_CHECKING:
-    from remotemedia.pipeline import Pipeline
-    from remotemedia.streaming import Session
+
+class _Serializable(Protocol):
+    """What a remote run needs of a pipeline: its manifest."""
+
+    def serialize(self, indent: int | None = 2) -> str: ...
+
 
 __all__ = ["TOKEN_ENV", "RemoteClient"]
 
@@ -33,9 +37,7 @@ class RemoteClient:
 
     def __init__(self, address: str, token: str | None = None) -> None:
         self.address = address
-        self._native: Any = _runtime.native().RemoteClient(
-            address, token or os.environ.get(TOKEN_ENV)
-        )
+        self._native: Any = _native.RemoteClient(address, token or os.environ.get(TOKEN_ENV))
         self.last_metrics: dict[str, Any] | None = None
 
     def execute(
@@ -49,21 +51,19 @@ class RemoteClient:
 
     def run(
         self,
-        pipeline: Pipeline,
+        pipeline: _Serializable,
         data: Any,
         sample_rate: int | None = None,
         timeout: float | None = None,
     ) -> Any:
         """Like :meth:`Pipeline.run`, on the server."""
-        from remotemedia.pipeline import _prepare_input
-
-        data, sample_rate = _prepare_input(data, sample_rate)
-        outputs = self.execute(pipeline.serialize(indent=None), data, sample_rate, timeout)
+        data, rate = _input.prepare(data, sample_rate)
+        outputs = self.execute(pipeline.serialize(indent=None), data, rate, timeout)
         return next(iter(outputs.values())) if len(outputs) == 1 else outputs
 
     def stream(
         self,
-        pipeline: Pipeline,
+        pipeline: _Serializable,
         sample_rate: int,
         channels: int = 1,
         *,
@@ -71,8 +71,6 @@ class RemoteClient:
         background: bool = False,
     ) -> Session:
         """Like :meth:`Pipeline.stream`, on the server."""
-        from remotemedia.streaming import Session
-
         backend = self._native.stream(pipeline.serialize(indent=None))
         return Session(
             backend, sample_rate, channels, max_pending=max_pending, background=background

@@ -26,12 +26,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from remotemedia._types import Audio
+from remotemedia import _input
 from remotemedia.errors import RemoteMediaError
 
 __all__ = ["AsyncSession", "Session", "StreamOutput"]
-
-_DTYPES = (np.float32, np.float64, np.int16, np.int32)
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class StreamOutput:
 
 
 class Backend(Protocol):
-    """What a session drives: a native session or a remote stream."""
+    """What a session drives: the runtime's session, local or remote (one type)."""
 
     def push(
         self, chunk: Any, sample_rate: int | None = None
@@ -82,8 +80,7 @@ class Session:
         background: bool = False,
         on_done: Callable[[], None] | None = None,
     ) -> None:
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
-            raise TypeError(f"sample_rate must be an integer in Hz, got {sample_rate!r}")
+        sample_rate = _input.sample_rate_of(sample_rate)
         if not 1 <= channels <= 64:
             raise ValueError(f"channels must be in 1..=64, got {channels}")
         if max_pending < 1:
@@ -98,6 +95,7 @@ class Session:
         self._done = threading.Event()
         self._listeners: list[Callable[[], None]] = []
         self._on_done = on_done
+        self._listeners_lock = threading.Lock()
         self._metrics: dict[str, Any] | None = None
         self._background = background
         if background:
@@ -109,13 +107,12 @@ class Session:
     # ------------------------------------------------------------------ worker
 
     def _deliver(self, items: list[tuple[str, Any, int | None]]) -> None:
+        # The runtime already left out empty chunks (audio with no frames, no events).
         for node_id, data, start in items:
-            if isinstance(data, Audio) and data.frames == 0:
-                continue  # nothing to hear: a resampler that has not filled a block yet
-            if isinstance(data, list) and not data:
-                continue  # no segments/events in this chunk
             self._outputs.append(StreamOutput(node_id, data, start))
-        for notify in list(self._listeners):
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for notify in listeners:
             notify()
 
     def _handle(self, item: Any) -> bool:
@@ -147,7 +144,9 @@ class Session:
         self._done.set()
         if self._on_done is not None:
             self._on_done()
-        for notify in list(self._listeners):
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for notify in listeners:
             notify()
 
     def _run(self) -> None:
@@ -179,34 +178,6 @@ class Session:
         if self._error is not None:
             raise self._error
 
-    def _normalise(self, chunk: Any, own: bool) -> np.ndarray:
-        """Checks a chunk. With ``own`` (the chunk is queued and processed after ``send``
-        returns), the result never shares memory with the caller's array: a caller that reuses
-        one buffer for every chunk must not change chunks still waiting in the queue."""
-        if not isinstance(chunk, np.ndarray):
-            raise TypeError(f"send() takes a numpy array of audio, got {type(chunk).__name__}")
-        rate = getattr(chunk, "sample_rate", None)
-        if rate is not None and rate != self.sample_rate:
-            raise ValueError(
-                f"chunk is {rate} Hz but the session was opened at {self.sample_rate} Hz"
-            )
-        if chunk.dtype not in _DTYPES:
-            raise TypeError(
-                f"audio dtype {chunk.dtype} is not supported; use float32, float64, int16 or int32"
-            )
-        have = 1 if chunk.ndim == 1 else (chunk.shape[1] if chunk.ndim == 2 else -1)
-        if have != self.channels:
-            raise ValueError(
-                f"chunk has shape {chunk.shape} but the session has {self.channels} channel(s); "
-                "chunks are (frames,) for mono or (frames, channels)"
-            )
-        out: np.ndarray = chunk
-        if not out.flags.c_contiguous or not out.dtype.isnative:
-            out = np.ascontiguousarray(out, dtype=out.dtype.newbyteorder("="))
-        if own and np.may_share_memory(out, chunk):
-            out = out.copy()
-        return out
-
     def send(self, chunk: np.ndarray, timeout: float | None = None) -> None:
         """Sends a chunk (any number of frames). In the foreground (default) it is processed
         before this returns; in the background it is queued, waiting while ``max_pending``
@@ -214,8 +185,42 @@ class Session:
         self._check()
         if self._closing:
             raise RemoteMediaError("the session is closed; open a new one with Pipeline.stream()")
-        self._submit(self._normalise(chunk, own=self._background), timeout)
+        chunk = _input.prepare_chunk(chunk, self.sample_rate, self.channels, own=self._background)
+        self._submit(chunk, timeout)
         self._check()
+
+    def try_send(self, chunk: np.ndarray) -> bool:
+        """Queues a chunk if there is room, without waiting; ``False`` when the queue is full
+        (then call :meth:`send`, which waits). In the foreground it is :meth:`send`."""
+        self._check()
+        if self._closing:
+            raise RemoteMediaError("the session is closed; open a new one")
+        if not self._background:
+            self.send(chunk)
+            return True
+        chunk = _input.prepare_chunk(chunk, self.sample_rate, self.channels, own=True)
+        try:
+            self._inbox.put_nowait(chunk)
+        except queue.Full:
+            return False
+        return True
+
+    def end_input(self) -> None:
+        """Ends the input (the nodes flush) without taking any output: iterate or
+        :meth:`poll` for the tail. Use this from a producer while a consumer reads."""
+        if not self._closing:
+            self._closing = True
+            self._submit(_END)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Waits until the stream has ended; ``False`` on timeout."""
+        return self._done.wait(timeout)
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Calls ``callback()`` (from the worker thread) whenever outputs arrive or the
+        stream ends."""
+        with self._listeners_lock:
+            self._listeners.append(callback)
 
     def poll(self) -> list[StreamOutput]:
         """Outputs produced since the last poll (never blocks)."""
@@ -228,9 +233,7 @@ class Session:
 
     def close(self, timeout: float | None = None) -> list[StreamOutput]:
         """Ends the stream: flushes every node and returns the outputs not polled yet."""
-        if not self._closing:
-            self._closing = True
-            self._submit(_END)
+        self.end_input()
         if not self._done.wait(timeout):
             raise TimeoutError(f"the pipeline did not finish within {timeout} s")
         out = self.poll()
@@ -282,7 +285,8 @@ class Session:
 
 
 class AsyncSession:
-    """The asyncio form of :class:`Session` (made by :meth:`Pipeline.astream`).
+    """The asyncio form of :class:`Session` (made by :meth:`Pipeline.astream`), built on the
+    session's public API only.
 
     ``await send(chunk)``; ``async for out in session`` yields outputs as they are produced,
     until the stream ends. End the input with ``await finish()`` when another task iterates,
@@ -297,18 +301,12 @@ class AsyncSession:
         def wake() -> None:
             self._loop.call_soon_threadsafe(self._ready.set)
 
-        session._listeners.append(wake)
+        session.add_listener(wake)
 
     async def send(self, chunk: np.ndarray) -> None:
         """Queues a chunk, waiting (without blocking the event loop) while the queue is full."""
-        self._s._check()
-        if self._s._closing:
-            raise RemoteMediaError("the session is closed; open a new one with Pipeline.astream()")
-        chunk = self._s._normalise(chunk, own=True)
-        try:
-            self._s._inbox.put_nowait(chunk)
-        except queue.Full:
-            await asyncio.to_thread(self._s._submit, chunk)
+        if not self._s.try_send(chunk):
+            await asyncio.to_thread(self._s.send, chunk)
 
     def poll(self) -> list[StreamOutput]:
         """Outputs produced since the last poll (never blocks)."""
@@ -322,14 +320,17 @@ class AsyncSession:
         """Ends the input (flushing every node) and waits until the stream is done, without
         taking any output: an ``async for`` loop over the session receives the tail. Use this
         from a producer task when a consumer task iterates."""
-        if not self._s._closing:
-            self._s._closing = True
-            await asyncio.to_thread(self._s._inbox.put, _END)
-        await asyncio.to_thread(self._s._done.wait)
+        await asyncio.to_thread(self._s.end_input)
+        await asyncio.to_thread(self._s.wait)
 
     async def aclose(self) -> None:
         """Ends the stream without flushing."""
         await asyncio.to_thread(self._s.abort)
+
+    @property
+    def done(self) -> bool:
+        """True once the stream has ended."""
+        return self._s.done
 
     def metrics(self) -> dict[str, Any] | None:
         """Per-node metrics of the stream, once it has ended."""
@@ -338,10 +339,13 @@ class AsyncSession:
     async def __aiter__(self) -> AsyncIterator[StreamOutput]:
         while True:
             self._ready.clear()
+            done = self._s.done
             for out in self._s.poll():
                 yield out
-            if self._s.done and not self._s._outputs:
-                self._s._check()
+            if done:
+                # Everything delivered before the end was polled above.
+                for out in self._s.poll():
+                    yield out
                 return
             await self._ready.wait()
 
@@ -355,7 +359,7 @@ class AsyncSession:
         tb: TracebackType | None,
     ) -> None:
         if exc_type is None:
-            if not self._s._closing:
+            if not self._s.done:
                 await asyncio.to_thread(self._s.close)
         else:
             await self.aclose()

@@ -49,3 +49,10 @@ class Mix(remotemedia.Node):
     def process(self, audio: remotemedia.Audio) -> remotemedia.Audio:
         scale = self.base * float(np.prod(self.gains))
         return audio * np.float32(scale) + np.float32(self.offset)
+
+
+class Explode(remotemedia.Node):
+    """Raises on every call (a failing node for server tests)."""
+
+    def process(self, audio: remotemedia.Audio) -> None:
+        raise ValueError("injected failure")

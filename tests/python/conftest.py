@@ -1,8 +1,7 @@
-"""Shared fixtures: test signals and a clean runtime selection."""
+"""Shared fixtures: test signals and a clean environment."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +11,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
-def _default_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test starts with the default runtime selection."""
-    monkeypatch.delenv("REMOTEMEDIA_RUNTIME", raising=False)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees another's fault-injection switch."""
     monkeypatch.delenv("REMOTEMEDIA_TEST_NODES", raising=False)
 
 
@@ -46,9 +44,3 @@ def bursts(rate: int = 16000) -> np.ndarray:
 @pytest.fixture
 def example_wav() -> Path:
     return REPO / "examples" / "speech_48k.wav"
-
-
-def have_native() -> bool:
-    import remotemedia
-
-    return remotemedia.native_available() and os.environ.get("REMOTEMEDIA_RUNTIME") != "python"

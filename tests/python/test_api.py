@@ -156,8 +156,17 @@ def test_constructor_validation_uses_the_runtime_messages() -> None:
     msg = str(e.value)
     assert msg == (
         "AudioResampleNode: params.target_rate: 7000 is out of range; "
-        "expected an integer sample rate in 8000..=384000 Hz"
+        "expected an integer in 8000..=384000 Hz"
     )
+    # Structured, for programs (as pydantic's errors()).
+    assert e.value.issues == [
+        {
+            "node_id": None,
+            "node_type": "AudioResampleNode",
+            "field": "params.target_rate",
+            "message": "7000 is out of range; expected an integer in 8000..=384000 Hz",
+        }
+    ]
     # The runtime says the same, with the node id in front.
     manifest = {
         "version": "v1",
@@ -167,6 +176,8 @@ def test_constructor_validation_uses_the_runtime_messages() -> None:
         Pipeline.from_manifest(manifest)
     assert msg.split(": ", 1)[1] in str(e2.value)
     assert "node 'r' (AudioResampleNode)" in str(e2.value)
+    assert e2.value.issues[0]["node_id"] == "r"
+    assert e2.value.issues[0]["field"] == "params.target_rate"
 
     with pytest.raises(ManifestError, match="unknown variant `loud`"):
         VADNode(emit="loud")  # type: ignore[arg-type]

@@ -112,3 +112,31 @@ def test_python_m_entry_point() -> None:
     assert (
         r.returncode == 0 and len(json.loads(r.stdout)) == 6
     )  # 5 audio nodes + RemotePipelineNode
+
+
+def test_validate_and_run_never_call_what_a_manifest_names(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    path = tmp_path / "evil.json"
+    path.write_text(
+        json.dumps(
+            {
+                "version": "v1",
+                "nodes": [
+                    {"id": "x", "node_type": "os:system", "params": {"command": f"touch {marker}"}}
+                ],
+            }
+        )
+    )
+    r = cli("validate", str(path))
+    assert r.returncode == 1
+    assert "'os:system' is not a remotemedia.Node subclass" in r.stderr
+    r = cli(
+        "run",
+        str(path),
+        "-i",
+        str(REPO / "examples/speech_48k.wav"),
+        "-o",
+        str(tmp_path / "o.json"),
+    )
+    assert r.returncode == 1
+    assert not marker.exists()

@@ -1,5 +1,5 @@
-"""Transparent acceleration is real: built-in nodes run in Rust (a silent fallback fails these
-tests), and the pure-Python reference agrees with them."""
+"""Transparent acceleration is real: built-in nodes run in Rust (there is no fallback runtime;
+a node that did not run natively fails these tests), and the numpy reference oracles agree."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from remotemedia import (
     PassThroughNode,
     Pipeline,
     VADNode,
-    _runtime,
+    _native,
     reference,
 )
 from remotemedia.nodes import rust
@@ -36,9 +36,13 @@ def all_builtins() -> list[remotemedia.Node]:
     ]
 
 
-def test_the_native_module_is_loaded_and_selected() -> None:
-    assert remotemedia.native_available(), "the native module failed to load"
-    assert remotemedia.runtime() == "rust"
+def test_there_is_no_python_runtime_to_select(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The old switch is gone: setting it changes nothing, built-in nodes still run in Rust.
+    monkeypatch.setenv("REMOTEMEDIA_RUNTIME", "python")
+    p = Pipeline("p").add_node(AudioResampleNode(16000))
+    p.run(music(48000, 0.1), sample_rate=48000)
+    assert p.get_metrics()["nodes"][0]["runtime"] == "rust"
+    assert not hasattr(remotemedia, "runtime")
 
 
 def test_every_builtin_node_runs_in_rust_inside_a_pipeline() -> None:
@@ -68,49 +72,16 @@ def test_every_builtin_node_runs_in_rust_in_a_stream(background: bool) -> None:
     assert all(n["calls"] >= 1 for n in metrics["nodes"])
 
 
-def test_every_builtin_node_runs_in_rust_on_its_own() -> None:
-    for node in all_builtins():
-        assert node.active_runtime == "rust", type(node).__name__
-
-
-def test_python_runtime_is_selectable_and_reported() -> None:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("REMOTEMEDIA_RUNTIME", "python")
-    try:
-        p = Pipeline("py")
-        for n in all_builtins():
-            p.add_node(n)
-        out = p.run(music(48000, 0.5, channels=2), sample_rate=48000)
-        assert isinstance(out, Audio)
-        assert {n["runtime"] for n in p.get_metrics()["nodes"]} == {"python"}
-        assert AudioResampleNode(16000).active_runtime == "python"
-        # Explicit Rust nodes refuse to fall back.
-        with pytest.raises(remotemedia.ManifestError, match="requires the native runtime"):
-            Pipeline("r").add_node(rust.RustVADNode()).run(music(16000, 0.1), sample_rate=16000)
-    finally:
-        mp.undo()
-
-
-def test_rust_nodes_need_the_native_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_runtime, "_native", None)
-    with pytest.raises(ImportError, match=r"native module .* is not available"):
-        rust.RustResampleNode(target_rate=16000)
-    # The ordinary classes fall back, with the same validation messages.
-    monkeypatch.setattr(_runtime, "_warned", True)
-    with pytest.raises(remotemedia.ManifestError) as e:
-        AudioResampleNode(target_rate=7000)
-    assert str(e.value) == (
-        "AudioResampleNode: params.target_rate: 7000 is out of range; "
-        "expected an integer sample rate in 8000..=384000 Hz"
-    )
-    p = Pipeline("fallback").add_node(AudioResampleNode(16000))
-    out = p.run(music(48000, 0.2), sample_rate=48000)
-    assert out.shape == (3200,)
-    assert p.get_metrics()["nodes"][0]["runtime"] == "python"
+def test_rust_named_classes_are_the_builtin_nodes() -> None:
+    node = rust.RustResampleNode(target_rate=16000)
+    assert isinstance(node, AudioResampleNode)
+    assert node.manifest_type() == "AudioResampleNode"
+    out = node(music(48000, 0.1), sample_rate=48000)
+    assert out.shape == (1600,)
 
 
 def _python(node: remotemedia.nodes.BuiltinNode, x: np.ndarray, rate: int) -> object:
-    ref = node._reference()
+    ref = reference.oracle(node)
     head = ref.process(Audio(x, rate))
     tail = ref.flush()
     return remotemedia.nodes.audio._join(head, tail)
@@ -182,7 +153,7 @@ def test_channel_mix_rust_and_reference_are_identical() -> None:
 
 
 def test_node_type_listing_matches_the_python_classes() -> None:
-    infos = json.loads(_runtime.native().node_types_json())
+    infos = json.loads(_native.node_types_json())
     assert {i["node_type"] for i in infos} == {
         "AudioResampleNode",
         "VADNode",

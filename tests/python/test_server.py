@@ -178,13 +178,22 @@ def test_bearer_token_auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_node_failures_name_the_node_and_the_server_carries_on(tmp_path: Path) -> None:
-    s = Server(tmp_path, "", env={"REMOTEMEDIA_TEST_NODES": "1"})
+    # Fault-injection native nodes exist only in test builds of the Rust crates, never in the
+    # installed package (REMOTEMEDIA_TEST_NODES does nothing here); a failing allowlisted
+    # Python node stands in for them.
+    s = Server(
+        tmp_path,
+        '[python_nodes]\n"Explode" = "cli_nodes:Explode"\n',
+        env={"REMOTEMEDIA_TEST_NODES": "1"},
+    )
     try:
         client = RemoteClient(s.address)
-        panics = '{"version": "v1", "nodes": [{"id": "boom", "node_type": "TestPanicNode"}]}'
-        with pytest.raises(NodeError, match="panicked: injected panic") as e:
-            client.execute(panics, music(16000, 0.1), 16000)
+        assert "TestPanicNode" not in {n["node_type"] for n in client.list_nodes()}
+        boom = '{"version": "v1", "nodes": [{"id": "boom", "node_type": "Explode"}]}'
+        with pytest.raises(NodeError, match="injected failure") as e:
+            client.execute(boom, music(16000, 0.1), 16000)
         assert e.value.node_id == "boom"  # type: ignore[attr-defined]
+        assert e.value.code == "host"  # type: ignore[attr-defined]
         p = Pipeline("ok").add_node(AudioResampleNode(8000))
         assert p.run(music(16000, 0.1), sample_rate=16000, remote=s.address).frames == 800
     finally:

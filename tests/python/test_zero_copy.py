@@ -14,7 +14,7 @@ from remotemedia import (
     PassThroughNode,
     Pipeline,
     VADNode,
-    _runtime,
+    _native,
 )
 
 from conftest import music
@@ -22,7 +22,7 @@ from conftest import music
 
 @pytest.fixture
 def crossings() -> Iterator[list[tuple[int, str]]]:
-    native = _runtime.native()
+    native = _native
     log: list[tuple[int, str]] = []
     native._set_crossing_log(True)
     try:
@@ -33,7 +33,7 @@ def crossings() -> Iterator[list[tuple[int, str]]]:
 
 
 def take() -> list[tuple[int, str]]:
-    return _runtime.native()._take_crossing_log()
+    return _native._take_crossing_log()
 
 
 def test_pass_through_returns_memory_shared_with_the_input(crossings: list) -> None:

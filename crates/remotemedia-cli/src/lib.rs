@@ -64,6 +64,19 @@ pub trait Host {
         Ok(())
     }
 
+    /// Registers, for `validate`, the node types a manifest names that are not built in,
+    /// without building any node: by default an import path is accepted by its form; a host
+    /// may check more (the Python package imports the module and checks the class).
+    fn register_unbuilt(&self, manifest: &Manifest, registry: &mut NodeRegistry) -> Result<()> {
+        for spec in &manifest.nodes {
+            let t = spec.node_type.as_str();
+            if !registry.contains(t) && is_import_path(t) {
+                registry.register(std::sync::Arc::new(UncheckedNodeType::new(t)));
+            }
+        }
+        Ok(())
+    }
+
     /// JSON for a non-audio result (a host can render its own objects).
     fn to_json(&self, data: &Data) -> Option<serde_json::Value> {
         data.to_json()
@@ -308,19 +321,15 @@ fn check_manifest(
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let manifest = manifest::parse(&text).with_context(|| path.display().to_string())?;
     let mut registry = host.registry();
-    for spec in &manifest.nodes {
-        let t = spec.node_type.as_str();
-        if !registry.contains(t) && is_import_path(t) {
-            registry.register(std::sync::Arc::new(UncheckedNodeType::new(t)));
-        }
-    }
+    host.register_unbuilt(&manifest, &mut registry)
+        .with_context(|| path.display().to_string())?;
     let graph =
         manifest::validate(&manifest, &registry).with_context(|| path.display().to_string())?;
     Ok((manifest, graph))
 }
 
 /// `package.module:Class`: dotted identifiers, one colon.
-fn is_import_path(t: &str) -> bool {
+pub fn is_import_path(t: &str) -> bool {
     let ident = |s: &str| {
         !s.is_empty()
             && s.split('.').all(|p| {
@@ -333,17 +342,18 @@ fn is_import_path(t: &str) -> bool {
     matches!(t.split_once(':'), Some((m, c)) if ident(m) && ident(c))
 }
 
-/// A Python node type seen by `validate`: accepted by name, never imported or built.
-struct UncheckedNodeType {
+/// A node type seen by `validate` that is not built in: accepted, never built.
+pub struct UncheckedNodeType {
     info: remotemedia_core::registry::NodeInfo,
 }
 
 impl UncheckedNodeType {
-    fn new(node_type: &str) -> Self {
+    /// Accepts `node_type` without building it.
+    pub fn new(node_type: &str) -> Self {
         Self {
             info: remotemedia_core::registry::NodeInfo {
                 node_type: node_type.to_string(),
-                description: "a Python node type (not imported by validate)".to_string(),
+                description: "a Python node type (not built by validate)".to_string(),
                 runtime: remotemedia_core::node::Runtime::Host("python"),
                 params: Vec::new(),
                 params_schema: serde_json::json!({"type": "object"}),

@@ -99,6 +99,17 @@ fn issues_list<'py>(
     pyo3::types::PyList::new(py, items)
 }
 
+/// Sets `issues` on a `ManifestError`.
+pub fn set_issues(
+    py: Python<'_>,
+    err: &PyErr,
+    issues: &[remotemedia_core::manifest::ManifestIssue],
+) {
+    if let Ok(list) = issues_list(py, issues) {
+        let _ = err.value(py).setattr("issues", list);
+    }
+}
+
 /// The single mapping from [`ExecutorError`] (local or remote) to a Python exception.
 pub fn to_pyerr(py: Python<'_>, e: ExecutorError) -> PyErr {
     // A user's exception: re-raise the original object, plus a note naming the node.
@@ -141,11 +152,7 @@ pub fn to_pyerr(py: Python<'_>, e: ExecutorError) -> PyErr {
         let _ = value.setattr("node_type", t);
     }
     match &e {
-        ExecutorError::ManifestError(m) => {
-            if let Ok(list) = issues_list(py, m.issues()) {
-                let _ = value.setattr("issues", list);
-            }
-        }
+        ExecutorError::ManifestError(m) => set_issues(py, &err, m.issues()),
         ExecutorError::Remote { status, .. } => {
             let _ = value.setattr("grpc_code", status.as_str());
         }

@@ -14,12 +14,40 @@ pub struct PyHost;
 
 impl Host for PyHost {
     fn registry(&self) -> NodeRegistry {
-        base_registry()
+        base_registry().clone()
     }
 
     fn prepare(&self, manifest: &Manifest, registry: &mut NodeRegistry) -> anyhow::Result<()> {
         Python::attach(|py| {
             register_importable(py, manifest, registry).map_err(|e| anyhow!("{}", e.value(py)))
+        })
+    }
+
+    fn register_unbuilt(
+        &self,
+        manifest: &Manifest,
+        registry: &mut NodeRegistry,
+    ) -> anyhow::Result<()> {
+        // Import each class and check it is a node, but never construct one: validating a
+        // manifest must not run its nodes' constructors.
+        Python::attach(|py| -> anyhow::Result<()> {
+            for spec in &manifest.nodes {
+                let t = spec.node_type.as_str();
+                if registry.contains(t) || !t.contains(':') {
+                    continue;
+                }
+                crate::registry::import_node_class(py, t).map_err(|e| {
+                    anyhow!(
+                        "node '{}': cannot import node type '{t}': {}",
+                        spec.id,
+                        e.value(py)
+                    )
+                })?;
+                registry.register(std::sync::Arc::new(
+                    remotemedia_cli::UncheckedNodeType::new(t),
+                ));
+            }
+            Ok(())
         })
     }
 

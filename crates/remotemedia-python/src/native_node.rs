@@ -17,10 +17,32 @@ use crate::registry::base_registry;
 /// costs more than the work.
 const DETACH_MIN_SAMPLES: usize = 16_384;
 
-/// Formats parameter issues as the runtime does, without a node id.
+/// Formats parameter issues as the runtime does, without a node id; `issues` as for a manifest.
 pub fn params_error(node_type: &str, issues: &[remotemedia_core::registry::ParamIssue]) -> PyErr {
     let lines: Vec<String> = issues.iter().map(|i| format!("{node_type}: {i}")).collect();
-    ManifestError::new_err(lines.join("\n"))
+    let err = ManifestError::new_err(lines.join("\n"));
+    Python::attach(|py| {
+        let structured: Vec<_> = issues
+            .iter()
+            .map(|i| {
+                remotemedia_core::manifest::ManifestIssue::root(
+                    if i.field.is_empty() {
+                        "params".to_string()
+                    } else {
+                        format!("params.{}", i.field)
+                    },
+                    i.message.clone(),
+                )
+            })
+            .map(|mut i| {
+                i.node_type = Some(node_type.to_string());
+                i
+            })
+            .collect();
+        crate::errors::set_issues(py, &err, &structured);
+        let _ = err.value(py).setattr("code", "manifest");
+    });
+    err
 }
 
 fn parse_params(params_json: &str) -> PyResult<Map<String, Value>> {

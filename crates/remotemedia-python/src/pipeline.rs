@@ -1,12 +1,19 @@
 //! `NativePipeline` and `NativeSession`: the Rust executor behind `remotemedia.Pipeline`.
+//!
+//! A `NativePipeline` owns the instances of one graph: native-only graphs keep a pool of forks
+//! (each with its own node state, all sharing circuit breakers), so concurrent runs from
+//! threads or `arun` each get one; graphs with Python nodes have a single instance (a Python
+//! node object cannot be in two runs at once) and runs take turns. `NativeSession` drives any
+//! [`StreamSession`], local or remote, so the Python `Session` has one backend type.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use remotemedia_core::data::Data;
-use remotemedia_core::executor::{Pipeline, Session, SinkOutput};
+use remotemedia_core::error::ExecutorError;
+use remotemedia_core::executor::{Pipeline, Session, SinkOutput, StreamSession};
 use remotemedia_core::manifest;
 
 use crate::convert::{data_from_py, data_to_py};
@@ -14,11 +21,8 @@ use crate::errors::to_pyerr;
 use crate::registry::{base_registry, register_instances};
 use crate::runtime;
 
-/// A validated pipeline of live nodes (native and Python).
-#[pyclass(frozen, module = "remotemedia._native")]
-pub struct NativePipeline {
-    pipeline: Pipeline,
-}
+/// Idle instances kept for reuse; more concurrent runs than this build throwaway forks.
+const MAX_IDLE: usize = 8;
 
 /// Converts the pipeline input: an `Audio`/numpy array (with `sample_rate` for plain arrays)
 /// or any Python value (for pipelines that start with Python nodes). Used for local and remote
@@ -28,13 +32,17 @@ pub(crate) fn input_data(input: &Bound<'_, PyAny>, sample_rate: Option<u32>) -> 
         .ok_or_else(|| PyValueError::new_err("the pipeline input is None; pass audio or a value"))
 }
 
-/// Sink outputs as `[(sink_id, value, start_frame or None)]` (local and remote sessions).
-pub(crate) fn outputs_to_py<'py>(
-    py: Python<'py>,
-    outputs: Vec<SinkOutput>,
-) -> PyResult<Bound<'py, PyList>> {
+/// Values a stream consumer can skip: audio with no frames, empty segment or event lists
+/// (a resampler that has not filled a block yet, a VAD chunk without decisions).
+fn is_empty_output(d: &Data) -> bool {
+    d.is_empty_chunk() || matches!(d, Data::Json(serde_json::Value::Array(a)) if a.is_empty())
+}
+
+/// Stream outputs as `[(sink_id, value, start_frame or None)]`, empty chunks left out.
+fn outputs_to_py<'py>(py: Python<'py>, outputs: Vec<SinkOutput>) -> PyResult<Bound<'py, PyList>> {
     let items = outputs
         .into_iter()
+        .filter(|o| !is_empty_output(&o.data))
         .map(|o| {
             let start = o.position.map(|p| p.start_frame);
             let value = data_to_py(py, o.data, false)?;
@@ -51,6 +59,83 @@ pub(crate) fn outputs_to_py<'py>(
     PyList::new(py, items)
 }
 
+/// `{sink_id: output}` of a whole run.
+pub(crate) fn run_outputs_to_py<'py>(
+    py: Python<'py>,
+    outputs: std::collections::BTreeMap<String, Data>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    for (id, data) in outputs {
+        dict.set_item(id, data_to_py(py, data, false)?)?;
+    }
+    Ok(dict)
+}
+
+/// Idle instances of a native-only graph.
+#[derive(Default)]
+struct Pool {
+    idle: Mutex<Vec<Pipeline>>,
+}
+
+impl Pool {
+    fn take(&self, template: &Pipeline) -> Result<Pipeline, ExecutorError> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(p) => Ok(p),
+            None => template.fork(),
+        }
+    }
+
+    fn give_back(&self, p: Pipeline) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(p);
+        }
+    }
+}
+
+/// A local session whose instance goes back to the pool when the session ends.
+struct PooledSession {
+    session: Option<Session>,
+    instance: Option<(Pipeline, Arc<Pool>)>,
+}
+
+#[async_trait::async_trait]
+impl StreamSession for PooledSession {
+    async fn push(&mut self, chunk: Data) -> Result<Vec<SinkOutput>, ExecutorError> {
+        self.session.as_mut().expect("live").push(chunk).await
+    }
+    async fn finish(&mut self) -> Result<Vec<SinkOutput>, ExecutorError> {
+        self.session.as_mut().expect("live").finish().await
+    }
+    async fn abort(&mut self) {
+        self.session.as_mut().expect("live").abort().await
+    }
+    fn metrics_json(&self) -> Option<String> {
+        self.session.as_ref().map(|s| s.metrics().to_json())
+    }
+}
+
+impl Drop for PooledSession {
+    fn drop(&mut self) {
+        // The session first (it releases the instance), then the instance back to the pool.
+        self.session.take();
+        if let Some((p, pool)) = self.instance.take() {
+            pool.give_back(p);
+        }
+    }
+}
+
+/// A validated pipeline of live nodes (native and Python).
+#[pyclass(frozen, module = "remotemedia._native")]
+pub struct NativePipeline {
+    template: Pipeline,
+    /// `None` for graphs with Python nodes: they have the template as their only instance.
+    pool: Option<Arc<Pool>>,
+    /// Runs of a graph with Python nodes take turns.
+    turn: Mutex<()>,
+}
+
 #[pymethods]
 impl NativePipeline {
     /// Validates `manifest` (JSON text) and builds its nodes; `python_nodes` maps node ids to
@@ -63,12 +148,22 @@ impl NativePipeline {
         python_nodes: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let m = manifest::parse(manifest).map_err(|e| to_pyerr(py, e.into()))?;
-        let mut registry = base_registry();
+        let mut registry = base_registry().clone();
+        let has_python = python_nodes.is_some_and(|d| !d.is_empty());
         if let Some(nodes) = python_nodes {
             register_instances(&m, nodes, &mut registry)?;
         }
-        let pipeline = Pipeline::new(m, &registry).map_err(|e| to_pyerr(py, e))?;
-        Ok(Self { pipeline })
+        let template = Pipeline::new(m, &registry).map_err(|e| to_pyerr(py, e))?;
+        let pool = (!has_python).then(|| {
+            let pool = Arc::new(Pool::default());
+            pool.give_back(template.clone());
+            pool
+        });
+        Ok(Self {
+            template,
+            pool,
+            turn: Mutex::new(()),
+        })
     }
 
     /// Runs the whole input; returns `{sink_id: output}`. The GIL is released while the
@@ -81,32 +176,46 @@ impl NativePipeline {
         sample_rate: Option<u32>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let data = input_data(input, sample_rate)?;
-        let pipeline = self.pipeline.clone();
-        let result = py.detach(move || runtime().block_on(pipeline.run(data)));
+        let result = py.detach(move || match &self.pool {
+            Some(pool) => {
+                let instance = pool.take(&self.template)?;
+                let out = runtime().block_on(instance.run(data));
+                pool.give_back(instance);
+                out
+            }
+            None => {
+                let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
+                runtime().block_on(self.template.run(data))
+            }
+        });
         let out = result.map_err(|e| to_pyerr(py, e))?;
-        let dict = PyDict::new(py);
-        for (id, data) in out.outputs {
-            dict.set_item(id, data_to_py(py, data, false)?)?;
-        }
-        Ok(dict)
+        run_outputs_to_py(py, out.outputs)
     }
 
     /// Opens a streaming session.
     fn session(&self, py: Python<'_>) -> PyResult<NativeSession> {
-        let session = self.pipeline.session().map_err(|e| to_pyerr(py, e))?;
-        Ok(NativeSession {
-            session: Mutex::new(Some(session)),
-        })
+        let backend: Box<dyn StreamSession> = match &self.pool {
+            Some(pool) => {
+                let instance = pool.take(&self.template).map_err(|e| to_pyerr(py, e))?;
+                let session = instance.session().map_err(|e| to_pyerr(py, e))?;
+                Box::new(PooledSession {
+                    session: Some(session),
+                    instance: Some((instance, Arc::clone(pool))),
+                })
+            }
+            None => Box::new(self.template.session().map_err(|e| to_pyerr(py, e))?),
+        };
+        Ok(NativeSession::new(backend))
     }
 
     /// Metrics of the last run or session, as JSON text (None before the first).
     fn metrics_json(&self) -> Option<String> {
-        self.pipeline.last_metrics().map(|m| m.to_json())
+        self.template.last_metrics().map(|m| m.to_json())
     }
 
     /// Chrome trace of the last run or session, as JSON text (None before the first).
     fn trace_json(&self) -> Option<String> {
-        self.pipeline
+        self.template
             .last_trace()
             .map(|t| serde_json::to_string(&t).expect("trace serializes"))
     }
@@ -114,7 +223,7 @@ impl NativePipeline {
     /// Ids of the sink nodes.
     #[getter]
     fn sink_ids(&self) -> Vec<String> {
-        self.pipeline
+        self.template
             .sink_ids()
             .into_iter()
             .map(String::from)
@@ -124,38 +233,54 @@ impl NativePipeline {
     /// `(node_id, runtime)` for every node, in manifest order.
     #[getter]
     fn runtimes(&self) -> Vec<(String, String)> {
-        self.pipeline
+        self.template
             .runtimes()
             .into_iter()
-            .map(|(id, r)| {
-                let name = serde_json::to_value(r)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default();
-                (id.to_string(), name)
-            })
+            .map(|(id, r)| (id.to_string(), r.name().to_string()))
             .collect()
     }
 }
 
-/// A streaming session over a `NativePipeline`.
-#[pyclass(module = "remotemedia._native")]
+/// A stream through a pipeline, local or on a server: `push`, then `finish` (or `abort`).
+#[pyclass(frozen, module = "remotemedia._native")]
 pub struct NativeSession {
-    session: Mutex<Option<Session>>,
+    backend: Mutex<Option<Box<dyn StreamSession>>>,
+    /// Kept when the stream ends, for `metrics_json` afterwards.
+    metrics: Mutex<Option<String>>,
 }
 
 impl NativeSession {
-    fn with_session<T: Send>(
+    pub(crate) fn new(backend: Box<dyn StreamSession>) -> Self {
+        Self {
+            backend: Mutex::new(Some(backend)),
+            metrics: Mutex::new(None),
+        }
+    }
+
+    /// Runs `f` on the backend without the GIL (another thread may hold the lock while it runs
+    /// nodes); with `end`, the backend is released afterwards, success or not.
+    fn drive<T: Send>(
         &self,
         py: Python<'_>,
-        f: impl FnOnce(&mut Session) -> T + Send,
+        end: bool,
+        f: impl AsyncFnOnce(&mut dyn StreamSession) -> Result<T, ExecutorError> + Send,
     ) -> PyResult<T> {
-        // Lock and work without the GIL: another thread may hold the lock while it runs nodes.
-        py.detach(|| {
-            let mut guard = self.session.lock().unwrap_or_else(|p| p.into_inner());
-            guard.as_mut().map(f)
-        })
-        .ok_or_else(|| crate::errors::RemoteMediaError::new_err("the session is closed"))
+        let result = py.detach(|| {
+            let mut guard = self.backend.lock().unwrap_or_else(|p| p.into_inner());
+            let backend = guard.as_mut()?;
+            let out = runtime().block_on(f(backend.as_mut()));
+            if end || out.is_err() {
+                *self.metrics.lock().unwrap_or_else(|p| p.into_inner()) = backend.metrics_json();
+                guard.take();
+            }
+            Some(out)
+        });
+        match result {
+            None => Err(crate::errors::RemoteMediaError::new_err(
+                "the session is closed",
+            )),
+            Some(r) => r.map_err(|e| to_pyerr(py, e)),
+        }
     }
 }
 
@@ -170,37 +295,50 @@ impl NativeSession {
         sample_rate: Option<u32>,
     ) -> PyResult<Bound<'py, PyList>> {
         let data = input_data(chunk, sample_rate)?;
-        let result = self.with_session(py, |s| runtime().block_on(s.push(data)))?;
-        outputs_to_py(py, result.map_err(|e| to_pyerr(py, e))?)
+        let outputs = self.drive(py, false, async move |s| s.push(data).await)?;
+        outputs_to_py(py, outputs)
     }
 
     /// Ends the stream: flushes every node and returns the tail.
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let result = self.with_session(py, |s| runtime().block_on(s.finish()))?;
-        outputs_to_py(py, result.map_err(|e| to_pyerr(py, e))?)
+        let outputs = self.drive(py, true, async move |s| s.finish().await)?;
+        outputs_to_py(py, outputs)
     }
 
     /// Ends the stream without flushing.
     fn abort(&self, py: Python<'_>) -> PyResult<()> {
-        let taken = py.detach(|| {
-            self.session
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
+        let _ = self.drive(py, true, async move |s| {
+            s.abort().await;
+            Ok(())
         });
-        if let Some(mut s) = taken {
-            py.detach(|| runtime().block_on(s.abort()));
-        }
         Ok(())
     }
 
-    /// Metrics so far, as JSON text.
-    fn metrics_json(&self, py: Python<'_>) -> PyResult<String> {
-        self.with_session(py, |s| s.metrics().to_json())
+    /// Metrics (JSON text): so far while open, final once ended (`"null"` when unknown).
+    fn metrics_json(&self, py: Python<'_>) -> String {
+        let live = py.detach(|| {
+            self.backend
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .and_then(|b| b.metrics_json())
+        });
+        live.or_else(|| {
+            self.metrics
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        })
+        .unwrap_or_else(|| "null".to_string())
     }
 
     /// Whether more chunks can be pushed.
-    fn is_open(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.with_session(py, |s| s.is_open()).unwrap_or(false))
+    fn is_open(&self, py: Python<'_>) -> bool {
+        py.detach(|| {
+            self.backend
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some()
+        })
     }
 }

@@ -14,12 +14,15 @@ use serde_json::{Map, Value};
 
 use crate::pynode::PythonNode;
 
-/// The node types of local pipelines: built-in native nodes, `RemotePipelineNode`, and the
-/// test nodes when `REMOTEMEDIA_TEST_NODES=1`.
-pub fn base_registry() -> NodeRegistry {
-    let mut r = remotemedia_cli::builtin_registry();
-    remotemedia_grpc::remote_node::register(&mut r);
-    r
+/// The node types of local pipelines: built-in native nodes and `RemotePipelineNode`. Built
+/// once (each type's schema is extracted when it is registered).
+pub fn base_registry() -> &'static NodeRegistry {
+    static REGISTRY: std::sync::OnceLock<NodeRegistry> = std::sync::OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut r = remotemedia_cli::builtin_registry();
+        remotemedia_grpc::remote_node::register(&mut r);
+        r
+    })
 }
 
 /// Registers the operator's allowlisted Python node types (`name -> "module:Class"`) for a
@@ -31,7 +34,7 @@ pub fn register_allowlisted(
     registry: &mut NodeRegistry,
 ) -> PyResult<()> {
     for (name, target) in allow {
-        let class = import_class(py, target).map_err(|e| {
+        let class = import_node_class(py, target).map_err(|e| {
             PyValueError::new_err(format!(
                 "python_nodes.{name}: cannot import '{target}': {}",
                 e.value(py)
@@ -192,6 +195,24 @@ pub fn import_class<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyA
     Ok(obj)
 }
 
+/// Imports `"package.module:Class"` and checks it is a `remotemedia.Node` subclass (so a
+/// manifest cannot name an arbitrary callable such as `os:system`).
+pub fn import_node_class<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+    let class = import_class(py, path)?;
+    let node = py.import("remotemedia.nodes.base")?.getattr("Node")?;
+    let is_node = class.is_instance_of::<pyo3::types::PyType>()
+        && class
+            .cast::<pyo3::types::PyType>()
+            .map(|c| c.is_subclass(&node).unwrap_or(false))
+            .unwrap_or(false);
+    if !is_node {
+        return Err(PyValueError::new_err(format!(
+            "'{path}' is not a remotemedia.Node subclass"
+        )));
+    }
+    Ok(class)
+}
+
 /// Registers every `"module:Class"` node type of `manifest` that is not registered yet
 /// (importing the modules). Only for manifests the user runs locally: the server never does this.
 pub fn register_importable(
@@ -204,7 +225,7 @@ pub fn register_importable(
         if registry.contains(t) || !t.contains(':') {
             continue;
         }
-        let class = import_class(py, t).map_err(|e| {
+        let class = import_node_class(py, t).map_err(|e| {
             PyValueError::new_err(format!(
                 "node '{}': cannot import node type '{t}': {}",
                 spec.id,

@@ -1,15 +1,13 @@
 //! `RemoteClient`: run pipelines on a remotemedia server from Python (same results as local
-//! runs), and `RemoteSession`, the streaming backend of `Pipeline.stream(remote=...)`.
-
-use std::sync::Mutex;
+//! runs); its streams are `NativeSession`s like local ones.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use remotemedia_grpc::{RemoteClient as Client, RemoteStream};
+use remotemedia_grpc::RemoteClient as Client;
 
-use crate::convert::{data_to_py, renderer};
-use crate::errors::{remote_to_pyerr, RemoteMediaError};
-use crate::pipeline::{input_data, outputs_to_py};
+use crate::convert::renderer;
+use crate::errors::remote_to_pyerr;
+use crate::pipeline::{input_data, run_outputs_to_py, NativeSession};
 use crate::runtime;
 
 /// A connection to a remotemedia server.
@@ -50,23 +48,16 @@ impl RemoteClient {
             runtime().block_on(async move { client.execute(&manifest, &data, timeout).await })
         });
         let run = result.map_err(|e| remote_to_pyerr(py, e))?;
-        let dict = PyDict::new(py);
-        for (id, data) in run.outputs {
-            dict.set_item(id, data_to_py(py, data, false)?)?;
-        }
-        Ok((dict, run.metrics_json))
+        Ok((run_outputs_to_py(py, run.outputs)?, run.metrics_json))
     }
 
-    /// Opens a streaming session.
-    fn stream(&self, py: Python<'_>, manifest: String) -> PyResult<RemoteSession> {
+    /// Opens a streaming session (the same session type as a local stream).
+    fn stream(&self, py: Python<'_>, manifest: String) -> PyResult<NativeSession> {
         let mut client = self.client.clone();
         let stream = py
             .detach(move || runtime().block_on(async move { client.open_stream(&manifest).await }))
             .map_err(|e| remote_to_pyerr(py, e))?;
-        Ok(RemoteSession {
-            stream: Mutex::new(Some(stream)),
-            metrics: Mutex::new(None),
-        })
+        Ok(NativeSession::new(Box::new(stream)))
     }
 
     /// The server's node types: `[{"node_type", "description", "runtime"}]`.
@@ -105,78 +96,5 @@ impl RemoteClient {
     #[getter]
     fn address(&self) -> &str {
         &self.address
-    }
-}
-
-/// A streaming session on a server (the backend of `Pipeline.stream(remote=...)`).
-#[pyclass(frozen, module = "remotemedia._native")]
-pub struct RemoteSession {
-    stream: Mutex<Option<RemoteStream>>,
-    metrics: Mutex<Option<String>>,
-}
-
-type Outputs = Vec<remotemedia_core::executor::SinkOutput>;
-
-impl RemoteSession {
-    fn with_stream(
-        &self,
-        py: Python<'_>,
-        f: impl AsyncFnOnce(&mut RemoteStream) -> Result<Outputs, remotemedia_grpc::ClientError> + Send,
-    ) -> PyResult<Outputs> {
-        let result = py.detach(|| {
-            let mut guard = self.stream.lock().unwrap_or_else(|p| p.into_inner());
-            let stream = guard.as_mut()?;
-            Some(runtime().block_on(f(stream)))
-        });
-        match result {
-            None => Err(RemoteMediaError::new_err("the remote session is closed")),
-            Some(r) => r.map_err(|e| {
-                self.stream.lock().unwrap_or_else(|p| p.into_inner()).take();
-                remote_to_pyerr(py, e)
-            }),
-        }
-    }
-}
-
-#[pymethods]
-impl RemoteSession {
-    /// Sends one chunk; returns its outputs `[(sink_id, output, start_frame or None)]`.
-    #[pyo3(signature = (chunk, sample_rate = None))]
-    fn push<'py>(
-        &self,
-        py: Python<'py>,
-        chunk: &Bound<'py, PyAny>,
-        sample_rate: Option<u32>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let data = input_data(chunk, sample_rate)?;
-        let outputs = self.with_stream(py, async move |s| s.push(&data).await)?;
-        outputs_to_py(py, outputs)
-    }
-
-    /// Ends the stream: the server flushes every node; returns the tail.
-    fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let outputs = self.with_stream(py, async move |s| s.finish().await)?;
-        let taken = self.stream.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(s) = taken {
-            *self.metrics.lock().unwrap_or_else(|p| p.into_inner()) =
-                s.metrics_json().map(String::from);
-        }
-        outputs_to_py(py, outputs)
-    }
-
-    /// Ends the stream without flushing.
-    fn abort(&self) {
-        if let Some(s) = self.stream.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            s.abort();
-        }
-    }
-
-    /// The server's metrics (after `finish`), as JSON text.
-    fn metrics_json(&self) -> String {
-        self.metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .unwrap_or_else(|| "null".to_string())
     }
 }

@@ -1,21 +1,22 @@
 """The built-in audio nodes. They run natively (Rust) inside pipelines and when called on
-their own; with ``REMOTEMEDIA_RUNTIME=python`` (or without the native module) they run the
-numpy reference implementations in :mod:`remotemedia.reference` instead."""
+their own; :mod:`remotemedia.reference` keeps numpy versions of them as the benchmark baseline
+and test oracle (never as a runtime)."""
 
 from __future__ import annotations
 
-import abc
 import json
+import math
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from remotemedia import _runtime, reference
+from remotemedia import _native
 from remotemedia._types import Audio
 from remotemedia.errors import ManifestError
 from remotemedia.nodes.base import Node
 
 __all__ = [
+    "BUILTIN_TYPES",
     "AudioResampleNode",
     "ChannelMixNode",
     "FormatConverterNode",
@@ -24,6 +25,10 @@ __all__ = [
 ]
 
 SampleFormatName = Literal["f32", "i16", "i32", "f64"]
+
+#: Built-in node classes by manifest ``node_type`` (filled as the classes are defined), so
+#: ``Pipeline.from_manifest`` knows every native node without a list to keep in sync.
+BUILTIN_TYPES: dict[str, type[BuiltinNode]] = {}
 
 
 def jsonable(value: Any) -> Any:
@@ -37,39 +42,19 @@ def jsonable(value: Any) -> Any:
 
 class BuiltinNode(Node):
     """Base of the built-in nodes: parameters validated at construction with the runtime's
-    own messages; ``process``/``flush`` stream through the node; calling the node runs a
+    own checks; ``process``/``flush`` stream through the node; calling the node runs a
     whole clip at once."""
 
     runtime: ClassVar[str] = "rust"
-    #: Refuse to fall back to the Python reference (the ``Rust*`` classes).
-    require_native: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.node_type is not None:
+            BUILTIN_TYPES.setdefault(cls.node_type, cls)
 
     def _setup(self) -> None:
-        if self.require_native:
-            _runtime.native()
         validate_params(self.manifest_type(), self.params)
         self._engine: Any = None
-        self._native_engine = False
-
-    def _make_engine(self) -> Any:
-        self._native_engine = self.require_native or _runtime.runtime() == "rust"
-        if self._native_engine:
-            native = _runtime.native()
-            return native.NativeNode(
-                self.manifest_type(), json.dumps(self.params, default=jsonable)
-            )
-        return self._reference()
-
-    @abc.abstractmethod
-    def _reference(self) -> Any:
-        """A fresh numpy reference implementation of this node (streaming)."""
-
-    @property
-    def active_runtime(self) -> str:
-        """Where this node's standalone calls run now: "rust" or "python"."""
-        if self._engine is None:
-            self._engine = self._make_engine()
-        return "rust" if self._native_engine else "python"
 
     def process(self, data: Any, sample_rate: int | None = None) -> Any:
         """Feeds one chunk of a stream; returns the output ready so far (may be empty).
@@ -78,14 +63,10 @@ class BuiltinNode(Node):
         """
         engine = self._engine
         if engine is None:
-            engine = self._engine = self._make_engine()
-        if self._native_engine:
-            return engine.process(data, sample_rate)
-        if not isinstance(data, Audio):
-            if sample_rate is None:
-                raise ValueError("pass sample_rate=... with a plain numpy array")
-            data = Audio(np.ascontiguousarray(data), sample_rate)
-        return engine.process(data)
+            engine = self._engine = _native.NativeNode(
+                self.manifest_type(), params_json(self.manifest_type(), self.params)
+            )
+        return engine.process(data, sample_rate)
 
     def flush(self) -> Any:
         """Ends the stream: returns what is still buffered; the next chunk starts a new one."""
@@ -139,9 +120,6 @@ class AudioResampleNode(BuiltinNode):
         self.quality = quality
         self._setup()
 
-    def _reference(self) -> Any:
-        return reference.ResampleRef(self.target_rate, self.quality)
-
 
 class VADNode(BuiltinNode):
     """Energy voice-activity detector.
@@ -168,9 +146,6 @@ class VADNode(BuiltinNode):
         self.hangover_ms = hangover_ms
         self._setup()
 
-    def _reference(self) -> Any:
-        return reference.VadRef(self.threshold, self.frame_length_ms, self.emit, self.hangover_ms)
-
 
 class FormatConverterNode(BuiltinNode):
     """Converts the sample format ("f32", "i16", "i32", "f64").
@@ -185,9 +160,6 @@ class FormatConverterNode(BuiltinNode):
         self.target_format = target_format
         self._setup()
 
-    def _reference(self) -> Any:
-        return reference.FormatConverterRef(self.target_format)
-
 
 class ChannelMixNode(BuiltinNode):
     """Downmixes to mono (``channels=1``, the average) or up-mixes mono to ``channels``."""
@@ -198,9 +170,6 @@ class ChannelMixNode(BuiltinNode):
         self.channels = channels
         self._setup()
 
-    def _reference(self) -> Any:
-        return reference.ChannelMixRef(self.channels)
-
 
 class PassThroughNode(BuiltinNode):
     """Emits its input unchanged, without a copy."""
@@ -210,111 +179,35 @@ class PassThroughNode(BuiltinNode):
     def __init__(self) -> None:
         self._setup()
 
-    def _reference(self) -> Any:
-        return reference.PassThroughRef()
-
 
 # ---------------------------------------------------------------------------- validation
 
-_RATE = (8000, 384000)
+
+def params_json(node_type: str, params: dict[str, Any]) -> str:
+    """``params`` as manifest JSON; a value JSON cannot hold is refused naming its field."""
+    for name, value in params.items():
+        if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+            raise ManifestError(
+                f"{node_type}: params.{name}: {value} is not a finite number; "
+                "parameters must be finite"
+            )
+    try:
+        return json.dumps(params, default=jsonable, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        bad = next((k for k, v in params.items() if not _is_json(v)), None)
+        field = f"params.{bad}" if bad else "params"
+        raise ManifestError(f"{node_type}: {field}: {exc}; use JSON values") from None
 
 
-def _issue(node_type: str, field: str, message: str) -> str:
-    return f"{node_type}: params.{field}: {message}"
-
-
-def _python_issues(node_type: str, params: dict[str, Any]) -> list[str]:
-    """The native checks, for when the native module is unavailable (same messages for
-    ranges, choices and unknown or missing fields)."""
-    specs: dict[str, dict[str, tuple[str, Any]]] = {
-        "AudioResampleNode": {
-            "target_rate": ("rate", None),
-            "quality": ("choice", ("fast", "medium", "high")),
-        },
-        "VADNode": {
-            "threshold": ("threshold", None),
-            "frame_length_ms": ("frame", None),
-            "emit": ("choice", ("segments", "speech", "events")),
-            "hangover_ms": ("hangover", None),
-        },
-        "FormatConverterNode": {"target_format": ("choice", ("f32", "i16", "i32", "f64"))},
-        "ChannelMixNode": {"channels": ("channels", None)},
-        "PassThroughNode": {},
-    }
-    spec = specs[node_type]
-    issues = []
-    for name in params:
-        if name not in spec:
-            if not spec:
-                issues.append(
-                    _issue(
-                        node_type, name, f"unknown field `{name}`; {node_type} takes no parameters"
-                    )
-                )
-            else:
-                valid = " or ".join(f"`{k}`" for k in spec)
-                issues.append(_issue(node_type, name, f"unknown field `{name}`, expected {valid}"))
-    for name, (kind, choices) in spec.items():
-        value = params.get(name)
-        if kind == "choice":
-            if value not in choices:
-                issues.append(
-                    _issue(
-                        node_type,
-                        name,
-                        f"unknown variant `{value}`, expected one of "
-                        + ", ".join(f"`{c}`" for c in choices),
-                    )
-                )
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            issues.append(_issue(node_type, name, f"expected a number, got {value!r}"))
-        elif kind == "rate" and not (isinstance(value, int) and _RATE[0] <= value <= _RATE[1]):
-            issues.append(
-                _issue(
-                    node_type,
-                    name,
-                    f"{value} is out of range; expected an integer sample rate in 8000..=384000 Hz",
-                )
-            )
-        elif kind == "threshold" and not (-120.0 <= value <= 0.0):
-            issues.append(
-                _issue(
-                    node_type,
-                    name,
-                    f"{value} is out of range; expected a finite level in -120.0..=0.0 dBFS",
-                )
-            )
-        elif kind == "frame" and not (isinstance(value, int) and 1 <= value <= 1000):
-            issues.append(
-                _issue(
-                    node_type, name, f"{value} is out of range; expected 1..=1000 ms (must be > 0)"
-                )
-            )
-        elif kind == "hangover" and not (isinstance(value, int) and 0 <= value <= 10000):
-            issues.append(
-                _issue(node_type, name, f"{value} is out of range; expected 0..=10000 ms")
-            )
-        elif kind == "channels" and not (isinstance(value, int) and 1 <= value <= 64):
-            issues.append(
-                _issue(
-                    node_type,
-                    name,
-                    f"{value} is out of range; expected an integer channel count in 1..=64",
-                )
-            )
-    return issues
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value, default=jsonable, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def validate_params(node_type: str, params: dict[str, Any]) -> None:
     """Raises :class:`~remotemedia.ManifestError` when ``params`` are invalid for a built-in
-    node type, with the runtime's message."""
-    try:
-        text = json.dumps(params, default=jsonable, allow_nan=True)
-    except TypeError as exc:
-        raise ManifestError(f"{node_type}: params: {exc}") from None
-    if _runtime.native_available():
-        _runtime.native().check_params(node_type, text)
-        return
-    issues = _python_issues(node_type, params)
-    if issues:
-        raise ManifestError("\n".join(issues))
+    node type, with the runtime's message (the ranges come from the node's schema)."""
+    _native.check_params(node_type, params_json(node_type, params))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from remotemedia.nodes.audio import BuiltinNode
 
-if TYPE_CHECKING:
-    from remotemedia.pipeline import Pipeline
+
+class _HasManifest(Protocol):
+    def to_manifest(self) -> dict[str, Any]: ...
+
 
 __all__ = ["RemotePipelineNode"]
 
@@ -21,7 +23,6 @@ class RemotePipelineNode(BuiltinNode):
 
     node_type = "RemotePipelineNode"
     runtime: ClassVar[str] = "remote"
-    require_native = True
 
     def __new__(
         cls, address: str, manifest: Any, token_env: str | None = None
@@ -35,7 +36,10 @@ class RemotePipelineNode(BuiltinNode):
         return obj  # type: ignore[return-value]
 
     def __init__(
-        self, address: str, manifest: Pipeline | dict[str, Any] | str, token_env: str | None = None
+        self,
+        address: str,
+        manifest: _HasManifest | dict[str, Any] | str,
+        token_env: str | None = None,
     ) -> None:
         self.address = address
         self.manifest = self._init_params["manifest"]
@@ -43,6 +47,3 @@ class RemotePipelineNode(BuiltinNode):
         if token_env is None:
             self._init_params.pop("token_env", None)
         self._setup()
-
-    def _reference(self) -> Any:
-        raise ImportError("RemotePipelineNode needs the native module (it speaks gRPC)")

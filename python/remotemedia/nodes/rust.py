@@ -1,6 +1,5 @@
-"""Explicitly native nodes: the same nodes as :mod:`remotemedia.nodes.audio`, but they never
-fall back to the Python reference. Constructing one without the native module raises
-``ImportError`` with the reason.
+"""The built-in nodes under ``Rust*`` names, for code that wants to say so: every built-in node
+runs natively (there is no Python fallback), so these are the same classes by another name.
 
 >>> from remotemedia.nodes.rust import RustResampleNode
 >>> RustResampleNode(target_rate=16000, quality="high")
@@ -29,28 +28,18 @@ __all__ = [
 class RustResampleNode(AudioResampleNode):
     """:class:`~remotemedia.AudioResampleNode`, native only."""
 
-    require_native = True
-
 
 class RustVADNode(VADNode):
     """:class:`~remotemedia.VADNode`, native only."""
-
-    require_native = True
 
 
 class RustFormatConverterNode(FormatConverterNode):
     """:class:`~remotemedia.FormatConverterNode`, native only."""
 
-    require_native = True
-
 
 class RustChannelMixNode(ChannelMixNode):
     """:class:`~remotemedia.ChannelMixNode`, native only."""
 
-    require_native = True
-
 
 class RustPassThroughNode(PassThroughNode):
     """:class:`~remotemedia.PassThroughNode`, native only."""
-
-    require_native = True
