@@ -1,0 +1,62 @@
+//! Helpers shared by the level and filter nodes: every node computes in `f64` and converts
+//! back to the input's format once, so integer outputs round half to even and saturate
+//! (the rules of [`crate::data::convert`]) and never wrap.
+
+use crate::data::{AudioBuffer, Samples};
+use crate::error::NodeError;
+
+/// The samples as `f64` full scale (integers divided by 2^(bits-1)).
+pub(crate) fn to_f64(samples: &Samples) -> Vec<f64> {
+    samples.to_f64_vec()
+}
+
+/// `f64` full-scale samples back in the format of `like`, with its rate and channel count.
+pub(crate) fn from_f64(values: Vec<f64>, like: &AudioBuffer) -> AudioBuffer {
+    let samples = Samples::F64(values.into()).to_format(like.format());
+    AudioBuffer::new(samples, like.sample_rate(), like.channels())
+        .expect("same shape as a valid buffer")
+}
+
+/// Decibels to a linear amplitude factor.
+pub(crate) fn db_to_gain(db: f64) -> f64 {
+    10f64.powf(db / 20.0)
+}
+
+/// Checks that a number parameter is finite and in `lo..=hi`; the message names the field.
+pub(crate) fn check_range(
+    issues: &mut Vec<crate::registry::ParamIssue>,
+    field: &str,
+    value: f64,
+    lo: f64,
+    hi: f64,
+    unit: &str,
+) {
+    if !value.is_finite() || !(lo..=hi).contains(&value) {
+        issues.push(crate::registry::ParamIssue::new(
+            field,
+            format!("{value} is out of range; expected a finite number in {lo:?}..={hi:?}{unit}"),
+        ));
+    }
+}
+
+/// Appends `audio` to the held-back buffer of a stream, refusing a format change midway.
+pub(crate) fn append(
+    node_type: &str,
+    held: Option<AudioBuffer>,
+    audio: &AudioBuffer,
+) -> Result<AudioBuffer, NodeError> {
+    match held {
+        None => Ok(audio.clone()),
+        Some(h) if h.frames() == 0 && h.format() != audio.format() => Ok(audio.clone()),
+        Some(h) => {
+            if h.format() != audio.format() {
+                return Err(NodeError::invalid_input(format!(
+                    "{node_type}: sample format changed mid-stream from {} to {}",
+                    h.format(),
+                    audio.format()
+                )));
+            }
+            Ok(AudioBuffer::concat(&[&h, audio]).expect("same shape checked"))
+        }
+    }
+}
