@@ -27,6 +27,16 @@ from remotemedia.nodes.audio import (
     jsonable,
 )
 from remotemedia.nodes.base import Node, construct
+from remotemedia.nodes.dsp import (
+    BiquadNode,
+    FadeNode,
+    GainNode,
+    HighPassNode,
+    LoudnessNormalizeNode,
+    LowPassNode,
+    MixNode,
+    TrimSilenceNode,
+)
 from remotemedia.nodes.remote import RemotePipelineNode
 from remotemedia.streaming import AsyncSession, Session
 
@@ -43,6 +53,14 @@ _BUILTINS: dict[str, type[BuiltinNode]] = {
         ChannelMixNode,
         PassThroughNode,
         RemotePipelineNode,
+        BiquadNode,
+        FadeNode,
+        GainNode,
+        HighPassNode,
+        LoudnessNormalizeNode,
+        LowPassNode,
+        MixNode,
+        TrimSilenceNode,
     )
 }
 _DTYPES = (np.float32, np.float64, np.int16, np.int32)

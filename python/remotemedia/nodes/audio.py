@@ -177,12 +177,21 @@ class FormatConverterNode(BuiltinNode):
 
     Integer <-> float scales by 2^(bits-1); float -> integer rounds half to even and
     saturates (never wraps); the same format passes through without a copy.
+    ``dither="tpdf"`` adds +-1 LSB triangular noise (seeded by ``seed``, reproducible) before
+    rounding float -> integer and i32 -> i16 (native runtime only).
     """
 
     node_type = "FormatConverterNode"
 
-    def __init__(self, target_format: SampleFormatName) -> None:
+    def __init__(
+        self,
+        target_format: SampleFormatName,
+        dither: Literal["none", "tpdf"] = "none",
+        seed: int = 0,
+    ) -> None:
         self.target_format = target_format
+        self.dither = dither
+        self.seed = seed
         self._setup()
 
     def _reference(self) -> Any:
@@ -237,7 +246,11 @@ def _python_issues(node_type: str, params: dict[str, Any]) -> list[str]:
             "emit": ("choice", ("segments", "speech", "events")),
             "hangover_ms": ("hangover", None),
         },
-        "FormatConverterNode": {"target_format": ("choice", ("f32", "i16", "i32", "f64"))},
+        "FormatConverterNode": {
+            "target_format": ("choice", ("f32", "i16", "i32", "f64")),
+            "dither": ("choice", ("none", "tpdf")),
+            "seed": ("number", None),
+        },
         "ChannelMixNode": {"channels": ("channels", None)},
         "PassThroughNode": {},
     }

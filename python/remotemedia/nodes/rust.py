@@ -16,12 +16,30 @@ from remotemedia.nodes.audio import (
     PassThroughNode,
     VADNode,
 )
+from remotemedia.nodes.dsp import (
+    BiquadNode,
+    FadeNode,
+    GainNode,
+    HighPassNode,
+    LoudnessNormalizeNode,
+    LowPassNode,
+    MixNode,
+    TrimSilenceNode,
+)
 
 __all__ = [
+    "RustBiquadNode",
     "RustChannelMixNode",
+    "RustFadeNode",
     "RustFormatConverterNode",
+    "RustGainNode",
+    "RustHighPassNode",
+    "RustLoudnessNormalizeNode",
+    "RustLowPassNode",
+    "RustMixNode",
     "RustPassThroughNode",
     "RustResampleNode",
+    "RustTrimSilenceNode",
     "RustVADNode",
 ]
 
@@ -52,5 +70,61 @@ class RustChannelMixNode(ChannelMixNode):
 
 class RustPassThroughNode(PassThroughNode):
     """:class:`~remotemedia.PassThroughNode`, native only."""
+
+    require_native = True
+
+
+class RustBiquadNode(BiquadNode):
+    """:class:`~remotemedia.BiquadNode` (native only already; the alias keeps the ``Rust*`` set
+    complete)."""
+
+    require_native = True
+
+
+class RustFadeNode(FadeNode):
+    """:class:`~remotemedia.FadeNode` (native only already; the alias keeps the ``Rust*`` set
+    complete)."""
+
+    require_native = True
+
+
+class RustGainNode(GainNode):
+    """:class:`~remotemedia.GainNode` (native only already; the alias keeps the ``Rust*`` set
+    complete)."""
+
+    require_native = True
+
+
+class RustHighPassNode(HighPassNode):
+    """:class:`~remotemedia.HighPassNode` (native only already; the alias keeps the ``Rust*`` set
+    complete)."""
+
+    require_native = True
+
+
+class RustLoudnessNormalizeNode(LoudnessNormalizeNode):
+    """:class:`~remotemedia.LoudnessNormalizeNode` (native only already; the alias keeps the ``Rust*`` set
+    complete)."""
+
+    require_native = True
+
+
+class RustLowPassNode(LowPassNode):
+    """:class:`~remotemedia.LowPassNode` (native only already; the alias keeps the ``Rust*`` set
+    complete)."""
+
+    require_native = True
+
+
+class RustMixNode(MixNode):
+    """:class:`~remotemedia.MixNode` (native only already; the alias keeps the ``Rust*`` set
+    complete)."""
+
+    require_native = True
+
+
+class RustTrimSilenceNode(TrimSilenceNode):
+    """:class:`~remotemedia.TrimSilenceNode` (native only already; the alias keeps the ``Rust*`` set
+    complete)."""
 
     require_native = True

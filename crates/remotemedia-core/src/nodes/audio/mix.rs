@@ -26,14 +26,20 @@ use crate::registry::{NodeParams, ParamIssue};
 pub struct MixParams {
     /// Gain per input in dB (-120.0..=60.0), keyed by upstream node id; inputs not named
     /// get 0 dB.
-    #[serde(default)]
-    pub gains: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gains: Option<BTreeMap<String, f64>>,
+}
+
+impl MixParams {
+    fn params_gains(&self) -> impl Iterator<Item = (&String, &f64)> {
+        self.gains.iter().flatten()
+    }
 }
 
 impl NodeParams for MixParams {
     fn check(&self) -> Vec<ParamIssue> {
         let mut issues = Vec::new();
-        for (id, &db) in &self.gains {
+        for (id, &db) in self.params_gains() {
             if !db.is_finite() || !(-120.0..=60.0).contains(&db) {
                 issues.push(ParamIssue::new(
                     format!("gains.{id}"),
@@ -80,11 +86,10 @@ impl MixNode {
             self.inputs.insert(id.clone(), self.input(id));
         }
         if !self.upstream.is_empty() {
-            if let Some(bad) = self
+            if let Some((bad, _)) = self
                 .params
-                .gains
-                .keys()
-                .find(|k| !self.inputs.contains_key(*k))
+                .params_gains()
+                .find(|(k, _)| !self.inputs.contains_key(*k))
             {
                 return Err(NodeError::invalid_input(format!(
                     "MixNode: params.gains names '{bad}', which is not an input of this node; its inputs are: {}",
@@ -97,7 +102,14 @@ impl MixNode {
 
     fn input(&self, id: &str) -> Input {
         Input {
-            gain: db_to_gain(self.params.gains.get(id).copied().unwrap_or(0.0)),
+            gain: db_to_gain(
+                self.params
+                    .gains
+                    .as_ref()
+                    .and_then(|g| g.get(id))
+                    .copied()
+                    .unwrap_or(0.0),
+            ),
             format: None,
             pending: Vec::new(),
         }
