@@ -60,3 +60,32 @@ pub(crate) fn append(
         }
     }
 }
+
+/// Chunks held until flush, joined once there (appending to one buffer per chunk would copy
+/// the whole stream again at every chunk).
+#[derive(Debug, Default)]
+pub(crate) struct Held(Vec<AudioBuffer>);
+
+impl Held {
+    /// Keeps a chunk, refusing a format change midway.
+    pub(crate) fn push(&mut self, node_type: &str, audio: &AudioBuffer) -> Result<(), NodeError> {
+        if let Some(first) = self.0.first() {
+            if first.format() != audio.format() {
+                return Err(NodeError::invalid_input(format!(
+                    "{node_type}: sample format changed mid-stream from {} to {}",
+                    first.format(),
+                    audio.format()
+                )));
+            }
+        }
+        self.0.push(audio.clone());
+        Ok(())
+    }
+
+    /// Everything held, joined; `None` when nothing was.
+    pub(crate) fn take(&mut self) -> Option<AudioBuffer> {
+        let parts = std::mem::take(&mut self.0);
+        let refs: Vec<&AudioBuffer> = parts.iter().collect();
+        AudioBuffer::concat(&refs)
+    }
+}

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::dsp::{append, check_range, db_to_gain, from_f64, to_f64};
+use super::dsp::{check_range, db_to_gain, from_f64, to_f64, Held};
 use crate::data::{AudioBuffer, Data, Samples};
 use crate::error::NodeError;
 use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
@@ -95,7 +95,7 @@ pub(crate) fn peak(samples: &Samples) -> f64 {
 pub struct GainNode {
     params: GainParams,
     shape: Option<(u32, u16)>,
-    held: Option<AudioBuffer>,
+    held: Held,
 }
 
 impl GainNode {
@@ -104,7 +104,7 @@ impl GainNode {
         Self {
             params,
             shape: None,
-            held: None,
+            held: Held::default(),
         }
     }
 }
@@ -113,7 +113,7 @@ impl GainNode {
 impl Node for GainNode {
     async fn start(&mut self) -> Result<(), NodeError> {
         self.shape = None;
-        self.held = None;
+        self.held = Held::default();
         Ok(())
     }
 
@@ -123,7 +123,7 @@ impl Node for GainNode {
         check_stream_shape("GainNode", self.shape, audio)?;
         self.shape = Some((audio.sample_rate(), audio.channels()));
         if self.params.peak_db.is_some() {
-            self.held = Some(append("GainNode", self.held.take(), audio)?);
+            self.held.push("GainNode", audio)?;
             return Ok(None);
         }
         let gain = match (self.params.db, self.params.linear) {

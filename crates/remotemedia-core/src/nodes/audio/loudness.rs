@@ -23,7 +23,7 @@ use ebur128::{EbuR128, Mode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::dsp::{append, check_range, db_to_gain, from_f64, to_f64};
+use super::dsp::{check_range, db_to_gain, from_f64, to_f64, Held};
 use super::gain::scale;
 use crate::data::{AudioBuffer, Data};
 use crate::error::NodeError;
@@ -160,7 +160,7 @@ struct Running {
 pub struct LoudnessNormalizeNode {
     params: LoudnessParams,
     shape: Option<(u32, u16)>,
-    held: Option<AudioBuffer>,
+    held: Held,
     running: Option<Running>,
 }
 
@@ -178,7 +178,7 @@ impl LoudnessNormalizeNode {
         Self {
             params,
             shape: None,
-            held: None,
+            held: Held::default(),
             running: None,
         }
     }
@@ -228,7 +228,7 @@ impl LoudnessNormalizeNode {
 impl Node for LoudnessNormalizeNode {
     async fn start(&mut self) -> Result<(), NodeError> {
         self.shape = None;
-        self.held = None;
+        self.held = Held::default();
         self.running = None;
         Ok(())
     }
@@ -241,7 +241,7 @@ impl Node for LoudnessNormalizeNode {
         self.shape = Some((audio.sample_rate(), audio.channels()));
         match self.params.mode {
             LoudnessMode::Whole => {
-                self.held = Some(append(NAME, self.held.take(), audio)?);
+                self.held.push(NAME, audio)?;
                 Ok(None)
             }
             LoudnessMode::Streaming => Ok(Some(Data::Audio(self.stream(audio)?))),

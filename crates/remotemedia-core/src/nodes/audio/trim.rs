@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::dsp::{append, check_range, db_to_gain};
+use super::dsp::{append, check_range, db_to_gain, Held};
 use crate::data::{AudioBuffer, Data, Samples};
 use crate::error::NodeError;
 use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
@@ -97,8 +97,10 @@ pub struct TrimSilenceNode {
     shape: Option<(u32, u16)>,
     pad: usize,
     started: bool,
-    /// Frames not yet decided: leading silence (at most `pad`), or quiet audio after sound.
-    held: Option<AudioBuffer>,
+    /// Before the first loud frame: the last `pad` frames of leading silence.
+    lead: Option<AudioBuffer>,
+    /// After a loud frame: the quiet audio since, not yet known to be interior.
+    quiet: Held,
 }
 
 impl TrimSilenceNode {
@@ -109,14 +111,40 @@ impl TrimSilenceNode {
             shape: None,
             pad: 0,
             started: false,
-            held: None,
+            lead: None,
+            quiet: Held::default(),
         }
     }
 
     fn reset(&mut self) {
         self.shape = None;
         self.started = false;
-        self.held = None;
+        self.lead = None;
+        self.quiet = Held::default();
+    }
+
+    /// Emits up to the last loud frame of `audio` (after the quiet audio held before it) and
+    /// holds the rest.
+    fn after_start(
+        &mut self,
+        audio: AudioBuffer,
+        threshold: f64,
+    ) -> Result<Option<Data>, NodeError> {
+        let frames = audio.frames();
+        match find_loud(&audio, 0, threshold, true) {
+            Some(last) => {
+                self.quiet
+                    .push("TrimSilenceNode", &audio.slice_frames(0, last + 1))?;
+                let out = self.quiet.take().expect("just pushed");
+                self.quiet
+                    .push("TrimSilenceNode", &audio.slice_frames(last + 1, frames))?;
+                Ok(Some(Data::Audio(out)))
+            }
+            None => {
+                self.quiet.push("TrimSilenceNode", &audio)?;
+                Ok(None)
+            }
+        }
     }
 }
 
@@ -138,40 +166,33 @@ impl Node for TrimSilenceNode {
                 (audio.sample_rate() as u64 * self.params.pad_ms as u64).div_ceil(1000) as usize;
         }
         let threshold = db_to_gain(self.params.threshold_db);
-        let held_frames = self.held.as_ref().map_or(0, AudioBuffer::frames);
-        let joined = append(NAME, self.held.take(), audio)?;
-        let frames = joined.frames();
-        // Held frames are known to be quiet: scan only the new ones.
-        let mut begin = 0;
-        if !self.started {
-            match find_loud(&joined, held_frames, threshold, false) {
-                Some(first) => {
-                    self.started = true;
-                    begin = first.saturating_sub(self.pad);
-                }
-                None => {
-                    self.held = Some(joined.slice_frames(frames.saturating_sub(self.pad), frames));
-                    return Ok(None);
-                }
-            }
+        if self.started {
+            return self.after_start(audio.clone(), threshold);
         }
-        match find_loud(&joined, held_frames.max(begin), threshold, true) {
-            Some(last) => {
-                self.held = Some(joined.slice_frames(last + 1, frames));
-                Ok(Some(Data::Audio(joined.slice_frames(begin, last + 1))))
+        let lead_frames = self.lead.as_ref().map_or(0, AudioBuffer::frames);
+        let joined = append(NAME, self.lead.take(), audio)?;
+        let frames = joined.frames();
+        // The lead is known to be quiet: scan only the new frames.
+        match find_loud(&joined, lead_frames, threshold, false) {
+            Some(first) => {
+                self.started = true;
+                let begin = first.saturating_sub(self.pad);
+                self.after_start(joined.slice_frames(begin, frames), threshold)
             }
             None => {
-                self.held = Some(joined.slice_frames(begin, frames));
+                self.lead = Some(joined.slice_frames(frames.saturating_sub(self.pad), frames));
                 Ok(None)
             }
         }
     }
 
     async fn flush(&mut self) -> Result<Option<Data>, NodeError> {
-        let out = match (self.held.take(), self.started) {
-            (Some(held), true) => Some(held.slice_frames(0, self.pad.min(held.frames()))),
-            (Some(held), false) => Some(held.slice_frames(0, 0)),
-            (None, _) => None,
+        let out = if self.started {
+            self.quiet
+                .take()
+                .map(|q| q.slice_frames(0, self.pad.min(q.frames())))
+        } else {
+            self.lead.take().map(|l| l.slice_frames(0, 0))
         };
         self.reset();
         Ok(out.map(Data::Audio))
