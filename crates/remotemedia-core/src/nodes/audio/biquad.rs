@@ -156,22 +156,41 @@ impl Cascade {
         }
     }
 
-    /// Filters interleaved samples in place. Running a section over the whole chunk before
-    /// the next is the same arithmetic, sample for sample, as a per-sample cascade.
+    /// Filters interleaved samples in place, channel by channel, every section per sample.
+    /// Running all sections in one loop lets the CPU overlap the sections' recursions (each
+    /// alone is latency-bound); the arithmetic per sample is the same in any chunking.
     fn run(&mut self, v: &mut [f64]) {
+        match self.sections.len() {
+            1 => self.run_n::<1>(v),
+            2 => self.run_n::<2>(v),
+            3 => self.run_n::<3>(v),
+            _ => self.run_n::<4>(v),
+        }
+    }
+
+    fn run_n<const N: usize>(&mut self, v: &mut [f64]) {
+        debug_assert_eq!(self.sections.len(), N);
         let ch = self.channels;
-        for (s, sec) in self.sections.iter().enumerate() {
-            let [b0, b1, b2] = sec.b;
-            let [a1, a2] = sec.a;
-            for c in 0..ch {
-                let [mut z1, mut z2] = self.state[s * ch + c];
-                for x in v.iter_mut().skip(c).step_by(ch) {
-                    let y = b0 * *x + z1;
-                    z1 = b1 * *x - a1 * y + z2;
-                    z2 = b2 * *x - a2 * y;
-                    *x = y;
+        let secs: [Section; N] = std::array::from_fn(|s| self.sections[s]);
+        for c in 0..ch {
+            let mut z: [[f64; 2]; N] = std::array::from_fn(|s| self.state[s * ch + c]);
+            let mut step = |x: &mut f64| {
+                let mut u = *x;
+                for (sec, z) in secs.iter().zip(z.iter_mut()) {
+                    let y = sec.b[0] * u + z[0];
+                    z[0] = sec.b[1] * u - sec.a[0] * y + z[1];
+                    z[1] = sec.b[2] * u - sec.a[1] * y;
+                    u = y;
                 }
-                self.state[s * ch + c] = [z1, z2];
+                *x = u;
+            };
+            if ch == 1 {
+                v.iter_mut().for_each(&mut step);
+            } else {
+                v.iter_mut().skip(c).step_by(ch).for_each(&mut step);
+            }
+            for (s, zs) in z.iter().enumerate() {
+                self.state[s * ch + c] = *zs;
             }
         }
     }

@@ -17,6 +17,46 @@ pub(crate) fn from_f64(values: Vec<f64>, like: &AudioBuffer) -> AudioBuffer {
         .expect("same shape as a valid buffer")
 }
 
+/// `f` applied to every sample in full-scale `f64`, in one pass, back in the input's format
+/// with the rounding and saturation of [`from_f64`] (identical results, no intermediate
+/// `f64` vector).
+pub(crate) fn map_f64(audio: &AudioBuffer, f: impl Fn(f64) -> f64) -> AudioBuffer {
+    const I16: f64 = 32_768.0;
+    const I32: f64 = 2_147_483_648.0;
+    let samples = match audio.samples() {
+        Samples::F32(b) => Samples::F32(
+            b.iter()
+                .map(|&x| f(x as f64) as f32)
+                .collect::<Vec<_>>()
+                .into(),
+        ),
+        Samples::F64(b) => Samples::F64(b.iter().map(|&x| f(x)).collect::<Vec<_>>().into()),
+        Samples::I16(b) => Samples::I16(
+            b.iter()
+                .map(|&x| {
+                    // NaN survives clamp and rounding and becomes 0 in the cast, as in convert.
+                    (f(x as f64 / I16) * I16)
+                        .clamp(-I16, I16 - 1.0)
+                        .round_ties_even() as i16
+                })
+                .collect::<Vec<_>>()
+                .into(),
+        ),
+        Samples::I32(b) => Samples::I32(
+            b.iter()
+                .map(|&x| {
+                    (f(x as f64 / I32) * I32)
+                        .clamp(-I32, I32 - 1.0)
+                        .round_ties_even() as i32
+                })
+                .collect::<Vec<_>>()
+                .into(),
+        ),
+    };
+    AudioBuffer::new(samples, audio.sample_rate(), audio.channels())
+        .expect("same shape as a valid buffer")
+}
+
 /// Decibels to a linear amplitude factor.
 pub(crate) fn db_to_gain(db: f64) -> f64 {
     10f64.powf(db / 20.0)

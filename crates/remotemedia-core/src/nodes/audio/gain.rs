@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::dsp::{check_range, db_to_gain, from_f64, to_f64, Held};
+use super::dsp::{check_range, db_to_gain, map_f64, Held};
 use crate::data::{AudioBuffer, Data, Samples};
 use crate::error::NodeError;
 use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
@@ -70,11 +70,7 @@ impl NodeParams for GainParams {
 
 /// Scales every sample by `gain` (see module docs for rounding).
 pub(crate) fn scale(audio: &AudioBuffer, gain: f64) -> AudioBuffer {
-    let mut v = to_f64(audio.samples());
-    for x in &mut v {
-        *x *= gain;
-    }
-    from_f64(v, audio)
+    map_f64(audio, |x| x * gain)
 }
 
 /// Highest absolute sample in full-scale units.
