@@ -64,7 +64,11 @@ def filter_section(x: np.ndarray) -> str:
     if pedalboard is not None:
         board = pedalboard.Pedalboard([pedalboard.LowpassFilter(cutoff_frequency_hz=1000.0)])
         impls.append(
-            ("pedalboard LowpassFilter", lambda: board(x, RATE), "first-order (6 dB/oct), not order 4")
+            (
+                "pedalboard LowpassFilter",
+                lambda: board(x, RATE),
+                "first-order (6 dB/oct), not order 4",
+            )
         )
     table.measure(impls)
     return table.render(US_PER_SEC)
@@ -105,7 +109,11 @@ def dc_section(x2: np.ndarray) -> str:
         board = pedalboard.Pedalboard([pedalboard.HighpassFilter(cutoff_frequency_hz=20.0)])
         x2t = np.ascontiguousarray(x2.T)
         impls.append(
-            ("pedalboard HighpassFilter", lambda: board(x2t, RATE), "first-order (6 dB/oct), not order 2")
+            (
+                "pedalboard HighpassFilter",
+                lambda: board(x2t, RATE),
+                "first-order (6 dB/oct), not order 2",
+            )
         )
     table.measure(impls)
     return table.render(US_PER_SEC)
