@@ -242,3 +242,24 @@ def test_params_round_trip_through_the_manifest() -> None:
     np.testing.assert_array_equal(
         np.asarray(again.run(x, sample_rate=48000)), np.asarray(p.run(x, sample_rate=48000))
     )
+
+
+def test_dsp_pipeline_runs_the_same_on_the_server(tmp_path: object) -> None:
+    from test_server import Server  # the same `remotemedia serve` harness
+
+    server = Server(tmp_path)  # type: ignore[arg-type]
+    try:
+        x = music(48000, 1.0, channels=2, seed=6)
+        p = Pipeline("remote-dsp")
+        p.add_node(HighPassNode(preset="dc_removal"), "hp").add_node(GainNode(db=-4.0), "g")
+        p.add_node(LowPassNode(cutoff_hz=4000.0, order=3), "lp")
+        p.add_node(MixNode(gains={"g": -2.0}), "m")
+        p.add_node(LoudnessNormalizeNode(target_lufs=-20.0), "loud")
+        p.connect("hp", "g").connect("hp", "lp").connect("g", "m").connect("lp", "m")
+        p.connect("m", "loud")
+        local = np.asarray(p.run(x, sample_rate=48000))
+        remote = np.asarray(p.run(x, sample_rate=48000, remote=server.address))
+        assert local.shape == x.shape
+        np.testing.assert_array_equal(remote, local)
+    finally:
+        server.stop()
