@@ -94,7 +94,7 @@ def test_every_node_keeps_its_params_through_serialize_and_from_manifest() -> No
             "VADNode",
             {"threshold": -30.0, "frame_length_ms": 10, "emit": "events", "hangover_ms": 150},
         ),
-        ("FormatConverterNode", {"target_format": "i32"}),
+        ("FormatConverterNode", {"target_format": "i32", "dither": "none", "seed": 0}),
         ("ChannelMixNode", {"channels": 2}),
         ("PassThroughNode", {}),
     ]

@@ -161,4 +161,12 @@ def test_node_type_listing_matches_the_python_classes() -> None:
         "ChannelMixNode",
         "PassThroughNode",
         "RemotePipelineNode",
+        "GainNode",
+        "LoudnessNormalizeNode",
+        "HighPassNode",
+        "LowPassNode",
+        "BiquadNode",
+        "MixNode",
+        "TrimSilenceNode",
+        "FadeNode",
     }

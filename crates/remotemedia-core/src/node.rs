@@ -57,6 +57,11 @@ pub trait Node: Send {
     /// Called after the stream ends, whether it succeeded or not.
     async fn stop(&mut self) {}
 
+    /// Told once, when the pipeline is built, the ids of the nodes feeding this one. A fan-in
+    /// node uses it to know which inputs to wait for (an upstream that has not emitted yet is
+    /// absent from the [`Data::Map`] it receives).
+    fn connect_inputs(&mut self, _upstream: &[String]) {}
+
     /// Where this node's work runs.
     fn runtime(&self) -> Runtime {
         Runtime::Rust

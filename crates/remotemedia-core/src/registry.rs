@@ -142,7 +142,12 @@ impl<P: NodeParams> TypedFactory<P> {
             vec![ParamIssue::new(path, message)]
         })?;
         let mut issues = range_issues(&self.info, params);
-        issues.extend(parsed.check());
+        // One message per field: the schema's range check speaks first.
+        for i in parsed.check() {
+            if !issues.iter().any(|r| r.field == i.field) {
+                issues.push(i);
+            }
+        }
         if issues.is_empty() {
             Ok(parsed)
         } else {

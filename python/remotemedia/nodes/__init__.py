@@ -9,15 +9,33 @@ from remotemedia.nodes.audio import (
     VADNode,
 )
 from remotemedia.nodes.base import Node
+from remotemedia.nodes.dsp import (
+    BiquadNode,
+    FadeNode,
+    GainNode,
+    HighPassNode,
+    LoudnessNormalizeNode,
+    LowPassNode,
+    MixNode,
+    TrimSilenceNode,
+)
 from remotemedia.nodes.remote import RemotePipelineNode
 
 __all__ = [
     "AudioResampleNode",
+    "BiquadNode",
     "BuiltinNode",
     "ChannelMixNode",
+    "FadeNode",
     "FormatConverterNode",
+    "GainNode",
+    "HighPassNode",
+    "LoudnessNormalizeNode",
+    "LowPassNode",
+    "MixNode",
     "Node",
     "PassThroughNode",
     "RemotePipelineNode",
+    "TrimSilenceNode",
     "VADNode",
 ]

@@ -152,12 +152,21 @@ class FormatConverterNode(BuiltinNode):
 
     Integer <-> float scales by 2^(bits-1); float -> integer rounds half to even and
     saturates (never wraps); the same format passes through without a copy.
+    ``dither="tpdf"`` adds +-1 LSB triangular noise (seeded by ``seed``, reproducible) before
+    rounding float -> integer and i32 -> i16.
     """
 
     node_type = "FormatConverterNode"
 
-    def __init__(self, target_format: SampleFormatName) -> None:
+    def __init__(
+        self,
+        target_format: SampleFormatName,
+        dither: Literal["none", "tpdf"] = "none",
+        seed: int = 0,
+    ) -> None:
         self.target_format = target_format
+        self.dither = dither
+        self.seed = seed
         self._setup()
 
 

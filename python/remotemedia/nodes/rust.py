@@ -15,12 +15,30 @@ from remotemedia.nodes.audio import (
     PassThroughNode,
     VADNode,
 )
+from remotemedia.nodes.dsp import (
+    BiquadNode,
+    FadeNode,
+    GainNode,
+    HighPassNode,
+    LoudnessNormalizeNode,
+    LowPassNode,
+    MixNode,
+    TrimSilenceNode,
+)
 
 __all__ = [
+    "RustBiquadNode",
     "RustChannelMixNode",
+    "RustFadeNode",
     "RustFormatConverterNode",
+    "RustGainNode",
+    "RustHighPassNode",
+    "RustLoudnessNormalizeNode",
+    "RustLowPassNode",
+    "RustMixNode",
     "RustPassThroughNode",
     "RustResampleNode",
+    "RustTrimSilenceNode",
     "RustVADNode",
 ]
 
@@ -43,3 +61,35 @@ class RustChannelMixNode(ChannelMixNode):
 
 class RustPassThroughNode(PassThroughNode):
     """:class:`~remotemedia.PassThroughNode`, native only."""
+
+
+class RustBiquadNode(BiquadNode):
+    """:class:`~remotemedia.BiquadNode` (an alias, like the others)."""
+
+
+class RustFadeNode(FadeNode):
+    """:class:`~remotemedia.FadeNode` (an alias, like the others)."""
+
+
+class RustGainNode(GainNode):
+    """:class:`~remotemedia.GainNode` (an alias, like the others)."""
+
+
+class RustHighPassNode(HighPassNode):
+    """:class:`~remotemedia.HighPassNode` (an alias, like the others)."""
+
+
+class RustLoudnessNormalizeNode(LoudnessNormalizeNode):
+    """:class:`~remotemedia.LoudnessNormalizeNode` (an alias, like the others)."""
+
+
+class RustLowPassNode(LowPassNode):
+    """:class:`~remotemedia.LowPassNode` (an alias, like the others)."""
+
+
+class RustMixNode(MixNode):
+    """:class:`~remotemedia.MixNode` (an alias, like the others)."""
+
+
+class RustTrimSilenceNode(TrimSilenceNode):
+    """:class:`~remotemedia.TrimSilenceNode` (an alias, like the others)."""

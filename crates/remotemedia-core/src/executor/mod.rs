@@ -230,12 +230,18 @@ impl Pipeline {
                 .get(&spec.node_type)
                 .expect("validate checked node types");
             match factory.create(&spec.id, &spec.params) {
-                Ok(node) => slots.push(Arc::new(NodeSlot {
+                Ok(mut node) => slots.push(Arc::new(NodeSlot {
                     index,
                     id: spec.id.clone(),
                     node_type: spec.node_type.clone(),
                     runtime: node.runtime(),
-                    node: tokio::sync::Mutex::new(node),
+                    node: {
+                        let ups = graph.upstream(index).iter();
+                        node.connect_inputs(
+                            &ups.map(|&u| graph.ids()[u].clone()).collect::<Vec<_>>(),
+                        );
+                        tokio::sync::Mutex::new(node)
+                    },
                     retry: RetryPolicy::from_spec(spec.retry.as_ref()),
                     timeout: spec.timeout_ms.map(Duration::from_millis),
                     breaker: Arc::clone(&shared.breakers[index]),

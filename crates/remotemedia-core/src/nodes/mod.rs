@@ -41,6 +41,7 @@ pub fn register_builtins(registry: &mut NodeRegistry) {
          to N identical channels. Keeps the sample format.",
         |_, p| Box::new(audio::ChannelMixNode::new(p)),
     )));
+    register_dsp(registry);
     registry.register(Arc::new(TypedFactory::new(
         "PassThroughNode",
         "Emits its input unchanged (no copy).",
@@ -62,4 +63,57 @@ pub fn register_test_nodes(registry: &mut NodeRegistry) -> bool {
         let _ = registry;
         false
     }
+}
+
+/// The everyday level, filter and editing nodes (issue 13).
+fn register_dsp(registry: &mut NodeRegistry) {
+    registry.register(Arc::new(TypedFactory::new(
+        "GainNode",
+        "Applies a gain: `db` or `linear`, or `peak_db` to normalise the stream's peak (held \
+         until flush). Computed in f64; integer outputs round and saturate.",
+        |_, p| Box::new(audio::GainNode::new(p)),
+    )));
+    registry.register(Arc::new(TypedFactory::new(
+        "LoudnessNormalizeNode",
+        "EBU R128 / BS.1770 loudness normalisation to `target_lufs` with a `true_peak_db` \
+         ceiling. mode=\"whole\" measures the whole stream and emits it at flush (two \
+         passes); mode=\"streaming\" follows a gated running estimate with no latency.",
+        |_, p| Box::new(audio::LoudnessNormalizeNode::new(p)),
+    )));
+    registry.register(Arc::new(TypedFactory::new(
+        "HighPassNode",
+        "Butterworth high-pass of `order` 1..=8 at `cutoff_hz` (cascaded biquads, f64 state); \
+         preset=\"dc_removal\" is 20 Hz, order 2.",
+        |_, p| Box::new(audio::HighPassNode::new(p)),
+    )));
+    registry.register(Arc::new(TypedFactory::new(
+        "LowPassNode",
+        "Butterworth low-pass of `order` 1..=8 at `cutoff_hz` (cascaded biquads, f64 state).",
+        |_, p| Box::new(audio::LowPassNode::new(p)),
+    )));
+    registry.register(Arc::new(TypedFactory::new(
+        "BiquadNode",
+        "One RBJ cookbook biquad: `filter_type` lowpass, highpass, bandpass, notch, allpass, \
+         peaking, lowshelf or highshelf at `freq_hz` with `q` and `gain_db`.",
+        |_, p| Box::new(audio::BiquadNode::new(p)),
+    )));
+    registry.register(Arc::new(TypedFactory::new(
+        "MixNode",
+        "Sums its inputs (fan-in), aligned by stream position, each scaled by `gains` (dB per \
+         upstream id, default 0); shorter inputs are padded with silence at flush; integer \
+         outputs saturate. Inputs must share rate and channel count.",
+        |_, p| Box::new(audio::MixNode::new(p)),
+    )));
+    registry.register(Arc::new(TypedFactory::new(
+        "TrimSilenceNode",
+        "Removes leading and trailing audio quieter than `threshold_db` dBFS, keeping `pad_ms` \
+         around the sound; trailing quiet audio is held until sound resumes or flush.",
+        |_, p| Box::new(audio::TrimSilenceNode::new(p)),
+    )));
+    registry.register(Arc::new(TypedFactory::new(
+        "FadeNode",
+        "Fades in over `fade_in_ms` and out over `fade_out_ms` with a `curve` (linear, sine, \
+         quadratic); the fade-out holds back its length of audio and is applied at flush.",
+        |_, p| Box::new(audio::FadeNode::new(p)),
+    )));
 }

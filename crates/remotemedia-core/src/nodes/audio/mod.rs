@@ -1,11 +1,29 @@
 //! Native audio nodes.
 
+mod biquad;
 mod channel_mix;
+mod dsp;
+mod fade;
 mod format;
+mod gain;
+mod loudness;
+mod mix;
 mod resample;
+mod trim;
 mod vad;
 
+pub use biquad::{
+    butterworth, rbj, BiquadNode, BiquadParams, BiquadType, HighPassNode, HighPassParams,
+    HighPassPreset, LowPassNode, LowPassParams, Pass, Section,
+};
 pub use channel_mix::{ChannelMixNode, ChannelMixParams};
-pub use format::{FormatConverterNode, FormatConverterParams};
+pub use fade::{FadeCurve, FadeNode, FadeParams};
+pub use format::{Dither, FormatConverterNode, FormatConverterParams};
+pub use gain::{GainNode, GainParams};
+pub use loudness::{
+    measure as measure_loudness, LoudnessMode, LoudnessNormalizeNode, LoudnessParams,
+};
+pub use mix::{MixNode, MixParams};
 pub use resample::{ResampleNode, ResampleParams, ResampleQuality, StreamResampler};
+pub use trim::{TrimSilenceNode, TrimSilenceParams};
 pub use vad::{VadEmit, VadNode, VadParams, DB_FLOOR};

@@ -1,0 +1,266 @@
+//! `LoudnessNormalizeNode`: EBU R128 / ITU-R BS.1770 integrated loudness to a target, with a
+//! true-peak ceiling. Measurement is the `ebur128` crate (a port of libebur128): K-weighting,
+//! 400 ms blocks with 75% overlap, absolute gate -70 LUFS and relative gate -10 LU; true peak
+//! by 4x oversampling below 96 kHz.
+//!
+//! `mode="whole"` (default) is two passes: the node holds the stream back, measures it at
+//! `flush`, and emits it scaled by `target_lufs - integrated` dB, lowered if needed so the
+//! true peak does not exceed `true_peak_db` (the ceiling wins: output can end below target).
+//! Memory grows with the stream. Audio quieter than the absolute gate (or silence) passes
+//! unchanged.
+//!
+//! `mode="streaming"` has no latency: the stream is cut into 100 ms blocks counted from its
+//! first sample; at each block boundary the gated integrated loudness of everything before it
+//! gives a new gain (capped so the highest true peak seen so far stays under the ceiling), and
+//! the gain moves linearly to it across the next block, so there are no steps. Until the
+//! first 400 ms gating block exists the gain is 0 dB. The gain follows the running estimate,
+//! so early audio is not yet at target, and a peak louder than any before it can pass the
+//! ceiling until the next block (integer outputs saturate). Block boundaries depend only on
+//! stream position, so streamed output equals whole-input output in this mode too.
+
+use async_trait::async_trait;
+use ebur128::{EbuR128, Mode};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::dsp::{check_range, db_to_gain, from_f64, to_f64, Held};
+use super::gain::scale;
+use crate::data::{AudioBuffer, Data};
+use crate::error::NodeError;
+use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
+use crate::registry::{NodeParams, ParamIssue};
+
+/// How `LoudnessNormalizeNode` measures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LoudnessMode {
+    /// Two passes: hold the stream, measure, then scale it all by one gain.
+    #[default]
+    Whole,
+    /// No latency: gain follows the gated running estimate, updated every 100 ms.
+    Streaming,
+}
+
+fn default_target() -> f64 {
+    -23.0
+}
+fn default_true_peak() -> f64 {
+    -1.0
+}
+
+/// Parameters of `LoudnessNormalizeNode`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoudnessParams {
+    /// Integrated loudness to reach, -70.0..=0.0 LUFS. Default -23.0 (EBU R128).
+    #[serde(default = "default_target")]
+    #[schemars(range(min = -70.0, max = 0.0))]
+    pub target_lufs: f64,
+    /// True-peak ceiling, -30.0..=0.0 dBTP. Default -1.0.
+    #[serde(default = "default_true_peak")]
+    #[schemars(range(min = -30.0, max = 0.0))]
+    pub true_peak_db: f64,
+    /// "whole" (default, two passes, emits at flush) or "streaming" (running estimate).
+    #[serde(default)]
+    pub mode: LoudnessMode,
+}
+
+impl Default for LoudnessParams {
+    fn default() -> Self {
+        Self {
+            target_lufs: default_target(),
+            true_peak_db: default_true_peak(),
+            mode: LoudnessMode::Whole,
+        }
+    }
+}
+
+impl NodeParams for LoudnessParams {
+    fn check(&self) -> Vec<ParamIssue> {
+        let mut issues = Vec::new();
+        check_range(
+            &mut issues,
+            "target_lufs",
+            self.target_lufs,
+            -70.0,
+            0.0,
+            " LUFS",
+        );
+        check_range(
+            &mut issues,
+            "true_peak_db",
+            self.true_peak_db,
+            -30.0,
+            0.0,
+            " dBTP",
+        );
+        issues
+    }
+}
+
+fn meter_error(e: ebur128::Error) -> NodeError {
+    NodeError::failed(format!("LoudnessNormalizeNode: loudness meter: {e}"))
+}
+
+fn new_meter(audio: &AudioBuffer) -> Result<EbuR128, NodeError> {
+    EbuR128::new(
+        audio.channels() as u32,
+        audio.sample_rate(),
+        Mode::I | Mode::TRUE_PEAK,
+    )
+    .map_err(meter_error)
+}
+
+/// Highest true peak over all channels, linear.
+fn true_peak(meter: &EbuR128) -> Result<f64, NodeError> {
+    let mut tp = 0.0f64;
+    for c in 0..meter.channels() {
+        tp = tp.max(meter.true_peak(c).map_err(meter_error)?);
+    }
+    Ok(tp)
+}
+
+/// The gain that brings `loudness` to `target`, capped by the ceiling; 1.0 when the loudness
+/// is not measurable (below the absolute gate).
+fn gain_for(loudness: f64, tp: f64, target: f64, ceiling_db: f64) -> f64 {
+    if !loudness.is_finite() {
+        return 1.0;
+    }
+    let g = db_to_gain(target - loudness);
+    let ceiling = db_to_gain(ceiling_db);
+    if tp > 0.0 && tp * g > ceiling {
+        ceiling / tp
+    } else {
+        g
+    }
+}
+
+/// Measures the integrated loudness (LUFS) and true peak (linear) of a whole buffer.
+pub fn measure(audio: &AudioBuffer) -> Result<(f64, f64), NodeError> {
+    let mut meter = new_meter(audio)?;
+    meter
+        .add_frames_f64(&to_f64(audio.samples()))
+        .map_err(meter_error)?;
+    Ok((
+        meter.loudness_global().map_err(meter_error)?,
+        true_peak(&meter)?,
+    ))
+}
+
+struct Running {
+    meter: EbuR128,
+    block: usize,
+    /// Frames of the current block already processed.
+    in_block: usize,
+    from: f64,
+    to: f64,
+}
+
+/// Normalises loudness (see module docs).
+pub struct LoudnessNormalizeNode {
+    params: LoudnessParams,
+    shape: Option<(u32, u16)>,
+    held: Held,
+    running: Option<Running>,
+}
+
+impl std::fmt::Debug for LoudnessNormalizeNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoudnessNormalizeNode")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoudnessNormalizeNode {
+    /// Builds the node.
+    pub fn new(params: LoudnessParams) -> Self {
+        Self {
+            params,
+            shape: None,
+            held: Held::default(),
+            running: None,
+        }
+    }
+
+    fn stream(&mut self, audio: &AudioBuffer) -> Result<AudioBuffer, NodeError> {
+        let (target, ceiling) = (self.params.target_lufs, self.params.true_peak_db);
+        let r = match &mut self.running {
+            Some(r) => r,
+            None => self.running.insert(Running {
+                meter: new_meter(audio)?,
+                block: ((audio.sample_rate() as usize + 5) / 10).max(1),
+                in_block: 0,
+                from: 1.0,
+                to: 1.0,
+            }),
+        };
+        let ch = audio.channels() as usize;
+        let mut v = to_f64(audio.samples());
+        let frames = audio.frames();
+        let mut f = 0;
+        while f < frames {
+            let n = (r.block - r.in_block).min(frames - f);
+            let part = &mut v[f * ch..(f + n) * ch];
+            // Measure before scaling: the estimate is of the input.
+            r.meter.add_frames_f64(part).map_err(meter_error)?;
+            let step = (r.to - r.from) / r.block as f64;
+            for (i, frame) in part.chunks_exact_mut(ch).enumerate() {
+                let g = r.from + step * (r.in_block + i + 1) as f64;
+                for x in frame {
+                    *x *= g;
+                }
+            }
+            r.in_block += n;
+            f += n;
+            if r.in_block == r.block {
+                r.in_block = 0;
+                r.from = r.to;
+                let l = r.meter.loudness_global().map_err(meter_error)?;
+                r.to = gain_for(l, true_peak(&r.meter)?, target, ceiling);
+            }
+        }
+        Ok(from_f64(v, audio))
+    }
+}
+
+#[async_trait]
+impl Node for LoudnessNormalizeNode {
+    async fn start(&mut self) -> Result<(), NodeError> {
+        self.shape = None;
+        self.held = Held::default();
+        self.running = None;
+        Ok(())
+    }
+
+    async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
+        const NAME: &str = "LoudnessNormalizeNode";
+        let audio = expect_audio(NAME, &input)?;
+        check_input_rate(NAME, audio.sample_rate())?;
+        check_stream_shape(NAME, self.shape, audio)?;
+        self.shape = Some((audio.sample_rate(), audio.channels()));
+        match self.params.mode {
+            LoudnessMode::Whole => {
+                self.held.push(NAME, audio)?;
+                Ok(None)
+            }
+            LoudnessMode::Streaming => Ok(Some(Data::Audio(self.stream(audio)?))),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<Option<Data>, NodeError> {
+        self.shape = None;
+        self.running = None;
+        let Some(held) = self.held.take() else {
+            return Ok(None);
+        };
+        let (loudness, tp) = measure(&held)?;
+        let g = gain_for(
+            loudness,
+            tp,
+            self.params.target_lufs,
+            self.params.true_peak_db,
+        );
+        Ok(Some(Data::Audio(scale(&held, g))))
+    }
+}
