@@ -236,9 +236,10 @@ impl Pipeline {
                     node_type: spec.node_type.clone(),
                     runtime: node.runtime(),
                     node: {
-                        let ups = graph.upstream(index).iter();
+                        let ups = shared.graph.upstream(index).iter();
                         node.connect_inputs(
-                            &ups.map(|&u| graph.ids()[u].clone()).collect::<Vec<_>>(),
+                            &ups.map(|&u| shared.graph.ids()[u].clone())
+                                .collect::<Vec<_>>(),
                         );
                         tokio::sync::Mutex::new(node)
                     },
