@@ -24,10 +24,14 @@ fn clip() -> Vec<f32> {
 
 /// `x` (mono, 48 kHz) resampled to `rate` with our resampler (high quality).
 fn at_rate(x: &[f32], rate: u32) -> Vec<f32> {
-    if rate == 48_000 {
+    at_rate_from(x, 48_000, rate)
+}
+
+fn at_rate_from(x: &[f32], from: u32, rate: u32) -> Vec<f32> {
+    if rate == from {
         return x.to_vec();
     }
-    let mut r = StreamResampler::<f32>::new(ResampleQuality::High, 48_000, rate, 1).unwrap();
+    let mut r = StreamResampler::<f32>::new(ResampleQuality::High, from, rate, 1).unwrap();
     let mut out = Vec::new();
     r.push(x, &mut out);
     r.flush(&mut out);
@@ -129,7 +133,10 @@ fn streamed_output_equals_whole_input_output_for_every_emit_mode() {
 
 #[test]
 fn rates_and_channel_counts_give_the_same_decisions_within_one_frame() {
-    let x = scene();
+    // Band-limited to 3 kHz first (through 6 kHz and back), inside every rate's passband, so
+    // every rate carries the same content: what is compared is the node's rate handling, not
+    // the band an 8 kHz file loses.
+    let x = at_rate_from(&at_rate(&scene(), 6_000), 6_000, 48_000);
     let reference = spans(&run_whole(
         &svad("{}"),
         AudioBuffer::mono_f32(at_rate(&x, 16_000), 16_000),
@@ -351,8 +358,15 @@ fn bad_input_gives_defined_results() {
         let segs = items(&run("{}", x));
         let json = serde_json::to_string(&segs).unwrap();
         assert!(!json.contains("null"), "{what}: {json}");
-        if what != "clipped" {
-            assert!(segs.is_empty(), "{what}: {segs:?}");
+        match what {
+            "silence" => assert!(segs.is_empty(), "{what}: {segs:?}"),
+            // The step from 0 to the offset at the first sample is a click: at most one short
+            // segment at the very start, nothing once the level is steady.
+            "dc" => assert!(
+                segs.len() <= 1 && segs.iter().all(|s| f(s, "end_ms") <= 200.0),
+                "{what}: {segs:?}"
+            ),
+            _ => {}
         }
     }
     // NaN and Inf read as 0: the same result as zeros in their place.

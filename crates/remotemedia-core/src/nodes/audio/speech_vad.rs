@@ -42,6 +42,24 @@ pub const ENGINE_FRAME: usize = 256;
 /// Default `end_threshold` is `threshold` minus this (Silero's `neg_threshold` rule).
 pub const END_THRESHOLD_GAP: f64 = 0.15;
 const MAX_MS: u32 = 10_000;
+/// Peak of the noise floor added before the network: 1 LSB of 16-bit audio (-90 dBFS).
+const DITHER: f32 = 1.0 / 32768.0;
+
+/// Deterministic white noise in [-1, 1) (xorshift64), advanced once per engine sample, so
+/// streamed and whole-input runs see the same floor.
+#[derive(Debug, Clone, Copy)]
+struct Dither(u64);
+
+impl Dither {
+    fn next(&mut self) -> f32 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        (x >> 40) as f32 * (1.0 / (1u64 << 23) as f32) - 1.0
+    }
+}
 
 /// What `SpeechVADNode` emits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -225,6 +243,7 @@ struct Stream {
     resampled: Vec<f32>,
     /// Engine frames analysed so far.
     frames_done: u64,
+    dither: Dither,
     /// Input frames received.
     input_frames: u64,
     open: Option<Open>,
@@ -328,6 +347,7 @@ impl SpeechVadNode {
             mono: Vec::new(),
             resampled: Vec::new(),
             frames_done: 0,
+            dither: Dither(0x9E37_79B9_7F4A_7C15),
             input_frames: 0,
             open: None,
             prev_end: 0,
@@ -384,8 +404,12 @@ impl SpeechVadNode {
             }
             stream.frame_buf.resize(ENGINE_FRAME, 0.0);
             for x in stream.frame_buf.iter_mut() {
+                // A fixed noise floor: without it, bands the input does not fill (digital
+                // silence, the top octave of 8 kHz input) hold whatever the resampler's stopband
+                // leaves, and the model's per-frame feature normalisation amplifies that.
+                let d = stream.dither.next() * DITHER;
                 // The resampler can overshoot clipped input; the model expects [-1, 1].
-                *x = x.clamp(-1.0, 1.0);
+                *x = (*x + d).clamp(-1.0, 1.0);
             }
             let prob = detector.predict_f32(&stream.frame_buf);
             // Guard the documented range even if the network ever returned NaN.
