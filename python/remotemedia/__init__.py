@@ -26,6 +26,7 @@ from remotemedia.nodes import (
     Node,
     PassThroughNode,
     RemotePipelineNode,
+    SpeechVADNode,
     VADNode,
 )
 from remotemedia.pipeline import Pipeline
@@ -55,6 +56,7 @@ __all__ = [
     "Segment",
     "Session",
     "StreamOutput",
+    "SpeechVADNode",
     "VADNode",
     "__version__",
     "native_available",

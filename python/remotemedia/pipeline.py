@@ -28,6 +28,7 @@ from remotemedia.nodes.audio import (
 )
 from remotemedia.nodes.base import Node, construct
 from remotemedia.nodes.remote import RemotePipelineNode
+from remotemedia.nodes.speech import SpeechVADNode
 from remotemedia.streaming import AsyncSession, Session
 
 __all__ = ["Pipeline"]
@@ -43,6 +44,7 @@ _BUILTINS: dict[str, type[BuiltinNode]] = {
         ChannelMixNode,
         PassThroughNode,
         RemotePipelineNode,
+        SpeechVADNode,
     )
 }
 _DTYPES = (np.float32, np.float64, np.int16, np.int32)

@@ -10,6 +10,7 @@ from remotemedia.nodes.audio import (
 )
 from remotemedia.nodes.base import Node
 from remotemedia.nodes.remote import RemotePipelineNode
+from remotemedia.nodes.speech import SpeechVADNode
 
 __all__ = [
     "AudioResampleNode",
@@ -19,5 +20,6 @@ __all__ = [
     "Node",
     "PassThroughNode",
     "RemotePipelineNode",
+    "SpeechVADNode",
     "VADNode",
 ]

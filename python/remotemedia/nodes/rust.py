@@ -16,12 +16,14 @@ from remotemedia.nodes.audio import (
     PassThroughNode,
     VADNode,
 )
+from remotemedia.nodes.speech import SpeechVADNode
 
 __all__ = [
     "RustChannelMixNode",
     "RustFormatConverterNode",
     "RustPassThroughNode",
     "RustResampleNode",
+    "RustSpeechVADNode",
     "RustVADNode",
 ]
 
@@ -52,5 +54,11 @@ class RustChannelMixNode(ChannelMixNode):
 
 class RustPassThroughNode(PassThroughNode):
     """:class:`~remotemedia.PassThroughNode`, native only."""
+
+    require_native = True
+
+
+class RustSpeechVADNode(SpeechVADNode):
+    """:class:`~remotemedia.SpeechVADNode` (native only, like every ``SpeechVADNode``)."""
 
     require_native = True
