@@ -138,3 +138,23 @@ def test_cli_runs_a_manifest_with_the_node(tmp_path: Path) -> None:
     assert segs and all(s["end_ms"] > s["start_ms"] for s in segs)
     # The same node from Python gives the same segments for the same file.
     assert segs == Pipeline.from_manifest(manifest).run(str(REPO / "examples/speech_48k.wav"))
+
+
+def test_remote_run_and_stream_equal_local(tmp_path: Path) -> None:
+    from test_server import Server
+
+    x, rate = clip()
+    p = Pipeline("remote-vad").add_node(SpeechVADNode(emit="events"))
+    local = p.run(x, sample_rate=rate)
+    s = Server(tmp_path)
+    try:
+        assert p.run(x, sample_rate=rate, remote=s.address) == local
+        streamed: list[dict[str, float]] = []
+        with p.stream(sample_rate=rate, remote=s.address) as session:
+            for i in range(0, x.size, 960):
+                session.send(x[i : i + 960])
+                streamed += [e for out in session.poll() for e in out.data]
+            streamed += [e for out in session.close() for e in out.data]
+        assert streamed == local
+    finally:
+        s.stop()
