@@ -12,8 +12,9 @@ the speech-frame power over the noise power is 20, 10, 5 and 0 dB; plus the clea
 
 Two splits with disjoint voices, sentences and seeds:
 - ``test``: the conditions above (13 files), the table in docs/benchmarks.md;
-- ``dev``: held apart for choosing defaults: other voices and sentences, brown noise and
-  babble-like noise (other synthesized speech, unlabelled) at 15, 7 and 2 dB.
+- ``dev``: held apart for choosing defaults: other voices and sentences, brown noise,
+  babble-like noise (other synthesized speech, unlabelled), keyboard-like taps and fan noise
+  at 15, 7 and 2 dB.
 
 Writes ``<out>/<split>/<condition>.wav`` (int16) and ``<out>/<split>/labels.npy`` (uint8).
 """
@@ -144,6 +145,29 @@ def hum_clicks(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(x) + clicks
 
 
+def fan(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Fan/air-conditioning-like noise: broadband, 1/f**0.5, rolled off above 4 kHz, with a
+    120 Hz motor tone (dev split only)."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / RATE)
+    f[0] = f[1]
+    spec *= f**-0.25 / (1 + (f / 4000) ** 4)
+    x = np.fft.irfft(spec, n)
+    x /= np.sqrt(np.mean(x**2))
+    return x + 0.3 * np.sin(2 * np.pi * 120 * np.arange(n) / RATE)
+
+
+def taps(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Keyboard-like taps: ~3 a second, 20 ms decaying noise bursts, over a faint brown bed
+    (dev split only: impulsive noise unlike the test split's clicks)."""
+    x = 0.05 * coloured(n, rng, 2.0) / np.sqrt(np.mean(coloured(n, rng, 2.0) ** 2))
+    burst = 320
+    for pos in rng.integers(0, n - burst, size=3 * n // RATE):
+        env = rng.uniform(0.5, 2.0) * np.exp(-np.arange(burst) / 60.0)
+        x[pos : pos + burst] += env * rng.standard_normal(burst)
+    return x
+
+
 def babble(n: int, rng: np.random.Generator) -> np.ndarray:
     """Four overlapping unlabelled talkers, far below the foreground (dev split only)."""
     out = np.zeros(n)
@@ -185,7 +209,12 @@ def make_split(out: Path, split: str) -> None:
     else:
         rng = np.random.default_rng(777)
         clean = speech_track(DEV_SENTENCES, DEV_VOICES, rng)
-        noises = {"brown": coloured(clean.size, rng, 2.0), "babble": babble(clean.size, rng)}
+        noises = {
+            "brown": coloured(clean.size, rng, 2.0),
+            "babble": babble(clean.size, rng),
+            "taps": taps(clean.size, rng),
+            "fan": fan(clean.size, rng),
+        }
         snrs = [15, 7, 2]
     labels = labels_of(clean)
     np.save(out / "labels.npy", labels)

@@ -77,6 +77,7 @@ def test_params_round_trip_through_the_manifest() -> None:
             min_speech_ms=100,
             min_silence_ms=200,
             pad_ms=50,
+            min_snr_db=6.0,
             emit="events",
         )
     )
@@ -88,6 +89,7 @@ def test_params_round_trip_through_the_manifest() -> None:
         "min_speech_ms": 100,
         "min_silence_ms": 200,
         "pad_ms": 50,
+        "min_snr_db": 6.0,
         "emit": "events",
     }
     q = Pipeline.from_manifest(m)

@@ -446,6 +446,7 @@ fn bad_params_are_refused_naming_the_field_and_range() {
             "pad_ms",
             "0..=min_silence_ms",
         ),
+        (r#"{"min_snr_db": 41}"#, "min_snr_db", "0.0..=40.0"),
         (r#"{"emit": "frames"}"#, "emit", "segments"),
         (r#"{"treshold": 0.5}"#, "treshold", "unknown"),
     ] {
@@ -458,4 +459,18 @@ fn bad_params_are_refused_naming_the_field_and_range() {
             "{params}: {err}"
         );
     }
+}
+
+#[test]
+fn loud_stationary_noise_is_not_speech_thanks_to_the_noise_floor_gate() {
+    // White noise at -10 dBFS RMS: the network alone scores it about 0.7.
+    let mut rng = Rng::new(3);
+    let x: Vec<f32> = (0..48_000)
+        .map(|_| (0.316 * 1.732 * rng.unit()) as f32)
+        .collect();
+    let input = AudioBuffer::mono_f32(x, 16_000);
+    let gated = items(&run_whole(&svad("{}"), input.clone()));
+    assert!(gated.is_empty(), "{gated:?}");
+    let ungated = spans(&run_whole(&svad(r#"{"min_snr_db": 0}"#), input));
+    assert!(!ungated.is_empty(), "the gate was not what kept it quiet");
 }

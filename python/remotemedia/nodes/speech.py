@@ -16,7 +16,9 @@ class SpeechVADNode(BuiltinNode):
     16 kHz internally and scores each 16 ms frame with a speech probability. A segment opens
     at a frame ``>= threshold``, continues while frames stay ``>= end_threshold`` (default
     ``threshold - 0.15``), closes after ``min_silence_ms`` below it, is reported once its
-    speech spans ``min_speech_ms`` and is widened by ``pad_ms`` on both sides. Times are in
+    speech spans ``min_speech_ms`` and is widened by ``pad_ms`` on both sides. A frame's
+    probability counts only when its energy is ``min_snr_db`` above the noise floor (the
+    quietest frame of the last 2 s). Times are in
     the input's timeline, exact to the sample. NaN/Inf samples are read as 0.
 
     ``emit="segments"`` gives ``[{"start_ms", "end_ms", "confidence"}]`` (confidence: mean
@@ -32,9 +34,10 @@ class SpeechVADNode(BuiltinNode):
         self,
         threshold: float = 0.5,
         end_threshold: float | None = None,
-        min_speech_ms: int = 64,
+        min_speech_ms: int = 128,
         min_silence_ms: int = 160,
         pad_ms: int = 32,
+        min_snr_db: float = 3.0,
         emit: Literal["segments", "speech", "events", "probabilities"] = "segments",
     ) -> None:
         self.threshold = threshold
@@ -42,6 +45,7 @@ class SpeechVADNode(BuiltinNode):
         self.min_speech_ms = min_speech_ms
         self.min_silence_ms = min_silence_ms
         self.pad_ms = pad_ms
+        self.min_snr_db = min_snr_db
         self.emit = emit
         self._setup()
 

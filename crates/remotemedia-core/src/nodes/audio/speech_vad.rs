@@ -15,7 +15,10 @@
 //! - it is reported (`speech_start`) once its speech spans `min_speech_ms`; shorter ones are
 //!   dropped;
 //! - reported bounds are widened by `pad_ms` on both sides (never before the previous
-//!   segment's padded end, never outside the stream).
+//!   segment's padded end, never outside the stream);
+//! - a frame's probability only counts (else it reads as 0) when its energy is at least
+//!   `min_snr_db` above the noise floor, the quietest frame of the last 2 s: the network alone
+//!   scores loud stationary noise as speech.
 //!
 //! Times are in the input's timeline: an engine frame edge at engine sample `e` maps to input
 //! sample `floor(e * rate / 16000)`, and milliseconds are `sample * 1000 / rate`.
@@ -42,6 +45,9 @@ pub const ENGINE_FRAME: usize = 256;
 /// Default `end_threshold` is `threshold` minus this (Silero's `neg_threshold` rule).
 pub const END_THRESHOLD_GAP: f64 = 0.15;
 const MAX_MS: u32 = 10_000;
+/// Noise-floor window: the minimum frame energy over the last 2 s (125 frames of 16 ms),
+/// longer than a pause-free stretch of speech, short enough to follow a change of noise.
+const FLOOR_FRAMES: usize = 125;
 /// Peak of the noise floor added before the network: 1 LSB of 16-bit audio (-90 dBFS).
 const DITHER: f32 = 1.0 / 32768.0;
 
@@ -81,14 +87,19 @@ pub enum SpeechVadEmit {
 fn default_threshold() -> f64 {
     0.5
 }
+/// Longer than the network's response to an isolated click (about 6 frames, 96 ms: its
+/// features span 3 overlapping 48 ms windows), so clicks alone never make a segment.
 fn default_min_speech_ms() -> u32 {
-    64
+    128
 }
 fn default_min_silence_ms() -> u32 {
     160
 }
 fn default_pad_ms() -> u32 {
     32
+}
+fn default_min_snr_db() -> f64 {
+    3.0
 }
 
 /// Parameters of `SpeechVADNode`.
@@ -104,7 +115,7 @@ pub struct SpeechVadParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub end_threshold: Option<f64>,
-    /// Shortest speech reported, 0..=10000 ms (speech_start comes this late). Default 64.
+    /// Shortest speech reported, 0..=10000 ms (speech_start comes this late). Default 128.
     #[serde(default = "default_min_speech_ms")]
     #[schemars(range(max = 10000))]
     pub min_speech_ms: u32,
@@ -116,6 +127,11 @@ pub struct SpeechVadParams {
     #[serde(default = "default_pad_ms")]
     #[schemars(range(max = 10000))]
     pub pad_ms: u32,
+    /// How far, in dB, a frame's energy must rise above the noise floor (the quietest frame
+    /// of the last 2 s) for its probability to count, 0.0..=40.0 (0 disables). Default 3.0.
+    #[serde(default = "default_min_snr_db")]
+    #[schemars(range(min = 0.0, max = 40.0))]
+    pub min_snr_db: f64,
     /// "segments" (default), "speech", "events" or "probabilities".
     #[serde(default)]
     pub emit: SpeechVadEmit,
@@ -129,6 +145,7 @@ impl Default for SpeechVadParams {
             min_speech_ms: default_min_speech_ms(),
             min_silence_ms: default_min_silence_ms(),
             pad_ms: default_pad_ms(),
+            min_snr_db: default_min_snr_db(),
             emit: SpeechVadEmit::Segments,
         }
     }
@@ -164,6 +181,15 @@ impl NodeParams for SpeechVadParams {
                     ),
                 ));
             }
+        }
+        if !self.min_snr_db.is_finite() || !(0.0..=40.0).contains(&self.min_snr_db) {
+            issues.push(ParamIssue::new(
+                "min_snr_db",
+                format!(
+                    "{} is out of range; expected 0.0..=40.0 dB",
+                    self.min_snr_db
+                ),
+            ));
         }
         if self.min_speech_ms > MAX_MS {
             issues.push(ParamIssue::new(
@@ -244,6 +270,8 @@ struct Stream {
     /// Engine frames analysed so far.
     frames_done: u64,
     dither: Dither,
+    /// Frame energies (dB) of the last [`FLOOR_FRAMES`] frames; their minimum is the noise floor.
+    floor_window: VecDeque<f32>,
     /// Input frames received.
     input_frames: u64,
     open: Option<Open>,
@@ -348,6 +376,7 @@ impl SpeechVadNode {
             resampled: Vec::new(),
             frames_done: 0,
             dither: Dither(0x9E37_79B9_7F4A_7C15),
+            floor_window: VecDeque::with_capacity(FLOOR_FRAMES),
             input_frames: 0,
             open: None,
             prev_end: 0,
@@ -371,6 +400,7 @@ impl SpeechVadNode {
         let min_silence_frames = p.min_silence_ms.div_ceil(frame_ms).max(1);
         let pad = (p.pad_ms as u64 * stream.rate as u64).div_ceil(1000);
         let (threshold, end_threshold) = (p.threshold as f32, p.end_threshold() as f32);
+        let min_snr_db = p.min_snr_db as f32;
         let want_probs = p.emit == SpeechVadEmit::Probabilities;
         let want_speech = p.emit == SpeechVadEmit::Speech;
         let total_input = stream.input_frames;
@@ -415,6 +445,26 @@ impl SpeechVadNode {
             // Guard the documented range even if the network ever returned NaN.
             let prob = if prob.is_finite() {
                 prob.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            // The network reads loud stationary noise as speech (white noise at -10 dBFS
+            // scores about 0.7); a frame must also stand out from the recent noise floor.
+            let energy_db = {
+                let ms = stream.frame_buf.iter().map(|&v| v * v).sum::<f32>() / ENGINE_FRAME as f32;
+                10.0 * (ms + 1e-12).log10()
+            };
+            if stream.floor_window.len() == FLOOR_FRAMES {
+                stream.floor_window.pop_front();
+            }
+            stream.floor_window.push_back(energy_db);
+            let floor = stream
+                .floor_window
+                .iter()
+                .copied()
+                .fold(f32::INFINITY, f32::min);
+            let prob = if energy_db - floor >= min_snr_db {
+                prob
             } else {
                 0.0
             };
