@@ -246,9 +246,7 @@ def start_latency(params: dict[str, Any], x: np.ndarray, ref: np.ndarray) -> lis
                         starts.append((e["start_ms"], now))
         s.close()
     onsets = [
-        i * FRAME_MS
-        for i in range(30, ref.size)
-        if ref[i] == 1 and not ref[i - 30 : i].any()
+        i * FRAME_MS for i in range(30, ref.size) if ref[i] == 1 and not ref[i - 30 : i].any()
     ]
     lat = []
     for on in onsets:
@@ -315,11 +313,7 @@ def main() -> None:
                 far = far_mask(ref)
                 fa0[n].append(f"{cond.split('_')[0]} {pred[far].mean():.2f}")
         print(f"| {cond} | " + " | ".join(cells) + " |")
-    print(
-        "| **mean, noisy** | "
-        + " | ".join(f"**{np.mean(f1s[n]):.3f}**" for n in names)
-        + " |"
-    )
+    print("| **mean, noisy** | " + " | ".join(f"**{np.mean(f1s[n]):.3f}**" for n in names) + " |")
     print(f"\nFalse-alarm rate at 0 dB on non-speech frames > {FAR_MS} ms from speech:\n")
     for n in names:
         print(f"- {n}: " + ", ".join(fa0[n]))
@@ -329,15 +323,19 @@ def main() -> None:
     secs = sum(x.size for x in audio.values()) / RATE
     print(f"\nCPU per second of audio (process_time, best of 3, {secs:.0f} s of audio):\n")
     for n, fn in systems.items():
-        us = cpu_per_second(lambda fn=fn: [fn(x, 1) for x in audio.values()], secs)
+        us = cpu_per_second(
+            lambda fn=fn: [fn(x, x.size // (RATE // 100)) for x in audio.values()], secs
+        )
         print(f"- {n}, whole files: {us:.0f} us/s")
     for n, node in (("SpeechVADNode", SpeechVADNode(**params)), ("VADNode(-30)", VADNode())):
         if n not in systems:
             continue
         pipe = Pipeline("s").add_node(node)
-        whole = cpu_per_second(lambda: [pipe.run(x, sample_rate=RATE) for x in audio.values()], secs)
+        whole = cpu_per_second(
+            lambda pipe=pipe: [pipe.run(x, sample_rate=RATE) for x in audio.values()], secs
+        )
         streamed = cpu_per_second(
-            lambda: [stream_chunks(pipe, x, RATE // 50) for x in audio.values()], secs
+            lambda pipe=pipe: [stream_chunks(pipe, x, RATE // 50) for x in audio.values()], secs
         )
         print(
             f"- {n} through Pipeline only: whole files {whole:.0f} us/s, 20 ms chunks "

@@ -84,7 +84,7 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     """Band-limited resampling by FFT (whole signal; fine for short utterances)."""
     if rate_in == rate_out:
         return x
-    n_out = int(round(x.size * rate_out / rate_in))
+    n_out = round(x.size * rate_out / rate_in)
     spec = np.fft.rfft(x)
     keep = min(spec.size, n_out // 2 + 1)
     out_spec = np.zeros(n_out // 2 + 1, dtype=complex)
@@ -92,9 +92,7 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return np.fft.irfft(out_spec, n_out) * (n_out / x.size)
 
 
-def speech_track(
-    sentences: list[str], voices: list[str], rng: np.random.Generator
-) -> np.ndarray:
+def speech_track(sentences: list[str], voices: list[str], rng: np.random.Generator) -> np.ndarray:
     """About SECONDS of utterances separated by random pauses (exactly SECONDS long)."""
     total = SECONDS * RATE
     track = np.zeros(total)

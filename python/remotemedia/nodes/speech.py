@@ -37,7 +37,7 @@ class SpeechVADNode(BuiltinNode):
         min_speech_ms: int = 128,
         min_silence_ms: int = 160,
         pad_ms: int = 32,
-        min_snr_db: float = 3.0,
+        min_snr_db: float = 2.0,
         emit: Literal["segments", "speech", "events", "probabilities"] = "segments",
     ) -> None:
         self.threshold = threshold

@@ -99,7 +99,7 @@ fn default_pad_ms() -> u32 {
     32
 }
 fn default_min_snr_db() -> f64 {
-    3.0
+    2.0
 }
 
 /// Parameters of `SpeechVADNode`.
@@ -128,7 +128,7 @@ pub struct SpeechVadParams {
     #[schemars(range(max = 10000))]
     pub pad_ms: u32,
     /// How far, in dB, a frame's energy must rise above the noise floor (the quietest frame
-    /// of the last 2 s) for its probability to count, 0.0..=40.0 (0 disables). Default 3.0.
+    /// of the last 2 s) for its probability to count, 0.0..=40.0 (0 disables). Default 2.0.
     #[serde(default = "default_min_snr_db")]
     #[schemars(range(min = 0.0, max = 40.0))]
     pub min_snr_db: f64,
@@ -272,6 +272,8 @@ struct Stream {
     dither: Dither,
     /// Frame energies (dB) of the last [`FLOOR_FRAMES`] frames; their minimum is the noise floor.
     floor_window: VecDeque<f32>,
+    /// Mean-square power of the last 3 frames.
+    recent_power: [f32; 3],
     /// Input frames received.
     input_frames: u64,
     open: Option<Open>,
@@ -377,6 +379,7 @@ impl SpeechVadNode {
             frames_done: 0,
             dither: Dither(0x9E37_79B9_7F4A_7C15),
             floor_window: VecDeque::with_capacity(FLOOR_FRAMES),
+            recent_power: [0.0; 3],
             input_frames: 0,
             open: None,
             prev_end: 0,
@@ -450,9 +453,18 @@ impl SpeechVadNode {
             };
             // The network reads loud stationary noise as speech (white noise at -10 dBFS
             // scores about 0.7); a frame must also stand out from the recent noise floor.
+            // Energy over the last 3 frames (48 ms, the network's own window): a single 16 ms
+            // frame of coloured noise fluctuates by several dB, which biases a minimum low.
             let energy_db = {
                 let ms = stream.frame_buf.iter().map(|&v| v * v).sum::<f32>() / ENGINE_FRAME as f32;
-                10.0 * (ms + 1e-12).log10()
+                if stream.frames_done == 0 {
+                    // No ramp up from zeros at the start (that would set a floor far too low).
+                    stream.recent_power = [ms; 3];
+                }
+                stream.recent_power.rotate_left(1);
+                stream.recent_power[2] = ms;
+                let mean = stream.recent_power.iter().sum::<f32>() / 3.0;
+                10.0 * (mean + 1e-12).log10()
             };
             if stream.floor_window.len() == FLOOR_FRAMES {
                 stream.floor_window.pop_front();
