@@ -41,6 +41,7 @@ from remotemedia.nodes import (
     Node,
     PassThroughNode,
     RemotePipelineNode,
+    SpeechVADNode,
     TrimSilenceNode,
     VADNode,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "RetryableError",
     "Segment",
     "Session",
+    "SpeechVADNode",
     "StreamOutput",
     "TrimSilenceNode",
     "VADNode",

@@ -110,8 +110,8 @@ def test_python_m_entry_point() -> None:
         timeout=60,
     )
     assert (
-        r.returncode == 0 and len(json.loads(r.stdout)) == 14
-    )  # 5 audio nodes + 8 DSP nodes + RemotePipelineNode
+        r.returncode == 0 and len(json.loads(r.stdout)) == 15
+    )  # 5 audio nodes + SpeechVADNode + 8 DSP nodes + RemotePipelineNode
 
 
 def test_validate_and_run_never_call_what_a_manifest_names(tmp_path: Path) -> None:

@@ -290,8 +290,8 @@ fn validate_nodes_and_schema() {
     );
     let o = remotemedia(&["nodes", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    // The five audio nodes, the eight DSP nodes and RemotePipelineNode.
-    assert_eq!(v.as_array().unwrap().len(), 14);
+    // The five audio nodes, SpeechVADNode, the eight DSP nodes and RemotePipelineNode.
+    assert_eq!(v.as_array().unwrap().len(), 15);
 
     let o = remotemedia(&["schema"]);
     let checked_in =

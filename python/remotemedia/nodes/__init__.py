@@ -20,6 +20,7 @@ from remotemedia.nodes.dsp import (
     TrimSilenceNode,
 )
 from remotemedia.nodes.remote import RemotePipelineNode
+from remotemedia.nodes.speech import SpeechVADNode
 
 __all__ = [
     "AudioResampleNode",
@@ -36,6 +37,7 @@ __all__ = [
     "Node",
     "PassThroughNode",
     "RemotePipelineNode",
+    "SpeechVADNode",
     "TrimSilenceNode",
     "VADNode",
 ]

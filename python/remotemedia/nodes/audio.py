@@ -90,7 +90,7 @@ class BuiltinNode(Node):
 
 
 def _join(head: Any, tail: Any) -> Any:
-    if tail is None or (isinstance(tail, list) and not tail):
+    if tail is None or (isinstance(tail, list) and not tail and head is not None):
         return head
     if head is None:
         return tail

@@ -25,6 +25,7 @@ from remotemedia.nodes.dsp import (
     MixNode,
     TrimSilenceNode,
 )
+from remotemedia.nodes.speech import SpeechVADNode
 
 __all__ = [
     "RustBiquadNode",
@@ -39,6 +40,7 @@ __all__ = [
     "RustPassThroughNode",
     "RustResampleNode",
     "RustTrimSilenceNode",
+    "RustSpeechVADNode",
     "RustVADNode",
 ]
 
@@ -93,3 +95,7 @@ class RustMixNode(MixNode):
 
 class RustTrimSilenceNode(TrimSilenceNode):
     """:class:`~remotemedia.TrimSilenceNode` (an alias, like the others)."""
+
+
+class RustSpeechVADNode(SpeechVADNode):
+    """:class:`~remotemedia.SpeechVADNode` (an alias, like the others)."""

@@ -29,6 +29,16 @@ pub fn register_builtins(registry: &mut NodeRegistry) {
         |_, p| Box::new(audio::VadNode::new(p)),
     )));
     registry.register(Arc::new(TypedFactory::new(
+        "SpeechVADNode",
+        "Neural voice-activity detector (earshot, built in; any rate and channel count, \
+         resampled to 16 kHz internally): speech probability per 16 ms frame with hysteresis \
+         (`threshold`, `end_threshold`), `min_speech_ms`, `min_silence_ms` and `pad_ms`. Emits \
+         [{start_ms, end_ms, confidence}], or with emit=\"speech\" the speech audio, \
+         emit=\"events\" speech_start/speech_end as decided, emit=\"probabilities\" per-frame \
+         probabilities. Times are in the input's timeline.",
+        |_, p| Box::new(audio::SpeechVadNode::new(p)),
+    )));
+    registry.register(Arc::new(TypedFactory::new(
         "FormatConverterNode",
         "Converts the sample format (f32, i16, i32, f64). Integer <-> float scales by \
          2^(bits-1); float -> integer rounds half to even and saturates; same format is a \

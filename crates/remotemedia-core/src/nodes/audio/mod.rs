@@ -9,6 +9,7 @@ mod gain;
 mod loudness;
 mod mix;
 mod resample;
+mod speech_vad;
 mod trim;
 mod vad;
 
@@ -25,5 +26,8 @@ pub use loudness::{
 };
 pub use mix::{MixNode, MixParams};
 pub use resample::{ResampleNode, ResampleParams, ResampleQuality, StreamResampler};
+pub use speech_vad::{
+    SpeechVadEmit, SpeechVadNode, SpeechVadParams, END_THRESHOLD_GAP, ENGINE_FRAME, ENGINE_RATE,
+};
 pub use trim::{TrimSilenceNode, TrimSilenceParams};
 pub use vad::{VadEmit, VadNode, VadParams, DB_FLOOR};

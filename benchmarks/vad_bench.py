@@ -1,0 +1,357 @@
+"""Voice-activity detectors side by side on the labelled speech-in-noise set.
+
+    apt-get install -y espeak-ng
+    pip install webrtcvad-wheels onnxruntime && pip install --no-deps silero-vad
+    python benchmarks/vad_data.py                  # makes benchmarks/vad_data/{test,dev}
+    python benchmarks/vad_bench.py                 # the table in docs/benchmarks.md
+    python benchmarks/vad_bench.py --split dev --speech-vad '{"min_silence_ms": 240}'
+
+Systems, each with its documented defaults:
+- SpeechVADNode (ours, neural, native) through ``Pipeline.run``;
+- VADNode (ours, energy gate, threshold -30 dBFS);
+- webrtcvad mode 3 on 10 ms frames (its own frame decisions);
+- Silero VAD (the ``silero-vad`` package's ONNX model on ``onnxruntime``, one thread), 512-sample
+  windows with its 64-sample context, then its ``get_speech_timestamps`` post-processing with
+  the package's defaults (reimplemented here without torch).
+
+Scores: precision, recall and F1 of speech over 10 ms frames (a frame is speech for a
+segment-based system when its centre lies in a segment), per condition and averaged over the
+noisy conditions; false alarms on non-speech frames more than 0.5 s from any speech at 0 dB;
+CPU time (``time.process_time``) per second of audio over the whole split, for whole files and
+for 20 ms chunks streamed through ``Pipeline.stream``; and the decision latency of
+SpeechVADNode's ``speech_start`` in a 20 ms-chunk stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import json
+import platform
+import time
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from remotemedia import Pipeline, SpeechVADNode, VADNode
+
+RATE = 16000
+FRAME_MS = 10
+FAR_MS = 500
+
+try:
+    import webrtcvad
+except ImportError:  # pragma: no cover - optional peer
+    webrtcvad = None
+try:
+    import onnxruntime as ort
+except ImportError:  # pragma: no cover - optional peer
+    ort = None
+
+
+def read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        assert w.getframerate() == RATE and w.getnchannels() == 1
+        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+
+
+def frames_from_segments(spans: list[tuple[float, float]], n: int) -> np.ndarray:
+    """10 ms frame decisions: speech when the frame's centre lies in a segment."""
+    centres = np.arange(n) * FRAME_MS + FRAME_MS / 2
+    out = np.zeros(n, dtype=np.uint8)
+    for a, b in spans:
+        out[(centres >= a) & (centres < b)] = 1
+    return out
+
+
+# --- systems -------------------------------------------------------------------------------
+
+
+def speech_vad(params: dict[str, Any]) -> Callable[[np.ndarray, int], np.ndarray]:
+    pipe = Pipeline("speech_vad").add_node(SpeechVADNode(**params))
+
+    def run(x: np.ndarray, n: int) -> np.ndarray:
+        segs = pipe.run(x, sample_rate=RATE)
+        return frames_from_segments([(s["start_ms"], s["end_ms"]) for s in segs], n)
+
+    return run
+
+
+def energy_vad() -> Callable[[np.ndarray, int], np.ndarray]:
+    pipe = Pipeline("vad").add_node(VADNode(threshold=-30.0))
+
+    def run(x: np.ndarray, n: int) -> np.ndarray:
+        segs = pipe.run(x, sample_rate=RATE)
+        return frames_from_segments([(s.start_ms, s.end_ms) for s in segs], n)
+
+    return run
+
+
+def webrtc_vad() -> Callable[[np.ndarray, int], np.ndarray]:
+    assert webrtcvad is not None
+    vad = webrtcvad.Vad(3)
+    step = RATE * FRAME_MS // 1000
+
+    def run(x: np.ndarray, n: int) -> np.ndarray:
+        raw = x.tobytes()
+        out = np.zeros(n, dtype=np.uint8)
+        for i in range(min(n, x.size // step)):
+            out[i] = vad.is_speech(raw[2 * i * step : 2 * (i + 1) * step], RATE)
+        return out
+
+    return run
+
+
+def silero_model_path() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("silero_vad")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
+
+
+def silero_timestamps(
+    probs: list[float],
+    n_samples: int,
+    threshold: float = 0.5,
+    min_speech_ms: int = 250,
+    min_silence_ms: int = 100,
+    pad_ms: int = 30,
+) -> list[tuple[int, int]]:
+    """``silero_vad.get_speech_timestamps_from_probs`` with its defaults (no max length)."""
+    win = 512
+    min_speech = RATE * min_speech_ms / 1000
+    min_silence = RATE * min_silence_ms / 1000
+    pad = RATE * pad_ms / 1000
+    neg = max(threshold - 0.15, 0.01)
+    triggered, temp_end, start = False, 0, 0
+    speeches: list[list[int]] = []
+    for i, p in enumerate(probs):
+        cur = win * i
+        if p >= threshold and temp_end:
+            temp_end = 0
+        if p >= threshold and not triggered:
+            triggered, start = True, cur
+            continue
+        if p < neg and triggered:
+            if not temp_end:
+                temp_end = cur
+            if cur - temp_end < min_silence:
+                continue
+            if temp_end - start > min_speech:
+                speeches.append([start, temp_end])
+            triggered, temp_end = False, 0
+    if triggered and n_samples - start > min_speech:
+        speeches.append([start, n_samples])
+    for i, s in enumerate(speeches):
+        if i == 0:
+            s[0] = int(max(0, s[0] - pad))
+        if i != len(speeches) - 1:
+            gap = speeches[i + 1][0] - s[1]
+            if gap < 2 * pad:
+                s[1] += int(gap // 2)
+                speeches[i + 1][0] = int(max(0, speeches[i + 1][0] - gap // 2))
+            else:
+                s[1] = int(min(n_samples, s[1] + pad))
+                speeches[i + 1][0] = int(max(0, speeches[i + 1][0] - pad))
+        else:
+            s[1] = int(min(n_samples, s[1] + pad))
+    return [(a, b) for a, b in speeches]
+
+
+def silero_vad() -> Callable[[np.ndarray, int], np.ndarray]:
+    assert ort is not None
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(
+        str(silero_model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
+    )
+    sr = np.array(RATE, dtype=np.int64)
+
+    def run(x: np.ndarray, n: int) -> np.ndarray:
+        f = x.astype(np.float32) / 32768.0
+        state = np.zeros((2, 1, 128), dtype=np.float32)
+        context = np.zeros((1, 64), dtype=np.float32)
+        probs = []
+        for i in range(0, f.size, 512):
+            chunk = f[i : i + 512]
+            if chunk.size < 512:
+                chunk = np.pad(chunk, (0, 512 - chunk.size))
+            inp = np.concatenate([context, chunk[None, :]], axis=1)
+            out, state = sess.run(None, {"input": inp, "state": state, "sr": sr})
+            context = inp[:, -64:]
+            probs.append(float(out[0, 0]))
+        spans = silero_timestamps(probs, f.size)
+        return frames_from_segments([(a / 16, b / 16) for a, b in spans], n)
+
+    return run
+
+
+# --- scoring -------------------------------------------------------------------------------
+
+
+def prf(pred: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
+    tp = float(np.sum((pred == 1) & (ref == 1)))
+    fp = float(np.sum((pred == 1) & (ref == 0)))
+    fn = float(np.sum((pred == 0) & (ref == 1)))
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def far_mask(ref: np.ndarray) -> np.ndarray:
+    """Non-speech frames more than FAR_MS from any speech frame."""
+    k = FAR_MS // FRAME_MS
+    near = np.convolve(ref.astype(float), np.ones(2 * k + 1), mode="same") > 0
+    return ~near
+
+
+def cpu_per_second(fn: Callable[[], Any], audio_secs: float, repeat: int = 3) -> float:
+    """Best of `repeat` process-time measurements, in microseconds per second of audio."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+    return best / audio_secs * 1e6
+
+
+def stream_chunks(pipe: Pipeline, x: np.ndarray, chunk: int) -> list[Any]:
+    outs: list[Any] = []
+    with pipe.stream(sample_rate=RATE, channels=1) as s:
+        for i in range(0, x.size, chunk):
+            s.send(x[i : i + chunk])
+            outs.extend(s.poll())
+        outs.extend(s.close())
+    return outs
+
+
+def start_latency(params: dict[str, Any], x: np.ndarray, ref: np.ndarray) -> list[float]:
+    """For each labelled onset after >= 300 ms without speech: ms from the onset until a
+    ``speech_start`` at or before it (padding included) comes out of a 20 ms-chunk stream."""
+    pipe = Pipeline("lat").add_node(SpeechVADNode(**{**params, "emit": "events"}))
+    chunk = RATE // 50
+    starts: list[tuple[float, float]] = []  # (start_ms reported, stream ms when emitted)
+    with pipe.stream(sample_rate=RATE, channels=1) as s:
+        for i in range(0, x.size, chunk):
+            s.send(x[i : i + chunk])
+            now = (i + chunk) / RATE * 1000
+            for out in s.poll():
+                for e in out.data:
+                    if e["event"] == "speech_start":
+                        starts.append((e["start_ms"], now))
+        s.close()
+    onsets = [
+        i * FRAME_MS for i in range(30, ref.size) if ref[i] == 1 and not ref[i - 30 : i].any()
+    ]
+    lat = []
+    for on in onsets:
+        # The first start reported within 300 ms of the onset, whenever it was emitted.
+        hits = [emitted for start, emitted in starts if on - 300 <= start <= on + 300]
+        if hits:
+            lat.append(min(hits) - on)
+    return lat
+
+
+def versions() -> str:
+    out = [f"python {platform.python_version()}", f"remotemedia {md.version('remotemedia')}"]
+    for pkg in ("numpy", "webrtcvad-wheels", "onnxruntime", "silero-vad"):
+        try:
+            out.append(f"{pkg} {md.version(pkg)}")
+        except md.PackageNotFoundError:
+            out.append(f"{pkg} (not installed)")
+    return ", ".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=Path(__file__).parent / "vad_data")
+    ap.add_argument("--split", default="test", choices=["test", "dev"])
+    ap.add_argument("--speech-vad", default="{}", help="SpeechVADNode params as JSON")
+    ap.add_argument("--only", default="", help="comma-separated system names")
+    ap.add_argument("--no-cpu", action="store_true")
+    args = ap.parse_args()
+    params = json.loads(args.speech_vad)
+
+    folder = args.data / args.split
+    ref_all = np.load(folder / "labels.npy")
+    files = sorted(folder.glob("*.wav"), key=lambda p: (p.stem != "clean", p.stem))
+    audio = {p.stem: read_wav(p) for p in files}
+    systems: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
+        "SpeechVADNode": speech_vad(params),
+        "VADNode(-30)": energy_vad(),
+    }
+    if webrtcvad is not None:
+        systems["webrtcvad(3)"] = webrtc_vad()
+    if ort is not None:
+        systems["Silero(onnx)"] = silero_vad()
+    if args.only:
+        keep = args.only.split(",")
+        systems = {k: v for k, v in systems.items() if k in keep}
+
+    print(f"# VAD benchmark ({args.split} split, SpeechVADNode params {params or 'defaults'})\n")
+    print(versions() + "\n")
+    names = list(systems)
+    print("| condition | " + " | ".join(f"{n} P/R/F1" for n in names) + " |")
+    print("|---|" + "---|" * len(names))
+    f1s: dict[str, list[float]] = {n: [] for n in names}
+    fa0: dict[str, list[str]] = {n: [] for n in names}
+    for cond, x in audio.items():
+        ref = ref_all[: x.size // (RATE // 100)]
+        cells = []
+        for n, fn in systems.items():
+            pred = fn(x, ref.size)
+            p, r, f1 = prf(pred, ref)
+            cells.append(f"{p:.2f}/{r:.2f}/**{f1:.3f}**")
+            if cond != "clean":
+                f1s[n].append(f1)
+            if cond.endswith("_0dB"):
+                far = far_mask(ref)
+                fa0[n].append(f"{cond.split('_')[0]} {pred[far].mean():.2f}")
+        print(f"| {cond} | " + " | ".join(cells) + " |")
+    print("| **mean, noisy** | " + " | ".join(f"**{np.mean(f1s[n]):.3f}**" for n in names) + " |")
+    print(f"\nFalse-alarm rate at 0 dB on non-speech frames > {FAR_MS} ms from speech:\n")
+    for n in names:
+        print(f"- {n}: " + ", ".join(fa0[n]))
+
+    if args.no_cpu:
+        return
+    secs = sum(x.size for x in audio.values()) / RATE
+    print(f"\nCPU per second of audio (process_time, best of 3, {secs:.0f} s of audio):\n")
+    for n, fn in systems.items():
+        us = cpu_per_second(
+            lambda fn=fn: [fn(x, x.size // (RATE // 100)) for x in audio.values()], secs
+        )
+        print(f"- {n}, whole files: {us:.0f} us/s")
+    for n, node in (("SpeechVADNode", SpeechVADNode(**params)), ("VADNode(-30)", VADNode())):
+        if n not in systems:
+            continue
+        pipe = Pipeline("s").add_node(node)
+        whole = cpu_per_second(
+            lambda pipe=pipe: [pipe.run(x, sample_rate=RATE) for x in audio.values()], secs
+        )
+        streamed = cpu_per_second(
+            lambda pipe=pipe: [stream_chunks(pipe, x, RATE // 50) for x in audio.values()], secs
+        )
+        print(
+            f"- {n} through Pipeline only: whole files {whole:.0f} us/s, 20 ms chunks "
+            f"{streamed:.0f} us/s ({(streamed / whole - 1) * 100:+.0f}%)"
+        )
+    if "SpeechVADNode" in systems:
+        for cond in ("clean", "white_10dB", "pink_5dB"):
+            if cond in audio:
+                x = audio[cond]
+                lat = start_latency(params, x, ref_all[: x.size // (RATE // 100)])
+                if lat:
+                    print(
+                        f"- speech_start latency ({cond}, 20 ms chunks, {len(lat)} onsets): "
+                        f"median {np.median(lat):.0f} ms, max {np.max(lat):.0f} ms"
+                    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""A labelled speech-in-noise set for VAD benchmarks, made deterministically.
+
+    apt-get install -y espeak-ng
+    python benchmarks/vad_data.py --out benchmarks/vad_data     # ~40 s
+
+Speech: English sentences synthesised with ``espeak-ng`` in several voices, speeds and
+pitches, placed on a 60 s, 16 kHz track with random pauses (0.2-3 s) from a seeded generator.
+Labels: one per 10 ms frame, speech when the clean track's frame RMS is within 40 dB of the
+loudest frame and above -60 dBFS (energy of the clean speech, no smoothing).
+Noise: white, pink (1/f) and mains hum (50 Hz and harmonics) with random clicks, each scaled so
+the speech-frame power over the noise power is 20, 10, 5 and 0 dB; plus the clean track.
+
+Two splits with disjoint voices, sentences and seeds:
+- ``test``: the conditions above (13 files), the table in docs/benchmarks.md;
+- ``dev``: held apart for choosing defaults: other voices and sentences, brown noise,
+  babble-like noise (other synthesized speech, unlabelled), keyboard-like taps and fan noise
+  at 15, 7 and 2 dB.
+
+Writes ``<out>/<split>/<condition>.wav`` (int16) and ``<out>/<split>/labels.npy`` (uint8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+
+RATE = 16000
+FRAME = RATE // 100  # 10 ms label frames
+SECONDS = 60
+
+TEST_SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Please call Stella and ask her to bring these things with her from the store.",
+    "She sells sea shells by the sea shore.",
+    "We will meet at the station at half past nine tomorrow morning.",
+    "Turn left at the second traffic light and keep going for two miles.",
+    "Can you hear me now? The connection seems to be breaking up.",
+    "My phone number is five five five, one two three four.",
+    "The weather today is cloudy with a chance of rain in the evening.",
+    "I would like to order a large pizza with mushrooms and olives.",
+    "Remember to save your work before you close the application.",
+    "Seven hundred and forty two people attended the concert last night.",
+    "Yes.",
+    "No, thank you.",
+    "Okay, let me check that for you.",
+]
+DEV_SENTENCES = [
+    "A journey of a thousand miles begins with a single step.",
+    "The museum opens at ten and closes at six on weekdays.",
+    "Could you repeat the last part of the message, please?",
+    "Our flight was delayed by three hours because of the storm.",
+    "He put the book on the table and walked out of the room.",
+    "Mix the flour and the sugar, then add two eggs.",
+    "Hello.",
+    "Sure, that works for me.",
+    "Thirteen, fourteen, fifteen, sixteen.",
+]
+TEST_VOICES = ["en-us", "en-gb", "en-gb-scotland", "en-029"]
+DEV_VOICES = ["en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd"]
+
+
+def synth(text: str, voice: str, speed: int, pitch: int) -> np.ndarray:
+    """One utterance from espeak-ng at 16 kHz, float32 in [-1, 1]."""
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with wave.open(io.BytesIO(wav)) as w:
+        rate = w.getframerate()
+        n = w.getnframes()
+        # espeak-ng's header may claim more frames than it wrote when writing to a pipe.
+        raw = w.readframes(n)
+    x = np.frombuffer(raw[: len(raw) // 2 * 2], dtype=np.int16).astype(np.float64) / 32768.0
+    return resample(x, rate, RATE)
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Band-limited resampling by FFT (whole signal; fine for short utterances)."""
+    if rate_in == rate_out:
+        return x
+    n_out = round(x.size * rate_out / rate_in)
+    spec = np.fft.rfft(x)
+    keep = min(spec.size, n_out // 2 + 1)
+    out_spec = np.zeros(n_out // 2 + 1, dtype=complex)
+    out_spec[:keep] = spec[:keep]
+    return np.fft.irfft(out_spec, n_out) * (n_out / x.size)
+
+
+def speech_track(sentences: list[str], voices: list[str], rng: np.random.Generator) -> np.ndarray:
+    """About SECONDS of utterances separated by random pauses (exactly SECONDS long)."""
+    total = SECONDS * RATE
+    track = np.zeros(total)
+    pos = int(rng.uniform(0.5, 1.5) * RATE)
+    while True:
+        text = sentences[rng.integers(len(sentences))]
+        voice = voices[rng.integers(len(voices))]
+        u = synth(text, voice, int(rng.integers(130, 200)), int(rng.integers(30, 70)))
+        u *= 10 ** (rng.uniform(-12, 0) / 20) * 0.5 / max(np.max(np.abs(u)), 1e-9)
+        if pos + u.size > total - RATE // 2:
+            break
+        track[pos : pos + u.size] += u
+        pos += u.size + int(rng.uniform(0.2, 3.0) * RATE)
+    return track
+
+
+def labels_of(clean: np.ndarray) -> np.ndarray:
+    frames = clean[: clean.size // FRAME * FRAME].reshape(-1, FRAME)
+    rms = np.sqrt(np.mean(frames**2, axis=1))
+    floor = max(np.max(rms) * 10 ** (-40 / 20), 10 ** (-60 / 20))
+    return (rms > floor).astype(np.uint8)
+
+
+def white(n: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.standard_normal(n)
+
+
+def coloured(n: int, rng: np.random.Generator, exponent: float) -> np.ndarray:
+    """Noise with power spectral density ~ 1/f**exponent (1: pink, 2: brown)."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / RATE)
+    f[0] = f[1]
+    spec /= f ** (exponent / 2)
+    spec[f < 20] = 0
+    return np.fft.irfft(spec, n)
+
+
+def hum_clicks(n: int, rng: np.random.Generator) -> np.ndarray:
+    """50 Hz mains hum with decaying harmonics, plus about 2 clicks a second."""
+    t = np.arange(n) / RATE
+    x = sum(
+        (0.6**k) * np.sin(2 * np.pi * 50 * (k + 1) * t + rng.uniform(0, 2 * np.pi))
+        for k in range(8)
+    )
+    clicks = np.zeros(n)
+    for pos in rng.integers(0, n - 64, size=2 * n // RATE):
+        clicks[pos : pos + 64] += rng.choice([-1, 1]) * 4.0 * np.exp(-np.arange(64) / 8.0)
+    return np.asarray(x) + clicks
+
+
+def fan(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Fan/air-conditioning-like noise: broadband, 1/f**0.5, rolled off above 4 kHz, with a
+    120 Hz motor tone (dev split only)."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / RATE)
+    f[0] = f[1]
+    spec *= f**-0.25 / (1 + (f / 4000) ** 4)
+    x = np.fft.irfft(spec, n)
+    x /= np.sqrt(np.mean(x**2))
+    return x + 0.3 * np.sin(2 * np.pi * 120 * np.arange(n) / RATE)
+
+
+def taps(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Keyboard-like taps: ~3 a second, 20 ms decaying noise bursts, over a faint brown bed
+    (dev split only: impulsive noise unlike the test split's clicks)."""
+    x = 0.05 * coloured(n, rng, 2.0) / np.sqrt(np.mean(coloured(n, rng, 2.0) ** 2))
+    burst = 320
+    for pos in rng.integers(0, n - burst, size=3 * n // RATE):
+        env = rng.uniform(0.5, 2.0) * np.exp(-np.arange(burst) / 60.0)
+        x[pos : pos + burst] += env * rng.standard_normal(burst)
+    return x
+
+
+def babble(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Four overlapping unlabelled talkers, far below the foreground (dev split only)."""
+    out = np.zeros(n)
+    for _ in range(4):
+        t = speech_track(DEV_SENTENCES, ["en-gb-x-rp"], rng)
+        out += np.roll(t, int(rng.integers(n)))[:n]
+    return out
+
+
+def mix(clean: np.ndarray, noise: np.ndarray, labels: np.ndarray, snr_db: float) -> np.ndarray:
+    speech_frames = clean[: labels.size * FRAME].reshape(-1, FRAME)[labels == 1]
+    p_speech = np.mean(speech_frames**2)
+    p_noise = np.mean(noise**2)
+    return clean + noise * np.sqrt(p_speech / (p_noise * 10 ** (snr_db / 10)))
+
+
+def write_wav(path: Path, x: np.ndarray) -> None:
+    peak = np.max(np.abs(x))
+    if peak > 1.0:  # keep the SNR: scale the whole mix rather than clip it
+        x = x / peak
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(np.round(x * 32767).astype(np.int16).tobytes())
+
+
+def make_split(out: Path, split: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    if split == "test":
+        rng = np.random.default_rng(20261129)
+        clean = speech_track(TEST_SENTENCES, TEST_VOICES, rng)
+        noises = {
+            "white": white(clean.size, rng),
+            "pink": coloured(clean.size, rng, 1.0),
+            "hum": hum_clicks(clean.size, rng),
+        }
+        snrs = [20, 10, 5, 0]
+    else:
+        rng = np.random.default_rng(777)
+        clean = speech_track(DEV_SENTENCES, DEV_VOICES, rng)
+        noises = {
+            "brown": coloured(clean.size, rng, 2.0),
+            "babble": babble(clean.size, rng),
+            "taps": taps(clean.size, rng),
+            "fan": fan(clean.size, rng),
+        }
+        snrs = [15, 7, 2]
+    labels = labels_of(clean)
+    np.save(out / "labels.npy", labels)
+    write_wav(out / "clean.wav", clean)
+    for name, noise in noises.items():
+        for snr in snrs:
+            write_wav(out / f"{name}_{snr}dB.wav", mix(clean, noise, labels, snr))
+    print(f"{split}: {labels.mean():.0%} speech frames, {len(noises) * len(snrs) + 1} files")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "vad_data")
+    args = ap.parse_args()
+    for split in ("test", "dev"):
+        make_split(args.out / split, split)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,768 @@
+//! `SpeechVADNode`: a neural voice-activity detector (the `earshot` crate: a small
+//! convolutional + minGRU network over log-mel features, weights compiled into the binary,
+//! pure Rust, no runtime download).
+//!
+//! Signal path: the input (any rate in 8000..=384000 Hz, any channel count, any sample
+//! format) is converted to f32, non-finite samples are replaced by 0, channels are averaged,
+//! the mono signal is resampled to the engine's 16 kHz with [`StreamResampler`] (delay
+//! compensated, so engine sample `k` sits at input time `k / 16000` s) and clamped to
+//! [-1, 1]. Every 256 engine samples (16 ms) the network gives a speech probability.
+//!
+//! Decisions are causal, frame by frame, so any chunking gives the same output bit for bit:
+//! - a segment opens at a frame whose probability is `>= threshold`;
+//! - while open, frames `>= end_threshold` (hysteresis) count as speech; it closes after
+//!   `min_silence_ms` of frames below `end_threshold`, ending after its last speech frame;
+//! - it is reported (`speech_start`) once its speech spans `min_speech_ms`; shorter ones are
+//!   dropped;
+//! - reported bounds are widened by `pad_ms` on both sides (never before the previous
+//!   segment's padded end, never outside the stream);
+//! - a frame's probability only counts (else it reads as 0) when its energy is at least
+//!   `min_snr_db` above the noise floor, the quietest frame of the last 2 s: the network alone
+//!   scores loud stationary noise as speech.
+//!
+//! Times are in the input's timeline: an engine frame edge at engine sample `e` maps to input
+//! sample `floor(e * rate / 16000)`, and milliseconds are `sample * 1000 / rate`.
+
+use std::collections::VecDeque;
+
+use async_trait::async_trait;
+use earshot::Detector;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::resample::{ResampleQuality, StreamResampler};
+use crate::data::{AudioBuffer, Data, SampleFormat, Samples};
+use crate::error::NodeError;
+use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
+use crate::registry::{NodeParams, ParamIssue};
+
+const NODE: &str = "SpeechVADNode";
+/// The engine's sample rate and frame length (fixed by the earshot model).
+pub const ENGINE_RATE: u32 = 16_000;
+/// Engine frame length in samples (16 ms at 16 kHz).
+pub const ENGINE_FRAME: usize = 256;
+/// Default `end_threshold` is `threshold` minus this (Silero's `neg_threshold` rule).
+pub const END_THRESHOLD_GAP: f64 = 0.15;
+const MAX_MS: u32 = 10_000;
+/// Noise-floor window: the minimum frame energy over the last 2 s (125 frames of 16 ms),
+/// longer than a pause-free stretch of speech, short enough to follow a change of noise.
+const FLOOR_FRAMES: usize = 125;
+/// Peak of the noise floor added before the network: 1 LSB of 16-bit audio (-90 dBFS).
+const DITHER: f32 = 1.0 / 32768.0;
+
+/// Deterministic white noise in [-1, 1) (xorshift64), advanced once per engine sample, so
+/// streamed and whole-input runs see the same floor.
+#[derive(Debug, Clone, Copy)]
+struct Dither(u64);
+
+impl Dither {
+    fn next(&mut self) -> f32 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        (x >> 40) as f32 * (1.0 / (1u64 << 23) as f32) - 1.0
+    }
+}
+
+/// What `SpeechVADNode` emits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SpeechVadEmit {
+    /// `[{start_ms, end_ms, confidence}]`, each as soon as it ends; `confidence` is the mean
+    /// speech probability of its frames (padding excluded).
+    #[default]
+    Segments,
+    /// Only the speech audio (padding included), concatenated, in the input's format.
+    Speech,
+    /// `{"event": "speech_start", "start_ms"}` as soon as a segment is confirmed and
+    /// `{"event": "speech_end", "start_ms", "end_ms", "confidence"}` when it ends.
+    Events,
+    /// `[{start_ms, end_ms, probability}]` for every 16 ms engine frame.
+    Probabilities,
+}
+
+fn default_threshold() -> f64 {
+    0.5
+}
+/// Longer than the network's response to an isolated click (about 6 frames, 96 ms: its
+/// features span 3 overlapping 48 ms windows), so clicks alone never make a segment.
+fn default_min_speech_ms() -> u32 {
+    128
+}
+fn default_min_silence_ms() -> u32 {
+    160
+}
+fn default_pad_ms() -> u32 {
+    32
+}
+fn default_min_snr_db() -> f64 {
+    2.0
+}
+
+/// Parameters of `SpeechVADNode`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpeechVadParams {
+    /// Speech probability that opens a segment, 0.0..=1.0. Default 0.5.
+    #[serde(default = "default_threshold")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub threshold: f64,
+    /// Probability below which a frame counts as silence inside a segment, 0.0..=threshold.
+    /// Default (null): `max(threshold - 0.15, 0)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub end_threshold: Option<f64>,
+    /// Shortest speech reported, 0..=10000 ms (speech_start comes this late). Default 128.
+    #[serde(default = "default_min_speech_ms")]
+    #[schemars(range(max = 10000))]
+    pub min_speech_ms: u32,
+    /// Silence that ends a segment, 16..=10000 ms. Default 160.
+    #[serde(default = "default_min_silence_ms")]
+    #[schemars(range(min = 16, max = 10000))]
+    pub min_silence_ms: u32,
+    /// Audio added before and after each segment, 0..=min_silence_ms. Default 32.
+    #[serde(default = "default_pad_ms")]
+    #[schemars(range(max = 10000))]
+    pub pad_ms: u32,
+    /// How far, in dB, a frame's energy must rise above the noise floor (the quietest frame
+    /// of the last 2 s) for its probability to count, 0.0..=40.0 (0 disables). Default 2.0.
+    #[serde(default = "default_min_snr_db")]
+    #[schemars(range(min = 0.0, max = 40.0))]
+    pub min_snr_db: f64,
+    /// "segments" (default), "speech", "events" or "probabilities".
+    #[serde(default)]
+    pub emit: SpeechVadEmit,
+}
+
+impl Default for SpeechVadParams {
+    fn default() -> Self {
+        Self {
+            threshold: default_threshold(),
+            end_threshold: None,
+            min_speech_ms: default_min_speech_ms(),
+            min_silence_ms: default_min_silence_ms(),
+            pad_ms: default_pad_ms(),
+            min_snr_db: default_min_snr_db(),
+            emit: SpeechVadEmit::Segments,
+        }
+    }
+}
+
+impl SpeechVadParams {
+    /// The effective end threshold.
+    pub fn end_threshold(&self) -> f64 {
+        self.end_threshold
+            .unwrap_or((self.threshold - END_THRESHOLD_GAP).max(0.0))
+    }
+}
+
+impl NodeParams for SpeechVadParams {
+    fn check(&self) -> Vec<ParamIssue> {
+        let mut issues = Vec::new();
+        if !self.threshold.is_finite() || !(0.0..=1.0).contains(&self.threshold) {
+            issues.push(ParamIssue::new(
+                "threshold",
+                format!(
+                    "{} is out of range; expected a probability in 0.0..=1.0",
+                    self.threshold
+                ),
+            ));
+        }
+        if let Some(e) = self.end_threshold {
+            if !e.is_finite() || !(0.0..=1.0).contains(&e) || e > self.threshold {
+                issues.push(ParamIssue::new(
+                    "end_threshold",
+                    format!(
+                        "{e} is out of range; expected a probability in 0.0..=threshold ({})",
+                        self.threshold
+                    ),
+                ));
+            }
+        }
+        if !self.min_snr_db.is_finite() || !(0.0..=40.0).contains(&self.min_snr_db) {
+            issues.push(ParamIssue::new(
+                "min_snr_db",
+                format!(
+                    "{} is out of range; expected 0.0..=40.0 dB",
+                    self.min_snr_db
+                ),
+            ));
+        }
+        if self.min_speech_ms > MAX_MS {
+            issues.push(ParamIssue::new(
+                "min_speech_ms",
+                format!(
+                    "{} is out of range; expected 0..=10000 ms",
+                    self.min_speech_ms
+                ),
+            ));
+        }
+        if !(16..=MAX_MS).contains(&self.min_silence_ms) {
+            issues.push(ParamIssue::new(
+                "min_silence_ms",
+                format!(
+                    "{} is out of range; expected 16..=10000 ms (one 16 ms engine frame at least)",
+                    self.min_silence_ms
+                ),
+            ));
+        }
+        if self.pad_ms > self.min_silence_ms.min(MAX_MS) {
+            issues.push(ParamIssue::new(
+                "pad_ms",
+                format!(
+                    "{} is out of range; expected 0..=min_silence_ms ({} ms), so a segment's \
+                     padded end is known when it ends",
+                    self.pad_ms, self.min_silence_ms
+                ),
+            ));
+        }
+        issues
+    }
+}
+
+/// A segment being tracked (engine frame indices).
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    start: u64,
+    last_speech: u64,
+    silence: u32,
+    confirmed: bool,
+    /// Sum of probabilities from `start` through the current frame, and through `last_speech`.
+    prob_sum: f64,
+    prob_sum_speech: f64,
+    /// Padded start in input samples (fixed when the segment opens).
+    padded_start: u64,
+}
+
+/// A decision, in input samples.
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    Start {
+        start: u64,
+    },
+    End {
+        start: u64,
+        end: u64,
+        confidence: f64,
+    },
+    Prob {
+        start: u64,
+        end: u64,
+        p: f32,
+    },
+}
+
+/// Per-stream state (one session).
+struct Stream {
+    rate: u32,
+    channels: u16,
+    format: SampleFormat,
+    /// `None` at 16 kHz.
+    resampler: Option<StreamResampler<f32>>,
+    /// Engine samples not yet making a whole frame (< 256).
+    frame_buf: Vec<f32>,
+    /// Scratch: the mono input of one call and the resampler's output.
+    mono: Vec<f32>,
+    resampled: Vec<f32>,
+    /// Engine frames analysed so far.
+    frames_done: u64,
+    dither: Dither,
+    /// Frame energies (dB) of the last [`FLOOR_FRAMES`] frames; their minimum is the noise floor.
+    floor_window: VecDeque<f32>,
+    /// Mean-square power of the last 3 frames.
+    recent_power: [f32; 3],
+    /// Input frames received.
+    input_frames: u64,
+    open: Option<Open>,
+    /// Padded end of the last reported segment (input samples): the next may not start before.
+    prev_end: u64,
+    /// emit="speech": recent input chunks `(first input frame, chunk)` and how far speech
+    /// audio has been emitted.
+    history: VecDeque<(u64, AudioBuffer)>,
+    emitted_to: u64,
+}
+
+/// The neural VAD (see module docs).
+pub struct SpeechVadNode {
+    params: SpeechVadParams,
+    detector: Box<Detector>,
+    stream: Option<Stream>,
+}
+
+impl std::fmt::Debug for SpeechVadNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpeechVadNode")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Appends the channel average of `samples` (interleaved, `ch` channels) as f32, with
+/// non-finite samples read as 0 (one NaN must not poison the network's recurrent state).
+fn downmix_into(samples: &Samples, ch: usize, out: &mut Vec<f32>) {
+    fn mix<T: Copy>(s: &[T], ch: usize, out: &mut Vec<f32>, f: impl Fn(T) -> f32) {
+        let clean = |x: T| {
+            let v = f(x);
+            if v.is_finite() {
+                v
+            } else {
+                0.0
+            }
+        };
+        if ch == 1 {
+            out.extend(s.iter().map(|&x| clean(x)));
+        } else {
+            let inv = 1.0 / ch as f32;
+            out.extend(
+                s.chunks_exact(ch)
+                    .map(|fr| fr.iter().map(|&x| clean(x)).sum::<f32>() * inv),
+            );
+        }
+    }
+    match samples {
+        Samples::F32(b) => mix(b, ch, out, |x| x),
+        Samples::F64(b) => mix(b, ch, out, |x| x as f32),
+        Samples::I16(b) => mix(b, ch, out, |x| x as f32 * (1.0 / 32768.0)),
+        Samples::I32(b) => mix(b, ch, out, |x| (x as f64 * (1.0 / 2_147_483_648.0)) as f32),
+    }
+}
+
+/// Closes segment `o` with its end capped at `end_cap` input samples (the audio known so
+/// far); `None` when it never reached `min_speech_ms` (dropped).
+fn close(o: &Open, end_cap: u64, pad: u64, to_input: &impl Fn(u64) -> u64) -> Option<(Event, u64)> {
+    if !o.confirmed {
+        return None;
+    }
+    let end = to_input(o.last_speech + 1).min(end_cap);
+    let padded_end = (end + pad).min(end_cap).max(o.padded_start);
+    let frames = (o.last_speech + 1 - o.start) as f64;
+    let event = Event::End {
+        start: o.padded_start,
+        end: padded_end,
+        confidence: o.prob_sum_speech / frames,
+    };
+    Some((event, padded_end))
+}
+
+impl SpeechVadNode {
+    /// Builds the node.
+    pub fn new(params: SpeechVadParams) -> Self {
+        Self {
+            params,
+            detector: Detector::default_boxed(),
+            stream: None,
+        }
+    }
+
+    fn open_stream(&self, audio: &AudioBuffer) -> Result<Stream, NodeError> {
+        let rate = audio.sample_rate();
+        // "fast" is plenty for a classifier that sees 40 mel bands up to 8 kHz, and cheapest.
+        let resampler = if rate == ENGINE_RATE {
+            None
+        } else {
+            Some(
+                StreamResampler::new(ResampleQuality::Fast, rate, ENGINE_RATE, 1)
+                    .map_err(|e| NodeError::failed(format!("{NODE}: {e}")))?,
+            )
+        };
+        Ok(Stream {
+            rate,
+            channels: audio.channels(),
+            format: audio.format(),
+            resampler,
+            frame_buf: Vec::with_capacity(ENGINE_FRAME),
+            mono: Vec::new(),
+            resampled: Vec::new(),
+            frames_done: 0,
+            dither: Dither(0x9E37_79B9_7F4A_7C15),
+            floor_window: VecDeque::with_capacity(FLOOR_FRAMES),
+            recent_power: [0.0; 3],
+            input_frames: 0,
+            open: None,
+            prev_end: 0,
+            history: VecDeque::new(),
+            emitted_to: 0,
+        })
+    }
+
+    /// Runs the detector over whole engine frames of `engine` (and the zero-padded partial
+    /// frame when `last`), returning decisions and the input ranges of speech audio now known.
+    fn analyse(&mut self, last: bool) -> (Vec<Event>, Vec<(u64, u64)>) {
+        let p = &self.params;
+        let stream = self.stream.as_mut().expect("stream opened");
+        let detector = &mut self.detector;
+        let rate = stream.rate as u128;
+        // Engine frame index -> input sample of its first engine sample.
+        let to_input =
+            |f: u64| (f as u128 * ENGINE_FRAME as u128 * rate / ENGINE_RATE as u128) as u64;
+        let frame_ms = ENGINE_FRAME as u32 * 1000 / ENGINE_RATE;
+        let min_speech_frames = (p.min_speech_ms.div_ceil(frame_ms) as u64).max(1);
+        let min_silence_frames = p.min_silence_ms.div_ceil(frame_ms).max(1);
+        let pad = (p.pad_ms as u64 * stream.rate as u64).div_ceil(1000);
+        let (threshold, end_threshold) = (p.threshold as f32, p.end_threshold() as f32);
+        let min_snr_db = p.min_snr_db as f32;
+        let want_probs = p.emit == SpeechVadEmit::Probabilities;
+        let want_speech = p.emit == SpeechVadEmit::Speech;
+        let total_input = stream.input_frames;
+
+        let mut events = Vec::new();
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        let push_range = |ranges: &mut Vec<(u64, u64)>, emitted_to: &mut u64, a: u64, b: u64| {
+            let a = a.max(*emitted_to);
+            if b > a {
+                match ranges.last_mut() {
+                    Some(r) if r.1 == a => r.1 = b,
+                    _ => ranges.push((a, b)),
+                }
+                *emitted_to = b;
+            }
+        };
+
+        let mut offset = 0;
+        let engine = std::mem::take(&mut stream.resampled);
+        loop {
+            // Assemble one frame from the carry-over and this call's engine samples.
+            let need = ENGINE_FRAME - stream.frame_buf.len();
+            let take = need.min(engine.len() - offset);
+            stream
+                .frame_buf
+                .extend_from_slice(&engine[offset..offset + take]);
+            offset += take;
+            let valid = stream.frame_buf.len();
+            if valid < ENGINE_FRAME && !(last && valid > 0) {
+                break;
+            }
+            stream.frame_buf.resize(ENGINE_FRAME, 0.0);
+            for x in stream.frame_buf.iter_mut() {
+                // A fixed noise floor: without it, bands the input does not fill (digital
+                // silence, the top octave of 8 kHz input) hold whatever the resampler's stopband
+                // leaves, and the model's per-frame feature normalisation amplifies that.
+                let d = stream.dither.next() * DITHER;
+                // The resampler can overshoot clipped input; the model expects [-1, 1].
+                *x = (*x + d).clamp(-1.0, 1.0);
+            }
+            let prob = detector.predict_f32(&stream.frame_buf);
+            // Guard the documented range even if the network ever returned NaN.
+            let prob = if prob.is_finite() {
+                prob.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            // The network reads loud stationary noise as speech (white noise at -10 dBFS
+            // scores about 0.7); a frame must also stand out from the recent noise floor.
+            // Energy over the last 3 frames (48 ms, the network's own window): a single 16 ms
+            // frame of coloured noise fluctuates by several dB, which biases a minimum low.
+            let energy_db = {
+                let ms = stream.frame_buf.iter().map(|&v| v * v).sum::<f32>() / ENGINE_FRAME as f32;
+                if stream.frames_done == 0 {
+                    // No ramp up from zeros at the start (that would set a floor far too low).
+                    stream.recent_power = [ms; 3];
+                }
+                stream.recent_power.rotate_left(1);
+                stream.recent_power[2] = ms;
+                let mean = stream.recent_power.iter().sum::<f32>() / 3.0;
+                10.0 * (mean + 1e-12).log10()
+            };
+            if stream.floor_window.len() == FLOOR_FRAMES {
+                stream.floor_window.pop_front();
+            }
+            stream.floor_window.push_back(energy_db);
+            let floor = stream
+                .floor_window
+                .iter()
+                .copied()
+                .fold(f32::INFINITY, f32::min);
+            let prob = if energy_db - floor >= min_snr_db {
+                prob
+            } else {
+                0.0
+            };
+            stream.frame_buf.clear();
+            let j = stream.frames_done;
+            stream.frames_done += 1;
+            // Frame edges in input samples; the last (partial) frame ends at the stream's end.
+            let f_start = to_input(j);
+            let mut f_end = to_input(j + 1);
+            if valid < ENGINE_FRAME || last {
+                f_end = f_end.min(total_input);
+            }
+            if want_probs {
+                events.push(Event::Prob {
+                    start: f_start,
+                    end: f_end.max(f_start),
+                    p: prob,
+                });
+            }
+
+            let probf = prob as f64;
+            let mut ended = None;
+            match stream.open.as_mut() {
+                None => {
+                    if prob >= threshold {
+                        let padded_start = f_start
+                            .saturating_sub(pad)
+                            .max(stream.prev_end)
+                            .min(f_start);
+                        stream.open = Some(Open {
+                            start: j,
+                            last_speech: j,
+                            silence: 0,
+                            confirmed: false,
+                            prob_sum: probf,
+                            prob_sum_speech: probf,
+                            padded_start,
+                        });
+                    }
+                }
+                Some(o) => {
+                    o.prob_sum += probf;
+                    if prob >= end_threshold {
+                        o.last_speech = j;
+                        o.silence = 0;
+                        o.prob_sum_speech = o.prob_sum;
+                    } else {
+                        o.silence += 1;
+                    }
+                }
+            }
+            if let Some(o) = stream.open.as_mut() {
+                if !o.confirmed && o.last_speech + 1 - o.start >= min_speech_frames {
+                    o.confirmed = true;
+                    events.push(Event::Start {
+                        start: o.padded_start,
+                    });
+                }
+                if o.silence >= min_silence_frames {
+                    ended = stream.open.take();
+                }
+            }
+            if let Some(o) = ended {
+                if let Some((event, padded_end)) = close(&o, f_end, pad, &to_input) {
+                    events.push(event);
+                    stream.prev_end = padded_end;
+                    if want_speech {
+                        push_range(
+                            &mut ranges,
+                            &mut stream.emitted_to,
+                            o.padded_start,
+                            padded_end,
+                        );
+                    }
+                }
+            } else if let Some(o) = stream.open.filter(|o| o.confirmed) {
+                if want_speech {
+                    // Audio up to here is speech whatever comes next: the segment ends no
+                    // earlier than after its last speech frame plus padding.
+                    let safe = (to_input(o.last_speech + 1) + pad).min(f_end);
+                    push_range(&mut ranges, &mut stream.emitted_to, o.padded_start, safe);
+                }
+            }
+        }
+        stream.resampled = engine;
+        stream.resampled.clear();
+        if last {
+            // End of stream: a confirmed segment still open ends after its last speech frame.
+            if let Some(o) = stream.open.take() {
+                if let Some((event, padded_end)) = close(&o, total_input, pad, &to_input) {
+                    events.push(event);
+                    stream.prev_end = padded_end;
+                    if want_speech {
+                        push_range(
+                            &mut ranges,
+                            &mut stream.emitted_to,
+                            o.padded_start,
+                            padded_end,
+                        );
+                    }
+                }
+            }
+        }
+        (events, ranges)
+    }
+
+    /// Drops history no future output can need.
+    fn trim_history(&mut self) {
+        let pad = (self.params.pad_ms as u64 * self.stream.as_ref().map_or(0, |s| s.rate as u64))
+            .div_ceil(1000);
+        let stream = self.stream.as_mut().expect("stream opened");
+        let rate = stream.rate as u128;
+        // Engine frame index -> input sample of its first engine sample.
+        let to_input =
+            |f: u64| (f as u128 * ENGINE_FRAME as u128 * rate / ENGINE_RATE as u128) as u64;
+        let keep_from = match stream.open {
+            Some(o) => o.padded_start.max(stream.emitted_to),
+            // The next segment starts at a frame not yet analysed.
+            None => to_input(stream.frames_done)
+                .saturating_sub(pad)
+                .max(stream.prev_end),
+        };
+        while let Some((first, chunk)) = stream.history.front() {
+            if first + chunk.frames() as u64 <= keep_from {
+                stream.history.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// The speech audio of input `ranges`, from the history.
+    fn speech_audio(&self, ranges: &[(u64, u64)]) -> AudioBuffer {
+        let stream = self.stream.as_ref().expect("stream opened");
+        let mut parts = Vec::new();
+        for &(a, b) in ranges {
+            for (first, chunk) in &stream.history {
+                let (c0, c1) = (*first, first + chunk.frames() as u64);
+                let (s, e) = (a.max(c0), b.min(c1));
+                if s < e {
+                    parts.push(chunk.slice_frames((s - c0) as usize, (e - c0) as usize));
+                }
+            }
+        }
+        let refs: Vec<&AudioBuffer> = parts.iter().collect();
+        AudioBuffer::concat(&refs).unwrap_or_else(|| {
+            AudioBuffer::empty(stream.format, stream.rate, stream.channels)
+                .expect("shape of a valid stream")
+        })
+    }
+
+    fn output(&self, events: Vec<Event>, ranges: &[(u64, u64)], last: bool) -> Option<Data> {
+        let stream = self.stream.as_ref().expect("stream opened");
+        let ms = |s: u64| s as f64 * 1000.0 / stream.rate as f64;
+        if self.params.emit == SpeechVadEmit::Speech {
+            if ranges.is_empty() && !last {
+                return None;
+            }
+            return Some(Data::Audio(self.speech_audio(ranges)));
+        }
+        let items: Vec<Value> = events
+            .into_iter()
+            .filter_map(|e| match (self.params.emit, e) {
+                (
+                    SpeechVadEmit::Segments,
+                    Event::End {
+                        start,
+                        end,
+                        confidence,
+                    },
+                ) => Some(json!({
+                    "start_ms": ms(start), "end_ms": ms(end), "confidence": confidence,
+                })),
+                (SpeechVadEmit::Events, Event::Start { start }) => Some(json!({
+                    "event": "speech_start", "start_ms": ms(start),
+                })),
+                (
+                    SpeechVadEmit::Events,
+                    Event::End {
+                        start,
+                        end,
+                        confidence,
+                    },
+                ) => Some(json!({
+                    "event": "speech_end", "start_ms": ms(start), "end_ms": ms(end),
+                    "confidence": confidence,
+                })),
+                (SpeechVadEmit::Probabilities, Event::Prob { start, end, p }) => Some(json!({
+                    "start_ms": ms(start), "end_ms": ms(end), "probability": p as f64,
+                })),
+                _ => None,
+            })
+            .collect();
+        // Quiet calls emit nothing; the end of stream always emits (possibly an empty list),
+        // so a whole-input run always has a result.
+        (last || !items.is_empty()).then_some(Data::Json(Value::Array(items)))
+    }
+}
+
+#[async_trait]
+impl Node for SpeechVadNode {
+    async fn start(&mut self) -> Result<(), NodeError> {
+        self.stream = None;
+        self.detector.reset();
+        Ok(())
+    }
+
+    async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
+        let audio = expect_audio(NODE, &input)?;
+        check_input_rate(NODE, audio.sample_rate())?;
+        check_stream_shape(
+            NODE,
+            self.stream.as_ref().map(|s| (s.rate, s.channels)),
+            audio,
+        )?;
+        if let Some(s) = &self.stream {
+            if s.format != audio.format() {
+                return Err(NodeError::invalid_input(format!(
+                    "{NODE}: sample format changed mid-stream from {} to {}",
+                    s.format,
+                    audio.format()
+                )));
+            }
+        } else {
+            self.stream = Some(self.open_stream(audio)?);
+        }
+        let want_speech = self.params.emit == SpeechVadEmit::Speech;
+        let stream = self.stream.as_mut().expect("opened above");
+        if audio.frames() == 0 {
+            return Ok(None);
+        }
+        let first = stream.input_frames;
+        stream.input_frames += audio.frames() as u64;
+        if want_speech {
+            stream.history.push_back((first, audio.clone()));
+        }
+        stream.mono.clear();
+        downmix_into(audio.samples(), audio.channels() as usize, &mut stream.mono);
+        match stream.resampler.as_mut() {
+            Some(r) => r.push(&stream.mono, &mut stream.resampled),
+            None => stream.resampled.extend_from_slice(&stream.mono),
+        }
+        let (events, ranges) = self.analyse(false);
+        let out = self.output(events, &ranges, false);
+        if want_speech {
+            self.trim_history();
+        }
+        Ok(out)
+    }
+
+    async fn flush(&mut self) -> Result<Option<Data>, NodeError> {
+        let Some(stream) = self.stream.as_mut() else {
+            // Empty stream: no audio, so no format to emit speech in; decisions are empty.
+            return Ok(match self.params.emit {
+                SpeechVadEmit::Speech => None,
+                _ => Some(Data::Json(Value::Array(Vec::new()))),
+            });
+        };
+        if let Some(r) = stream.resampler.as_mut() {
+            r.flush(&mut stream.resampled);
+        }
+        let (events, ranges) = self.analyse(true);
+        let out = self.output(events, &ranges, true);
+        if let Some(s) = self.stream.as_mut() {
+            s.history.clear();
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_pass_their_own_checks() {
+        let p = SpeechVadParams::default();
+        assert!(p.check().is_empty());
+        assert!((p.end_threshold() - 0.35).abs() < 1e-12);
+    }
+
+    #[test]
+    fn downmix_averages_and_zeroes_non_finite() {
+        let mut out = Vec::new();
+        let s = Samples::F32(vec![0.5, 0.25, f32::NAN, 1.0, f32::INFINITY, 0.0].into());
+        downmix_into(&s, 2, &mut out);
+        assert_eq!(out, vec![0.375, 0.5, 0.0]);
+    }
+}

@@ -1,0 +1,476 @@
+//! SpeechVADNode: finds speech in the bundled clip, streaming == whole input for every emit
+//! mode, rate/channel independence, the post-processing rules against an oracle, bad input
+//! and bad parameters.
+
+mod common;
+
+use common::*;
+use remotemedia_core::data::{AudioBuffer, Data, SampleFormat};
+use remotemedia_core::nodes::audio::ResampleQuality;
+use remotemedia_core::nodes::audio::StreamResampler;
+use serde_json::Value;
+
+const FRAME_MS: f64 = 16.0;
+
+/// The bundled speech clip (48 kHz mono i16) as f32.
+fn clip() -> Vec<f32> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/speech_48k.wav");
+    let mut r = hound::WavReader::open(path).expect("examples/speech_48k.wav");
+    assert_eq!(r.spec().sample_rate, 48_000);
+    r.samples::<i16>()
+        .map(|s| s.unwrap() as f32 / 32768.0)
+        .collect()
+}
+
+/// `x` (mono, 48 kHz) resampled to `rate` with our resampler (high quality).
+fn at_rate(x: &[f32], rate: u32) -> Vec<f32> {
+    at_rate_from(x, 48_000, rate)
+}
+
+fn at_rate_from(x: &[f32], from: u32, rate: u32) -> Vec<f32> {
+    if rate == from {
+        return x.to_vec();
+    }
+    let mut r = StreamResampler::<f32>::new(ResampleQuality::High, from, rate, 1).unwrap();
+    let mut out = Vec::new();
+    r.push(x, &mut out);
+    r.flush(&mut out);
+    out
+}
+
+/// Interleaves mono `x` into `channels` identical channels.
+fn widen(x: &[f32], channels: u16) -> Vec<f32> {
+    x.iter()
+        .flat_map(|&s| std::iter::repeat_n(s, channels as usize))
+        .collect()
+}
+
+/// The clip with 1 s of silence before and after and a little white noise throughout, so
+/// there are several onsets and offsets, one at the very start of the speech.
+fn scene() -> Vec<f32> {
+    let speech = clip();
+    let mut rng = Rng::new(7);
+    let mut v = vec![0.0f32; 48_000];
+    v.extend_from_slice(&speech);
+    v.extend(std::iter::repeat_n(0.0, 48_000));
+    for s in v.iter_mut() {
+        *s += 0.003 * rng.unit() as f32;
+    }
+    v
+}
+
+fn svad(params: &str) -> remotemedia_core::Pipeline {
+    pipeline(&one_node("SpeechVADNode", params))
+}
+
+fn items(d: &Data) -> Vec<Value> {
+    match d {
+        Data::Json(Value::Array(a)) => a.clone(),
+        other => panic!("expected a JSON array, got {}", other.describe()),
+    }
+}
+
+fn f(v: &Value, k: &str) -> f64 {
+    v[k].as_f64()
+        .unwrap_or_else(|| panic!("{k} missing or not a number in {v}"))
+}
+
+/// `(start_ms, end_ms)` of each segment.
+fn spans(d: &Data) -> Vec<(f64, f64)> {
+    items(d)
+        .iter()
+        .map(|s| (f(s, "start_ms"), f(s, "end_ms")))
+        .collect()
+}
+
+#[test]
+fn finds_the_speech_in_the_clip_and_not_in_the_silence_around_it() {
+    let x = scene();
+    let total_ms = x.len() as f64 / 48.0;
+    let out = run_whole(&svad("{}"), AudioBuffer::mono_f32(x, 48_000));
+    let segs = items(&out);
+    assert!(!segs.is_empty(), "no speech found");
+    for s in &segs {
+        let (a, b, c) = (f(s, "start_ms"), f(s, "end_ms"), f(s, "confidence"));
+        // Nothing in the leading and trailing second of near-silence (pad is 32 ms).
+        assert!(a >= 1000.0 - 40.0 && b <= total_ms - 1000.0 + 40.0, "{s}");
+        assert!(a < b && (0.5..=1.0).contains(&c), "{s}");
+    }
+    for w in segs.windows(2) {
+        assert!(f(&w[0], "end_ms") <= f(&w[1], "start_ms"), "overlap: {w:?}");
+    }
+    let speech_ms: f64 = spans(&out).iter().map(|(a, b)| b - a).sum();
+    let clip_ms = total_ms - 2000.0;
+    assert!(
+        speech_ms > 0.4 * clip_ms && speech_ms <= clip_ms + 64.0,
+        "{speech_ms} ms of {clip_ms}"
+    );
+}
+
+#[test]
+fn streamed_output_equals_whole_input_output_for_every_emit_mode() {
+    let x = scene();
+    let stereo_i16 = AudioBuffer::new(widen(&at_rate(&x, 44_100), 2).into(), 44_100, 2)
+        .unwrap()
+        .to_format(SampleFormat::I16);
+    let mono48 = AudioBuffer::mono_f32(x, 48_000);
+    for emit in ["segments", "speech", "events", "probabilities"] {
+        let params = format!(r#"{{"emit": "{emit}"}}"#);
+        for input in [&mono48, &stereo_i16] {
+            let whole = run_whole(&svad(&params), input.clone());
+            for (max_chunk, seed) in [(1_000, 1), (7_000, 2), (60_000, 3)] {
+                let streamed = run_streamed(&svad(&params), input, max_chunk, seed);
+                assert_eq!(
+                    streamed,
+                    whole,
+                    "emit={emit} rate={} max_chunk={max_chunk}",
+                    input.sample_rate()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn rates_and_channel_counts_give_the_same_decisions_within_one_frame() {
+    // Band-limited to 3 kHz first (through 6 kHz and back), inside every rate's passband, so
+    // every rate carries the same content: what is compared is the node's rate handling, not
+    // the band an 8 kHz file loses.
+    let x = at_rate_from(&at_rate(&scene(), 6_000), 6_000, 48_000);
+    let reference = spans(&run_whole(
+        &svad("{}"),
+        AudioBuffer::mono_f32(at_rate(&x, 16_000), 16_000),
+    ));
+    assert!(!reference.is_empty());
+    for rate in [8_000, 16_000, 44_100, 48_000] {
+        let mono = at_rate(&x, rate);
+        for channels in [1u16, 2] {
+            let input = AudioBuffer::new(widen(&mono, channels).into(), rate, channels).unwrap();
+            let got = spans(&run_whole(&svad("{}"), input));
+            assert_eq!(
+                got.len(),
+                reference.len(),
+                "{rate} Hz x{channels}: {got:?} vs {reference:?}"
+            );
+            for (g, r) in got.iter().zip(&reference) {
+                assert!(
+                    (g.0 - r.0).abs() <= FRAME_MS && (g.1 - r.1).abs() <= FRAME_MS,
+                    "{rate} Hz x{channels}: {g:?} vs {r:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn times_are_exact_input_samples() {
+    // At 44.1 kHz, frame edges fall between samples: every reported time must be a whole
+    // input sample, floor(k * 256 * 44100 / 16000).
+    let x = at_rate(&scene(), 44_100);
+    let probs = items(&run_whole(
+        &svad(r#"{"emit": "probabilities"}"#),
+        AudioBuffer::mono_f32(x.clone(), 44_100),
+    ));
+    for (k, p) in probs.iter().enumerate() {
+        let start = (k as u64 * 256 * 44_100 / 16_000) as f64 * 1000.0 / 44_100.0;
+        assert_eq!(f(p, "start_ms"), start, "frame {k}");
+        let prob = f(p, "probability");
+        assert!((0.0..=1.0).contains(&prob));
+    }
+    // Frames cover the whole input, the last one ending at its last sample.
+    let last = probs.last().unwrap();
+    assert_eq!(f(last, "end_ms"), x.len() as f64 * 1000.0 / 44_100.0);
+    assert_eq!(
+        probs.len(),
+        (x.len() * 16_000).div_ceil(44_100).div_ceil(256)
+    );
+}
+
+/// The post-processing rules, reimplemented from the documentation, over the node's own
+/// per-frame probabilities (at 16 kHz, where frame k is [16k, 16k+16) ms).
+fn oracle(
+    probs: &[f64],
+    total_ms: f64,
+    threshold: f64,
+    end_threshold: f64,
+    min_speech_ms: f64,
+    min_silence_ms: f64,
+    pad_ms: f64,
+) -> Vec<(f64, f64, f64)> {
+    let min_speech = (min_speech_ms / FRAME_MS).ceil().max(1.0) as usize;
+    let min_silence = (min_silence_ms / FRAME_MS).ceil().max(1.0) as usize;
+    let mut out = Vec::new();
+    let mut prev_end = 0.0f64;
+    let mut k = 0;
+    while k < probs.len() {
+        if probs[k] < threshold {
+            k += 1;
+            continue;
+        }
+        let start = k;
+        let mut last = k;
+        let mut j = k + 1;
+        let mut ended = false;
+        while j < probs.len() {
+            if probs[j] >= end_threshold {
+                last = j;
+            } else if j - last >= min_silence {
+                ended = true;
+                break;
+            }
+            j += 1;
+        }
+        // Audio known when the segment ends: through frame j, or all of it at end of stream.
+        let end_cap = if ended {
+            ((j + 1) as f64 * FRAME_MS).min(total_ms)
+        } else {
+            total_ms
+        };
+        if last + 1 - start >= min_speech {
+            let a = (start as f64 * FRAME_MS - pad_ms)
+                .max(prev_end)
+                .max(0.0)
+                .min(start as f64 * FRAME_MS);
+            let b = ((last + 1) as f64 * FRAME_MS + pad_ms).min(end_cap);
+            let conf = probs[start..=last].iter().sum::<f64>() / (last + 1 - start) as f64;
+            out.push((a, b, conf));
+            prev_end = b;
+        }
+        k = j + 1;
+    }
+    out
+}
+
+#[test]
+fn post_processing_follows_the_documented_rules() {
+    let x = at_rate(&scene(), 16_000);
+    let total_ms = x.len() as f64 / 16.0;
+    let input = AudioBuffer::mono_f32(x, 16_000);
+    let probs: Vec<f64> = items(&run_whole(
+        &svad(r#"{"emit": "probabilities"}"#),
+        input.clone(),
+    ))
+    .iter()
+    .map(|p| f(p, "probability"))
+    .collect();
+    let cases = [
+        (0.5, 0.35, 64.0, 160.0, 32.0),
+        (0.5, 0.5, 0.0, 16.0, 0.0),
+        (0.7, 0.2, 250.0, 100.0, 30.0),
+        (0.3, 0.1, 500.0, 1000.0, 500.0),
+        (0.9, 0.9, 16.0, 48.0, 48.0),
+    ];
+    let mut counts = Vec::new();
+    for (t, e, ms, sil, pad) in cases {
+        let params = format!(
+            r#"{{"threshold": {t}, "end_threshold": {e}, "min_speech_ms": {ms}, "min_silence_ms": {sil}, "pad_ms": {pad}}}"#
+        );
+        let got = items(&run_whole(&svad(&params), input.clone()));
+        let want = oracle(&probs, total_ms, t, e, ms, sil, pad);
+        assert_eq!(got.len(), want.len(), "{params}: {got:?} vs {want:?}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (f(g, "start_ms") - w.0).abs() < 1e-9,
+                "{params}: {g} vs {w:?}"
+            );
+            assert!(
+                (f(g, "end_ms") - w.1).abs() < 1e-9,
+                "{params}: {g} vs {w:?}"
+            );
+            assert!(
+                (f(g, "confidence") - w.2).abs() < 1e-6,
+                "{params}: {g} vs {w:?}"
+            );
+        }
+        counts.push(got.len());
+    }
+    // The cases differ, so the rules were exercised, not vacuously met.
+    assert!(counts.iter().any(|&c| c != counts[0]), "{counts:?}");
+    // A minimum longer than the clip drops everything.
+    let none = items(&run_whole(&svad(r#"{"min_speech_ms": 10000}"#), input));
+    assert!(none.is_empty());
+}
+
+#[test]
+fn events_announce_each_segment_then_end_it() {
+    let x = scene();
+    let input = AudioBuffer::mono_f32(x, 48_000);
+    let segs = items(&run_whole(&svad("{}"), input.clone()));
+    let events = items(&run_whole(&svad(r#"{"emit": "events"}"#), input));
+    assert_eq!(events.len(), 2 * segs.len());
+    for (pair, seg) in events.chunks(2).zip(&segs) {
+        assert_eq!(pair[0]["event"], "speech_start");
+        assert_eq!(pair[1]["event"], "speech_end");
+        assert_eq!(f(&pair[0], "start_ms"), f(seg, "start_ms"));
+        assert_eq!(f(&pair[1], "start_ms"), f(seg, "start_ms"));
+        assert_eq!(f(&pair[1], "end_ms"), f(seg, "end_ms"));
+        assert_eq!(f(&pair[1], "confidence"), f(seg, "confidence"));
+    }
+}
+
+#[test]
+fn speech_mode_returns_exactly_the_segments_audio_in_the_input_format() {
+    let x = at_rate(&scene(), 44_100);
+    let input = AudioBuffer::new(widen(&x, 2).into(), 44_100, 2)
+        .unwrap()
+        .to_format(SampleFormat::I16);
+    let segs = spans(&run_whole(&svad("{}"), input.clone()));
+    let out = run_whole(&svad(r#"{"emit": "speech"}"#), input.clone());
+    let a = out.as_audio().expect("audio");
+    assert_eq!(
+        (a.format(), a.channels(), a.sample_rate()),
+        (SampleFormat::I16, 2, 44_100)
+    );
+    // Concatenation of exactly the segments' samples.
+    let parts: Vec<AudioBuffer> = segs
+        .iter()
+        .map(|&(s, e)| {
+            let s = (s * 44.1).round() as usize;
+            let e = (e * 44.1).round() as usize;
+            input.slice_frames(s, e)
+        })
+        .collect();
+    let want = AudioBuffer::concat(&parts.iter().collect::<Vec<_>>()).unwrap();
+    assert_eq!(a.frames(), want.frames());
+    assert_eq!(a.samples(), want.samples());
+}
+
+#[test]
+fn bad_input_gives_defined_results() {
+    let run =
+        |params: &str, x: Vec<f32>| run_whole(&svad(params), AudioBuffer::mono_f32(x, 16_000));
+    // Digital silence, DC and a full-scale square wave ("clipping") are not speech.
+    for (what, x) in [
+        ("silence", vec![0.0; 32_000]),
+        ("dc", vec![0.5; 32_000]),
+        (
+            "clipped",
+            (0..32_000)
+                .map(|i| if (i / 40) % 2 == 0 { 1.0 } else { -1.0 })
+                .collect(),
+        ),
+    ] {
+        let probs = items(&run(r#"{"emit": "probabilities"}"#, x.clone()));
+        assert_eq!(probs.len(), 125, "{what}");
+        for p in &probs {
+            assert!((0.0..=1.0).contains(&f(p, "probability")), "{what}: {p}");
+        }
+        let segs = items(&run("{}", x));
+        let json = serde_json::to_string(&segs).unwrap();
+        assert!(!json.contains("null"), "{what}: {json}");
+        match what {
+            "silence" => assert!(segs.is_empty(), "{what}: {segs:?}"),
+            // The step from 0 to the offset at the first sample is a click: at most one short
+            // segment at the very start, nothing once the level is steady.
+            "dc" => assert!(
+                segs.len() <= 1 && segs.iter().all(|s| f(s, "end_ms") <= 200.0),
+                "{what}: {segs:?}"
+            ),
+            _ => {}
+        }
+    }
+    // NaN and Inf read as 0: the same result as zeros in their place.
+    let mut speech = at_rate(&scene(), 16_000);
+    let mut zeroed = speech.clone();
+    for i in (0..speech.len()).step_by(997) {
+        speech[i] = if i % 2 == 0 { f32::NAN } else { f32::INFINITY };
+        zeroed[i] = 0.0;
+    }
+    for emit in ["segments", "probabilities"] {
+        let params = format!(r#"{{"emit": "{emit}"}}"#);
+        assert_eq!(
+            run(&params, speech.clone()),
+            run(&params, zeroed.clone()),
+            "{emit}"
+        );
+    }
+    // One sample: one (zero-padded) frame, no segment.
+    let probs = items(&run(r#"{"emit": "probabilities"}"#, vec![0.1]));
+    assert_eq!(probs.len(), 1);
+    assert_eq!(f(&probs[0], "end_ms"), 1000.0 / 16_000.0);
+    assert!(items(&run("{}", vec![0.1])).is_empty());
+    // Empty input: empty results; speech mode returns empty audio of the input's shape.
+    assert!(items(&run("{}", vec![])).is_empty());
+    let out = run(r#"{"emit": "speech"}"#, vec![]);
+    assert_eq!(out.as_audio().unwrap().frames(), 0);
+}
+
+#[test]
+fn a_stream_that_changes_shape_or_is_not_audio_is_refused() {
+    let p = svad("{}");
+    let err = rt()
+        .block_on(p.run(Data::Json(serde_json::json!([1]))))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("SpeechVADNode") && err.contains("expects audio"),
+        "{err}"
+    );
+    let err = rt()
+        .block_on(p.run(Data::Audio(AudioBuffer::mono_f32(vec![0.0; 10], 4_000))))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("4000 Hz") && err.contains("8000..=384000"),
+        "{err}"
+    );
+    let err = rt()
+        .block_on(async {
+            let mut s = p.session().unwrap();
+            s.push(Data::Audio(AudioBuffer::mono_f32(vec![0.0; 10], 16_000)))
+                .await
+                .unwrap();
+            s.push(Data::Audio(AudioBuffer::mono_f32(vec![0.0; 10], 48_000)))
+                .await
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sample rate changed"), "{err}");
+}
+
+#[test]
+fn bad_params_are_refused_naming_the_field_and_range() {
+    let reg = registry();
+    for (params, field, range) in [
+        (r#"{"threshold": 1.5}"#, "threshold", "0.0..=1.0"),
+        (r#"{"threshold": -0.1}"#, "threshold", "0.0..=1.0"),
+        (
+            r#"{"threshold": 0.4, "end_threshold": 0.6}"#,
+            "end_threshold",
+            "0.0..=threshold",
+        ),
+        (r#"{"min_speech_ms": 20000}"#, "min_speech_ms", "0..=10000"),
+        (r#"{"min_silence_ms": 0}"#, "min_silence_ms", "16..=10000"),
+        (
+            r#"{"min_silence_ms": 100, "pad_ms": 200}"#,
+            "pad_ms",
+            "0..=min_silence_ms",
+        ),
+        (r#"{"min_snr_db": 41}"#, "min_snr_db", "0.0..=40.0"),
+        (r#"{"emit": "frames"}"#, "emit", "segments"),
+        (r#"{"treshold": 0.5}"#, "treshold", "unknown"),
+    ] {
+        let err = remotemedia_core::Pipeline::from_json(&one_node("SpeechVADNode", params), &reg)
+            .err()
+            .unwrap_or_else(|| panic!("{params} was accepted"))
+            .to_string();
+        assert!(
+            err.contains(field) && err.contains(range),
+            "{params}: {err}"
+        );
+    }
+}
+
+#[test]
+fn loud_stationary_noise_is_not_speech_thanks_to_the_noise_floor_gate() {
+    // White noise at -10 dBFS RMS: the network alone scores it about 0.7.
+    let mut rng = Rng::new(3);
+    let x: Vec<f32> = (0..48_000)
+        .map(|_| (0.316 * 1.732 * rng.unit()) as f32)
+        .collect();
+    let input = AudioBuffer::mono_f32(x, 16_000);
+    let gated = items(&run_whole(&svad("{}"), input.clone()));
+    assert!(gated.is_empty(), "{gated:?}");
+    let ungated = spans(&run_whole(&svad(r#"{"min_snr_db": 0}"#), input));
+    assert!(!ungated.is_empty(), "the gate was not what kept it quiet");
+}

@@ -1,0 +1,49 @@
+"""Speech nodes that exist only natively: :class:`SpeechVADNode`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from remotemedia.nodes.audio import BuiltinNode
+
+__all__ = ["SpeechVADNode"]
+
+
+class SpeechVADNode(BuiltinNode):
+    """Neural voice-activity detector (the ``earshot`` network, built into the extension).
+
+    Any sample rate (8000..=384000 Hz) and channel count: the node downmixes, resamples to
+    16 kHz internally and scores each 16 ms frame with a speech probability. A segment opens
+    at a frame ``>= threshold``, continues while frames stay ``>= end_threshold`` (default
+    ``threshold - 0.15``), closes after ``min_silence_ms`` below it, is reported once its
+    speech spans ``min_speech_ms`` and is widened by ``pad_ms`` on both sides. A frame's
+    probability counts only when its energy is ``min_snr_db`` above the noise floor (the
+    quietest frame of the last 2 s). Times are in
+    the input's timeline, exact to the sample. NaN/Inf samples are read as 0.
+
+    ``emit="segments"`` gives ``[{"start_ms", "end_ms", "confidence"}]`` (confidence: mean
+    speech probability); ``"speech"`` only the speech audio in the input's format;
+    ``"events"`` ``speech_start``/``speech_end`` dicts as soon as each is decided;
+    ``"probabilities"`` ``[{"start_ms", "end_ms", "probability"}]`` per frame.
+    """
+
+    node_type = "SpeechVADNode"
+
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        end_threshold: float | None = None,
+        min_speech_ms: int = 128,
+        min_silence_ms: int = 160,
+        pad_ms: int = 32,
+        min_snr_db: float = 2.0,
+        emit: Literal["segments", "speech", "events", "probabilities"] = "segments",
+    ) -> None:
+        self.threshold = threshold
+        self.end_threshold = end_threshold
+        self.min_speech_ms = min_speech_ms
+        self.min_silence_ms = min_silence_ms
+        self.pad_ms = pad_ms
+        self.min_snr_db = min_snr_db
+        self.emit = emit
+        self._setup()
