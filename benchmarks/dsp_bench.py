@@ -20,7 +20,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import remotemedia
 from compare import Table, music, version
 from remotemedia import (
     BiquadNode,
@@ -157,9 +156,6 @@ def loudness_section(x2: np.ndarray) -> str:
 
 
 def main() -> int:
-    if not remotemedia.native_available():
-        print("error: the native module is not available", file=sys.stderr)
-        return 1
     print("## DSP nodes side by side (benchmarks/dsp_bench.py)\n")
     print(
         "- versions: "

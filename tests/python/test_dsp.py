@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import remotemedia
 from remotemedia import (
     BiquadNode,
     FadeNode,
@@ -27,10 +26,6 @@ from conftest import music
 
 pyloudnorm = pytest.importorskip("pyloudnorm")
 signal = pytest.importorskip("scipy.signal")
-
-pytestmark = pytest.mark.skipif(
-    not remotemedia.native_available(), reason="the DSP nodes are native only"
-)
 
 
 def speech_like(rate: int, secs: float, seed: int = 1) -> np.ndarray:

@@ -39,8 +39,8 @@ __all__ = [
     "RustMixNode",
     "RustPassThroughNode",
     "RustResampleNode",
-    "RustTrimSilenceNode",
     "RustSpeechVADNode",
+    "RustTrimSilenceNode",
     "RustVADNode",
 ]
 
