@@ -410,13 +410,15 @@ fn parse_fmt(path: &Path, f: &[u8]) -> Result<(WavCoding, u16, u32), IoError> {
         (1, 32) => WavCoding::I32,
         (3, 32) => WavCoding::F32,
         (3, 64) => WavCoding::F64,
-        _ => return Err(IoError::unsupported(
-            path,
-            format!(
+        _ => {
+            return Err(IoError::unsupported(
+                path,
+                format!(
                 "WAV coding {tag:#06x} with {bits} bits per sample; readable: PCM 8/16/24/32-bit \
                      and float 32/64-bit"
             ),
-        )),
+            ))
+        }
     };
     let expected_align = coding.bytes() * channels as usize;
     if block_align as usize != expected_align {
