@@ -482,7 +482,7 @@ fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
             let (m, t) = (r.metrics.take(), r.trace.take());
             (Ok(r), m, t)
         }
-        Err(f) => (Err(f.error), f.metrics, f.trace),
+        Err(f) => (Err(f.error), f.metrics.map(|m| *m), f.trace),
     };
     if let (Some(path), Some(m)) = (&args.metrics, &metrics) {
         std::fs::write(path, m.to_json() + "\n")

@@ -41,7 +41,7 @@ pub struct FileReport {
 /// A failed run with whatever metrics were gathered up to the failure.
 pub struct FileFailure {
     pub error: anyhow::Error,
-    pub metrics: Option<remotemedia_core::PipelineMetrics>,
+    pub metrics: Option<Box<remotemedia_core::PipelineMetrics>>,
     pub trace: Option<serde_json::Value>,
 }
 
@@ -250,7 +250,7 @@ pub fn process_file(
             } else {
                 error.context(job.input.display().to_string())
             },
-            metrics: pipeline.last_metrics(),
+            metrics: pipeline.last_metrics().map(Box::new),
             trace: pipeline.last_trace(),
         }),
     }
