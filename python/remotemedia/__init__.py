@@ -19,6 +19,7 @@ from remotemedia.errors import (
     RemoteMediaError,
     RetryableError,
 )
+from remotemedia.io import blocks, read, write
 from remotemedia.nodes import (
     AudioResampleNode,
     ChannelMixNode,
@@ -57,6 +58,9 @@ __all__ = [
     "StreamOutput",
     "VADNode",
     "__version__",
+    "blocks",
     "native_available",
+    "read",
     "runtime",
+    "write",
 ]

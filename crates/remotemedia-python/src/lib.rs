@@ -8,6 +8,7 @@
 mod convert;
 mod errors;
 mod host;
+mod io;
 mod native_node;
 mod pipeline;
 mod pynode;
@@ -88,6 +89,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(manifest_schema_json, m)?)?;
     m.add_function(wrap_pyfunction!(read_audio, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    m.add_function(wrap_pyfunction!(io::read_file, m)?)?;
+    m.add_function(wrap_pyfunction!(io::write_file, m)?)?;
+    m.add_function(wrap_pyfunction!(io::run_files, m)?)?;
+    m.add_class::<io::BlockReader>()?;
     m.add_function(wrap_pyfunction!(convert::_set_crossing_log, m)?)?;
     m.add_function(wrap_pyfunction!(convert::_take_crossing_log, m)?)?;
     Ok(())
