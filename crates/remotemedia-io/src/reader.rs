@@ -170,8 +170,13 @@ impl AudioReader {
 
     /// Reads everything that is left into one buffer.
     pub fn read_all(&mut self) -> Result<AudioBuffer, IoError> {
+        // A WAV whose length is known (and checked against the file) comes in one read.
+        let block = match (&self.inner, self.info.frames) {
+            (Inner::Wav(_), Some(f)) => (f as usize).clamp(1, 1 << 30),
+            _ => 1 << 16,
+        };
         let mut parts = Vec::new();
-        while let Some(b) = self.read_block(1 << 16)? {
+        while let Some(b) = self.read_block(block)? {
             parts.push(b);
         }
         let refs: Vec<&AudioBuffer> = parts.iter().collect();
@@ -434,22 +439,8 @@ fn parse_fmt(path: &Path, f: &[u8]) -> Result<(WavCoding, u16, u32), IoError> {
 }
 
 impl WavBody {
-    fn read_block(
-        &mut self,
-        path: &Path,
-        info: &AudioInfo,
-        max_frames: usize,
-    ) -> Result<Option<AudioBuffer>, IoError> {
-        let mut want = max_frames as u64 * self.frame_bytes as u64;
-        if let Some(r) = self.remaining {
-            want = want.min(r);
-        }
-        if want == 0 {
-            return Ok(None);
-        }
-        self.buf.resize(want as usize, 0);
-        let n = read_full(&mut self.src, &mut self.buf)
-            .map_err(|e| IoError::os(path, "cannot read", e))?;
+    /// Books `n` bytes read; true at the end. Errors when the data stops inside a frame.
+    fn account(&mut self, path: &Path, n: usize) -> Result<bool, IoError> {
         if let Some(r) = self.remaining.as_mut() {
             *r -= n as u64;
         }
@@ -467,6 +458,65 @@ impl WavBody {
         if n == 0 {
             // Short of the announced size: read_block reports the truncation with counts.
             self.remaining = Some(0);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Reads up to `want` bytes straight into a `Vec<T>` (little-endian hosts only).
+    fn read_direct<T: Copy + Default>(
+        &mut self,
+        path: &Path,
+        want: u64,
+    ) -> Result<Option<Vec<T>>, IoError> {
+        let size = std::mem::size_of::<T>();
+        let mut v = vec![T::default(); want as usize / size];
+        // SAFETY: T is i16/i32/f32/f64, for which every byte pattern is a valid value, and the
+        // byte view covers exactly the vector's initialised elements.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), v.len() * size) };
+        let n = read_full(&mut self.src, bytes).map_err(|e| IoError::os(path, "cannot read", e))?;
+        if self.account(path, n)? {
+            return Ok(None);
+        }
+        v.truncate(n / size);
+        Ok(Some(v))
+    }
+
+    fn read_block(
+        &mut self,
+        path: &Path,
+        info: &AudioInfo,
+        max_frames: usize,
+    ) -> Result<Option<AudioBuffer>, IoError> {
+        let mut want = max_frames as u64 * self.frame_bytes as u64;
+        if let Some(r) = self.remaining {
+            want = want.min(r);
+        }
+        if want == 0 {
+            return Ok(None);
+        }
+        // PCM16/32 and float are stored as they sit in memory on little-endian machines: read
+        // straight into the sample vector, no second pass (the bulk path).
+        if cfg!(target_endian = "little") && !matches!(self.coding, WavCoding::U8 | WavCoding::I24)
+        {
+            let samples = match self.coding {
+                WavCoding::I16 => self.read_direct::<i16>(path, want)?.map(Samples::from),
+                WavCoding::I32 => self.read_direct::<i32>(path, want)?.map(Samples::from),
+                WavCoding::F32 => self.read_direct::<f32>(path, want)?.map(Samples::from),
+                _ => self.read_direct::<f64>(path, want)?.map(Samples::from),
+            };
+            return match samples {
+                None => Ok(None),
+                Some(samples) => AudioBuffer::new(samples, info.sample_rate, info.channels)
+                    .map(Some)
+                    .map_err(|e| IoError::malformed(path, e.to_string())),
+            };
+        }
+        self.buf.resize(want as usize, 0);
+        let n = read_full(&mut self.src, &mut self.buf)
+            .map_err(|e| IoError::os(path, "cannot read", e))?;
+        if self.account(path, n)? {
             return Ok(None);
         }
         let bytes = &self.buf[..n];
@@ -616,7 +666,10 @@ impl SymphoniaBody {
     ) -> Result<Option<AudioBuffer>, IoError> {
         use symphonia::core::errors::Error as SymError;
         let ch = info.channels as usize;
-        while self.pending.len() - self.pending_pos < max_frames * ch && !self.done {
+        // Packets gathered for this block, joined once (not one copy per packet).
+        let mut parts = vec![self.pending.slice(self.pending_pos, self.pending.len())];
+        let mut have = parts[0].len();
+        while have < max_frames * ch && !self.done {
             let packet = match self.format.next_packet() {
                 Ok(Some(p)) => p,
                 Ok(None) => {
@@ -648,8 +701,6 @@ impl SymphoniaBody {
                     ),
                 ));
             }
-            // Keep what is pending, append the new packet in the stream's format.
-            let rest = self.pending.slice(self.pending_pos, self.pending.len());
             let new: Samples = match info.format {
                 SampleFormat::I16 => {
                     let mut v: Vec<i16> = Vec::new();
@@ -667,9 +718,12 @@ impl SymphoniaBody {
                     v.into()
                 }
             };
-            self.pending = Samples::concat(&[&rest, &new]).expect("same format");
-            self.pending_pos = 0;
+            have += new.len();
+            parts.push(new);
         }
+        let refs: Vec<&Samples> = parts.iter().collect();
+        self.pending = Samples::concat(&refs).expect("same format");
+        self.pending_pos = 0;
         let avail = self.pending.len() - self.pending_pos;
         if avail == 0 {
             return Ok(None);
