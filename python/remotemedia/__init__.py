@@ -27,6 +27,7 @@ from remotemedia.errors import (
     RemoteMediaError,
     RetryableError,
 )
+from remotemedia.io import blocks, read, write
 from remotemedia.nodes import (
     AudioResampleNode,
     BiquadNode,
@@ -83,4 +84,7 @@ __all__ = [
     "TrimSilenceNode",
     "VADNode",
     "__version__",
+    "blocks",
+    "read",
+    "write",
 ]

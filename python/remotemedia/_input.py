@@ -40,16 +40,20 @@ def _array(data: np.ndarray) -> np.ndarray:
     return data
 
 
-def prepare(data: Any, sample_rate: Any = None) -> tuple[Any, int | None]:
-    """Normalises a run input: reads files, checks rates, makes arrays contiguous."""
+def prepare(data: Any, sample_rate: Any = None, dtype: str | None = None) -> tuple[Any, int | None]:
+    """Normalises a run input: reads files (in their own sample format, or ``dtype`` as
+    soundfile names it), checks rates, makes arrays contiguous."""
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
         if not path.exists():
             raise FileNotFoundError(f"no such audio file: {path}")
-        arr, rate = _native.read_audio(path)
+        audio: Audio = _native.read_file(os.fspath(path), dtype)
+        rate = audio.sample_rate
         if sample_rate is not None and sample_rate_of(sample_rate) != rate:
             raise ValueError(f"{path} is {rate} Hz but sample_rate={sample_rate} was given")
-        return Audio(arr, rate), rate
+        return audio, rate
+    if dtype is not None:
+        raise ValueError("dtype= applies to files; convert arrays with numpy (a.astype(...))")
     if isinstance(data, np.ndarray):
         own: int | None = getattr(data, "sample_rate", None)
         given = None if sample_rate is None else sample_rate_of(sample_rate)

@@ -6,6 +6,7 @@ from typing import Any, final
 import numpy as np
 
 __all__ = [
+    "BlockReader",
     "CircuitOpenError",
     "ManifestError",
     "NativeNode",
@@ -25,7 +26,9 @@ __all__ = [
     "cli_main",
     "manifest_schema_json",
     "node_types_json",
-    "read_audio",
+    "read_file",
+    "run_files",
+    "write_file",
 ]
 
 __version__: str
@@ -113,7 +116,35 @@ class RemoteClient:
 def check_params(node_type: str, params_json: str) -> None: ...
 def node_types_json() -> str: ...
 def manifest_schema_json() -> str: ...
-def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray[Any, Any], int]: ...
 def cli_main(argv: list[str]) -> int: ...
+def read_file(path: str | os.PathLike[str], dtype: str | None = None) -> Any: ...
+def write_file(
+    path: str | os.PathLike[str],
+    audio: np.ndarray[Any, Any],
+    sample_rate: int,
+    subtype: str | None = None,
+) -> int: ...
+def run_files(
+    manifest_json: str,
+    inputs: list[str],
+    out_dir: str | os.PathLike[str],
+    jobs: int | None = None,
+    skip_existing: bool = False,
+    audio_format: str = "wav",
+    subtype: str | None = None,
+    chunk_ms: int = 1000,
+) -> None: ...
+
+@final
+class BlockReader:
+    sample_rate: int
+    channels: int
+    frames: int | None
+    def __new__(
+        cls, path: str | os.PathLike[str], blocksize: int, dtype: str | None = None
+    ) -> BlockReader: ...
+    def __iter__(self) -> BlockReader: ...
+    def __next__(self) -> Any: ...
+
 def _set_crossing_log(on: bool) -> None: ...
 def _take_crossing_log() -> list[tuple[int, str]]: ...

@@ -236,6 +236,7 @@ class Pipeline:
         remote: str | None = None,
         token: str | None = None,
         timeout: float | None = None,
+        dtype: str | None = None,
     ) -> Any:
         """Runs the whole input through the pipeline.
 
@@ -248,13 +249,19 @@ class Pipeline:
         :class:`~remotemedia.Segment`, or what a Python node returned), or a dict by sink id
         when there are several sinks.
 
+        A file is read in its own sample format (a 16-bit WAV or FLAC gives int16 samples on
+        the +-32768 scale); ``dtype="float32"`` (or "float64", "int16", "int32", as soundfile
+        names them) converts it on reading, floats on the [-1, 1] scale.
+
         With ``remote="host:port"`` the pipeline runs on that remotemedia server (same results;
         ``token`` or ``$REMOTEMEDIA_TOKEN`` is sent as a bearer token; ``timeout`` in seconds).
         """
         if remote is not None:
+            if dtype is not None:
+                data, _ = _input.prepare(data, sample_rate, dtype)
             return client_for(remote, token).run(self, data, sample_rate, timeout)
         pipeline = self._pipeline()
-        data, rate = _input.prepare(data, sample_rate)
+        data, rate = _input.prepare(data, sample_rate, dtype)
         outputs = pipeline.run(data, rate)
         if len(outputs) == 1:
             return next(iter(outputs.values()))

@@ -100,7 +100,9 @@ def test_params_round_trip_through_the_manifest() -> None:
 
 
 def test_bad_params_name_the_field_and_range() -> None:
-    with pytest.raises(ManifestError, match=r"threshold: 1\.5 is out of range; expected a number in 0\.\.=1"):
+    with pytest.raises(
+        ManifestError, match=r"threshold: 1\.5 is out of range; expected a number in 0\.\.=1"
+    ):
         SpeechVADNode(threshold=1.5)
     with pytest.raises(ManifestError, match=r"end_threshold: 0\.7 .*0\.0\.\.=threshold"):
         SpeechVADNode(threshold=0.5, end_threshold=0.7)

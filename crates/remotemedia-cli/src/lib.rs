@@ -3,20 +3,19 @@
 //! The same code backs the Rust binary (native nodes only) and the command installed with the
 //! Python package (which adds Python nodes through a [`Host`]).
 
-pub mod audio_io;
+pub mod batch;
+pub mod run_file;
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use remotemedia_core::data::{AudioBuffer, Data};
-use remotemedia_core::executor::{Pipeline, SinkCollector};
+use remotemedia_core::data::Data;
+use remotemedia_core::executor::Pipeline;
 use remotemedia_core::manifest::{self, schema, Manifest};
 use remotemedia_core::registry::NodeRegistry;
 
@@ -142,13 +141,30 @@ struct ServeArgs {
 struct RunArgs {
     /// The pipeline manifest (JSON).
     manifest: PathBuf,
-    /// Input audio: WAV, FLAC, MP3 or OGG/Vorbis.
-    #[arg(short, long)]
-    input: PathBuf,
-    /// Output: a .wav (audio) or .json (segments, other values) file; a directory when the
-    /// pipeline has several sinks (one file per sink id).
+    /// Input audio (WAV, FLAC, MP3, OGG/Vorbis; - for WAV on stdin). Several files, directories
+    /// or glob patterns make a batch run into the --output directory.
+    #[arg(short, long, required = true, num_args = 1..)]
+    input: Vec<PathBuf>,
+    /// Output: a .wav/.flac (audio) or .json (segments, other values) file, - for WAV on stdout;
+    /// a directory when the pipeline has several sinks (one file per sink id) or for a batch.
     #[arg(short, long)]
     output: PathBuf,
+    /// Sample coding of audio outputs: PCM_16, PCM_24, PCM_32, FLOAT, DOUBLE (default: the
+    /// one that keeps the sink's format exactly; FLAC takes PCM_16 or PCM_24).
+    #[arg(long, value_parser = parse_subtype)]
+    subtype: Option<remotemedia_io::Subtype>,
+    /// Container of audio outputs written into a directory (batch or several sinks).
+    #[arg(long, default_value = "wav", value_parser = ["wav", "flac"])]
+    audio_format: String,
+    /// Batch: files processed in parallel (default: the machine's cores).
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// Batch: leave files whose outputs exist (resume an interrupted batch).
+    #[arg(long)]
+    skip_existing: bool,
+    /// Batch: JSON-lines summary (default OUTDIR/summary.jsonl).
+    #[arg(long, value_name = "FILE.jsonl")]
+    summary: Option<PathBuf>,
     /// Write per-node metrics as JSON here.
     #[arg(long, value_name = "FILE.json")]
     metrics: Option<PathBuf>,
@@ -162,6 +178,11 @@ struct RunArgs {
     /// No summary line on stderr.
     #[arg(short, long)]
     quiet: bool,
+}
+
+fn parse_subtype(s: &str) -> Result<remotemedia_io::Subtype, String> {
+    remotemedia_io::Subtype::parse(s)
+        .ok_or_else(|| format!("'{s}': expected PCM_16, PCM_24, PCM_32, FLOAT or DOUBLE"))
 }
 
 /// Runs the CLI with `args` (including the program name) and returns the exit code:
@@ -424,25 +445,53 @@ fn nodes(json: bool, host: &dyn Host) -> Result<()> {
 
 fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
     let pipeline = load_pipeline(&args.manifest, host)?;
-    let t_read = Instant::now();
-    let input = audio_io::read_audio(&args.input)?;
-    let read_time = t_read.elapsed();
-
+    let batch = args.input.len() > 1
+        || args.input[0].is_dir()
+        || (args.input[0].as_os_str() != "-"
+            && !args.input[0].exists()
+            && args.input[0].to_string_lossy().contains(['*', '?', '[']));
+    if batch {
+        let jobs = args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        return batch::run_batch(
+            &pipeline,
+            &batch::BatchArgs {
+                inputs: &args.input,
+                out_dir: &args.output,
+                jobs,
+                skip_existing: args.skip_existing,
+                summary: args.summary.as_deref(),
+                chunk_ms: args.chunk_ms,
+                subtype: args.subtype,
+                audio_ext: &args.audio_format,
+                quiet: args.quiet,
+            },
+        );
+    }
+    let input = &args.input[0];
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let chunk_frames = ((input.sample_rate() as u64 * args.chunk_ms as u64) / 1000).max(1) as usize;
-    let progress = progress_bar(&input);
-    let t_run = Instant::now();
-    let result = runtime.block_on(stream_through(&pipeline, &input, chunk_frames, &progress));
-    let run_time = t_run.elapsed();
+    let job = run_file::FileJob {
+        input,
+        output: &args.output,
+        chunk_ms: args.chunk_ms,
+        subtype: args.subtype,
+        audio_ext: &args.audio_format,
+    };
+    let progress = progress_bar(input, args.quiet);
+    let result = run_file::process_file(&runtime, &pipeline, &job, host, Some(&progress));
     progress.finish_and_clear();
 
     // Metrics and trace are written even when the run failed: they show where.
-    let (outputs, metrics, trace) = match result {
-        Ok((outputs, metrics, trace)) => (Ok(outputs), Some(metrics), Some(trace)),
-        Err(e) => (Err(e), pipeline.last_metrics(), pipeline.last_trace()),
+    let (report, metrics, trace) = match result {
+        Ok(mut r) => {
+            let (m, t) = (r.metrics.take(), r.trace.take());
+            (Ok(r), m, t)
+        }
+        Err(f) => (Err(f.error), f.metrics.map(|m| *m), f.trace),
     };
     if let (Some(path), Some(m)) = (&args.metrics, &metrics) {
         std::fs::write(path, m.to_json() + "\n")
@@ -452,162 +501,49 @@ fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         std::fs::write(path, serde_json::to_string(t)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let outputs = outputs.map_err(|e| anyhow!(e))?;
-    let written = write_outputs(&args.output, &outputs, host)?;
+    let report = report?;
     if !args.quiet {
-        let secs = input.duration_secs();
+        let secs = report.audio_secs;
         eprintln!(
-            "{}: {:.2} s of audio ({} Hz, {} ch, {}) in {:.1} ms ({:.0}x real time; reading took {:.1} ms)",
+            "{}: {:.2} s of audio ({} Hz, {} ch, {} {}) in {:.1} ms ({:.0}x real time, reading included)",
             pipeline.name(),
             secs,
-            input.sample_rate(),
-            input.channels(),
-            input.format(),
-            run_time.as_secs_f64() * 1e3,
-            secs / run_time.as_secs_f64().max(1e-9),
-            read_time.as_secs_f64() * 1e3,
+            report.info.sample_rate,
+            report.info.channels,
+            report.info.container,
+            report.info.format,
+            report.run_time.as_secs_f64() * 1e3,
+            secs / report.run_time.as_secs_f64().max(1e-9),
         );
-        for line in written {
+        for line in &report.written {
             eprintln!("  wrote {line}");
         }
     }
     Ok(())
 }
 
-type StreamResult = (
-    BTreeMap<String, Data>,
-    remotemedia_core::PipelineMetrics,
-    serde_json::Value,
-);
-
-async fn stream_through(
-    pipeline: &Pipeline,
-    input: &AudioBuffer,
-    chunk_frames: usize,
-    progress: &ProgressBar,
-) -> Result<StreamResult, remotemedia_core::ExecutorError> {
-    let mut session = pipeline.session()?;
-    let mut collected = SinkCollector::default();
-    let frames = input.frames();
-    let mut pos = 0;
-    // An empty input is still one (empty) chunk, so every node sees the stream's shape.
-    loop {
-        let end = (pos + chunk_frames).min(frames);
-        let chunk = if pos == 0 && end == frames {
-            input.clone()
-        } else {
-            input.slice_frames(pos, end)
-        };
-        collected.extend(session.push(Data::Audio(chunk)).await?);
-        progress.set_position(end as u64);
-        pos = end;
-        if pos >= frames {
-            break;
-        }
-    }
-    collected.extend(session.finish().await?);
-    Ok((
-        collected.finish(),
-        session.metrics(),
-        session.chrome_trace(),
-    ))
-}
-
-fn progress_bar(input: &AudioBuffer) -> ProgressBar {
-    if input.duration_secs() < PROGRESS_MIN_SECS || !std::io::stderr().is_terminal() {
+/// A bar for inputs announcing more than [`PROGRESS_MIN_SECS`] of audio, on a terminal.
+fn progress_bar(input: &Path, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() || input.as_os_str() == "-" {
         return ProgressBar::hidden();
     }
-    let bar =
-        ProgressBar::with_draw_target(Some(input.frames() as u64), ProgressDrawTarget::stderr());
+    let info = match remotemedia_io::open(input) {
+        Ok(r) => r.info().clone(),
+        Err(_) => return ProgressBar::hidden(), // the run reports the error
+    };
+    let (Some(frames), Some(secs)) = (info.frames, info.duration_secs()) else {
+        return ProgressBar::hidden();
+    };
+    if secs < PROGRESS_MIN_SECS {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(frames), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% of {msg} (eta {eta})",
         )
         .expect("valid template"),
     );
-    bar.set_message(format!("{:.1} s", input.duration_secs()));
+    bar.set_message(format!("{secs:.1} s"));
     bar
-}
-
-fn extension(path: &Path) -> Option<String> {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
-}
-
-/// Writes each sink's output; returns a description of each file written.
-fn write_outputs(
-    output: &Path,
-    outputs: &BTreeMap<String, Data>,
-    host: &dyn Host,
-) -> Result<Vec<String>> {
-    if outputs.is_empty() {
-        bail!("the pipeline produced no output");
-    }
-    let as_dir = outputs.len() > 1 || output.is_dir();
-    if outputs.len() > 1
-        && (output.is_file() || extension(output).is_some_and(|e| e == "wav" || e == "json"))
-    {
-        bail!(
-            "the pipeline has {} sinks ({}); --output must be a directory (one file per sink)",
-            outputs.len(),
-            outputs.keys().cloned().collect::<Vec<_>>().join(", ")
-        );
-    }
-    if as_dir {
-        std::fs::create_dir_all(output)
-            .with_context(|| format!("cannot create directory {}", output.display()))?;
-    }
-    let mut written = Vec::new();
-    for (id, data) in outputs {
-        let path = if as_dir {
-            output.join(format!(
-                "{id}.{}",
-                if matches!(data, Data::Audio(_)) {
-                    "wav"
-                } else {
-                    "json"
-                }
-            ))
-        } else {
-            output.to_path_buf()
-        };
-        match (data, extension(&path).as_deref()) {
-            (Data::Audio(a), Some("wav")) => {
-                audio_io::write_wav(&path, a)?;
-                written.push(format!(
-                    "{} ({} Hz, {} ch, {}, {:.2} s) from '{id}'",
-                    path.display(),
-                    a.sample_rate(),
-                    a.channels(),
-                    a.format(),
-                    a.duration_secs()
-                ));
-            }
-            (Data::Audio(_), _) => bail!(
-                "sink '{id}' produces audio; give --output a .wav file name (got {})",
-                path.display()
-            ),
-            (other, Some("json")) => {
-                let value = host.to_json(other).ok_or_else(|| {
-                    anyhow!(
-                        "sink '{id}' produced {}, which has no JSON form",
-                        other.describe()
-                    )
-                })?;
-                audio_io::write_json(&path, &value)?;
-                written.push(format!(
-                    "{} ({}) from '{id}'",
-                    path.display(),
-                    other.describe()
-                ));
-            }
-            (other, _) => bail!(
-                "sink '{id}' produces {}; give --output a .json file name (got {})",
-                other.describe(),
-                path.display()
-            ),
-        }
-    }
-    Ok(written)
 }

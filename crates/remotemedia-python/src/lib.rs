@@ -8,6 +8,7 @@
 mod convert;
 mod errors;
 mod host;
+mod io;
 mod native_node;
 mod pipeline;
 mod pynode;
@@ -45,19 +46,6 @@ fn manifest_schema_json() -> String {
     schema::builtin_manifest_schema_pretty()
 }
 
-/// Reads an audio file (WAV, FLAC, MP3, OGG/Vorbis); returns `(array, sample_rate)`.
-#[pyfunction]
-fn read_audio<'py>(
-    py: Python<'py>,
-    path: std::path::PathBuf,
-) -> PyResult<(Bound<'py, PyAny>, u32)> {
-    let audio = py
-        .detach(|| remotemedia_cli::audio_io::read_audio(&path))
-        .map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("{e:#}")))?;
-    let rate = audio.sample_rate();
-    Ok((convert::audio_to_array(py, audio, false)?, rate))
-}
-
 /// Runs the `remotemedia` command line with `argv` (including the program name); returns the
 /// exit code.
 #[pyfunction]
@@ -85,8 +73,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(native_node::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(node_types_json, m)?)?;
     m.add_function(wrap_pyfunction!(manifest_schema_json, m)?)?;
-    m.add_function(wrap_pyfunction!(read_audio, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    m.add_function(wrap_pyfunction!(io::read_file, m)?)?;
+    m.add_function(wrap_pyfunction!(io::write_file, m)?)?;
+    m.add_function(wrap_pyfunction!(io::run_files, m)?)?;
+    m.add_class::<io::BlockReader>()?;
     m.add_function(wrap_pyfunction!(convert::_set_crossing_log, m)?)?;
     m.add_function(wrap_pyfunction!(convert::_take_crossing_log, m)?)?;
     Ok(())

@@ -1,0 +1,257 @@
+//! One file through a pipeline in constant memory: a reader thread decodes blocks, the session
+//! processes them as a stream, and audio outputs are written block by block as they come.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::ProgressBar;
+use remotemedia_core::data::Data;
+use remotemedia_core::executor::{Pipeline, SinkCollector};
+use remotemedia_io::{AudioInfo, AudioWriter, Subtype};
+
+use crate::Host;
+
+/// Blocks the reader thread may decode ahead of the pipeline.
+const READ_AHEAD: usize = 4;
+
+/// How to run one file.
+pub struct FileJob<'a> {
+    pub input: &'a Path,
+    /// A file (one sink) or a directory (one file per sink id); "-" is stdout.
+    pub output: &'a Path,
+    pub chunk_ms: u32,
+    /// Output sample coding (default: the one that keeps the sink's format exactly).
+    pub subtype: Option<Subtype>,
+    /// Extension of audio outputs written into a directory ("wav" or "flac").
+    pub audio_ext: &'a str,
+}
+
+/// What a finished run did.
+pub struct FileReport {
+    pub info: AudioInfo,
+    pub audio_secs: f64,
+    pub run_time: Duration,
+    pub written: Vec<String>,
+    pub metrics: Option<remotemedia_core::PipelineMetrics>,
+    pub trace: Option<serde_json::Value>,
+}
+
+/// A failed run with whatever metrics were gathered up to the failure.
+pub struct FileFailure {
+    pub error: anyhow::Error,
+    pub metrics: Option<Box<remotemedia_core::PipelineMetrics>>,
+    pub trace: Option<serde_json::Value>,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for FileFailure {
+    fn from(e: E) -> Self {
+        Self {
+            error: e.into(),
+            metrics: None,
+            trace: None,
+        }
+    }
+}
+
+fn ext(path: &Path) -> Option<String> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+}
+
+/// Where each sink's output goes.
+struct Outputs<'a> {
+    job: &'a FileJob<'a>,
+    as_dir: bool,
+    writers: BTreeMap<String, (PathBuf, AudioWriter)>,
+    other: SinkCollector,
+}
+
+impl Outputs<'_> {
+    fn path_for(&self, id: &str, audio: bool) -> PathBuf {
+        let e = if audio { self.job.audio_ext } else { "json" };
+        if self.as_dir {
+            self.job.output.join(format!("{id}.{e}"))
+        } else if self.job.output.extension().is_none() && self.job.output.as_os_str() != "-" {
+            // The batch runner names outputs by stem; the sink's kind picks the extension.
+            self.job.output.with_extension(e)
+        } else {
+            self.job.output.to_path_buf()
+        }
+    }
+
+    fn take(&mut self, outs: Vec<remotemedia_core::executor::SinkOutput>) -> Result<()> {
+        for o in outs {
+            match &o.data {
+                Data::Audio(a) => {
+                    if !self.writers.contains_key(&o.node_id) {
+                        let path = self.path_for(&o.node_id, true);
+                        if !self.as_dir && remotemedia_io::Container::for_path(&path).is_none() {
+                            bail!(
+                                "sink '{}' produces audio; give --output a .wav or .flac file name \
+                                 (or - for WAV on stdout), got {}",
+                                o.node_id,
+                                path.display()
+                            );
+                        }
+                        let w = AudioWriter::create(
+                            &path,
+                            a.sample_rate(),
+                            a.channels(),
+                            a.format(),
+                            self.job.subtype,
+                        )?;
+                        self.writers.insert(o.node_id.clone(), (path, w));
+                    }
+                    let (_, w) = self.writers.get_mut(&o.node_id).expect("inserted");
+                    w.write(a)?;
+                }
+                _ => self.other.extend([o]),
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, host: &dyn Host) -> Result<Vec<String>> {
+        let mut written = Vec::new();
+        let others = std::mem::take(&mut self.other).finish();
+        let writers = std::mem::take(&mut self.writers);
+        if writers.is_empty() && others.is_empty() {
+            bail!("the pipeline produced no output");
+        }
+        for (id, (path, w)) in writers {
+            let (subtype, container) = (w.subtype(), w.container());
+            let frames = w.finish()?;
+            written.push(format!(
+                "{} ({:?} {}, {frames} frames) from '{id}'",
+                path.display(),
+                container,
+                subtype.as_str()
+            ));
+        }
+        for (id, data) in others {
+            let path = self.as_dir_or_json(&id, &data)?;
+            let value = host.to_json(&data).ok_or_else(|| {
+                anyhow!(
+                    "sink '{id}' produced {}, which has no JSON form",
+                    data.describe()
+                )
+            })?;
+            remotemedia_io::write_json(&path, &value)?;
+            written.push(format!(
+                "{} ({}) from '{id}'",
+                path.display(),
+                data.describe()
+            ));
+        }
+        Ok(written)
+    }
+}
+
+impl Outputs<'_> {
+    fn as_dir_or_json(&self, id: &str, data: &Data) -> Result<PathBuf> {
+        let path = self.path_for(id, false);
+        if !self.as_dir && path.as_os_str() != "-" && ext(&path).as_deref() != Some("json") {
+            bail!(
+                "sink '{id}' produces {}; give --output a .json file name (got {})",
+                data.describe(),
+                path.display()
+            );
+        }
+        Ok(path)
+    }
+}
+
+/// Streams `job.input` through `pipeline`; outputs are complete (renamed into place) only when
+/// the whole run succeeded.
+pub fn process_file(
+    runtime: &tokio::runtime::Runtime,
+    pipeline: &Pipeline,
+    job: &FileJob<'_>,
+    host: &dyn Host,
+    progress: Option<&ProgressBar>,
+) -> Result<FileReport, FileFailure> {
+    let reader = remotemedia_io::open(job.input)?;
+    let info = reader.info().clone();
+    let sinks = pipeline.sink_ids().len();
+    let as_dir = job.output.as_os_str() != "-" && (sinks > 1 || job.output.is_dir());
+    if sinks > 1
+        && (job.output.is_file()
+            || job.output.as_os_str() == "-"
+            || ext(job.output).is_some_and(|e| ["wav", "flac", "json"].contains(&e.as_str())))
+    {
+        return Err(anyhow!(
+            "the pipeline has {sinks} sinks ({}); --output must be a directory (one file per sink)",
+            pipeline.sink_ids().join(", ")
+        )
+        .into());
+    }
+    if as_dir {
+        std::fs::create_dir_all(job.output)
+            .with_context(|| format!("cannot create directory {}", job.output.display()))?;
+    }
+    let block = ((info.sample_rate as u64 * job.chunk_ms as u64) / 1000).max(1) as usize;
+    let (_, blocks) = reader.spawn(block, READ_AHEAD);
+    let mut outputs = Outputs {
+        job,
+        as_dir,
+        writers: BTreeMap::new(),
+        other: SinkCollector::default(),
+    };
+    let t_run = Instant::now();
+    let mut frames = 0u64;
+    let result: Result<remotemedia_core::executor::Session> = runtime.block_on(async {
+        let mut session = pipeline.session()?;
+        let mut pushed = false;
+        for b in blocks.iter() {
+            let b = b?;
+            frames += b.frames() as u64;
+            let outs = session.push(Data::Audio(b)).await?;
+            pushed = true;
+            outputs.take(outs)?;
+            if let Some(p) = progress {
+                p.set_position(frames);
+            }
+        }
+        if !pushed {
+            // An empty input is still one (empty) chunk, so every node sees the stream's shape.
+            let empty = remotemedia_core::data::AudioBuffer::empty(
+                info.format,
+                info.sample_rate,
+                info.channels,
+            )?;
+            let outs = session.push(Data::Audio(empty)).await?;
+            outputs.take(outs)?;
+        }
+        let outs = session.finish().await?;
+        outputs.take(outs)?;
+        Ok(session)
+    });
+    let run_time = t_run.elapsed();
+    match result {
+        Ok(session) => {
+            let written = outputs.finish(host)?;
+            Ok(FileReport {
+                audio_secs: frames as f64 / info.sample_rate as f64,
+                info,
+                run_time,
+                written,
+                metrics: Some(session.metrics()),
+                trace: Some(session.chrome_trace()),
+            })
+        }
+        // Dropping `outputs` removes the unfinished temporary files.
+        Err(error) => Err(FileFailure {
+            // Reader and writer errors name their file already.
+            error: if error.downcast_ref::<remotemedia_io::IoError>().is_some() {
+                error
+            } else {
+                error.context(job.input.display().to_string())
+            },
+            metrics: pipeline.last_metrics().map(Box::new),
+            trace: pipeline.last_trace(),
+        }),
+    }
+}

@@ -1,0 +1,226 @@
+//! `remotemedia run` on streams and corpora: stdin/stdout, FLAC out, a corpus with a corrupt
+//! file in it, and resuming with --skip-existing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use remotemedia_core::data::{AudioBuffer, SampleFormat};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_remotemedia"));
+    c.current_dir(repo()).env_remove("REMOTEMEDIA_TEST_NODES");
+    c
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const PASS: &str = r#"{"version": "v1", "metadata": {"name": "pass"},
+  "nodes": [{"id": "p", "node_type": "PassThroughNode", "params": {}}], "connections": []}"#;
+
+fn noise(frames: usize, rate: u32) -> AudioBuffer {
+    let mut x: u32 = 99;
+    let v: Vec<i16> = (0..frames * 2)
+        .map(|_| {
+            x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+            (x >> 16) as i16
+        })
+        .collect();
+    AudioBuffer::new(v.into(), rate, 2).unwrap()
+}
+
+#[test]
+fn wav_through_stdin_and_stdout_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("pass.json");
+    std::fs::write(&manifest, PASS).unwrap();
+    let audio = noise(30_000, 16000);
+    let src = dir.path().join("in.wav");
+    remotemedia_io::write(&src, &audio, None).unwrap();
+    let mut child = cmd()
+        .args([
+            "run",
+            manifest.to_str().unwrap(),
+            "-i",
+            "-",
+            "-o",
+            "-",
+            "-q",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(&src).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || stdin.write_all(&bytes));
+    let out: Output = child.wait_with_output().unwrap();
+    feeder.join().unwrap().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let back_path = dir.path().join("back.wav");
+    std::fs::write(&back_path, &out.stdout).unwrap();
+    let back = remotemedia_io::read(&back_path).unwrap();
+    assert_eq!(back, audio);
+}
+
+#[test]
+fn flac_output_is_bit_exact_and_subtype_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("pass.json");
+    std::fs::write(&manifest, PASS).unwrap();
+    let audio = noise(25_000, 44100);
+    let src = dir.path().join("in.flac");
+    remotemedia_io::write(&src, &audio, None).unwrap();
+    let out = dir.path().join("out.flac");
+    let o = cmd()
+        .args([
+            "run",
+            manifest.to_str().unwrap(),
+            "-i",
+            src.to_str().unwrap(),
+        ])
+        .args(["-o", out.to_str().unwrap(), "--chunk-ms", "37"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let back = remotemedia_io::read(&out).unwrap();
+    assert_eq!(back.format(), SampleFormat::I16);
+    assert_eq!(back, audio);
+
+    let out24 = dir.path().join("out24.wav");
+    let o = cmd()
+        .args([
+            "run",
+            manifest.to_str().unwrap(),
+            "-i",
+            src.to_str().unwrap(),
+        ])
+        .args(["-o", out24.to_str().unwrap(), "--subtype", "PCM_24"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let back = remotemedia_io::read(&out24).unwrap();
+    assert_eq!(back.format(), SampleFormat::I32);
+    assert_eq!(back.to_format(SampleFormat::I16), audio);
+}
+
+#[test]
+fn a_corrupt_input_fails_cleanly_and_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("pass.json");
+    std::fs::write(&manifest, PASS).unwrap();
+    let src = dir.path().join("cut.wav");
+    remotemedia_io::write(&src, &noise(10_000, 16000), None).unwrap();
+    let bytes = std::fs::read(&src).unwrap();
+    std::fs::write(&src, &bytes[..bytes.len() - 1001]).unwrap();
+    let out = dir.path().join("out.wav");
+    let o = cmd()
+        .args([
+            "run",
+            manifest.to_str().unwrap(),
+            "-i",
+            src.to_str().unwrap(),
+        ])
+        .args(["-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let e = text(&o.stderr);
+    assert!(e.contains("cut.wav") && e.contains("truncated"), "{e}");
+    assert!(!out.exists());
+}
+
+fn summary(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_corpus_keeps_relative_paths_records_failures_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("pass.json");
+    std::fs::write(&manifest, PASS).unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir_all(corpus.join("a/b")).unwrap();
+    let files = ["one.wav", "a/two.flac", "a/b/three.wav", "a/b/four.wav"];
+    for (i, f) in files.iter().enumerate() {
+        remotemedia_io::write(&corpus.join(f), &noise(1000 * (i + 1), 8000), None).unwrap();
+    }
+    std::fs::write(corpus.join("a/bad.wav"), b"RIFF\x10\x00\x00\x00WAVEjunk").unwrap();
+    std::fs::write(corpus.join("notes.txt"), b"not audio, not picked up").unwrap();
+    let out = dir.path().join("out");
+    let run = |extra: &[&str]| {
+        cmd()
+            .args([
+                "run",
+                manifest.to_str().unwrap(),
+                "-i",
+                corpus.to_str().unwrap(),
+            ])
+            .args([
+                "-o",
+                out.to_str().unwrap(),
+                "--jobs",
+                "2",
+                "--audio-format",
+                "flac",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let e = text(&o.stderr);
+    assert!(e.contains("1 of 5 file(s) failed"), "{e}");
+    for (i, f) in files.iter().enumerate() {
+        let p = out.join(f).with_extension("flac");
+        assert_eq!(
+            remotemedia_io::read(&p).unwrap(),
+            noise(1000 * (i + 1), 8000),
+            "{f}"
+        );
+    }
+    assert!(!out.join("a/bad.flac").exists());
+    let rows = summary(&out.join("summary.jsonl"));
+    assert_eq!(rows.len(), 5);
+    let bad: Vec<_> = rows.iter().filter(|r| r["status"] == "error").collect();
+    assert_eq!(bad.len(), 1);
+    assert!(bad[0]["file"].as_str().unwrap().ends_with("bad.wav"));
+    assert!(bad[0]["error"].as_str().unwrap().contains("bad.wav"));
+    let ok_secs: f64 = rows
+        .iter()
+        .filter(|r| r["status"] == "ok")
+        .map(|r| r["audio_seconds"].as_f64().unwrap())
+        .sum();
+    assert!((ok_secs - 10_000.0 / 8000.0).abs() < 1e-9, "{ok_secs}");
+
+    // Resume: finished files are skipped, the failing one is tried again.
+    std::fs::remove_file(out.join("a/two.flac")).unwrap();
+    let o = run(&["--skip-existing"]);
+    assert_eq!(o.status.code(), Some(1));
+    let rows = summary(&out.join("summary.jsonl"));
+    let status = |suffix: &str| {
+        rows.iter()
+            .find(|r| r["file"].as_str().unwrap().ends_with(suffix))
+            .unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status("one.wav"), "skipped");
+    assert_eq!(status("three.wav"), "skipped");
+    assert_eq!(status("two.flac"), "ok");
+    assert_eq!(status("bad.wav"), "error");
+    assert!(out.join("a/two.flac").exists());
+}

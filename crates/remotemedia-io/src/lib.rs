@@ -1,0 +1,36 @@
+//! Streaming audio file I/O shared by the CLI, the Python bindings and the server.
+//!
+//! [`open`] reads WAV (a bulk path that decodes whole blocks of bytes at once), FLAC, MP3 and
+//! OGG/Vorbis block by block in the file's own sample format; [`AudioWriter`] writes WAV or
+//! FLAC block by block under a temporary name renamed into place at the end. Memory stays
+//! constant whatever the file's length.
+
+mod error;
+pub mod reader;
+pub mod writer;
+
+pub use error::IoError;
+pub use reader::{open, AudioInfo, AudioReader};
+pub use writer::{write_json, AudioWriter, Container, Subtype};
+
+/// Reads a whole file (convenience for small files and tests).
+pub fn read(path: &std::path::Path) -> Result<remotemedia_core::data::AudioBuffer, IoError> {
+    open(path)?.read_all()
+}
+
+/// Writes a whole buffer to `path` (WAV or FLAC by extension).
+pub fn write(
+    path: &std::path::Path,
+    audio: &remotemedia_core::data::AudioBuffer,
+    subtype: Option<Subtype>,
+) -> Result<u64, IoError> {
+    let mut w = AudioWriter::create(
+        path,
+        audio.sample_rate(),
+        audio.channels(),
+        audio.format(),
+        subtype,
+    )?;
+    w.write(audio)?;
+    w.finish()
+}

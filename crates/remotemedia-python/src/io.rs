@@ -1,0 +1,204 @@
+//! `remotemedia.read` / `write` / `blocks` and the batch runner, on the streaming reader and
+//! writer of `remotemedia-io` (the same code as the CLI).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::prelude::*;
+use remotemedia_core::data::SampleFormat;
+use remotemedia_io::{AudioReader, IoError, Subtype};
+
+use crate::convert;
+
+/// Missing files are FileNotFoundError, other OS failures OSError, damaged or unsupported
+/// files ValueError; every message names the file.
+fn io_err(e: IoError) -> PyErr {
+    match &e {
+        IoError::Os { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            PyFileNotFoundError::new_err(e.to_string())
+        }
+        IoError::Os { .. } => PyOSError::new_err(e.to_string()),
+        _ => PyValueError::new_err(e.to_string()),
+    }
+}
+
+fn parse_dtype(dtype: Option<&str>) -> PyResult<Option<SampleFormat>> {
+    dtype
+        .map(|d| match d {
+            "float32" => Ok(SampleFormat::F32),
+            "float64" => Ok(SampleFormat::F64),
+            "int16" => Ok(SampleFormat::I16),
+            "int32" => Ok(SampleFormat::I32),
+            other => Err(PyValueError::new_err(format!(
+                "dtype={other:?} is not supported; use 'float32', 'float64', 'int16', 'int32' or \
+                 None (the file's own format)"
+            ))),
+        })
+        .transpose()
+}
+
+/// Reads a whole file as a `remotemedia.Audio` in the file's format, or in `dtype`.
+#[pyfunction]
+#[pyo3(signature = (path, dtype=None))]
+pub fn read_file<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    dtype: Option<&str>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let format = parse_dtype(dtype)?;
+    let audio = py.detach(|| remotemedia_io::read(&path)).map_err(io_err)?;
+    let audio = match format {
+        Some(f) if f != audio.format() => audio.to_format(f),
+        _ => audio,
+    };
+    convert::audio_to_py(py, audio, false)
+}
+
+/// Writes an array (`(frames,)` or `(frames, channels)`) to a .wav or .flac file; returns the
+/// frames written.
+#[pyfunction]
+#[pyo3(signature = (path, audio, sample_rate, subtype=None))]
+pub fn write_file(
+    py: Python<'_>,
+    path: PathBuf,
+    audio: &Bound<'_, PyAny>,
+    sample_rate: u32,
+    subtype: Option<&str>,
+) -> PyResult<u64> {
+    let subtype = subtype
+        .map(|s| {
+            Subtype::parse(s).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "subtype={s:?} is not supported; use 'PCM_16', 'PCM_24', 'PCM_32', 'FLOAT', \
+                     'DOUBLE' or None (the one that keeps the data's format)"
+                ))
+            })
+        })
+        .transpose()?;
+    let buffer = convert::audio_from_array(audio, sample_rate)?;
+    py.detach(|| remotemedia_io::write(&path, &buffer, subtype))
+        .map_err(io_err)
+}
+
+/// An open file read block by block (`remotemedia.blocks`).
+#[pyclass(module = "remotemedia._native")]
+pub struct BlockReader {
+    reader: Mutex<Option<AudioReader>>,
+    blocksize: usize,
+    dtype: Option<SampleFormat>,
+    #[pyo3(get)]
+    sample_rate: u32,
+    #[pyo3(get)]
+    channels: u16,
+    /// Frames the header announces (None for streams of unknown length).
+    #[pyo3(get)]
+    frames: Option<u64>,
+}
+
+#[pymethods]
+impl BlockReader {
+    #[new]
+    #[pyo3(signature = (path, blocksize, dtype=None))]
+    fn new(py: Python<'_>, path: PathBuf, blocksize: usize, dtype: Option<&str>) -> PyResult<Self> {
+        if blocksize == 0 {
+            return Err(PyValueError::new_err("blocksize must be at least 1 frame"));
+        }
+        let dtype = parse_dtype(dtype)?;
+        let reader = py.detach(|| remotemedia_io::open(&path)).map_err(io_err)?;
+        let info = reader.info().clone();
+        Ok(Self {
+            reader: Mutex::new(Some(reader)),
+            blocksize,
+            dtype,
+            sample_rate: info.sample_rate,
+            channels: info.channels,
+            frames: info.frames,
+        })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let block = py.detach(|| {
+            let mut guard = self.reader.lock().expect("not poisoned");
+            let Some(reader) = guard.as_mut() else {
+                return Ok(None);
+            };
+            let r = reader.read_block(self.blocksize);
+            if !matches!(r, Ok(Some(_))) {
+                *guard = None; // closed after the end or an error
+            }
+            r
+        });
+        match block.map_err(io_err)? {
+            None => Ok(None),
+            Some(b) => {
+                let b = match self.dtype {
+                    Some(f) if f != b.format() => b.to_format(f),
+                    _ => b,
+                };
+                convert::audio_to_py(py, b, false).map(Some)
+            }
+        }
+    }
+}
+
+/// Runs a manifest over files, directories or glob patterns into `out_dir` on `jobs` threads
+/// (the CLI's batch runner); writes `summary.jsonl` there. Raises RuntimeError naming the
+/// count of failed files (each recorded in the summary) after processing everything.
+#[pyfunction]
+#[pyo3(signature = (manifest_json, inputs, out_dir, jobs=None, skip_existing=false, audio_format="wav", subtype=None, chunk_ms=1000))]
+#[allow(clippy::too_many_arguments)]
+pub fn run_files(
+    py: Python<'_>,
+    manifest_json: &str,
+    inputs: Vec<PathBuf>,
+    out_dir: PathBuf,
+    jobs: Option<usize>,
+    skip_existing: bool,
+    audio_format: &str,
+    subtype: Option<&str>,
+    chunk_ms: u32,
+) -> PyResult<()> {
+    use remotemedia_cli::Host;
+    if !matches!(audio_format, "wav" | "flac") {
+        return Err(PyValueError::new_err(format!(
+            "audio_format={audio_format:?}: use 'wav' or 'flac'"
+        )));
+    }
+    let subtype = subtype
+        .map(|s| {
+            Subtype::parse(s)
+                .ok_or_else(|| PyValueError::new_err(format!("subtype={s:?} is not supported")))
+        })
+        .transpose()?;
+    let manifest = remotemedia_core::manifest::parse(manifest_json)
+        .map_err(|e| crate::errors::to_pyerr(py, e.into()))?;
+    let host = crate::host::PyHost;
+    let mut registry = host.registry();
+    host.prepare(&manifest, &mut registry)
+        .map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
+    let pipeline = remotemedia_core::executor::Pipeline::new(manifest, &registry)
+        .map_err(|e| crate::errors::to_pyerr(py, e))?;
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    py.detach(|| {
+        remotemedia_cli::batch::run_batch(
+            &pipeline,
+            &remotemedia_cli::batch::BatchArgs {
+                inputs: &inputs,
+                out_dir: &out_dir,
+                jobs,
+                skip_existing,
+                summary: None,
+                chunk_ms,
+                subtype,
+                audio_ext: audio_format,
+                quiet: true,
+            },
+        )
+    })
+    .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("{e:#}")))
+}

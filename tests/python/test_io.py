@@ -1,0 +1,108 @@
+"""remotemedia.read / write / blocks and the native batch runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import remotemedia
+from remotemedia import _native
+
+
+def _noise(frames: int, channels: int, dtype: str) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    shape = (frames,) if channels == 1 else (frames, channels)
+    if dtype == "int16":
+        return rng.integers(-32768, 32767, size=shape, dtype=np.int16)
+    if dtype == "int32":
+        return (rng.integers(-(2**23), 2**23 - 1, size=shape, dtype=np.int32) << 8).astype(np.int32)
+    return (rng.standard_normal(shape) * 0.3).astype(dtype)
+
+
+@pytest.mark.parametrize(
+    ("name", "dtype", "subtype"),
+    [
+        ("a.wav", "int16", None),
+        ("b.wav", "int32", None),
+        ("c.wav", "int32", "PCM_24"),
+        ("d.wav", "float32", None),
+        ("e.wav", "float64", None),
+        ("f.flac", "int16", None),
+        ("g.flac", "int32", None),
+    ],
+)
+def test_round_trip_keeps_values_and_dtype(
+    tmp_path: Path, name: str, dtype: str, subtype: str | None
+) -> None:
+    data = _noise(5001, 2, dtype)
+    remotemedia.write(tmp_path / name, data, subtype=subtype, sample_rate=22050)
+    back = remotemedia.read(tmp_path / name)
+    assert back.dtype == np.dtype(dtype)
+    assert back.sample_rate == 22050
+    assert back.shape == (5001, 2)
+    np.testing.assert_array_equal(np.asarray(back), data)
+
+
+def test_read_with_dtype_converts(tmp_path: Path) -> None:
+    a = remotemedia.Audio(np.array([0, 16384, -32768], dtype=np.int16), 8000)
+    remotemedia.write(tmp_path / "x.wav", a)
+    f = remotemedia.read(tmp_path / "x.wav", dtype="float32")
+    assert f.dtype == np.float32
+    np.testing.assert_allclose(np.asarray(f), [0.0, 0.5, -1.0])
+    with pytest.raises(ValueError, match='dtype="uint8" is not supported'):
+        remotemedia.read(tmp_path / "x.wav", dtype="uint8")
+
+
+def test_blocks_cover_the_file_in_order(tmp_path: Path) -> None:
+    data = _noise(10_000, 1, "int16")
+    remotemedia.write(tmp_path / "m.flac", data, sample_rate=16000)
+    parts = list(remotemedia.blocks(tmp_path / "m.flac", 3000))
+    assert [len(p) for p in parts] == [3000, 3000, 3000, 1000]
+    assert all(p.sample_rate == 16000 for p in parts)
+    np.testing.assert_array_equal(np.concatenate(parts), data)
+
+
+def test_damaged_and_missing_files_raise_naming_the_file(tmp_path: Path) -> None:
+    data = _noise(4000, 1, "int16")
+    remotemedia.write(tmp_path / "ok.wav", data, sample_rate=16000)
+    raw = (tmp_path / "ok.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(raw[:-2000])
+    with pytest.raises(ValueError, match=r"cut\.wav: truncated"):
+        remotemedia.read(tmp_path / "cut.wav")
+    (tmp_path / "odd.wav").write_bytes(raw[:40] + (1001).to_bytes(4, "little") + raw[44:1045])
+    with pytest.raises(ValueError, match=r"odd\.wav.*1001 bytes"):
+        remotemedia.read(tmp_path / "odd.wav")
+    with pytest.raises(FileNotFoundError, match=r"missing\.wav"):
+        remotemedia.read(tmp_path / "missing.wav")
+    with pytest.raises(ValueError, match="FLAC stores PCM_16 or PCM_24"):
+        remotemedia.write(
+            tmp_path / "f.flac", data.astype(np.float32), subtype="FLOAT", sample_rate=16000
+        )
+    assert not (tmp_path / "f.flac").exists()
+    with pytest.raises(ValueError, match="sample_rate"):
+        remotemedia.write(tmp_path / "n.wav", data)
+
+
+def test_run_files_processes_a_corpus_and_records_failures(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    remotemedia.write(corpus / "a.wav", _noise(800, 1, "int16"), sample_rate=8000)
+    remotemedia.write(corpus / "sub" / "b.wav", _noise(1600, 1, "int16"), sample_rate=8000)
+    (corpus / "bad.wav").write_bytes(b"RIFF0000WAVEjunk")
+    manifest = json.dumps(
+        {
+            "version": "v1",
+            "metadata": {"name": "pass"},
+            "nodes": [{"id": "p", "node_type": "PassThroughNode", "params": {}}],
+            "connections": [],
+        }
+    )
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="1 of 3 file"):
+        _native.run_files(manifest, [str(corpus)], str(out), jobs=2)
+    assert remotemedia.read(out / "sub" / "b.wav").shape == (1600,)
+    rows = [json.loads(x) for x in (out / "summary.jsonl").read_text().splitlines()]
+    assert sorted(r["status"] for r in rows) == ["error", "ok", "ok"]
