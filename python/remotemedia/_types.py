@@ -26,6 +26,8 @@ class Audio(np.ndarray):
     sample_rate: int | None
 
     def __new__(cls, samples: npt.ArrayLike, sample_rate: int) -> Audio:
+        if isinstance(sample_rate, (float, np.floating)) and float(sample_rate).is_integer():
+            sample_rate = int(sample_rate)  # 44100.0 is 44100 Hz (soxr accepts it too)
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
             raise TypeError(f"sample_rate must be an integer in Hz, got {sample_rate!r}")
         if sample_rate <= 0:

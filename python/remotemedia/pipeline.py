@@ -141,22 +141,32 @@ class Pipeline:
 
     # ------------------------------------------------------------------ manifest
 
-    def to_manifest(self) -> dict[str, Any]:
-        """The v1 manifest as a dict (every node's constructor arguments included)."""
+    def to_manifest(self, *, local: bool = False) -> dict[str, Any]:
+        """The v1 manifest as a dict (every node's constructor arguments included).
+
+        Constructor arguments must be JSON values to go into a manifest. ``local=True`` is the
+        manifest of a local run, where your Python nodes are passed to the runtime as live
+        objects: their arguments may be any Python object (a loaded model, say) and are left
+        out when they are not JSON."""
         metadata: dict[str, Any] = {"name": self.name}
         if self.description:
             metadata["description"] = self.description
         nodes = []
         for node_id, node in self._nodes:
             params = node.params
-            try:
-                json.dumps(params, default=jsonable)
-            except (TypeError, ValueError) as exc:
-                raise ManifestError(
-                    f"node '{node_id}' ({type(node).__name__}): its constructor arguments "
-                    f"{params!r} cannot go into a manifest: {exc}; use JSON values (numbers, "
-                    "strings, lists, dicts)"
-                ) from None
+            bad = _first_non_json(params)
+            if bad is not None:
+                if local and not isinstance(node, BuiltinNode):
+                    params = {}
+                else:
+                    name, value = bad
+                    raise ManifestError(
+                        f"node '{node_id}' ({type(node).__name__}): argument '{name}' "
+                        f"({type(value).__name__}) cannot go into a manifest, which "
+                        "serialize(), from_manifest, the CLI and remote runs need; use JSON "
+                        "values (numbers, strings, lists, dicts) there. Local runs accept any "
+                        "Python object."
+                    )
             spec = {"id": node_id, "node_type": node.manifest_type(), "params": params}
             spec.update(self._policies.get(node_id, {}))
             nodes.append(spec)
@@ -218,7 +228,8 @@ class Pipeline:
                         "invalid manifest: nodes: a pipeline needs at least one node"
                     )
                 self._native = _native.NativePipeline(
-                    self.serialize(indent=None), self._python_nodes()
+                    json.dumps(self.to_manifest(local=True), default=jsonable),
+                    self._python_nodes(),
                 )
                 self._native_key = key
             return self._native
@@ -324,10 +335,18 @@ class Pipeline:
     ) -> AsyncSession:
         """The asyncio form of :meth:`stream`::
 
-        async with pipeline.astream(sample_rate=16000) as session:
-            await session.send(chunk)
-            async for out in session:
-                ...
+            async with pipeline.astream(sample_rate=16000) as session:
+                for chunk in chunks:
+                    await session.send(chunk)       # waits while max_pending are queued
+                    for out in session.poll():      # whatever is ready
+                        ...
+                for out in await session.close():   # flush: the tail
+                    ...
+
+        Or a producer task that sends then ``await session.finish()``, with a consumer task
+        that runs ``async for out in session`` (it ends once the stream has ended).
+        ``await session.aclose()`` ends it cleanly (flushing); ``await session.abort()``
+        discards.
         """
         return AsyncSession(
             self.stream(
@@ -373,6 +392,16 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, nodes={[i for i, _ in self._nodes]})"
+
+
+def _first_non_json(params: dict[str, Any]) -> tuple[str, Any] | None:
+    """The first parameter that JSON cannot hold, as (name, value)."""
+    for name, value in params.items():
+        try:
+            json.dumps(value, default=jsonable, allow_nan=False)
+        except (TypeError, ValueError):
+            return name, value
+    return None
 
 
 def _load_manifest(source: ManifestSource) -> dict[str, Any]:

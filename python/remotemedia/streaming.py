@@ -222,6 +222,10 @@ class Session:
         with self._listeners_lock:
             self._listeners.append(callback)
 
+    def poll_error(self) -> None:
+        """Raises the error that ended the stream, if one did."""
+        self._check()
+
     def poll(self) -> list[StreamOutput]:
         """Outputs produced since the last poll (never blocks)."""
         out = []
@@ -324,6 +328,15 @@ class AsyncSession:
         await asyncio.to_thread(self._s.wait)
 
     async def aclose(self) -> None:
+        """Ends the stream cleanly, as :meth:`close` does (every node flushes), for
+        ``contextlib.aclosing`` and async generators; outputs not consumed yet stay
+        available to :meth:`poll` and ``async for``. :meth:`abort` discards instead."""
+        if not self._s.done:
+            await asyncio.to_thread(self._s.end_input)
+            await asyncio.to_thread(self._s.wait)
+        self._s.poll_error()
+
+    async def abort(self) -> None:
         """Ends the stream without flushing."""
         await asyncio.to_thread(self._s.abort)
 
@@ -362,4 +375,4 @@ class AsyncSession:
             if not self._s.done:
                 await asyncio.to_thread(self._s.close)
         else:
-            await self.aclose()
+            await self.abort()

@@ -62,3 +62,9 @@ def test_invalid_manifests_are_rejected_by_the_schema(path: Path) -> None:
 def test_the_golden_set_is_what_this_test_expects() -> None:
     assert len(INVALID) >= 20
     assert GRAPH_LEVEL <= {p.stem for p in INVALID}
+
+
+def test_the_sample_error_in_the_manifest_docs_is_the_current_one() -> None:
+    doc = (REPO / "docs/manifest.md").read_text()
+    expected = (REPO / "tests/manifests/invalid/several_problems.expected").read_text().strip()
+    assert f"```\n{expected}\n```" in doc

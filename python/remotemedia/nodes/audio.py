@@ -9,8 +9,9 @@ import math
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+import numpy.typing as npt
 
-from remotemedia import _native
+from remotemedia import _input, _native
 from remotemedia._types import Audio
 from remotemedia.errors import ManifestError
 from remotemedia.nodes.base import Node
@@ -66,7 +67,10 @@ class BuiltinNode(Node):
             engine = self._engine = _native.NativeNode(
                 self.manifest_type(), params_json(self.manifest_type(), self.params)
             )
-        return engine.process(data, sample_rate)
+        # The same preparation as Pipeline.run: non-contiguous or byte-swapped arrays
+        # (a.T, x[:, 0], Fortran order) are copied once, rates may be integral floats.
+        data, rate = _input.prepare(data, sample_rate)
+        return engine.process(data, rate)
 
     def flush(self) -> Any:
         """Ends the stream: returns what is still buffered; the next chunk starts a new one."""
@@ -160,11 +164,12 @@ class FormatConverterNode(BuiltinNode):
 
     def __init__(
         self,
-        target_format: SampleFormatName,
+        target_format: SampleFormatName | npt.DTypeLike,
         dither: Literal["none", "tpdf"] = "none",
         seed: int = 0,
     ) -> None:
-        self.target_format = target_format
+        self.target_format = format_name(target_format)
+        self._init_params["target_format"] = self.target_format
         self.dither = dither
         self.seed = seed
         self._setup()
@@ -190,6 +195,32 @@ class PassThroughNode(BuiltinNode):
 
 
 # ---------------------------------------------------------------------------- validation
+
+_FORMAT_NAMES = {
+    "f32": "f32",
+    "float32": "f32",
+    "i16": "i16",
+    "int16": "i16",
+    "i32": "i32",
+    "int32": "i32",
+    "f64": "f64",
+    "float64": "f64",
+}
+
+
+def format_name(fmt: Any) -> Any:
+    """Our short sample-format name for any numpy spelling ("float32", np.float32,
+    np.dtype("int16"), "f32"); anything else is returned as is for the runtime to refuse."""
+    try:
+        key = np.dtype(fmt).name if not isinstance(fmt, str) else fmt
+    except TypeError:
+        return fmt
+    if isinstance(fmt, str) and fmt not in _FORMAT_NAMES:
+        try:
+            key = np.dtype(fmt).name
+        except TypeError:
+            return fmt
+    return _FORMAT_NAMES.get(key, fmt)
 
 
 def params_json(node_type: str, params: dict[str, Any]) -> str:

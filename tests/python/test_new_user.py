@@ -1,0 +1,100 @@
+"""Rough edges a new user hits (issue 12): arrays the library's own hints produce, dtype
+spellings, float sample rates, live Python objects as node arguments, files as floats, and the
+async session lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+import pytest
+
+import remotemedia
+from remotemedia import AudioResampleNode, FormatConverterNode, ManifestError, Node, Pipeline
+
+from conftest import REPO, music
+
+
+def test_standalone_nodes_take_transposed_sliced_and_fortran_arrays() -> None:
+    x = music(48000, 0.2, channels=2)  # (frames, 2)
+    node = AudioResampleNode(16000)
+    want = node(x, sample_rate=48000)
+    # The hint for (channels, frames) input is `audio.T`: that must work.
+    np.testing.assert_array_equal(node(x.T.copy().T, sample_rate=48000), want)
+    np.testing.assert_array_equal(node(np.asfortranarray(x), sample_rate=48000), want)
+    mono = node(x[:, 0], sample_rate=48000)
+    np.testing.assert_array_equal(mono, node(np.ascontiguousarray(x[:, 0]), sample_rate=48000))
+
+
+@pytest.mark.parametrize("spelling", ["float32", np.float32, np.dtype("float32"), "f32"])
+def test_format_names_accept_numpy_spellings(spelling: Any) -> None:
+    node = FormatConverterNode(spelling)
+    assert node.params["target_format"] == "f32"
+    out = node(np.array([16384, -32768], dtype=np.int16), sample_rate=16000)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [0.5, -1.0])
+    with pytest.raises(ManifestError, match="target_format"):
+        FormatConverterNode("uint8")  # type: ignore[arg-type]
+
+
+def test_integral_float_sample_rates_are_accepted() -> None:
+    x = music(44100, 0.1)
+    p = Pipeline("f").add_node(AudioResampleNode(16000))
+    assert p.run(x, sample_rate=44100.0).sample_rate == 16000  # type: ignore[arg-type]
+    assert remotemedia.Audio(x, 44100.0).sample_rate == 44100  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="sample_rate"):
+        p.run(x, sample_rate=44100.5)  # type: ignore[arg-type]
+
+
+class Model:
+    """Something that is not JSON, like a loaded model."""
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+
+
+class Apply(Node):
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    def process(self, audio: remotemedia.Audio) -> np.ndarray:
+        return audio * np.float32(self.model.factor)
+
+
+def test_local_runs_take_any_python_object_as_an_argument() -> None:
+    p = Pipeline("m").add_node(Apply(Model(0.5)))
+    x = music(16000, 0.1)
+    np.testing.assert_allclose(p.run(x, sample_rate=16000), x * 0.5)
+    # Only a manifest needs JSON, and the error says which argument and why.
+    with pytest.raises(
+        ManifestError, match=r"argument 'model' \(Model\) cannot go into a manifest"
+    ):
+        p.serialize()
+
+
+def test_files_read_as_their_own_format_or_as_asked() -> None:
+    path = REPO / "examples/speech_48k.wav"
+    p = Pipeline("pass").add_node(remotemedia.PassThroughNode())
+    raw = p.run(path)
+    assert raw.dtype == np.int16
+    as_float = p.run(path, dtype="float32")
+    assert as_float.dtype == np.float32
+    np.testing.assert_allclose(as_float, raw / 32768.0, atol=1e-7)
+
+
+def test_aclose_flushes_and_abort_discards() -> None:
+    p = Pipeline("v").add_node(remotemedia.VADNode(emit="events", hangover_ms=0))
+    tone = music(16000, 0.5)
+
+    async def main(abort: bool) -> list[str]:
+        session = p.astream(sample_rate=16000)
+        await session.send(tone)
+        if abort:
+            await session.abort()
+        else:
+            await session.aclose()
+        return [e["event"] for out in session.poll() for e in out.data]
+
+    assert asyncio.run(main(abort=False)) == ["speech_start", "speech_end"]
+    assert "speech_end" not in asyncio.run(main(abort=True))
