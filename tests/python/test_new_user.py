@@ -98,3 +98,21 @@ def test_aclose_flushes_and_abort_discards() -> None:
 
     assert asyncio.run(main(abort=False)) == ["speech_start", "speech_end"]
     assert "speech_end" not in asyncio.run(main(abort=True))
+
+
+class Halve(Node):
+    def __init__(self) -> None:
+        self.writeable: list[bool] = []
+
+    def process(self, audio: remotemedia.Audio) -> np.ndarray:
+        self.writeable.append(bool(audio.flags.writeable))
+        return audio * np.float32(0.5)  # out of place, as documented
+
+
+def test_python_node_inputs_are_read_only_as_documented() -> None:
+    halve = Halve()
+    p = Pipeline("h").add_node(FormatConverterNode("f32")).add_node(halve)
+    x = (music(16000, 0.1) * 32767).astype(np.int16)
+    out = p.run(x, sample_rate=16000)
+    assert halve.writeable == [False]
+    np.testing.assert_allclose(out, x.astype(np.float32) / 32768.0 * 0.5, rtol=1e-6)

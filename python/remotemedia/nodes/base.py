@@ -28,7 +28,8 @@ class Node(abc.ABC):
                 return audio * self.factor   # an Audio in, an Audio out (same sample rate)
 
     ``process`` receives what the upstream node produced: a :class:`~remotemedia.Audio`
-    (read-only when the buffer is shared), a list of :class:`~remotemedia.Segment`, any Python
+    (read-only: the executor keeps it for a retry; compute a new array), a list of
+    :class:`~remotemedia.Segment`, any Python
     object, or a ``dict`` keyed by upstream node id when the node has several inputs. Return
     ``None`` to emit nothing. Raise ``TimeoutError``, ``ConnectionError`` or
     :class:`~remotemedia.RetryableError` to have the call retried; anything else fails at once.
