@@ -526,15 +526,28 @@ pub async fn serve(
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
-    let reflection = if reflection {
-        Some(
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
-                .build_v1()
-                .map_err(|e| ServeError::Reflection(e.to_string()))?,
+    // Both reflection versions (grpcurl speaks v1; grpcio's and older tools' clients still
+    // ask v1alpha), each listing our service and grpc.health.v1.Health.
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let (reflection, reflection_alpha) = if reflection {
+        (
+            Some(
+                reflection_builder()
+                    .build_v1()
+                    .map_err(|e| ServeError::Reflection(e.to_string()))?,
+            ),
+            Some(
+                reflection_builder()
+                    .build_v1alpha()
+                    .map_err(|e| ServeError::Reflection(e.to_string()))?,
+            ),
         )
     } else {
-        None
+        (None, None)
     };
     let auth = Auth {
         tokens: Arc::new(tokens),
@@ -574,6 +587,7 @@ pub async fn serve(
     let server = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_optional_service(reflection)
+        .add_optional_service(reflection_alpha)
         .add_service(tonic::service::interceptor::InterceptedService::new(
             service, auth,
         ))

@@ -516,10 +516,45 @@ async fn reflection_is_served_only_when_enabled() {
     cfg.reflection = true;
     let on = TestServer::start(cfg).await;
     let names = services(&on.addr).await.unwrap();
-    assert!(
-        names.contains(&"remotemedia.v1.RemoteMedia".to_string()),
-        "{names:?}"
-    );
+    for service in ["remotemedia.v1.RemoteMedia", "grpc.health.v1.Health"] {
+        assert!(names.contains(&service.to_string()), "{names:?}");
+    }
+    // The older v1alpha protocol (what grpcio's reflection client speaks) answers too.
+    {
+        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", on.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut responses = ServerReflectionClient::new(channel)
+            .server_reflection_info(tokio_stream::iter([req]))
+            .await
+            .unwrap()
+            .into_inner();
+        match responses
+            .message()
+            .await
+            .unwrap()
+            .and_then(|r| r.message_response)
+        {
+            Some(MessageResponse::ListServicesResponse(list)) => {
+                let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+                assert!(
+                    names.contains(&"remotemedia.v1.RemoteMedia".to_string()),
+                    "{names:?}"
+                );
+            }
+            other => panic!("unexpected v1alpha reflection response {other:?}"),
+        }
+    }
     on.shutdown().await;
 
     let off = TestServer::start(config()).await;
