@@ -41,9 +41,17 @@ class Pipeline:
     (``audio_resample``), numbered when repeated.
     """
 
-    def __init__(self, name: str = "pipeline", *, description: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "pipeline",
+        *,
+        description: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.description = description
+        #: Free-form string labels (manifest ``metadata.labels``), kept by the round trip.
+        self.labels: dict[str, str] = dict(labels or {})
         self._nodes: list[tuple[str, Node]] = []
         # Per-node execution policy ("retry", "timeout_ms"), as in the manifest.
         self._policies: dict[str, dict[str, Any]] = {}
@@ -151,6 +159,8 @@ class Pipeline:
         metadata: dict[str, Any] = {"name": self.name}
         if self.description:
             metadata["description"] = self.description
+        if self.labels:
+            metadata["labels"] = dict(self.labels)
         nodes = []
         for node_id, node in self._nodes:
             params = node.params
@@ -193,7 +203,11 @@ class Pipeline:
             # Full validation first: every problem at once, with node ids and fields.
             _native.NativePipeline(json.dumps(manifest))
         meta = manifest.get("metadata") or {}
-        p = cls(meta.get("name", "pipeline"), description=meta.get("description"))
+        p = cls(
+            meta.get("name", "pipeline"),
+            description=meta.get("description"),
+            labels=meta.get("labels"),
+        )
         for spec in manifest.get("nodes", []):
             node_type = spec["node_type"]
             params = spec.get("params") or {}
@@ -220,7 +234,7 @@ class Pipeline:
         """The runtime's pipeline for the current graph (built when the graph changed)."""
         # Node params are fixed at construction, so the graph changes only through add_node,
         # connect, or the name/description.
-        key = (self._version, self.name, self.description)
+        key = (self._version, self.name, self.description, tuple(sorted(self.labels.items())))
         with self._native_lock:
             if self._native_key != key:
                 if not self._nodes:
@@ -279,10 +293,20 @@ class Pipeline:
         return outputs
 
     async def arun(
-        self, data: Any, sample_rate: int | None = None, *, remote: str | None = None
+        self,
+        data: Any,
+        sample_rate: int | None = None,
+        *,
+        remote: str | None = None,
+        token: str | None = None,
+        timeout: float | None = None,
+        dtype: str | None = None,
     ) -> Any:
-        """:meth:`run` without blocking the event loop (the work runs on a worker thread)."""
-        return await asyncio.to_thread(self.run, data, sample_rate, remote=remote)
+        """:meth:`run` without blocking the event loop (the work runs on a worker thread);
+        the same arguments."""
+        return await asyncio.to_thread(
+            self.run, data, sample_rate, remote=remote, token=token, timeout=timeout, dtype=dtype
+        )
 
     # ------------------------------------------------------------------ streaming
 

@@ -8,6 +8,7 @@ import threading
 from typing import Any, Protocol
 
 from remotemedia import _input, _native
+from remotemedia.errors import RemoteError
 from remotemedia.streaming import Session
 
 
@@ -45,7 +46,7 @@ class RemoteClient:
     ) -> dict[str, Any]:
         """Runs a manifest (JSON text) on a whole input; returns ``{sink_id: output}``."""
         outputs: dict[str, Any]
-        outputs, metrics = self._native.execute(manifest, data, sample_rate, timeout)
+        outputs, metrics = self._client().execute(manifest, data, sample_rate, timeout)
         self.last_metrics = json.loads(metrics)
         return outputs
 
@@ -71,20 +72,37 @@ class RemoteClient:
         background: bool = False,
     ) -> Session:
         """Like :meth:`Pipeline.stream`, on the server."""
-        backend = self._native.stream(pipeline.serialize(indent=None))
+        backend = self._client().stream(pipeline.serialize(indent=None))
         return Session(
             backend, sample_rate, channels, max_pending=max_pending, background=background
         )
 
     def list_nodes(self) -> list[dict[str, str]]:
         """The server's node types."""
-        nodes: list[dict[str, str]] = self._native.list_nodes()
+        nodes: list[dict[str, str]] = self._client().list_nodes()
         return nodes
 
     def version(self) -> dict[str, str]:
         """The server's versions."""
-        version: dict[str, str] = self._native.version()
+        version: dict[str, str] = self._client().version()
         return version
+
+    def close(self) -> None:
+        """Closes the connection (later calls raise). Clients from ``run(remote=...)`` are
+        shared per address and closed at exit; close the ones you make yourself, or use
+        ``with RemoteClient(...) as client:``."""
+        self._native = None
+
+    def __enter__(self) -> RemoteClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _client(self) -> Any:
+        if self._native is None:
+            raise RemoteError(f"the client for {self.address} is closed")
+        return self._native
 
     def __repr__(self) -> str:
         return f"RemoteClient({self.address!r})"

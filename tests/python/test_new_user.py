@@ -116,3 +116,16 @@ def test_python_node_inputs_are_read_only_as_documented() -> None:
     out = p.run(x, sample_rate=16000)
     assert halve.writeable == [False]
     np.testing.assert_allclose(out, x.astype(np.float32) / 32768.0 * 0.5, rtol=1e-6)
+
+
+def test_labels_survive_the_manifest_round_trip() -> None:
+    p = Pipeline("l", labels={"team": "voice"}).add_node(AudioResampleNode(16000))
+    q = Pipeline.from_manifest(p.serialize())
+    assert q.labels == {"team": "voice"}
+    assert q.to_manifest()["metadata"]["labels"] == {"team": "voice"}
+
+
+def test_arun_takes_the_same_arguments_as_run() -> None:
+    p = Pipeline("a").add_node(remotemedia.PassThroughNode())
+    out = asyncio.run(p.arun(REPO / "examples/speech_48k.wav", dtype="float32"))
+    assert out.dtype == np.float32

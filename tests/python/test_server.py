@@ -287,3 +287,12 @@ def test_remote_pipeline_node_chains_two_servers(tmp_path: Path) -> None:
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_remote_client_closes_and_is_a_context_manager(server: Server) -> None:
+    from remotemedia import RemoteError
+
+    with RemoteClient(server.address) as client:
+        assert client.version()["api_version"] == "remotemedia.v1"
+    with pytest.raises(RemoteError, match="closed"):
+        client.version()
