@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import threading
+import warnings
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -288,6 +289,14 @@ class Pipeline:
         pipeline = self._pipeline()
         data, rate = _input.prepare(data, sample_rate, dtype)
         outputs = pipeline.run(data, rate)
+        if not outputs:
+            warnings.warn(
+                f"pipeline '{self.name}' produced no output: sink(s) "
+                f"{', '.join(pipeline.sink_ids)} emitted nothing over the whole run (a node "
+                "whose process() and flush() return None emits nothing); returning {}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         if len(outputs) == 1:
             return next(iter(outputs.values()))
         return outputs

@@ -56,3 +56,16 @@ class Explode(remotemedia.Node):
 
     def process(self, audio: remotemedia.Audio) -> None:
         raise ValueError("injected failure")
+
+
+class Sleep(remotemedia.Node):
+    """Sleeps ``seconds`` per call, then passes its input on."""
+
+    def __init__(self, seconds: float = 1.0) -> None:
+        self.seconds = seconds
+
+    def process(self, audio: remotemedia.Audio) -> remotemedia.Audio:
+        import time
+
+        time.sleep(self.seconds)
+        return audio

@@ -129,3 +129,14 @@ def test_arun_takes_the_same_arguments_as_run() -> None:
     p = Pipeline("a").add_node(remotemedia.PassThroughNode())
     out = asyncio.run(p.arun(REPO / "examples/speech_48k.wav", dtype="float32"))
     assert out.dtype == np.float32
+
+
+class Nothing(Node):
+    def process(self, audio: remotemedia.Audio) -> None:
+        return None
+
+
+def test_a_run_with_no_output_says_so() -> None:
+    p = Pipeline("quiet").add_node(Nothing())
+    with pytest.warns(RuntimeWarning, match="produced no output: sink\\(s\\) nothing"):
+        assert p.run(music(16000, 0.1), sample_rate=16000) == {}

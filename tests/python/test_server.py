@@ -296,3 +296,16 @@ def test_a_remote_client_closes_and_is_a_context_manager(server: Server) -> None
         assert client.version()["api_version"] == "remotemedia.v1"
     with pytest.raises(RemoteError, match="closed"):
         client.version()
+
+
+def test_a_missed_call_deadline_is_deadline_exceeded(tmp_path: Path) -> None:
+    from remotemedia import RemoteError
+
+    s = Server(tmp_path, '[python_nodes]\n"Sleep" = "cli_nodes:Sleep"\n')
+    try:
+        slow = '{"version": "v1", "nodes": [{"id": "z", "node_type": "Sleep", "params": {"seconds": 2}}]}'
+        with RemoteClient(s.address) as client, pytest.raises(RemoteError) as e:
+            client.execute(slow, music(16000, 0.1), 16000, timeout=0.3)
+        assert e.value.grpc_code == "DeadlineExceeded"  # type: ignore[attr-defined]
+    finally:
+        s.stop()

@@ -432,8 +432,8 @@ fn a_stream_that_changes_shape_or_is_not_audio_is_refused() {
 fn bad_params_are_refused_naming_the_field_and_range() {
     let reg = registry();
     for (params, field, range) in [
-        (r#"{"threshold": 1.5}"#, "threshold", "0.0..=1.0"),
-        (r#"{"threshold": -0.1}"#, "threshold", "0.0..=1.0"),
+        (r#"{"threshold": 1.5}"#, "threshold", "0..=1"),
+        (r#"{"threshold": -0.1}"#, "threshold", "0..=1"),
         (
             r#"{"threshold": 0.4, "end_threshold": 0.6}"#,
             "end_threshold",
@@ -446,7 +446,7 @@ fn bad_params_are_refused_naming_the_field_and_range() {
             "pad_ms",
             "0..=min_silence_ms",
         ),
-        (r#"{"min_snr_db": 41}"#, "min_snr_db", "0.0..=40.0"),
+        (r#"{"min_snr_db": 41}"#, "min_snr_db", "0..=40"),
         (r#"{"emit": "frames"}"#, "emit", "segments"),
         (r#"{"treshold": 0.5}"#, "treshold", "unknown"),
     ] {

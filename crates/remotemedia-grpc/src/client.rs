@@ -86,8 +86,15 @@ impl From<Status> for ClientError {
                 .and_then(|v| v.to_str().ok())
                 .map(String::from)
         };
+        // tonic enforces the call's `grpc-timeout` itself and reports it as CANCELLED
+        // ("Timeout expired"); to the caller it is a missed deadline.
+        let code = if s.code() == Code::Cancelled && s.message() == "Timeout expired" {
+            Code::DeadlineExceeded
+        } else {
+            s.code()
+        };
         ClientError::Status {
-            code: s.code(),
+            code,
             message: s.message().to_string(),
             node_id: get(NODE_ID_KEY),
             error_code: get(ERROR_CODE_KEY),
