@@ -126,3 +126,57 @@ fn ten_bad_inputs_in_a_row_do_not_open_a_configured_breaker() {
     let out = run_whole(&p, AudioBuffer::mono_f32(vec![0.1; 960], 48_000));
     assert_eq!(f32_samples(&out).len(), 320);
 }
+
+#[test]
+fn without_a_configured_breaker_failures_never_refuse_a_run() {
+    let p = pipeline(
+        r#"{"version": "v1", "nodes": [
+            {"id": "bad", "node_type": "TestFailNode", "params": {"retryable": false}}]}"#,
+    );
+    let rt = rt();
+    for i in 0..12 {
+        let e = rt
+            .block_on(p.run(Data::Audio(AudioBuffer::mono_f32(vec![0.0; 160], 16_000))))
+            .unwrap_err();
+        assert!(
+            matches!(e, ExecutorError::NodeError { .. }),
+            "run {i}: {e:?}"
+        );
+    }
+    assert_eq!(
+        p.breaker_state("bad"),
+        Some(BreakerState::Closed {
+            consecutive_failures: 12
+        })
+    );
+}
+
+#[test]
+fn an_empty_circuit_breaker_object_gets_the_defaults_and_opens_after_5() {
+    let p = pipeline(
+        r#"{"version": "v1", "nodes": [
+            {"id": "bad", "node_type": "TestFailNode", "params": {"retryable": false},
+             "circuit_breaker": {}}]}"#,
+    );
+    let rt = rt();
+    for _ in 0..5 {
+        let e = rt
+            .block_on(p.run(Data::Audio(AudioBuffer::mono_f32(vec![0.0; 160], 16_000))))
+            .unwrap_err();
+        assert!(matches!(e, ExecutorError::NodeError { .. }), "{e:?}");
+    }
+    let e = rt
+        .block_on(p.run(Data::Audio(AudioBuffer::mono_f32(vec![0.0; 160], 16_000))))
+        .unwrap_err();
+    match e {
+        ExecutorError::CircuitOpen {
+            consecutive_failures,
+            retry_after_ms,
+            ..
+        } => {
+            assert_eq!(consecutive_failures, 5);
+            assert!(retry_after_ms > 29_000 && retry_after_ms <= 30_000);
+        }
+        other => panic!("expected CircuitOpen, got {other:?}"),
+    }
+}
