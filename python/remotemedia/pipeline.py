@@ -436,7 +436,7 @@ def _import_node_class(node_id: str, node_type: str) -> type[Node]:
 
     if ":" not in node_type:
         raise ManifestError(
-            f"invalid manifest: node '{node_id}': node_type: unknown node type '{node_type}'; "
+            f"invalid manifest: node '{node_id}': node_type: unknown node type {node_type[:64]!r}; "
             f"known types: {', '.join(sorted(BUILTIN_TYPES))}, or a Python class as "
             "'module:Class'"
         )

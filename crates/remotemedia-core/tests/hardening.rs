@@ -180,3 +180,96 @@ fn an_empty_circuit_breaker_object_gets_the_defaults_and_opens_after_5() {
         other => panic!("expected CircuitOpen, got {other:?}"),
     }
 }
+
+#[test]
+fn every_native_node_refuses_input_rates_outside_the_supported_range() {
+    let registry = remotemedia_core::registry::NodeRegistry::with_builtins();
+    let rt = rt();
+    let mut checked = Vec::new();
+    for node_type in registry.node_types() {
+        // The first parameter set the type accepts (types needing other required parameters
+        // are skipped here; the three that accepted any rate must not be).
+        let candidates = [
+            "{}",
+            r#"{"target_format": "i16"}"#,
+            r#"{"channels": 2}"#,
+            r#"{"target_rate": 16000}"#,
+        ];
+        let Some(p) = candidates.iter().find_map(|params| {
+            remotemedia_core::Pipeline::from_json(&one_node(node_type, params), &registry).ok()
+        }) else {
+            continue;
+        };
+        for rate in [1u32, 7_999, 384_001, u32::MAX] {
+            let input = AudioBuffer::mono_f32(vec![0.1; 480], rate);
+            let e = rt.block_on(p.run(Data::Audio(input))).unwrap_err();
+            let msg = input_error(e);
+            assert!(
+                msg.contains(node_type)
+                    && msg.contains(&format!("{rate} Hz"))
+                    && msg.contains("8000..=384000"),
+                "{node_type} at {rate} Hz: {msg}"
+            );
+        }
+        checked.push(node_type.to_string());
+    }
+    for t in ["PassThroughNode", "FormatConverterNode", "ChannelMixNode"] {
+        assert!(
+            checked.iter().any(|c| c == t),
+            "{t} not checked: {checked:?}"
+        );
+    }
+}
+
+fn manifest_error(node_type_json: &str) -> String {
+    let json = format!(
+        r#"{{"version": "v1", "nodes": [{{"id": "n", "node_type": {node_type_json}, "params": {{}}}}]}}"#
+    );
+    match remotemedia_core::Pipeline::from_json(&json, &registry()) {
+        Ok(_) => panic!("{node_type_json} was accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn node_type_length_is_enforced_and_long_values_are_not_echoed() {
+    let long = "A".repeat(100_000);
+    let msg = manifest_error(&format!("\"{long}\""));
+    assert!(
+        msg.contains("100000 characters; a node type has 1 to 128"),
+        "{msg}"
+    );
+    assert!(msg.len() < 400, "{} bytes", msg.len());
+    let msg = manifest_error(&format!("\"{}\"", "B".repeat(129)));
+    assert!(msg.contains("129 characters"), "{msg}");
+    let msg = manifest_error("\"\"");
+    assert!(msg.contains("0 characters"), "{msg}");
+    // 128 characters is within the limit: the error is about the type being unknown.
+    let msg = manifest_error(&format!("\"{}\"", "C".repeat(128)));
+    assert!(msg.contains("unknown node type"), "{msg}");
+}
+
+#[test]
+fn control_characters_in_node_type_are_never_echoed_raw() {
+    for (json, escaped) in [
+        (r#""Pass\u0000Through""#, r"Pass\0Through"),
+        (r#""\u001b[31mred\u001b[0m""#, r"\u{1b}[31mred"),
+        (r#""a\nb""#, r"a\nb"),
+        (r#""x\r\u0007""#, r"x\r\u{7}"),
+    ] {
+        let msg = manifest_error(json);
+        assert!(
+            !msg.chars().any(|c| c.is_control() && c != '\n'),
+            "{json}: {msg:?}"
+        );
+        assert!(!msg.contains("a\nb"), "{msg:?}");
+        assert!(msg.contains("control characters"), "{msg}");
+        assert!(msg.contains(escaped), "{json}: {msg}");
+    }
+    // Unknown but printable types keep the familiar message.
+    let msg = manifest_error(r#""VADnode""#);
+    assert!(
+        msg.contains("unknown node type 'VADnode'; did you mean 'VADNode'?"),
+        "{msg}"
+    );
+}
