@@ -226,16 +226,21 @@ pub fn main_with(args: Vec<OsString>, host: &dyn Host) -> ExitCode {
 /// Without it every `tracing::warn!` in the runtime was invisible. In the Python package
 /// `cli_main` may run more than once per process; the first subscriber stays.
 fn init_logging(json: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
+    // symphonia logs (through the `log` bridge) an ERROR for every file it cannot probe, which
+    // the CLI already reports as a clear error of its own; RUST_LOG can still ask for it.
+    const DEFAULT: &str = "warn,symphonia=off";
     let (filter, bad) = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.trim().is_empty() => match EnvFilter::try_new(&spec) {
             Ok(f) => (f, None),
-            Err(e) => (EnvFilter::new("warn"), Some(format!("{spec:?}: {e}"))),
+            Err(e) => (EnvFilter::new(DEFAULT), Some(format!("{spec:?}: {e}"))),
         },
-        _ => (EnvFilter::new("warn"), None),
+        _ => (EnvFilter::new(DEFAULT), None),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let installed = if json {
         builder.json().try_init().is_ok()
