@@ -17,15 +17,31 @@ __all__ = ["prepare", "prepare_chunk", "sample_rate_of"]
 _DTYPES = (np.float32, np.float64, np.int16, np.int32)
 
 
+# The runtime's supported input rates (crates/remotemedia-core data::MIN/MAX_SAMPLE_RATE).
+MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 384000
+_U32_MAX = 2**32 - 1
+
+
 def sample_rate_of(value: Any, what: str = "sample_rate") -> int:
-    """An integer sample rate in Hz from an int, a numpy integer or an integral float."""
+    """An integer sample rate in Hz from an int, a numpy integer or an integral float.
+
+    Rates the runtime cannot even hold (below 1 or beyond u32) are refused here: they would
+    otherwise fail converting to u32 with an OverflowError naming nothing. Other rates
+    outside the range reach the nodes, whose NodeError names the node."""
     if isinstance(value, bool):
         raise TypeError(f"{what} must be an integer in Hz, got {value!r}")
     if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return int(value)
-    raise TypeError(f"{what} must be an integer in Hz, got {value!r}")
+        rate = int(value)
+    elif isinstance(value, (float, np.floating)) and float(value).is_integer():
+        rate = int(value)
+    else:
+        raise TypeError(f"{what} must be an integer in Hz, got {value!r}")
+    if not 1 <= rate <= _U32_MAX:
+        raise ValueError(
+            f"{what} must be in {MIN_SAMPLE_RATE}..={MAX_SAMPLE_RATE} Hz, got {value!r}"
+        )
+    return rate
 
 
 def _array(data: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ ManifestSource = str | dict[str, Any] | os.PathLike[str]
 
 
 _RETRY_FIELDS = frozenset({"max_attempts", "initial_delay_ms", "max_delay_ms"})
+_BREAKER_FIELDS = frozenset({"failure_threshold", "cooldown_ms"})
 
 
 class Pipeline:
@@ -54,7 +55,8 @@ class Pipeline:
         #: Free-form string labels (manifest ``metadata.labels``), kept by the round trip.
         self.labels: dict[str, str] = dict(labels or {})
         self._nodes: list[tuple[str, Node]] = []
-        # Per-node execution policy ("retry", "timeout_ms"), as in the manifest.
+        # Per-node execution policy ("retry", "timeout_ms", "circuit_breaker"), as in the
+        # manifest.
         self._policies: dict[str, dict[str, Any]] = {}
         self._connections: list[tuple[str, str]] | None = None
         self._version = 0  # bumped whenever the graph changes
@@ -78,6 +80,7 @@ class Pipeline:
         *,
         retry: dict[str, int] | None = None,
         timeout_ms: int | None = None,
+        circuit_breaker: dict[str, int] | None = None,
     ) -> Pipeline:
         """Adds ``node`` (returns the pipeline, so calls chain).
 
@@ -85,6 +88,9 @@ class Pipeline:
         and 1600) and ``timeout_ms`` (per call) are the node's execution policy, as in the
         manifest; retries apply to retryable errors only (``TimeoutError``,
         ``ConnectionError``, :class:`~remotemedia.RetryableError`).
+        ``circuit_breaker`` (``{"failure_threshold", "cooldown_ms"}``, defaults 5 and 30000)
+        makes the node refuse calls at once after that many consecutive failures; without
+        it the node has no breaker.
         """
         if not isinstance(node, Node):
             raise TypeError(
@@ -116,6 +122,13 @@ class Pipeline:
                     f"node '{chosen}': timeout_ms must be a positive integer, got {timeout_ms!r}"
                 )
             policy["timeout_ms"] = timeout_ms
+        if circuit_breaker is not None:
+            if not isinstance(circuit_breaker, dict) or not set(circuit_breaker) <= _BREAKER_FIELDS:
+                raise ValueError(
+                    f"node '{chosen}': circuit_breaker must be a dict with keys among "
+                    f"{', '.join(sorted(_BREAKER_FIELDS))}, got {circuit_breaker!r}"
+                )
+            policy["circuit_breaker"] = dict(circuit_breaker)
         node.node_id = chosen
         self._nodes.append((chosen, node))
         if policy:
@@ -217,7 +230,13 @@ class Pipeline:
                 node = construct(node_cls, params)
             except TypeError as exc:
                 raise ManifestError(f"node '{spec['id']}' ({node_type}): {exc}") from None
-            p.add_node(node, spec["id"], retry=spec.get("retry"), timeout_ms=spec.get("timeout_ms"))
+            p.add_node(
+                node,
+                spec["id"],
+                retry=spec.get("retry"),
+                timeout_ms=spec.get("timeout_ms"),
+                circuit_breaker=spec.get("circuit_breaker"),
+            )
         connections = manifest.get("connections") or []
         ids = [i for i, _ in p._nodes]
         edges = [(c["from"], c["to"]) for c in connections]
@@ -479,7 +498,7 @@ def _import_node_class(node_id: str, node_type: str) -> type[Node]:
 
     if ":" not in node_type:
         raise ManifestError(
-            f"invalid manifest: node '{node_id}': node_type: unknown node type '{node_type}'; "
+            f"invalid manifest: node '{node_id}': node_type: unknown node type {node_type[:64]!r}; "
             f"known types: {', '.join(sorted(BUILTIN_TYPES))}, or a Python class as "
             "'module:Class'"
         )

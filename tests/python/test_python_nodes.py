@@ -184,7 +184,8 @@ def test_exhausted_retries_re_raise_the_last_exception() -> None:
 
 def test_the_circuit_breaker_opens_after_repeated_failures() -> None:
     node = Flaky(failures=100, exc="ValueError")
-    p = Pipeline("cb").add_node(node, "fragile")
+    # Breakers are opt-in (issue 9): without circuit_breaker a node never opens one.
+    p = Pipeline("cb").add_node(node, "fragile", circuit_breaker={})
     x = music(16000, 0.05)
     for _ in range(5):
         with pytest.raises(ValueError):

@@ -135,6 +135,9 @@ struct ServeArgs {
     /// Serve Prometheus metrics on this address (`GET /metrics`).
     #[arg(long)]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Log as JSON lines (one object per event) on stderr, for log collectors.
+    #[arg(long)]
+    log_json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -199,6 +202,7 @@ pub fn main_with(args: Vec<OsString>, host: &dyn Host) -> ExitCode {
             };
         }
     };
+    init_logging(matches!(&cli.command, Command::Serve(a) if a.log_json));
     // A bug must surface as an error message, never as a panic trace.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli, host)));
     match outcome {
@@ -214,6 +218,37 @@ pub fn main_with(args: Vec<OsString>, host: &dyn Host) -> ExitCode {
             );
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Installs the tracing subscriber: events go to stderr (stdout carries command output),
+/// filtered by `RUST_LOG` (default `warn`), as text or, for `serve --log-json`, JSON lines.
+/// Without it every `tracing::warn!` in the runtime was invisible. In the Python package
+/// `cli_main` may run more than once per process; the first subscriber stays.
+fn init_logging(json: bool) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    // symphonia logs (through the `log` bridge) an ERROR for every file it cannot probe, which
+    // the CLI already reports as a clear error of its own; RUST_LOG can still ask for it.
+    const DEFAULT: &str = "warn,symphonia=off";
+    let (filter, bad) = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => match EnvFilter::try_new(&spec) {
+            Ok(f) => (f, None),
+            Err(e) => (EnvFilter::new(DEFAULT), Some(format!("{spec:?}: {e}"))),
+        },
+        _ => (EnvFilter::new(DEFAULT), None),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let installed = if json {
+        builder.json().try_init().is_ok()
+    } else {
+        builder.try_init().is_ok()
+    };
+    if let (true, Some(bad)) = (installed, bad) {
+        tracing::warn!("RUST_LOG {bad}; logging at warn");
     }
 }
 

@@ -10,30 +10,35 @@ use crate::manifest::CircuitBreakerSpec;
 /// Breaker settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerConfig {
-    /// Consecutive failures that open the breaker.
-    pub failure_threshold: u32,
+    /// Consecutive failures that open the breaker; `None`: it never opens.
+    pub failure_threshold: Option<u32>,
     /// Time spent open before a trial call.
     pub cooldown: Duration,
 }
 
 impl BreakerConfig {
-    /// Defaults: 5 failures, 30 s cool-down.
-    pub const DEFAULT: BreakerConfig = BreakerConfig {
-        failure_threshold: DEFAULT_BREAKER_THRESHOLD,
+    /// No `circuit_breaker` in the manifest: disabled. A local pipeline must not refuse a
+    /// run because earlier runs failed unless its user asked for that (issue 9).
+    pub const DISABLED: BreakerConfig = BreakerConfig {
+        failure_threshold: None,
         cooldown: Duration::from_millis(DEFAULT_BREAKER_COOLDOWN_MS),
     };
 
-    /// Defaults with a manifest's overrides applied (already validated).
+    /// The breaker a manifest asks for: disabled without a `circuit_breaker` object; with
+    /// one, its fields or the defaults (5 failures, 30 s cool-down). Already validated.
     pub fn from_spec(spec: Option<&CircuitBreakerSpec>) -> Self {
-        let d = Self::DEFAULT;
         match spec {
-            None => d,
+            None => Self::DISABLED,
             Some(s) => Self {
-                failure_threshold: s.failure_threshold.unwrap_or(d.failure_threshold).max(1),
+                failure_threshold: Some(
+                    s.failure_threshold
+                        .unwrap_or(DEFAULT_BREAKER_THRESHOLD)
+                        .max(1),
+                ),
                 cooldown: s
                     .cooldown_ms
                     .map(Duration::from_millis)
-                    .unwrap_or(d.cooldown),
+                    .unwrap_or(Self::DISABLED.cooldown),
             },
         }
     }
@@ -121,8 +126,8 @@ impl CircuitBreaker {
             BreakerState::Closed {
                 consecutive_failures,
             } => {
-                let n = consecutive_failures + 1;
-                if n >= self.config.failure_threshold {
+                let n = consecutive_failures.saturating_add(1);
+                if self.config.failure_threshold.is_some_and(|t| n >= t) {
                     self.opened_after = n;
                     BreakerState::Open {
                         until: now + self.config.cooldown,
@@ -150,7 +155,7 @@ mod tests {
     #[test]
     fn opens_after_threshold_rejects_then_half_opens() {
         let cfg = BreakerConfig {
-            failure_threshold: 3,
+            failure_threshold: Some(3),
             cooldown: Duration::from_millis(50),
         };
         let mut b = CircuitBreaker::new(cfg);

@@ -26,7 +26,8 @@ pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
 pub const DEFAULT_RETRY_INITIAL_DELAY_MS: u64 = 100;
 /// Default retry policy: cap on any delay, in ms.
 pub const DEFAULT_RETRY_MAX_DELAY_MS: u64 = 1600;
-/// Default circuit breaker: consecutive failures that open it.
+/// A configured circuit breaker's default: consecutive failures that open it (a node
+/// without `circuit_breaker` in its manifest has no breaker).
 pub const DEFAULT_BREAKER_THRESHOLD: u32 = 5;
 /// Default circuit breaker: time spent open before a trial call, in ms.
 pub const DEFAULT_BREAKER_COOLDOWN_MS: u64 = 30_000;

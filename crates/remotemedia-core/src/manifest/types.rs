@@ -99,7 +99,8 @@ pub struct RetrySpec {
     pub max_delay_ms: Option<u64>,
 }
 
-/// Circuit-breaker settings.
+/// Circuit-breaker settings. Without this object a node has no breaker (it never refuses a
+/// call because earlier calls failed); with it, the fields below or their defaults apply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CircuitBreakerSpec {

@@ -115,6 +115,17 @@ pub fn validate(
     })
 }
 
+/// A user-supplied name as it may appear in a message: in single quotes, with control
+/// characters escaped (`\n`, `\u{1b}`, `\0`: nothing reaches a terminal raw) and cut after
+/// 64 characters.
+pub(crate) fn shown(value: &str) -> String {
+    const KEEP: usize = 64;
+    match value.char_indices().nth(KEEP) {
+        None => format!("'{}'", value.escape_debug()),
+        Some((cut, _)) => format!("'{}'...", value[..cut].escape_debug()),
+    }
+}
+
 fn check_id(i: usize, node: &NodeSpec, issues: &mut Vec<ManifestIssue>) {
     let id = &node.id;
     let valid_chars = id
@@ -134,7 +145,33 @@ fn check_id(i: usize, node: &NodeSpec, issues: &mut Vec<ManifestIssue>) {
 fn check_node(node: &NodeSpec, registry: &NodeRegistry, issues: &mut Vec<ManifestIssue>) {
     let id = node.id.as_str();
     let ty = node.node_type.as_str();
+    let type_len = ty.chars().count();
     match registry.get(ty) {
+        // Checked first so that neither message echoes the value raw: it goes to terminals
+        // (CLI) and gRPC status messages, where control characters and megabytes do harm.
+        None if type_len == 0 || type_len > MAX_NODE_TYPE_LEN as usize => {
+            issues.push(ManifestIssue::node(
+                id,
+                None,
+                "node_type",
+                format!(
+                    "{} is {type_len} characters; a node type has 1 to {MAX_NODE_TYPE_LEN}",
+                    shown(ty)
+                ),
+            ));
+        }
+        None if ty.chars().any(char::is_control) => {
+            issues.push(ManifestIssue::node(
+                id,
+                None,
+                "node_type",
+                format!(
+                    "{} contains control characters (newline, escape, NUL, ...); a node type is \
+                     a registered name or a Python 'module:Class' path",
+                    shown(ty)
+                ),
+            ));
+        }
         None => {
             let hint = registry
                 .suggest(ty)
@@ -145,7 +182,8 @@ fn check_node(node: &NodeSpec, registry: &NodeRegistry, issues: &mut Vec<Manifes
                 None,
                 "node_type",
                 format!(
-                    "unknown node type '{ty}'; {hint}known types: {}",
+                    "unknown node type {}; {hint}known types: {}",
+                    shown(ty),
                     registry.node_types().collect::<Vec<_>>().join(", ")
                 ),
             ));

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Data;
 use crate::error::NodeError;
-use crate::node::Node;
+use crate::node::{check_input_rate, Node};
 use crate::registry::NodeParams;
 
 /// `PassThroughNode` takes no parameters.
@@ -30,6 +30,11 @@ impl PassThroughNode {
 #[async_trait]
 impl Node for PassThroughNode {
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
+        // Non-audio data passes as it is; audio must have a rate every other node accepts,
+        // or the error would surface later, far from its cause.
+        if let Data::Audio(a) = &input {
+            check_input_rate("PassThroughNode", a.sample_rate())?;
+        }
         Ok(Some(input))
     }
 }

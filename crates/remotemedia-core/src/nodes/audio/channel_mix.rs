@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{AudioBuffer, Data, Samples, MAX_CHANNELS};
 use crate::error::NodeError;
-use crate::node::{expect_audio, Node};
+use crate::node::{check_input_rate, expect_audio, Node};
 use crate::registry::NodeParams;
 
 /// Parameters of `ChannelMixNode`.
@@ -94,6 +94,7 @@ fn upmix<T: Mix>(src: &[T], channels: usize) -> Vec<T> {
 impl Node for ChannelMixNode {
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         let audio = expect_audio("ChannelMixNode", &input)?;
+        check_input_rate("ChannelMixNode", audio.sample_rate())?;
         let from = audio.channels();
         let to = self.channels;
         if from == to {

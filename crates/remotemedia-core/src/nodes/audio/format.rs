@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{AudioBuffer, Data, SampleFormat, Samples};
 use crate::error::NodeError;
-use crate::node::{expect_audio, Node};
+use crate::node::{check_input_rate, expect_audio, Node};
 use crate::registry::NodeParams;
 
 /// Dither added before quantising to an integer format.
@@ -146,6 +146,7 @@ impl Node for FormatConverterNode {
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         let audio = expect_audio("FormatConverterNode", &input)?;
+        check_input_rate("FormatConverterNode", audio.sample_rate())?;
         if self.dither == Dither::Tpdf {
             if let Some(samples) = convert_dithered(audio, self.target, &mut self.rng) {
                 let out = AudioBuffer::new(samples, audio.sample_rate(), audio.channels())

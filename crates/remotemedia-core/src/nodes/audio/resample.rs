@@ -255,6 +255,45 @@ struct Stream {
     engine: Option<Engine>,
 }
 
+/// Largest magnitude an f32 sample may have. realfft refuses (and rubato then panics on) a
+/// spectrum whose DC bin has a non-zero imaginary part, which is what an FFT that overflowed
+/// to Inf (Inf - Inf = NaN) produces. The forward FFT sums up to ~2e5 samples (the longest
+/// block, 48000 -> 44101) and the inverse as many again, so 1e25 keeps every intermediate
+/// below 1e36, under f32::MAX (3.4e38). Larger values are refused, never clamped; f64 audio
+/// takes them (its bound is 1e290).
+const MAX_ABS_F32: f32 = 1e25;
+/// The same bound for the f64 engine (f64::MAX is 1.8e308).
+const MAX_ABS_F64: f64 = 1e290;
+
+/// Refuses samples the FFT resampler cannot take: NaN and infinities (they would spread to
+/// the whole block and make rubato panic) and finite values too large for its FFT. Integer
+/// samples are always in range.
+fn check_resampleable(samples: &Samples) -> Result<(), NodeError> {
+    let bad = match samples {
+        Samples::F32(b) => b
+            .iter()
+            .position(|x| !x.is_finite() || x.abs() > MAX_ABS_F32)
+            .map(|i| (i, b[i] as f64, MAX_ABS_F32 as f64)),
+        Samples::F64(b) => b
+            .iter()
+            .position(|x| !x.is_finite() || x.abs() > MAX_ABS_F64)
+            .map(|i| (i, b[i], MAX_ABS_F64)),
+        Samples::I16(_) | Samples::I32(_) => None,
+    };
+    match bad {
+        None => Ok(()),
+        Some((i, v, _)) if !v.is_finite() => Err(NodeError::invalid_input(format!(
+            "AudioResampleNode: input sample {i} (interleaved index in this chunk) is {v}; \
+             audio must be finite (no NaN or infinity)"
+        ))),
+        Some((i, v, limit)) => Err(NodeError::invalid_input(format!(
+            "AudioResampleNode: input sample {i} (interleaved index in this chunk) is {v:e}, \
+             beyond the resampler's +-{limit:e} for this sample format; scale the audio down \
+             or send it as f64"
+        ))),
+    }
+}
+
 /// Resamples audio to `target_rate` (see module docs).
 pub struct ResampleNode {
     params: ResampleParams,
@@ -325,6 +364,10 @@ impl Node for ResampleNode {
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         let audio = expect_audio("AudioResampleNode", &input)?;
         check_input_rate("AudioResampleNode", audio.sample_rate())?;
+        if audio.sample_rate() != self.params.target_rate {
+            // Before any state changes, so a refused chunk leaves the stream as it was.
+            check_resampleable(audio.samples())?;
+        }
         let shape = self.stream.as_ref().map(|s| (s.rate_in, s.channels));
         if self.active {
             check_stream_shape("AudioResampleNode", shape, audio)?;
