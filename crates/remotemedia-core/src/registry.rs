@@ -1,7 +1,6 @@
 //! Node types: what exists, what parameters each takes, and how to build one.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -11,32 +10,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::manifest::parse::typed;
+use crate::manifest::NodeCatalog;
+pub use crate::manifest::ParamIssue;
 use crate::node::{Node, Runtime};
-
-/// A problem with one parameter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParamIssue {
-    /// The parameter name (or a path inside it).
-    pub field: String,
-    /// What is wrong and what would be valid.
-    pub message: String,
-}
-
-impl ParamIssue {
-    /// Builds an issue.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for ParamIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "params.{}: {}", self.field, self.message)
-    }
-}
 
 /// One parameter of a node type, as shown by `remotemedia nodes`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -385,6 +361,26 @@ impl NodeRegistry {
             .filter(|(d, t)| *d <= (t.len() / 3).max(2))
             .min_by_key(|(d, _)| *d)
             .map(|(_, t)| t)
+    }
+}
+
+/// The manifest checks see node types through this trait, so `manifest` never depends on the
+/// registry (dependencies run manifest -> graph -> registry -> nodes -> executor).
+impl NodeCatalog for NodeRegistry {
+    fn check_params(
+        &self,
+        node_type: &str,
+        params: &Map<String, Value>,
+    ) -> Option<Vec<ParamIssue>> {
+        self.get(node_type).map(|f| f.check(params))
+    }
+
+    fn suggest(&self, node_type: &str) -> Option<&str> {
+        NodeRegistry::suggest(self, node_type)
+    }
+
+    fn node_types(&self) -> Vec<&str> {
+        NodeRegistry::node_types(self).collect()
     }
 }
 

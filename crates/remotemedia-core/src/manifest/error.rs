@@ -99,3 +99,28 @@ impl fmt::Display for ManifestError {
 }
 
 impl std::error::Error for ManifestError {}
+
+/// A problem with one parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamIssue {
+    /// The parameter name (or a path inside it).
+    pub field: String,
+    /// What is wrong and what would be valid.
+    pub message: String,
+}
+
+impl ParamIssue {
+    /// Builds an issue.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ParamIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "params.{}: {}", self.field, self.message)
+    }
+}

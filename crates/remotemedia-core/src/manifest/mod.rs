@@ -7,12 +7,12 @@ pub mod schema;
 mod types;
 mod validate;
 
-pub use error::{ManifestError, ManifestIssue};
+pub use error::{ManifestError, ManifestIssue, ParamIssue};
 pub use parse::{from_value, parse};
 pub use types::{
     CircuitBreakerSpec, Connection, Manifest, Metadata, NodeSpec, RetrySpec, MANIFEST_VERSION,
 };
-pub use validate::validate;
+pub use validate::{validate, NodeCatalog};
 
 impl std::str::FromStr for Manifest {
     type Err = ManifestError;

@@ -2,17 +2,30 @@
 
 use std::collections::HashMap;
 
-use super::error::{ManifestError, ManifestIssue};
+use serde_json::{Map, Value};
+
+use super::error::{ManifestError, ManifestIssue, ParamIssue};
 use super::limits::*;
 use super::types::{Manifest, NodeSpec};
 use crate::graph::{Cycle, PipelineGraph};
-use crate::registry::NodeRegistry;
+
+/// What the checks need to know about node types (implemented by
+/// [`NodeRegistry`](crate::registry::NodeRegistry)).
+pub trait NodeCatalog {
+    /// Checks `params` for `node_type`: `None` when the type is unknown, else every problem.
+    fn check_params(&self, node_type: &str, params: &Map<String, Value>)
+        -> Option<Vec<ParamIssue>>;
+    /// The closest known type name, for "did you mean" hints.
+    fn suggest(&self, node_type: &str) -> Option<&str>;
+    /// Every known type name, sorted.
+    fn node_types(&self) -> Vec<&str>;
+}
 
 /// Checks everything that can be checked before running; returns the graph on success.
 /// Every problem is reported, each naming the node id and field and what would be valid.
 pub fn validate(
     manifest: &Manifest,
-    registry: &NodeRegistry,
+    registry: &dyn NodeCatalog,
 ) -> Result<PipelineGraph, ManifestError> {
     let mut issues = Vec::new();
     if manifest.nodes.is_empty() {
@@ -142,11 +155,13 @@ fn check_id(i: usize, node: &NodeSpec, issues: &mut Vec<ManifestIssue>) {
     }
 }
 
-fn check_node(node: &NodeSpec, registry: &NodeRegistry, issues: &mut Vec<ManifestIssue>) {
+fn check_node(node: &NodeSpec, registry: &dyn NodeCatalog, issues: &mut Vec<ManifestIssue>) {
     let id = node.id.as_str();
     let ty = node.node_type.as_str();
     let type_len = ty.chars().count();
-    match registry.get(ty) {
+    let checked = registry.check_params(ty, &node.params);
+    let known_type = checked.is_some().then_some(ty);
+    match checked {
         // Checked first so that neither message echoes the value raw: it goes to terminals
         // (CLI) and gRPC status messages, where control characters and megabytes do harm.
         None if type_len == 0 || type_len > MAX_NODE_TYPE_LEN as usize => {
@@ -184,12 +199,12 @@ fn check_node(node: &NodeSpec, registry: &NodeRegistry, issues: &mut Vec<Manifes
                 format!(
                     "unknown node type {}; {hint}known types: {}",
                     shown(ty),
-                    registry.node_types().collect::<Vec<_>>().join(", ")
+                    registry.node_types().join(", ")
                 ),
             ));
         }
-        Some(factory) => {
-            for p in factory.check(&node.params) {
+        Some(param_issues) => {
+            for p in param_issues {
                 issues.push(ManifestIssue::node(
                     id,
                     Some(ty),
@@ -203,7 +218,6 @@ fn check_node(node: &NodeSpec, registry: &NodeRegistry, issues: &mut Vec<Manifes
             }
         }
     }
-    let known_type = registry.contains(ty).then_some(ty);
     if let Some(retry) = &node.retry {
         if let Some(n) = retry.max_attempts {
             if !(1..=MAX_ATTEMPTS).contains(&n) {

@@ -17,7 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::PI;
 
-use super::dsp::{check_range, from_f64, to_f64};
+use super::dsp::{from_f64, to_f64};
 use crate::data::Data;
 use crate::error::NodeError;
 use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
@@ -243,15 +243,6 @@ fn default_order() -> u8 {
     2
 }
 
-fn check_order(issues: &mut Vec<ParamIssue>, order: u8) {
-    if !(1..=8).contains(&order) {
-        issues.push(ParamIssue::new(
-            "order",
-            format!("{order} is out of range; expected an integer in 1..=8"),
-        ));
-    }
-}
-
 /// Named `HighPassNode` settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -266,7 +257,7 @@ pub enum HighPassPreset {
 pub struct HighPassParams {
     /// -3 dB frequency in Hz, 1.0..=192000.0 and below the input's Nyquist frequency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1.0, max = 192000.0))]
+    #[schemars(range(min = 1.0, max = 192000.0), extend("x-unit" = "Hz"))]
     pub cutoff_hz: Option<f64>,
     /// Butterworth order, 1..=8 (6 dB/octave each). Default 2.
     #[serde(default = "default_order")]
@@ -289,14 +280,13 @@ impl NodeParams for HighPassParams {
                 "preset",
                 "give either cutoff_hz or preset, not both",
             )),
-            (Some(hz), None) => check_range(&mut issues, "cutoff_hz", hz, 1.0, 192_000.0, " Hz"),
+            (Some(_), None) => {}
             (None, Some(_)) if self.order != default_order() => issues.push(ParamIssue::new(
                 "order",
                 "preset=\"dc_removal\" fixes the order at 2; give cutoff_hz to choose it",
             )),
             (None, Some(_)) => {}
         }
-        check_order(&mut issues, self.order);
         issues
     }
 }
@@ -306,7 +296,7 @@ impl NodeParams for HighPassParams {
 #[serde(deny_unknown_fields)]
 pub struct LowPassParams {
     /// -3 dB frequency in Hz, 1.0..=192000.0 and below the input's Nyquist frequency.
-    #[schemars(range(min = 1.0, max = 192000.0))]
+    #[schemars(range(min = 1.0, max = 192000.0), extend("x-unit" = "Hz"))]
     pub cutoff_hz: f64,
     /// Butterworth order, 1..=8 (6 dB/octave each). Default 2.
     #[serde(default = "default_order")]
@@ -316,17 +306,8 @@ pub struct LowPassParams {
 
 impl NodeParams for LowPassParams {
     fn check(&self) -> Vec<ParamIssue> {
-        let mut issues = Vec::new();
-        check_range(
-            &mut issues,
-            "cutoff_hz",
-            self.cutoff_hz,
-            1.0,
-            192_000.0,
-            " Hz",
-        );
-        check_order(&mut issues, self.order);
-        issues
+        // Ranges come from the schema attributes (checked generically by the registry).
+        Vec::new()
     }
 }
 
@@ -443,7 +424,7 @@ pub struct BiquadParams {
     /// "highshelf".
     pub filter_type: BiquadType,
     /// Centre or corner frequency in Hz, 1.0..=192000.0 and below the input's Nyquist.
-    #[schemars(range(min = 1.0, max = 192000.0))]
+    #[schemars(range(min = 1.0, max = 192000.0), extend("x-unit" = "Hz"))]
     pub freq_hz: f64,
     /// Quality factor, 0.01..=100.0. Default 0.7071.
     #[serde(default = "default_q")]
@@ -451,17 +432,14 @@ pub struct BiquadParams {
     pub q: f64,
     /// Gain in dB for "peaking", "lowshelf" and "highshelf", -60.0..=60.0. Default 0.
     #[serde(default)]
-    #[schemars(range(min = -60.0, max = 60.0))]
+    #[schemars(range(min = -60.0, max = 60.0), extend("x-unit" = "dB"))]
     pub gain_db: f64,
 }
 
 impl NodeParams for BiquadParams {
     fn check(&self) -> Vec<ParamIssue> {
-        let mut issues = Vec::new();
-        check_range(&mut issues, "freq_hz", self.freq_hz, 1.0, 192_000.0, " Hz");
-        check_range(&mut issues, "q", self.q, 0.01, 100.0, "");
-        check_range(&mut issues, "gain_db", self.gain_db, -60.0, 60.0, " dB");
-        issues
+        // Ranges come from the schema attributes (checked generically by the registry).
+        Vec::new()
     }
 }
 

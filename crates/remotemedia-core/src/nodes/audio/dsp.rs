@@ -62,23 +62,6 @@ pub(crate) fn db_to_gain(db: f64) -> f64 {
     10f64.powf(db / 20.0)
 }
 
-/// Checks that a number parameter is finite and in `lo..=hi`; the message names the field.
-pub(crate) fn check_range(
-    issues: &mut Vec<crate::registry::ParamIssue>,
-    field: &str,
-    value: f64,
-    lo: f64,
-    hi: f64,
-    unit: &str,
-) {
-    if !value.is_finite() || !(lo..=hi).contains(&value) {
-        issues.push(crate::registry::ParamIssue::new(
-            field,
-            format!("{value} is out of range; expected a finite number in {lo:?}..={hi:?}{unit}"),
-        ));
-    }
-}
-
 /// Appends `audio` to the held-back buffer of a stream, refusing a format change midway.
 pub(crate) fn append(
     node_type: &str,

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::dsp::{check_range, db_to_gain, map_f64, Held};
+use super::dsp::{db_to_gain, map_f64, Held};
 use crate::data::{AudioBuffer, Data, Samples};
 use crate::error::NodeError;
 use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
@@ -23,7 +23,7 @@ use crate::registry::{NodeParams, ParamIssue};
 pub struct GainParams {
     /// Gain in dB, -120.0..=60.0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = -120.0, max = 60.0))]
+    #[schemars(range(min = -120.0, max = 60.0), extend("x-unit" = "dB"))]
     pub db: Option<f64>,
     /// Gain as a factor, 0.0..=1000.0 (negative factors are not gains; use a filter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,7 +32,7 @@ pub struct GainParams {
     /// Scale so the stream's highest absolute sample is at this level, -120.0..=0.0 dBFS.
     /// Holds the stream until flush.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = -120.0, max = 0.0))]
+    #[schemars(range(min = -120.0, max = 0.0), extend("x-unit" = "dBFS"))]
     pub peak_db: Option<f64>,
 }
 
@@ -55,15 +55,7 @@ impl NodeParams for GainParams {
                 ),
             ));
         }
-        if let Some(v) = self.db {
-            check_range(&mut issues, "db", v, -120.0, 60.0, " dB");
-        }
-        if let Some(v) = self.linear {
-            check_range(&mut issues, "linear", v, 0.0, 1000.0, "");
-        }
-        if let Some(v) = self.peak_db {
-            check_range(&mut issues, "peak_db", v, -120.0, 0.0, " dBFS");
-        }
+        // Ranges come from the schema attributes (checked generically by the registry).
         issues
     }
 }

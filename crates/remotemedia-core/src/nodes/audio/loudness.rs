@@ -23,7 +23,7 @@ use ebur128::{EbuR128, Mode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::dsp::{check_range, db_to_gain, from_f64, to_f64, Held};
+use super::dsp::{db_to_gain, from_f64, to_f64, Held};
 use super::gain::scale;
 use crate::data::{AudioBuffer, Data};
 use crate::error::NodeError;
@@ -54,11 +54,11 @@ fn default_true_peak() -> f64 {
 pub struct LoudnessParams {
     /// Integrated loudness to reach, -70.0..=0.0 LUFS. Default -23.0 (EBU R128).
     #[serde(default = "default_target")]
-    #[schemars(range(min = -70.0, max = 0.0))]
+    #[schemars(range(min = -70.0, max = 0.0), extend("x-unit" = "LUFS"))]
     pub target_lufs: f64,
     /// True-peak ceiling, -30.0..=0.0 dBTP. Default -1.0.
     #[serde(default = "default_true_peak")]
-    #[schemars(range(min = -30.0, max = 0.0))]
+    #[schemars(range(min = -30.0, max = 0.0), extend("x-unit" = "dBTP"))]
     pub true_peak_db: f64,
     /// "whole" (default, two passes, emits at flush) or "streaming" (running estimate).
     #[serde(default)]
@@ -77,24 +77,8 @@ impl Default for LoudnessParams {
 
 impl NodeParams for LoudnessParams {
     fn check(&self) -> Vec<ParamIssue> {
-        let mut issues = Vec::new();
-        check_range(
-            &mut issues,
-            "target_lufs",
-            self.target_lufs,
-            -70.0,
-            0.0,
-            " LUFS",
-        );
-        check_range(
-            &mut issues,
-            "true_peak_db",
-            self.true_peak_db,
-            -30.0,
-            0.0,
-            " dBTP",
-        );
-        issues
+        // Ranges come from the schema attributes (checked generically by the registry).
+        Vec::new()
     }
 }
 

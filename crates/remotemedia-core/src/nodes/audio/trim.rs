@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::dsp::{append, check_range, db_to_gain, Held};
+use super::dsp::{append, db_to_gain, Held};
 use crate::data::{AudioBuffer, Data, Samples};
 use crate::error::NodeError;
 use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
@@ -28,35 +28,18 @@ fn default_threshold_db() -> f64 {
 pub struct TrimSilenceParams {
     /// Level above which a sample counts as sound, -120.0..=0.0 dBFS. Default -60.0.
     #[serde(default = "default_threshold_db")]
-    #[schemars(range(min = -120.0, max = 0.0))]
+    #[schemars(range(min = -120.0, max = 0.0), extend("x-unit" = "dBFS"))]
     pub threshold_db: f64,
     /// Silence kept before the first and after the last loud frame, 0..=10000 ms. Default 0.
     #[serde(default)]
-    #[schemars(range(max = 10000))]
+    #[schemars(range(min = 0, max = 10000), extend("x-unit" = "ms"))]
     pub pad_ms: u32,
 }
 
 impl NodeParams for TrimSilenceParams {
     fn check(&self) -> Vec<ParamIssue> {
-        let mut issues = Vec::new();
-        check_range(
-            &mut issues,
-            "threshold_db",
-            self.threshold_db,
-            -120.0,
-            0.0,
-            " dBFS",
-        );
-        if self.pad_ms > 10_000 {
-            issues.push(ParamIssue::new(
-                "pad_ms",
-                format!(
-                    "{} is out of range; expected an integer in 0..=10000 ms",
-                    self.pad_ms
-                ),
-            ));
-        }
-        issues
+        // Ranges come from the schema attributes (checked generically by the registry).
+        Vec::new()
     }
 }
 
