@@ -1,9 +1,11 @@
-//! The `remotemedia` command line: `run`, `validate`, `nodes`, `schema`.
+//! The `remotemedia` command line: `run`, `validate`, `graph`, `nodes`, `schema`, `serve`.
 //!
 //! The same code backs the Rust binary (native nodes only) and the command installed with the
 //! Python package (which adds Python nodes through a [`Host`]).
 
 pub mod batch;
+pub mod describe;
+pub mod graph;
 pub mod run_file;
 
 use std::ffi::OsString;
@@ -103,6 +105,17 @@ struct Cli {
 enum Command {
     /// Run a pipeline on an audio file.
     Run(RunArgs),
+    /// Draw a pipeline: Mermaid (default), Graphviz DOT or SVG.
+    Graph {
+        /// A manifest file, or a one-line description ("A k=v ! B").
+        manifest: String,
+        /// mermaid, dot or svg.
+        #[arg(short, long, default_value = "mermaid", value_parser = ["mermaid", "dot", "svg"])]
+        format: String,
+        /// Write here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Check manifests without running them.
     Validate {
         /// Manifest files.
@@ -142,16 +155,22 @@ struct ServeArgs {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// The pipeline manifest (JSON).
-    manifest: PathBuf,
+    /// The pipeline: a manifest file (JSON), or a one-line description such as
+    /// "FormatConverterNode target_format=f32 ! AudioResampleNode target_rate=16000 ! VADNode"
+    /// (nodes joined by ' ! ', parameters as key=value with JSON or plain-string values).
+    manifest: String,
     /// Input audio (WAV, FLAC, MP3, OGG/Vorbis; - for WAV on stdin). Several files, directories
     /// or glob patterns make a batch run into the --output directory.
-    #[arg(short, long, required = true, num_args = 1..)]
+    #[arg(short, long, required_unless_present = "print_manifest", num_args = 1..)]
     input: Vec<PathBuf>,
     /// Output: a .wav/.flac (audio) or .json (segments, other values) file, - for WAV on stdout;
     /// a directory when the pipeline has several sinks (one file per sink id) or for a batch.
-    #[arg(short, long)]
-    output: PathBuf,
+    #[arg(short, long, required_unless_present = "print_manifest")]
+    output: Option<PathBuf>,
+    /// Print the pipeline's manifest (JSON) and exit without running: turns a one-line
+    /// description into a manifest file to keep.
+    #[arg(long)]
+    print_manifest: bool,
     /// Sample coding of audio outputs: PCM_16, PCM_24, PCM_32, FLOAT, DOUBLE (default: the
     /// one that keeps the sink's format exactly; FLAC takes PCM_16 or PCM_24).
     #[arg(long, value_parser = parse_subtype)]
@@ -255,6 +274,11 @@ fn init_logging(json: bool) {
 fn dispatch(cli: Cli, host: &dyn Host) -> Result<()> {
     match cli.command {
         Command::Run(args) => run(args, host),
+        Command::Graph {
+            manifest,
+            format,
+            output,
+        } => draw(&manifest, &format, output.as_deref(), host),
         Command::Validate { manifests } => validate(&manifests, host),
         Command::Nodes { json } => nodes(json, host),
         Command::Schema => {
@@ -330,13 +354,54 @@ fn serve(args: ServeArgs, host: &dyn Host) -> Result<()> {
     })
 }
 
-fn load_pipeline(path: &Path, host: &dyn Host) -> Result<Pipeline> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+/// Reads the `run`/`graph` argument: a manifest file, or a one-line description when no
+/// such file exists and the text looks like one. Returns the manifest and a name for errors.
+fn load_manifest(arg: &str) -> Result<(Manifest, String)> {
+    let path = Path::new(arg);
+    if !path.exists() && describe::looks_like_description(arg) {
+        let value = describe::parse_description(arg)?;
+        let manifest = manifest::from_value(value).context("pipeline description")?;
+        return Ok((manifest, "pipeline description".to_string()));
+    }
+    let text = std::fs::read_to_string(path).with_context(|| {
+        if path.exists() {
+            format!("cannot read {}", path.display())
+        } else {
+            format!(
+                "cannot read {}: no such file (a pipeline description joins nodes with ' ! ', \
+                 e.g. \"AudioResampleNode target_rate=16000 ! VADNode\")",
+                path.display()
+            )
+        }
+    })?;
     let manifest = manifest::parse(&text).with_context(|| path.display().to_string())?;
+    Ok((manifest, path.display().to_string()))
+}
+
+fn load_pipeline(manifest: Manifest, origin: &str, host: &dyn Host) -> Result<Pipeline> {
     let mut registry = host.registry();
-    host.prepare(&manifest, &mut registry)?;
-    Pipeline::new(manifest, &registry).with_context(|| path.display().to_string())
+    host.prepare(&manifest, &mut registry)
+        .with_context(|| origin.to_string())?;
+    Pipeline::new(manifest, &registry).with_context(|| origin.to_string())
+}
+
+fn draw(arg: &str, format: &str, output: Option<&Path>, host: &dyn Host) -> Result<()> {
+    let (manifest, _) = load_manifest(arg)?;
+    let format = graph::GraphFormat::parse(format).expect("clap checked the format");
+    let registry = host.registry();
+    let picture = graph::render(&manifest, format, &|t| {
+        registry
+            .get(t)
+            .is_some_and(|f| f.info().runtime == remotemedia_core::node::Runtime::Rust)
+    });
+    match output {
+        Some(path) => std::fs::write(path, picture)
+            .with_context(|| format!("cannot write {}", path.display())),
+        None => {
+            print!("{picture}");
+            Ok(())
+        }
+    }
 }
 
 /// Checks manifests without building their nodes: nothing a manifest names is imported or
@@ -479,7 +544,16 @@ fn nodes(json: bool, host: &dyn Host) -> Result<()> {
 }
 
 fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
-    let pipeline = load_pipeline(&args.manifest, host)?;
+    let (manifest, origin) = load_manifest(&args.manifest)?;
+    if args.print_manifest {
+        println!("{}", manifest.to_json_pretty());
+        return Ok(());
+    }
+    let output = args
+        .output
+        .clone()
+        .expect("clap requires --output without --print-manifest");
+    let pipeline = load_pipeline(manifest, &origin, host)?;
     let batch = args.input.len() > 1
         || args.input[0].is_dir()
         || (args.input[0].as_os_str() != "-"
@@ -493,7 +567,7 @@ fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
             &pipeline,
             &batch::BatchArgs {
                 inputs: &args.input,
-                out_dir: &args.output,
+                out_dir: &output,
                 jobs,
                 skip_existing: args.skip_existing,
                 summary: args.summary.as_deref(),
@@ -511,7 +585,7 @@ fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         .context("cannot start the async runtime")?;
     let job = run_file::FileJob {
         input,
-        output: &args.output,
+        output: &output,
         chunk_ms: args.chunk_ms,
         subtype: args.subtype,
         audio_ext: &args.audio_format,

@@ -367,3 +367,110 @@ fn serve_refuses_python_nodes_without_the_python_package() {
     let e = assert_clean_failure(&o);
     assert!(e.contains("need the Python package"), "{e}");
 }
+
+#[test]
+fn a_one_line_description_runs_like_the_manifest_it_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let desc =
+        "AudioResampleNode target_rate=16000 quality=high ! FormatConverterNode target_format=i16";
+    let printed = remotemedia(&["run", desc, "--print-manifest"]);
+    assert!(printed.status.success(), "{}", text(&printed.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+    assert_eq!(m["nodes"][0]["id"], "audio_resample");
+    assert_eq!(m["nodes"][0]["params"]["target_rate"], 16000);
+    assert_eq!(m["nodes"][1]["params"]["target_format"], "i16");
+    assert_eq!(
+        m["connections"],
+        serde_json::json!([{"from": "audio_resample", "to": "format_converter"}])
+    );
+
+    // The description and the manifest it printed give the same bytes.
+    let manifest = dir.path().join("m.json");
+    std::fs::write(&manifest, &printed.stdout).unwrap();
+    let (a, b) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+    for (pipeline, out) in [(desc, &a), (manifest.to_str().unwrap(), &b)] {
+        let o = remotemedia(&[
+            "run",
+            pipeline,
+            "-i",
+            "examples/speech_48k.wav",
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let (spec, frames) = wav_info(&a);
+    assert_eq!((spec.sample_rate, spec.bits_per_sample), (16_000, 16));
+    assert!(frames > 0);
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+
+    // Mistakes in a description name the node and the field, as a manifest's do.
+    let bad = remotemedia(&[
+        "run",
+        "AudioResampleNode target_rate=7 ! VADNod",
+        "--print-manifest",
+    ]);
+    assert!(bad.status.success(), "printing does not validate");
+    let bad = remotemedia(&[
+        "run",
+        "AudioResampleNode target_rate=7 ! VADNod",
+        "-i",
+        "examples/speech_48k.wav",
+        "-o",
+        dir.path().join("c.wav").to_str().unwrap(),
+    ]);
+    let err = assert_clean_failure(&bad);
+    assert!(
+        err.contains("target_rate") && err.contains("8000..=384000"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean 'VADNode'"), "{err}");
+    // A missing manifest file still says so, with a hint about descriptions.
+    let missing = remotemedia(&[
+        "run",
+        "nope.json",
+        "-i",
+        "examples/speech_48k.wav",
+        "-o",
+        "x.wav",
+    ]);
+    let err = assert_clean_failure(&missing);
+    assert!(err.contains("no such file") && err.contains(" ! "), "{err}");
+}
+
+#[test]
+fn graph_draws_mermaid_dot_and_svg() {
+    let m = remotemedia(&["graph", "examples/speech_and_segments.json"]);
+    assert!(m.status.success(), "{}", text(&m.stderr));
+    let mermaid = text(&m.stdout);
+    assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
+    assert!(mermaid.contains(":::native"));
+    let d = remotemedia(&[
+        "graph",
+        "GainNode db=-6 ! my_nodes:Denoise",
+        "--format",
+        "dot",
+    ]);
+    assert!(d.status.success(), "{}", text(&d.stderr));
+    let dot = text(&d.stdout);
+    assert!(dot.contains("\"gain\" -> \"denoise\";"), "{dot}");
+    assert!(
+        dot.contains("fillcolor=\"#fff4d6\""),
+        "Python nodes are drawn yellow: {dot}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("p.svg");
+    let s = remotemedia(&[
+        "graph",
+        "examples/speech_and_segments.json",
+        "-f",
+        "svg",
+        "-o",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(s.status.success(), "{}", text(&s.stderr));
+    let svg = std::fs::read_to_string(svg).unwrap();
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(svg.trim_end().ends_with("</svg>"));
+}

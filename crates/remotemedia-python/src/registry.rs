@@ -40,12 +40,17 @@ pub fn register_allowlisted(
                 e.value(py)
             ))
         })?;
-        registry.register(Arc::new(ClassFactory {
-            info: python_info(name, doc_of(&class)),
-            class: class.unbind(),
-        }));
+        registry.register(class_factory(name, class));
     }
     Ok(())
+}
+
+/// A node type `node_type` whose nodes are made by calling `class`.
+fn class_factory(node_type: &str, class: Bound<'_, PyAny>) -> Arc<PythonFactory> {
+    Arc::new(PythonFactory {
+        info: python_info(node_type, doc_of(&class)),
+        source: Source::Class(class.unbind()),
+    })
 }
 
 fn python_info(node_type: &str, description: String) -> NodeInfo {
@@ -66,74 +71,21 @@ fn doc_of(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|| "Python node".to_string())
 }
 
-/// Nodes of one type backed by live Python objects, looked up by node id.
-struct InstanceFactory {
+/// Where a Python node type's objects come from.
+enum Source {
+    /// Live objects given by the caller, looked up by node id.
+    Instances(HashMap<String, Py<PyAny>>),
+    /// An imported class, called with the manifest's params as keywords.
+    Class(Py<PyAny>),
+}
+
+/// A node type whose nodes are Python objects; their parameters are the object's business.
+struct PythonFactory {
     info: NodeInfo,
-    instances: HashMap<String, Py<PyAny>>,
+    source: Source,
 }
 
-impl NodeFactory for InstanceFactory {
-    fn info(&self) -> &NodeInfo {
-        &self.info
-    }
-    fn check(&self, _: &Map<String, Value>) -> Vec<ParamIssue> {
-        Vec::new()
-    }
-    fn create(
-        &self,
-        node_id: &str,
-        _: &Map<String, Value>,
-    ) -> Result<Box<dyn Node>, Vec<ParamIssue>> {
-        let obj = self.instances.get(node_id).ok_or_else(|| {
-            vec![ParamIssue::new(
-                "",
-                format!("no Python object was given for node '{node_id}'"),
-            )]
-        })?;
-        let obj = Python::attach(|py| obj.clone_ref(py));
-        Ok(Box::new(PythonNode::new(
-            obj,
-            node_id,
-            &self.info.node_type,
-        )))
-    }
-}
-
-/// Registers the live Python node objects `{node_id: instance}` under their manifest types.
-pub fn register_instances(
-    manifest: &Manifest,
-    nodes: &Bound<'_, PyDict>,
-    registry: &mut NodeRegistry,
-) -> PyResult<()> {
-    let mut by_type: HashMap<String, InstanceFactory> = HashMap::new();
-    for (key, obj) in nodes.iter() {
-        let node_id: String = key.extract()?;
-        let spec = manifest
-            .nodes
-            .iter()
-            .find(|n| n.id == node_id)
-            .ok_or_else(|| PyValueError::new_err(format!("no node '{node_id}' in the manifest")))?;
-        let entry = by_type
-            .entry(spec.node_type.clone())
-            .or_insert_with(|| InstanceFactory {
-                info: python_info(&spec.node_type, doc_of(&obj)),
-                instances: HashMap::new(),
-            });
-        entry.instances.insert(node_id, obj.unbind());
-    }
-    for (_, f) in by_type {
-        registry.register(Arc::new(f));
-    }
-    Ok(())
-}
-
-/// Nodes built by calling an imported Python class with the manifest's params as keywords.
-struct ClassFactory {
-    info: NodeInfo,
-    class: Py<PyAny>,
-}
-
-impl NodeFactory for ClassFactory {
+impl NodeFactory for PythonFactory {
     fn info(&self) -> &NodeInfo {
         &self.info
     }
@@ -145,34 +97,78 @@ impl NodeFactory for ClassFactory {
         node_id: &str,
         params: &Map<String, Value>,
     ) -> Result<Box<dyn Node>, Vec<ParamIssue>> {
-        Python::attach(|py| {
-            let kwargs = (|| -> PyResult<Bound<'_, PyDict>> {
-                let text = serde_json::to_string(params).expect("params serialize");
-                let loaded = py.import("json")?.call_method1("loads", (text,))?;
-                Ok(loaded.cast_into::<PyDict>()?)
-            })()
-            .map_err(|e| vec![ParamIssue::new("", e.to_string())])?;
-            // One constructor for manifests everywhere (`*args` parameters included).
-            let obj = py
-                .import("remotemedia.nodes.base")
-                .and_then(|m| m.getattr("construct"))
-                .and_then(|construct| construct.call1((self.class.bind(py), kwargs)))
-                .map_err(|e| {
+        let obj = Python::attach(|py| match &self.source {
+            Source::Instances(instances) => instances
+                .get(node_id)
+                .map(|obj| obj.clone_ref(py))
+                .ok_or_else(|| {
                     vec![ParamIssue::new(
                         "",
-                        format!(
-                            "constructing {} raised {}",
-                            self.info.node_type,
-                            e.value(py)
-                        ),
+                        format!("no Python object was given for node '{node_id}'"),
                     )]
-                })?;
-            Ok(
-                Box::new(PythonNode::new(obj.unbind(), node_id, &self.info.node_type))
-                    as Box<dyn Node>,
-            )
-        })
+                }),
+            Source::Class(class) => construct(py, class.bind(py), &self.info.node_type, params),
+        })?;
+        Ok(Box::new(PythonNode::new(
+            obj,
+            node_id,
+            &self.info.node_type,
+        )))
     }
+}
+
+/// Calls `class` with `params` as keywords, through the one constructor manifests use
+/// everywhere (`remotemedia.nodes.base.construct`, which handles `*args` parameters).
+fn construct(
+    py: Python<'_>,
+    class: &Bound<'_, PyAny>,
+    node_type: &str,
+    params: &Map<String, Value>,
+) -> Result<Py<PyAny>, Vec<ParamIssue>> {
+    let kwargs = (|| -> PyResult<Bound<'_, PyDict>> {
+        let text = serde_json::to_string(params).expect("params serialize");
+        let loaded = py.import("json")?.call_method1("loads", (text,))?;
+        Ok(loaded.cast_into::<PyDict>()?)
+    })()
+    .map_err(|e| vec![ParamIssue::new("", e.to_string())])?;
+    py.import("remotemedia.nodes.base")
+        .and_then(|m| m.getattr("construct"))
+        .and_then(|construct| construct.call1((class, kwargs)))
+        .map(Bound::unbind)
+        .map_err(|e| {
+            vec![ParamIssue::new(
+                "",
+                format!("constructing {node_type} raised {}", e.value(py)),
+            )]
+        })
+}
+
+/// Registers the live Python node objects `{node_id: instance}` under their manifest types.
+pub fn register_instances(
+    manifest: &Manifest,
+    nodes: &Bound<'_, PyDict>,
+    registry: &mut NodeRegistry,
+) -> PyResult<()> {
+    let mut by_type: HashMap<String, (NodeInfo, HashMap<String, Py<PyAny>>)> = HashMap::new();
+    for (key, obj) in nodes.iter() {
+        let node_id: String = key.extract()?;
+        let spec = manifest
+            .nodes
+            .iter()
+            .find(|n| n.id == node_id)
+            .ok_or_else(|| PyValueError::new_err(format!("no node '{node_id}' in the manifest")))?;
+        let (_, instances) = by_type
+            .entry(spec.node_type.clone())
+            .or_insert_with(|| (python_info(&spec.node_type, doc_of(&obj)), HashMap::new()));
+        instances.insert(node_id, obj.unbind());
+    }
+    for (_, (info, instances)) in by_type {
+        registry.register(Arc::new(PythonFactory {
+            info,
+            source: Source::Instances(instances),
+        }));
+    }
+    Ok(())
 }
 
 /// Imports `"package.module:Class"`.
@@ -232,10 +228,7 @@ pub fn register_importable(
                 e.value(py)
             ))
         })?;
-        registry.register(Arc::new(ClassFactory {
-            info: python_info(t, doc_of(&class)),
-            class: class.unbind(),
-        }));
+        registry.register(class_factory(t, class));
     }
     Ok(())
 }
