@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import io
+import wave
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -67,6 +71,35 @@ class Audio(np.ndarray):
         super().__setstate__(inner)
         self.sample_rate = rate
 
+    #: Longest audio embedded in a notebook's player (the page holds it as base64 WAV).
+    HTML_MAX_SECONDS = 120.0
+
+    def _repr_html_(self) -> str:
+        """A notebook view: a waveform, an audio player (the first :attr:`HTML_MAX_SECONDS`
+        seconds, as 16-bit WAV) and the format."""
+        if self.ndim not in (1, 2) or not self.sample_rate or self.dtype.kind not in "fi":
+            return f"<pre>{html.escape(repr(self))}</pre>"
+        rate = int(self.sample_rate)
+        mono = _as_float(np.asarray(self))
+        if mono.ndim == 2:
+            mono = mono.mean(axis=1) if mono.shape[1] else np.zeros(mono.shape[0])
+        shown = min(self.frames, int(self.HTML_MAX_SECONDS * rate))
+        note = (
+            f" (player: first {self.HTML_MAX_SECONDS:g} s of {self.duration:.1f} s)"
+            if shown < self.frames
+            else ""
+        )
+        wav = _wav16(_as_float(np.asarray(self)[:shown]), rate)
+        chans = "channel" if self.channels == 1 else "channels"
+        return (
+            '<div class="remotemedia-audio" style="font-family: sans-serif; font-size: 12px">'
+            f"<div><b>Audio</b> {self.duration:.3f} s, {rate} Hz, {self.channels} {chans}, "
+            f"{self.dtype}{html.escape(note)}</div>"
+            f"{_waveform_svg(mono)}"
+            '<br/><audio controls preload="metadata" '
+            f'src="data:audio/wav;base64,{base64.b64encode(wav).decode()}"></audio></div>'
+        )
+
     def __repr__(self) -> str:
         if self.ndim not in (1, 2):
             return np.asarray(self).__repr__()
@@ -74,6 +107,52 @@ class Audio(np.ndarray):
             f"Audio(frames={self.frames}, channels={self.channels}, "
             f"sample_rate={self.sample_rate}, dtype={self.dtype})"
         )
+
+
+def _as_float(samples: np.ndarray) -> np.ndarray:
+    """Samples on the [-1, 1] scale as float64 (integers by their type's full scale)."""
+    if samples.dtype.kind == "i":
+        return samples.astype(np.float64) / float(-np.iinfo(samples.dtype).min)
+    return samples.astype(np.float64, copy=False)
+
+
+def _wav16(samples: np.ndarray, rate: int) -> bytes:
+    """16-bit PCM WAV bytes (what every browser plays) of float samples on [-1, 1]."""
+    pcm = (np.clip(np.nan_to_num(samples), -1.0, 1.0) * 32767.0).round().astype("<i2")
+    channels = 1 if pcm.ndim == 1 else pcm.shape[1]
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(max(channels, 1))
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+def _waveform_svg(mono: np.ndarray, width: int = 600, height: int = 72) -> str:
+    """A min/max envelope of `mono` (float, [-1, 1]) as a small SVG."""
+    mid = height / 2
+    if mono.size == 0:
+        body = f'<line x1="0" y1="{mid}" x2="{width}" y2="{mid}" stroke="#4a6fd0"/>'
+    else:
+        columns = min(width, mono.size)
+        edges = np.linspace(0, mono.size, columns + 1).astype(int)
+        clean = np.clip(np.nan_to_num(mono), -1.0, 1.0)
+        hi = np.maximum.reduceat(clean, edges[:-1])
+        lo = np.minimum.reduceat(clean, edges[:-1])
+        xs = np.linspace(0, width, columns)
+        top = " ".join(f"{x:.1f},{mid - h * mid:.1f}" for x, h in zip(xs, hi, strict=True))
+        bottom = " ".join(
+            f"{x:.1f},{mid - v * mid:.1f}" for x, v in zip(xs[::-1], lo[::-1], strict=True)
+        )
+        body = (
+            f'<polygon points="{top} {bottom}" fill="#4a6fd0" stroke="#4a6fd0" stroke-width="0.6"/>'
+        )
+    return (
+        f'<svg class="waveform" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" style="background:#f6f8fc">'
+        f"{body}</svg>"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,3 +140,65 @@ def test_validate_and_run_never_call_what_a_manifest_names(tmp_path: Path) -> No
     )
     assert r.returncode == 1
     assert not marker.exists()
+
+
+def test_one_line_pipeline_with_a_user_node_from_the_current_directory(tmp_path: Path) -> None:
+    # A node in ./mynodes.py, named from a one-line pipeline run in that directory, with no
+    # PYTHONPATH: the command puts the current directory on sys.path.
+    (tmp_path / "mynodes.py").write_text(
+        "import numpy as np\nimport remotemedia\n\n"
+        "class Half(remotemedia.Node):\n"
+        "    def process(self, audio):\n"
+        "        return audio * np.float32(0.5)\n"
+    )
+    exe = shutil.which("remotemedia")
+    assert exe
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = tmp_path / "out.wav"
+    desc = "FormatConverterNode target_format=f32 ! mynodes:Half ! FormatConverterNode target_format=i16"
+    r = subprocess.run(
+        [exe, "run", desc, "-i", str(REPO / "examples/speech_48k.wav"), "-o", str(out), "-q"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    with wave.open(str(REPO / "examples/speech_48k.wav")) as w_in, wave.open(str(out)) as w_out:
+        assert w_out.getnframes() == w_in.getnframes()
+        assert w_out.getsampwidth() == 2
+        import numpy as np
+
+        a = np.frombuffer(w_in.readframes(w_in.getnframes()), "<i2").astype(np.int32)
+        b = np.frombuffer(w_out.readframes(w_out.getnframes()), "<i2").astype(np.int32)
+    # Halved (the i16 -> f32 -> i16 round trip rounds to within one step).
+    assert np.abs(b - a / 2).max() <= 1.0
+    # Elsewhere the module is not found, and the error says where Python looked.
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    r = subprocess.run(
+        [exe, "run", desc, "-i", str(REPO / "examples/speech_48k.wav"), "-o", str(out)],
+        cwd=other,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1
+    assert "No module named 'mynodes'" in r.stderr
+    assert "current directory and on PYTHONPATH" in r.stderr
+
+
+def test_graph_command_writes_svg_and_explains_png_without_graphviz(tmp_path: Path) -> None:
+    svg = tmp_path / "p.svg"
+    r = cli("graph", "examples/speech_and_segments.json", "-o", str(svg))
+    assert r.returncode == 0, r.stderr
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(svg.read_text())
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    if shutil.which("dot") is None:
+        r = cli("graph", "examples/speech_and_segments.json", "-o", str(tmp_path / "p.png"))
+        assert r.returncode == 1
+        assert "needs Graphviz's `dot`" in r.stderr and "-o pipeline.svg" in r.stderr

@@ -42,30 +42,39 @@ struct Item<'a> {
     node_type: &'a str,
     params: String,
     native: bool,
+    /// A sink: its output is the pipeline's (drawn with a thick border).
+    sink: bool,
+    /// Extra text under the box's parameters, e.g. the node's time in the last run.
+    note: Option<String>,
 }
 
 /// Renders `manifest`; `is_native(node_type)` says which nodes run natively (drawn blue) and
-/// which are Python nodes (drawn yellow).
+/// which are Python nodes (drawn yellow); `note(node_id)` adds a line to a node's box (the
+/// Python SDK passes each node's time in the last run).
 pub fn render(
     manifest: &Manifest,
     format: GraphFormat,
     is_native: &dyn Fn(&str) -> bool,
+    note: &dyn Fn(&str) -> Option<String>,
 ) -> String {
-    let items: Vec<Item<'_>> = manifest
-        .nodes
-        .iter()
-        .map(|n| Item {
-            id: &n.id,
-            node_type: &n.node_type,
-            params: summary(&n.params),
-            native: is_native(&n.node_type),
-        })
-        .collect();
     let index = |id: &str| manifest.nodes.iter().position(|n| n.id == id);
     let edges: Vec<(usize, usize)> = manifest
         .connections
         .iter()
         .filter_map(|c| Some((index(&c.from)?, index(&c.to)?)))
+        .collect();
+    let items: Vec<Item<'_>> = manifest
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Item {
+            id: &n.id,
+            node_type: &n.node_type,
+            params: summary(&n.params),
+            native: is_native(&n.node_type),
+            sink: !edges.iter().any(|e| e.0 == i),
+            note: note(&n.id),
+        })
         .collect();
     match format {
         GraphFormat::Mermaid => mermaid(&items, &edges),
@@ -74,11 +83,12 @@ pub fn render(
     }
 }
 
-/// `k=v, k=v`, cut to a readable length.
+/// `k=v, k=v` (unset `null` parameters left out), cut to a readable length.
 fn summary(params: &serde_json::Map<String, Value>) -> String {
     const MAX: usize = 40;
     let text = params
         .iter()
+        .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| match v {
             Value::String(s) => format!("{k}={s}"),
             other => format!("{k}={other}"),
@@ -105,6 +115,9 @@ fn mermaid(items: &[Item<'_>], edges: &[(usize, usize)]) -> String {
         if !it.params.is_empty() {
             let _ = write!(label, "<br/><small>{}</small>", esc(&it.params));
         }
+        if let Some(note) = &it.note {
+            let _ = write!(label, "<br/><i>{}</i>", esc(note));
+        }
         let class = if it.native { "native" } else { "python" };
         let _ = writeln!(out, "    n{i}[\"{label}\"]:::{class}");
     }
@@ -113,6 +126,9 @@ fn mermaid(items: &[Item<'_>], edges: &[(usize, usize)]) -> String {
     }
     out.push_str("    classDef native fill:#e8f0fe,stroke:#4a6fd0,color:#1a1a1a\n");
     out.push_str("    classDef python fill:#fff4d6,stroke:#c49a1a,color:#1a1a1a\n");
+    for (i, _) in items.iter().enumerate().filter(|(_, it)| it.sink) {
+        let _ = writeln!(out, "    style n{i} stroke-width:3px");
+    }
     out
 }
 
@@ -135,10 +151,14 @@ fn dot(name: &str, items: &[Item<'_>], edges: &[(usize, usize)]) -> String {
         if !it.params.is_empty() {
             let _ = write!(label, "\n{}", it.params);
         }
+        if let Some(note) = &it.note {
+            let _ = write!(label, "\n{note}");
+        }
         let (fill, stroke) = colours(it.native);
+        let width = if it.sink { 3 } else { 1 };
         let _ = writeln!(
             out,
-            "    {} [label={}, fillcolor=\"{fill}\", color=\"{stroke}\"];",
+            "    {} [label={}, fillcolor=\"{fill}\", color=\"{stroke}\", penwidth={width}];",
             q(it.id),
             q(&label)
         );
@@ -219,13 +239,20 @@ fn svg(name: &str, items: &[Item<'_>], edges: &[(usize, usize)]) -> String {
         cols.push(members);
     }
 
-    let lines = |it: &Item<'_>| if it.params.is_empty() { 2.0 } else { 3.0 };
+    let lines = |it: &Item<'_>| {
+        2.0 + f64::from(u8::from(!it.params.is_empty())) + f64::from(u8::from(it.note.is_some()))
+    };
     let width = |it: &Item<'_>| {
-        let longest = [it.id, it.node_type, it.params.as_str()]
-            .iter()
-            .map(|s| s.chars().count())
-            .max()
-            .unwrap_or(0);
+        let longest = [
+            it.id,
+            it.node_type,
+            it.params.as_str(),
+            it.note.as_deref().unwrap_or(""),
+        ]
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(0);
         (longest as f64 * CHAR_W + 2.0 * PAD).max(120.0)
     };
     let height = |it: &Item<'_>| lines(it) * LINE_H + 2.0 * PAD - 4.0;
@@ -288,11 +315,13 @@ fn svg(name: &str, items: &[Item<'_>], edges: &[(usize, usize)]) -> String {
         let (fill, stroke) = colours(it.native);
         let _ = writeln!(
             out,
-            "<g class=\"node\" data-id=\"{}\" data-runtime=\"{}\">\
+            "<g class=\"node{}\" data-id=\"{}\" data-runtime=\"{}\">\
              <rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" rx=\"6\" \
-             fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"1.2\"/>",
+             fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{}\"/>",
+            if it.sink { " sink" } else { "" },
             xml(it.id),
-            if it.native { "rust" } else { "python" }
+            if it.native { "rust" } else { "python" },
+            if it.sink { "2.8" } else { "1.2" },
         );
         let cx = x + w / 2.0;
         let mut ty = y + PAD + 11.0;
@@ -315,6 +344,15 @@ fn svg(name: &str, items: &[Item<'_>], edges: &[(usize, usize)]) -> String {
                 "<text x=\"{cx:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\" fill=\"#666\" \
                  font-size=\"11\">{}</text>",
                 xml(&it.params)
+            );
+        }
+        if let Some(note) = &it.note {
+            ty += LINE_H;
+            let _ = write!(
+                out,
+                "<text class=\"note\" x=\"{cx:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\" \
+                 fill=\"#8a3b00\" font-size=\"11\" font-style=\"italic\">{}</text>",
+                xml(note)
             );
         }
         out.push_str("</g>\n");
@@ -347,7 +385,7 @@ mod tests {
 
     #[test]
     fn mermaid_lists_every_node_and_edge() {
-        let m = render(&manifest(), GraphFormat::Mermaid, &native);
+        let m = render(&manifest(), GraphFormat::Mermaid, &native, &|_| None);
         assert!(m.starts_with("flowchart LR\n"));
         assert!(m.contains("n2[\"<b>rs</b><br/>AudioResampleNode<br/><small>target_rate=16000, quality=high</small>\"]:::native"), "{m}");
         assert!(m.contains("n3[\"<b>py</b><br/>my.nodes:Denoise\"]:::python"));
@@ -358,7 +396,7 @@ mod tests {
 
     #[test]
     fn dot_quotes_names() {
-        let d = render(&manifest(), GraphFormat::Dot, &native);
+        let d = render(&manifest(), GraphFormat::Dot, &native, &|_| None);
         assert!(d.starts_with("digraph \"demo <&>\" {"));
         assert!(d.contains("\"src\" -> \"vad\";"));
         assert!(d.contains("label=\"vad\\nVADNode\\nthreshold=-35\""), "{d}");
@@ -366,9 +404,14 @@ mod tests {
 
     #[test]
     fn svg_places_columns_by_depth_and_escapes_text() {
-        let s = render(&manifest(), GraphFormat::Svg, &native);
+        let s = render(&manifest(), GraphFormat::Svg, &native, &|id| {
+            (id == "rs").then(|| "1.5 ms".to_string())
+        });
+        assert!(s.contains(">1.5 ms</text>"));
+        // Sinks (vad, py) have a thick border.
+        assert_eq!(s.matches("class=\"node sink\"").count(), 2);
         assert!(s.contains("aria-label=\"pipeline demo &lt;&amp;&gt;\""));
-        assert_eq!(s.matches("<g class=\"node\"").count(), 4);
+        assert_eq!(s.matches("<g class=\"node").count(), 4);
         assert_eq!(s.matches("class=\"edge\"").count(), 3);
         assert!(s.contains("data-id=\"py\" data-runtime=\"python\""));
         // py (depth 2) is to the right of rs (depth 1), which is right of src.

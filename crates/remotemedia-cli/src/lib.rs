@@ -105,14 +105,15 @@ struct Cli {
 enum Command {
     /// Run a pipeline on an audio file.
     Run(RunArgs),
-    /// Draw a pipeline: Mermaid (default), Graphviz DOT or SVG.
+    /// Draw a pipeline: SVG (drawn by remotemedia itself), Mermaid or Graphviz DOT text, or
+    /// PNG/PDF through Graphviz's `dot` when it is installed.
     Graph {
         /// A manifest file, or a one-line description ("A k=v ! B").
         manifest: String,
-        /// mermaid, dot or svg.
-        #[arg(short, long, default_value = "mermaid", value_parser = ["mermaid", "dot", "svg"])]
-        format: String,
-        /// Write here instead of stdout.
+        /// svg, mermaid, dot, png or pdf (default: from the --output extension, else mermaid).
+        #[arg(short, long, value_parser = ["mermaid", "dot", "svg", "png", "pdf"])]
+        format: Option<String>,
+        /// Write here instead of stdout (pipeline.svg, .mmd, .dot, .png, .pdf).
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
@@ -278,7 +279,7 @@ fn dispatch(cli: Cli, host: &dyn Host) -> Result<()> {
             manifest,
             format,
             output,
-        } => draw(&manifest, &format, output.as_deref(), host),
+        } => draw(&manifest, format.as_deref(), output.as_deref(), host),
         Command::Validate { manifests } => validate(&manifests, host),
         Command::Nodes { json } => nodes(json, host),
         Command::Schema => {
@@ -385,15 +386,33 @@ fn load_pipeline(manifest: Manifest, origin: &str, host: &dyn Host) -> Result<Pi
     Pipeline::new(manifest, &registry).with_context(|| origin.to_string())
 }
 
-fn draw(arg: &str, format: &str, output: Option<&Path>, host: &dyn Host) -> Result<()> {
+fn draw(arg: &str, format: Option<&str>, output: Option<&Path>, host: &dyn Host) -> Result<()> {
     let (manifest, _) = load_manifest(arg)?;
-    let format = graph::GraphFormat::parse(format).expect("clap checked the format");
+    let ext = output
+        .and_then(|p| p.extension())
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let format = match (format, ext.as_deref()) {
+        (Some(f), _) => f.to_string(),
+        (None, Some("svg")) => "svg".into(),
+        (None, Some("dot" | "gv")) => "dot".into(),
+        (None, Some("png")) => "png".into(),
+        (None, Some("pdf")) => "pdf".into(),
+        _ => "mermaid".into(),
+    };
     let registry = host.registry();
-    let picture = graph::render(&manifest, format, &|t| {
+    let is_native = |t: &str| {
         registry
             .get(t)
             .is_some_and(|f| f.info().runtime == remotemedia_core::node::Runtime::Rust)
-    });
+    };
+    let render = |f| graph::render(&manifest, f, &is_native, &|_| None);
+    if let binary @ ("png" | "pdf") = format.as_str() {
+        let Some(path) = output else {
+            bail!("--format {binary} needs --output FILE.{binary}");
+        };
+        return graphviz(&render(graph::GraphFormat::Dot), binary, path);
+    }
+    let picture = render(graph::GraphFormat::parse(&format).expect("clap checked the format"));
     match output {
         Some(path) => std::fs::write(path, picture)
             .with_context(|| format!("cannot write {}", path.display())),
@@ -402,6 +421,37 @@ fn draw(arg: &str, format: &str, output: Option<&Path>, host: &dyn Host) -> Resu
             Ok(())
         }
     }
+}
+
+/// Renders DOT text to PNG or PDF with Graphviz's `dot`, when it is installed.
+fn graphviz(dot: &str, format: &str, path: &Path) -> Result<()> {
+    use std::io::Write as _;
+    let mut child = match std::process::Command::new("dot")
+        .arg(format!("-T{format}"))
+        .arg("-o")
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "writing {} needs Graphviz's `dot`, which is not installed (Debian: apt-get install \
+             graphviz); remotemedia draws SVG itself: use -o pipeline.svg",
+            format.to_uppercase()
+        ),
+        Err(e) => return Err(e).context("cannot start Graphviz's `dot`"),
+    };
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(dot.as_bytes())
+        .context("cannot write to Graphviz's `dot`")?;
+    let status = child.wait().context("Graphviz's `dot` did not finish")?;
+    if !status.success() {
+        bail!("Graphviz's `dot` failed ({status})");
+    }
+    Ok(())
 }
 
 /// Checks manifests without building their nodes: nothing a manifest names is imported or

@@ -46,6 +46,36 @@ fn manifest_schema_json() -> String {
     schema::builtin_manifest_schema_pretty()
 }
 
+/// Draws a manifest (JSON text) as "mermaid", "dot" or "svg" (the CLI's `graph` code);
+/// `notes` adds a line to nodes' boxes (`{node_id: text}`).
+#[pyfunction]
+#[pyo3(signature = (manifest_json, format, notes=None))]
+fn render_graph(
+    py: Python<'_>,
+    manifest_json: &str,
+    format: &str,
+    notes: Option<std::collections::HashMap<String, String>>,
+) -> PyResult<String> {
+    let format = remotemedia_cli::graph::GraphFormat::parse(format).ok_or_else(|| {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "format {format:?} is not one of 'mermaid', 'dot', 'svg'"
+        ))
+    })?;
+    let manifest = remotemedia_core::manifest::parse(manifest_json)
+        .map_err(|e| errors::to_pyerr(py, e.into()))?;
+    let registry = registry::base_registry();
+    Ok(remotemedia_cli::graph::render(
+        &manifest,
+        format,
+        &|t| {
+            registry
+                .get(t)
+                .is_some_and(|f| f.info().runtime == remotemedia_core::node::Runtime::Rust)
+        },
+        &|id| notes.as_ref().and_then(|n| n.get(id).cloned()),
+    ))
+}
+
 /// Runs the `remotemedia` command line with `argv` (including the program name); returns the
 /// exit code.
 #[pyfunction]
@@ -74,6 +104,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(node_types_json, m)?)?;
     m.add_function(wrap_pyfunction!(manifest_schema_json, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    m.add_function(wrap_pyfunction!(render_graph, m)?)?;
     m.add_function(wrap_pyfunction!(io::read_file, m)?)?;
     m.add_function(wrap_pyfunction!(io::write_file, m)?)?;
     m.add_function(wrap_pyfunction!(io::run_files, m)?)?;

@@ -184,7 +184,20 @@ pub fn import_class<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyA
              from a manifest; move the class into a module"
         )));
     }
-    let mut obj = py.import(PyString::new(py, module))?.into_any();
+    let mut obj = py
+        .import(PyString::new(py, module))
+        .map_err(|e| {
+            if e.is_instance_of::<pyo3::exceptions::PyModuleNotFoundError>(py) {
+                pyo3::exceptions::PyModuleNotFoundError::new_err(format!(
+                    "{}; Python looks in the current directory and on PYTHONPATH: run from the \
+                     folder that holds the module, or add that folder to PYTHONPATH",
+                    e.value(py)
+                ))
+            } else {
+                e
+            }
+        })?
+        .into_any();
     for part in qualname.split('.') {
         obj = obj.getattr(part)?;
     }
