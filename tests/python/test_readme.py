@@ -35,3 +35,18 @@ def test_readme_python_example_runs() -> None:
         os.chdir(cwd)
     assert namespace["result"].sample_rate == 16000
     assert len(namespace["segments"]) >= 2
+
+
+def test_readme_picture_is_what_the_graph_command_draws() -> None:
+    import subprocess
+
+    picture = blocks("mermaid")[0]
+    r = subprocess.run(
+        ["remotemedia", "graph", "examples/speech_and_segments.json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == picture
