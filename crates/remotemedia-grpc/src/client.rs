@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use remotemedia_core::data::Data;
+use remotemedia_core::data::{AudioBuffer, Data};
 use remotemedia_core::error::ExecutorError;
-use remotemedia_core::executor::{SinkOutput, StreamPosition, StreamSession};
+use remotemedia_core::executor::{SinkCollector, SinkOutput, StreamPosition, StreamSession};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataValue;
@@ -16,6 +16,13 @@ use crate::convert::{data_from_pb, data_to_pb, default_renderer, JsonRenderer};
 use crate::pb;
 use crate::pb::remote_media_client::RemoteMediaClient;
 use crate::status::{ERROR_CODE_KEY, NODE_ID_KEY};
+
+/// Audio inputs larger than this (bytes of samples) are sent by [`RemoteClient::execute`] as a
+/// stream of chunks: below a server's default 4 MiB message limit with room for the manifest.
+pub const UNARY_INPUT_LIMIT: usize = 3 << 20;
+
+/// Chunk size of an input [`RemoteClient::execute`] streams.
+const STREAM_CHUNK_BYTES: usize = 1 << 20;
 
 /// A failed client call.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -93,9 +100,20 @@ impl From<Status> for ClientError {
         } else {
             s.code()
         };
+        let mut message = s.message().to_string();
+        // tonic's own words name no setting; say which limit it is and what to do.
+        if matches!(code, Code::ResourceExhausted | Code::OutOfRange)
+            && message.contains("message length too large")
+        {
+            message.push_str(
+                "; the server refuses gRPC messages over its `limits.max_message_bytes` (server \
+                 config, 4 MiB by default): stream the input (Pipeline.stream / open_stream; \
+                 execute streams audio over 3 MiB itself) or raise that limit",
+            );
+        }
         ClientError::Status {
             code,
-            message: s.message().to_string(),
+            message,
             node_id: get(NODE_ID_KEY),
             error_code: get(ERROR_CODE_KEY),
         }
@@ -176,13 +194,38 @@ impl RemoteClient {
         })
     }
 
-    /// Runs a whole input remotely.
+    /// Runs a whole input remotely. Audio larger than [`UNARY_INPUT_LIMIT`] bytes goes as a
+    /// stream of 1 MiB chunks instead of one message (a server refuses messages over its
+    /// `limits.max_message_bytes`, 4 MiB by default); the streamed result is the same, by the
+    /// streaming contract, and `timeout` covers the whole stream.
     pub async fn execute(
         &mut self,
         manifest: &str,
         input: &Data,
         timeout: Option<Duration>,
     ) -> Result<RemoteRun, ClientError> {
+        if let Data::Audio(audio) = input {
+            if audio.byte_len() > UNARY_INPUT_LIMIT {
+                let streamed = self.execute_streamed(manifest, audio);
+                return match timeout {
+                    None => streamed.await,
+                    Some(t) => tokio::time::timeout(t, streamed).await.unwrap_or_else(|_| {
+                        Err(ClientError::Status {
+                            code: Code::DeadlineExceeded,
+                            message: format!(
+                                "no result within {:.3} s (the input went as a stream of \
+                                 chunks: {:.1} MiB is over one message's {} MiB)",
+                                t.as_secs_f64(),
+                                audio.byte_len() as f64 / (1 << 20) as f64,
+                                UNARY_INPUT_LIMIT >> 20
+                            ),
+                            node_id: None,
+                            error_code: Some("timeout".to_string()),
+                        })
+                    }),
+                };
+            }
+        }
         let req = pb::ExecuteRequest {
             manifest: manifest.to_string(),
             input: Some(self.value(input)?),
@@ -201,6 +244,32 @@ impl RemoteClient {
         Ok(RemoteRun {
             outputs,
             metrics_json: resp.metrics_json,
+        })
+    }
+
+    async fn execute_streamed(
+        &mut self,
+        manifest: &str,
+        audio: &AudioBuffer,
+    ) -> Result<RemoteRun, ClientError> {
+        let mut stream = self.open_stream(manifest).await?;
+        let frame_bytes = usize::from(audio.channels().max(1)) * audio.format().bytes_per_sample();
+        let per_chunk = (STREAM_CHUNK_BYTES / frame_bytes).max(1);
+        let mut sinks = SinkCollector::default();
+        let mut start = 0;
+        while start < audio.frames() {
+            let end = (start + per_chunk).min(audio.frames());
+            sinks.extend(
+                stream
+                    .push(&Data::Audio(audio.slice_frames(start, end)))
+                    .await?,
+            );
+            start = end;
+        }
+        sinks.extend(stream.finish().await?);
+        Ok(RemoteRun {
+            outputs: sinks.finish(),
+            metrics_json: stream.metrics_json.take().unwrap_or_default(),
         })
     }
 

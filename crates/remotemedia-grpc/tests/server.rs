@@ -206,6 +206,35 @@ async fn errors_map_to_status_codes_naming_the_node() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execute_streams_inputs_over_one_message_by_itself() {
+    // 60 s of 48 kHz f32 is 11.5 MB: over the default 4 MiB message limit.
+    let server = TestServer::start(config()).await;
+    let mut client = server.client().await;
+    let input = tone(60 * 48_000, 48_000);
+    let remote = client.execute(RESAMPLE_VAD, &input, None).await.unwrap();
+    let local = Pipeline::from_json(RESAMPLE_VAD, &NodeRegistry::with_builtins())
+        .unwrap()
+        .run(input.clone())
+        .await
+        .unwrap();
+    assert_eq!(remote.outputs, local.outputs);
+    let Some(Data::Audio(out)) = remote.outputs.get("i16") else {
+        panic!("no audio from i16: {:?}", remote.outputs.keys());
+    };
+    assert_eq!(out.frames(), 60 * 16_000);
+    assert!(remote.metrics_json.contains("\"node_id\": \"resample\""));
+    // The deadline covers the whole stream.
+    let (code, message, _) = status(
+        client
+            .execute(RESAMPLE_VAD, &input, Some(Duration::from_millis(1)))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, Code::DeadlineExceeded, "{message}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_messages_are_refused() {
     let mut cfg = config();
     cfg.limits.max_message_bytes = 64 * 1024;
@@ -220,6 +249,10 @@ async fn oversize_messages_are_refused() {
     assert!(
         matches!(code, Code::ResourceExhausted | Code::OutOfRange),
         "{code:?} {message}"
+    );
+    assert!(
+        message.contains("limits.max_message_bytes") && message.contains("stream the input"),
+        "the refusal names the setting and the way out: {message}"
     );
     client
         .execute(RESAMPLE_VAD, &tone(4_800, 48_000), None)
