@@ -10,6 +10,7 @@
 //! and is measured into the session's metrics.
 
 mod circuit_breaker;
+mod limits;
 mod metrics;
 mod retry;
 
@@ -23,6 +24,7 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 
 pub use circuit_breaker::{BreakerConfig, BreakerState, CircuitBreaker, Rejected};
+pub use limits::ResourceLimits;
 pub use metrics::{
     peak_rss_mb, CallKind, CallRecord, ExecutionStatus, MetricsCollector, NodeMetrics,
     PipelineMetrics, MAX_TRACE_EVENTS,
@@ -33,7 +35,7 @@ use crate::data::Data;
 use crate::error::{panic_message, ExecutorError, NodeError, NodeErrorKind};
 use crate::graph::PipelineGraph;
 use crate::manifest::{self, Manifest, ManifestError, ManifestIssue};
-use crate::node::{Node, Runtime};
+use crate::node::{data_bytes, Node, Runtime};
 use crate::registry::NodeRegistry;
 
 /// A live node with its policies.
@@ -47,6 +49,8 @@ struct NodeSlot {
     timeout: Option<Duration>,
     /// Shared by every fork of the pipeline.
     breaker: Arc<Mutex<CircuitBreaker>>,
+    /// Whether its outputs are the pipeline's (counted against `max_output_bytes`).
+    sink: bool,
 }
 
 /// What every fork of a pipeline shares: the validated manifest and graph, the registry that
@@ -59,6 +63,7 @@ struct Shared {
     breakers: Vec<Arc<Mutex<CircuitBreaker>>>,
     sinks: Vec<usize>,
     last_metrics: Mutex<Option<MetricsCollector>>,
+    limits: Mutex<ResourceLimits>,
 }
 
 struct Inner {
@@ -211,6 +216,7 @@ impl Pipeline {
             breakers,
             sinks,
             last_metrics: Mutex::new(None),
+            limits: Mutex::new(ResourceLimits::default()),
         });
         Self::build(shared)
     }
@@ -246,6 +252,7 @@ impl Pipeline {
                     retry: RetryPolicy::from_spec(spec.retry.as_ref()),
                     timeout: spec.timeout_ms.map(Duration::from_millis),
                     breaker: Arc::clone(&shared.breakers[index]),
+                    sink: shared.sinks.contains(&index),
                 })),
                 Err(errs) => issues.extend(errs.into_iter().map(|p| {
                     ManifestIssue::node(
@@ -268,6 +275,23 @@ impl Pipeline {
                 dirty: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// Sets the memory and size limits of this pipeline and its forks (checked before each
+    /// node call; see [`ResourceLimits`]). Sessions opened later use them.
+    pub fn with_limits(self, limits: ResourceLimits) -> Self {
+        self.set_limits(limits);
+        self
+    }
+
+    /// Sets the limits in place (see [`Pipeline::with_limits`]).
+    pub fn set_limits(&self, limits: ResourceLimits) {
+        *self.inner.limits.lock().expect("limits lock") = limits;
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> ResourceLimits {
+        *self.inner.limits.lock().expect("limits lock")
     }
 
     /// Parses, validates and builds a pipeline from manifest JSON.
@@ -341,12 +365,18 @@ impl Pipeline {
             state: SessionState::New,
             metrics: MetricsCollector::new(&self.inner.name, nodes),
             emitted_frames: vec![0; self.inner.slots.len()],
+            limits: self.limits(),
+            budget: Arc::default(),
+            whole_run: false,
         })
     }
 
-    /// Runs the whole input through the pipeline (one chunk, then flush).
+    /// Runs the whole input through the pipeline (one chunk, then flush). The limits apply to
+    /// the run as a whole, and input longer than `max_run_input_secs` is refused.
     pub async fn run(&self, input: Data) -> Result<RunOutput, ExecutorError> {
+        limits::check_run_input(&self.limits(), &input)?;
         let mut session = self.session()?;
+        session.whole_run = true;
         let mut collected = SinkCollector::default();
         collected.extend(session.push(input).await?);
         collected.extend(session.finish().await?);
@@ -390,6 +420,11 @@ pub struct Session {
     state: SessionState,
     metrics: MetricsCollector,
     emitted_frames: Vec<u64>,
+    limits: ResourceLimits,
+    /// What the current run (or chunk) has claimed against `limits`.
+    budget: Arc<limits::Budget>,
+    /// A whole-input run: push and flush share one budget.
+    whole_run: bool,
 }
 
 impl Session {
@@ -397,6 +432,9 @@ impl Session {
     pub async fn push(&mut self, chunk: Data) -> Result<Vec<SinkOutput>, ExecutorError> {
         self.ensure_started().await?;
         self.metrics.count_chunk();
+        if !self.whole_run {
+            self.budget.reset();
+        }
         self.step(Some(chunk), false).await
     }
 
@@ -513,8 +551,9 @@ impl Session {
             while let Some(i) = ready.pop_front() {
                 let events = gather(graph, i, &emitted, input.as_ref());
                 let slot = Arc::clone(&inner.slots[i]);
+                let budget = (Arc::clone(&self.budget), self.limits);
                 let fut = async move {
-                    let (result, records) = run_node(slot, events.0, flush).await;
+                    let (result, records) = run_node(slot, events.0, flush, budget).await;
                     (i, result, records)
                 };
                 if ready.is_empty() && running.is_empty() {
@@ -664,6 +703,7 @@ async fn run_node(
     slot: Arc<NodeSlot>,
     events: Events,
     flush: bool,
+    (budget, limits): (Arc<limits::Budget>, ResourceLimits),
 ) -> (Result<Vec<Data>, ExecutorError>, Vec<CallRecord>) {
     let mut records = Vec::new();
     let mut node = slot.node.lock().await;
@@ -674,15 +714,37 @@ async fn run_node(
         Events::Fan(m) => vec![Data::Map(m)],
     };
     for data in inputs {
+        // Before the node allocates: refuse a call over the limits (issue 9).
+        let claimed = node.output_bytes(&data);
+        if let Err(e) = budget.claim(&limits, &slot.id, &slot.node_type, claimed, slot.sink) {
+            return (Err(e), records);
+        }
         match call(&slot, &mut node, Some(data), &mut records).await {
-            Ok(Some(d)) => out.push(d),
+            Ok(Some(d)) => {
+                // A zero-copy sink (pass-through) returns more than it allocated.
+                let extra = data_bytes(&d).saturating_sub(claimed);
+                if slot.sink && extra > 0 {
+                    if let Err(e) = budget.output(&limits, &slot.id, &slot.node_type, extra) {
+                        return (Err(e), records);
+                    }
+                }
+                out.push(d)
+            }
             Ok(None) => {}
             Err(e) => return (Err(e), records),
         }
     }
     if flush {
         match call(&slot, &mut node, None, &mut records).await {
-            Ok(Some(d)) => out.push(d),
+            Ok(Some(d)) => {
+                if slot.sink {
+                    let bytes = data_bytes(&d);
+                    if let Err(e) = budget.output(&limits, &slot.id, &slot.node_type, bytes) {
+                        return (Err(e), records);
+                    }
+                }
+                out.push(d)
+            }
             Ok(None) => {}
             Err(e) => return (Err(e), records),
         }
