@@ -174,6 +174,25 @@ impl StreamPosition {
     }
 }
 
+/// One node's circuit breaker, as [`Pipeline::breakers`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakerInfo {
+    /// The node's index in the manifest.
+    pub node_index: usize,
+    /// The node's id.
+    pub node_id: String,
+    /// The node's type.
+    pub node_type: String,
+    /// Whether the manifest configured a breaker (one that is not never opens).
+    pub configured: bool,
+    /// Its state now.
+    pub state: BreakerState,
+    /// Consecutive failures behind the last opening.
+    pub opened_after: u32,
+    /// Times it opened.
+    pub times_opened: u64,
+}
+
 /// The result of [`Pipeline::run`].
 #[derive(Debug, Clone)]
 pub struct RunOutput {
@@ -339,6 +358,26 @@ impl Pipeline {
             .iter()
             .find(|s| s.id == node_id)
             .map(|s| s.breaker.lock().expect("breaker lock").state())
+    }
+
+    /// Every node's circuit breaker, in manifest order (shared by all forks).
+    pub fn breakers(&self) -> Vec<BreakerInfo> {
+        self.inner
+            .slots
+            .iter()
+            .map(|s| {
+                let b = s.breaker.lock().expect("breaker lock");
+                BreakerInfo {
+                    node_index: s.index,
+                    node_id: s.id.clone(),
+                    node_type: s.node_type.clone(),
+                    configured: b.config().failure_threshold.is_some(),
+                    state: b.state(),
+                    opened_after: b.opened_after(),
+                    times_opened: b.times_opened(),
+                }
+            })
+            .collect()
     }
 
     /// Opens a streaming session. Fails with [`ExecutorError::Busy`] while another session
