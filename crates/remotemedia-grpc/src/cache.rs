@@ -151,3 +151,50 @@ impl PipelineCache {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(id: &str) -> String {
+        format!(
+            r#"{{"version": "v1", "nodes": [{{"id": "{id}", "node_type": "PassThroughNode",
+                "circuit_breaker": {{"failure_threshold": 2}}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn bounded_least_recently_used_first_out_and_forks_share_breakers() {
+        let registry = NodeRegistry::with_builtins();
+        let cache = PipelineCache::new(2, ResourceLimits::default());
+        let (a, b, c) = (manifest("a"), manifest("b"), manifest("c"));
+        let first = cache.get(&a, &registry).unwrap();
+        cache.get(&b, &registry).unwrap();
+        // `a` is used again, so `b` is the least recently used when `c` comes.
+        let again = cache.get(&a, &registry).unwrap();
+        cache.get(&c, &registry).unwrap();
+        assert_eq!(cache.len(), 2);
+        let ids: Vec<String> = cache
+            .entries
+            .lock()
+            .unwrap()
+            .1
+            .iter()
+            .map(|e| e.pipeline.sink_ids()[0].to_string())
+            .collect();
+        assert!(
+            ids.contains(&"a".to_string()) && ids.contains(&"c".to_string()),
+            "{ids:?}"
+        );
+        // Two calls of one manifest: separate node state, one breaker, the cache's limits.
+        assert!(first.session().is_ok() && again.session().is_ok());
+        assert_eq!(first.limits(), ResourceLimits::default());
+        let samples = cache.breakers();
+        assert_eq!(samples.len(), 2);
+        assert!(samples.iter().all(|s| s.state == 0 && s.node_index == 0));
+        // Capacity 0: nothing is kept.
+        let none = PipelineCache::new(0, ResourceLimits::default());
+        none.get(&a, &registry).unwrap();
+        assert!(none.is_empty());
+    }
+}

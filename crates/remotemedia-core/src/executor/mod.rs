@@ -481,6 +481,9 @@ impl Session {
     /// metrics remain available from [`Session::metrics`] and [`Pipeline::last_metrics`].
     pub async fn finish(&mut self) -> Result<Vec<SinkOutput>, ExecutorError> {
         self.ensure_started().await?;
+        if !self.whole_run {
+            self.budget.reset();
+        }
         let result = self.step(None, true).await;
         if result.is_ok() {
             self.end(SessionState::Finished).await;
