@@ -249,6 +249,26 @@ pub enum ExecutorError {
         attempts: u32,
     },
 
+    /// A node call, a run or its output would be larger than a
+    /// [`ResourceLimits`](crate::executor::ResourceLimits) allows; refused before the node
+    /// allocated anything. The message names the node, the limit and what to do.
+    #[error("{message}")]
+    LimitExceeded {
+        /// The node whose call was refused (none for a limit on the run's input).
+        node_id: Option<String>,
+        /// Its type.
+        node_type: Option<String>,
+        /// The limit's setting name (`max_call_bytes`, `max_run_bytes`, `max_output_bytes`,
+        /// `max_run_input_secs`).
+        limit: &'static str,
+        /// The limit's value (bytes, or seconds).
+        max: u64,
+        /// What was asked for (same unit).
+        requested: u64,
+        /// The full explanation.
+        message: String,
+    },
+
     /// Another run or session is using this pipeline instance.
     #[error("pipeline '{pipeline}' is already running a session; finish it first or build another pipeline")]
     Busy {
@@ -302,7 +322,9 @@ impl ExecutorError {
             | Self::RetriesExhausted { node_id, .. }
             | Self::CircuitOpen { node_id, .. }
             | Self::Timeout { node_id, .. } => Some(node_id),
-            Self::Remote { node_id, .. } => node_id.as_deref(),
+            Self::Remote { node_id, .. } | Self::LimitExceeded { node_id, .. } => {
+                node_id.as_deref()
+            }
             Self::ManifestError(m) => m.issues().first().and_then(|i| i.node_id.as_deref()),
             _ => None,
         }
@@ -316,12 +338,14 @@ impl ExecutorError {
             | Self::RetriesExhausted { node_type, .. }
             | Self::CircuitOpen { node_type, .. }
             | Self::Timeout { node_type, .. } => Some(node_type),
+            Self::LimitExceeded { node_type, .. } => node_type.as_deref(),
             _ => None,
         }
     }
 
     /// A stable machine-readable code: `manifest`, `invalid_input`, `node`, `host`,
-    /// `retries_exhausted`, `circuit_open`, `timeout`, `busy`, `session_closed`, `internal`,
+    /// `retries_exhausted`, `circuit_open`, `timeout`, `limit`, `busy`, `session_closed`,
+    /// `internal`,
     /// or for [`ExecutorError::Remote`] the remote side's code (or `transport`). Bindings pick
     /// their exception class from it, for local and remote errors alike.
     pub fn code(&self) -> &str {
@@ -335,6 +359,7 @@ impl ExecutorError {
             Self::RetriesExhausted { .. } => "retries_exhausted",
             Self::CircuitOpen { .. } => "circuit_open",
             Self::Timeout { .. } => "timeout",
+            Self::LimitExceeded { .. } => "limit",
             Self::Busy { .. } => "busy",
             Self::SessionClosed { .. } => "session_closed",
             Self::Remote { code, .. } => code,

@@ -66,6 +66,41 @@ pub trait Node: Send {
     fn runtime(&self) -> Runtime {
         Runtime::Rust
     }
+
+    /// An upper bound, in bytes, on what `process(input)` will allocate: its output plus any
+    /// working buffers that scale with the input. The executor asks before the call and
+    /// refuses a call (or a run) whose bound is over its [limits](crate::executor::ResourceLimits),
+    /// so a request too large for the process fails with an error instead of aborting it.
+    ///
+    /// The default, the size of the input (see [`data_bytes`]) plus an f64 working copy of
+    /// its samples, fits nodes whose output is the same shape as their input (gain, filters,
+    /// fades) and nodes whose output is smaller (analysis). A node whose output can be larger
+    /// than its input (resampling up, channel up-mix, a wider sample format) overrides it.
+    /// `flush` is not asked: what it emits is what the node already holds.
+    fn output_bytes(&self, input: &Data) -> u64 {
+        data_bytes(input).saturating_add(data_samples(input).saturating_mul(8))
+    }
+}
+
+/// The size of a value's samples, in bytes (audio: samples x bytes per sample; a map or list:
+/// the sum of its values; anything else: 0, as JSON and segment lists are small next to audio).
+pub fn data_bytes(data: &Data) -> u64 {
+    match data {
+        Data::Audio(a) => a.byte_len() as u64,
+        Data::Map(m) => m.values().map(data_bytes).sum(),
+        Data::List(l) => l.iter().map(data_bytes).sum(),
+        _ => 0,
+    }
+}
+
+/// The number of audio samples (frames x channels) in a value, counted like [`data_bytes`].
+pub fn data_samples(data: &Data) -> u64 {
+    match data {
+        Data::Audio(a) => a.samples().len() as u64,
+        Data::Map(m) => m.values().map(data_samples).sum(),
+        Data::List(l) => l.iter().map(data_samples).sum(),
+        _ => 0,
+    }
 }
 
 /// Takes the single audio input of a native node, or explains what it got instead.

@@ -39,7 +39,7 @@ pub struct AuthConfig {
 }
 
 /// Limits that keep one client from taking the server down.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest request or response message, in bytes. Default 4 MiB.
@@ -61,6 +61,22 @@ pub struct Limits {
     /// needs this long to take the replica out, and calls it sends meanwhile still succeed.
     /// Default 0 (refuse new calls at once).
     pub shutdown_grace_ms: u64,
+    /// Most bytes one node call may allocate (its output and working buffers, stated by the
+    /// node before it runs); a bigger call fails with RESOURCE_EXHAUSTED naming the node.
+    /// Default 268435456 (256 MiB).
+    pub max_call_bytes: u64,
+    /// Most bytes all node calls of one `Execute` (or one streamed chunk) may allocate
+    /// together. Default 1073741824 (1 GiB).
+    pub max_run_bytes: u64,
+    /// Longest `Execute` input, in seconds of audio; longer input must be streamed.
+    /// Default 600.
+    pub max_run_input_secs: f64,
+    /// Longest `Stream` call, in ms from `open`; then it ends with DEADLINE_EXCEEDED saying
+    /// how many chunks were processed. Default 3600000 (one hour).
+    pub max_stream_duration_ms: u64,
+    /// Built pipelines kept (least recently used go first), so a manifest is validated once
+    /// and its nodes' circuit breakers see every call. 0 turns caching off. Default 64.
+    pub pipeline_cache_size: usize,
 }
 
 impl Default for Limits {
@@ -73,6 +89,11 @@ impl Default for Limits {
             stream_idle_timeout_ms: 30_000,
             drain_ms: 5_000,
             shutdown_grace_ms: 0,
+            max_call_bytes: 256 << 20,
+            max_run_bytes: 1 << 30,
+            max_run_input_secs: 600.0,
+            max_stream_duration_ms: 3_600_000,
+            pipeline_cache_size: 64,
         }
     }
 }
@@ -156,6 +177,22 @@ impl ServerConfig {
         if l.deadline_ms == 0 || l.stream_idle_timeout_ms == 0 {
             return bad("limits.deadline_ms and limits.stream_idle_timeout_ms must be >= 1".into());
         }
+        if l.max_call_bytes == 0 || l.max_run_bytes < l.max_call_bytes {
+            return bad(format!(
+                "limits.max_call_bytes is {} and limits.max_run_bytes {}; expected \
+                 1 <= max_call_bytes <= max_run_bytes",
+                l.max_call_bytes, l.max_run_bytes
+            ));
+        }
+        if !(l.max_run_input_secs.is_finite() && l.max_run_input_secs > 0.0) {
+            return bad(format!(
+                "limits.max_run_input_secs is {}; expected a number of seconds > 0",
+                l.max_run_input_secs
+            ));
+        }
+        if l.max_stream_duration_ms == 0 {
+            return bad("limits.max_stream_duration_ms must be >= 1".into());
+        }
         for (name, target) in &self.python_nodes {
             if !target.contains(':') {
                 return bad(format!(
@@ -180,6 +217,18 @@ impl ServerConfig {
         t
     }
 
+    /// The executor limits every pipeline of this server runs with: the memory limits, the
+    /// `Execute` input duration, and responses no larger than a message.
+    pub fn resource_limits(&self) -> remotemedia_core::executor::ResourceLimits {
+        let l = &self.limits;
+        remotemedia_core::executor::ResourceLimits {
+            max_call_bytes: l.max_call_bytes,
+            max_run_bytes: l.max_run_bytes,
+            max_output_bytes: l.max_message_bytes as u64,
+            max_run_input_secs: Some(l.max_run_input_secs),
+        }
+    }
+
     /// `deadline_ms` as a duration.
     pub fn deadline(&self) -> Duration {
         Duration::from_millis(self.limits.deadline_ms)
@@ -202,6 +251,14 @@ mod tests {
         assert_eq!(c.python_nodes["Gain"], "mynodes:Gain");
         let e = ServerConfig::from_toml("[limits]\nmax_concurent = 2\n").unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
+        let e = ServerConfig::from_toml("[limits]\nmax_call_bytes = 0\n").unwrap_err();
+        assert!(e.to_string().contains("limits.max_call_bytes is 0"), "{e}");
+        let c = ServerConfig::from_toml("[limits]\nmax_call_bytes = 1000\nmax_run_bytes = 2000\n")
+            .unwrap();
+        let r = c.resource_limits();
+        assert_eq!((r.max_call_bytes, r.max_run_bytes), (1000, 2000));
+        assert_eq!(r.max_output_bytes, 4 << 20);
+        assert_eq!(r.max_run_input_secs, Some(600.0));
         let e = ServerConfig::from_toml("[python_nodes]\nX = \"nocolon\"\n").unwrap_err();
         assert!(e.to_string().contains("package.module:Class"), "{e}");
     }

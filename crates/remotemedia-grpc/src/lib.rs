@@ -5,6 +5,7 @@
 //! The protocol is `proto/remotemedia/v1/remotemedia.proto` (package `remotemedia.v1`).
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod client;
 pub mod config;
 pub mod convert;

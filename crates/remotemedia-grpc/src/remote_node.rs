@@ -80,12 +80,17 @@ impl RemotePipelineNode {
     fn error(&self, e: ClientError) -> NodeError {
         let retryable = match &e {
             ClientError::Connect { .. } => true,
-            ClientError::Status { code, .. } => matches!(
-                code,
-                tonic::Code::Unavailable
-                    | tonic::Code::ResourceExhausted
-                    | tonic::Code::DeadlineExceeded
-            ),
+            ClientError::Status {
+                code, error_code, ..
+            } => {
+                error_code.as_deref() != Some("limit")
+                    && matches!(
+                        code,
+                        tonic::Code::Unavailable
+                            | tonic::Code::ResourceExhausted
+                            | tonic::Code::DeadlineExceeded
+                    )
+            }
             ClientError::Protocol(_) => false,
         };
         NodeError::failed(format!("remote pipeline at {}: {e}", self.params.address))

@@ -16,8 +16,13 @@ impl ClientError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ClientError::Connect { .. } => true,
-            ClientError::Status { code, .. } => {
+            // A request over the server's size limits (error code "limit") is refused the
+            // same way by every replica: only load shedding is worth retrying.
+            ClientError::Status {
+                code, error_code, ..
+            } => {
                 matches!(code, Code::Unavailable | Code::ResourceExhausted)
+                    && error_code.as_deref() != Some("limit")
             }
             ClientError::Protocol(_) => false,
         }

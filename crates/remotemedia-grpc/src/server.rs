@@ -15,8 +15,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::Stream;
-use remotemedia_core::executor::{Pipeline, Session, SinkOutput};
+use futures::{Stream, StreamExt};
+use remotemedia_core::executor::{Session, SinkOutput};
 use remotemedia_core::manifest::MANIFEST_VERSION;
 use remotemedia_core::registry::NodeRegistry;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
@@ -24,6 +24,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::service::Interceptor;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::cache::PipelineCache;
 use crate::config::ServerConfig;
 use crate::convert::{data_from_pb, data_to_pb, JsonRenderer};
 use crate::pb;
@@ -49,6 +50,7 @@ struct Shared {
     telemetry: Arc<Telemetry>,
     permits: Arc<Semaphore>,
     phase: watch::Receiver<Phase>,
+    pipelines: Arc<PipelineCache>,
 }
 
 /// The `RemoteMedia` service.
@@ -163,7 +165,10 @@ impl RemoteMedia for Service {
             d.min(self.shared.config.deadline())
         });
         let req = request.into_inner();
-        let pipeline = Pipeline::from_json(&req.manifest, &self.shared.registry)
+        let pipeline = self
+            .shared
+            .pipelines
+            .get(&req.manifest, &self.shared.registry)
             .map_err(|e| self.failed("Execute", to_status(&e)))?;
         let input = data_from_pb(req.input.as_ref(), "input")
             .map_err(|m| self.failed("Execute", invalid(m)))?;
@@ -213,18 +218,27 @@ impl RemoteMedia for Service {
         let permit = self.admit("Stream")?;
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(self.shared.config.limits.stream_buffer);
+        // The final status travels apart from the (bounded) response buffer: a stream that
+        // failed because its client stopped reading must still end with that error once the
+        // client reads what is buffered, and the session must not wait for room to say so.
+        let (final_tx, final_rx) = tokio::sync::oneshot::channel::<Status>();
         let service = self.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let telemetry = Arc::clone(&service.shared.telemetry);
             telemetry.active_streams.inc();
             let result = service.run_stream(inbound, &tx).await;
+            drop(tx);
             if let Err(status) = result {
-                let _ = tx.send(Err(service.failed("Stream", status))).await;
+                let _ = final_tx.send(service.failed("Stream", status));
             }
             telemetry.active_streams.dec();
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let ending =
+            futures::stream::once(final_rx).filter_map(|r| std::future::ready(r.ok().map(Err)));
+        Ok(Response::new(Box::pin(
+            ReceiverStream::new(rx).chain(ending),
+        )))
     }
 
     async fn list_nodes(
@@ -272,14 +286,14 @@ fn response(msg: pb::stream_response::Msg) -> Result<pb::StreamResponse, Status>
 }
 
 impl Service {
-    /// Sends a response; `false` when the client has gone, or has not taken a response for
-    /// `stream_idle_timeout_ms` while the stream's buffer is full (a client that stops
-    /// reading would otherwise hold its session, and its slot, for as long as its connection
-    /// lives).
-    async fn send(&self, tx: &Tx, msg: pb::stream_response::Msg) -> bool {
+    /// Sends a response; `Gone` when the client has gone, `NotReading` when it has not taken
+    /// a response for `stream_idle_timeout_ms` while the stream's buffer is full (a client
+    /// that stops reading would otherwise hold its session, and its slot, for as long as its
+    /// connection lives).
+    async fn send(&self, tx: &Tx, msg: pb::stream_response::Msg) -> Result<(), Unsent> {
         let idle = Duration::from_millis(self.shared.config.limits.stream_idle_timeout_ms);
         match tokio::time::timeout(idle, tx.send(response(msg))).await {
-            Ok(sent) => sent.is_ok(),
+            Ok(sent) => sent.map_err(|_| Unsent::Gone),
             Err(_) => {
                 tracing::warn!(
                     "a stream client took no response for {} ms; its session was closed \
@@ -291,21 +305,17 @@ impl Service {
                     .errors
                     .with_label_values(&["Stream", "client_not_reading"])
                     .inc();
-                false
+                Err(Unsent::NotReading(idle.as_millis() as u64))
             }
         }
     }
 
-    async fn send_outputs(&self, tx: &Tx, outputs: Vec<SinkOutput>) -> Result<bool, Status> {
+    async fn send_outputs(&self, tx: &Tx, outputs: Vec<SinkOutput>) -> Result<(), Unsent> {
         for o in outputs {
-            if !self
-                .send(tx, pb::stream_response::Msg::Output(self.output(o)?))
-                .await
-            {
-                return Ok(false);
-            }
+            let msg = self.output(o).map_err(Unsent::Failed)?;
+            self.send(tx, pb::stream_response::Msg::Output(msg)).await?;
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Waits for the next client message within the idle timeout; `None` when the client
@@ -314,9 +324,15 @@ impl Service {
         &self,
         inbound: &mut Streaming<pb::StreamRequest>,
         phase: &mut watch::Receiver<Phase>,
+        ends: tokio::time::Instant,
     ) -> Result<Option<pb::StreamRequest>, Status> {
         let idle = Duration::from_millis(self.shared.config.limits.stream_idle_timeout_ms);
         tokio::select! {
+            _ = tokio::time::sleep_until(ends) => Err(Status::deadline_exceeded(format!(
+                "the stream reached its maximum duration of {} ms (limits.max_stream_duration_ms \
+                 in the server config); open a new stream to go on",
+                self.shared.config.limits.max_stream_duration_ms
+            ))),
             msg = tokio::time::timeout(idle, inbound.message()) => match msg {
                 Err(_) => Err(Status::deadline_exceeded(format!(
                     "no message for {} ms; the stream was closed (stream_idle_timeout_ms)",
@@ -337,28 +353,43 @@ impl Service {
     ) -> Result<(), Status> {
         use pb::stream_request::Msg;
         let mut phase = self.shared.phase.clone();
-        let open = match self.next(&mut inbound, &mut phase).await? {
+        let ends = tokio::time::Instant::now()
+            + Duration::from_millis(self.shared.config.limits.max_stream_duration_ms);
+        let open = match self.next(&mut inbound, &mut phase, ends).await? {
             Some(pb::StreamRequest {
                 msg: Some(Msg::Open(open)),
             }) => open,
             Some(_) => return Err(invalid("the first message of a stream must be `open`")),
             None => return Ok(()),
         };
-        let pipeline = Pipeline::from_json(&open.manifest, &self.shared.registry)
+        let pipeline = self
+            .shared
+            .pipelines
+            .get(&open.manifest, &self.shared.registry)
             .map_err(|e| to_status(&e))?;
         let mut session = pipeline.session().map_err(|e| to_status(&e))?;
         let sink_ids = pipeline.sink_ids().into_iter().map(String::from).collect();
-        if !self
+        let opened = self
             .send(
                 tx,
                 pb::stream_response::Msg::Opened(pb::StreamOpened { sink_ids }),
             )
-            .await
-        {
+            .await;
+        if let Err(unsent) = opened {
             session.abort().await;
-            return Ok(());
+            return unsent.into_result(&Progress::default());
         }
-        let outcome = self.pump(&mut inbound, &mut phase, tx, &mut session).await;
+        let mut progress = Progress::default();
+        let outcome = self
+            .pump(
+                &mut inbound,
+                &mut phase,
+                ends,
+                tx,
+                &mut session,
+                &mut progress,
+            )
+            .await;
         if session.is_open() {
             session.abort().await;
         }
@@ -371,12 +402,14 @@ impl Service {
         &self,
         inbound: &mut Streaming<pb::StreamRequest>,
         phase: &mut watch::Receiver<Phase>,
+        ends: tokio::time::Instant,
         tx: &Tx,
         session: &mut Session,
+        progress: &mut Progress,
     ) -> Result<(), Status> {
         use pb::stream_request::Msg;
         loop {
-            let msg = match self.next(inbound, phase).await {
+            let msg = match self.next(inbound, phase, ends).await {
                 Ok(m) => m,
                 // The client cancelled or the connection broke: nobody to answer.
                 Err(s)
@@ -384,41 +417,96 @@ impl Service {
                 {
                     return Ok(())
                 }
-                Err(s) => return Err(s),
+                Err(s) => return Err(progress.annotate(s)),
             };
             match msg.and_then(|m| m.msg) {
                 Some(Msg::Chunk(chunk)) => {
                     let input =
                         data_from_pb(chunk.input.as_ref(), "chunk.input").map_err(invalid)?;
                     let outputs = session.push(input).await.map_err(|e| to_status(&e))?;
-                    if !self.send_outputs(tx, outputs).await?
-                        || !self
-                            .send(
-                                tx,
-                                pb::stream_response::Msg::ChunkDone(pb::ChunkDone {
-                                    seq: chunk.seq,
-                                }),
-                            )
-                            .await
-                    {
-                        return Ok(());
+                    progress.processed += 1;
+                    progress.last_seq = Some(chunk.seq);
+                    let sent = match self.send_outputs(tx, outputs).await {
+                        Ok(()) => {
+                            let done = pb::ChunkDone { seq: chunk.seq };
+                            self.send(tx, pb::stream_response::Msg::ChunkDone(done))
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    if let Err(unsent) = sent {
+                        return unsent.into_result(progress);
                     }
                 }
                 Some(Msg::Close(_)) | None => {
                     let outputs = session.finish().await.map_err(|e| to_status(&e))?;
-                    if self.send_outputs(tx, outputs).await? {
-                        let metrics_json = session.metrics().to_json();
-                        self.send(
-                            tx,
-                            pb::stream_response::Msg::Closed(pb::StreamClosed { metrics_json }),
-                        )
-                        .await;
+                    let sent = match self.send_outputs(tx, outputs).await {
+                        Ok(()) => {
+                            let metrics_json = session.metrics().to_json();
+                            let closed = pb::StreamClosed { metrics_json };
+                            self.send(tx, pb::stream_response::Msg::Closed(closed))
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    if let Err(unsent) = sent {
+                        return unsent.into_result(progress);
                     }
                     return Ok(());
                 }
                 Some(Msg::Open(_)) => return Err(invalid("a stream can be opened only once")),
             }
         }
+    }
+}
+
+/// Why a stream response was not sent.
+enum Unsent {
+    /// The client went away: nobody to tell.
+    Gone,
+    /// The client took no response for `stream_idle_timeout_ms` (this many ms).
+    NotReading(u64),
+    /// The response could not be built.
+    Failed(Status),
+}
+
+impl Unsent {
+    fn into_result(self, progress: &Progress) -> Result<(), Status> {
+        match self {
+            Unsent::Gone => Ok(()),
+            Unsent::Failed(s) => Err(s),
+            Unsent::NotReading(ms) => Err(progress.annotate(Status::deadline_exceeded(format!(
+                "the client took no response for {ms} ms (limits.stream_idle_timeout_ms) while \
+                 the server's buffer of responses (limits.stream_buffer) was full, so the \
+                 stream was closed; read responses while sending chunks"
+            )))),
+        }
+    }
+}
+
+/// What a stream has done, for the status that ends it.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Chunks pushed through the pipeline.
+    processed: u64,
+    /// The last of them.
+    last_seq: Option<u64>,
+}
+
+impl Progress {
+    /// Adds how far the stream got: chunks sent after these were not processed.
+    fn annotate(&self, s: Status) -> Status {
+        let how_far = match self.last_seq {
+            Some(seq) => format!(
+                "{} chunks were processed, the last with seq {seq}; chunks sent after it were \
+                 not",
+                self.processed
+            ),
+            None => "no chunk was processed".to_string(),
+        };
+        let mut out = Status::new(s.code(), format!("{} ({how_far})", s.message()));
+        *out.metadata_mut() = s.metadata().clone();
+        out
     }
 }
 
@@ -507,7 +595,16 @@ pub async fn serve(
     let limits = config.limits.clone();
     let tokens = config.tokens();
     let reflection = config.reflection;
+    let pipelines = Arc::new(PipelineCache::new(
+        limits.pipeline_cache_size,
+        config.resource_limits(),
+    ));
+    {
+        let pipelines = Arc::clone(&pipelines);
+        telemetry.set_breaker_source(move || pipelines.breakers());
+    }
     let shared = Arc::new(Shared {
+        pipelines,
         permits: Arc::new(Semaphore::new(limits.max_concurrent)),
         config,
         registry: Arc::new(registry),

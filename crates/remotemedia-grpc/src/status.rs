@@ -28,11 +28,12 @@ pub fn code_of(e: &ExecutorError) -> Code {
         ExecutorError::Remote { code, .. } => match code.as_str() {
             "manifest" | "invalid_input" | "input" => Code::InvalidArgument,
             "timeout" => Code::DeadlineExceeded,
+            "limit" => Code::ResourceExhausted,
             "transport" | "circuit_open" | "retries_exhausted" => Code::Unavailable,
             _ => Code::Internal,
         },
         ExecutorError::Timeout { .. } => Code::DeadlineExceeded,
-        ExecutorError::Busy { .. } => Code::ResourceExhausted,
+        ExecutorError::Busy { .. } | ExecutorError::LimitExceeded { .. } => Code::ResourceExhausted,
         ExecutorError::SessionClosed { .. } => Code::FailedPrecondition,
     }
 }
@@ -40,7 +41,18 @@ pub fn code_of(e: &ExecutorError) -> Code {
 /// An executor error as a status: its message, code, and the node id and error code as
 /// metadata.
 pub fn to_status(e: &ExecutorError) -> Status {
-    let mut status = Status::new(code_of(e), e.to_string());
+    let message = match e {
+        // Name the server's setting too: the core's names are those of `ResourceLimits`.
+        ExecutorError::LimitExceeded { limit, .. } => {
+            let setting = match *limit {
+                "max_output_bytes" => "max_message_bytes",
+                other => other,
+            };
+            format!("{e} (server setting: [limits] {setting})")
+        }
+        _ => e.to_string(),
+    };
+    let mut status = Status::new(code_of(e), message);
     let md = status.metadata_mut();
     if let Ok(v) = MetadataValue::try_from(e.code()) {
         md.insert(ERROR_CODE_KEY, v);

@@ -4,9 +4,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use std::sync::Mutex;
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
+
+use crate::cache::BreakerSample;
+
+type BreakerSource = Arc<dyn Fn() -> Vec<BreakerSample> + Send + Sync>;
 use remotemedia_core::executor::PipelineMetrics;
 
 /// The server's metrics, in their own registry (several servers can share a process).
@@ -26,6 +33,14 @@ pub struct Telemetry {
     pub serving: IntGauge,
     /// Time spent in a node type's calls per run or stream, in seconds.
     pub node_seconds: HistogramVec,
+    /// Circuit breakers of cached pipelines (nodes with `circuit_breaker` in their manifest):
+    /// 0 closed, 1 open, 2 half-open; labels pipeline (hash), node (index), node_type.
+    pub breaker_state: IntGaugeVec,
+    /// Consecutive failures each breaker counts now.
+    pub breaker_failures: IntGaugeVec,
+    /// Times each breaker has opened.
+    pub breaker_opened: IntGaugeVec,
+    breaker_source: Mutex<Option<BreakerSource>>,
 }
 
 impl Default for Telemetry {
@@ -75,8 +90,27 @@ impl Telemetry {
             &["node_type"],
         )
         .expect("valid metric");
+        let breaker = |name: &str, help: &str| {
+            IntGaugeVec::new(Opts::new(name, help), &["pipeline", "node", "node_type"])
+                .expect("valid metric")
+        };
+        let breaker_state = breaker(
+            "remotemedia_breaker_state",
+            "circuit breaker state per node of a cached pipeline: 0 closed, 1 open, 2 half-open",
+        );
+        let breaker_failures = breaker(
+            "remotemedia_breaker_consecutive_failures",
+            "consecutive failures a node's circuit breaker counts",
+        );
+        let breaker_opened = breaker(
+            "remotemedia_breaker_opened",
+            "times a node's circuit breaker has opened since its pipeline was cached",
+        );
         for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(breaker_state.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(breaker_failures.clone()),
+            Box::new(breaker_opened.clone()),
+            Box::new(requests.clone()),
             Box::new(errors.clone()),
             Box::new(rejected.clone()),
             Box::new(active_streams.clone()),
@@ -95,6 +129,40 @@ impl Telemetry {
             active_executions,
             serving,
             node_seconds,
+            breaker_state,
+            breaker_failures,
+            breaker_opened,
+            breaker_source: Mutex::new(None),
+        }
+    }
+
+    /// Where the breaker gauges come from (the server's pipeline cache), read at each render.
+    pub fn set_breaker_source(
+        &self,
+        source: impl Fn() -> Vec<BreakerSample> + Send + Sync + 'static,
+    ) {
+        *self.breaker_source.lock().expect("source lock") = Some(Arc::new(source));
+    }
+
+    fn refresh_breakers(&self) {
+        let Some(source) = self.breaker_source.lock().expect("source lock").clone() else {
+            return;
+        };
+        self.breaker_state.reset();
+        self.breaker_failures.reset();
+        self.breaker_opened.reset();
+        for b in source() {
+            let index = b.node_index.to_string();
+            let labels = [b.pipeline.as_str(), index.as_str(), b.node_type.as_str()];
+            self.breaker_state
+                .with_label_values(&labels)
+                .set(b.state as i64);
+            self.breaker_failures
+                .with_label_values(&labels)
+                .set(b.consecutive_failures as i64);
+            self.breaker_opened
+                .with_label_values(&labels)
+                .set(b.times_opened as i64);
         }
     }
 
@@ -111,6 +179,7 @@ impl Telemetry {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        self.refresh_breakers();
         let mut buf = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)

@@ -204,6 +204,20 @@ impl From<AudioBuffer> for Data {
     }
 }
 
+/// An empty vector with room for `len` values, or an error naming `who` when the memory
+/// cannot be had: large allocations go through here so that running out of memory fails the
+/// call instead of aborting the process.
+pub fn try_vec<T>(len: usize, who: &str) -> Result<Vec<T>, crate::error::NodeError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|e| {
+        crate::error::NodeError::failed(format!(
+            "{who}: cannot allocate {len} samples ({} bytes): {e}",
+            len.saturating_mul(std::mem::size_of::<T>())
+        ))
+    })?;
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,6 +67,7 @@ pub struct CircuitBreaker {
     config: BreakerConfig,
     state: BreakerState,
     opened_after: u32,
+    times_opened: u64,
 }
 
 /// A refused call: how long until the breaker lets a trial through.
@@ -87,7 +88,23 @@ impl CircuitBreaker {
                 consecutive_failures: 0,
             },
             opened_after: 0,
+            times_opened: 0,
         }
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> BreakerConfig {
+        self.config
+    }
+
+    /// Consecutive failures behind the last opening.
+    pub fn opened_after(&self) -> u32 {
+        self.opened_after
+    }
+
+    /// How many times it has opened (re-opening after a failed trial counts).
+    pub fn times_opened(&self) -> u64 {
+        self.times_opened
     }
 
     /// The current state.
@@ -129,6 +146,7 @@ impl CircuitBreaker {
                 let n = consecutive_failures.saturating_add(1);
                 if self.config.failure_threshold.is_some_and(|t| n >= t) {
                     self.opened_after = n;
+                    self.times_opened += 1;
                     BreakerState::Open {
                         until: now + self.config.cooldown,
                     }
@@ -140,6 +158,7 @@ impl CircuitBreaker {
             }
             BreakerState::HalfOpen | BreakerState::Open { .. } => {
                 self.opened_after += 1;
+                self.times_opened += 1;
                 BreakerState::Open {
                     until: now + self.config.cooldown,
                 }
@@ -173,12 +192,14 @@ mod tests {
         let r = b.try_acquire(t0 + Duration::from_millis(10)).unwrap_err();
         assert_eq!(r.retry_after, Duration::from_millis(40));
         assert_eq!(r.failures, 3);
+        assert_eq!(b.times_opened(), 1);
         // After the cool-down one trial goes through; its failure re-opens at once.
         let t1 = t0 + Duration::from_millis(60);
         b.try_acquire(t1).unwrap();
         assert_eq!(b.state(), BreakerState::HalfOpen);
         b.on_failure(t1);
         assert!(b.try_acquire(t1).is_err());
+        assert_eq!(b.times_opened(), 2);
         // A successful trial closes it.
         let t2 = t1 + Duration::from_millis(60);
         b.try_acquire(t2).unwrap();

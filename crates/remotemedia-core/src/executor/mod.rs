@@ -10,6 +10,7 @@
 //! and is measured into the session's metrics.
 
 mod circuit_breaker;
+mod limits;
 mod metrics;
 mod retry;
 
@@ -23,6 +24,7 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 
 pub use circuit_breaker::{BreakerConfig, BreakerState, CircuitBreaker, Rejected};
+pub use limits::ResourceLimits;
 pub use metrics::{
     peak_rss_mb, CallKind, CallRecord, ExecutionStatus, MetricsCollector, NodeMetrics,
     PipelineMetrics, MAX_TRACE_EVENTS,
@@ -33,7 +35,7 @@ use crate::data::Data;
 use crate::error::{panic_message, ExecutorError, NodeError, NodeErrorKind};
 use crate::graph::PipelineGraph;
 use crate::manifest::{self, Manifest, ManifestError, ManifestIssue};
-use crate::node::{Node, Runtime};
+use crate::node::{data_bytes, Node, Runtime};
 use crate::registry::NodeRegistry;
 
 /// A live node with its policies.
@@ -47,6 +49,8 @@ struct NodeSlot {
     timeout: Option<Duration>,
     /// Shared by every fork of the pipeline.
     breaker: Arc<Mutex<CircuitBreaker>>,
+    /// Whether its outputs are the pipeline's (counted against `max_output_bytes`).
+    sink: bool,
 }
 
 /// What every fork of a pipeline shares: the validated manifest and graph, the registry that
@@ -59,6 +63,7 @@ struct Shared {
     breakers: Vec<Arc<Mutex<CircuitBreaker>>>,
     sinks: Vec<usize>,
     last_metrics: Mutex<Option<MetricsCollector>>,
+    limits: Mutex<ResourceLimits>,
 }
 
 struct Inner {
@@ -169,6 +174,25 @@ impl StreamPosition {
     }
 }
 
+/// One node's circuit breaker, as [`Pipeline::breakers`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakerInfo {
+    /// The node's index in the manifest.
+    pub node_index: usize,
+    /// The node's id.
+    pub node_id: String,
+    /// The node's type.
+    pub node_type: String,
+    /// Whether the manifest configured a breaker (one that is not never opens).
+    pub configured: bool,
+    /// Its state now.
+    pub state: BreakerState,
+    /// Consecutive failures behind the last opening.
+    pub opened_after: u32,
+    /// Times it opened.
+    pub times_opened: u64,
+}
+
 /// The result of [`Pipeline::run`].
 #[derive(Debug, Clone)]
 pub struct RunOutput {
@@ -211,6 +235,7 @@ impl Pipeline {
             breakers,
             sinks,
             last_metrics: Mutex::new(None),
+            limits: Mutex::new(ResourceLimits::default()),
         });
         Self::build(shared)
     }
@@ -246,6 +271,7 @@ impl Pipeline {
                     retry: RetryPolicy::from_spec(spec.retry.as_ref()),
                     timeout: spec.timeout_ms.map(Duration::from_millis),
                     breaker: Arc::clone(&shared.breakers[index]),
+                    sink: shared.sinks.contains(&index),
                 })),
                 Err(errs) => issues.extend(errs.into_iter().map(|p| {
                     ManifestIssue::node(
@@ -268,6 +294,23 @@ impl Pipeline {
                 dirty: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// Sets the memory and size limits of this pipeline and its forks (checked before each
+    /// node call; see [`ResourceLimits`]). Sessions opened later use them.
+    pub fn with_limits(self, limits: ResourceLimits) -> Self {
+        self.set_limits(limits);
+        self
+    }
+
+    /// Sets the limits in place (see [`Pipeline::with_limits`]).
+    pub fn set_limits(&self, limits: ResourceLimits) {
+        *self.inner.limits.lock().expect("limits lock") = limits;
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> ResourceLimits {
+        *self.inner.limits.lock().expect("limits lock")
     }
 
     /// Parses, validates and builds a pipeline from manifest JSON.
@@ -317,6 +360,26 @@ impl Pipeline {
             .map(|s| s.breaker.lock().expect("breaker lock").state())
     }
 
+    /// Every node's circuit breaker, in manifest order (shared by all forks).
+    pub fn breakers(&self) -> Vec<BreakerInfo> {
+        self.inner
+            .slots
+            .iter()
+            .map(|s| {
+                let b = s.breaker.lock().expect("breaker lock");
+                BreakerInfo {
+                    node_index: s.index,
+                    node_id: s.id.clone(),
+                    node_type: s.node_type.clone(),
+                    configured: b.config().failure_threshold.is_some(),
+                    state: b.state(),
+                    opened_after: b.opened_after(),
+                    times_opened: b.times_opened(),
+                }
+            })
+            .collect()
+    }
+
     /// Opens a streaming session. Fails with [`ExecutorError::Busy`] while another session
     /// of this pipeline is open (node state belongs to one stream at a time).
     pub fn session(&self) -> Result<Session, ExecutorError> {
@@ -341,12 +404,18 @@ impl Pipeline {
             state: SessionState::New,
             metrics: MetricsCollector::new(&self.inner.name, nodes),
             emitted_frames: vec![0; self.inner.slots.len()],
+            limits: self.limits(),
+            budget: Arc::default(),
+            whole_run: false,
         })
     }
 
-    /// Runs the whole input through the pipeline (one chunk, then flush).
+    /// Runs the whole input through the pipeline (one chunk, then flush). The limits apply to
+    /// the run as a whole, and input longer than `max_run_input_secs` is refused.
     pub async fn run(&self, input: Data) -> Result<RunOutput, ExecutorError> {
+        limits::check_run_input(&self.limits(), &input)?;
         let mut session = self.session()?;
+        session.whole_run = true;
         let mut collected = SinkCollector::default();
         collected.extend(session.push(input).await?);
         collected.extend(session.finish().await?);
@@ -390,6 +459,11 @@ pub struct Session {
     state: SessionState,
     metrics: MetricsCollector,
     emitted_frames: Vec<u64>,
+    limits: ResourceLimits,
+    /// What the current run (or chunk) has claimed against `limits`.
+    budget: Arc<limits::Budget>,
+    /// A whole-input run: push and flush share one budget.
+    whole_run: bool,
 }
 
 impl Session {
@@ -397,6 +471,9 @@ impl Session {
     pub async fn push(&mut self, chunk: Data) -> Result<Vec<SinkOutput>, ExecutorError> {
         self.ensure_started().await?;
         self.metrics.count_chunk();
+        if !self.whole_run {
+            self.budget.reset();
+        }
         self.step(Some(chunk), false).await
     }
 
@@ -404,6 +481,9 @@ impl Session {
     /// metrics remain available from [`Session::metrics`] and [`Pipeline::last_metrics`].
     pub async fn finish(&mut self) -> Result<Vec<SinkOutput>, ExecutorError> {
         self.ensure_started().await?;
+        if !self.whole_run {
+            self.budget.reset();
+        }
         let result = self.step(None, true).await;
         if result.is_ok() {
             self.end(SessionState::Finished).await;
@@ -513,8 +593,9 @@ impl Session {
             while let Some(i) = ready.pop_front() {
                 let events = gather(graph, i, &emitted, input.as_ref());
                 let slot = Arc::clone(&inner.slots[i]);
+                let budget = (Arc::clone(&self.budget), self.limits);
                 let fut = async move {
-                    let (result, records) = run_node(slot, events.0, flush).await;
+                    let (result, records) = run_node(slot, events.0, flush, budget).await;
                     (i, result, records)
                 };
                 if ready.is_empty() && running.is_empty() {
@@ -664,6 +745,7 @@ async fn run_node(
     slot: Arc<NodeSlot>,
     events: Events,
     flush: bool,
+    (budget, limits): (Arc<limits::Budget>, ResourceLimits),
 ) -> (Result<Vec<Data>, ExecutorError>, Vec<CallRecord>) {
     let mut records = Vec::new();
     let mut node = slot.node.lock().await;
@@ -674,15 +756,37 @@ async fn run_node(
         Events::Fan(m) => vec![Data::Map(m)],
     };
     for data in inputs {
+        // Before the node allocates: refuse a call over the limits (issue 9).
+        let claimed = node.output_bytes(&data);
+        if let Err(e) = budget.claim(&limits, &slot.id, &slot.node_type, claimed, slot.sink) {
+            return (Err(e), records);
+        }
         match call(&slot, &mut node, Some(data), &mut records).await {
-            Ok(Some(d)) => out.push(d),
+            Ok(Some(d)) => {
+                // A zero-copy sink (pass-through) returns more than it allocated.
+                let extra = data_bytes(&d).saturating_sub(claimed);
+                if slot.sink && extra > 0 {
+                    if let Err(e) = budget.output(&limits, &slot.id, &slot.node_type, extra) {
+                        return (Err(e), records);
+                    }
+                }
+                out.push(d)
+            }
             Ok(None) => {}
             Err(e) => return (Err(e), records),
         }
     }
     if flush {
         match call(&slot, &mut node, None, &mut records).await {
-            Ok(Some(d)) => out.push(d),
+            Ok(Some(d)) => {
+                if slot.sink {
+                    let bytes = data_bytes(&d);
+                    if let Err(e) = budget.output(&limits, &slot.id, &slot.node_type, bytes) {
+                        return (Err(e), records);
+                    }
+                }
+                out.push(d)
+            }
             Ok(None) => {}
             Err(e) => return (Err(e), records),
         }

@@ -31,3 +31,10 @@ pub const DEFAULT_RETRY_MAX_DELAY_MS: u64 = 1600;
 pub const DEFAULT_BREAKER_THRESHOLD: u32 = 5;
 /// Default circuit breaker: time spent open before a trial call, in ms.
 pub const DEFAULT_BREAKER_COOLDOWN_MS: u64 = 30_000;
+
+/// Default [`ResourceLimits::max_call_bytes`](crate::executor::ResourceLimits): what one node
+/// call may allocate for its output and working buffers (4 GiB for a local pipeline).
+pub const DEFAULT_MAX_CALL_BYTES: u64 = 4 << 30;
+/// Default [`ResourceLimits::max_run_bytes`](crate::executor::ResourceLimits): what all the
+/// node calls of one run (or one streamed chunk) may allocate together (8 GiB locally).
+pub const DEFAULT_MAX_RUN_BYTES: u64 = 8 << 30;

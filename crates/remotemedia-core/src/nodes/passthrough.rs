@@ -29,6 +29,11 @@ impl PassThroughNode {
 
 #[async_trait]
 impl Node for PassThroughNode {
+    /// Nothing: the input is passed on without a copy.
+    fn output_bytes(&self, _: &Data) -> u64 {
+        0
+    }
+
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         // Non-audio data passes as it is; audio must have a rate every other node accepts,
         // or the error would surface later, far from its cause.

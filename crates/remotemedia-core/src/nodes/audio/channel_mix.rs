@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{AudioBuffer, Data, Samples, MAX_CHANNELS};
+use crate::data::{try_vec, AudioBuffer, Data, Samples, MAX_CHANNELS};
 use crate::error::NodeError;
 use crate::node::{check_input_rate, expect_audio, Node};
 use crate::registry::NodeParams;
@@ -82,16 +82,26 @@ fn downmix<T: Mix>(src: &[T], channels: usize) -> Vec<T> {
         .collect()
 }
 
-fn upmix<T: Mix>(src: &[T], channels: usize) -> Vec<T> {
-    let mut out = Vec::with_capacity(src.len() * channels);
+fn upmix<T: Mix>(src: &[T], channels: usize) -> Result<Vec<T>, NodeError> {
+    let mut out = try_vec(src.len().saturating_mul(channels), "ChannelMixNode")?;
     for &s in src {
         out.extend(std::iter::repeat_n(s, channels));
     }
-    out
+    Ok(out)
 }
 
 #[async_trait]
 impl Node for ChannelMixNode {
+    /// `frames x channels x bytes per sample` of the output (nothing when the count is kept).
+    fn output_bytes(&self, input: &Data) -> u64 {
+        match input.as_audio() {
+            Some(a) if a.channels() != self.channels => (a.frames() as u64)
+                .saturating_mul(self.channels as u64)
+                .saturating_mul(a.format().bytes_per_sample() as u64),
+            _ => 0,
+        }
+    }
+
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         let audio = expect_audio("ChannelMixNode", &input)?;
         check_input_rate("ChannelMixNode", audio.sample_rate())?;
@@ -109,10 +119,10 @@ impl Node for ChannelMixNode {
                 Samples::I32(b) => Samples::I32(downmix(b, c_in).into()),
             },
             (1, _) => match audio.samples() {
-                Samples::F32(b) => Samples::F32(upmix(b, c_out).into()),
-                Samples::F64(b) => Samples::F64(upmix(b, c_out).into()),
-                Samples::I16(b) => Samples::I16(upmix(b, c_out).into()),
-                Samples::I32(b) => Samples::I32(upmix(b, c_out).into()),
+                Samples::F32(b) => Samples::F32(upmix(b, c_out)?.into()),
+                Samples::F64(b) => Samples::F64(upmix(b, c_out)?.into()),
+                Samples::I16(b) => Samples::I16(upmix(b, c_out)?.into()),
+                Samples::I32(b) => Samples::I32(upmix(b, c_out)?.into()),
             },
             _ => {
                 return Err(NodeError::invalid_input(format!(

@@ -139,6 +139,19 @@ impl FormatConverterNode {
 
 #[async_trait]
 impl Node for FormatConverterNode {
+    /// The samples in the target format, plus an f64 working copy when dithering.
+    fn output_bytes(&self, input: &Data) -> u64 {
+        let Some(a) = input.as_audio() else {
+            return 0;
+        };
+        if a.format() == self.target {
+            return 0;
+        }
+        let n = a.samples().len() as u64;
+        let work = if self.dither == Dither::Tpdf { 8 } else { 0 };
+        n.saturating_mul(self.target.bytes_per_sample() as u64 + work)
+    }
+
     async fn start(&mut self) -> Result<(), NodeError> {
         self.rng = SplitMix(self.seed);
         Ok(())

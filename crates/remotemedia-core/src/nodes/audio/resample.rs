@@ -17,7 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{
-    convert, AudioBuffer, Data, SampleFormat, Samples, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE,
+    convert, try_vec, AudioBuffer, Data, SampleFormat, Samples, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE,
 };
 use crate::error::NodeError;
 use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
@@ -351,6 +351,34 @@ impl ResampleNode {
 
 #[async_trait]
 impl Node for ResampleNode {
+    /// Output frames `ceil(n * target / rate)` plus one engine block of slack (at most 20 ms
+    /// of pending input, rounded up to 50 ms), in the engine's precision (f32 for f32/i16,
+    /// f64 for f64/i32) plus the integer output and the converted input for integer formats.
+    fn output_bytes(&self, input: &Data) -> u64 {
+        let Some(audio) = input.as_audio() else {
+            return 0;
+        };
+        let rate_in = audio.sample_rate() as u64;
+        let to = self.params.target_rate as u64;
+        if rate_in == to || rate_in == 0 {
+            return 0;
+        }
+        let ch = audio.channels() as u64;
+        let frames = audio.frames() as u64;
+        let out_frames = (frames.saturating_mul(to)).div_ceil(rate_in) + to.div_ceil(20);
+        let (engine, integer) = match audio.format() {
+            SampleFormat::F32 => (4, 0),
+            SampleFormat::I16 => (4, 2),
+            SampleFormat::F64 => (8, 0),
+            SampleFormat::I32 => (8, 4),
+        };
+        let out = out_frames
+            .saturating_mul(ch)
+            .saturating_mul(engine + integer);
+        let converted_in = if integer > 0 { frames * ch * engine } else { 0 };
+        out.saturating_add(converted_in)
+    }
+
     async fn start(&mut self) -> Result<(), NodeError> {
         match self.stream.as_mut().and_then(|s| s.engine.as_mut()) {
             Some(Engine::F32(r)) => r.reset(),
@@ -394,7 +422,16 @@ impl Node for ResampleNode {
             // Same rate: nothing to do, and no copy.
             return Ok(Some(input));
         };
-        let (mut o32, mut o64) = (Vec::new(), Vec::new());
+        // Reserved up front, fallibly: the output of a large upsample must fail the call, not
+        // abort the process, when memory runs out.
+        let want = (audio.frames() as u64 * self.params.target_rate as u64)
+            .div_ceil(stream.rate_in as u64)
+            .saturating_add(self.params.target_rate.div_ceil(20) as u64)
+            .saturating_mul(stream.channels as u64) as usize;
+        let (mut o32, mut o64) = match engine {
+            Engine::F32(_) => (try_vec(want, "AudioResampleNode")?, Vec::new()),
+            Engine::F64(_) => (Vec::new(), try_vec(want, "AudioResampleNode")?),
+        };
         match (engine, audio.samples()) {
             (Engine::F32(r), Samples::F32(b)) => r.push(b, &mut o32),
             (Engine::F32(r), Samples::I16(b)) => r.push(&convert::i16_to_f32(b), &mut o32),
