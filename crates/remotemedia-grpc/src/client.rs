@@ -135,6 +135,7 @@ pub struct RemoteClient {
     client: RemoteMediaClient<Channel>,
     token: Option<String>,
     render: JsonRenderer,
+    stream_above: usize,
 }
 
 /// Accepts `host:port`, `http://host:port` or `https://host:port`.
@@ -166,7 +167,15 @@ impl RemoteClient {
                 .max_encoding_message_size(256 << 20),
             token,
             render: default_renderer(),
+            stream_above: UNARY_INPUT_LIMIT,
         })
+    }
+
+    /// Sends audio inputs of `execute` larger than `bytes` as a stream (default
+    /// [`UNARY_INPUT_LIMIT`]; `usize::MAX` always sends one message).
+    pub fn with_stream_above(mut self, bytes: usize) -> Self {
+        self.stream_above = bytes;
+        self
     }
 
     /// Uses `render` for host values sent to the server (e.g. Python objects as JSON).
@@ -194,7 +203,8 @@ impl RemoteClient {
         })
     }
 
-    /// Runs a whole input remotely. Audio larger than [`UNARY_INPUT_LIMIT`] bytes goes as a
+    /// Runs a whole input remotely. Audio larger than [`UNARY_INPUT_LIMIT`] bytes (see
+    /// [`with_stream_above`](Self::with_stream_above)) goes as a
     /// stream of 1 MiB chunks instead of one message (a server refuses messages over its
     /// `limits.max_message_bytes`, 4 MiB by default); the streamed result is the same, by the
     /// streaming contract, and `timeout` covers the whole stream.
@@ -205,7 +215,7 @@ impl RemoteClient {
         timeout: Option<Duration>,
     ) -> Result<RemoteRun, ClientError> {
         if let Data::Audio(audio) = input {
-            if audio.byte_len() > UNARY_INPUT_LIMIT {
+            if audio.byte_len() > self.stream_above {
                 let streamed = self.execute_streamed(manifest, audio);
                 return match timeout {
                     None => streamed.await,
@@ -213,11 +223,10 @@ impl RemoteClient {
                         Err(ClientError::Status {
                             code: Code::DeadlineExceeded,
                             message: format!(
-                                "no result within {:.3} s (the input went as a stream of \
-                                 chunks: {:.1} MiB is over one message's {} MiB)",
+                                "no result within {:.3} s (the input, {:.1} MiB, went as a \
+                                 stream of chunks)",
                                 t.as_secs_f64(),
                                 audio.byte_len() as f64 / (1 << 20) as f64,
-                                UNARY_INPUT_LIMIT >> 20
                             ),
                             node_id: None,
                             error_code: Some("timeout".to_string()),
