@@ -286,7 +286,7 @@ fn serve(args: ServeArgs, host: &dyn Host) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -327,8 +327,17 @@ fn serve(args: ServeArgs, host: &dyn Host) -> Result<()> {
         .map_err(|e| anyhow!(e))?;
         eprintln!("remotemedia: stopped");
         Ok(())
-    })
+    });
+    // Dropping the runtime would wait for every blocking call (a Python node call that cannot
+    // be interrupted, e.g. blocked in C) for as long as it runs: wait a bounded grace instead.
+    // Calls of streams cut off by the drain were dropped above, which interrupts Python code.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    served
 }
+
+/// After `serve` has stopped, how long it waits for node calls still running (a Python call
+/// being interrupted) before the process exits regardless.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn load_pipeline(path: &Path, host: &dyn Host) -> Result<Pipeline> {
     let text =
