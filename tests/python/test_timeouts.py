@@ -289,3 +289,48 @@ def test_the_server_warns_when_a_python_node_returns_none_for_a_whole_run(tmp_pa
     # An OK Execute with no outputs used to leave no trace at all.
     assert "node 'quiet' (Silent) returned None from all 2 of its process()/flush() calls" in log
     assert "node 'stats'" not in log
+
+
+def test_the_cli_does_not_wait_for_a_call_blocked_in_c_after_its_timeout(tmp_path: Any) -> None:
+    import json
+    import shutil
+    from pathlib import Path
+
+    exe = shutil.which("remotemedia")
+    assert exe, "the remotemedia command is not on PATH"
+    manifest = {
+        "version": "v1",
+        "nodes": [
+            {
+                "id": "z",
+                "node_type": "cli_nodes:Sleep",
+                "params": {"seconds": 60},
+                "timeout_ms": 200,
+            }
+        ],
+    }
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(manifest))
+    repo = Path(__file__).resolve().parents[2]
+    started = time.monotonic()
+    r = subprocess.run(
+        [
+            exe,
+            "run",
+            str(path),
+            "-i",
+            str(repo / "examples/speech_48k.wav"),
+            "-o",
+            str(tmp_path / "out.wav"),
+            "--quiet",
+        ],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # It used to wait for the whole 60 s sleep (the runtime's drop joins blocking calls).
+    assert time.monotonic() - started < 30
+    assert r.returncode == 1, r.stderr
+    assert "timed out after 200 ms" in r.stderr
+    assert "Fatal Python error" not in r.stderr
