@@ -19,6 +19,7 @@ except ImportError as exc:  # pragma: no cover - a broken install
 
 from remotemedia._types import Audio, Segment
 from remotemedia.errors import (
+    CallInterrupted,
     CircuitOpenError,
     ManifestError,
     NodeError,
@@ -57,6 +58,7 @@ __all__ = [
     "Audio",
     "AudioResampleNode",
     "BiquadNode",
+    "CallInterrupted",
     "ChannelMixNode",
     "CircuitOpenError",
     "FadeNode",

@@ -7,6 +7,7 @@ import numpy as np
 
 __all__ = [
     "BlockReader",
+    "CallInterrupted",
     "CircuitOpenError",
     "ManifestError",
     "NativeNode",
@@ -20,8 +21,10 @@ __all__ = [
     "RetryableError",
     "RustBuffer",
     "__version__",
+    "_interrupted_calls",
     "_set_crossing_log",
     "_take_crossing_log",
+    "_wait_for_interrupted_calls",
     "check_params",
     "cli_main",
     "manifest_schema_json",
@@ -60,6 +63,9 @@ class RetryableError(RemoteMediaError):
 
 class RemoteError(RemoteMediaError):
     """A remote call was refused or failed in transport."""
+
+class CallInterrupted(BaseException):
+    """Raised inside a Python node's call that the runtime gave up on."""
 
 @final
 class NativePipeline:
@@ -149,3 +155,5 @@ class BlockReader:
 
 def _set_crossing_log(on: bool) -> None: ...
 def _take_crossing_log() -> list[tuple[int, str]]: ...
+def _wait_for_interrupted_calls(timeout_s: float = 2.0) -> int: ...
+def _interrupted_calls() -> int: ...

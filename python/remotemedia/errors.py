@@ -11,6 +11,9 @@
      ├── RemoteError        a remote call was refused or failed in transport (``grpc_code``)
      └── RetryableError     raise it from your node to ask for a retry
 
+    CallInterrupted (a BaseException) is raised *inside* your node's call when the runtime
+    gives up on it (its ``timeout_ms`` passed, the run was cancelled); let it propagate.
+
 Every error has ``code`` (``"manifest"``, ``"timeout"``, ...): the same class and code for a
 local run and a remote one. Exceptions raised by your own Python nodes keep their type, message
 and traceback; a note (and the ``remotemedia_node_id`` attribute) says which node raised them.
@@ -19,6 +22,7 @@ and traceback; a note (and the ``remotemedia_node_id`` attribute) says which nod
 from __future__ import annotations
 
 from remotemedia._native import (
+    CallInterrupted,
     CircuitOpenError,
     ManifestError,
     NodeError,
@@ -29,6 +33,7 @@ from remotemedia._native import (
 )
 
 __all__ = [
+    "CallInterrupted",
     "CircuitOpenError",
     "ManifestError",
     "NodeError",

@@ -9,6 +9,10 @@ already waiting, in which case it waits (backpressure, instead of growing memory
 ``poll`` returns what is ready and never blocks, and ``close`` ends the stream (flushing every
 node) and returns what was not polled yet. Outputs are delivered exactly once.
 
+When a chunk fails, every output produced before the failure is still delivered: ``poll`` and
+``async for`` return them first and raise the error once they are drained; ``close`` raises the
+error with the outputs it would have returned in the exception's ``outputs`` attribute.
+
 The concatenated streamed output equals ``Pipeline.run`` on the whole input, for every chunking.
 """
 
@@ -127,7 +131,9 @@ class Session:
             self._deliver(self._backend.push(item, self.sample_rate))
             return False
         except BaseException as exc:
-            self._error = exc
+            # The first error is the one that ended the stream; keep it.
+            if self._error is None:
+                self._error = exc
             try:
                 self._backend.abort()
             except Exception:
@@ -157,6 +163,8 @@ class Session:
     def _submit(self, item: Any, timeout: float | None = None) -> None:
         """Hands an item to the pipeline: at once (foreground) or through the inbox."""
         if not self._background:
+            if self._done.is_set():
+                return  # the stream already ended (failed): nothing left to run
             if self._handle(item) or self._error is not None:
                 if not self._done.is_set():
                     self._finalize()
@@ -210,6 +218,8 @@ class Session:
         :meth:`poll` for the tail. Use this from a producer while a consumer reads."""
         if not self._closing:
             self._closing = True
+            if self._done.is_set():
+                return  # already ended (a chunk failed): the worker takes nothing more
             self._submit(_END)
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -236,12 +246,24 @@ class Session:
         return out
 
     def close(self, timeout: float | None = None) -> list[StreamOutput]:
-        """Ends the stream: flushes every node and returns the outputs not polled yet."""
-        self.end_input()
+        """Ends the stream: flushes every node and returns the outputs not polled yet.
+
+        If the stream failed (a chunk or the flush raised), the error is raised instead, and
+        the outputs not polled yet (everything produced before the failure) are in its
+        ``outputs`` attribute: ``except Exception as e: e.outputs``."""
+        try:
+            self.end_input()
+        except BaseException:
+            if self._error is None:
+                raise  # not the stream's error (e.g. the caller was interrupted)
         if not self._done.wait(timeout):
             raise TimeoutError(f"the pipeline did not finish within {timeout} s")
-        out = self.poll()
-        self._check()
+        out = []
+        while self._outputs:
+            out.append(self._outputs.popleft())
+        if self._error is not None:
+            _attach_outputs(self._error, out)
+            raise self._error
         return out
 
     def abort(self) -> None:
@@ -288,6 +310,19 @@ class Session:
                 pass
 
 
+def _attach_outputs(error: BaseException, outputs: list[StreamOutput]) -> None:
+    """Puts the outputs a failed ``close`` could not return on its error (``.outputs``),
+    adding to those of an earlier ``close`` of the same stream."""
+    earlier = error.__dict__.get("outputs") if hasattr(error, "__dict__") else None
+    try:
+        if isinstance(earlier, list):
+            earlier.extend(outputs)
+        else:
+            error.outputs = outputs  # type: ignore[attr-defined]
+    except AttributeError:
+        pass  # an exception type without attributes: nothing more can be done
+
+
 class AsyncSession:
     """The asyncio form of :class:`Session` (made by :meth:`Pipeline.astream`), built on the
     session's public API only.
@@ -317,7 +352,8 @@ class AsyncSession:
         return self._s.poll()
 
     async def close(self) -> list[StreamOutput]:
-        """Ends the stream (flushing every node); returns the outputs not consumed yet."""
+        """Ends the stream (flushing every node); returns the outputs not consumed yet. If the
+        stream failed, raises its error with those outputs in the error's ``outputs``."""
         return await asyncio.to_thread(self._s.close)
 
     async def finish(self) -> None:

@@ -69,3 +69,18 @@ class Sleep(remotemedia.Node):
 
         time.sleep(self.seconds)
         return audio
+
+
+class Spin(remotemedia.Node):
+    """Loops in pure Python forever (a hung node for timeout tests)."""
+
+    def process(self, audio: remotemedia.Audio) -> remotemedia.Audio:
+        while True:
+            pass
+
+
+class Silent(remotemedia.Node):
+    """Returns None from every call (a node that passes nothing on)."""
+
+    def process(self, audio: remotemedia.Audio) -> None:
+        return None

@@ -73,3 +73,99 @@ def test_out_of_range_rates_are_refused_by_every_node(rate: int) -> None:
     p = Pipeline("s").add_node(PassThroughNode())
     with pytest.raises(remotemedia.NodeError, match=r"PassThroughNode.*8000\.\.=384000 Hz"):
         p.run(np.zeros(480, dtype=np.float32), sample_rate=rate)
+
+
+class FailsOnChunk(remotemedia.Node):
+    """Passes chunks on, numbered by their first sample; raises on chunk ``bad``."""
+
+    def __init__(self, bad: int) -> None:
+        self.bad = bad
+
+    def process(self, data: object) -> object:
+        x = np.asarray(data)
+        if int(x[0]) == self.bad:
+            raise ValueError(f"chunk {self.bad} is bad")
+        return data
+
+
+def _chunk(i: int) -> np.ndarray:
+    return np.full(160, float(i), dtype=np.float32)
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_failed_stream_keeps_the_outputs_of_earlier_chunks_for_close(background: bool) -> None:
+    p = Pipeline("s").add_node(FailsOnChunk(bad=3), "f")
+    s = p.stream(sample_rate=16000, background=background)
+    try:  # in the foreground chunk 3's send() raises; in the background maybe a later call
+        for i in range(6):
+            s.send(_chunk(i))
+    except ValueError as exc:
+        assert "chunk 3 is bad" in str(exc)
+    # close() raises the stream's own error (not "the session is closed"), and carries
+    # every output produced before the failure, exactly once.
+    with pytest.raises(ValueError, match="chunk 3 is bad") as e:
+        s.close()
+    got = [int(np.asarray(o.data)[0]) for o in e.value.outputs]  # type: ignore[attr-defined]
+    assert got == [0, 1, 2]
+    # Nothing is delivered twice: poll() has nothing left and raises the error.
+    with pytest.raises(ValueError, match="chunk 3 is bad"):
+        s.poll()
+
+
+def test_a_failed_background_stream_closed_without_sending_more_keeps_outputs() -> None:
+    p = Pipeline("s").add_node(FailsOnChunk(bad=2), "f")
+    s = p.stream(sample_rate=16000, background=True)
+    for i in range(3):
+        s.send(_chunk(i))
+    with pytest.raises(ValueError, match="chunk 2 is bad") as e:
+        s.close(timeout=10)
+    got = [int(np.asarray(o.data)[0]) for o in e.value.outputs]  # type: ignore[attr-defined]
+    assert got == [0, 1]
+
+
+def test_async_iteration_yields_every_output_before_the_error() -> None:
+    import asyncio
+
+    p = Pipeline("s").add_node(FailsOnChunk(bad=4), "f")
+
+    async def main() -> tuple[list[int], BaseException | None]:
+        s = p.astream(sample_rate=16000)
+        for i in range(6):
+            try:
+                await s.send(_chunk(i))
+            except ValueError:
+                break
+        try:
+            await s.finish()
+        except ValueError:
+            pass
+        seen: list[int] = []
+        error: BaseException | None = None
+        try:
+            async for out in s:
+                seen.append(int(np.asarray(out.data)[0]))
+        except ValueError as exc:
+            error = exc
+        return seen, error
+
+    seen, error = asyncio.run(main())
+    assert seen == [0, 1, 2, 3]
+    assert error is not None and "chunk 4 is bad" in str(error)
+
+
+def test_async_close_of_a_failed_stream_carries_the_outputs() -> None:
+    import asyncio
+
+    p = Pipeline("s").add_node(FailsOnChunk(bad=2), "f")
+
+    async def main() -> list[int]:
+        s = p.astream(sample_rate=16000)
+        for i in range(3):
+            await s.send(_chunk(i))
+        try:
+            await s.close()
+        except ValueError as e:
+            return [int(np.asarray(o.data)[0]) for o in e.outputs]  # type: ignore[attr-defined]
+        raise AssertionError("close() did not raise")
+
+    assert asyncio.run(main()) == [0, 1]

@@ -170,11 +170,7 @@ pub fn run_batch(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<()> {
     let jobs = args.jobs.clamp(1, items.len());
     let t0 = Instant::now();
     let worker = |pipeline: Pipeline| -> Result<()> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
+        let runtime = crate::BoundedRuntime::new(Some(1))?;
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(item) = items.get(i) else {

@@ -323,6 +323,22 @@ fn timeouts_apply_per_attempt_and_are_retried() {
 }
 
 #[test]
+fn timeouts_are_not_retried_by_the_default_policy() {
+    // No `retry` in the manifest: the default policy retries errors a node marks retryable,
+    // but a call that timed out fails at once (issue 9: a hung call is not tried 3 times).
+    let p = pipeline(
+        r#"{"version": "v1", "nodes": [
+            {"id": "slow", "node_type": "TestSleepNode", "params": {"ms": 5000}, "timeout_ms": 50}]}"#,
+    );
+    match rt().block_on(p.run(audio(160, 16_000))).unwrap_err() {
+        ExecutorError::Timeout {
+            node_id, attempts, ..
+        } => assert_eq!((node_id.as_str(), attempts), ("slow", 1)),
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+}
+
+#[test]
 fn metrics_hold_real_per_node_timings_and_a_perfetto_trace() {
     let p = pipeline(
         r#"{"version": "v1", "nodes": [

@@ -12,10 +12,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
+use remotemedia_core::error::ExecutorError;
 use remotemedia_core::executor::{Session, SinkOutput};
 use remotemedia_core::manifest::MANIFEST_VERSION;
 use remotemedia_core::registry::NodeRegistry;
@@ -114,6 +116,76 @@ impl Service {
     }
 }
 
+/// Metadata key with the request's id: the client's own when it sent a usable one (1 to 128
+/// characters among letters, digits and `-_.:`), else one made by the server. Error statuses
+/// carry it back, and the server's log lines about the request name it.
+pub const REQUEST_ID_KEY: &str = "x-request-id";
+
+/// The id of a request (see [`REQUEST_ID_KEY`]).
+fn request_id<T>(req: &Request<T>) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let given = req
+        .metadata()
+        .get(REQUEST_ID_KEY)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
+    match given {
+        Some(v) => v.to_string(),
+        None => format!(
+            "rm-{:x}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ),
+    }
+}
+
+/// A pipeline's failure as a status carrying the request id, logged: a Python (host) node's
+/// exception at warn with its traceback, other failures at info.
+fn run_failed(rpc: &'static str, request_id: &str, e: &ExecutorError) -> Status {
+    match e {
+        ExecutorError::HostError {
+            node_id,
+            node_type,
+            message,
+            traceback,
+            source,
+            ..
+        } => {
+            let exc_type = match source.kind() {
+                remotemedia_core::error::NodeErrorKind::Host { exc_type, .. } => exc_type.as_str(),
+                _ => "exception",
+            };
+            tracing::warn!(
+                request_id = %request_id,
+                rpc = %rpc,
+                node_id = %node_id,
+                node_type = %node_type,
+                "request {request_id}: node '{node_id}' ({node_type}) raised {exc_type}: \
+                 {message}\n{}",
+                traceback.as_deref().unwrap_or("(no traceback)").trim_end()
+            );
+        }
+        other => tracing::info!(
+            request_id = %request_id,
+            rpc = %rpc,
+            error = %other,
+            "request {request_id}: the pipeline failed"
+        ),
+    }
+    with_request_id(to_status(e), request_id)
+}
+
+fn with_request_id(mut status: Status, request_id: &str) -> Status {
+    if let Ok(v) = tonic::metadata::MetadataValue::try_from(request_id) {
+        status.metadata_mut().insert(REQUEST_ID_KEY, v);
+    }
+    status
+}
+
 /// The client's deadline from the `grpc-timeout` header ("100m", "5S", ...).
 fn client_deadline<T>(req: &Request<T>) -> Option<Duration> {
     let v = req.metadata().get("grpc-timeout")?.to_str().ok()?;
@@ -161,6 +233,7 @@ impl RemoteMedia for Service {
         request: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
         let _permit = self.admit("Execute")?;
+        let rid = request_id(&request);
         let deadline = client_deadline(&request).map_or(self.shared.config.deadline(), |d| {
             d.min(self.shared.config.deadline())
         });
@@ -192,7 +265,7 @@ impl RemoteMedia for Service {
             Ok(joined) => joined
                 .map_err(join_error)
                 .map_err(|s| self.failed("Execute", s))?
-                .map_err(|e| self.failed("Execute", to_status(&e)))?,
+                .map_err(|e| self.failed("Execute", run_failed("Execute", &rid, &e)))?,
         };
         t.observe_run(&out.metrics);
         let mut outputs = Vec::with_capacity(out.outputs.len());
@@ -216,6 +289,7 @@ impl RemoteMedia for Service {
         request: Request<Streaming<pb::StreamRequest>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
         let permit = self.admit("Stream")?;
+        let rid = request_id(&request);
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(self.shared.config.limits.stream_buffer);
         // The final status travels apart from the (bounded) response buffer: a stream that
@@ -227,7 +301,7 @@ impl RemoteMedia for Service {
             let _permit = permit;
             let telemetry = Arc::clone(&service.shared.telemetry);
             telemetry.active_streams.inc();
-            let result = service.run_stream(inbound, &tx).await;
+            let result = service.run_stream(inbound, &tx, &rid).await;
             drop(tx);
             if let Err(status) = result {
                 let _ = final_tx.send(service.failed("Stream", status));
@@ -350,6 +424,7 @@ impl Service {
         &self,
         mut inbound: Streaming<pb::StreamRequest>,
         tx: &Tx,
+        rid: &str,
     ) -> Result<(), Status> {
         use pb::stream_request::Msg;
         let mut phase = self.shared.phase.clone();
@@ -388,6 +463,7 @@ impl Service {
                 tx,
                 &mut session,
                 &mut progress,
+                rid,
             )
             .await;
         if session.is_open() {
@@ -398,6 +474,8 @@ impl Service {
     }
 
     /// Moves chunks through the session until the client closes or goes away.
+    // The stream's state, passed apart so each piece is borrowed as it must be.
+    #[allow(clippy::too_many_arguments)]
     async fn pump(
         &self,
         inbound: &mut Streaming<pb::StreamRequest>,
@@ -406,6 +484,7 @@ impl Service {
         tx: &Tx,
         session: &mut Session,
         progress: &mut Progress,
+        rid: &str,
     ) -> Result<(), Status> {
         use pb::stream_request::Msg;
         loop {
@@ -423,7 +502,10 @@ impl Service {
                 Some(Msg::Chunk(chunk)) => {
                     let input =
                         data_from_pb(chunk.input.as_ref(), "chunk.input").map_err(invalid)?;
-                    let outputs = session.push(input).await.map_err(|e| to_status(&e))?;
+                    let outputs = session
+                        .push(input)
+                        .await
+                        .map_err(|e| run_failed("Stream", rid, &e))?;
                     progress.processed += 1;
                     progress.last_seq = Some(chunk.seq);
                     let sent = match self.send_outputs(tx, outputs).await {
@@ -439,7 +521,10 @@ impl Service {
                     }
                 }
                 Some(Msg::Close(_)) | None => {
-                    let outputs = session.finish().await.map_err(|e| to_status(&e))?;
+                    let outputs = session
+                        .finish()
+                        .await
+                        .map_err(|e| run_failed("Stream", rid, &e))?;
                     let sent = match self.send_outputs(tx, outputs).await {
                         Ok(()) => {
                             let metrics_json = session.metrics().to_json();

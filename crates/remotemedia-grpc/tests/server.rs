@@ -693,3 +693,40 @@ async fn a_client_that_never_reads_is_held_back_not_buffered() {
     producer.abort();
     call.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_runs_carry_the_request_id() {
+    use remotemedia_grpc::pb;
+    let server = TestServer::start(config()).await;
+    let mut raw =
+        pb::remote_media_client::RemoteMediaClient::connect(format!("http://{}", server.addr))
+            .await
+            .unwrap();
+    let panics = r#"{"version": "v1", "nodes": [{"id": "boom", "node_type": "TestPanicNode"}]}"#;
+    let request = |id: Option<&str>| {
+        let mut r = tonic::Request::new(pb::ExecuteRequest {
+            manifest: panics.to_string(),
+            input: remotemedia_grpc::convert::data_to_pb(&tone(480, 48_000), &default_renderer()),
+        });
+        if let Some(id) = id {
+            r.metadata_mut().insert("x-request-id", id.parse().unwrap());
+        }
+        r
+    };
+    let id_of = |s: &tonic::Status| {
+        s.metadata()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    // The client's own id comes back; an unusable one (or none) is replaced by the server's.
+    let s = raw.execute(request(Some("abc-123"))).await.unwrap_err();
+    assert_eq!(s.code(), Code::Internal);
+    assert_eq!(id_of(&s).as_deref(), Some("abc-123"));
+    for given in [None, Some("has space"), Some("x".repeat(129).as_str())] {
+        let s = raw.execute(request(given)).await.unwrap_err();
+        let id = id_of(&s).unwrap();
+        assert!(id.starts_with("rm-"), "{id}");
+    }
+    server.shutdown().await;
+}

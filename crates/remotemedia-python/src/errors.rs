@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::exceptions::{PyBaseException, PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 use remotemedia_core::error::ExecutorError;
@@ -51,6 +51,15 @@ create_exception!(
     RetryableError,
     RemoteMediaError,
     "Raise from a Python node to ask the executor to retry the call."
+);
+
+create_exception!(
+    remotemedia._native,
+    CallInterrupted,
+    PyBaseException,
+    "Raised inside a Python node's call that the runtime gave up on (its timeout_ms passed, or \
+     the run was cancelled). A BaseException, so `except Exception` does not swallow it; let it \
+     propagate."
 );
 
 /// Wraps the original Python exception of a user node so it can travel through the core
@@ -171,6 +180,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CircuitOpenError", py.get_type::<CircuitOpenError>())?;
     m.add("RetryableError", py.get_type::<RetryableError>())?;
     m.add("RemoteError", py.get_type::<RemoteError>())?;
+    m.add("CallInterrupted", py.get_type::<CallInterrupted>())?;
     Ok(())
 }
 

@@ -91,6 +91,22 @@ fn cli_main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> u8 {
     }
 }
 
+/// Waits (without the GIL) up to `timeout_s` seconds for Python node calls that were
+/// interrupted (timeout, cancellation) to return; returns how many are still running. Runs at
+/// interpreter exit, so a process never finalizes while such a call is unwinding.
+#[pyfunction]
+#[pyo3(signature = (timeout_s = 2.0))]
+fn _wait_for_interrupted_calls(py: Python<'_>, timeout_s: f64) -> usize {
+    let limit = std::time::Duration::from_secs_f64(timeout_s.clamp(0.0, 3600.0));
+    py.detach(|| pynode::wait_for_abandoned_calls(limit))
+}
+
+/// Number of interrupted Python node calls that have not returned yet.
+#[pyfunction]
+fn _interrupted_calls() -> usize {
+    pynode::abandoned_calls()
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
@@ -111,5 +127,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<io::BlockReader>()?;
     m.add_function(wrap_pyfunction!(convert::_set_crossing_log, m)?)?;
     m.add_function(wrap_pyfunction!(convert::_take_crossing_log, m)?)?;
+    m.add_function(wrap_pyfunction!(_wait_for_interrupted_calls, m)?)?;
+    m.add_function(wrap_pyfunction!(_interrupted_calls, m)?)?;
+    let wait = m.getattr("_wait_for_interrupted_calls")?;
+    m.py().import("atexit")?.call_method1("register", (wait,))?;
     Ok(())
 }

@@ -46,6 +46,9 @@ struct NodeSlot {
     runtime: Runtime,
     node: tokio::sync::Mutex<Box<dyn Node>>,
     retry: RetryPolicy,
+    /// Whether a timed-out call is retried: only when the manifest gives `retry` explicitly
+    /// (a call that hung once is likely to hang again; the default policy fails at once).
+    retry_timeouts: bool,
     timeout: Option<Duration>,
     /// Shared by every fork of the pipeline.
     breaker: Arc<Mutex<CircuitBreaker>>,
@@ -269,6 +272,7 @@ impl Pipeline {
                         tokio::sync::Mutex::new(node)
                     },
                     retry: RetryPolicy::from_spec(spec.retry.as_ref()),
+                    retry_timeouts: spec.retry.is_some(),
                     timeout: spec.timeout_ms.map(Duration::from_millis),
                     breaker: Arc::clone(&shared.breakers[index]),
                     sink: shared.sinks.contains(&index),
@@ -835,7 +839,7 @@ async fn call(
                     NodeErrorKind::Timeout,
                     format!("no result within {} ms", limit.as_millis()),
                 )
-                .with_retryable(true)
+                .with_retryable(slot.retry_timeouts)
             }),
             None => Ok(guarded.await),
         };
