@@ -231,6 +231,21 @@ fn one(u: &mut Unstructured) -> Result<()> {
         }
     }
 
+    if std::env::var_os("FUZZ_DEBUG").is_some() {
+        let frames: Vec<usize> = stream
+            .iter()
+            .map(|d| match d {
+                Data::Audio(a) => a.frames(),
+                Data::Map(m) => m.values().filter_map(Data::as_audio).map(|a| a.frames()).sum(),
+                _ => 0,
+            })
+            .collect();
+        eprintln!(
+            "{} {} at {rate} Hz x{channels} {format}, chunks of {frames:?} frames",
+            info.node_type,
+            Value::Object(params.clone())
+        );
+    }
     let first = run(&mut node, &stream);
     let second = run(&mut node, &stream);
     assert_eq!(
