@@ -51,7 +51,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     while let Ok(Some(b)) = reader.read_block(block) {
-        assert!(b.frames() <= block, "block of {} frames > {block}", b.frames());
+        assert!(
+            b.frames() <= block,
+            "block of {} frames > {block}",
+            b.frames()
+        );
         assert_eq!(b.channels(), info.channels);
         assert_eq!(b.format(), info.format);
         frames += b.frames() as u64;

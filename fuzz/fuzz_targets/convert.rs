@@ -127,6 +127,9 @@ fuzz_target!(|data: &[u8]| {
     for f in SampleFormat::ALL {
         let other = audio.to_format(f);
         assert_eq!(other.frames(), audio.frames());
-        assert_eq!(other.byte_len(), audio.samples().len() * f.bytes_per_sample());
+        assert_eq!(
+            other.byte_len(),
+            audio.samples().len() * f.bytes_per_sample()
+        );
     }
 });

@@ -111,7 +111,10 @@ fn samples(u: &mut Unstructured, format: SampleFormat, n: usize) -> Result<Sampl
     // Mostly audio-like values (from i16), sometimes raw bit patterns (NaN, Inf, 1e38...).
     let raw = u.int_in_range(0u8..=7)? == 0;
     Ok(match format {
-        SampleFormat::I16 => (0..n).map(|_| u.arbitrary::<i16>()).collect::<Result<Vec<_>>>()?.into(),
+        SampleFormat::I16 => (0..n)
+            .map(|_| u.arbitrary::<i16>())
+            .collect::<Result<Vec<_>>>()?
+            .into(),
         SampleFormat::I32 => (0..n)
             .map(|_| Ok(i32::from(u.arbitrary::<i16>()?) << 16))
             .collect::<Result<Vec<_>>>()?
@@ -236,7 +239,11 @@ fn one(u: &mut Unstructured) -> Result<()> {
             .iter()
             .map(|d| match d {
                 Data::Audio(a) => a.frames(),
-                Data::Map(m) => m.values().filter_map(Data::as_audio).map(|a| a.frames()).sum(),
+                Data::Map(m) => m
+                    .values()
+                    .filter_map(Data::as_audio)
+                    .map(|a| a.frames())
+                    .sum(),
                 _ => 0,
             })
             .collect();
