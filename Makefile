@@ -1,5 +1,5 @@
 .DEFAULT_GOAL := help
-.PHONY: help build test bench quality example schema scale-demo
+.PHONY: help build test bench quality example schema scale-demo fuzz load soak leak
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,3 +24,15 @@ schema: ## Regenerate schema/manifest.v1.schema.json and the golden error messag
 
 scale-demo: ## Three replicas behind haproxy: call split, added latency, restart scenarios
 	bash scripts/scale-demo.sh
+
+fuzz: ## Fuzz every cargo-fuzz target 600 s (FUZZ_SECONDS=...; needs nightly + cargo-fuzz)
+	bash scripts/fuzz.sh
+
+load: ## 200 concurrent gRPC streams for 180 s against remotemedia serve (docs/reliability.md)
+	bash scripts/load_soak.sh load 200 180
+
+soak: ## One gRPC stream for 30 minutes with the server's RSS sampled
+	bash scripts/load_soak.sh soak 1800
+
+leak: ## 10,000 rounds of runs from Python with RSS sampled (needs the package installed)
+	$${PYTHON:-python3} scripts/leak_runs.py --runs 10000

@@ -265,14 +265,22 @@ impl std::fmt::Debug for SpeechVadNode {
     }
 }
 
+/// Largest magnitude a sample is analysed at: far beyond full scale (1.0), so no real audio
+/// is changed, yet small enough that channel sums and the FFT resampler's sums stay finite.
+/// (Found by fuzzing: 1e30 at 48 kHz overflowed the resampler's FFT and made rubato panic;
+/// +3e38 and -3e38 in two channels summed to NaN, which the model must never see.)
+const ANALYSIS_LIMIT: f32 = 1e4;
+
 /// Appends the channel average of `samples` (interleaved, `ch` channels) as f32, with
-/// non-finite samples read as 0 (one NaN must not poison the network's recurrent state).
+/// non-finite samples read as 0 (one NaN must not poison the network's recurrent state) and
+/// the rest bounded to +-[`ANALYSIS_LIMIT`]. Only the analysis sees this; emitted audio is
+/// the input, untouched.
 fn downmix_into(samples: &Samples, ch: usize, out: &mut Vec<f32>) {
     fn mix<T: Copy>(s: &[T], ch: usize, out: &mut Vec<f32>, f: impl Fn(T) -> f32) {
         let clean = |x: T| {
             let v = f(x);
             if v.is_finite() {
-                v
+                v.clamp(-ANALYSIS_LIMIT, ANALYSIS_LIMIT)
             } else {
                 0.0
             }
@@ -729,5 +737,17 @@ mod tests {
         let s = Samples::F32(vec![0.5, 0.25, f32::NAN, 1.0, f32::INFINITY, 0.0].into());
         downmix_into(&s, 2, &mut out);
         assert_eq!(out, vec![0.375, 0.5, 0.0]);
+    }
+
+    #[test]
+    fn downmix_stays_finite_and_bounded_for_huge_samples() {
+        // Fuzzing found these: +-3e38 in two channels summed to NaN.
+        let mut out = Vec::new();
+        let s = Samples::F32(vec![3e38, -3e38, 3e38, 3e38, -1e30, 0.5].into());
+        downmix_into(&s, 2, &mut out);
+        assert_eq!(out, vec![0.0, ANALYSIS_LIMIT, (0.5 - ANALYSIS_LIMIT) / 2.0]);
+        out.clear();
+        downmix_into(&Samples::F64(vec![1e300, 0.25].into()), 1, &mut out);
+        assert_eq!(out, vec![0.0, 0.25]);
     }
 }
