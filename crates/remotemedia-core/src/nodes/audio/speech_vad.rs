@@ -24,14 +24,15 @@
 //! sample `floor(e * rate / 16000)`, and milliseconds are `sample * 1000 / rate`.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 
 use async_trait::async_trait;
-use earshot::Detector;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::resample::{ResampleQuality, StreamResampler};
+use super::vad_engine::Engine;
 use crate::data::{AudioBuffer, Data, SampleFormat, Samples};
 use crate::error::NodeError;
 use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
@@ -41,12 +42,14 @@ const NODE: &str = "SpeechVADNode";
 /// The engine's sample rate and frame length (fixed by the earshot model).
 pub const ENGINE_RATE: u32 = 16_000;
 /// Engine frame length in samples (16 ms at 16 kHz).
-pub const ENGINE_FRAME: usize = 256;
+pub const ENGINE_FRAME: usize = super::vad_engine::FRAME;
 /// Default `end_threshold` is `threshold` minus this (Silero's `neg_threshold` rule).
 pub const END_THRESHOLD_GAP: f64 = 0.15;
 /// Noise-floor window: the minimum frame energy over the last 2 s (125 frames of 16 ms),
 /// longer than a pause-free stretch of speech, short enough to follow a change of noise.
 const FLOOR_FRAMES: usize = 125;
+/// Input frames converted and analysed per pass (a whole file goes through in blocks).
+const BLOCK_FRAMES: usize = 4096;
 /// Peak of the noise floor added before the network: 1 LSB of 16-bit audio (-90 dBFS).
 const DITHER: f32 = 1.0 / 32768.0;
 
@@ -253,7 +256,7 @@ struct Stream {
 /// The neural VAD (see module docs).
 pub struct SpeechVadNode {
     params: SpeechVadParams,
-    detector: Box<Detector>,
+    engine: Box<Engine>,
     stream: Option<Stream>,
 }
 
@@ -265,9 +268,10 @@ impl std::fmt::Debug for SpeechVadNode {
     }
 }
 
-/// Appends the channel average of `samples` (interleaved, `ch` channels) as f32, with
-/// non-finite samples read as 0 (one NaN must not poison the network's recurrent state).
-fn downmix_into(samples: &Samples, ch: usize, out: &mut Vec<f32>) {
+/// Appends the channel average of `frames` of `samples` (interleaved, `ch` channels) as f32,
+/// with non-finite samples read as 0 (one NaN must not poison the network's recurrent state).
+fn downmix_into(samples: &Samples, ch: usize, frames: Range<usize>, out: &mut Vec<f32>) {
+    let r = frames.start * ch..frames.end * ch;
     fn mix<T: Copy>(s: &[T], ch: usize, out: &mut Vec<f32>, f: impl Fn(T) -> f32) {
         let clean = |x: T| {
             let v = f(x);
@@ -288,10 +292,12 @@ fn downmix_into(samples: &Samples, ch: usize, out: &mut Vec<f32>) {
         }
     }
     match samples {
-        Samples::F32(b) => mix(b, ch, out, |x| x),
-        Samples::F64(b) => mix(b, ch, out, |x| x as f32),
-        Samples::I16(b) => mix(b, ch, out, |x| x as f32 * (1.0 / 32768.0)),
-        Samples::I32(b) => mix(b, ch, out, |x| (x as f64 * (1.0 / 2_147_483_648.0)) as f32),
+        Samples::F32(b) => mix(&b[r], ch, out, |x| x),
+        Samples::F64(b) => mix(&b[r], ch, out, |x| x as f32),
+        Samples::I16(b) => mix(&b[r], ch, out, |x| x as f32 * (1.0 / 32768.0)),
+        Samples::I32(b) => mix(&b[r], ch, out, |x| {
+            (x as f64 * (1.0 / 2_147_483_648.0)) as f32
+        }),
     }
 }
 
@@ -317,7 +323,7 @@ impl SpeechVadNode {
     pub fn new(params: SpeechVadParams) -> Self {
         Self {
             params,
-            detector: Detector::default_boxed(),
+            engine: Box::new(Engine::new()),
             stream: None,
         }
     }
@@ -358,7 +364,7 @@ impl SpeechVadNode {
     fn analyse(&mut self, last: bool) -> (Vec<Event>, Vec<(u64, u64)>) {
         let p = &self.params;
         let stream = self.stream.as_mut().expect("stream opened");
-        let detector = &mut self.detector;
+        let model = &mut self.engine;
         let rate = stream.rate as u128;
         // Engine frame index -> input sample of its first engine sample.
         let to_input =
@@ -409,7 +415,9 @@ impl SpeechVadNode {
                 // The resampler can overshoot clipped input; the model expects [-1, 1].
                 *x = (*x + d).clamp(-1.0, 1.0);
             }
-            let prob = detector.predict_f32(&stream.frame_buf);
+            let frame: &[f32; ENGINE_FRAME] =
+                stream.frame_buf[..].try_into().expect("a whole frame");
+            let prob = model.predict(frame);
             // Guard the documented range even if the network ever returned NaN.
             let prob = if prob.is_finite() {
                 prob.clamp(0.0, 1.0)
@@ -645,7 +653,7 @@ impl SpeechVadNode {
 impl Node for SpeechVadNode {
     async fn start(&mut self) -> Result<(), NodeError> {
         self.stream = None;
-        self.detector.reset();
+        self.engine.reset();
         Ok(())
     }
 
@@ -678,13 +686,26 @@ impl Node for SpeechVadNode {
         if want_speech {
             stream.history.push_back((first, audio.clone()));
         }
-        stream.mono.clear();
-        downmix_into(audio.samples(), audio.channels() as usize, &mut stream.mono);
-        match stream.resampler.as_mut() {
-            Some(r) => r.push(&stream.mono, &mut stream.resampled),
-            None => stream.resampled.extend_from_slice(&stream.mono),
+        // In blocks, so a whole file never needs file-sized scratch buffers (and the work
+        // stays in cache); decisions are causal, so this changes no bit of the output.
+        let (mut events, mut ranges) = (Vec::new(), Vec::new());
+        let frames = audio.frames();
+        let ch = audio.channels() as usize;
+        for a in (0..frames).step_by(BLOCK_FRAMES) {
+            let b = (a + BLOCK_FRAMES).min(frames);
+            let stream = self.stream.as_mut().expect("opened above");
+            match stream.resampler.as_mut() {
+                Some(r) => {
+                    stream.mono.clear();
+                    downmix_into(audio.samples(), ch, a..b, &mut stream.mono);
+                    r.push(&stream.mono, &mut stream.resampled);
+                }
+                None => downmix_into(audio.samples(), ch, a..b, &mut stream.resampled),
+            }
+            let (e, r) = self.analyse(false);
+            events.extend(e);
+            ranges.extend(r);
         }
-        let (events, ranges) = self.analyse(false);
         let out = self.output(events, &ranges, false);
         if want_speech {
             self.trim_history();
@@ -727,7 +748,7 @@ mod tests {
     fn downmix_averages_and_zeroes_non_finite() {
         let mut out = Vec::new();
         let s = Samples::F32(vec![0.5, 0.25, f32::NAN, 1.0, f32::INFINITY, 0.0].into());
-        downmix_into(&s, 2, &mut out);
+        downmix_into(&s, 2, 0..3, &mut out);
         assert_eq!(out, vec![0.375, 0.5, 0.0]);
     }
 }
