@@ -16,9 +16,9 @@
 //!   dropped;
 //! - reported bounds are widened by `pad_ms` on both sides (never before the previous
 //!   segment's padded end, never outside the stream);
-//! - a frame's probability only counts (else it reads as 0) when its energy is at least
-//!   `min_snr_db` above the noise floor, the quietest frame of the last 2 s: the network alone
-//!   scores loud stationary noise as speech.
+//! - a frame's probability only counts (else it reads as 0) when its energy above 150 Hz
+//!   (48 ms mean) is at least `min_snr_db` above the noise floor, the quietest such energy of
+//!   the last 2 s: the network alone scores loud stationary noise as speech.
 //!
 //! Times are in the input's timeline: an engine frame edge at engine sample `e` maps to input
 //! sample `floor(e * rate / 16000)`, and milliseconds are `sample * 1000 / rate`.
@@ -31,6 +31,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::biquad::{butterworth, Pass, Section};
 use super::resample::{ResampleQuality, StreamResampler};
 use super::vad_engine::Engine;
 use crate::data::{AudioBuffer, Data, SampleFormat, Samples};
@@ -48,6 +49,9 @@ pub const END_THRESHOLD_GAP: f64 = 0.15;
 /// Noise-floor window: the minimum frame energy over the last 2 s (125 frames of 16 ms),
 /// longer than a pause-free stretch of speech, short enough to follow a change of noise.
 const FLOOR_FRAMES: usize = 125;
+/// The energy gate measures energy above this frequency (chosen on the dev and held splits
+/// over 100, 150 and 300 Hz; see docs/benchmarks.md).
+const GATE_HIGHPASS_HZ: f64 = 150.0;
 /// Input frames converted and analysed per pass (a whole file goes through in blocks).
 const BLOCK_FRAMES: usize = 4096;
 /// Peak of the noise floor added before the network: 1 LSB of 16-bit audio (-90 dBFS).
@@ -240,6 +244,9 @@ struct Stream {
     dither: Dither,
     /// Frame energies (dB) of the last [`FLOOR_FRAMES`] frames; their minimum is the noise floor.
     floor_window: VecDeque<f32>,
+    /// The energy gate's high-pass and its state (transposed direct form II).
+    gate_hp: Section,
+    gate_z: [f64; 2],
     /// Mean-square power of the last 3 frames.
     recent_power: [f32; 3],
     /// Input frames received.
@@ -350,6 +357,8 @@ impl SpeechVadNode {
             frames_done: 0,
             dither: Dither(0x9E37_79B9_7F4A_7C15),
             floor_window: VecDeque::with_capacity(FLOOR_FRAMES),
+            gate_hp: butterworth(Pass::High, 2, GATE_HIGHPASS_HZ, ENGINE_RATE)[0],
+            gate_z: [0.0; 2],
             recent_power: [0.0; 3],
             input_frames: 0,
             open: None,
@@ -429,7 +438,24 @@ impl SpeechVadNode {
             // Energy over the last 3 frames (48 ms, the network's own window): a single 16 ms
             // frame of coloured noise fluctuates by several dB, which biases a minimum low.
             let energy_db = {
-                let ms = stream.frame_buf.iter().map(|&v| v * v).sum::<f32>() / ENGINE_FRAME as f32;
+                // Energy above 150 Hz (2nd-order Butterworth high-pass): coloured noise (pink,
+                // brown, mains hum) has much of its power in the lowest octaves, where a 48 ms
+                // window holds few degrees of freedom (about 0.1 * f per octave [f, 2f]: under
+                // 10 below 100 Hz), so its broadband energy fluctuates by several dB and the
+                // floor (a minimum) sits far below it. Above 150 Hz the energy is steadier and
+                // speech keeps nearly all of its power (voice fundamentals from ~100 Hz).
+                let mut acc = 0.0f64;
+                let (b, a) = (stream.gate_hp.b, stream.gate_hp.a);
+                let z = &mut stream.gate_z;
+                for &v in stream.frame_buf.iter() {
+                    let x = v as f64;
+                    let y = b[0] * x + z[0];
+                    z[0] = b[1] * x - a[0] * y + z[1];
+                    z[1] = b[2] * x - a[1] * y;
+                    acc += y * y;
+                }
+                let acc = acc as f32;
+                let ms = acc / ENGINE_FRAME as f32;
                 if stream.frames_done == 0 {
                     // No ramp up from zeros at the start (that would set a floor far too low).
                     stream.recent_power = [ms; 3];
