@@ -103,12 +103,12 @@ fn main() {
         };
         // Non-speech frames more than 50 frames (500 ms) from any speech frame.
         let (mut far, mut fa) = (0.0f64, 0.0f64);
-        for i in 0..n {
+        for (i, &p) in pred.iter().enumerate() {
             let lo = i.saturating_sub(50);
             let hi = (i + 51).min(n);
             if !refs[lo..hi].contains(&1) {
                 far += 1.0;
-                fa += pred[i] as f64;
+                fa += p as f64;
             }
         }
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
