@@ -270,7 +270,7 @@ def versions() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).parent / "vad_data")
-    ap.add_argument("--split", default="test", choices=["test", "dev"])
+    ap.add_argument("--split", default="test", choices=["test", "dev", "held"])
     ap.add_argument("--speech-vad", default="{}", help="SpeechVADNode params as JSON")
     ap.add_argument("--only", default="", help="comma-separated system names")
     ap.add_argument("--no-cpu", action="store_true")

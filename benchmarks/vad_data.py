@@ -14,7 +14,9 @@ Two splits with disjoint voices, sentences and seeds:
 - ``test``: the conditions above (13 files), the table in docs/benchmarks.md;
 - ``dev``: held apart for choosing defaults: other voices and sentences, brown noise,
   babble-like noise (other synthesized speech, unlabelled), keyboard-like taps and fan noise
-  at 15, 7 and 2 dB.
+  at 15, 7 and 2 dB;
+- ``held``: for checking a change on other data of the test split's kinds: white, pink, hum
+  and brown noise at 5 and 0 dB with other seeds, sentences and voices.
 
 Writes ``<out>/<split>/<condition>.wav`` (int16) and ``<out>/<split>/labels.npy`` (uint8).
 """
@@ -204,6 +206,18 @@ def make_split(out: Path, split: str) -> None:
             "hum": hum_clicks(clean.size, rng),
         }
         snrs = [20, 10, 5, 0]
+    elif split == "held":
+        # Held apart from both: the test split's noise kinds (plus brown) with other seeds,
+        # sentences and voices, at the hardest SNRs; for checking a change, never for tuning.
+        rng = np.random.default_rng(31337)
+        clean = speech_track(DEV_SENTENCES, ["en-us", "en-gb-x-rp"], rng)
+        noises = {
+            "white": white(clean.size, rng),
+            "pink": coloured(clean.size, rng, 1.0),
+            "hum": hum_clicks(clean.size, rng),
+            "brown": coloured(clean.size, rng, 2.0),
+        }
+        snrs = [5, 0]
     else:
         rng = np.random.default_rng(777)
         clean = speech_track(DEV_SENTENCES, DEV_VOICES, rng)
@@ -227,7 +241,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "vad_data")
     args = ap.parse_args()
-    for split in ("test", "dev"):
+    for split in ("test", "dev", "held"):
         make_split(args.out / split, split)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from remotemedia import Audio, ManifestError, Pipeline, SpeechVADNode
+from remotemedia.nodes import SpeechFrame, SpeechSegment
 from remotemedia.nodes.rust import RustSpeechVADNode
 
 from conftest import REPO
@@ -36,7 +37,7 @@ def test_pipeline_run_gives_typed_segments_inside_the_speech() -> None:
     assert isinstance(segs, list) and segs
     total_ms = x.size * 1000 / rate
     for s in segs:
-        assert set(s) == {"start_ms", "end_ms", "confidence"}
+        assert set(s) == {"start_ms", "end_ms", "confidence"} == set(SpeechSegment.__annotations__)
         assert all(isinstance(v, float) for v in s.values())
         assert 960 <= s["start_ms"] < s["end_ms"] <= total_ms - 960
         assert 0.5 <= s["confidence"] <= 1.0
@@ -67,6 +68,7 @@ def test_speech_and_probabilities_outputs() -> None:
     probs = SpeechVADNode(emit="probabilities")(x, sample_rate=rate)
     assert len(probs) == -(-(x.size // 3) // 256)
     assert all(0.0 <= p["probability"] <= 1.0 for p in probs)
+    assert set(probs[0]) == set(SpeechFrame.__annotations__)
     assert probs[1]["start_ms"] == 16.0
 
 

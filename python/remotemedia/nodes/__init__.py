@@ -20,7 +20,7 @@ from remotemedia.nodes.dsp import (
     TrimSilenceNode,
 )
 from remotemedia.nodes.remote import RemotePipelineNode
-from remotemedia.nodes.speech import SpeechVADNode
+from remotemedia.nodes.speech import SpeechFrame, SpeechSegment, SpeechVADNode
 
 __all__ = [
     "AudioResampleNode",
@@ -37,6 +37,8 @@ __all__ = [
     "Node",
     "PassThroughNode",
     "RemotePipelineNode",
+    "SpeechFrame",
+    "SpeechSegment",
     "SpeechVADNode",
     "TrimSilenceNode",
     "VADNode",

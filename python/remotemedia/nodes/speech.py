@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypedDict
 
 from remotemedia.nodes.audio import BuiltinNode
 
-__all__ = ["SpeechVADNode"]
+__all__ = ["SpeechFrame", "SpeechSegment", "SpeechVADNode"]
+
+
+class SpeechSegment(TypedDict):
+    """One item of ``SpeechVADNode(emit="segments")``'s output list."""
+
+    start_ms: float
+    """Start (padding included), in ms of the input's timeline."""
+    end_ms: float
+    """End (exclusive, padding included)."""
+    confidence: float
+    """Mean speech probability (0..1) of the segment's frames, padding excluded."""
+
+
+class SpeechFrame(TypedDict):
+    """One item of ``SpeechVADNode(emit="probabilities")``'s output list (one 16 ms frame)."""
+
+    start_ms: float
+    end_ms: float
+    probability: float
 
 
 class SpeechVADNode(BuiltinNode):
@@ -17,14 +36,16 @@ class SpeechVADNode(BuiltinNode):
     at a frame ``>= threshold``, continues while frames stay ``>= end_threshold`` (default
     ``threshold - 0.15``), closes after ``min_silence_ms`` below it, is reported once its
     speech spans ``min_speech_ms`` and is widened by ``pad_ms`` on both sides. A frame's
-    probability counts only when its energy is ``min_snr_db`` above the noise floor (the
-    quietest frame of the last 2 s). Times are in
-    the input's timeline, exact to the sample. NaN/Inf samples are read as 0.
+    probability counts only when its energy above 150 Hz is ``min_snr_db`` above the noise
+    floor (the quietest such energy of the last 2 s). Times are in the input's timeline,
+    exact to the sample. NaN/Inf samples are read as 0.
 
-    ``emit="segments"`` gives ``[{"start_ms", "end_ms", "confidence"}]`` (confidence: mean
-    speech probability); ``"speech"`` only the speech audio in the input's format;
+    ``emit="segments"`` gives a list of :class:`SpeechSegment`
+    ``{"start_ms", "end_ms", "confidence"}`` (confidence: mean speech probability of the
+    segment's frames); ``"speech"`` only the speech audio in the input's format;
     ``"events"`` ``speech_start``/``speech_end`` dicts as soon as each is decided;
-    ``"probabilities"`` ``[{"start_ms", "end_ms", "probability"}]`` per frame.
+    ``"probabilities"`` a :class:`SpeechFrame` ``{"start_ms", "end_ms", "probability"}`` per
+    frame.
     """
 
     node_type = "SpeechVADNode"

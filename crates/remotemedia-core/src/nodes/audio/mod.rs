@@ -12,6 +12,7 @@ mod resample;
 mod speech_vad;
 mod trim;
 mod vad;
+mod vad_engine;
 
 pub use biquad::{
     butterworth, rbj, BiquadNode, BiquadParams, BiquadType, HighPassNode, HighPassParams,
