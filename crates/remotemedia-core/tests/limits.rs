@@ -184,3 +184,28 @@ fn output_and_input_duration_caps_fail_before_the_work() {
     let short = Data::Audio(AudioBuffer::mono_f32(vec![0.0; 8_000 * 59], 8_000));
     assert!(rt.block_on(capped.run(short)).is_ok());
 }
+
+#[tokio::test]
+async fn a_session_keeps_at_most_max_trace_events_slices() {
+    // The soak found a long server stream holding 8 MB of trace slices nobody reads.
+    let chunk = || Data::Audio(AudioBuffer::mono_f32(vec![0.1; 160], 16_000));
+    for (cap, kept) in [(0usize, 0usize), (3, 3), (1000, 10)] {
+        let p = pipeline(&one_node("PassThroughNode", "{}")).with_limits(ResourceLimits {
+            max_trace_events: cap,
+            ..ResourceLimits::default()
+        });
+        let mut s = p.session().unwrap();
+        for _ in 0..10 {
+            s.push(chunk()).await.unwrap();
+        }
+        let slices = s.chrome_trace()["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["ph"] == "X")
+            .count();
+        assert_eq!(slices, kept, "cap {cap}");
+        assert_eq!(s.metrics().trace_events_dropped, (10 - kept) as u64);
+        s.finish().await.unwrap();
+    }
+}

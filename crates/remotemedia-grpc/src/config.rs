@@ -226,6 +226,8 @@ impl ServerConfig {
             max_run_bytes: l.max_run_bytes,
             max_output_bytes: l.max_message_bytes as u64,
             max_run_input_secs: Some(l.max_run_input_secs),
+            // The server never reads traces; a long stream kept up to 8 MB of them (soak).
+            max_trace_events: 0,
         }
     }
 

@@ -26,6 +26,11 @@ pub struct ResourceLimits {
     /// Longest input a [`Pipeline::run`](super::Pipeline::run) takes, in seconds of audio;
     /// longer input must be streamed. Default off.
     pub max_run_input_secs: Option<f64>,
+    /// Most trace slices (one per node call) a session keeps for
+    /// [`Session::chrome_trace`](super::Session::chrome_trace); later calls are counted, not
+    /// stored. Default [`MAX_TRACE_EVENTS`](super::MAX_TRACE_EVENTS) (about 8 MB); the server
+    /// sets 0, since it never reads traces and a long stream would hold them for its lifetime.
+    pub max_trace_events: usize,
 }
 
 impl Default for ResourceLimits {
@@ -35,6 +40,7 @@ impl Default for ResourceLimits {
             max_run_bytes: DEFAULT_MAX_RUN_BYTES,
             max_output_bytes: u64::MAX,
             max_run_input_secs: None,
+            max_trace_events: super::MAX_TRACE_EVENTS,
         }
     }
 }
@@ -198,6 +204,7 @@ mod tests {
             max_run_bytes: 150,
             max_output_bytes: 60,
             max_run_input_secs: None,
+            max_trace_events: 0,
         };
         let b = Budget::default();
         let e = b

@@ -144,6 +144,7 @@ pub struct MetricsCollector {
     end: Option<Instant>,
     chunks: u64,
     trace: Vec<TraceSlice>,
+    trace_capacity: usize,
     dropped: u64,
 }
 
@@ -159,8 +160,16 @@ impl MetricsCollector {
             end: None,
             chunks: 0,
             trace: Vec::new(),
+            trace_capacity: MAX_TRACE_EVENTS,
             dropped: 0,
         }
+    }
+
+    /// Keeps at most `slices` trace slices (later calls are counted in
+    /// `trace_events_dropped`); 0 records no trace.
+    pub fn with_trace_capacity(mut self, slices: usize) -> Self {
+        self.trace_capacity = slices;
+        self
     }
 
     /// Records one call.
@@ -179,7 +188,7 @@ impl MetricsCollector {
         } else {
             acc.error.clone_from(&r.error);
         }
-        if self.trace.len() < MAX_TRACE_EVENTS {
+        if self.trace.len() < self.trace_capacity {
             self.trace.push(TraceSlice {
                 node: r.node,
                 name: match r.kind {

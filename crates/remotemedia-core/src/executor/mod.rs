@@ -403,12 +403,14 @@ impl Pipeline {
             .iter()
             .map(|s| (s.id.clone(), s.node_type.clone(), s.runtime))
             .collect();
+        let limits = self.limits();
         Ok(Session {
             inner: Arc::clone(&self.inner),
             state: SessionState::New,
-            metrics: MetricsCollector::new(&self.inner.name, nodes),
+            metrics: MetricsCollector::new(&self.inner.name, nodes)
+                .with_trace_capacity(limits.max_trace_events),
             emitted_frames: vec![0; self.inner.slots.len()],
-            limits: self.limits(),
+            limits,
             budget: Arc::default(),
             whole_run: false,
         })
