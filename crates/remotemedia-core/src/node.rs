@@ -80,6 +80,15 @@ pub trait Node: Send {
     fn output_bytes(&self, input: &Data) -> u64 {
         data_bytes(input).saturating_add(data_samples(input).saturating_mul(8))
     }
+
+    /// The size, in bytes, of what `process(input)` will return, for nodes whose output can
+    /// be larger than their input (resampling up, channel up-mix, a wider sample format): the
+    /// executor checks a sink's announced output against `max_output_bytes` before the call.
+    /// `None` (the default) means "no larger than the input"; such output is counted when it
+    /// arrives, so an analysis node (VAD events) is never refused for its input's size.
+    fn output_size(&self, _input: &Data) -> Option<u64> {
+        None
+    }
 }
 
 /// The size of a value's samples, in bytes (audio: samples x bytes per sample; a map or list:

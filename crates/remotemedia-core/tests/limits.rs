@@ -209,3 +209,24 @@ async fn a_session_keeps_at_most_max_trace_events_slices() {
         s.finish().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn an_analysis_sink_is_not_refused_for_its_input_size() {
+    // A VAD emitting events returns a few hundred bytes for 30 s of audio: the output cap
+    // (a server's message size) must count what it returns, not what it reads.
+    let p =
+        pipeline(&one_node("SpeechVADNode", r#"{"emit": "events"}"#)).with_limits(ResourceLimits {
+            max_output_bytes: 1 << 20,
+            ..ResourceLimits::default()
+        });
+    let input = Data::Audio(AudioBuffer::mono_f32(vec![0.0; 30 * 48_000], 48_000));
+    p.run(input).await.expect("events fit in 1 MiB");
+    // Audio that really is over the cap is still refused.
+    let pass = pipeline(&one_node("PassThroughNode", "{}")).with_limits(ResourceLimits {
+        max_output_bytes: 1 << 20,
+        ..ResourceLimits::default()
+    });
+    let big = Data::Audio(AudioBuffer::mono_f32(vec![0.0; 30 * 48_000], 48_000));
+    let (_, limit, ..) = limit_error(pass.run(big).await.unwrap_err());
+    assert_eq!(limit, "max_output_bytes");
+}

@@ -85,7 +85,6 @@ impl Budget {
         node_id: &str,
         node_type: &str,
         bytes: u64,
-        sink: bool,
     ) -> Result<(), ExecutorError> {
         let fail = |limit: &'static str, max: u64, what: String| ExecutorError::LimitExceeded {
             node_id: Some(node_id.to_string()),
@@ -122,9 +121,6 @@ impl Budget {
                     human_bytes(run)
                 ),
             ));
-        }
-        if sink {
-            self.output(limits, node_id, node_type, bytes)?;
         }
         Ok(())
     }
@@ -207,9 +203,7 @@ mod tests {
             max_trace_events: 0,
         };
         let b = Budget::default();
-        let e = b
-            .claim(&limits, "up", "ChannelMixNode", 101, false)
-            .unwrap_err();
+        let e = b.claim(&limits, "up", "ChannelMixNode", 101).unwrap_err();
         assert_eq!(e.code(), "limit");
         let text = e.to_string();
         assert!(
@@ -218,12 +212,12 @@ mod tests {
         );
         assert!(text.contains("max_call_bytes = 100 bytes"), "{text}");
         assert!(text.contains("stream"), "{text}");
-        b.claim(&limits, "a", "T", 100, false).unwrap();
-        let e = b.claim(&limits, "b", "T", 60, false).unwrap_err();
+        b.claim(&limits, "a", "T", 100).unwrap();
+        let e = b.claim(&limits, "b", "T", 60).unwrap_err();
         assert!(e.to_string().contains("max_run_bytes = 150"), "{e}");
         b.reset();
-        b.claim(&limits, "s", "T", 50, true).unwrap();
-        let e = b.claim(&limits, "s", "T", 20, true).unwrap_err();
+        b.output(&limits, "s", "T", 50).unwrap();
+        let e = b.output(&limits, "s", "T", 20).unwrap_err();
         assert!(e.to_string().contains("would reach 70 bytes"), "{e}");
         assert_eq!(human_bytes(12 << 30), "12.0 GiB");
     }

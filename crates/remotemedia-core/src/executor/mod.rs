@@ -764,13 +764,23 @@ async fn run_node(
     for data in inputs {
         // Before the node allocates: refuse a call over the limits (issue 9).
         let claimed = node.output_bytes(&data);
-        if let Err(e) = budget.claim(&limits, &slot.id, &slot.node_type, claimed, slot.sink) {
+        if let Err(e) = budget.claim(&limits, &slot.id, &slot.node_type, claimed) {
             return (Err(e), records);
+        }
+        // A sink whose output can outgrow its input says how big (a 48x upsample is refused
+        // before it runs); any other output is counted as it arrives.
+        let announced = match node.output_size(&data) {
+            Some(n) if slot.sink => n,
+            _ => 0,
+        };
+        if announced > 0 {
+            if let Err(e) = budget.output(&limits, &slot.id, &slot.node_type, announced) {
+                return (Err(e), records);
+            }
         }
         match call(&slot, &mut node, Some(data), &mut records).await {
             Ok(Some(d)) => {
-                // A zero-copy sink (pass-through) returns more than it allocated.
-                let extra = data_bytes(&d).saturating_sub(claimed);
+                let extra = data_bytes(&d).saturating_sub(announced);
                 if slot.sink && extra > 0 {
                     if let Err(e) = budget.output(&limits, &slot.id, &slot.node_type, extra) {
                         return (Err(e), records);

@@ -102,6 +102,10 @@ impl Node for ChannelMixNode {
         }
     }
 
+    fn output_size(&self, input: &Data) -> Option<u64> {
+        Some(self.output_bytes(input))
+    }
+
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         let audio = expect_audio("ChannelMixNode", &input)?;
         check_input_rate("ChannelMixNode", audio.sample_rate())?;

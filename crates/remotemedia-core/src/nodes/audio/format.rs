@@ -152,6 +152,13 @@ impl Node for FormatConverterNode {
         n.saturating_mul(self.target.bytes_per_sample() as u64 + work)
     }
 
+    fn output_size(&self, input: &Data) -> Option<u64> {
+        let a = input.as_audio()?;
+        (a.format() != self.target).then(|| {
+            (a.samples().len() as u64).saturating_mul(self.target.bytes_per_sample() as u64)
+        })
+    }
+
     async fn start(&mut self) -> Result<(), NodeError> {
         self.rng = SplitMix(self.seed);
         Ok(())

@@ -379,6 +379,21 @@ impl Node for ResampleNode {
         out.saturating_add(converted_in)
     }
 
+    fn output_size(&self, input: &Data) -> Option<u64> {
+        let audio = input.as_audio()?;
+        let rate_in = audio.sample_rate() as u64;
+        let to = self.params.target_rate as u64;
+        if rate_in == to || rate_in == 0 {
+            return None;
+        }
+        let out_frames = (audio.frames() as u64).saturating_mul(to).div_ceil(rate_in);
+        Some(
+            out_frames
+                .saturating_mul(audio.channels() as u64)
+                .saturating_mul(audio.format().bytes_per_sample() as u64),
+        )
+    }
+
     async fn start(&mut self) -> Result<(), NodeError> {
         match self.stream.as_mut().and_then(|s| s.engine.as_mut()) {
             Some(Engine::F32(r)) => r.reset(),
