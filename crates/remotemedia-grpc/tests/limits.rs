@@ -3,58 +3,17 @@
 //! stops reading ends with a status that says so, and circuit breakers that persist across
 //! calls of one manifest and are exported in the metrics.
 
-use std::sync::Arc;
+mod common;
+
+use common::TestServer;
+
 use std::time::{Duration, Instant};
 
 use remotemedia_core::data::{AudioBuffer, Data, Samples};
-use remotemedia_core::NodeRegistry;
 use remotemedia_grpc::config::ServerConfig;
 use remotemedia_grpc::convert::default_renderer;
-use remotemedia_grpc::{pb, serve, ClientError, RemoteClient, ServerParts, Telemetry};
-use tokio::sync::oneshot;
+use remotemedia_grpc::{pb, ClientError, Telemetry};
 use tonic::Code;
-
-struct TestServer {
-    addr: String,
-    telemetry: Arc<Telemetry>,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), remotemedia_grpc::ServeError>>,
-}
-
-impl TestServer {
-    async fn start(config: ServerConfig) -> Self {
-        let mut registry = NodeRegistry::with_builtins();
-        remotemedia_core::nodes::testing::register(&mut registry);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let telemetry = Arc::new(Telemetry::new());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let parts = ServerParts {
-            config,
-            registry,
-            render: default_renderer(),
-            telemetry: Arc::clone(&telemetry),
-        };
-        let task = tokio::spawn(serve(parts, listener, async {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            telemetry,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn client(&self) -> RemoteClient {
-        RemoteClient::connect(&self.addr, None).await.unwrap()
-    }
-
-    async fn shutdown(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
 
 /// (gRPC code, message, node id, remotemedia error code)
 fn status(e: ClientError) -> (Code, String, Option<String>, Option<String>) {

@@ -1,6 +1,10 @@
 //! A real server on a loopback port, started by each test: round trips, auth, limits,
 //! deadlines, load shedding, disconnects, drain on shutdown, and a remote sub-pipeline.
 
+mod common;
+
+use common::TestServer;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,51 +12,8 @@ use remotemedia_core::data::{AudioBuffer, Data};
 use remotemedia_core::{NodeRegistry, Pipeline};
 use remotemedia_grpc::config::ServerConfig;
 use remotemedia_grpc::convert::default_renderer;
-use remotemedia_grpc::{serve, ClientError, RemoteClient, ServerParts, Telemetry};
-use tokio::sync::oneshot;
+use remotemedia_grpc::{ClientError, RemoteClient};
 use tonic::Code;
-
-struct TestServer {
-    addr: String,
-    telemetry: Arc<Telemetry>,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), remotemedia_grpc::ServeError>>,
-}
-
-impl TestServer {
-    async fn start(config: ServerConfig) -> Self {
-        let mut registry = NodeRegistry::with_builtins();
-        remotemedia_core::nodes::testing::register(&mut registry);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let telemetry = Arc::new(Telemetry::new());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let parts = ServerParts {
-            config,
-            registry,
-            render: default_renderer(),
-            telemetry: Arc::clone(&telemetry),
-        };
-        let task = tokio::spawn(serve(parts, listener, async {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            telemetry,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn client(&self) -> RemoteClient {
-        RemoteClient::connect(&self.addr, None).await.unwrap()
-    }
-
-    async fn shutdown(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
 
 fn tone(frames: usize, rate: u32) -> Data {
     Data::Audio(AudioBuffer::mono_f32(
