@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import json
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -36,12 +36,13 @@ from remotemedia.errors import RemoteMediaError
 __all__ = ["AsyncSession", "Session", "StreamOutput"]
 
 
-@dataclass(frozen=True)
-class StreamOutput:
+class StreamOutput(NamedTuple):
     """One output of a sink during a stream.
 
     ``start_frame`` is the position of an audio output's first frame in that sink's output
     stream (``None`` for non-audio values); ``start_ms`` is the same in milliseconds.
+    (A named tuple: cheap to make for every chunk, immutable, and unpacks as
+    ``node_id, data, start_frame``.)
     """
 
     node_id: str
@@ -56,15 +57,21 @@ class StreamOutput:
         return self.start_frame * 1000.0 / float(rate)
 
 
+#: Makes a StreamOutput from the runtime's ``(node_id, data, start_frame)`` tuple without a
+#: Python-level ``__new__`` (this runs for every output of every chunk).
+_output = functools.partial(tuple.__new__, StreamOutput)
+
+
 class Backend(Protocol):
     """What a session drives: the runtime's session, local or remote (one type)."""
 
     def push(
-        self, chunk: Any, sample_rate: int | None = None
+        self, chunk: Any, sample_rate: int | None = None, channels: int | None = None
     ) -> list[tuple[str, Any, int | None]]: ...
     def finish(self) -> list[tuple[str, Any, int | None]]: ...
     def abort(self) -> None: ...
     def metrics_json(self) -> str: ...
+    def is_open(self) -> bool: ...
 
 
 _END = object()
@@ -112,12 +119,14 @@ class Session:
 
     def _deliver(self, items: list[tuple[str, Any, int | None]]) -> None:
         # The runtime already left out empty chunks (audio with no frames, no events).
-        for node_id, data, start in items:
-            self._outputs.append(StreamOutput(node_id, data, start))
-        with self._listeners_lock:
-            listeners = list(self._listeners)
-        for notify in listeners:
-            notify()
+        if not items:
+            return
+        self._outputs.extend(map(_output, items))
+        if self._listeners:  # only ever appended to; the lock guards the copy
+            with self._listeners_lock:
+                listeners = list(self._listeners)
+            for notify in listeners:
+                notify()
 
     def _handle(self, item: Any) -> bool:
         """Processes one inbox item; returns True when the stream has ended."""
@@ -131,14 +140,17 @@ class Session:
             self._deliver(self._backend.push(item, self.sample_rate))
             return False
         except BaseException as exc:
-            # The first error is the one that ended the stream; keep it.
-            if self._error is None:
-                self._error = exc
-            try:
-                self._backend.abort()
-            except Exception:
-                pass
+            self._fail(exc)
             return True
+
+    def _fail(self, exc: BaseException) -> None:
+        # The first error is the one that ended the stream; keep it.
+        if self._error is None:
+            self._error = exc
+        try:
+            self._backend.abort()
+        except Exception:
+            pass
 
     def _finalize(self) -> None:
         if self._done.is_set():
@@ -190,10 +202,30 @@ class Session:
         """Sends a chunk (any number of frames). In the foreground (default) it is processed
         before this returns; in the background it is queued, waiting while ``max_pending``
         chunks are queued (``TimeoutError`` after ``timeout`` seconds of waiting)."""
-        self._check()
+        if self._error is not None:
+            raise self._error
         if self._closing:
             raise RemoteMediaError("the session is closed; open a new one with Pipeline.stream()")
-        chunk = _input.prepare_chunk(chunk, self.sample_rate, self.channels, own=self._background)
+        if not self._background:
+            # The hot path of a foreground stream (every chunk): the runtime checks the chunk
+            # against the session's rate and channels (the messages of prepare_chunk) and
+            # runs it, with no Python-level inspection in between.
+            if self._done.is_set():
+                return  # the stream already ended (failed): nothing left to run
+            try:
+                items = self._backend.push(chunk, self.sample_rate, self.channels)
+            except (TypeError, ValueError) as exc:
+                if self._backend.is_open():
+                    raise  # a bad chunk, refused before it ran: the stream goes on
+                self._fail(exc)
+            except BaseException as exc:
+                self._fail(exc)
+            else:
+                self._deliver(items)
+                return
+            self._finalize()
+            raise self._error  # type: ignore[misc]
+        chunk = _input.prepare_chunk(chunk, self.sample_rate, self.channels, own=True)
         self._submit(chunk, timeout)
         self._check()
 

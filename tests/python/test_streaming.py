@@ -214,18 +214,42 @@ def test_errors_in_a_stream_surface_with_their_own_type() -> None:
             s.send(np.zeros(160, dtype=np.float32))
 
 
-def test_bad_chunks_are_refused_in_the_callers_thread() -> None:
+@pytest.mark.parametrize("background", [False, True])
+def test_bad_chunks_are_refused_in_the_callers_thread(background: bool) -> None:
     p = Pipeline("c").add_node(PassThroughNode())
-    with p.stream(sample_rate=16000, channels=2) as s:
-        with pytest.raises(ValueError, match="session has 2 channel"):
+    good = music(16000, 0.01, 2)
+    with p.stream(sample_rate=16000, channels=2, background=background) as s:
+        with pytest.raises(ValueError, match=r"shape \(160,\) but the session has 2 channel"):
             s.send(np.zeros(160, dtype=np.float32))
         with pytest.raises(TypeError, match="float16"):
             s.send(np.zeros((160, 2), dtype=np.float16))
+        with pytest.raises(TypeError, match="use float32, float64, int16 or int32"):
+            s.send(np.zeros((160, 2), dtype=">f4"))
+        with pytest.raises(TypeError, match="takes a numpy array of audio, got list"):
+            s.send([0.0, 0.0])  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="16000 Hz"):
             s.send(Audio(np.zeros((160, 2), dtype=np.float32), 48000))
-        s.send(np.zeros((160, 2), dtype=np.float32))
+        # Refused chunks leave the stream usable; a strided view is copied, not refused.
+        s.send(good)
+        s.send(np.asfortranarray(good))
+        s.send(np.stack([good[:, 1], good[:, 0]], axis=1)[:, ::-1])
+        outputs = s.close()
+    out = np.concatenate([np.asarray(o.data) for o in outputs])
+    np.testing.assert_array_equal(out, np.concatenate([good, good, good]))
     with pytest.raises(remotemedia.RemoteMediaError, match="closed"):
         s.send(np.zeros((160, 2), dtype=np.float32))
+
+
+def test_stream_outputs_are_immutable_named_tuples() -> None:
+    p = Pipeline("t").add_node(PassThroughNode(), "sink")
+    with p.stream(sample_rate=16000) as s:
+        s.send(np.ones(160, dtype=np.float32))
+        (out,) = s.poll()
+    node_id, data, start = out
+    assert (node_id, start, out.start_ms) == ("sink", 0, 0.0)
+    assert out.data is data and data.sample_rate == 16000
+    with pytest.raises(AttributeError):
+        out.node_id = "other"  # type: ignore[misc]
 
 
 def test_leaving_a_with_block_by_exception_aborts_and_frees_the_pipeline() -> None:

@@ -287,14 +287,21 @@ impl NativeSession {
 #[pymethods]
 impl NativeSession {
     /// Pushes one chunk; returns `[(sink_id, output, start_frame or None)]` ready so far.
-    #[pyo3(signature = (chunk, sample_rate = None))]
+    /// With `channels`, the chunk is checked as a stream chunk (an audio array at
+    /// `sample_rate` with that many channels; others are copied to a layout the runtime
+    /// borrows), as `Session.send` needs.
+    #[pyo3(signature = (chunk, sample_rate = None, channels = None))]
     fn push<'py>(
         &self,
         py: Python<'py>,
         chunk: &Bound<'py, PyAny>,
         sample_rate: Option<u32>,
+        channels: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let data = input_data(chunk, sample_rate)?;
+        let data = match (sample_rate, channels) {
+            (Some(rate), Some(ch)) => crate::convert::stream_chunk(chunk, rate, ch)?,
+            _ => input_data(chunk, sample_rate)?,
+        };
         let outputs = self.drive(py, false, async move |s| s.push(data).await)?;
         outputs_to_py(py, outputs)
     }
