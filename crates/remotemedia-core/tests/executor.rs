@@ -462,3 +462,65 @@ fn custom_native_nodes_can_be_registered() {
     rt().block_on(p.run(audio(10, 16_000))).unwrap();
     assert_eq!(*seen.lock().unwrap(), vec!["audio"]);
 }
+
+/// A test node that records whether it received its audio buffer uniquely owned (it can take
+/// the allocation without a copy) and emits a fresh buffer.
+struct Owner(Arc<Mutex<Vec<bool>>>);
+
+#[async_trait]
+impl Node for Owner {
+    async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
+        let Data::Audio(a) = input else {
+            return Ok(None);
+        };
+        let rate = a.sample_rate();
+        let owned = match a.into_samples() {
+            remotemedia_core::data::Samples::F32(buf) => buf.try_into_vec().is_ok(),
+            _ => false,
+        };
+        self.0.lock().unwrap().push(owned);
+        Ok(Some(Data::Audio(AudioBuffer::mono_f32(
+            vec![0.25; 160],
+            rate,
+        ))))
+    }
+}
+
+#[test]
+fn the_last_reader_of_a_value_owns_it() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut registry = registry();
+    let s = Arc::clone(&seen);
+    registry.register(Arc::new(TypedFactory::new(
+        "Owner",
+        "test",
+        move |_, _: NoParams| Box::new(Owner(Arc::clone(&s))),
+    )));
+    let once = r#""retry": {"max_attempts": 1}"#;
+    let run = |manifest: String| {
+        seen.lock().unwrap().clear();
+        let p = Pipeline::from_json(&manifest, &registry).unwrap();
+        let input = Data::Audio(AudioBuffer::mono_f32(vec![0.5; 160], 16_000));
+        rt().block_on(p.run(input)).unwrap();
+        std::mem::take(&mut *seen.lock().unwrap())
+    };
+    // A chain: each node is the only reader of what it gets, the input included.
+    let chain = run(format!(
+        r#"{{"version": "v1", "nodes": [
+              {{"id": "a", "node_type": "Owner", {once}}},
+              {{"id": "b", "node_type": "Owner", {once}}}],
+            "connections": [{{"from": "a", "to": "b"}}]}}"#
+    ));
+    assert_eq!(chain, vec![true, true]);
+    // Fan-out: one branch reads a shared value, the last one takes it.
+    let fan = run(format!(
+        r#"{{"version": "v1", "nodes": [
+              {{"id": "a", "node_type": "Owner", {once}}},
+              {{"id": "b", "node_type": "Owner", {once}}},
+              {{"id": "c", "node_type": "Owner", {once}}}],
+            "connections": [{{"from": "a", "to": "b"}}, {{"from": "a", "to": "c"}}]}}"#
+    ));
+    assert_eq!(fan.len(), 3);
+    assert!(fan[0]);
+    assert_eq!(fan[1..].iter().filter(|&&o| o).count(), 1, "{fan:?}");
+}

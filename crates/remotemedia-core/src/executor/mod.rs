@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
+use smallvec::{smallvec, SmallVec};
 
 pub use circuit_breaker::{BreakerConfig, BreakerState, CircuitBreaker, Rejected};
 pub use limits::ResourceLimits;
@@ -413,6 +414,7 @@ impl Pipeline {
             limits,
             budget: Arc::default(),
             whole_run: false,
+            scratch: StepScratch::default(),
         })
     }
 
@@ -470,6 +472,44 @@ pub struct Session {
     budget: Arc<limits::Budget>,
     /// A whole-input run: push and flush share one budget.
     whole_run: bool,
+    /// Bookkeeping of a step, kept between steps so a chunk allocates none of it.
+    scratch: StepScratch,
+}
+
+/// Values one node emitted in a step (almost always one).
+type Values = SmallVec<[Data; 1]>;
+/// Call records of one node in a step (one per call: process, flush, retries).
+type Records = Vec<CallRecord>;
+
+/// Per-step bookkeeping, reused from step to step.
+#[derive(Default)]
+struct StepScratch {
+    /// What each node emitted this step (`None` until it ran or once taken).
+    emitted: Vec<Option<Values>>,
+    /// Upstream nodes each node still waits for.
+    waiting: Vec<usize>,
+    /// Downstream nodes that have not read each node's output yet: the last one takes it
+    /// instead of cloning (unless the node is a sink, whose output is the session's).
+    readers: Vec<usize>,
+    /// Sources that have not read the step's input yet (the last one takes it).
+    sources_left: usize,
+    ready: VecDeque<usize>,
+}
+
+impl StepScratch {
+    fn reset(&mut self, graph: &PipelineGraph) {
+        let n = graph.len();
+        self.emitted.clear();
+        self.emitted.resize(n, None);
+        self.waiting.clear();
+        self.waiting.extend((0..n).map(|i| graph.upstream(i).len()));
+        self.readers.clear();
+        self.readers
+            .extend((0..n).map(|i| graph.downstream(i).len()));
+        self.ready.clear();
+        self.ready.extend(graph.sources());
+        self.sources_left = self.ready.len();
+    }
 }
 
 impl Session {
@@ -585,54 +625,74 @@ impl Session {
         input: Option<Data>,
         flush: bool,
     ) -> Result<Vec<SinkOutput>, ExecutorError> {
+        // Taken for the step and put back after it, so its buffers are reused; a step that
+        // fails or is cancelled just leaves a fresh one behind.
+        let mut sc = std::mem::take(&mut self.scratch);
+        let result = self.run_step_in(&mut sc, input, flush).await;
+        self.scratch = sc;
+        result
+    }
+
+    async fn run_step_in(
+        &mut self,
+        sc: &mut StepScratch,
+        mut input: Option<Data>,
+        flush: bool,
+    ) -> Result<Vec<SinkOutput>, ExecutorError> {
         let inner = Arc::clone(&self.inner);
         let graph = &inner.graph;
-        let n = graph.len();
-        let mut emitted: Vec<Option<Vec<Data>>> = vec![None; n];
-        let mut waiting: Vec<usize> = (0..n).map(|i| graph.upstream(i).len()).collect();
-        let mut ready: VecDeque<usize> = graph.sources().collect();
+        sc.reset(graph);
         let can_spawn = tokio::runtime::Handle::try_current().is_ok();
-        let mut running: FuturesUnordered<NodeFuture> = FuturesUnordered::new();
+        // Made only when two nodes are ready at once (a linear pipeline never needs it).
+        let mut running: Option<FuturesUnordered<NodeFuture>> = None;
         let mut aborts = Vec::new();
 
         loop {
-            while let Some(i) = ready.pop_front() {
-                let events = gather(graph, i, &emitted, input.as_ref());
+            while let Some(i) = sc.ready.pop_front() {
+                let events = gather(&inner.slots, graph, i, sc, &mut input);
                 let slot = Arc::clone(&inner.slots[i]);
                 let budget = (Arc::clone(&self.budget), self.limits);
                 let fut = async move {
                     let (result, records) = run_node(slot, events.0, flush, budget).await;
                     (i, result, records)
                 };
-                if ready.is_empty() && running.is_empty() {
+                if sc.ready.is_empty() && running.as_ref().is_none_or(|r| r.is_empty()) {
                     // The only runnable node: run it inline, no task or boxing.
                     let done = fut.await;
-                    self.complete(done, graph, &mut emitted, &mut waiting, &mut ready)?;
+                    self.complete(done, graph, sc)?;
                 } else if can_spawn && events.1 >= PARALLEL_MIN_SAMPLES {
                     // Enough work to pay for a task: run on another worker thread.
                     let handle = tokio::spawn(fut);
                     aborts.push(handle.abort_handle());
-                    running.push(Box::pin(async move {
-                        handle.await.unwrap_or_else(|e| {
-                            (
-                                usize::MAX,
-                                Err(ExecutorError::Internal {
-                                    message: format!("a node task ended abnormally: {e}"),
-                                }),
-                                Vec::new(),
-                            )
-                        })
-                    }));
+                    running
+                        .get_or_insert_with(FuturesUnordered::new)
+                        .push(Box::pin(async move {
+                            handle.await.unwrap_or_else(|e| {
+                                (
+                                    usize::MAX,
+                                    Err(ExecutorError::Internal {
+                                        message: format!("a node task ended abnormally: {e}"),
+                                    }),
+                                    Vec::new(),
+                                )
+                            })
+                        }));
                 } else {
                     // Small work: interleave on this task. Nodes that wait (sleeps, I/O,
                     // Python in a blocking thread) still overlap; no cross-thread hop.
-                    running.push(Box::pin(fut));
+                    running
+                        .get_or_insert_with(FuturesUnordered::new)
+                        .push(Box::pin(fut));
                 }
             }
-            let Some(done) = running.next().await else {
+            let next = match running.as_mut() {
+                Some(r) => r.next().await,
+                None => None,
+            };
+            let Some(done) = next else {
                 break;
             };
-            if let Err(e) = self.complete(done, graph, &mut emitted, &mut waiting, &mut ready) {
+            if let Err(e) = self.complete(done, graph, sc) {
                 aborts.iter().for_each(|a| a.abort());
                 return Err(e);
             }
@@ -640,7 +700,7 @@ impl Session {
 
         let mut outputs = Vec::new();
         for &s in &inner.sinks {
-            for data in emitted[s].take().unwrap_or_default() {
+            for data in sc.emitted[s].take().unwrap_or_default() {
                 let position = data.as_audio().map(|a| {
                     let start = self.emitted_frames[s];
                     self.emitted_frames[s] += a.frames() as u64;
@@ -665,9 +725,7 @@ impl Session {
         &mut self,
         (i, result, records): NodeDone,
         graph: &PipelineGraph,
-        emitted: &mut [Option<Vec<Data>>],
-        waiting: &mut [usize],
-        ready: &mut VecDeque<usize>,
+        sc: &mut StepScratch,
     ) -> Result<(), ExecutorError> {
         for r in records {
             self.metrics.record(r);
@@ -677,11 +735,11 @@ impl Session {
                 self.metrics.fail(i, e.to_string());
             }
         })?;
-        emitted[i] = Some(out);
+        sc.emitted[i] = Some(out);
         for &d in graph.downstream(i) {
-            waiting[d] -= 1;
-            if waiting[d] == 0 {
-                ready.push_back(d);
+            sc.waiting[d] -= 1;
+            if sc.waiting[d] == 0 {
+                sc.ready.push_back(d);
             }
         }
         Ok(())
@@ -704,7 +762,7 @@ impl Drop for Session {
 }
 
 /// A node's result for one step: (index, outputs or error, call records).
-type NodeDone = (usize, Result<Vec<Data>, ExecutorError>, Vec<CallRecord>);
+type NodeDone = (usize, Result<Values, ExecutorError>, Records);
 type NodeFuture = std::pin::Pin<Box<dyn std::future::Future<Output = NodeDone> + Send>>;
 
 /// Nodes that are ready together run on separate worker threads only when their input holds
@@ -714,25 +772,44 @@ const PARALLEL_MIN_SAMPLES: usize = 16_384;
 /// What a node receives in one step.
 enum Events {
     /// Values to process one by one (single upstream, or the pipeline input).
-    Each(Vec<Data>),
+    Each(Values),
     /// One fan-in call with each upstream's joined output (only upstreams that emitted).
     Fan(BTreeMap<String, Data>),
 }
 
-/// The node's events for this step, and how many audio samples they hold.
+/// The node's events for this step, and how many audio samples they hold. The last reader
+/// of a value takes it rather than cloning it, so a node can own its input outright (in-place
+/// work without a copy) unless another node or the session still needs the value.
 fn gather(
+    slots: &[Arc<NodeSlot>],
     graph: &PipelineGraph,
     i: usize,
-    emitted: &[Option<Vec<Data>>],
-    input: Option<&Data>,
+    sc: &mut StepScratch,
+    input: &mut Option<Data>,
 ) -> (Events, usize) {
+    let mut read = |u: usize| -> Values {
+        sc.readers[u] -= 1;
+        if sc.readers[u] == 0 && !slots[u].sink {
+            sc.emitted[u].take().unwrap_or_default()
+        } else {
+            sc.emitted[u].clone().unwrap_or_default()
+        }
+    };
     let events = match graph.upstream(i) {
-        [] => Events::Each(input.cloned().into_iter().collect()),
-        [u] => Events::Each(emitted[*u].clone().unwrap_or_default()),
+        [] => {
+            sc.sources_left -= 1;
+            let value = if sc.sources_left == 0 {
+                input.take()
+            } else {
+                input.clone()
+            };
+            Events::Each(value.into_iter().collect())
+        }
+        [u] => Events::Each(read(*u)),
         many => Events::Fan(
             many.iter()
                 .filter_map(|&u| {
-                    let joined = Data::join(emitted[u].clone().unwrap_or_default())?;
+                    let joined = Data::join(read(u).into_vec())?;
                     Some((graph.ids()[u].clone(), joined))
                 })
                 .collect(),
@@ -752,14 +829,14 @@ async fn run_node(
     events: Events,
     flush: bool,
     (budget, limits): (Arc<limits::Budget>, ResourceLimits),
-) -> (Result<Vec<Data>, ExecutorError>, Vec<CallRecord>) {
+) -> (Result<Values, ExecutorError>, Records) {
     let mut records = Vec::new();
     let mut node = slot.node.lock().await;
-    let mut out = Vec::new();
-    let inputs: Vec<Data> = match events {
+    let mut out = Values::new();
+    let inputs: Values = match events {
         Events::Each(v) => v,
-        Events::Fan(m) if m.is_empty() => Vec::new(),
-        Events::Fan(m) => vec![Data::Map(m)],
+        Events::Fan(m) if m.is_empty() => Values::new(),
+        Events::Fan(m) => smallvec![Data::Map(m)],
     };
     for data in inputs {
         // Before the node allocates: refuse a call over the limits (issue 9).
@@ -816,21 +893,25 @@ async fn call(
     slot: &NodeSlot,
     node: &mut Box<dyn Node>,
     input: Option<Data>,
-    records: &mut Vec<CallRecord>,
+    records: &mut Records,
 ) -> Result<Option<Data>, ExecutorError> {
     let kind = if input.is_some() {
         CallKind::Process
     } else {
         CallKind::Flush
     };
+    let mut input = input;
     let mut attempt = 0;
     loop {
         attempt += 1;
+        // One clock read serves the breaker and the call's start (clock reads were a tenth of
+        // a pass-through step's cost on a VM).
+        let start = Instant::now();
         if let Err(rejected) = slot
             .breaker
             .lock()
             .expect("breaker lock")
-            .try_acquire(Instant::now())
+            .try_acquire(start)
         {
             return Err(ExecutorError::CircuitOpen {
                 node_id: slot.id.clone(),
@@ -839,20 +920,27 @@ async fn call(
                 retry_after_ms: rejected.retry_after.as_millis() as u64,
             });
         }
-        let start = Instant::now();
+        // The input is kept for a retry only while one may follow: on the last permitted
+        // attempt the node gets it by value (a buffer nobody else holds can be worked on in
+        // place, `SampleBuf::try_into_vec`).
         let fut = match &input {
-            Some(d) => node.process(d.clone()),
+            Some(d) if attempt < slot.retry.max_attempts => node.process(d.clone()),
+            Some(_) => node.process(input.take().expect("checked")),
             None => node.flush(),
         };
         let guarded = AssertUnwindSafe(fut).catch_unwind();
         let outcome = match slot.timeout {
-            Some(limit) => tokio::time::timeout(limit, guarded).await.map_err(|_| {
-                NodeError::new(
-                    NodeErrorKind::Timeout,
-                    format!("no result within {} ms", limit.as_millis()),
-                )
-                .with_retryable(slot.retry_timeouts)
-            }),
+            // Boxed: a timer is large, and every call's future would carry its size (moved
+            // at each step) though most nodes have no timeout.
+            Some(limit) => Box::pin(tokio::time::timeout(limit, guarded))
+                .await
+                .map_err(|_| {
+                    NodeError::new(
+                        NodeErrorKind::Timeout,
+                        format!("no result within {} ms", limit.as_millis()),
+                    )
+                    .with_retryable(slot.retry_timeouts)
+                }),
             None => Ok(guarded.await),
         };
         let result: Result<Option<Data>, NodeError> = match outcome {
@@ -890,7 +978,7 @@ async fn call(
                 }
                 if e.is_retryable() && attempt < slot.retry.max_attempts {
                     tracing::debug!(node = %slot.id, attempt, error = %e, "retrying");
-                    tokio::time::sleep(slot.retry.delay_after(attempt)).await;
+                    Box::pin(tokio::time::sleep(slot.retry.delay_after(attempt))).await;
                     continue;
                 }
                 return Err(node_failure(slot, e, attempt));
