@@ -26,26 +26,29 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
 
 import numpy as np
 
 from remotemedia import _input
+from remotemedia._types import RunMetrics
 from remotemedia.errors import RemoteMediaError
+from remotemedia.nodes.base import OutT
 
 __all__ = ["AsyncSession", "Session", "StreamOutput"]
 
 
 @dataclass(frozen=True)
-class StreamOutput:
-    """One output of a sink during a stream.
+class StreamOutput(Generic[OutT]):
+    """One output of a sink during a stream: ``data`` is a piece of the sink's output (typed
+    as the session's ``OutT``: an ``Audio`` chunk, a list of segments or events).
 
     ``start_frame`` is the position of an audio output's first frame in that sink's output
     stream (``None`` for non-audio values); ``start_ms`` is the same in milliseconds.
     """
 
     node_id: str
-    data: Any
+    data: OutT
     start_frame: int | None
 
     @property
@@ -71,7 +74,7 @@ _END = object()
 _ABORT = object()
 
 
-class Session:
+class Session(Generic[OutT]):
     """A stream through a pipeline (made by :meth:`Pipeline.stream`)."""
 
     def __init__(
@@ -93,14 +96,14 @@ class Session:
         self.channels = channels
         self._backend = backend
         self._inbox: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
-        self._outputs: collections.deque[StreamOutput] = collections.deque()
+        self._outputs: collections.deque[StreamOutput[OutT]] = collections.deque()
         self._error: BaseException | None = None
         self._closing = False
         self._done = threading.Event()
         self._listeners: list[Callable[[], None]] = []
         self._on_done = on_done
         self._listeners_lock = threading.Lock()
-        self._metrics: dict[str, Any] | None = None
+        self._metrics: RunMetrics | None = None
         self._background = background
         if background:
             self._worker = threading.Thread(
@@ -144,7 +147,8 @@ class Session:
         if self._done.is_set():
             return
         try:
-            self._metrics = json.loads(self._backend.metrics_json())
+            raw = json.loads(self._backend.metrics_json())
+            self._metrics = None if raw is None else RunMetrics.from_dict(raw)
         except Exception:
             self._metrics = None
         self._done.set()
@@ -236,7 +240,7 @@ class Session:
         """Raises the error that ended the stream, if one did."""
         self._check()
 
-    def poll(self) -> list[StreamOutput]:
+    def poll(self) -> list[StreamOutput[OutT]]:
         """Outputs produced since the last poll (never blocks)."""
         out = []
         while self._outputs:
@@ -245,7 +249,7 @@ class Session:
             self._check()
         return out
 
-    def close(self, timeout: float | None = None) -> list[StreamOutput]:
+    def close(self, timeout: float | None = None) -> list[StreamOutput[OutT]]:
         """Ends the stream: flushes every node and returns the outputs not polled yet.
 
         If the stream failed (a chunk or the flush raised), the error is raised instead, and
@@ -278,11 +282,12 @@ class Session:
         """True once the stream has ended (closed, aborted or failed)."""
         return self._done.is_set()
 
-    def metrics(self) -> dict[str, Any] | None:
-        """Per-node metrics of the stream, once it has ended."""
+    def metrics(self) -> RunMetrics | None:
+        """Per-node metrics of the stream, once it has ended (a
+        :class:`~remotemedia.RunMetrics`; ``metrics()["nodes"]`` still reads as a dict)."""
         return self._metrics
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Session[OutT]:
         return self
 
     def __exit__(
@@ -310,7 +315,7 @@ class Session:
                 pass
 
 
-def _attach_outputs(error: BaseException, outputs: list[StreamOutput]) -> None:
+def _attach_outputs(error: BaseException, outputs: list[StreamOutput[Any]]) -> None:
     """Puts the outputs a failed ``close`` could not return on its error (``.outputs``),
     adding to those of an earlier ``close`` of the same stream."""
     earlier = error.__dict__.get("outputs") if hasattr(error, "__dict__") else None
@@ -323,7 +328,7 @@ def _attach_outputs(error: BaseException, outputs: list[StreamOutput]) -> None:
         pass  # an exception type without attributes: nothing more can be done
 
 
-class AsyncSession:
+class AsyncSession(Generic[OutT]):
     """The asyncio form of :class:`Session` (made by :meth:`Pipeline.astream`), built on the
     session's public API only.
 
@@ -332,7 +337,7 @@ class AsyncSession:
     or with ``await close()``, which also returns what was not consumed.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session[OutT]) -> None:
         self._s = session
         self._ready = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -347,11 +352,11 @@ class AsyncSession:
         if not self._s.try_send(chunk):
             await asyncio.to_thread(self._s.send, chunk)
 
-    def poll(self) -> list[StreamOutput]:
+    def poll(self) -> list[StreamOutput[OutT]]:
         """Outputs produced since the last poll (never blocks)."""
         return self._s.poll()
 
-    async def close(self) -> list[StreamOutput]:
+    async def close(self) -> list[StreamOutput[OutT]]:
         """Ends the stream (flushing every node); returns the outputs not consumed yet. If the
         stream failed, raises its error with those outputs in the error's ``outputs``."""
         return await asyncio.to_thread(self._s.close)
@@ -381,11 +386,11 @@ class AsyncSession:
         """True once the stream has ended."""
         return self._s.done
 
-    def metrics(self) -> dict[str, Any] | None:
+    def metrics(self) -> RunMetrics | None:
         """Per-node metrics of the stream, once it has ended."""
         return self._s.metrics()
 
-    async def __aiter__(self) -> AsyncIterator[StreamOutput]:
+    async def __aiter__(self) -> AsyncIterator[StreamOutput[OutT]]:
         while True:
             self._ready.clear()
             done = self._s.done
@@ -398,7 +403,7 @@ class AsyncSession:
                 return
             await self._ready.wait()
 
-    async def __aenter__(self) -> AsyncSession:
+    async def __aenter__(self) -> AsyncSession[OutT]:
         return self
 
     async def __aexit__(

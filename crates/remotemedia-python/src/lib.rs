@@ -32,6 +32,43 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// How often a wait on the main thread checks for Ctrl-C (and other signals).
+const SIGNAL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Whether the calling thread is Python's main thread (the only one that handles signals).
+pub(crate) fn is_main_thread(py: Python<'_>) -> bool {
+    let main = || -> PyResult<bool> {
+        let threading = py.import("threading")?;
+        let main = threading.call_method0("main_thread")?.getattr("ident")?;
+        let this = threading.call_method0("get_ident")?;
+        main.eq(this)
+    };
+    main().unwrap_or(false)
+}
+
+/// Runs `fut` to completion on the runtime, called *without* the GIL. With `signals` (the
+/// caller is the main thread) it checks for signals every [`SIGNAL_POLL`]: a pending Ctrl-C
+/// makes it drop `fut` (cancelling the run; a Python node's call in progress is interrupted
+/// with `CallInterrupted`) and return the `KeyboardInterrupt` at once, instead of waiting for
+/// the run to finish.
+pub(crate) fn block_on_signals<F>(fut: F, signals: bool) -> PyResult<F::Output>
+where
+    F: std::future::Future,
+{
+    if !signals {
+        return Ok(runtime().block_on(fut));
+    }
+    runtime().block_on(async {
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            match tokio::time::timeout(SIGNAL_POLL, fut.as_mut()).await {
+                Ok(out) => return Ok(out),
+                Err(_) => Python::attach(|py| py.check_signals())?,
+            }
+        }
+    })
+}
+
 /// JSON list of every native node type with its description and parameters.
 #[pyfunction]
 fn node_types_json() -> String {

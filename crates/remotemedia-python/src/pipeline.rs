@@ -19,7 +19,7 @@ use remotemedia_core::manifest;
 use crate::convert::{data_from_py, data_to_py};
 use crate::errors::to_pyerr;
 use crate::registry::{base_registry, register_instances};
-use crate::runtime;
+use crate::{block_on_signals, is_main_thread};
 
 /// Idle instances kept for reuse; more concurrent runs than this build throwaway forks.
 const MAX_IDLE: usize = 8;
@@ -176,19 +176,28 @@ impl NativePipeline {
         sample_rate: Option<u32>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let data = input_data(input, sample_rate)?;
+        let signals = is_main_thread(py);
+        // Ctrl-C on the main thread ends the wait at once (Err(KeyboardInterrupt)): the run is
+        // dropped, which interrupts a Python node's call in progress.
         let result = py.detach(move || match &self.pool {
             Some(pool) => {
-                let instance = pool.take(&self.template)?;
-                let out = runtime().block_on(instance.run(data));
+                let instance = pool.take(&self.template).map_err(Ok)?;
+                let out = block_on_signals(instance.run(data), signals).map_err(Err)?;
+                // An interrupted instance is dropped (its nodes stopped mid-call).
                 pool.give_back(instance);
-                out
+                out.map_err(Ok)
             }
             None => {
                 let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
-                runtime().block_on(self.template.run(data))
+                block_on_signals(self.template.run(data), signals)
+                    .map_err(Err)?
+                    .map_err(Ok)
             }
         });
-        let out = result.map_err(|e| to_pyerr(py, e))?;
+        let out = result.map_err(|e| match e {
+            Ok(e) => to_pyerr(py, e),
+            Err(interrupted) => interrupted,
+        })?;
         run_outputs_to_py(py, out.outputs)
     }
 
@@ -265,10 +274,16 @@ impl NativeSession {
         end: bool,
         f: impl AsyncFnOnce(&mut dyn StreamSession) -> Result<T, ExecutorError> + Send,
     ) -> PyResult<T> {
+        let signals = is_main_thread(py);
         let result = py.detach(|| {
             let mut guard = self.backend.lock().unwrap_or_else(|p| p.into_inner());
             let backend = guard.as_mut()?;
-            let out = runtime().block_on(f(backend.as_mut()));
+            // Ctrl-C on the main thread ends the wait at once; the stream ends with it (the
+            // chunk was dropped mid-way, interrupting a Python node's call in progress).
+            let out = match block_on_signals(f(backend.as_mut()), signals) {
+                Ok(out) => out.map_err(Ok),
+                Err(interrupted) => Err(Err(interrupted)),
+            };
             if end || out.is_err() {
                 *self.metrics.lock().unwrap_or_else(|p| p.into_inner()) = backend.metrics_json();
                 guard.take();
@@ -279,7 +294,10 @@ impl NativeSession {
             None => Err(crate::errors::RemoteMediaError::new_err(
                 "the session is closed",
             )),
-            Some(r) => r.map_err(|e| to_pyerr(py, e)),
+            Some(r) => r.map_err(|e| match e {
+                Ok(e) => to_pyerr(py, e),
+                Err(interrupted) => interrupted,
+            }),
         }
     }
 }
