@@ -64,6 +64,8 @@ class RetryableError(RemoteMediaError):
 class RemoteError(RemoteMediaError):
     """A remote call was refused or failed in transport."""
 
+    grpc_code: str | None
+
 class CallInterrupted(BaseException):
     """Raised inside a Python node's call that the runtime gave up on."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -53,6 +52,9 @@ chunks = [audio[i : i + 4800] for i in range(0, audio.size, 4800)]
     + """\
 import random
 import time
+from collections.abc import Callable
+from typing import TypeVar
+T = TypeVar("T")
 client = remotemedia.RemoteClient("127.0.0.1:50051")
 """,
 }
@@ -141,5 +143,4 @@ def test_docs_examples_pass_mypy_strict(tmp_path: Path) -> None:
 
 
 def test_blocks_are_found_in_lists_too() -> None:
-    assert any(doc == "docs/deploy.md" for doc, _, _ in BLOCKS)
-    assert shutil.which("remotemedia") is not None
+    assert any(doc == "docs/deploy.md" for doc, _, _ in BLOCKS)  # indented under a list item
