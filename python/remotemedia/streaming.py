@@ -193,24 +193,29 @@ class Session(Generic[OutT]):
     def send(self, chunk: np.ndarray, timeout: float | None = None) -> None:
         """Sends a chunk (any number of frames). In the foreground (default) it is processed
         before this returns; in the background it is queued, waiting while ``max_pending``
-        chunks are queued (``TimeoutError`` after ``timeout`` seconds of waiting)."""
+        chunks are queued (``TimeoutError`` after ``timeout`` seconds of waiting).
+
+        A chunk that does not fit the session (another rate or channel count) is refused
+        with a ``ValueError`` saying so, without ending the stream; that check comes before
+        any earlier error of the stream is raised again, so each error names what is wrong
+        with the chunk at hand."""
+        chunk = _input.prepare_chunk(chunk, self.sample_rate, self.channels, own=self._background)
         self._check()
         if self._closing:
             raise RemoteMediaError("the session is closed; open a new one with Pipeline.stream()")
-        chunk = _input.prepare_chunk(chunk, self.sample_rate, self.channels, own=self._background)
         self._submit(chunk, timeout)
         self._check()
 
     def try_send(self, chunk: np.ndarray) -> bool:
         """Queues a chunk if there is room, without waiting; ``False`` when the queue is full
         (then call :meth:`send`, which waits). In the foreground it is :meth:`send`."""
-        self._check()
-        if self._closing:
-            raise RemoteMediaError("the session is closed; open a new one")
         if not self._background:
             self.send(chunk)
             return True
         chunk = _input.prepare_chunk(chunk, self.sample_rate, self.channels, own=True)
+        self._check()
+        if self._closing:
+            raise RemoteMediaError("the session is closed; open a new one")
         try:
             self._inbox.put_nowait(chunk)
         except queue.Full:
