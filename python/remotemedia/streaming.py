@@ -276,10 +276,25 @@ class Session(Generic[OutT]):
         return out
 
     def abort(self) -> None:
-        """Ends the stream without flushing."""
+        """Ends the stream without flushing. In the background, a chunk being processed is
+        interrupted (a Python node's call gets ``CallInterrupted``) instead of awaited, so
+        leaving a ``with`` block on Ctrl-C is prompt; queued chunks are dropped."""
+        if self._background and not self._done.is_set():
+            # Also after close() began (Ctrl-C while close() waited for the tail).
+            interrupt = getattr(self._backend, "interrupt", None)
+            if interrupt is not None:
+                interrupt()
         if not self._closing:
             self._closing = True
-            self._submit(_ABORT)
+            if self._background:
+                while not self._done.is_set():
+                    try:
+                        self._inbox.put(_ABORT, timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue  # the worker is draining the queue (each chunk now fails)
+            else:
+                self._submit(_ABORT)
         self._done.wait()
 
     @property

@@ -1,6 +1,8 @@
-"""Ctrl-C (SIGINT) during a run whose Python node is busy: the main thread's wait ends at once
-with KeyboardInterrupt (it no longer waits for the node's call to return), the call is
-interrupted, and the pipeline works again afterwards."""
+"""Ctrl-C (SIGINT) during a run or stream whose Python node is busy: the main thread's wait
+ends at once with KeyboardInterrupt (it no longer waits for the node's call to return), the
+call is interrupted, and the pipeline works again afterwards. Foreground sessions check for
+signals while they wait; background and async sessions interrupt the chunk in progress when
+they are aborted (leaving the ``with`` block on the KeyboardInterrupt)."""
 
 from __future__ import annotations
 
@@ -35,22 +37,28 @@ SCRIPT = textwrap.dedent(
     p = rm.Pipeline("slow").add_node(node)
     x = np.ones(160, dtype=np.float32)
     mode = sys.argv[1]
-    try:
+
+    async def in_asyncio():
+        async with p.astream(sample_rate=16000) as s:
+            await s.send(x)
+            return np.concatenate([o.data for o in await s.close()])
+
+    def go():
         if mode == "run":
-            p.run(x, sample_rate=16000)
-        else:
-            with p.stream(sample_rate=16000) as s:
-                s.send(x)
+            return p.run(x, sample_rate=16000)
+        if mode == "async":
+            import asyncio
+            return asyncio.run(in_asyncio())
+        with p.stream(sample_rate=16000, background=mode == "background") as s:
+            s.send(x)
+            return np.concatenate([o.data for o in s.poll() + s.close()])
+
+    try:
+        go()
     except KeyboardInterrupt:
         print("KeyboardInterrupt", flush=True)
     node.slow = False                                # the next run must work
-    if mode == "run":
-        out = p.run(x, sample_rate=16000)
-    else:
-        with p.stream(sample_rate=16000) as s:
-            s.send(x)
-            out = np.concatenate([o.data for o in s.poll() + s.close()])
-    print("again", float(out.sum()), flush=True)
+    print("again", float(go().sum()), flush=True)
     """
 )
 
@@ -59,7 +67,7 @@ SCRIPT = textwrap.dedent(
 BOUND_S = 15.0
 
 
-@pytest.mark.parametrize("mode", ["run", "stream"])
+@pytest.mark.parametrize("mode", ["run", "stream", "background", "async"])
 def test_ctrl_c_interrupts_a_busy_python_node_promptly(mode: str, tmp_path: Path) -> None:
     script = tmp_path / "slow_run.py"
     script.write_text(SCRIPT)

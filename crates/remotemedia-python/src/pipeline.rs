@@ -6,6 +6,7 @@
 //! node object cannot be in two runs at once) and runs take turns. `NativeSession` drives any
 //! [`StreamSession`], local or remote, so the Python `Session` has one backend type.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyValueError;
@@ -256,6 +257,9 @@ pub struct NativeSession {
     backend: Mutex<Option<Box<dyn StreamSession>>>,
     /// Kept when the stream ends, for `metrics_json` afterwards.
     metrics: Mutex<Option<String>>,
+    /// Set by `interrupt()`: the chunk in progress is dropped and the stream ends.
+    interrupted: AtomicBool,
+    interrupt: tokio::sync::Notify,
 }
 
 impl NativeSession {
@@ -263,6 +267,8 @@ impl NativeSession {
         Self {
             backend: Mutex::new(Some(backend)),
             metrics: Mutex::new(None),
+            interrupted: AtomicBool::new(false),
+            interrupt: tokio::sync::Notify::new(),
         }
     }
 
@@ -278,10 +284,26 @@ impl NativeSession {
         let result = py.detach(|| {
             let mut guard = self.backend.lock().unwrap_or_else(|p| p.into_inner());
             let backend = guard.as_mut()?;
-            // Ctrl-C on the main thread ends the wait at once; the stream ends with it (the
-            // chunk was dropped mid-way, interrupting a Python node's call in progress).
-            let out = match block_on_signals(f(backend.as_mut()), signals) {
-                Ok(out) => out.map_err(Ok),
+            // Ctrl-C on the main thread, or `interrupt()` from another thread, ends the wait
+            // at once; the stream ends with it (the chunk was dropped mid-way, interrupting a
+            // Python node's call in progress).
+            let work = async {
+                let interrupt = self.interrupt.notified();
+                let mut interrupt = std::pin::pin!(interrupt);
+                interrupt.as_mut().enable();
+                if self.interrupted.load(Ordering::SeqCst) {
+                    return None;
+                }
+                tokio::select! {
+                    out = f(backend.as_mut()) => Some(out),
+                    _ = interrupt => None,
+                }
+            };
+            let out = match block_on_signals(work, signals) {
+                Ok(Some(out)) => out.map_err(Ok),
+                Ok(None) => Err(Err(crate::errors::RemoteMediaError::new_err(
+                    "the stream was aborted while a chunk was being processed",
+                ))),
                 Err(interrupted) => Err(Err(interrupted)),
             };
             if end || out.is_err() {
@@ -348,6 +370,13 @@ impl NativeSession {
                 .clone()
         })
         .unwrap_or_else(|| "null".to_string())
+    }
+
+    /// Ends the stream from any thread, at once: a `push`/`finish` in progress on another
+    /// thread is dropped (a Python node's call is interrupted) and fails; later calls fail.
+    fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.interrupt.notify_waiters();
     }
 
     /// Whether more chunks can be pushed.
