@@ -4,10 +4,15 @@ test, so the types and the runtime cannot drift apart."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
-from typing_extensions import assert_type
+
+if sys.version_info >= (3, 11):
+    from typing import assert_type
+else:  # pragma: no cover
+    from typing_extensions import assert_type
 
 import remotemedia as rm
 from remotemedia.nodes import SpeechFrame, SpeechSegment
