@@ -36,14 +36,18 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
 const SIGNAL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Whether the calling thread is Python's main thread (the only one that handles signals).
+/// The main thread's id is looked up once; each call then compares two integers.
 pub(crate) fn is_main_thread(py: Python<'_>) -> bool {
-    let main = || -> PyResult<bool> {
-        let threading = py.import("threading")?;
-        let main = threading.call_method0("main_thread")?.getattr("ident")?;
-        let this = threading.call_method0("get_ident")?;
-        main.eq(this)
-    };
-    main().unwrap_or(false)
+    static MAIN: pyo3::sync::PyOnceLock<std::ffi::c_ulong> = pyo3::sync::PyOnceLock::new();
+    let main = MAIN.get_or_try_init(py, || -> PyResult<std::ffi::c_ulong> {
+        py.import("threading")?
+            .call_method0("main_thread")?
+            .getattr("ident")?
+            .extract()
+    });
+    // SAFETY: plain query of the current thread's id (the same id `threading` reports).
+    let this = unsafe { pyo3::ffi::PyThread_get_thread_ident() };
+    main.is_ok_and(|m| *m == this)
 }
 
 /// Runs `fut` to completion on the runtime, called *without* the GIL. With `signals` (the
