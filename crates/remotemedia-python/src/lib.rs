@@ -64,6 +64,10 @@ where
     }
     runtime().block_on(async {
         let mut fut = std::pin::pin!(fut);
+        // Most calls (a chunk through native nodes) finish on their first poll: no timer.
+        if let std::task::Poll::Ready(out) = poll_once(fut.as_mut()).await {
+            return Ok(out);
+        }
         loop {
             match tokio::time::timeout(SIGNAL_POLL, fut.as_mut()).await {
                 Ok(out) => return Ok(out),
@@ -71,6 +75,13 @@ where
             }
         }
     })
+}
+
+/// Polls `fut` once: `Ready` with its output, or `Pending` (it may be polled again later).
+pub(crate) async fn poll_once<F: std::future::Future>(
+    mut fut: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await
 }
 
 /// JSON list of every native node type with its description and parameters.

@@ -288,6 +288,15 @@ impl NativeSession {
             // at once; the stream ends with it (the chunk was dropped mid-way, interrupting a
             // Python node's call in progress).
             let work = async {
+                if self.interrupted.load(Ordering::SeqCst) {
+                    return None;
+                }
+                let mut call = std::pin::pin!(f(backend.as_mut()));
+                // Most chunks finish on their first poll; only a call that has to wait
+                // listens for `interrupt()` (checked again once listening: none is missed).
+                if let std::task::Poll::Ready(out) = crate::poll_once(call.as_mut()).await {
+                    return Some(out);
+                }
                 let interrupt = self.interrupt.notified();
                 let mut interrupt = std::pin::pin!(interrupt);
                 interrupt.as_mut().enable();
@@ -295,7 +304,7 @@ impl NativeSession {
                     return None;
                 }
                 tokio::select! {
-                    out = f(backend.as_mut()) => Some(out),
+                    out = call => Some(out),
                     _ = interrupt => None,
                 }
             };
