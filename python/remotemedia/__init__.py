@@ -17,7 +17,17 @@ except ImportError as exc:  # pragma: no cover - a broken install
         "needs a Rust toolchain: https://rustup.rs)."
     ) from exc
 
-from remotemedia._types import Audio, Segment
+from remotemedia._types import (
+    Audio,
+    CircuitBreaker,
+    NodeMetrics,
+    RetryPolicy,
+    RunMetrics,
+    Segment,
+    SpeechEnd,
+    SpeechStart,
+    VadEvent,
+)
 from remotemedia.errors import (
     CallInterrupted,
     CircuitOpenError,
@@ -60,6 +70,7 @@ __all__ = [
     "BiquadNode",
     "CallInterrupted",
     "ChannelMixNode",
+    "CircuitBreaker",
     "CircuitOpenError",
     "FadeNode",
     "FormatConverterNode",
@@ -71,6 +82,7 @@ __all__ = [
     "MixNode",
     "Node",
     "NodeError",
+    "NodeMetrics",
     "NodeTimeoutError",
     "PassThroughNode",
     "Pipeline",
@@ -78,13 +90,18 @@ __all__ = [
     "RemoteError",
     "RemoteMediaError",
     "RemotePipelineNode",
+    "RetryPolicy",
     "RetryableError",
+    "RunMetrics",
     "Segment",
     "Session",
+    "SpeechEnd",
+    "SpeechStart",
     "SpeechVADNode",
     "StreamOutput",
     "TrimSilenceNode",
     "VADNode",
+    "VadEvent",
     "__version__",
     "blocks",
     "read",

@@ -1,18 +1,35 @@
-"""Value types that cross the Python/Rust boundary: :class:`Audio` and :class:`Segment`."""
+"""Value types that cross the Python/Rust boundary: :class:`Audio`, :class:`Segment`, the VAD
+events :class:`SpeechStart` / :class:`SpeechEnd`, run metrics (:class:`RunMetrics`) and the
+execution policies (:class:`RetryPolicy`, :class:`CircuitBreaker`)."""
 
 from __future__ import annotations
 
 import base64
+import copy
 import html
 import io
+import json
 import wave
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Audio", "Segment"]
+__all__ = [
+    "Audio",
+    "CircuitBreaker",
+    "CircuitBreakerDict",
+    "NodeMetrics",
+    "RetryDict",
+    "RetryPolicy",
+    "RunMetrics",
+    "Segment",
+    "SpeechEnd",
+    "SpeechStart",
+    "VadEvent",
+]
 
 
 class Audio(np.ndarray):
@@ -171,3 +188,329 @@ class Segment:
     def to_dict(self) -> dict[str, float]:
         """``{"start_ms": ..., "end_ms": ..., "energy_db": ...}``."""
         return asdict(self)
+
+
+class _DictAccess:
+    """Read access by key (``obj["field"]``, ``.get``, ``in``, ``keys()``) over
+    :meth:`to_dict`, and equality with that dict, for code written when these values were
+    plain dicts."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``to_dict().get(key, default)``."""
+        return self.to_dict().get(key, default)
+
+    def keys(self) -> KeysView[str]:
+        """``to_dict().keys()``."""
+        return self.to_dict().keys()
+
+    def values(self) -> ValuesView[Any]:
+        """``to_dict().values()``."""
+        return self.to_dict().values()
+
+    def items(self) -> ItemsView[str, Any]:
+        """``to_dict().items()``."""
+        return self.to_dict().items()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_dict()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SpeechStart(_DictAccess):
+    """A VAD event (``emit="events"``): speech started at ``start_ms`` (decided as soon as it
+    is known, before the segment ends).
+
+    ``event["event"] == "speech_start"`` and the other dict-style reads keep working."""
+
+    start_ms: float
+    event: ClassVar[Literal["speech_start"]] = "speech_start"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"event": "speech_start", "start_ms": ...}``, as the VAD nodes emit it."""
+        return {"event": self.event, "start_ms": self.start_ms}
+
+    def __eq__(self, other: object) -> bool:
+        return _eq(self, other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.to_dict().items()))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SpeechEnd(_DictAccess):
+    """A VAD event (``emit="events"``): the speech segment ``[start_ms, end_ms)`` ended.
+
+    ``energy_db`` is set by :class:`~remotemedia.VADNode` (the segment's level in dBFS),
+    ``confidence`` by :class:`~remotemedia.SpeechVADNode` (mean speech probability); the other
+    is ``None``."""
+
+    start_ms: float
+    end_ms: float
+    energy_db: float | None = None
+    confidence: float | None = None
+    event: ClassVar[Literal["speech_end"]] = "speech_end"
+
+    @property
+    def duration_ms(self) -> float:
+        """Length in milliseconds."""
+        return self.end_ms - self.start_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"event": "speech_end", "start_ms", "end_ms", "energy_db" or "confidence"}``, as
+        the VAD nodes emit it."""
+        d: dict[str, Any] = {"event": self.event, "start_ms": self.start_ms, "end_ms": self.end_ms}
+        if self.energy_db is not None:
+            d["energy_db"] = self.energy_db
+        if self.confidence is not None:
+            d["confidence"] = self.confidence
+        return d
+
+    def __eq__(self, other: object) -> bool:
+        return _eq(self, other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.to_dict().items()))
+
+
+#: One item of a VAD node's ``emit="events"`` output.
+VadEvent = SpeechStart | SpeechEnd
+
+
+def _eq(a: _DictAccess, other: object) -> bool:
+    if isinstance(other, _DictAccess):
+        return type(a) is type(other) and a.to_dict() == other.to_dict()
+    if isinstance(other, Mapping):
+        return a.to_dict() == dict(other)
+    return False
+
+
+def _events_from_json(items: list[dict[str, Any]]) -> list[VadEvent]:
+    """The runtime's event dicts as :class:`SpeechStart` / :class:`SpeechEnd` (called by the
+    extension for every event list a VAD node emits)."""
+    out: list[VadEvent] = []
+    for item in items:
+        if item["event"] == "speech_start":
+            out.append(SpeechStart(float(item["start_ms"])))
+        else:
+            energy, conf = item.get("energy_db"), item.get("confidence")
+            out.append(
+                SpeechEnd(
+                    float(item["start_ms"]),
+                    float(item["end_ms"]),
+                    None if energy is None else float(energy),
+                    None if conf is None else float(conf),
+                )
+            )
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    """``json.dumps`` ``default=`` for remotemedia's value types (events, segments, metrics)."""
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# ---------------------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True, eq=False)
+class NodeMetrics(_DictAccess):
+    """One node's metrics over a run or stream (an item of :attr:`RunMetrics.nodes`)."""
+
+    node_id: str
+    node_type: str
+    #: Where it ran: "rust", "python" or "remote".
+    runtime: str
+    #: Time inside the node's calls (every attempt), in microseconds.
+    execution_time_us: int
+    #: The same in whole milliseconds.
+    execution_time_ms: int
+    #: Calls made (process and flush, every attempt).
+    calls: int
+    #: Longest single call, in microseconds.
+    max_call_us: int
+    #: Largest output one call produced, in MiB.
+    memory_mb: float
+    #: "success", "failed" or "skipped".
+    status: str
+    #: The failure's message (status "failed") or why it was skipped; else ``None``.
+    error: str | None
+    #: Retries made (attempts beyond the first).
+    retry_count: int
+    _raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> NodeMetrics:
+        """Parses one entry of the runtime's metrics JSON."""
+        status = d.get("status") or {}
+        state = status.get("state", "success") if isinstance(status, Mapping) else str(status)
+        error = status.get("error", status.get("reason")) if isinstance(status, Mapping) else None
+        us = int(d.get("execution_time_us", 0))
+        return cls(
+            node_id=str(d.get("node_id", "")),
+            node_type=str(d.get("node_type", "")),
+            runtime=str(d.get("runtime", "")),
+            execution_time_us=us,
+            execution_time_ms=int(d.get("execution_time_ms", us // 1000)),
+            calls=int(d.get("calls", 0)),
+            max_call_us=int(d.get("max_call_us", 0)),
+            memory_mb=float(d.get("memory_mb", 0.0)),
+            status=state,
+            error=error,
+            retry_count=int(d.get("retry_count", 0)),
+            _raw=copy.deepcopy(dict(d)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as the runtime wrote it (``status`` is ``{"state", "error"?}``)."""
+        return copy.deepcopy(self._raw)
+
+    def __eq__(self, other: object) -> bool:
+        return _eq(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, eq=False)
+class RunMetrics(_DictAccess):
+    """Metrics of a run or a stream: :attr:`Pipeline.metrics <remotemedia.Pipeline.metrics>`,
+    :meth:`Session.metrics <remotemedia.Session.metrics>`.
+
+    >>> m = pipeline.metrics                                      # doctest: +SKIP
+    >>> m.node("audio_resample").execution_time_us                # doctest: +SKIP
+    >>> m.to_json()                                               # doctest: +SKIP
+
+    ``m["nodes"]`` and the other dict-style reads give the JSON form (:meth:`to_dict`)."""
+
+    #: The pipeline's name.
+    pipeline: str
+    #: Wall time of the run (stream: from open to end), in microseconds.
+    total_time_us: int
+    #: The same in whole milliseconds.
+    total_time_ms: int
+    #: The process's peak resident memory so far in MiB (``getrusage``), not the run's own.
+    total_memory_mb: float | None
+    #: Chunks pushed (a whole-input run is 1).
+    chunks: int
+    #: Per node, in manifest order.
+    nodes: tuple[NodeMetrics, ...]
+    _raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RunMetrics:
+        """Parses the runtime's metrics JSON (as a dict)."""
+        us = int(d.get("total_time_us", 0))
+        mem = d.get("total_memory_mb")
+        return cls(
+            pipeline=str(d.get("pipeline", "")),
+            total_time_us=us,
+            total_time_ms=int(d.get("total_time_ms", us // 1000)),
+            total_memory_mb=None if mem is None else float(mem),
+            chunks=int(d.get("chunks", 1)),
+            nodes=tuple(NodeMetrics.from_dict(n) for n in d.get("nodes") or []),
+            _raw=copy.deepcopy(dict(d)),
+        )
+
+    def node(self, node_id: str) -> NodeMetrics:
+        """The metrics of node ``node_id``."""
+        for n in self.nodes:
+            if n.node_id == node_id:
+                return n
+        raise KeyError(
+            f"no node '{node_id}' in the metrics; nodes are {[n.node_id for n in self.nodes]}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The metrics as the runtime wrote them (what ``Pipeline.get_metrics()`` returns)."""
+        return copy.deepcopy(self._raw)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as JSON text."""
+        return json.dumps(self._raw, indent=indent)
+
+    def __eq__(self, other: object) -> bool:
+        return _eq(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+# ---------------------------------------------------------------------------- policies
+
+
+class RetryDict(TypedDict, total=False):
+    """The dict form of :class:`RetryPolicy` (as in the manifest's ``retry``)."""
+
+    max_attempts: int
+    initial_delay_ms: int
+    max_delay_ms: int
+
+
+class CircuitBreakerDict(TypedDict, total=False):
+    """The dict form of :class:`CircuitBreaker` (as in the manifest's ``circuit_breaker``)."""
+
+    failure_threshold: int
+    cooldown_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """A node's retry policy (``Pipeline.add_node(node, retry=RetryPolicy(...))``): up to
+    ``max_attempts`` attempts in all, waiting ``initial_delay_ms`` and doubling up to
+    ``max_delay_ms`` between them. Applies to retryable errors only (``TimeoutError``,
+    ``ConnectionError``, :class:`~remotemedia.RetryableError`)."""
+
+    max_attempts: int = 3
+    initial_delay_ms: int = 100
+    max_delay_ms: int = 1600
+
+    def __post_init__(self) -> None:
+        _check_ints(
+            self, "retry", ("max_attempts", 1), ("initial_delay_ms", 0), ("max_delay_ms", 0)
+        )
+
+    def to_dict(self) -> RetryDict:
+        """The manifest form: ``{"max_attempts", "initial_delay_ms", "max_delay_ms"}``."""
+        return RetryDict(
+            max_attempts=self.max_attempts,
+            initial_delay_ms=self.initial_delay_ms,
+            max_delay_ms=self.max_delay_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreaker:
+    """A node's circuit breaker (``Pipeline.add_node(node, circuit_breaker=CircuitBreaker())``):
+    after ``failure_threshold`` consecutive failures the node's calls are refused at once with
+    :class:`~remotemedia.CircuitOpenError` for ``cooldown_ms``."""
+
+    failure_threshold: int = 5
+    cooldown_ms: int = 30000
+
+    def __post_init__(self) -> None:
+        _check_ints(self, "circuit_breaker", ("failure_threshold", 1), ("cooldown_ms", 0))
+
+    def to_dict(self) -> CircuitBreakerDict:
+        """The manifest form: ``{"failure_threshold", "cooldown_ms"}``."""
+        return CircuitBreakerDict(
+            failure_threshold=self.failure_threshold, cooldown_ms=self.cooldown_ms
+        )
+
+
+def _check_ints(obj: object, what: str, *fields: tuple[str, int]) -> None:
+    for name, low in fields:
+        value = getattr(obj, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{what}.{name} must be an integer >= {low}, got {value!r}")

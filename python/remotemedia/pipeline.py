@@ -10,12 +10,20 @@ import threading
 import warnings
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, cast
 
 from remotemedia import _input, _native
+from remotemedia._types import (
+    CircuitBreaker,
+    CircuitBreakerDict,
+    RetryDict,
+    RetryPolicy,
+    RunMetrics,
+)
+from remotemedia._typing import TypeVar
 from remotemedia.errors import ManifestError
 from remotemedia.nodes.audio import BUILTIN_TYPES, BuiltinNode, jsonable
-from remotemedia.nodes.base import Node, construct
+from remotemedia.nodes.base import Node, OutT, construct
 from remotemedia.remote import client_for
 from remotemedia.streaming import AsyncSession, Session
 
@@ -27,8 +35,10 @@ ManifestSource = str | dict[str, Any] | os.PathLike[str]
 _RETRY_FIELDS = frozenset({"max_attempts", "initial_delay_ms", "max_delay_ms"})
 _BREAKER_FIELDS = frozenset({"failure_threshold", "cooldown_ms"})
 
+_U = TypeVar("_U")
 
-class Pipeline:
+
+class Pipeline(Generic[OutT]):
     """A graph of nodes, run by the Rust executor.
 
     >>> import numpy as np
@@ -42,6 +52,16 @@ class Pipeline:
     Nodes run in the order added unless :meth:`connect` is used, in which case only the
     explicit connections count. Node ids default to the class name in snake case
     (``audio_resample``), numbered when repeated.
+
+    **Types.** ``Pipeline[T]``: ``run`` returns ``T``. ``add_node`` returns the pipeline typed
+    by the node it added, so a chain is typed by its sink::
+
+        p = Pipeline("voice").add_node(AudioResampleNode(16000)).add_node(VADNode())
+        segments = p.run(audio, sample_rate=48000)        # list[Segment]
+
+    ``Pipeline("x")`` on its own, :meth:`connect` and :meth:`from_manifest` give
+    ``Pipeline[Any]`` (a graph with several sinks runs to a ``dict`` by sink id; annotate it
+    ``Pipeline[dict[str, Any]]`` if you like).
     """
 
     def __init__(
@@ -55,7 +75,7 @@ class Pipeline:
         self.description = description
         #: Free-form string labels (manifest ``metadata.labels``), kept by the round trip.
         self.labels: dict[str, str] = dict(labels or {})
-        self._nodes: list[tuple[str, Node]] = []
+        self._nodes: list[tuple[str, Node[Any]]] = []
         # Per-node execution policy ("retry", "timeout_ms", "circuit_breaker"), as in the
         # manifest.
         self._policies: dict[str, dict[str, Any]] = {}
@@ -70,28 +90,30 @@ class Pipeline:
     # ------------------------------------------------------------------ building
 
     @property
-    def nodes(self) -> dict[str, Node]:
+    def nodes(self) -> dict[str, Node[Any]]:
         """The nodes by id, in insertion order."""
         return dict(self._nodes)
 
     def add_node(
         self,
-        node: Node,
+        node: Node[_U],
         node_id: str | None = None,
         *,
-        retry: dict[str, int] | None = None,
+        retry: RetryPolicy | RetryDict | None = None,
         timeout_ms: int | None = None,
-        circuit_breaker: dict[str, int] | None = None,
-    ) -> Pipeline:
-        """Adds ``node`` (returns the pipeline, so calls chain).
+        circuit_breaker: CircuitBreaker | CircuitBreakerDict | None = None,
+    ) -> Pipeline[_U]:
+        """Adds ``node``; returns the pipeline (the same object, so calls chain), typed by the
+        node just added (see the class's *Types*).
 
-        ``retry`` (``{"max_attempts", "initial_delay_ms", "max_delay_ms"}``, defaults 3, 100
-        and 1600) and ``timeout_ms`` (per call) are the node's execution policy, as in the
-        manifest; retries apply to retryable errors only (``TimeoutError``,
-        ``ConnectionError``, :class:`~remotemedia.RetryableError`).
-        ``circuit_breaker`` (``{"failure_threshold", "cooldown_ms"}``, defaults 5 and 30000)
-        makes the node refuse calls at once after that many consecutive failures; without
-        it the node has no breaker.
+        ``retry`` (a :class:`~remotemedia.RetryPolicy`, or the manifest's dict
+        ``{"max_attempts", "initial_delay_ms", "max_delay_ms"}``, defaults 3, 100 and 1600) and
+        ``timeout_ms`` (per call) are the node's execution policy, as in the manifest; retries
+        apply to retryable errors only (``TimeoutError``, ``ConnectionError``,
+        :class:`~remotemedia.RetryableError`). ``circuit_breaker`` (a
+        :class:`~remotemedia.CircuitBreaker`, or ``{"failure_threshold", "cooldown_ms"}``,
+        defaults 5 and 30000) makes the node refuse calls at once after that many consecutive
+        failures; without it the node has no breaker.
         """
         if not isinstance(node, Node):
             raise TypeError(
@@ -110,6 +132,10 @@ class Pipeline:
         elif chosen in ids:
             raise ValueError(f"node id '{chosen}' is already used in this pipeline")
         policy: dict[str, Any] = {}
+        if isinstance(retry, RetryPolicy):
+            retry = retry.to_dict()
+        if isinstance(circuit_breaker, CircuitBreaker):
+            circuit_breaker = circuit_breaker.to_dict()
         if retry is not None:
             if not isinstance(retry, dict) or not set(retry) <= _RETRY_FIELDS:
                 raise ValueError(
@@ -135,10 +161,11 @@ class Pipeline:
         if policy:
             self._policies[chosen] = policy
         self._version += 1
-        return self
+        return cast("Pipeline[_U]", self)
 
-    def connect(self, upstream: Node | str, downstream: Node | str) -> Pipeline:
-        """Connects two nodes (objects or ids). Once used, only explicit connections count."""
+    def connect(self, upstream: Node[Any] | str, downstream: Node[Any] | str) -> Pipeline[Any]:
+        """Connects two nodes (objects or ids). Once used, only explicit connections count.
+        Returns the pipeline as ``Pipeline[Any]`` (the sinks are no longer the last node)."""
         a, b = self._id_of(upstream), self._id_of(downstream)
         if self._connections is None:
             self._connections = []
@@ -146,7 +173,19 @@ class Pipeline:
         self._version += 1
         return self
 
-    def _id_of(self, node: Node | str) -> str:
+    def retry_policy(self, node: Node[Any] | str) -> RetryPolicy | None:
+        """The retry policy given to ``node`` (an object or id), defaults filled in; ``None``
+        when it has none."""
+        retry = self._policies.get(self._id_of(node), {}).get("retry")
+        return None if retry is None else RetryPolicy(**retry)
+
+    def circuit_breaker(self, node: Node[Any] | str) -> CircuitBreaker | None:
+        """The circuit breaker given to ``node`` (an object or id), defaults filled in;
+        ``None`` when it has none."""
+        breaker = self._policies.get(self._id_of(node), {}).get("circuit_breaker")
+        return None if breaker is None else CircuitBreaker(**breaker)
+
+    def _id_of(self, node: Node[Any] | str) -> str:
         if isinstance(node, str):
             if node not in self.nodes:
                 raise ValueError(f"no node '{node}' in this pipeline; ids are {list(self.nodes)}")
@@ -207,7 +246,7 @@ class Pipeline:
         return json.dumps(self.to_manifest(), indent=indent, default=jsonable)
 
     @classmethod
-    def from_manifest(cls, source: ManifestSource) -> Pipeline:
+    def from_manifest(cls, source: ManifestSource) -> Pipeline[Any]:
         """Rebuilds a pipeline from a manifest: JSON text, a dict, or a path to a file.
 
         Built-in node types become their classes; ``"module:Class"`` types are imported and
@@ -218,7 +257,7 @@ class Pipeline:
             # Full validation first: every problem at once, with node ids and fields.
             _native.NativePipeline(json.dumps(manifest))
         meta = manifest.get("metadata") or {}
-        p = cls(
+        p: Pipeline[Any] = cls(
             meta.get("name", "pipeline"),
             description=meta.get("description"),
             labels=meta.get("labels"),
@@ -248,7 +287,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ running
 
-    def _python_nodes(self) -> dict[str, Node]:
+    def _python_nodes(self) -> dict[str, Node[Any]]:
         return {i: n for i, n in self._nodes if not isinstance(n, BuiltinNode)}
 
     def _pipeline(self) -> Any:
@@ -283,7 +322,7 @@ class Pipeline:
         token: str | None = None,
         timeout: float | None = None,
         dtype: str | None = None,
-    ) -> Any:
+    ) -> OutT:
         """Runs the whole input through the pipeline.
 
         ``data``: a :class:`~remotemedia.Audio`, a numpy array (``(frames,)`` or
@@ -292,8 +331,8 @@ class Pipeline:
         Contiguous arrays are not copied (do not modify them while the run is in progress).
 
         Returns the sink's output (an :class:`~remotemedia.Audio`, a list of
-        :class:`~remotemedia.Segment`, or what a Python node returned), or a dict by sink id
-        when there are several sinks.
+        :class:`~remotemedia.Segment` or of VAD events, or what a Python node returned), or a
+        dict by sink id when there are several sinks; typed ``OutT`` (see the class's *Types*).
 
         A file is read in its own sample format (a 16-bit WAV or FLAC gives int16 samples on
         the +-32768 scale); ``dtype="float32"`` (or "float64", "int16", "int32", as soundfile
@@ -305,7 +344,8 @@ class Pipeline:
         if remote is not None:
             if dtype is not None:
                 data, _ = _input.prepare(data, sample_rate, dtype)
-            return client_for(remote, token).run(self, data, sample_rate, timeout)
+            result: OutT = client_for(remote, token).run(self, data, sample_rate, timeout)
+            return result
         pipeline = self._pipeline()
         data, rate = _input.prepare(data, sample_rate, dtype)
         outputs = pipeline.run(data, rate)
@@ -318,8 +358,9 @@ class Pipeline:
                 stacklevel=2,
             )
         if len(outputs) == 1:
-            return next(iter(outputs.values()))
-        return outputs
+            only: OutT = next(iter(outputs.values()))
+            return only
+        return cast(OutT, outputs)
 
     async def arun(
         self,
@@ -330,7 +371,7 @@ class Pipeline:
         token: str | None = None,
         timeout: float | None = None,
         dtype: str | None = None,
-    ) -> Any:
+    ) -> OutT:
         """:meth:`run` without blocking the event loop (the work runs on a worker thread);
         the same arguments."""
         return await asyncio.to_thread(
@@ -348,7 +389,7 @@ class Pipeline:
         background: bool = False,
         remote: str | None = None,
         token: str | None = None,
-    ) -> Session:
+    ) -> Session[OutT]:
         """Opens a streaming session::
 
             with pipeline.stream(sample_rate=48000, channels=1) as session:
@@ -363,12 +404,15 @@ class Pipeline:
         ``start_frame``/``start_ms``). ``send`` processes the chunk before returning (its
         outputs are ready to ``poll``); with ``background=True`` a worker thread processes
         chunks and ``send`` only waits while ``max_pending`` are queued. With
-        ``remote="host:port"`` the stream runs on that server.
+        ``remote="host:port"`` the stream runs on that server. Each output's ``data`` is a
+        piece of the sink's output (``OutT``: an ``Audio`` chunk, a list of segments or
+        events).
         """
         if remote is not None:
-            return client_for(remote, token).stream(
+            remote_session: Session[OutT] = client_for(remote, token).stream(
                 self, sample_rate, channels, max_pending=max_pending, background=background
             )
+            return remote_session
         return Session(
             self._pipeline().session(),
             sample_rate,
@@ -385,7 +429,7 @@ class Pipeline:
         max_pending: int = 4,
         remote: str | None = None,
         token: str | None = None,
-    ) -> AsyncSession:
+    ) -> AsyncSession[OutT]:
         """The asyncio form of :meth:`stream`::
 
             async with pipeline.astream(sample_rate=16000) as session:
@@ -414,8 +458,20 @@ class Pipeline:
 
     # ------------------------------------------------------------------ observing
 
+    @property
+    def metrics(self) -> RunMetrics:
+        """Metrics of the last local run or stream as a :class:`~remotemedia.RunMetrics`
+        (``.nodes``, ``.node(id)``, ``.to_dict()``, ``.to_json()``): the same data as
+        :meth:`get_metrics`, typed. ``RuntimeError`` before the first run."""
+        raw = self.get_metrics()
+        if raw is None:
+            raise RuntimeError(
+                f"pipeline '{self.name}' has no metrics yet: run() or stream() it first"
+            )
+        return RunMetrics.from_dict(raw)
+
     def get_metrics(self) -> dict[str, Any] | None:
-        """Metrics of the last run: ``{"pipeline", "total_time_us", "total_time_ms",
+        """Metrics of the last run as a dict (:attr:`metrics` is the typed form): ``{"pipeline", "total_time_us", "total_time_ms",
         "total_memory_mb", "nodes": [{"node_id", "node_type", "runtime",
         "execution_time_us", "execution_time_ms", "calls", "memory_mb", "status",
         "retry_count", ...}]}``.

@@ -23,38 +23,62 @@ import collections
 import functools
 import json
 import queue
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol
 
 import numpy as np
 
 from remotemedia import _input
+from remotemedia._types import RunMetrics
 from remotemedia.errors import RemoteMediaError
+from remotemedia.nodes.base import OutT
 
 __all__ = ["AsyncSession", "Session", "StreamOutput"]
 
 
-class StreamOutput(NamedTuple):
-    """One output of a sink during a stream.
+def _start_ms(self: Any) -> float | None:
+    rate = getattr(self.data, "sample_rate", None)
+    if self.start_frame is None or not rate:
+        return None
+    return float(self.start_frame * 1000.0 / float(rate))
 
-    ``start_frame`` is the position of an audio output's first frame in that sink's output
-    stream (``None`` for non-audio values); ``start_ms`` is the same in milliseconds.
-    (A named tuple: cheap to make for every chunk, immutable, and unpacks as
-    ``node_id, data, start_frame``.)
-    """
 
-    node_id: str
-    data: Any
-    start_frame: int | None
+if TYPE_CHECKING or sys.version_info >= (3, 11):
 
-    @property
-    def start_ms(self) -> float | None:
-        rate = getattr(self.data, "sample_rate", None)
-        if self.start_frame is None or not rate:
-            return None
-        return self.start_frame * 1000.0 / float(rate)
+    class StreamOutput(NamedTuple, Generic[OutT]):
+        """One output of a sink during a stream: ``data`` is a piece of the sink's output
+        (typed as the session's ``OutT``: an ``Audio`` chunk, a list of segments or events).
+
+        ``start_frame`` is the position of an audio output's first frame in that sink's
+        output stream (``None`` for non-audio values); ``start_ms`` is the same in
+        milliseconds. A named tuple: cheap to make for every chunk, immutable, and unpacks as
+        ``node_id, data, start_frame``.
+        """
+
+        node_id: str
+        data: OutT
+        start_frame: int | None
+
+        @property
+        def start_ms(self) -> float | None:
+            return _start_ms(self)
+
+else:  # Python 3.10: a named tuple cannot be generic at run time; subscripting is a no-op
+
+    class StreamOutput(NamedTuple):
+        """One output of a sink during a stream (see the 3.11+ definition above)."""
+
+        node_id: str
+        data: Any
+        start_frame: int | None
+
+        start_ms = property(_start_ms)
+
+        def __class_getitem__(cls, item: Any) -> Any:
+            return cls
 
 
 #: Makes a StreamOutput from the runtime's ``(node_id, data, start_frame)`` tuple without a
@@ -78,7 +102,7 @@ _END = object()
 _ABORT = object()
 
 
-class Session:
+class Session(Generic[OutT]):
     """A stream through a pipeline (made by :meth:`Pipeline.stream`)."""
 
     def __init__(
@@ -100,14 +124,15 @@ class Session:
         self.channels = channels
         self._backend = backend
         self._inbox: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
-        self._outputs: collections.deque[StreamOutput] = collections.deque()
+        self._outputs: collections.deque[StreamOutput[OutT]] = collections.deque()
         self._error: BaseException | None = None
+        self._aborted = False
         self._closing = False
         self._done = threading.Event()
         self._listeners: list[Callable[[], None]] = []
         self._on_done = on_done
         self._listeners_lock = threading.Lock()
-        self._metrics: dict[str, Any] | None = None
+        self._metrics: RunMetrics | None = None
         self._background = background
         if background:
             self._worker = threading.Thread(
@@ -144,8 +169,9 @@ class Session:
             return True
 
     def _fail(self, exc: BaseException) -> None:
-        # The first error is the one that ended the stream; keep it.
-        if self._error is None:
+        # The first error is the one that ended the stream; keep it (unless the caller
+        # aborted the stream: then the chunk in progress failing is expected).
+        if self._error is None and not self._aborted:
             self._error = exc
         try:
             self._backend.abort()
@@ -156,7 +182,8 @@ class Session:
         if self._done.is_set():
             return
         try:
-            self._metrics = json.loads(self._backend.metrics_json())
+            raw = json.loads(self._backend.metrics_json())
+            self._metrics = None if raw is None else RunMetrics.from_dict(raw)
         except Exception:
             self._metrics = None
         self._done.set()
@@ -201,17 +228,22 @@ class Session:
     def send(self, chunk: np.ndarray, timeout: float | None = None) -> None:
         """Sends a chunk (any number of frames). In the foreground (default) it is processed
         before this returns; in the background it is queued, waiting while ``max_pending``
-        chunks are queued (``TimeoutError`` after ``timeout`` seconds of waiting)."""
-        if self._error is not None:
-            raise self._error
-        if self._closing:
+        chunks are queued (``TimeoutError`` after ``timeout`` seconds of waiting).
+
+        A chunk that does not fit the session (another rate or channel count) is refused
+        with a ``ValueError`` saying so, without ending the stream; that check comes before
+        any earlier error of the stream is raised again, so each error names what is wrong
+        with the chunk at hand."""
+        if self._error is not None or self._closing:
+            _input.prepare_chunk(chunk, self.sample_rate, self.channels, own=False)
+            self._check()
             raise RemoteMediaError("the session is closed; open a new one with Pipeline.stream()")
         if not self._background:
             # The hot path of a foreground stream (every chunk): the runtime checks the chunk
             # against the session's rate and channels (the messages of prepare_chunk) and
             # runs it, with no Python-level inspection in between.
             if self._done.is_set():
-                return  # the stream already ended (failed): nothing left to run
+                return  # the stream already ended: nothing left to run
             try:
                 items = self._backend.push(chunk, self.sample_rate, self.channels)
             except (TypeError, ValueError) as exc:
@@ -232,13 +264,13 @@ class Session:
     def try_send(self, chunk: np.ndarray) -> bool:
         """Queues a chunk if there is room, without waiting; ``False`` when the queue is full
         (then call :meth:`send`, which waits). In the foreground it is :meth:`send`."""
-        self._check()
-        if self._closing:
-            raise RemoteMediaError("the session is closed; open a new one")
         if not self._background:
             self.send(chunk)
             return True
         chunk = _input.prepare_chunk(chunk, self.sample_rate, self.channels, own=True)
+        self._check()
+        if self._closing:
+            raise RemoteMediaError("the session is closed; open a new one")
         try:
             self._inbox.put_nowait(chunk)
         except queue.Full:
@@ -268,7 +300,7 @@ class Session:
         """Raises the error that ended the stream, if one did."""
         self._check()
 
-    def poll(self) -> list[StreamOutput]:
+    def poll(self) -> list[StreamOutput[OutT]]:
         """Outputs produced since the last poll (never blocks)."""
         out = []
         while self._outputs:
@@ -277,7 +309,7 @@ class Session:
             self._check()
         return out
 
-    def close(self, timeout: float | None = None) -> list[StreamOutput]:
+    def close(self, timeout: float | None = None) -> list[StreamOutput[OutT]]:
         """Ends the stream: flushes every node and returns the outputs not polled yet.
 
         If the stream failed (a chunk or the flush raised), the error is raised instead, and
@@ -299,10 +331,27 @@ class Session:
         return out
 
     def abort(self) -> None:
-        """Ends the stream without flushing."""
+        """Ends the stream without flushing. In the background, a chunk being processed is
+        interrupted (a Python node's call gets ``CallInterrupted``) instead of awaited, so
+        leaving a ``with`` block on Ctrl-C is prompt; queued chunks are dropped."""
+        # What the interrupted chunk raises is the abort itself, not an error of the stream.
+        self._aborted = True
+        if self._background and not self._done.is_set():
+            # Also after close() began (Ctrl-C while close() waited for the tail).
+            interrupt = getattr(self._backend, "interrupt", None)
+            if interrupt is not None:
+                interrupt()
         if not self._closing:
             self._closing = True
-            self._submit(_ABORT)
+            if self._background:
+                while not self._done.is_set():
+                    try:
+                        self._inbox.put(_ABORT, timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue  # the worker is draining the queue (each chunk now fails)
+            else:
+                self._submit(_ABORT)
         self._done.wait()
 
     @property
@@ -310,11 +359,12 @@ class Session:
         """True once the stream has ended (closed, aborted or failed)."""
         return self._done.is_set()
 
-    def metrics(self) -> dict[str, Any] | None:
-        """Per-node metrics of the stream, once it has ended."""
+    def metrics(self) -> RunMetrics | None:
+        """Per-node metrics of the stream, once it has ended (a
+        :class:`~remotemedia.RunMetrics`; ``metrics()["nodes"]`` still reads as a dict)."""
         return self._metrics
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Session[OutT]:
         return self
 
     def __exit__(
@@ -342,7 +392,7 @@ class Session:
                 pass
 
 
-def _attach_outputs(error: BaseException, outputs: list[StreamOutput]) -> None:
+def _attach_outputs(error: BaseException, outputs: list[StreamOutput[Any]]) -> None:
     """Puts the outputs a failed ``close`` could not return on its error (``.outputs``),
     adding to those of an earlier ``close`` of the same stream."""
     earlier = error.__dict__.get("outputs") if hasattr(error, "__dict__") else None
@@ -355,7 +405,7 @@ def _attach_outputs(error: BaseException, outputs: list[StreamOutput]) -> None:
         pass  # an exception type without attributes: nothing more can be done
 
 
-class AsyncSession:
+class AsyncSession(Generic[OutT]):
     """The asyncio form of :class:`Session` (made by :meth:`Pipeline.astream`), built on the
     session's public API only.
 
@@ -364,7 +414,7 @@ class AsyncSession:
     or with ``await close()``, which also returns what was not consumed.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session[OutT]) -> None:
         self._s = session
         self._ready = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -379,11 +429,11 @@ class AsyncSession:
         if not self._s.try_send(chunk):
             await asyncio.to_thread(self._s.send, chunk)
 
-    def poll(self) -> list[StreamOutput]:
+    def poll(self) -> list[StreamOutput[OutT]]:
         """Outputs produced since the last poll (never blocks)."""
         return self._s.poll()
 
-    async def close(self) -> list[StreamOutput]:
+    async def close(self) -> list[StreamOutput[OutT]]:
         """Ends the stream (flushing every node); returns the outputs not consumed yet. If the
         stream failed, raises its error with those outputs in the error's ``outputs``."""
         return await asyncio.to_thread(self._s.close)
@@ -413,11 +463,11 @@ class AsyncSession:
         """True once the stream has ended."""
         return self._s.done
 
-    def metrics(self) -> dict[str, Any] | None:
+    def metrics(self) -> RunMetrics | None:
         """Per-node metrics of the stream, once it has ended."""
         return self._s.metrics()
 
-    async def __aiter__(self) -> AsyncIterator[StreamOutput]:
+    async def __aiter__(self) -> AsyncIterator[StreamOutput[OutT]]:
         while True:
             self._ready.clear()
             done = self._s.done
@@ -430,7 +480,7 @@ class AsyncSession:
                 return
             await self._ready.wait()
 
-    async def __aenter__(self) -> AsyncSession:
+    async def __aenter__(self) -> AsyncSession[OutT]:
         return self
 
     async def __aexit__(

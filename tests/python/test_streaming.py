@@ -17,6 +17,7 @@ from remotemedia import (
     ChannelMixNode,
     FormatConverterNode,
     Node,
+    NodeError,
     PassThroughNode,
     Pipeline,
     VADNode,
@@ -313,3 +314,23 @@ def test_async_sessions() -> None:
     outs = asyncio.run(main())
     audio = np.concatenate([np.asarray(o.data) for o in outs])
     np.testing.assert_array_equal(audio, p.run(x, sample_rate=48000))
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_each_send_error_names_what_changed_in_that_chunk(background: bool) -> None:
+    """A sample-format change fails the stream (the resampler refuses it); a later chunk with
+    another channel count is refused for *that*, not with the earlier format error."""
+    p = Pipeline("fmt").add_node(AudioResampleNode(16000))
+    s = p.stream(sample_rate=48000, channels=1, background=background)
+    s.send(np.zeros(480, dtype=np.float32))
+    with pytest.raises(NodeError, match="sample format changed mid-stream from f32 to i16"):
+        s.send(np.zeros(480, dtype=np.int16))
+        s.wait(30)
+        s.poll()
+    with pytest.raises(ValueError, match=r"shape \(480, 2\) but the session has 1 channel"):
+        s.send(np.zeros((480, 2), dtype=np.float32))
+    with pytest.raises(ValueError, match="chunk is 44100 Hz but the session was opened at 48000"):
+        s.send(Audio(np.zeros(441, dtype=np.float32), 44100))
+    # A chunk that fits gets the stream's own error again (it ended at the format change).
+    with pytest.raises(NodeError, match="from f32 to i16"):
+        s.send(np.zeros(480, dtype=np.float32))

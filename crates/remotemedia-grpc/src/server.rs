@@ -412,6 +412,16 @@ impl Service {
                     "no message for {} ms; the stream was closed (stream_idle_timeout_ms)",
                     idle.as_millis()
                 ))),
+                Ok(Err(status)) => {
+                    if is_message_size_refusal(&status) {
+                        self.shared
+                            .telemetry
+                            .rejected
+                            .with_label_values(&[MESSAGE_SIZE])
+                            .inc();
+                    }
+                    Err(status)
+                }
                 Ok(r) => r,
             },
             _ = phase.wait_for(|p| *p == Phase::Closing) => {
@@ -770,9 +780,10 @@ pub async fn serve(
         .add_service(health_service)
         .add_optional_service(reflection)
         .add_optional_service(reflection_alpha)
-        .add_service(tonic::service::interceptor::InterceptedService::new(
-            service, auth,
-        ))
+        .add_service(CountRefused {
+            inner: tonic::service::interceptor::InterceptedService::new(service, auth),
+            telemetry: Arc::clone(&shared.telemetry),
+        })
         .serve_with_incoming_shutdown(
             // Small chunks must not wait for Nagle's algorithm.
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -794,6 +805,62 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// `remotemedia_rejected_total` reason of a message over `limits.max_message_bytes`.
+const MESSAGE_SIZE: &str = "message_size";
+
+/// Whether `status` is tonic's refusal of a message over the decoding limit.
+fn is_message_size_refusal(status: &Status) -> bool {
+    status.code() == tonic::Code::OutOfRange
+        && status.message().contains("message length too large")
+}
+
+/// Counts the calls tonic refuses before our handler runs because their request message is
+/// over `limits.max_message_bytes` (an `Execute` with too large an input): their status is
+/// in the response headers (a trailers-only response). Streams' refusals are counted where
+/// the handler reads the message.
+#[derive(Clone)]
+struct CountRefused<S> {
+    inner: S,
+    telemetry: Arc<Telemetry>,
+}
+
+impl<S: tonic::server::NamedService> tonic::server::NamedService for CountRefused<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, R, B> tonic::codegen::Service<R> for CountRefused<S>
+where
+    S: tonic::codegen::Service<R, Response = tonic::codegen::http::Response<B>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        let response = self.inner.call(request);
+        let telemetry = Arc::clone(&self.telemetry);
+        Box::pin(async move {
+            let response = response.await?;
+            if Status::from_header_map(response.headers())
+                .is_some_and(|s| is_message_size_refusal(&s))
+            {
+                telemetry.rejected.with_label_values(&[MESSAGE_SIZE]).inc();
+            }
+            Ok(response)
+        })
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

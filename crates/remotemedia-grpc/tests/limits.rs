@@ -377,3 +377,37 @@ async fn input_errors_never_open_a_server_side_breaker() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_size_messages_are_refused_and_counted_in_the_metrics() {
+    let mut cfg = ServerConfig::default();
+    cfg.limits.max_message_bytes = 64 << 10;
+    let server = TestServer::start(cfg).await;
+    let counted = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("remotemedia_rejected_total{reason=\"message_size\"}"))
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+    };
+    assert_eq!(counted(&server.telemetry.render()), None);
+    let manifest = r#"{"version": "v1", "nodes": [{"id": "p", "node_type": "PassThroughNode"}]}"#;
+    // 128 KB of audio in one message: tonic refuses it before the Execute handler runs.
+    let big = i16_mono(64_000, 8_000);
+    let mut client = server.client().await.with_stream_above(usize::MAX);
+    let (code, message, _, _) = status(client.execute(manifest, &big, None).await.unwrap_err());
+    assert_eq!(code, Code::OutOfRange, "{message}");
+    assert!(message.contains("limits.max_message_bytes"), "{message}");
+    assert_eq!(counted(&server.telemetry.render()).as_deref(), Some("1"));
+    // A small call is not counted.
+    client
+        .execute(manifest, &i16_mono(800, 8_000), None)
+        .await
+        .unwrap();
+    assert_eq!(counted(&server.telemetry.render()).as_deref(), Some("1"));
+    // The same chunk in a stream: refused where the handler reads it, counted too.
+    let mut stream = client.open_stream(manifest).await.unwrap();
+    stream.push(&i16_mono(800, 8_000)).await.unwrap();
+    let (code, message, _, _) = status(stream.push(&big).await.unwrap_err());
+    assert_eq!(code, Code::OutOfRange, "{message}");
+    assert_eq!(counted(&server.telemetry.render()).as_deref(), Some("2"));
+    server.shutdown().await;
+}

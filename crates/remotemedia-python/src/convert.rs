@@ -32,6 +32,8 @@ pub struct RustBuffer {
 
 static AUDIO_CLS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static SEGMENT_CLS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static EVENTS_FN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static JSON_DEFAULT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static JSON: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static NUMPY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
@@ -423,7 +425,12 @@ pub fn data_to_py<'py>(
         }
         Data::Json(v) => {
             let text = serde_json::to_string(&v).expect("JSON values serialize");
-            json_module(py)?.call_method1("loads", (text,))
+            let loaded = json_module(py)?.call_method1("loads", (text,))?;
+            if is_event_list(&v) {
+                // VAD events become `SpeechStart` / `SpeechEnd` objects (indexable as before).
+                return types_attr(py, &EVENTS_FN, "_events_from_json")?.call1((loaded,));
+            }
+            Ok(loaded)
         }
         Data::Object(o) => match o.value().downcast_ref::<PyOwner>() {
             Some(owner) => Ok(owner.0.bind(py).clone()),
@@ -449,14 +456,36 @@ pub fn data_to_py<'py>(
     }
 }
 
+/// Whether `v` is a non-empty list of VAD events (`{"event": "speech_start" | "speech_end",
+/// ...}`), as the VAD nodes emit with `emit="events"`.
+fn is_event_list(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Array(items) if !items.is_empty() => items.iter().all(|i| {
+            matches!(
+                i.get("event").and_then(|e| e.as_str()),
+                Some("speech_start" | "speech_end")
+            )
+        }),
+        _ => false,
+    }
+}
+
 /// A JSON rendering of `data`, using Python's `json` for Python objects (for the CLI).
 pub fn data_to_json(py: Python<'_>, data: &Data) -> Option<serde_json::Value> {
     match data {
         Data::Object(o) => {
             let owner = o.value().downcast_ref::<PyOwner>()?;
+            // remotemedia's own value types (events, segments) render through `to_dict()`.
+            let kwargs = PyDict::new(py);
+            kwargs
+                .set_item(
+                    "default",
+                    types_attr(py, &JSON_DEFAULT, "_json_default").ok()?,
+                )
+                .ok()?;
             let text: String = json_module(py)
                 .ok()?
-                .call_method1("dumps", (owner.0.bind(py),))
+                .call_method("dumps", (owner.0.bind(py),), Some(&kwargs))
                 .ok()?
                 .extract()
                 .ok()?;

@@ -180,6 +180,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CircuitOpenError", py.get_type::<CircuitOpenError>())?;
     m.add("RetryableError", py.get_type::<RetryableError>())?;
     m.add("RemoteError", py.get_type::<RemoteError>())?;
+    // Set on each raised error that has a gRPC status; `None` for the others (a closed
+    // client), so `e.grpc_code` can always be read.
+    py.get_type::<RemoteError>()
+        .setattr("grpc_code", py.None())?;
     m.add("CallInterrupted", py.get_type::<CallInterrupted>())?;
     Ok(())
 }

@@ -32,6 +32,58 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// How often a wait on the main thread checks for Ctrl-C (and other signals).
+const SIGNAL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Whether the calling thread is Python's main thread (the only one that handles signals).
+/// The main thread's id is looked up once; each call then compares two integers.
+pub(crate) fn is_main_thread(py: Python<'_>) -> bool {
+    static MAIN: pyo3::sync::PyOnceLock<std::ffi::c_ulong> = pyo3::sync::PyOnceLock::new();
+    let main = MAIN.get_or_try_init(py, || -> PyResult<std::ffi::c_ulong> {
+        py.import("threading")?
+            .call_method0("main_thread")?
+            .getattr("ident")?
+            .extract()
+    });
+    // SAFETY: plain query of the current thread's id (the same id `threading` reports).
+    let this = unsafe { pyo3::ffi::PyThread_get_thread_ident() };
+    main.is_ok_and(|m| *m == this)
+}
+
+/// Runs `fut` to completion on the runtime, called *without* the GIL. With `signals` (the
+/// caller is the main thread) it checks for signals every [`SIGNAL_POLL`]: a pending Ctrl-C
+/// makes it drop `fut` (cancelling the run; a Python node's call in progress is interrupted
+/// with `CallInterrupted`) and return the `KeyboardInterrupt` at once, instead of waiting for
+/// the run to finish.
+pub(crate) fn block_on_signals<F>(fut: F, signals: bool) -> PyResult<F::Output>
+where
+    F: std::future::Future,
+{
+    if !signals {
+        return Ok(runtime().block_on(fut));
+    }
+    runtime().block_on(async {
+        let mut fut = std::pin::pin!(fut);
+        // Most calls (a chunk through native nodes) finish on their first poll: no timer.
+        if let std::task::Poll::Ready(out) = poll_once(fut.as_mut()).await {
+            return Ok(out);
+        }
+        loop {
+            match tokio::time::timeout(SIGNAL_POLL, fut.as_mut()).await {
+                Ok(out) => return Ok(out),
+                Err(_) => Python::attach(|py| py.check_signals())?,
+            }
+        }
+    })
+}
+
+/// Polls `fut` once: `Ready` with its output, or `Pending` (it may be polled again later).
+pub(crate) async fn poll_once<F: std::future::Future>(
+    mut fut: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await
+}
+
 /// JSON list of every native node type with its description and parameters.
 #[pyfunction]
 fn node_types_json() -> String {

@@ -6,6 +6,7 @@
 //! node object cannot be in two runs at once) and runs take turns. `NativeSession` drives any
 //! [`StreamSession`], local or remote, so the Python `Session` has one backend type.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyValueError;
@@ -19,7 +20,7 @@ use remotemedia_core::manifest;
 use crate::convert::{data_from_py, data_to_py};
 use crate::errors::to_pyerr;
 use crate::registry::{base_registry, register_instances};
-use crate::runtime;
+use crate::{block_on_signals, is_main_thread};
 
 /// Idle instances kept for reuse; more concurrent runs than this build throwaway forks.
 const MAX_IDLE: usize = 8;
@@ -176,19 +177,28 @@ impl NativePipeline {
         sample_rate: Option<u32>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let data = input_data(input, sample_rate)?;
+        let signals = is_main_thread(py);
+        // Ctrl-C on the main thread ends the wait at once (Err(KeyboardInterrupt)): the run is
+        // dropped, which interrupts a Python node's call in progress.
         let result = py.detach(move || match &self.pool {
             Some(pool) => {
-                let instance = pool.take(&self.template)?;
-                let out = runtime().block_on(instance.run(data));
+                let instance = pool.take(&self.template).map_err(Ok)?;
+                let out = block_on_signals(instance.run(data), signals).map_err(Err)?;
+                // An interrupted instance is dropped (its nodes stopped mid-call).
                 pool.give_back(instance);
-                out
+                out.map_err(Ok)
             }
             None => {
                 let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
-                runtime().block_on(self.template.run(data))
+                block_on_signals(self.template.run(data), signals)
+                    .map_err(Err)?
+                    .map_err(Ok)
             }
         });
-        let out = result.map_err(|e| to_pyerr(py, e))?;
+        let out = result.map_err(|e| match e {
+            Ok(e) => to_pyerr(py, e),
+            Err(interrupted) => interrupted,
+        })?;
         run_outputs_to_py(py, out.outputs)
     }
 
@@ -247,6 +257,9 @@ pub struct NativeSession {
     backend: Mutex<Option<Box<dyn StreamSession>>>,
     /// Kept when the stream ends, for `metrics_json` afterwards.
     metrics: Mutex<Option<String>>,
+    /// Set by `interrupt()`: the chunk in progress is dropped and the stream ends.
+    interrupted: AtomicBool,
+    interrupt: tokio::sync::Notify,
 }
 
 impl NativeSession {
@@ -254,6 +267,8 @@ impl NativeSession {
         Self {
             backend: Mutex::new(Some(backend)),
             metrics: Mutex::new(None),
+            interrupted: AtomicBool::new(false),
+            interrupt: tokio::sync::Notify::new(),
         }
     }
 
@@ -265,10 +280,41 @@ impl NativeSession {
         end: bool,
         f: impl AsyncFnOnce(&mut dyn StreamSession) -> Result<T, ExecutorError> + Send,
     ) -> PyResult<T> {
+        let signals = is_main_thread(py);
         let result = py.detach(|| {
             let mut guard = self.backend.lock().unwrap_or_else(|p| p.into_inner());
             let backend = guard.as_mut()?;
-            let out = runtime().block_on(f(backend.as_mut()));
+            // Ctrl-C on the main thread, or `interrupt()` from another thread, ends the wait
+            // at once; the stream ends with it (the chunk was dropped mid-way, interrupting a
+            // Python node's call in progress).
+            let work = async {
+                if self.interrupted.load(Ordering::SeqCst) {
+                    return None;
+                }
+                let mut call = std::pin::pin!(f(backend.as_mut()));
+                // Most chunks finish on their first poll; only a call that has to wait
+                // listens for `interrupt()` (checked again once listening: none is missed).
+                if let std::task::Poll::Ready(out) = crate::poll_once(call.as_mut()).await {
+                    return Some(out);
+                }
+                let interrupt = self.interrupt.notified();
+                let mut interrupt = std::pin::pin!(interrupt);
+                interrupt.as_mut().enable();
+                if self.interrupted.load(Ordering::SeqCst) {
+                    return None;
+                }
+                tokio::select! {
+                    out = call => Some(out),
+                    _ = interrupt => None,
+                }
+            };
+            let out = match block_on_signals(work, signals) {
+                Ok(Some(out)) => out.map_err(Ok),
+                Ok(None) => Err(Err(crate::errors::RemoteMediaError::new_err(
+                    "the stream was aborted while a chunk was being processed",
+                ))),
+                Err(interrupted) => Err(Err(interrupted)),
+            };
             if end || out.is_err() {
                 *self.metrics.lock().unwrap_or_else(|p| p.into_inner()) = backend.metrics_json();
                 guard.take();
@@ -279,7 +325,10 @@ impl NativeSession {
             None => Err(crate::errors::RemoteMediaError::new_err(
                 "the session is closed",
             )),
-            Some(r) => r.map_err(|e| to_pyerr(py, e)),
+            Some(r) => r.map_err(|e| match e {
+                Ok(e) => to_pyerr(py, e),
+                Err(interrupted) => interrupted,
+            }),
         }
     }
 }
@@ -337,6 +386,13 @@ impl NativeSession {
                 .clone()
         })
         .unwrap_or_else(|| "null".to_string())
+    }
+
+    /// Ends the stream from any thread, at once: a `push`/`finish` in progress on another
+    /// thread is dropped (a Python node's call is interrupted) and fails; later calls fail.
+    fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.interrupt.notify_waiters();
     }
 
     /// Whether more chunks can be pushed.

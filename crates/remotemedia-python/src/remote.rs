@@ -44,9 +44,14 @@ impl RemoteClient {
         let data = input_data(input, sample_rate)?;
         let mut client = self.client.clone();
         let timeout = timeout.map(std::time::Duration::from_secs_f64);
+        let signals = crate::is_main_thread(py);
+        // Ctrl-C on the main thread cancels the call at once (KeyboardInterrupt).
         let result = py.detach(move || {
-            runtime().block_on(async move { client.execute(&manifest, &data, timeout).await })
-        });
+            crate::block_on_signals(
+                async move { client.execute(&manifest, &data, timeout).await },
+                signals,
+            )
+        })?;
         let run = result.map_err(|e| remote_to_pyerr(py, e))?;
         Ok((run_outputs_to_py(py, run.outputs)?, run.metrics_json))
     }

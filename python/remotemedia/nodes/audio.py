@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from remotemedia import _input, _native
-from remotemedia._types import Audio
+from remotemedia._types import Audio, Segment, VadEvent
 from remotemedia.errors import ManifestError
-from remotemedia.nodes.base import Node
+from remotemedia.nodes.base import Node, OutT
 
 __all__ = [
     "BUILTIN_TYPES",
@@ -41,10 +41,11 @@ def jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
-class BuiltinNode(Node):
+class BuiltinNode(Node[OutT]):
     """Base of the built-in nodes: parameters validated at construction with the runtime's
     own checks; ``process``/``flush`` stream through the node; calling the node runs a
-    whole clip at once."""
+    whole clip at once. ``OutT`` is what the node outputs (``Audio`` for audio nodes; a VAD
+    node's depends on its ``emit``)."""
 
     runtime: ClassVar[str] = "rust"
 
@@ -57,8 +58,9 @@ class BuiltinNode(Node):
         validate_params(self.manifest_type(), self.params)
         self._engine: Any = None
 
-    def process(self, data: Any, sample_rate: int | None = None) -> Any:
-        """Feeds one chunk of a stream; returns the output ready so far (may be empty).
+    def process(self, data: Any, sample_rate: int | None = None) -> OutT | None:
+        """Feeds one chunk of a stream; returns the output ready so far (may be empty, or
+        ``None`` when the node has nothing to say yet).
 
         ``data`` is an :class:`~remotemedia.Audio` or a numpy array with ``sample_rate``.
         """
@@ -70,13 +72,14 @@ class BuiltinNode(Node):
         # The same preparation as Pipeline.run: non-contiguous or byte-swapped arrays
         # (a.T, x[:, 0], Fortran order) are copied once, rates may be integral floats.
         data, rate = _input.prepare(data, sample_rate)
-        return engine.process(data, rate)
+        out: OutT | None = engine.process(data, rate)
+        return out
 
-    def flush(self) -> Any:
+    def flush(self) -> OutT | None:
         """Ends the stream: returns what is still buffered; the next chunk starts a new one."""
         if self._engine is None:
             return None
-        out = self._engine.flush()
+        out: OutT | None = self._engine.flush()
         self.reset()
         return out
 
@@ -85,12 +88,13 @@ class BuiltinNode(Node):
         if self._engine is not None:
             self._engine.reset()
 
-    def __call__(self, data: Any, sample_rate: int | None = None) -> Any:
+    def __call__(self, data: Any, sample_rate: int | None = None) -> OutT:
         """Processes a whole clip: ``process`` then ``flush``, joined."""
         self.reset()
         head = self.process(data, sample_rate)
         tail = self.flush()
-        return _join(head, tail)
+        out: OutT = _join(head, tail)
+        return out
 
 
 def _join(head: Any, tail: Any) -> Any:
@@ -107,7 +111,7 @@ def _join(head: Any, tail: Any) -> Any:
     return [head, tail]
 
 
-class AudioResampleNode(BuiltinNode):
+class AudioResampleNode(BuiltinNode[Audio]):
     """Converts audio to ``target_rate`` Hz (any rate pair, any channel count).
 
     Output length is ``ceil(n * target_rate / source_rate)``; the filter delay is compensated;
@@ -125,23 +129,58 @@ class AudioResampleNode(BuiltinNode):
         self._setup()
 
 
-class VADNode(BuiltinNode):
+class VADNode(BuiltinNode[OutT]):
     """Energy voice-activity detector.
 
     Frames of ``frame_length_ms`` whose RMS level exceeds ``threshold`` dBFS are speech;
     ``hangover_ms`` keeps counting speech for that long after the last loud frame.
     ``emit="segments"`` gives a list of :class:`~remotemedia.Segment`; ``emit="speech"`` gives
-    only the speech audio; ``emit="events"`` gives ``speech_start`` / ``speech_end`` dicts as
-    soon as each is decided (for streams).
+    only the speech audio (an :class:`~remotemedia.Audio`); ``emit="events"`` gives
+    :class:`~remotemedia.SpeechStart` / :class:`~remotemedia.SpeechEnd` events as soon as each
+    is decided (for streams). The type follows ``emit`` (``VADNode[list[Segment]]``, ...).
     """
 
     node_type = "VADNode"
 
+    @overload
+    def __init__(
+        self: VADNode[list[Segment]],
+        threshold: float = -30.0,
+        frame_length_ms: int = 30,
+        emit: Literal["segments"] = "segments",
+        hangover_ms: int = 0,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: VADNode[Audio],
+        threshold: float = -30.0,
+        frame_length_ms: int = 30,
+        *,
+        emit: Literal["speech"],
+        hangover_ms: int = 0,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: VADNode[list[VadEvent]],
+        threshold: float = -30.0,
+        frame_length_ms: int = 30,
+        *,
+        emit: Literal["events"],
+        hangover_ms: int = 0,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: VADNode[Any],
+        threshold: float = -30.0,
+        frame_length_ms: int = 30,
+        emit: str = "segments",
+        hangover_ms: int = 0,
+    ) -> None: ...
     def __init__(
         self,
         threshold: float = -30.0,
         frame_length_ms: int = 30,
-        emit: Literal["segments", "speech", "events"] = "segments",
+        emit: str = "segments",
         hangover_ms: int = 0,
     ) -> None:
         self.threshold = threshold
@@ -151,7 +190,7 @@ class VADNode(BuiltinNode):
         self._setup()
 
 
-class FormatConverterNode(BuiltinNode):
+class FormatConverterNode(BuiltinNode[Audio]):
     """Converts the sample format ("f32", "i16", "i32", "f64").
 
     Integer <-> float scales by 2^(bits-1); float -> integer rounds half to even and
@@ -175,7 +214,7 @@ class FormatConverterNode(BuiltinNode):
         self._setup()
 
 
-class ChannelMixNode(BuiltinNode):
+class ChannelMixNode(BuiltinNode[Audio]):
     """Downmixes to mono (``channels=1``, the average) or up-mixes mono to ``channels``."""
 
     node_type = "ChannelMixNode"
@@ -185,8 +224,8 @@ class ChannelMixNode(BuiltinNode):
         self._setup()
 
 
-class PassThroughNode(BuiltinNode):
-    """Emits its input unchanged, without a copy."""
+class PassThroughNode(BuiltinNode[Any]):
+    """Emits its input unchanged, without a copy (so its output type is its input's)."""
 
     node_type = "PassThroughNode"
 

@@ -5,12 +5,21 @@ from __future__ import annotations
 import abc
 import inspect
 import re
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
-__all__ = ["Node"]
+from remotemedia._typing import TypeVar
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["Node", "OutT"]
+
+#: What a node outputs, as a pipeline delivers it (``Pipeline[...]`` follows the last node
+#: added). ``Node`` alone is ``Node[Any]``.
+OutT = TypeVar("OutT", covariant=True, default=Any)
 
 
-class Node(abc.ABC):
+class Node(abc.ABC, Generic[OutT]):
     """A processing step in a :class:`~remotemedia.Pipeline`.
 
     Subclass it and implement :meth:`process`; optionally :meth:`initialize`, :meth:`flush`
@@ -26,6 +35,10 @@ class Node(abc.ABC):
 
             def process(self, audio):
                 return audio * self.factor   # an Audio in, an Audio out (same sample rate)
+
+    To have ``Pipeline.run`` typed, name what the node outputs as the pipeline delivers it:
+    ``class Gain(remotemedia.Node[remotemedia.Audio])`` (a numpy array your ``process``
+    returns is delivered as an ``Audio``). Plain ``Node`` outputs ``Any``.
 
     ``process`` receives what the upstream node produced: a :class:`~remotemedia.Audio`
     (read-only: the executor keeps it for a retry; compute a new array), a list of
@@ -43,7 +56,7 @@ class Node(abc.ABC):
     _init_params: dict[str, Any]
     node_id: str | None
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Node:
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         self = super().__new__(cls)
         self._init_params = _bound_params(cls, args, kwargs)
         self.node_id = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from remotemedia._types import Audio
 from remotemedia.nodes.audio import BuiltinNode
 
 __all__ = [
@@ -20,7 +21,7 @@ __all__ = [
 ]
 
 
-class GainNode(BuiltinNode):
+class GainNode(BuiltinNode[Audio]):
     """Applies a gain: exactly one of ``db``, ``linear`` or ``peak_db``.
 
     ``peak_db`` scales the stream so its highest absolute sample is at that level; it needs
@@ -38,7 +39,7 @@ class GainNode(BuiltinNode):
         self._setup()
 
 
-class LoudnessNormalizeNode(BuiltinNode):
+class LoudnessNormalizeNode(BuiltinNode[Audio]):
     """EBU R128 / ITU-R BS.1770 integrated loudness to ``target_lufs`` with a
     ``true_peak_db`` ceiling.
 
@@ -61,7 +62,7 @@ class LoudnessNormalizeNode(BuiltinNode):
         self._setup()
 
 
-class HighPassNode(BuiltinNode):
+class HighPassNode(BuiltinNode[Audio]):
     """Butterworth high-pass of ``order`` 1..=8 at ``cutoff_hz``;
     ``preset="dc_removal"`` is 20 Hz, order 2."""
 
@@ -79,7 +80,7 @@ class HighPassNode(BuiltinNode):
         self._setup()
 
 
-class LowPassNode(BuiltinNode):
+class LowPassNode(BuiltinNode[Audio]):
     """Butterworth low-pass of ``order`` 1..=8 at ``cutoff_hz``."""
 
     node_type = "LowPassNode"
@@ -95,7 +96,7 @@ BiquadType = Literal[
 ]
 
 
-class BiquadNode(BuiltinNode):
+class BiquadNode(BuiltinNode[Audio]):
     """One RBJ "Audio EQ Cookbook" biquad section; ``gain_db`` applies to "peaking",
     "lowshelf" and "highshelf"."""
 
@@ -115,7 +116,7 @@ class BiquadNode(BuiltinNode):
         self._setup()
 
 
-class MixNode(BuiltinNode):
+class MixNode(BuiltinNode[Audio]):
     """Sums its inputs (connect several nodes to it), aligned by stream position; ``gains``
     maps upstream node ids to dB (default 0). Inputs must share rate and channel count."""
 
@@ -126,7 +127,7 @@ class MixNode(BuiltinNode):
         self._setup()
 
 
-class TrimSilenceNode(BuiltinNode):
+class TrimSilenceNode(BuiltinNode[Audio]):
     """Removes leading and trailing audio quieter than ``threshold_db`` dBFS, keeping
     ``pad_ms`` around the sound."""
 
@@ -138,7 +139,7 @@ class TrimSilenceNode(BuiltinNode):
         self._setup()
 
 
-class FadeNode(BuiltinNode):
+class FadeNode(BuiltinNode[Audio]):
     """Fades in over ``fade_in_ms`` and out over ``fade_out_ms`` (held back and applied at
     ``flush``) with ``curve`` "linear", "sine" or "quadratic"."""
 

@@ -15,7 +15,7 @@ class _HasManifest(Protocol):
 __all__ = ["RemotePipelineNode"]
 
 
-class RemotePipelineNode(BuiltinNode):
+class RemotePipelineNode(BuiltinNode[Any]):
     """Runs ``manifest`` (a :class:`~remotemedia.Pipeline` or a manifest dict) on the server
     at ``address``, streaming each chunk through it; emits the sub-pipeline's output (a dict
     by sink id when it has several sinks). ``token_env`` names an environment variable that
@@ -33,7 +33,7 @@ class RemotePipelineNode(BuiltinNode):
         elif isinstance(manifest, str):
             manifest = json.loads(manifest)
         obj = super().__new__(cls, address, manifest, token_env)
-        return obj  # type: ignore[return-value]
+        return obj
 
     def __init__(
         self,

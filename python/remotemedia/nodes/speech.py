@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict, overload
 
+from remotemedia._types import Audio, VadEvent
 from remotemedia.nodes.audio import BuiltinNode
+from remotemedia.nodes.base import OutT
 
 __all__ = ["SpeechFrame", "SpeechSegment", "SpeechVADNode"]
 
@@ -28,7 +30,7 @@ class SpeechFrame(TypedDict):
     probability: float
 
 
-class SpeechVADNode(BuiltinNode):
+class SpeechVADNode(BuiltinNode[OutT]):
     """Neural voice-activity detector (the ``earshot`` network, built into the extension).
 
     Any sample rate (8000..=384000 Hz) and channel count: the node downmixes, resamples to
@@ -43,13 +45,72 @@ class SpeechVADNode(BuiltinNode):
     ``emit="segments"`` gives a list of :class:`SpeechSegment`
     ``{"start_ms", "end_ms", "confidence"}`` (confidence: mean speech probability of the
     segment's frames); ``"speech"`` only the speech audio in the input's format;
-    ``"events"`` ``speech_start``/``speech_end`` dicts as soon as each is decided;
-    ``"probabilities"`` a :class:`SpeechFrame` ``{"start_ms", "end_ms", "probability"}`` per
-    frame.
+    ``"events"`` :class:`~remotemedia.SpeechStart` / :class:`~remotemedia.SpeechEnd` events
+    as soon as each is decided; ``"probabilities"`` a :class:`SpeechFrame`
+    ``{"start_ms", "end_ms", "probability"}`` per frame. The type follows ``emit``
+    (``SpeechVADNode[list[SpeechSegment]]``, ...).
     """
 
     node_type = "SpeechVADNode"
 
+    @overload
+    def __init__(
+        self: SpeechVADNode[list[SpeechSegment]],
+        threshold: float = 0.5,
+        end_threshold: float | None = None,
+        min_speech_ms: int = 128,
+        min_silence_ms: int = 160,
+        pad_ms: int = 32,
+        min_snr_db: float = 2.0,
+        emit: Literal["segments"] = "segments",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: SpeechVADNode[Audio],
+        threshold: float = 0.5,
+        end_threshold: float | None = None,
+        min_speech_ms: int = 128,
+        min_silence_ms: int = 160,
+        pad_ms: int = 32,
+        min_snr_db: float = 2.0,
+        *,
+        emit: Literal["speech"],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: SpeechVADNode[list[VadEvent]],
+        threshold: float = 0.5,
+        end_threshold: float | None = None,
+        min_speech_ms: int = 128,
+        min_silence_ms: int = 160,
+        pad_ms: int = 32,
+        min_snr_db: float = 2.0,
+        *,
+        emit: Literal["events"],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: SpeechVADNode[list[SpeechFrame]],
+        threshold: float = 0.5,
+        end_threshold: float | None = None,
+        min_speech_ms: int = 128,
+        min_silence_ms: int = 160,
+        pad_ms: int = 32,
+        min_snr_db: float = 2.0,
+        *,
+        emit: Literal["probabilities"],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: SpeechVADNode[Any],
+        threshold: float = 0.5,
+        end_threshold: float | None = None,
+        min_speech_ms: int = 128,
+        min_silence_ms: int = 160,
+        pad_ms: int = 32,
+        min_snr_db: float = 2.0,
+        emit: str = "segments",
+    ) -> None: ...
     def __init__(
         self,
         threshold: float = 0.5,
@@ -58,7 +119,7 @@ class SpeechVADNode(BuiltinNode):
         min_silence_ms: int = 160,
         pad_ms: int = 32,
         min_snr_db: float = 2.0,
-        emit: Literal["segments", "speech", "events", "probabilities"] = "segments",
+        emit: str = "segments",
     ) -> None:
         self.threshold = threshold
         self.end_threshold = end_threshold
