@@ -17,6 +17,11 @@
 //! so early audio is not yet at target, and a peak louder than any before it can pass the
 //! ceiling until the next block (integer outputs saturate). Block boundaries depend only on
 //! stream position, so streamed output equals whole-input output in this mode too.
+//!
+//! Below 44.1 kHz both modes measure the audio upsampled by an integer factor (see [`Meter`]):
+//! BS.1770's filter re-designed at a low rate reads too loud (+0.12..0.15 LU at 16 kHz). In
+//! streaming mode the estimate then lags the input by the upsampler's delay (one resampler
+//! block, about 20 ms).
 
 use async_trait::async_trait;
 use ebur128::{EbuR128, Mode};
@@ -25,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dsp::{db_to_gain, from_f64, to_f64, Held};
 use super::gain::scale;
+use super::resample::{ResampleQuality, StreamResampler};
 use crate::data::{AudioBuffer, Data};
 use crate::error::NodeError;
 use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
@@ -86,22 +92,90 @@ fn meter_error(e: ebur128::Error) -> NodeError {
     NodeError::failed(format!("LoudnessNormalizeNode: loudness meter: {e}"))
 }
 
-fn new_meter(audio: &AudioBuffer) -> Result<EbuR128, NodeError> {
-    EbuR128::new(
-        audio.channels() as u32,
-        audio.sample_rate(),
-        Mode::I | Mode::TRUE_PEAK,
-    )
-    .map_err(meter_error)
+/// Rates below this are measured on the audio upsampled by an integer factor to at least
+/// this rate (see [`Meter`]).
+const MIN_METER_RATE: u32 = 44_100;
+
+/// The `ebur128` meter, fed at a rate where its K-weighting filter is accurate.
+///
+/// BS.1770 specifies the K-weighting filter at 48 kHz; other rates get the bilinear transform
+/// of its analog prototype, which compresses the response towards Nyquist: the high-shelf
+/// rises at lower frequencies than it should, so at 16 kHz the crate reads 0.12..0.15 LU
+/// louder than the 48 kHz reading of the same audio (pyloudnorm agrees with itself within
+/// 0.03 LU). Audio below 44.1 kHz is therefore upsampled by the smallest integer factor that
+/// reaches 44.1 kHz (16 kHz x3, 22.05 kHz x2, 8 kHz x6) with our own resampler before it is
+/// measured; the filter at 44.1 kHz and above agrees with pyloudnorm within 0.03 LU. The
+/// upsampler's delay is compensated, its re-cutting depends only on stream position (so the
+/// streaming mode stays chunking-independent), and it only feeds the meter: the audio that is
+/// scaled and emitted is the input itself.
+struct Meter {
+    meter: EbuR128,
+    up: Option<StreamResampler<f64>>,
+    scratch: Vec<f64>,
 }
 
-/// Highest true peak over all channels, linear.
-fn true_peak(meter: &EbuR128) -> Result<f64, NodeError> {
-    let mut tp = 0.0f64;
-    for c in 0..meter.channels() {
-        tp = tp.max(meter.true_peak(c).map_err(meter_error)?);
+impl Meter {
+    fn new(audio: &AudioBuffer) -> Result<Self, NodeError> {
+        let rate = audio.sample_rate();
+        let ch = audio.channels() as usize;
+        let factor = MIN_METER_RATE.div_ceil(rate).max(1);
+        let up = if factor > 1 {
+            Some(
+                StreamResampler::new(ResampleQuality::High, rate, rate * factor, ch).map_err(
+                    |e| NodeError::failed(format!("LoudnessNormalizeNode: upsampler: {e}")),
+                )?,
+            )
+        } else {
+            None
+        };
+        let meter = EbuR128::new(ch as u32, rate * factor, Mode::I | Mode::TRUE_PEAK)
+            .map_err(meter_error)?;
+        Ok(Self {
+            meter,
+            up,
+            scratch: Vec::new(),
+        })
     }
-    Ok(tp)
+
+    /// Measures interleaved full-scale frames.
+    fn add(&mut self, frames: &[f64]) -> Result<(), NodeError> {
+        match &mut self.up {
+            None => self.meter.add_frames_f64(frames).map_err(meter_error),
+            Some(up) => {
+                self.scratch.clear();
+                up.push(frames, &mut self.scratch);
+                self.meter
+                    .add_frames_f64(&self.scratch)
+                    .map_err(meter_error)
+            }
+        }
+    }
+
+    /// Measures what the upsampler still holds (the end of the stream).
+    fn finish(&mut self) -> Result<(), NodeError> {
+        if let Some(up) = &mut self.up {
+            self.scratch.clear();
+            up.flush(&mut self.scratch);
+            self.meter
+                .add_frames_f64(&self.scratch)
+                .map_err(meter_error)?;
+        }
+        Ok(())
+    }
+
+    /// Gated integrated loudness so far, LUFS (-inf below the absolute gate).
+    fn loudness(&self) -> Result<f64, NodeError> {
+        self.meter.loudness_global().map_err(meter_error)
+    }
+
+    /// Highest true peak over all channels, linear.
+    fn true_peak(&self) -> Result<f64, NodeError> {
+        let mut tp = 0.0f64;
+        for c in 0..self.meter.channels() {
+            tp = tp.max(self.meter.true_peak(c).map_err(meter_error)?);
+        }
+        Ok(tp)
+    }
 }
 
 /// The gain that brings `loudness` to `target`, capped by the ceiling; 1.0 when the loudness
@@ -121,18 +195,14 @@ fn gain_for(loudness: f64, tp: f64, target: f64, ceiling_db: f64) -> f64 {
 
 /// Measures the integrated loudness (LUFS) and true peak (linear) of a whole buffer.
 pub fn measure(audio: &AudioBuffer) -> Result<(f64, f64), NodeError> {
-    let mut meter = new_meter(audio)?;
-    meter
-        .add_frames_f64(&to_f64(audio.samples()))
-        .map_err(meter_error)?;
-    Ok((
-        meter.loudness_global().map_err(meter_error)?,
-        true_peak(&meter)?,
-    ))
+    let mut meter = Meter::new(audio)?;
+    meter.add(&to_f64(audio.samples()))?;
+    meter.finish()?;
+    Ok((meter.loudness()?, meter.true_peak()?))
 }
 
 struct Running {
-    meter: EbuR128,
+    meter: Meter,
     block: usize,
     /// Frames of the current block already processed.
     in_block: usize,
@@ -172,7 +242,7 @@ impl LoudnessNormalizeNode {
         let r = match &mut self.running {
             Some(r) => r,
             None => self.running.insert(Running {
-                meter: new_meter(audio)?,
+                meter: Meter::new(audio)?,
                 block: ((audio.sample_rate() as usize + 5) / 10).max(1),
                 in_block: 0,
                 from: 1.0,
@@ -187,7 +257,7 @@ impl LoudnessNormalizeNode {
             let n = (r.block - r.in_block).min(frames - f);
             let part = &mut v[f * ch..(f + n) * ch];
             // Measure before scaling: the estimate is of the input.
-            r.meter.add_frames_f64(part).map_err(meter_error)?;
+            r.meter.add(part)?;
             let step = (r.to - r.from) / r.block as f64;
             for (i, frame) in part.chunks_exact_mut(ch).enumerate() {
                 let g = r.from + step * (r.in_block + i + 1) as f64;
@@ -200,8 +270,8 @@ impl LoudnessNormalizeNode {
             if r.in_block == r.block {
                 r.in_block = 0;
                 r.from = r.to;
-                let l = r.meter.loudness_global().map_err(meter_error)?;
-                r.to = gain_for(l, true_peak(&r.meter)?, target, ceiling);
+                let l = r.meter.loudness()?;
+                r.to = gain_for(l, r.meter.true_peak()?, target, ceiling);
             }
         }
         Ok(from_f64(v, audio))
