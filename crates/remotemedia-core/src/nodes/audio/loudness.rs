@@ -6,7 +6,9 @@
 //! `mode="whole"` (default) is two passes: the node holds the stream back, measures it at
 //! `flush`, and emits it scaled by `target_lufs - integrated` dB, lowered if needed so the
 //! true peak does not exceed `true_peak_db` (the ceiling wins: output can end below target).
-//! Memory grows with the stream. Audio quieter than the absolute gate (or silence) passes
+//! The held stream counts against the executor's `max_call_bytes` (three times its size:
+//! held, joined, scaled), so a stream longer than a third of that limit is refused with an
+//! error naming the node, the limit and `mode="streaming"`. Audio quieter than the absolute gate (or silence) passes
 //! unchanged.
 //!
 //! `mode="streaming"` has no latency: the stream is cut into 100 ms blocks counted from its
@@ -33,7 +35,9 @@ use super::gain::scale;
 use super::resample::{ResampleQuality, StreamResampler};
 use crate::data::{AudioBuffer, Data};
 use crate::error::NodeError;
-use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
+use crate::node::{
+    check_input_rate, check_stream_shape, data_bytes, data_samples, expect_audio, Node,
+};
 use crate::registry::{NodeParams, ParamIssue};
 
 /// How `LoudnessNormalizeNode` measures.
@@ -193,10 +197,23 @@ fn gain_for(loudness: f64, tp: f64, target: f64, ceiling_db: f64) -> f64 {
     }
 }
 
+/// Feeds `audio` to the meter about a second at a time.
+fn add_in_pieces(meter: &mut Meter, audio: &AudioBuffer) -> Result<(), NodeError> {
+    const PIECE: usize = 1 << 16;
+    let frames = audio.frames();
+    let mut at = 0;
+    while at < frames {
+        let end = (at + PIECE).min(frames);
+        meter.add(&to_f64(audio.slice_frames(at, end).samples()))?;
+        at = end;
+    }
+    Ok(())
+}
+
 /// Measures the integrated loudness (LUFS) and true peak (linear) of a whole buffer.
 pub fn measure(audio: &AudioBuffer) -> Result<(f64, f64), NodeError> {
     let mut meter = Meter::new(audio)?;
-    meter.add(&to_f64(audio.samples()))?;
+    add_in_pieces(&mut meter, audio)?;
     meter.finish()?;
     Ok((meter.loudness()?, meter.true_peak()?))
 }
@@ -302,13 +319,38 @@ impl Node for LoudnessNormalizeNode {
         }
     }
 
+    fn output_bytes(&self, input: &Data) -> u64 {
+        match self.params.mode {
+            LoudnessMode::Whole => self.held.claim(input),
+            LoudnessMode::Streaming => {
+                data_bytes(input).saturating_add(data_samples(input).saturating_mul(8))
+            }
+        }
+    }
+
+    fn holding_advice(&self) -> Option<String> {
+        (self.params.mode == LoudnessMode::Whole).then(|| {
+            "LoudnessNormalizeNode with mode=\"whole\" holds the whole stream until its end \
+             (two passes), and the stream held so far is counted against this limit; for \
+             longer streams use mode=\"streaming\" or raise the limit"
+                .to_string()
+        })
+    }
+
     async fn flush(&mut self) -> Result<Option<Data>, NodeError> {
         self.shape = None;
         self.running = None;
-        let Some(held) = self.held.take() else {
+        let Some(first) = self.held.parts().first() else {
             return Ok(None);
         };
-        let (loudness, tp) = measure(&held)?;
+        // Measured part by part, in pieces: the f64 copy and the upsampled copy stay small.
+        let mut meter = Meter::new(first)?;
+        for part in self.held.parts() {
+            add_in_pieces(&mut meter, part)?;
+        }
+        meter.finish()?;
+        let (loudness, tp) = (meter.loudness()?, meter.true_peak()?);
+        let held = self.held.take().expect("a part is held");
         let g = gain_for(
             loudness,
             tp,
