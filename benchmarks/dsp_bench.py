@@ -133,18 +133,23 @@ def gain_section(x: np.ndarray) -> str:
     return table.render(US_PER_SEC)
 
 
-def loudness_section(x2: np.ndarray) -> str:
+def loudness_section(x2: np.ndarray, rate: int = RATE) -> str:
+    note = (
+        "with true peak (4x)"
+        if rate >= 44100
+        else "measured upsampled x3; true peak (4x) at 16 kHz"
+    )
     table = Table(
-        "Loudness normalise to -23 LUFS (measure + scale; 10 s stereo f32 at 48 kHz)",
+        f"Loudness normalise to -23 LUFS (measure + scale; 10 s stereo f32 at {rate / 1000:g} kHz)",
         "us per s of audio",
         "pyloudnorm",
     )
     ours = LoudnessNormalizeNode(target_lufs=-23.0, true_peak_db=0.0)
     impls: list[tuple[str, Any, str]] = [
-        ("remotemedia LoudnessNormalizeNode", lambda: ours(x2, RATE), "with true peak (4x)"),
+        ("remotemedia LoudnessNormalizeNode", lambda: ours(x2, rate), note),
     ]
     if pyloudnorm is not None:
-        meter = pyloudnorm.Meter(RATE)
+        meter = pyloudnorm.Meter(rate)
 
         def pyln() -> np.ndarray:
             loud = meter.integrated_loudness(x2)
@@ -167,12 +172,15 @@ def main() -> int:
     print()
     x = music(RATE, SECS)
     x2 = np.stack([x, np.roll(x, 1000)], axis=1)
+    x16 = music(16000, SECS)
+    x2_16k = np.stack([x16, np.roll(x16, 333)], axis=1)
     for section in (
         filter_section(x),
         eq_section(x),
         dc_section(x2),
         gain_section(x),
         loudness_section(x2),
+        loudness_section(x2_16k, 16000),
     ):
         print(section)
     return 0

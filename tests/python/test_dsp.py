@@ -60,37 +60,92 @@ SIGNALS = {
 }
 
 
-@pytest.mark.parametrize("rate", [48000, 44100])
+RATES = [8000, 16000, 22050, 44100, 48000]
+
+
+def _loudness_read(x: np.ndarray, rate: int) -> float:
+    """Our integrated loudness of `x`, read from the gain LoudnessNormalizeNode applies."""
+    out = np.asarray(LoudnessNormalizeNode(target_lufs=-26.0, true_peak_db=0.0)(x, rate))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    return -26.0 - 20 * np.log10(np.max(np.abs(out)) / np.max(np.abs(x)))
+
+
+# pyloudnorm's default meter is itself 0.115 LU below BS.1770 on this tone pair at 8 kHz
+# (its high-shelf is re-designed at the rate by the bilinear transform, and its high-pass is
+# normalised to unity gain where BS.1770's has +0.04 dB): see the BS.1770 tests below.
+_PYLOUDNORM_OFF = {("tone", 8000)}
+
+
+@pytest.mark.parametrize("rate", RATES)
 @pytest.mark.parametrize("kind", sorted(SIGNALS))
 def test_loudness_matches_pyloudnorm_within_0_1_lu(kind: str, rate: int) -> None:
-    x = SIGNALS[kind](rate)
-    target = -26.0
-    out = np.asarray(LoudnessNormalizeNode(target_lufs=target, true_peak_db=0.0)(x, rate))
-    assert out.shape == x.shape and out.dtype == x.dtype
-    # The gain is linear, so output at target (by pyloudnorm) means both meters agree.
-    measured = pyloudnorm.Meter(rate).integrated_loudness(out.astype(np.float64))
-    assert abs(measured - target) < 0.1, (kind, rate, measured)
-
-
-@pytest.mark.parametrize("kind", sorted(SIGNALS))
-def test_loudness_at_16_khz_is_within_0_2_lu_of_the_48_khz_reading(kind: str) -> None:
-    """BS.1770 gives the K-weighting filters at 48 kHz only. At 16 kHz the ebur128 crate's
-    redesigned filters read 0.12..0.15 LU above the 48 kHz reading of the same audio
-    (upsampled), where pyloudnorm's read within 0.03 (measured here; see docs/nodes.md). This
-    pins the known bias so a change is seen."""
-    rate = 16000
+    if (kind, rate) in _PYLOUDNORM_OFF:
+        pytest.xfail("pyloudnorm reads 0.115 LU below BS.1770 here (tested against BS.1770)")
     x = SIGNALS[kind](rate).astype(np.float64)
-    reference = pyloudnorm.Meter(48000).integrated_loudness(signal.resample_poly(x, 3, 1, axis=0))
-    out = np.asarray(LoudnessNormalizeNode(target_lufs=-26.0, true_peak_db=0.0)(x, rate))
-    ours = -26.0 - 20 * np.log10(np.max(np.abs(out)) / np.max(np.abs(x)))
-    assert 0.0 < ours - reference < 0.2, (kind, ours, reference)
+    reference = pyloudnorm.Meter(rate).integrated_loudness(x)
+    assert abs(_loudness_read(x, rate) - reference) < 0.1, (kind, rate, reference)
 
 
-def test_loudness_streaming_mode_equals_itself_in_chunks() -> None:
-    x = music(48000, 3.0, channels=2, seed=4)
+def test_the_pyloudnorm_exception_is_pyloudnorm_being_off() -> None:
+    """The one case excluded above is excluded because pyloudnorm misses the BS.1770 value
+    there, while we hit it."""
+    for kind, rate in _PYLOUDNORM_OFF:
+        x = SIGNALS[kind](rate).astype(np.float64)
+        truth = _bs1770_tones(rate)
+        assert abs(pyloudnorm.Meter(rate).integrated_loudness(x) - truth) > 0.1
+        assert abs(_loudness_read(x, rate) - truth) < 0.02
+
+
+def _bs1770_k_weight_power(freq: float) -> float:
+    """|H(f)|^2 of the BS.1770-4 K-weighting filter (its published 48 kHz coefficients)."""
+    z = np.exp(-2j * np.pi * freq / 48000)
+    shelf = np.polyval([1.19839281085285, -2.69169618940638, 1.53512485958697], z) / np.polyval(
+        [0.73248077421585, -1.69065929318241, 1.0], z
+    )
+    high = np.polyval([1.0, -2.0, 1.0], z) / np.polyval(
+        [0.99007225036621, -1.99004745483398, 1.0], z
+    )
+    return float(abs(shelf * high) ** 2)
+
+
+def _bs1770_tones(rate: int) -> float:
+    """The exact BS.1770 loudness of `tones(rate)`: two steady sines (the 5 kHz one aliases to
+    rate - 5 kHz below 10 kHz), so every gating block has the same mean square."""
+    f2 = 5000.0 if rate > 10000 else rate - 5000.0
+    power = 0.3**2 / 2 * _bs1770_k_weight_power(997.0) + 0.1**2 / 2 * _bs1770_k_weight_power(f2)
+    return -0.691 + 10 * np.log10(power)
+
+
+@pytest.mark.parametrize("rate", [*RATES, 11025, 32000])
+def test_loudness_of_tones_matches_bs1770_within_0_02_lu(rate: int) -> None:
+    """At every rate, steady tones read what BS.1770's 48 kHz filter gives analytically. Below
+    44.1 kHz this needs the upsampled measurement: the K-weighting re-designed at 16 kHz read
+    0.12..0.15 LU high (see docs/nodes.md)."""
+    x = tones(rate, 6.0).astype(np.float64)
+    assert abs(_loudness_read(x, rate) - _bs1770_tones(rate)) < 0.02
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 22050])
+@pytest.mark.parametrize("kind", ["music", "speech"])
+def test_loudness_at_low_rates_reads_as_bs1770_at_48_khz(kind: str, rate: int) -> None:
+    """Broadband audio at a low rate reads within 0.02 LU of BS.1770's own 48 kHz filter
+    (pyloudnorm's "DeMan" filter class, the standard's coefficients) on the same audio
+    upsampled to 48 kHz."""
+    from fractions import Fraction
+
+    x = SIGNALS[kind](rate).astype(np.float64)
+    up = Fraction(48000, rate)
+    at_48k = signal.resample_poly(x, up.numerator, up.denominator, axis=0)
+    reference = pyloudnorm.Meter(48000, filter_class="DeMan").integrated_loudness(at_48k)
+    assert abs(_loudness_read(x, rate) - reference) < 0.02, (kind, rate, reference)
+
+
+@pytest.mark.parametrize("rate", [48000, 16000])
+def test_loudness_streaming_mode_equals_itself_in_chunks(rate: int) -> None:
+    x = music(rate, 3.0, channels=2, seed=4)
     node = LoudnessNormalizeNode(mode="streaming")
-    whole = np.asarray(node(x, 48000))
-    parts = [np.asarray(node.process(x[i : i + 3001], 48000)) for i in range(0, len(x), 3001)]
+    whole = np.asarray(node(x, rate))
+    parts = [np.asarray(node.process(x[i : i + 3001], rate)) for i in range(0, len(x), 3001)]
     tail = node.flush()
     if tail is not None:
         parts.append(np.asarray(tail))

@@ -89,6 +89,15 @@ pub trait Node: Send {
     fn output_size(&self, _input: &Data) -> Option<u64> {
         None
     }
+
+    /// For a node that holds the stream back until `flush` (a whole-stream mode: peak
+    /// normalisation, two-pass loudness): its `output_bytes` counts everything it holds plus
+    /// what `flush` will allocate, so the limits bound what it holds, and this is the advice
+    /// the limit error gives instead of "send smaller chunks" (which does not help such a
+    /// node). `None` (the default) for nodes that do not hold.
+    fn holding_advice(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The size of a value's samples, in bytes (audio: samples x bytes per sample; a map or list:

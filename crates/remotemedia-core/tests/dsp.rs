@@ -164,6 +164,31 @@ fn loudness_leaves_silence_unchanged() {
 }
 
 #[test]
+fn loudness_passes_audio_with_nan_or_inf_unchanged_at_every_rate() {
+    // Below 44.1 kHz the measurement goes through the FFT upsampler, which must never see
+    // NaN or infinity (rubato panics); the reading is undefined, so the audio passes as is.
+    for rate in [8_000, 16_000, 48_000] {
+        for bad_value in [f32::NAN, f32::INFINITY, f32::MAX] {
+            let mut v = music(rate, 2.0, 2, 7);
+            v[1_001] = bad_value;
+            let x = buf(v, rate, 2);
+            for mode in ["whole", "streaming"] {
+                let p = node("LoudnessNormalizeNode", &format!(r#"{{"mode": "{mode}"}}"#));
+                let out = run_whole(&p, x.clone());
+                let a = out.as_audio().unwrap();
+                assert_eq!(a.frames(), x.frames(), "{rate} {mode}");
+                if mode == "whole" && !bad_value.is_finite() {
+                    let (got, want) = (f32_samples(&out), f32_samples(&Data::Audio(x.clone())));
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!(g == w || (g.is_nan() && w.is_nan()), "{rate} {bad_value}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn loudness_streaming_mode_converges_and_streams_like_whole_input() {
     let x = buf(music(16_000, 8.0, 1, 5), 16_000, 1);
     let p = node(

@@ -230,3 +230,78 @@ async fn an_analysis_sink_is_not_refused_for_its_input_size() {
     let (_, limit, ..) = limit_error(pass.run(big).await.unwrap_err());
     assert_eq!(limit, "max_output_bytes");
 }
+
+/// The whole-stream nodes (peak normalisation, two-pass loudness, and silence trimming over a
+/// long pause) hold a stream until its end: what they hold is counted in every call's claim,
+/// so a session that streams past the limit is refused, naming the node, the limit and the
+/// mode that does not hold, instead of growing without bound.
+#[test]
+fn a_stream_held_by_a_whole_stream_node_is_bounded_by_max_call_bytes() {
+    // 0.1 s chunks of 48 kHz f32 mono: 19,200 bytes each. A holding call claims three times
+    // the stream so far (held, joined and scaled at flush) plus the chunk's f64 copy, so with
+    // a 1 MB limit the 17th chunk is refused (3 x 17 x 19,200 + 38,400 = 1,017,600); the
+    // trimmer holds from its second chunk on, so it is refused one chunk later.
+    let limits = ResourceLimits {
+        max_call_bytes: 1_000_000,
+        ..ResourceLimits::default()
+    };
+    let loud = vec![0.25f32; 4_800];
+    let quiet = vec![0.0f32; 4_800];
+    let cases = [
+        (
+            "GainNode",
+            r#"{"peak_db": -1}"#,
+            "use a fixed gain (db or linear)",
+        ),
+        (
+            "LoudnessNormalizeNode",
+            r#"{"mode": "whole"}"#,
+            "use mode=\"streaming\"",
+        ),
+        ("TrimSilenceNode", r#"{}"#, "lower threshold_db"),
+    ];
+    let rt = rt();
+    for (node_type, params, advice) in cases {
+        let p = pipeline(&one_node(node_type, params)).with_limits(limits);
+        let mut s = p.session().unwrap();
+        let mut refused = None;
+        for i in 0..40 {
+            // Trim holds the quiet audio after its first loud chunk.
+            let x = if i == 0 || node_type != "TrimSilenceNode" {
+                &loud
+            } else {
+                &quiet
+            };
+            let chunk = Data::Audio(AudioBuffer::mono_f32(x.clone(), 48_000));
+            if let Err(e) = rt.block_on(s.push(chunk)) {
+                refused = Some((i, e));
+                break;
+            }
+        }
+        let (i, e) = refused.unwrap_or_else(|| panic!("{node_type}: never refused"));
+        let expected = if node_type == "TrimSilenceNode" {
+            17
+        } else {
+            16
+        };
+        assert_eq!(i, expected, "{node_type}");
+        let (node, limit, max, requested, text) = limit_error(e);
+        assert_eq!(node.as_deref(), Some("n"), "{node_type}");
+        assert_eq!((limit, max), ("max_call_bytes", 1_000_000), "{node_type}");
+        assert_eq!(requested, 3 * 17 * 19_200 + 38_400, "{node_type}");
+        assert!(text.contains(&format!("({node_type})")), "{text}");
+        assert!(text.contains(advice), "{text}");
+    }
+    // The fixed-gain and streaming modes hold nothing: 40 chunks pass.
+    for (node_type, params) in [
+        ("GainNode", r#"{"db": -1}"#),
+        ("LoudnessNormalizeNode", r#"{"mode": "streaming"}"#),
+    ] {
+        let p = pipeline(&one_node(node_type, params)).with_limits(limits);
+        let mut s = p.session().unwrap();
+        for _ in 0..40 {
+            let chunk = Data::Audio(AudioBuffer::mono_f32(loud.clone(), 48_000));
+            rt.block_on(s.push(chunk)).unwrap();
+        }
+    }
+}

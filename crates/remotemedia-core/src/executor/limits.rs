@@ -77,15 +77,17 @@ impl Budget {
         self.output.store(0, Ordering::Relaxed);
     }
 
-    /// Claims `bytes` for one call of a node before it runs; `sink` also counts it against the
-    /// output limit.
+    /// Claims `bytes` for one call of a node before it runs. `advice` replaces the default
+    /// advice of the error (see [`Node::holding_advice`](crate::node::Node::holding_advice)).
     pub(crate) fn claim(
         &self,
         limits: &ResourceLimits,
         node_id: &str,
         node_type: &str,
         bytes: u64,
+        advice: Option<&str>,
     ) -> Result<(), ExecutorError> {
+        let advice = advice.unwrap_or(ADVICE);
         let fail = |limit: &'static str, max: u64, what: String| ExecutorError::LimitExceeded {
             node_id: Some(node_id.to_string()),
             node_type: Some(node_type.to_string()),
@@ -94,7 +96,7 @@ impl Budget {
             requested: bytes,
             message: format!(
                 "node '{node_id}' ({node_type}) {what}, over the limit {limit} = {max} bytes \
-                 ({}); {ADVICE}",
+                 ({}); {advice}",
                 human_bytes(max)
             ),
         };
@@ -203,7 +205,9 @@ mod tests {
             max_trace_events: 0,
         };
         let b = Budget::default();
-        let e = b.claim(&limits, "up", "ChannelMixNode", 101).unwrap_err();
+        let e = b
+            .claim(&limits, "up", "ChannelMixNode", 101, None)
+            .unwrap_err();
         assert_eq!(e.code(), "limit");
         let text = e.to_string();
         assert!(
@@ -212,9 +216,13 @@ mod tests {
         );
         assert!(text.contains("max_call_bytes = 100 bytes"), "{text}");
         assert!(text.contains("stream"), "{text}");
-        b.claim(&limits, "a", "T", 100).unwrap();
-        let e = b.claim(&limits, "b", "T", 60).unwrap_err();
+        b.claim(&limits, "a", "T", 100, None).unwrap();
+        let e = b.claim(&limits, "b", "T", 60, None).unwrap_err();
         assert!(e.to_string().contains("max_run_bytes = 150"), "{e}");
+        let e = b
+            .claim(&limits, "g", "T", 101, Some("hold less"))
+            .unwrap_err();
+        assert!(e.to_string().ends_with("; hold less"), "{e}");
         b.reset();
         b.output(&limits, "s", "T", 50).unwrap();
         let e = b.output(&limits, "s", "T", 20).unwrap_err();

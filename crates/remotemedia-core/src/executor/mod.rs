@@ -841,7 +841,14 @@ async fn run_node(
     for data in inputs {
         // Before the node allocates: refuse a call over the limits (issue 9).
         let claimed = node.output_bytes(&data);
-        if let Err(e) = budget.claim(&limits, &slot.id, &slot.node_type, claimed) {
+        let advice = node.holding_advice();
+        if let Err(e) = budget.claim(
+            &limits,
+            &slot.id,
+            &slot.node_type,
+            claimed,
+            advice.as_deref(),
+        ) {
             return (Err(e), records);
         }
         // A sink whose output can outgrow its input says how big (a 48x upsample is refused

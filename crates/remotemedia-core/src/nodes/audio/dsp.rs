@@ -2,8 +2,9 @@
 //! back to the input's format once, so integer outputs round half to even and saturate
 //! (the rules of [`crate::data::convert`]) and never wrap.
 
-use crate::data::{AudioBuffer, Samples};
+use crate::data::{AudioBuffer, Data, Samples};
 use crate::error::NodeError;
+use crate::node::{data_bytes, data_samples};
 
 /// The samples as `f64` full scale (integers divided by 2^(bits-1)).
 pub(crate) fn to_f64(samples: &Samples) -> Vec<f64> {
@@ -103,6 +104,25 @@ impl Held {
         }
         self.0.push(audio.clone());
         Ok(())
+    }
+
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.0.iter().map(|a| a.byte_len() as u64).sum()
+    }
+
+    /// What a call of a node holding this stream allocates, for `Node::output_bytes`: the
+    /// input kept (and its f64 working copy), plus what `flush` will need for the whole
+    /// stream: one joined copy and one output of the same size.
+    pub(crate) fn claim(&self, input: &Data) -> u64 {
+        let all = self.bytes().saturating_add(data_bytes(input));
+        all.saturating_mul(3)
+            .saturating_add(data_samples(input).saturating_mul(8))
+    }
+
+    /// The parts held, in order.
+    pub(crate) fn parts(&self) -> &[AudioBuffer] {
+        &self.0
     }
 
     /// Everything held, joined; `None` when nothing was.

@@ -2,7 +2,9 @@
 //!
 //! A fixed gain is applied chunk by chunk with no latency. Peak normalisation needs the
 //! loudest sample of the whole stream, so in that mode the node holds the stream back and
-//! emits it, scaled, at `flush` (memory grows with the stream; use `db` for live audio).
+//! emits it, scaled, at `flush` (use `db` for live audio). What it holds counts against the
+//! executor's `max_call_bytes` (three times the stream: held, joined, scaled), so a longer
+//! stream is refused with an error naming the node and the limit, not an out-of-memory abort.
 //! Samples are scaled in `f64` and converted back to the input format once: integer outputs
 //! round half to even and saturate, never wrap. Digital silence is left unchanged by
 //! `peak_db` (there is no peak to scale).
@@ -14,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::dsp::{db_to_gain, map_f64, Held};
 use crate::data::{AudioBuffer, Data, Samples};
 use crate::error::NodeError;
-use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
+use crate::node::{
+    check_input_rate, check_stream_shape, data_bytes, data_samples, expect_audio, Node,
+};
 use crate::registry::{NodeParams, ParamIssue};
 
 /// Parameters of `GainNode`: exactly one of `db`, `linear`, `peak_db`.
@@ -120,6 +124,22 @@ impl Node for GainNode {
             (None, None) => 1.0,
         };
         Ok(Some(Data::Audio(scale(audio, gain))))
+    }
+
+    fn output_bytes(&self, input: &Data) -> u64 {
+        match self.params.peak_db {
+            Some(_) => self.held.claim(input),
+            None => data_bytes(input).saturating_add(data_samples(input).saturating_mul(8)),
+        }
+    }
+
+    fn holding_advice(&self) -> Option<String> {
+        self.params.peak_db.map(|_| {
+            "GainNode with peak_db holds the whole stream until its end (the peak is only \
+             known then), and the stream held so far is counted against this limit; for \
+             longer streams use a fixed gain (db or linear) or raise the limit"
+                .to_string()
+        })
     }
 
     async fn flush(&mut self) -> Result<Option<Data>, NodeError> {

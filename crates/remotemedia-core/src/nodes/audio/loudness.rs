@@ -6,8 +6,11 @@
 //! `mode="whole"` (default) is two passes: the node holds the stream back, measures it at
 //! `flush`, and emits it scaled by `target_lufs - integrated` dB, lowered if needed so the
 //! true peak does not exceed `true_peak_db` (the ceiling wins: output can end below target).
-//! Memory grows with the stream. Audio quieter than the absolute gate (or silence) passes
-//! unchanged.
+//! The held stream counts against the executor's `max_call_bytes` (three times its size:
+//! held, joined, scaled), so a stream longer than a third of that limit is refused with an
+//! error naming the node, the limit and `mode="streaming"`. Audio quieter than the absolute
+//! gate (or silence) passes unchanged, and so does audio with a NaN or infinite sample (its
+//! loudness is undefined; in streaming mode the gain returns to 0 dB from the next block).
 //!
 //! `mode="streaming"` has no latency: the stream is cut into 100 ms blocks counted from its
 //! first sample; at each block boundary the gated integrated loudness of everything before it
@@ -17,6 +20,11 @@
 //! so early audio is not yet at target, and a peak louder than any before it can pass the
 //! ceiling until the next block (integer outputs saturate). Block boundaries depend only on
 //! stream position, so streamed output equals whole-input output in this mode too.
+//!
+//! Below 44.1 kHz both modes measure the audio upsampled by an integer factor (see [`Meter`]):
+//! BS.1770's filter re-designed at a low rate reads too loud (+0.09..0.15 LU at 16 kHz). In
+//! streaming mode the estimate then lags the input by the upsampler's delay (one resampler
+//! block, about 20 ms).
 
 use async_trait::async_trait;
 use ebur128::{EbuR128, Mode};
@@ -25,9 +33,12 @@ use serde::{Deserialize, Serialize};
 
 use super::dsp::{db_to_gain, from_f64, to_f64, Held};
 use super::gain::scale;
+use super::resample::{ResampleQuality, StreamResampler};
 use crate::data::{AudioBuffer, Data};
 use crate::error::NodeError;
-use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
+use crate::node::{
+    check_input_rate, check_stream_shape, data_bytes, data_samples, expect_audio, Node,
+};
 use crate::registry::{NodeParams, ParamIssue};
 
 /// How `LoudnessNormalizeNode` measures.
@@ -86,22 +97,116 @@ fn meter_error(e: ebur128::Error) -> NodeError {
     NodeError::failed(format!("LoudnessNormalizeNode: loudness meter: {e}"))
 }
 
-fn new_meter(audio: &AudioBuffer) -> Result<EbuR128, NodeError> {
-    EbuR128::new(
-        audio.channels() as u32,
-        audio.sample_rate(),
-        Mode::I | Mode::TRUE_PEAK,
-    )
-    .map_err(meter_error)
+/// Rates below this are measured on the audio upsampled by an integer factor to at least
+/// this rate (see [`Meter`]).
+const MIN_METER_RATE: u32 = 44_100;
+
+/// The `ebur128` meter, fed at a rate where its K-weighting filter is accurate.
+///
+/// BS.1770 specifies the K-weighting filter at 48 kHz; other rates get the bilinear transform
+/// of its analog prototype, which compresses the response towards Nyquist: the high-shelf
+/// rises at lower frequencies than it should, so at 16 kHz the crate read 0.09..0.15 LU
+/// louder than the 48 kHz reading of the same audio upsampled (0.13..0.32 at 8 kHz). Audio below 44.1 kHz is therefore upsampled by the smallest integer factor that
+/// reaches 44.1 kHz (16 kHz x3, 22.05 kHz x2, 8 kHz x6) with our own resampler before it is
+/// measured (at 44.1 kHz the filter reads within 0.003 LU of the 48 kHz reading). The
+/// upsampler's delay is compensated, its re-cutting depends only on stream position (so the
+/// streaming mode stays chunking-independent), and it only feeds the meter: the audio that is
+/// scaled and emitted is the input itself. The true peak is measured on the input at its own
+/// rate (ebur128 oversamples it 4x there; at the upsampled rate that would be 3x to 6x the
+/// work for the same estimate).
+///
+/// The upsampler runs in f32: its error (about -140 dB) is far below what moves a loudness
+/// reading by 0.001 LU.
+struct Meter {
+    meter: EbuR128,
+    up: Option<(StreamResampler<f32>, EbuR128)>,
+    input: Vec<f32>,
+    scratch: Vec<f32>,
+    /// A NaN or infinite sample was measured: the loudness is undefined from then on.
+    nonfinite: bool,
 }
 
-/// Highest true peak over all channels, linear.
-fn true_peak(meter: &EbuR128) -> Result<f64, NodeError> {
-    let mut tp = 0.0f64;
-    for c in 0..meter.channels() {
-        tp = tp.max(meter.true_peak(c).map_err(meter_error)?);
+impl Meter {
+    fn new(audio: &AudioBuffer) -> Result<Self, NodeError> {
+        let rate = audio.sample_rate();
+        let ch = audio.channels() as usize;
+        let factor = MIN_METER_RATE.div_ceil(rate).max(1);
+        let (meter, up) = if factor > 1 {
+            let resampler = StreamResampler::new(ResampleQuality::High, rate, rate * factor, ch)
+                .map_err(|e| NodeError::failed(format!("LoudnessNormalizeNode: upsampler: {e}")))?;
+            let loudness = EbuR128::new(ch as u32, rate * factor, Mode::I).map_err(meter_error)?;
+            let peak = EbuR128::new(ch as u32, rate, Mode::TRUE_PEAK).map_err(meter_error)?;
+            (peak, Some((resampler, loudness)))
+        } else {
+            let both =
+                EbuR128::new(ch as u32, rate, Mode::I | Mode::TRUE_PEAK).map_err(meter_error)?;
+            (both, None)
+        };
+        Ok(Self {
+            meter,
+            up,
+            input: Vec::new(),
+            scratch: Vec::new(),
+            nonfinite: false,
+        })
     }
-    Ok(tp)
+
+    /// Measures interleaved full-scale frames.
+    fn add(&mut self, frames: &[f64]) -> Result<(), NodeError> {
+        self.nonfinite |= frames.iter().any(|x| !x.is_finite());
+        self.meter.add_frames_f64(frames).map_err(meter_error)?;
+        if let Some((up, loudness)) = &mut self.up {
+            self.input.clear();
+            // The FFT resampler must not see NaN, infinities or values near f32::MAX (see
+            // resample.rs); such input makes the reading undefined anyway.
+            self.input.extend(frames.iter().map(|&x| {
+                if x.is_finite() {
+                    x.clamp(-1e20, 1e20) as f32
+                } else {
+                    0.0
+                }
+            }));
+            self.scratch.clear();
+            up.push(&self.input, &mut self.scratch);
+            loudness
+                .add_frames_f32(&self.scratch)
+                .map_err(meter_error)?;
+        }
+        Ok(())
+    }
+
+    /// Measures what the upsampler still holds (the end of the stream).
+    fn finish(&mut self) -> Result<(), NodeError> {
+        if let Some((up, loudness)) = &mut self.up {
+            self.scratch.clear();
+            up.flush(&mut self.scratch);
+            loudness
+                .add_frames_f32(&self.scratch)
+                .map_err(meter_error)?;
+        }
+        Ok(())
+    }
+
+    /// Gated integrated loudness so far, LUFS (-inf below the absolute gate).
+    fn loudness(&self) -> Result<f64, NodeError> {
+        if self.nonfinite {
+            return Ok(f64::NAN);
+        }
+        match &self.up {
+            None => self.meter.loudness_global(),
+            Some((_, loudness)) => loudness.loudness_global(),
+        }
+        .map_err(meter_error)
+    }
+
+    /// Highest true peak over all channels, linear.
+    fn true_peak(&self) -> Result<f64, NodeError> {
+        let mut tp = 0.0f64;
+        for c in 0..self.meter.channels() {
+            tp = tp.max(self.meter.true_peak(c).map_err(meter_error)?);
+        }
+        Ok(tp)
+    }
 }
 
 /// The gain that brings `loudness` to `target`, capped by the ceiling; 1.0 when the loudness
@@ -119,20 +224,29 @@ fn gain_for(loudness: f64, tp: f64, target: f64, ceiling_db: f64) -> f64 {
     }
 }
 
+/// Feeds `audio` to the meter about a second at a time.
+fn add_in_pieces(meter: &mut Meter, audio: &AudioBuffer) -> Result<(), NodeError> {
+    const PIECE: usize = 1 << 16;
+    let frames = audio.frames();
+    let mut at = 0;
+    while at < frames {
+        let end = (at + PIECE).min(frames);
+        meter.add(&to_f64(audio.slice_frames(at, end).samples()))?;
+        at = end;
+    }
+    Ok(())
+}
+
 /// Measures the integrated loudness (LUFS) and true peak (linear) of a whole buffer.
 pub fn measure(audio: &AudioBuffer) -> Result<(f64, f64), NodeError> {
-    let mut meter = new_meter(audio)?;
-    meter
-        .add_frames_f64(&to_f64(audio.samples()))
-        .map_err(meter_error)?;
-    Ok((
-        meter.loudness_global().map_err(meter_error)?,
-        true_peak(&meter)?,
-    ))
+    let mut meter = Meter::new(audio)?;
+    add_in_pieces(&mut meter, audio)?;
+    meter.finish()?;
+    Ok((meter.loudness()?, meter.true_peak()?))
 }
 
 struct Running {
-    meter: EbuR128,
+    meter: Meter,
     block: usize,
     /// Frames of the current block already processed.
     in_block: usize,
@@ -172,7 +286,7 @@ impl LoudnessNormalizeNode {
         let r = match &mut self.running {
             Some(r) => r,
             None => self.running.insert(Running {
-                meter: new_meter(audio)?,
+                meter: Meter::new(audio)?,
                 block: ((audio.sample_rate() as usize + 5) / 10).max(1),
                 in_block: 0,
                 from: 1.0,
@@ -187,7 +301,7 @@ impl LoudnessNormalizeNode {
             let n = (r.block - r.in_block).min(frames - f);
             let part = &mut v[f * ch..(f + n) * ch];
             // Measure before scaling: the estimate is of the input.
-            r.meter.add_frames_f64(part).map_err(meter_error)?;
+            r.meter.add(part)?;
             let step = (r.to - r.from) / r.block as f64;
             for (i, frame) in part.chunks_exact_mut(ch).enumerate() {
                 let g = r.from + step * (r.in_block + i + 1) as f64;
@@ -200,8 +314,8 @@ impl LoudnessNormalizeNode {
             if r.in_block == r.block {
                 r.in_block = 0;
                 r.from = r.to;
-                let l = r.meter.loudness_global().map_err(meter_error)?;
-                r.to = gain_for(l, true_peak(&r.meter)?, target, ceiling);
+                let l = r.meter.loudness()?;
+                r.to = gain_for(l, r.meter.true_peak()?, target, ceiling);
             }
         }
         Ok(from_f64(v, audio))
@@ -232,13 +346,38 @@ impl Node for LoudnessNormalizeNode {
         }
     }
 
+    fn output_bytes(&self, input: &Data) -> u64 {
+        match self.params.mode {
+            LoudnessMode::Whole => self.held.claim(input),
+            LoudnessMode::Streaming => {
+                data_bytes(input).saturating_add(data_samples(input).saturating_mul(8))
+            }
+        }
+    }
+
+    fn holding_advice(&self) -> Option<String> {
+        (self.params.mode == LoudnessMode::Whole).then(|| {
+            "LoudnessNormalizeNode with mode=\"whole\" holds the whole stream until its end \
+             (two passes), and the stream held so far is counted against this limit; for \
+             longer streams use mode=\"streaming\" or raise the limit"
+                .to_string()
+        })
+    }
+
     async fn flush(&mut self) -> Result<Option<Data>, NodeError> {
         self.shape = None;
         self.running = None;
-        let Some(held) = self.held.take() else {
+        let Some(first) = self.held.parts().first() else {
             return Ok(None);
         };
-        let (loudness, tp) = measure(&held)?;
+        // Measured part by part, in pieces: the f64 copy and the upsampled copy stay small.
+        let mut meter = Meter::new(first)?;
+        for part in self.held.parts() {
+            add_in_pieces(&mut meter, part)?;
+        }
+        meter.finish()?;
+        let (loudness, tp) = (meter.loudness()?, meter.true_peak()?);
+        let held = self.held.take().expect("a part is held");
         let g = gain_for(
             loudness,
             tp,

@@ -6,7 +6,10 @@
 //! silence is dropped as it arrives (the last `pad_ms` of it are held), and quiet audio after
 //! a loud frame is held back until the next loud frame (then emitted, since it was an interior
 //! pause) or the end of the stream (then cut to `pad_ms`); so memory grows with the longest
-//! pause, and output lags by it. A stream with no loud frame gives empty audio.
+//! pause, and output lags by it; what is held counts against the executor's `max_call_bytes`
+//! (three times its size, as for the whole-stream nodes), so a pause longer than that bound is
+//! refused with an error naming the node and the limit. A stream with no loud frame gives
+//! empty audio.
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -167,6 +170,20 @@ impl Node for TrimSilenceNode {
                 Ok(None)
             }
         }
+    }
+
+    fn output_bytes(&self, input: &Data) -> u64 {
+        self.quiet.claim(input)
+    }
+
+    fn holding_advice(&self) -> Option<String> {
+        (self.quiet.bytes() > 0).then(|| {
+            "TrimSilenceNode holds the quiet audio after a loud frame until the next loud \
+             frame (interior silence is kept) or the end of the stream, and what it holds is \
+             counted against this limit; lower threshold_db so less of the stream counts as \
+             silence, or raise the limit"
+                .to_string()
+        })
     }
 
     async fn flush(&mut self) -> Result<Option<Data>, NodeError> {

@@ -1,0 +1,161 @@
+"""What the SpeechVADNode energy gate could be instead: a study, not a benchmark table.
+
+    python benchmarks/vad_data.py            # the dev, held and test splits
+    python benchmarks/vad_gate_study.py      # ~2 min
+
+The network's raw probabilities (``SpeechVADNode(emit="probabilities", min_snr_db=0)``, the gate
+off) are combined in numpy with candidate gates and a frame-level copy of the node's
+post-processing (threshold 0.5, end threshold 0.35, 128 ms minimum speech, 160 ms minimum
+silence, 32 ms padding). The first row is a copy of the node's own gate (energy above 150 Hz,
+48 ms mean, 2 dB over the minimum of the last 2 s) and reproduces its benchmark table exactly.
+Prints, per split, the mean F1 over the noisy files and the false-alarm rate far from speech
+at the lowest SNR (0 dB; 2 dB in dev).
+"""
+
+from __future__ import annotations
+
+import sys
+import wave
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from scipy import signal
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from remotemedia import Pipeline, SpeechVADNode
+from vad_bench import far_mask, frames_from_segments, prf
+
+RATE = 16000
+FRAME = 256  # the engine's 16 ms frame
+DATA = Path(__file__).parent / "vad_data"
+Stat = Callable[[np.ndarray, int], np.ndarray]
+
+
+def read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+
+
+def raw_probs(x: np.ndarray) -> np.ndarray:
+    pipe = Pipeline("p").add_node(SpeechVADNode(emit="probabilities", min_snr_db=0))
+    return np.array([o["probability"] for o in pipe.run(x, sample_rate=RATE)])
+
+
+def mel_bands(x: np.ndarray, n: int) -> np.ndarray:
+    """40 mel band powers per frame (768-sample Hann window ending at the frame, as the engine)."""
+    mel = lambda f: 2595 * np.log10(1 + f / 700)  # noqa: E731
+    edges = 700 * (10 ** (np.linspace(0, mel(8000), 42) / 2595) - 1)
+    freqs = np.fft.rfftfreq(1024, 1 / RATE)
+    fb = np.array(
+        [
+            np.clip(np.minimum((freqs - a) / (b - a), (c - freqs) / (c - b)), 0, None)
+            for a, b, c in zip(edges, edges[1:], edges[2:], strict=False)
+        ]
+    )
+    padded = np.concatenate([np.zeros(512), x / 32768.0])
+    idx = np.arange(n)[:, None] * FRAME + np.arange(768)[None, :]
+    spec = np.abs(np.fft.rfft(padded[idx] * np.hanning(768), 1024, axis=1)) ** 2
+    return spec @ fb.T
+
+
+def highpass_energy(x: np.ndarray, n: int) -> np.ndarray:
+    sos = signal.butter(2, 150, "highpass", fs=RATE, output="sos")
+    y = signal.sosfilt(sos, x / 32768.0)
+    return (y[: n * FRAME].reshape(n, FRAME) ** 2).mean(1)
+
+
+def over_floor(power: np.ndarray) -> np.ndarray:
+    """dB over the noise floor: 48 ms mean power against the minimum of the last 2 s."""
+    prev1 = np.concatenate([power[:1], power[:-1]])
+    prev2 = np.concatenate([power[:1], power[:1], power[:-2]])
+    db = 10 * np.log10((power + prev1 + prev2) / 3 + 1e-12)
+    floor = np.array([db[max(0, j - 124) : j + 1].min(axis=0) for j in range(db.shape[0])])
+    return db - floor
+
+
+def broadband(x: np.ndarray, n: int) -> np.ndarray:
+    return over_floor(highpass_energy(x, n))
+
+
+def band_sum(lo: int, hi: int) -> Stat:
+    return lambda x, n: over_floor(mel_bands(x, n)[:, lo:hi].sum(1))
+
+
+def sub_bands_mean(x: np.ndarray, n: int) -> np.ndarray:
+    b = mel_bands(x, n)
+    groups = [(2, 10), (10, 20), (20, 30), (30, 40)]
+    return over_floor(np.stack([b[:, a:c].sum(1) for a, c in groups], 1)).mean(1)
+
+
+def per_band_ltsd(x: np.ndarray, n: int) -> np.ndarray:
+    d = over_floor(mel_bands(x, n)[:, 3:])
+    return 10 * np.log10(np.mean(10 ** (d / 10), axis=1))
+
+
+def segments(p: np.ndarray, s: np.ndarray, t_open: float, t_cont: float) -> list[tuple[int, int]]:
+    """The node's post-processing on 16 ms frames, the gate applied to opening (`t_open`) and
+    to continuing (`t_cont`); returns (start_ms, end_ms)."""
+    segs, start, last, quiet = [], None, 0, 0
+    for j in range(p.size):
+        if start is None:
+            if p[j] >= 0.5 and s[j] >= t_open:
+                start, last, quiet = j, j, 0
+        elif p[j] >= 0.35 and s[j] >= t_cont:
+            last, quiet = j, 0
+        else:
+            quiet += 1
+            if quiet >= 10:
+                if last + 1 - start >= 8:
+                    segs.append((start, last + 1))
+                start = None
+    if start is not None and last + 1 - start >= 8:
+        segs.append((start, last + 1))
+    out: list[tuple[int, int]] = []
+    for a, b in segs:
+        a, b = max(0, a - 2), b + 2
+        if out and a < out[-1][1]:
+            a = out[-1][1]
+        out.append((a, b))
+    return [(a * 16, b * 16) for a, b in out]
+
+
+def main() -> None:
+    gates: list[tuple[str, Stat, float, float]] = [
+        ("node's gate: >150 Hz energy, 2 dB", broadband, 2.0, 2.0),
+        ("4 sub-band floors, mean dB, 2 dB", sub_bands_mean, 2.0, 2.0),
+        ("37 mel-band floors, LTSD, 4 dB", per_band_ltsd, 4.0, 4.0),
+        ("150-3000 Hz band energy, 2 dB", band_sum(3, 27), 2.0, 2.0),
+        ("node's gate, 1 dB to continue", broadband, 2.0, 1.0),
+    ]
+    splits = {}
+    for split in ("dev", "held", "test"):
+        folder = DATA / split
+        labels = np.load(folder / "labels.npy")
+        files = []
+        for path in sorted(folder.glob("*.wav")):
+            x = read_wav(path).astype(np.float64)
+            probs = raw_probs(read_wav(path))
+            files.append((path.stem, x, probs, labels[: x.size // 160]))
+        splits[split] = files
+    print("| gate | " + " | ".join(f"{s} F1 / far FA at lowest SNR" for s in splits) + " |")
+    print("|---|" + "---|" * len(splits))
+    for name, stat, t_open, t_cont in gates:
+        cells = []
+        for files in splits.values():
+            f1s, fas = [], []
+            lowest = min(int(c.split("_")[1][:-2]) for c, *_ in files if c != "clean")
+            for cond, x, probs, ref in files:
+                spans = segments(probs, stat(x, probs.size), t_open, t_cont)
+                pred = frames_from_segments(spans, ref.size)
+                if cond != "clean":
+                    f1s.append(prf(pred, ref)[2])
+                if cond.endswith(f"_{lowest}dB"):
+                    fas.append(f"{cond.split('_')[0]} {pred[far_mask(ref)].mean():.2f}")
+            cells.append(f"**{np.mean(f1s):.3f}** ({', '.join(fas)})")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
