@@ -190,6 +190,7 @@ pub fn run_batch(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<()> {
                     chunk_ms: args.chunk_ms,
                     subtype: args.subtype,
                     audio_ext: args.audio_ext,
+                    trace: false,
                 };
                 let result = std::fs::create_dir_all(parent)
                     .with_context(|| format!("cannot create {}", parent.display()))

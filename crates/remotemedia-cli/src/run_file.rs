@@ -26,6 +26,9 @@ pub struct FileJob<'a> {
     pub subtype: Option<Subtype>,
     /// Extension of audio outputs written into a directory ("wav" or "flac").
     pub audio_ext: &'a str,
+    /// Keep a Chrome trace of the run (one slice per node call: it grows with the input's
+    /// length, so only when asked for).
+    pub trace: bool,
 }
 
 /// What a finished run did.
@@ -35,6 +38,7 @@ pub struct FileReport {
     pub run_time: Duration,
     pub written: Vec<String>,
     pub metrics: Option<remotemedia_core::PipelineMetrics>,
+    /// Only when [`FileJob::trace`] asked for it.
     pub trace: Option<serde_json::Value>,
 }
 
@@ -204,6 +208,10 @@ pub fn process_file(
     let mut frames = 0u64;
     let result: Result<remotemedia_core::executor::Session> = runtime.block_on(async {
         let mut session = pipeline.session()?;
+        if !job.trace {
+            // Memory stays flat whatever the length: no slice per call is kept.
+            session.set_trace_capacity(0);
+        }
         let mut pushed = false;
         for b in blocks.iter() {
             let b = b?;
@@ -239,7 +247,7 @@ pub fn process_file(
                 run_time,
                 written,
                 metrics: Some(session.metrics()),
-                trace: Some(session.chrome_trace()),
+                trace: job.trace.then(|| session.chrome_trace()),
             })
         }
         // Dropping `outputs` removes the unfinished temporary files.
@@ -251,7 +259,11 @@ pub fn process_file(
                 error.context(job.input.display().to_string())
             },
             metrics: pipeline.last_metrics().map(Box::new),
-            trace: pipeline.last_trace(),
+            trace: if job.trace {
+                pipeline.last_trace()
+            } else {
+                None
+            },
         }),
     }
 }
