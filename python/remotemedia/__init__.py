@@ -18,6 +18,7 @@ except ImportError as exc:  # pragma: no cover - a broken install
     ) from exc
 
 from remotemedia._types import Audio, Segment
+from remotemedia.batch import BatchResult, FileResult
 from remotemedia.errors import (
     CallInterrupted,
     CircuitOpenError,
@@ -57,11 +58,13 @@ __all__ = [
     "AsyncSession",
     "Audio",
     "AudioResampleNode",
+    "BatchResult",
     "BiquadNode",
     "CallInterrupted",
     "ChannelMixNode",
     "CircuitOpenError",
     "FadeNode",
+    "FileResult",
     "FormatConverterNode",
     "GainNode",
     "HighPassNode",

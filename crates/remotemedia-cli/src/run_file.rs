@@ -36,7 +36,10 @@ pub struct FileReport {
     pub info: AudioInfo,
     pub audio_secs: f64,
     pub run_time: Duration,
+    /// One line per output: path, container, format, source sink.
     pub written: Vec<String>,
+    /// The output files (empty for stdout).
+    pub outputs: Vec<PathBuf>,
     pub metrics: Option<remotemedia_core::PipelineMetrics>,
     /// Only when [`FileJob::trace`] asked for it.
     pub trace: Option<serde_json::Value>,
@@ -118,8 +121,9 @@ impl Outputs<'_> {
         Ok(())
     }
 
-    fn finish(mut self, host: &dyn Host) -> Result<Vec<String>> {
+    fn finish(mut self, host: &dyn Host) -> Result<(Vec<String>, Vec<PathBuf>)> {
         let mut written = Vec::new();
+        let mut paths = Vec::new();
         let others = std::mem::take(&mut self.other).finish();
         let writers = std::mem::take(&mut self.writers);
         if writers.is_empty() && others.is_empty() {
@@ -134,6 +138,7 @@ impl Outputs<'_> {
                 container,
                 subtype.as_str()
             ));
+            paths.push(path);
         }
         for (id, data) in others {
             let path = self.as_dir_or_json(&id, &data)?;
@@ -149,8 +154,10 @@ impl Outputs<'_> {
                 path.display(),
                 data.describe()
             ));
+            paths.push(path);
         }
-        Ok(written)
+        paths.retain(|p| p.as_os_str() != "-");
+        Ok((written, paths))
     }
 }
 
@@ -240,8 +247,9 @@ pub fn process_file(
     let run_time = t_run.elapsed();
     match result {
         Ok(session) => {
-            let written = outputs.finish(host)?;
+            let (written, outputs) = outputs.finish(host)?;
             Ok(FileReport {
+                outputs,
                 audio_secs: frames as f64 / info.sample_rate as f64,
                 info,
                 run_time,
