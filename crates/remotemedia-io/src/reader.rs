@@ -438,6 +438,33 @@ fn parse_fmt(path: &Path, f: &[u8]) -> Result<(WavCoding, u16, u32), IoError> {
     Ok((coding, channels, rate))
 }
 
+/// Asks for transparent huge pages under a large, freshly allocated buffer before it is first
+/// touched, as numpy does for its arrays: reading a whole file then faults in 2 MiB pages
+/// instead of 4 KiB ones (page faults were ~70% of `read`'s time on a 115 MB WAV). Only a hint;
+/// without THP ("never") nothing changes.
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(bytes: &mut [u8]) {
+    const MIN: usize = 4 << 20; // numpy's threshold
+    const PAGE: usize = 4096;
+    if bytes.len() < MIN {
+        return;
+    }
+    let start = bytes.as_mut_ptr() as usize;
+    let aligned = (start + PAGE - 1) & !(PAGE - 1);
+    let end = start + bytes.len();
+    // SAFETY: the range lies inside `bytes`, which we own; MADV_HUGEPAGE never changes contents.
+    unsafe {
+        libc::madvise(
+            aligned as *mut libc::c_void,
+            end - aligned,
+            libc::MADV_HUGEPAGE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_: &mut [u8]) {}
+
 impl WavBody {
     /// Books `n` bytes read; true at the end. Errors when the data stops inside a frame.
     fn account(&mut self, path: &Path, n: usize) -> Result<bool, IoError> {
@@ -475,6 +502,7 @@ impl WavBody {
         // byte view covers exactly the vector's initialised elements.
         let bytes =
             unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), v.len() * size) };
+        advise_huge_pages(bytes);
         let n = read_full(&mut self.src, bytes).map_err(|e| IoError::os(path, "cannot read", e))?;
         if self.account(path, n)? {
             return Ok(None);
