@@ -9,7 +9,7 @@ Sections (synthetic 48 kHz stereo 16-bit audio written into a temporary director
   of file per second (median of --runs, page cache warm for both);
 - job: the issue's job (i16 -> f32 -> mono -> 16 kHz -> VAD speech -> i16 WAV) as whole
   processes, `remotemedia run` (the Rust binary, and the `remotemedia` command of the Python
-  package) vs benchmarks/sf_soxr_vad.py, wall time and peak RSS (os.wait4) median of --runs,
+  package) vs benchmarks/sf_soxr_vad.py, wall time and peak RSS (GNU time) median of --runs,
   the runs of each interleaved;
 - batch: 200 short files with `--jobs 1` and `--jobs 2`, and the per-file overhead (200 tiny
   files through a one-node pipeline).
@@ -115,17 +115,25 @@ def median_time(fn, runs: int) -> float:
     return statistics.median(ts)
 
 
+TIME = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+
+
 def run_process(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one process."""
-    t = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t
-    err = p.stderr.read().decode() if p.stderr else ""
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({p.returncode}): {err}")
-    return wall, usage.ru_maxrss / 1024.0
+    """Wall seconds and peak RSS (MiB) of one process.
+
+    Peak RSS comes from GNU time, which forks the command from its own small process: Linux
+    carries a process's peak RSS across exec, so a command forked straight from this Python
+    process would report at least this process's peak (numpy and all).
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        cmd = [TIME, "-f", "%M", "-o", tf.name, *argv] if TIME else argv
+        t = time.perf_counter()
+        p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+        wall = time.perf_counter() - t
+        if p.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed ({p.returncode}): {p.stderr.decode()}")
+        rss = float(tf.read().strip().splitlines()[-1]) / 1024.0 if TIME else float("nan")
+    return wall, rss
 
 
 def cli_commands() -> list[tuple[str, list[str]]]:
