@@ -47,11 +47,15 @@ pub fn read_file<'py>(
     dtype: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let format = parse_dtype(dtype)?;
-    let audio = py.detach(|| remotemedia_io::read(&path)).map_err(io_err)?;
-    let audio = match format {
-        Some(f) if f != audio.format() => audio.to_format(f),
-        _ => audio,
-    };
+    let audio = py
+        .detach(|| {
+            let mut r = remotemedia_io::open(&path)?;
+            match format {
+                Some(f) => r.read_all_as(f),
+                None => r.read_all(),
+            }
+        })
+        .map_err(io_err)?;
     convert::audio_to_py(py, audio, false)
 }
 
