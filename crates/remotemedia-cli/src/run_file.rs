@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::ProgressBar;
+use remotemedia_core::data::AudioBuffer;
 use remotemedia_core::data::Data;
 use remotemedia_core::executor::{Pipeline, SinkCollector};
-use remotemedia_io::{AudioInfo, AudioWriter, Subtype};
+use remotemedia_io::{AudioInfo, AudioWriter, IoError, Subtype};
 
 use crate::Host;
 
@@ -204,7 +205,19 @@ pub fn process_file(
             .with_context(|| format!("cannot create directory {}", job.output.display()))?;
     }
     let block = ((info.sample_rate as u64 * job.chunk_ms as u64) / 1000).max(1) as usize;
-    let (_, blocks) = reader.spawn(block, READ_AHEAD);
+    // A short file is read inline: a reader thread (and a wake-up per block) would cost more
+    // than it overlaps, which is most of the per-file overhead of a corpus of short files.
+    let short = info
+        .frames
+        .is_some_and(|f| f <= (block * READ_AHEAD) as u64);
+    let blocks: Box<dyn Iterator<Item = Result<AudioBuffer, IoError>>> = if short {
+        let mut reader = reader;
+        Box::new(std::iter::from_fn(move || {
+            reader.read_block(block).transpose()
+        }))
+    } else {
+        Box::new(reader.spawn(block, READ_AHEAD).1.into_iter())
+    };
     let mut outputs = Outputs {
         job,
         as_dir,
@@ -220,7 +233,7 @@ pub fn process_file(
             session.set_trace_capacity(0);
         }
         let mut pushed = false;
-        for b in blocks.iter() {
+        for b in blocks {
             let b = b?;
             frames += b.frames() as u64;
             let outs = session.push(Data::Audio(b)).await?;
