@@ -28,6 +28,7 @@ from remotemedia._types import (
     SpeechStart,
     VadEvent,
 )
+from remotemedia.batch import BatchResult, FileResult
 from remotemedia.errors import (
     CallInterrupted,
     CircuitOpenError,
@@ -67,12 +68,14 @@ __all__ = [
     "AsyncSession",
     "Audio",
     "AudioResampleNode",
+    "BatchResult",
     "BiquadNode",
     "CallInterrupted",
     "ChannelMixNode",
     "CircuitBreaker",
     "CircuitOpenError",
     "FadeNode",
+    "FileResult",
     "FormatConverterNode",
     "GainNode",
     "HighPassNode",

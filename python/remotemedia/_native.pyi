@@ -143,7 +143,8 @@ def run_files(
     audio_format: str = "wav",
     subtype: str | None = None,
     chunk_ms: int = 1000,
-) -> None: ...
+    progress: bool = False,
+) -> str: ...
 
 @final
 class BlockReader:

@@ -7,6 +7,7 @@ import html
 import json
 import os
 import threading
+import time
 import warnings
 from itertools import pairwise
 from pathlib import Path
@@ -21,6 +22,7 @@ from remotemedia._types import (
     RunMetrics,
 )
 from remotemedia._typing import TypeVar
+from remotemedia.batch import BatchResult
 from remotemedia.errors import ManifestError
 from remotemedia.nodes.audio import BUILTIN_TYPES, BuiltinNode, jsonable
 from remotemedia.nodes.base import Node, OutT, construct
@@ -377,6 +379,60 @@ class Pipeline(Generic[OutT]):
         return await asyncio.to_thread(
             self.run, data, sample_rate, remote=remote, token=token, timeout=timeout, dtype=dtype
         )
+
+    def run_files(
+        self,
+        paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
+        out_dir: str | os.PathLike[str],
+        *,
+        jobs: int | None = None,
+        skip_existing: bool = False,
+        audio_format: str = "wav",
+        subtype: str | None = None,
+        chunk_ms: int = 1000,
+        progress: bool = False,
+    ) -> BatchResult:
+        """Runs the pipeline over many files on ``jobs`` threads (default: one per core),
+        streaming each file block by block (memory does not grow with a file's length).
+
+        ``paths``: files, directories (searched recursively for .wav, .flac, .mp3, .ogg) and
+        glob patterns (``"corpus/**/*.flac"``). Outputs go under ``out_dir`` with each file's
+        path relative to its directory or pattern root kept (``corpus/a/b.flac`` ->
+        ``out_dir/a/b.wav``); ``audio_format`` is "wav" or "flac", ``subtype`` as in
+        :func:`remotemedia.write`; a pipeline with several sinks gets a directory per file.
+        Outputs are written under a temporary name and renamed when the file is done, so with
+        ``skip_existing=True`` an interrupted batch resumes where it stopped.
+
+        A failing file (damaged, unreadable, a node error) is recorded and the batch goes on:
+        check :attr:`BatchResult.failed` or call :meth:`BatchResult.raise_if_failed`. The same
+        records are in ``out_dir/summary.jsonl``. ``progress=True`` shows one progress bar for
+        the corpus on a terminal's stderr.
+
+        Nodes must be built from the manifest (:meth:`serialize`): Python nodes need JSON
+        arguments and an importable class.
+        """
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        inputs = [os.fspath(p) for p in paths]
+        if not inputs:
+            raise ValueError("run_files: paths is empty; give files, directories or patterns")
+        if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+            raise ValueError(f"run_files: jobs={jobs!r}; use an int >= 1, or None for one per core")
+        self._pipeline()  # the same errors as run() for an invalid graph
+        out = Path(out_dir)
+        t0 = time.perf_counter()
+        text = _native.run_files(
+            self.serialize(indent=None),
+            inputs,
+            os.fspath(out),
+            jobs=jobs,
+            skip_existing=skip_existing,
+            audio_format=audio_format,
+            subtype=subtype,
+            chunk_ms=chunk_ms,
+            progress=progress,
+        )
+        return BatchResult._from_json(text, out, time.perf_counter() - t0)
 
     # ------------------------------------------------------------------ streaming
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -22,3 +24,25 @@ def test_the_format_section_runs_and_prints_its_table() -> None:
     rows = [line for line in r.stdout.splitlines() if line.startswith("| remotemedia ")]
     assert any(row.startswith("| remotemedia FormatConverterNode |") for row in rows), r.stdout
     assert "- versions: remotemedia " in r.stdout
+
+
+def test_the_io_bench_decode_section_runs() -> None:
+    pytest.importorskip("soundfile")
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks/io_bench.py"),
+            "--only",
+            "decode",
+            "--runs",
+            "1",
+            "--minutes",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "### Decoding a 1-minute 48 kHz stereo 16-bit file" in r.stdout
+    assert "| WAV 12 MB | `remotemedia.read(dtype='float32')` |" in r.stdout, r.stdout

@@ -127,10 +127,35 @@ fn finished(output: &Path, sinks: &[&str], audio_ext: &str) -> bool {
 }
 
 /// Runs the batch; fails (after processing everything) when any file failed.
+pub fn run_batch(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<()> {
+    let outcome = run_corpus(pipeline, args)?;
+    if outcome.failed > 0 {
+        bail!(
+            "{} of {} file(s) failed (see {})",
+            outcome.failed,
+            outcome.records.len(),
+            outcome.summary_path.display()
+        );
+    }
+    Ok(())
+}
+
+/// What a batch did.
+pub struct BatchOutcome {
+    /// The summary's records (`file`, `status` ok/error/skipped, `error`, `audio_seconds`,
+    /// `wall_seconds`, `outputs`), in input order.
+    pub records: Vec<serde_json::Value>,
+    pub failed: usize,
+    pub skipped: usize,
+    pub summary_path: PathBuf,
+}
+
+/// Runs the batch and returns every file's record; a failing file is recorded, not returned
+/// as an error (errors are for the batch as a whole: no input, an unwritable summary).
 ///
 /// Non-audio outputs are rendered with the native JSON forms: a `Host` is not `Sync` (the
 /// Python host holds interpreter state), so workers do not share it.
-pub fn run_batch(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<()> {
+pub fn run_corpus(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<BatchOutcome> {
     let host = &NativeHost;
     let items = expand(args.inputs)?;
     if items.is_empty() {
@@ -167,6 +192,7 @@ pub fn run_batch(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<()> {
     let failed = AtomicUsize::new(0);
     let skipped = AtomicUsize::new(0);
     let audio_secs = Mutex::new(0f64);
+    let records = Mutex::new(Vec::with_capacity(items.len()));
     let jobs = args.jobs.clamp(1, items.len());
     let t0 = Instant::now();
     let worker = |pipeline: Pipeline| -> Result<()> {
@@ -190,6 +216,7 @@ pub fn run_batch(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<()> {
                     chunk_ms: args.chunk_ms,
                     subtype: args.subtype,
                     audio_ext: args.audio_ext,
+                    trace: false,
                 };
                 let result = std::fs::create_dir_all(parent)
                     .with_context(|| format!("cannot create {}", parent.display()))
@@ -199,6 +226,12 @@ pub fn run_batch(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<()> {
                     Ok(report) => {
                         record["status"] = "ok".into();
                         record["audio_seconds"] = report.audio_secs.into();
+                        record["outputs"] = report
+                            .outputs
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .into();
                         let mut total = audio_secs.lock().expect("not poisoned");
                         *total += report.audio_secs;
                         bar.set_message(format!("{:.2} h of audio", *total / 3600.0));
@@ -218,6 +251,7 @@ pub fn run_batch(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<()> {
                     .and_then(|_| s.flush())
                     .with_context(|| format!("cannot write {}", summary_path.display()))?;
             }
+            records.lock().expect("not poisoned").push((i, record));
             bar.inc(1);
         }
     };
@@ -251,12 +285,12 @@ pub fn run_batch(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<()> {
             summary_path.display()
         );
     }
-    if failed > 0 {
-        bail!(
-            "{failed} of {} file(s) failed (see {})",
-            items.len(),
-            summary_path.display()
-        );
-    }
-    Ok(())
+    let mut records = records.into_inner().expect("not poisoned");
+    records.sort_by_key(|(i, _)| *i);
+    Ok(BatchOutcome {
+        records: records.into_iter().map(|(_, r)| r).collect(),
+        failed,
+        skipped,
+        summary_path,
+    })
 }

@@ -674,6 +674,7 @@ fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         chunk_ms: args.chunk_ms,
         subtype: args.subtype,
         audio_ext: &args.audio_format,
+        trace: args.trace.is_some(),
     };
     let progress = progress_bar(input, args.quiet);
     let result = run_file::process_file(&runtime, &pipeline, &job, host, Some(&progress));

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::ProgressBar;
+use remotemedia_core::data::AudioBuffer;
 use remotemedia_core::data::Data;
 use remotemedia_core::executor::{Pipeline, SinkCollector};
-use remotemedia_io::{AudioInfo, AudioWriter, Subtype};
+use remotemedia_io::{AudioInfo, AudioWriter, IoError, Subtype};
 
 use crate::Host;
 
@@ -26,6 +27,9 @@ pub struct FileJob<'a> {
     pub subtype: Option<Subtype>,
     /// Extension of audio outputs written into a directory ("wav" or "flac").
     pub audio_ext: &'a str,
+    /// Keep a Chrome trace of the run (one slice per node call: it grows with the input's
+    /// length, so only when asked for).
+    pub trace: bool,
 }
 
 /// What a finished run did.
@@ -33,8 +37,12 @@ pub struct FileReport {
     pub info: AudioInfo,
     pub audio_secs: f64,
     pub run_time: Duration,
+    /// One line per output: path, container, format, source sink.
     pub written: Vec<String>,
+    /// The output files (empty for stdout).
+    pub outputs: Vec<PathBuf>,
     pub metrics: Option<remotemedia_core::PipelineMetrics>,
+    /// Only when [`FileJob::trace`] asked for it.
     pub trace: Option<serde_json::Value>,
 }
 
@@ -114,8 +122,9 @@ impl Outputs<'_> {
         Ok(())
     }
 
-    fn finish(mut self, host: &dyn Host) -> Result<Vec<String>> {
+    fn finish(mut self, host: &dyn Host) -> Result<(Vec<String>, Vec<PathBuf>)> {
         let mut written = Vec::new();
+        let mut paths = Vec::new();
         let others = std::mem::take(&mut self.other).finish();
         let writers = std::mem::take(&mut self.writers);
         if writers.is_empty() && others.is_empty() {
@@ -130,6 +139,7 @@ impl Outputs<'_> {
                 container,
                 subtype.as_str()
             ));
+            paths.push(path);
         }
         for (id, data) in others {
             let path = self.as_dir_or_json(&id, &data)?;
@@ -145,8 +155,10 @@ impl Outputs<'_> {
                 path.display(),
                 data.describe()
             ));
+            paths.push(path);
         }
-        Ok(written)
+        paths.retain(|p| p.as_os_str() != "-");
+        Ok((written, paths))
     }
 }
 
@@ -193,7 +205,19 @@ pub fn process_file(
             .with_context(|| format!("cannot create directory {}", job.output.display()))?;
     }
     let block = ((info.sample_rate as u64 * job.chunk_ms as u64) / 1000).max(1) as usize;
-    let (_, blocks) = reader.spawn(block, READ_AHEAD);
+    // A short file is read inline: a reader thread (and a wake-up per block) would cost more
+    // than it overlaps, which is most of the per-file overhead of a corpus of short files.
+    let short = info
+        .frames
+        .is_some_and(|f| f <= (block * READ_AHEAD) as u64);
+    let blocks: Box<dyn Iterator<Item = Result<AudioBuffer, IoError>>> = if short {
+        let mut reader = reader;
+        Box::new(std::iter::from_fn(move || {
+            reader.read_block(block).transpose()
+        }))
+    } else {
+        Box::new(reader.spawn(block, READ_AHEAD).1.into_iter())
+    };
     let mut outputs = Outputs {
         job,
         as_dir,
@@ -204,8 +228,12 @@ pub fn process_file(
     let mut frames = 0u64;
     let result: Result<remotemedia_core::executor::Session> = runtime.block_on(async {
         let mut session = pipeline.session()?;
+        if !job.trace {
+            // Memory stays flat whatever the length: no slice per call is kept.
+            session.set_trace_capacity(0);
+        }
         let mut pushed = false;
-        for b in blocks.iter() {
+        for b in blocks {
             let b = b?;
             frames += b.frames() as u64;
             let outs = session.push(Data::Audio(b)).await?;
@@ -232,14 +260,15 @@ pub fn process_file(
     let run_time = t_run.elapsed();
     match result {
         Ok(session) => {
-            let written = outputs.finish(host)?;
+            let (written, outputs) = outputs.finish(host)?;
             Ok(FileReport {
+                outputs,
                 audio_secs: frames as f64 / info.sample_rate as f64,
                 info,
                 run_time,
                 written,
                 metrics: Some(session.metrics()),
-                trace: Some(session.chrome_trace()),
+                trace: job.trace.then(|| session.chrome_trace()),
             })
         }
         // Dropping `outputs` removes the unfinished temporary files.
@@ -251,7 +280,11 @@ pub fn process_file(
                 error.context(job.input.display().to_string())
             },
             metrics: pipeline.last_metrics().map(Box::new),
-            trace: pipeline.last_trace(),
+            trace: if job.trace {
+                pipeline.last_trace()
+            } else {
+                None
+            },
         }),
     }
 }

@@ -224,3 +224,102 @@ fn a_corpus_keeps_relative_paths_records_failures_and_resumes() {
     assert_eq!(status("bad.wav"), "error");
     assert!(out.join("a/two.flac").exists());
 }
+
+fn maxrss_kib(usage: &libc::rusage) -> u64 {
+    if cfg!(target_os = "macos") {
+        usage.ru_maxrss as u64 / 1024
+    } else {
+        usage.ru_maxrss as u64
+    }
+}
+
+/// This test process's peak RSS in KiB so far.
+fn own_peak_rss_kib() -> u64 {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) }, 0);
+    maxrss_kib(&usage)
+}
+
+/// Runs `remotemedia` to completion and returns its exit status and peak RSS in KiB (wait4
+/// reports the child's maximum resident set size; Linux carries the peak across exec, so it is
+/// at least this process's peak at the time of the spawn).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives the rusage
+fn peak_rss_kib(c: &mut Command) -> (bool, u64) {
+    let child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: wait4 writes into the zeroed rusage and status we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    (
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        maxrss_kib(&usage),
+    )
+}
+
+/// Peak memory must not grow with the input's length. The run used to keep one trace slice
+/// per node call and render them all as JSON at the end even when no `--trace` was asked for
+/// (92 MiB for 60 minutes at 1 s chunks); a 6x longer stream now peaks within a few MiB of the
+/// short one. Memory, not time, so it is stable on a loaded machine.
+#[test]
+fn peak_memory_does_not_grow_with_the_length_of_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("pass.json");
+    std::fs::write(&manifest, PASS).unwrap();
+    let rate = 8000;
+    let mut rss = Vec::new();
+    for minutes in [2usize, 12] {
+        let src = dir.path().join(format!("{minutes}.wav"));
+        // Written block by block: the test process stays small, and a forked child starts
+        // with its parent's resident set, which would count in the child's peak.
+        let mut w =
+            remotemedia_io::AudioWriter::create(&src, rate, 2, SampleFormat::I16, None).unwrap();
+        let block = noise(rate as usize, rate);
+        for _ in 0..minutes * 60 {
+            w.write(&block).unwrap();
+        }
+        w.finish().unwrap();
+        let out = dir.path().join(format!("{minutes}-out.wav"));
+        let metrics = dir.path().join(format!("{minutes}.json"));
+        // 10 ms chunks: 72 000 chunks for the long file.
+        let parent = own_peak_rss_kib();
+        let (ok, kib) = peak_rss_kib(cmd().args([
+            "run",
+            manifest.to_str().unwrap(),
+            "-i",
+            src.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--chunk-ms",
+            "10",
+            "--metrics",
+            metrics.to_str().unwrap(),
+            "-q",
+        ]));
+        assert!(ok, "run over {minutes} min failed");
+        assert_eq!(
+            remotemedia_io::open(&out).unwrap().info().frames,
+            Some((minutes * 60 * rate as usize) as u64)
+        );
+        // No per-call record is kept without --trace: every call counts as a dropped slice.
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap();
+        let calls = m["nodes"][0]["calls"].as_u64().unwrap();
+        assert_eq!(calls, (minutes * 6000) as u64 + 1, "chunks + flush");
+        assert_eq!(m["trace_events_dropped"].as_u64(), Some(calls));
+        rss.push((kib, parent));
+    }
+    let ((short, _), (long, parent)) = (rss[0], rss[1]);
+    // What this process may have added to the long run's figure since the short run is not
+    // the child's growth.
+    assert!(
+        long <= short.max(parent) + 8 * 1024,
+        "peak RSS grew with length: {short} KiB for 2 min, {long} KiB for 12 min \
+         (this process: {parent} KiB)"
+    );
+}

@@ -256,3 +256,55 @@ fn wav_with_unknown_size_reads_to_the_end() {
     let a = read(&dir.path().join("s.wav")).unwrap();
     assert_eq!(a.samples(), &Samples::from((0..200i16).collect::<Vec<_>>()));
 }
+
+/// `read_all_as` (converting block by block while reading) gives exactly the whole-file read
+/// converted afterwards, for every target format and for WAV, 24-bit WAV and FLAC, and fails
+/// on a damaged file as `read_all` does.
+#[test]
+fn read_all_as_equals_reading_then_converting() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        ("a.wav", noise_i16(70_001, 2), None),
+        ("b.wav", noise_i24(40_000, 3), Some(Subtype::Pcm24)),
+        ("c.wav", sine_f32(33_333), None),
+        ("d.flac", noise_i16(50_000, 1), None),
+    ];
+    for (name, audio, subtype) in &files {
+        let path = dir.path().join(name);
+        write(&path, audio, *subtype).unwrap();
+        for format in [
+            SampleFormat::F32,
+            SampleFormat::F64,
+            SampleFormat::I16,
+            SampleFormat::I32,
+        ] {
+            let want = read(&path).unwrap().to_format(format);
+            let got = open(&path).unwrap().read_all_as(format).unwrap();
+            assert_eq!(got, want, "{name} as {format:?}");
+            assert_eq!(got.frames(), audio.frames());
+        }
+    }
+    // Empty data, and a header announcing more frames than the file holds.
+    std::fs::write(dir.path().join("e.wav"), wav_bytes(2, 16, &[], 0)).unwrap();
+    let e = open(&dir.path().join("e.wav"))
+        .unwrap()
+        .read_all_as(SampleFormat::F32)
+        .unwrap();
+    assert_eq!(
+        (e.frames(), e.channels(), e.format()),
+        (0, 2, SampleFormat::F32)
+    );
+    std::fs::write(
+        dir.path().join("s.wav"),
+        wav_bytes(1, 16, &[0u8; 800], 2000),
+    )
+    .unwrap();
+    let err = open(&dir.path().join("s.wav"))
+        .and_then(|mut r| r.read_all_as(SampleFormat::F32))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("s.wav") && err.contains("announces 1000 frames"),
+        "{err}"
+    );
+}

@@ -47,11 +47,15 @@ pub fn read_file<'py>(
     dtype: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let format = parse_dtype(dtype)?;
-    let audio = py.detach(|| remotemedia_io::read(&path)).map_err(io_err)?;
-    let audio = match format {
-        Some(f) if f != audio.format() => audio.to_format(f),
-        _ => audio,
-    };
+    let audio = py
+        .detach(|| {
+            let mut r = remotemedia_io::open(&path)?;
+            match format {
+                Some(f) => r.read_all_as(f),
+                None => r.read_all(),
+            }
+        })
+        .map_err(io_err)?;
     convert::audio_to_py(py, audio, false)
 }
 
@@ -147,10 +151,11 @@ impl BlockReader {
 }
 
 /// Runs a manifest over files, directories or glob patterns into `out_dir` on `jobs` threads
-/// (the CLI's batch runner); writes `summary.jsonl` there. Raises RuntimeError naming the
-/// count of failed files (each recorded in the summary) after processing everything.
+/// (the CLI's batch runner); writes `summary.jsonl` there and returns its records as a JSON
+/// array, in input order. A failing file is a record with `status: "error"`, not an
+/// exception; errors of the batch as a whole (no input found, unwritable `out_dir`) raise.
 #[pyfunction]
-#[pyo3(signature = (manifest_json, inputs, out_dir, jobs=None, skip_existing=false, audio_format="wav", subtype=None, chunk_ms=1000))]
+#[pyo3(signature = (manifest_json, inputs, out_dir, jobs=None, skip_existing=false, audio_format="wav", subtype=None, chunk_ms=1000, progress=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn run_files(
     py: Python<'_>,
@@ -162,8 +167,19 @@ pub fn run_files(
     audio_format: &str,
     subtype: Option<&str>,
     chunk_ms: u32,
-) -> PyResult<()> {
+    progress: bool,
+) -> PyResult<String> {
     use remotemedia_cli::Host;
+    if jobs == Some(0) {
+        return Err(PyValueError::new_err(
+            "jobs=0: use 1 or more (None: one per core)",
+        ));
+    }
+    if chunk_ms == 0 {
+        return Err(PyValueError::new_err(
+            "chunk_ms=0: use 1 or more milliseconds",
+        ));
+    }
     if !matches!(audio_format, "wav" | "flac") {
         return Err(PyValueError::new_err(format!(
             "audio_format={audio_format:?}: use 'wav' or 'flac'"
@@ -184,21 +200,23 @@ pub fn run_files(
     let pipeline = remotemedia_core::executor::Pipeline::new(manifest, &registry)
         .map_err(|e| crate::errors::to_pyerr(py, e))?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    py.detach(|| {
-        remotemedia_cli::batch::run_batch(
-            &pipeline,
-            &remotemedia_cli::batch::BatchArgs {
-                inputs: &inputs,
-                out_dir: &out_dir,
-                jobs,
-                skip_existing,
-                summary: None,
-                chunk_ms,
-                subtype,
-                audio_ext: audio_format,
-                quiet: true,
-            },
-        )
-    })
-    .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("{e:#}")))
+    let outcome = py
+        .detach(|| {
+            remotemedia_cli::batch::run_corpus(
+                &pipeline,
+                &remotemedia_cli::batch::BatchArgs {
+                    inputs: &inputs,
+                    out_dir: &out_dir,
+                    jobs,
+                    skip_existing,
+                    summary: None,
+                    chunk_ms,
+                    subtype,
+                    audio_ext: audio_format,
+                    quiet: !progress,
+                },
+            )
+        })
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("{e:#}")))?;
+    Ok(serde_json::Value::from(outcome.records).to_string())
 }

@@ -168,8 +168,19 @@ impl MetricsCollector {
     /// Keeps at most `slices` trace slices (later calls are counted in
     /// `trace_events_dropped`); 0 records no trace.
     pub fn with_trace_capacity(mut self, slices: usize) -> Self {
-        self.trace_capacity = slices;
+        self.set_trace_capacity(slices);
         self
+    }
+
+    /// In-place [`MetricsCollector::with_trace_capacity`]; slices already kept beyond `slices`
+    /// are dropped (and counted).
+    pub fn set_trace_capacity(&mut self, slices: usize) {
+        self.trace_capacity = slices;
+        if self.trace.len() > slices {
+            self.dropped += (self.trace.len() - slices) as u64;
+            self.trace.truncate(slices);
+            self.trace.shrink_to_fit();
+        }
     }
 
     /// Records one call.

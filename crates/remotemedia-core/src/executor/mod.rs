@@ -554,6 +554,13 @@ impl Session {
         self.metrics.chrome_trace()
     }
 
+    /// Keeps at most `slices` trace slices (one per node call) from now on, overriding
+    /// [`ResourceLimits::max_trace_events`] for this session; 0 keeps none, so a long stream
+    /// whose trace nobody reads holds no memory for it.
+    pub fn set_trace_capacity(&mut self, slices: usize) {
+        self.metrics.set_trace_capacity(slices);
+    }
+
     /// Whether the session can take more chunks.
     pub fn is_open(&self) -> bool {
         matches!(self.state, SessionState::New | SessionState::Running)
