@@ -23,6 +23,8 @@ use crate::error::NodeError;
 use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
 use crate::registry::NodeParams;
 
+use super::polyphase;
+
 /// Speed/quality trade-off. Measured figures are in `docs/resampling.md`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -77,12 +79,7 @@ fn is_5_smooth(mut n: usize) -> bool {
     n == 1
 }
 
-fn gcd(mut a: u32, mut b: u32) -> u32 {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a
-}
+use polyphase::gcd;
 
 /// The rubato configuration for each quality level, chosen by measurement (see
 /// `docs/resampling.md`): all three are rubato's synchronous FFT resampler with one FFT block
@@ -115,7 +112,7 @@ fn build_engine<T: Sample>(
 }
 
 /// A rubato resampler that takes chunks of any size and keeps output aligned with input.
-pub struct StreamResampler<T: Sample> {
+pub struct RubatoStream<T: Sample> {
     engine: Box<dyn Resampler<T>>,
     channels: usize,
     rate_in: u64,
@@ -130,7 +127,7 @@ pub struct StreamResampler<T: Sample> {
     frames_out: u64,
 }
 
-impl<T: Sample + Default> StreamResampler<T> {
+impl<T: Sample + Default> RubatoStream<T> {
     /// A resampler from `rate_in` to `rate_out` Hz for interleaved `channels`.
     pub fn new(
         quality: ResampleQuality,
@@ -237,6 +234,149 @@ impl<T: Sample + Default> StreamResampler<T> {
         self.to_trim -= skip;
         out.extend_from_slice(&self.scratch[skip * ch..written * ch]);
         self.frames_out += (written - skip) as u64;
+    }
+}
+
+/// The two engines behind [`StreamResampler`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResampleEngine {
+    /// One-stage polyphase FIR (Kaiser-windowed sinc, cached coefficients, AVX2/FMA dot
+    /// products): latency of half the filter, whatever the rate pair.
+    Polyphase,
+    /// rubato's synchronous FFT resampler (the engine before issue 14).
+    RubatoFft,
+}
+
+/// Filter spec of each quality level for the polyphase engine (see `docs/resampling.md`).
+/// The transition band is centred near the lower Nyquist frequency: tones above 1.12 x
+/// Nyquist (downsampling) or images above 1.095 x Nyquist (upsampling; the image of a tone
+/// at 0.45 x the input rate lands at 1.1 x) are in the stopband.
+fn poly_spec(quality: ResampleQuality, rate_in: u32, rate_out: u32) -> polyphase::FilterSpec {
+    // For close rates (48k -> 44.1k) the stopband must start below the halfway point between
+    // the two Nyquist frequencies, where the alias test tone sits.
+    let ratio = rate_in as f64 / rate_out as f64;
+    let stop = if rate_out < rate_in {
+        1.12f64.min(1.0 + (ratio - 1.0) * 0.45)
+    } else {
+        1.095
+    };
+    let (atten_db, pass) = match quality {
+        ResampleQuality::High => (130.0, 0.88),
+        ResampleQuality::Medium => (115.0, 0.88),
+        ResampleQuality::Fast => (105.0, 0.75),
+    };
+    polyphase::FilterSpec {
+        atten_db,
+        pass,
+        stop,
+    }
+}
+
+/// The engine [`StreamResampler::new`] picks for a rate pair (by measurement; see
+/// `docs/resampling.md`).
+pub fn default_engine(_quality: ResampleQuality, _rate_in: u32, _rate_out: u32) -> ResampleEngine {
+    ResampleEngine::Polyphase
+}
+
+enum Inner<T: Sample + polyphase::PolySample> {
+    Poly(polyphase::PolyphaseStream<T>),
+    Rubato(RubatoStream<T>),
+}
+
+/// A streaming resampler that takes chunks of any size, compensates its delay, and gives
+/// exactly `ceil(n * rate_out / rate_in)` frames for `n` input frames; streamed output is
+/// bit-identical to whole-input output.
+pub struct StreamResampler<T: Sample + polyphase::PolySample> {
+    inner: Inner<T>,
+    rate_in: u32,
+    rate_out: u32,
+}
+
+impl<T: Sample + Default + polyphase::PolySample> StreamResampler<T> {
+    /// A resampler from `rate_in` to `rate_out` Hz for interleaved `channels`, on the engine
+    /// that is faster for this pair.
+    pub fn new(
+        quality: ResampleQuality,
+        rate_in: u32,
+        rate_out: u32,
+        channels: usize,
+    ) -> Result<Self, String> {
+        let engine = default_engine(quality, rate_in, rate_out);
+        Self::with_engine(engine, quality, rate_in, rate_out, channels)
+    }
+
+    /// The same on a chosen engine (benchmarks and tests compare them).
+    pub fn with_engine(
+        engine: ResampleEngine,
+        quality: ResampleQuality,
+        rate_in: u32,
+        rate_out: u32,
+        channels: usize,
+    ) -> Result<Self, String> {
+        if channels == 0 || rate_in == 0 || rate_out == 0 {
+            return Err(format!(
+                "invalid resampler shape: {rate_in} -> {rate_out} Hz, {channels} channels"
+            ));
+        }
+        let inner = match engine {
+            ResampleEngine::Polyphase => Inner::Poly(polyphase::PolyphaseStream::new(
+                rate_in,
+                rate_out,
+                channels,
+                poly_spec(quality, rate_in, rate_out),
+            )),
+            ResampleEngine::RubatoFft => {
+                Inner::Rubato(RubatoStream::new(quality, rate_in, rate_out, channels)?)
+            }
+        };
+        Ok(Self {
+            inner,
+            rate_in,
+            rate_out,
+        })
+    }
+
+    /// Which engine this stream runs on.
+    pub fn engine(&self) -> ResampleEngine {
+        match self.inner {
+            Inner::Poly(_) => ResampleEngine::Polyphase,
+            Inner::Rubato(_) => ResampleEngine::RubatoFft,
+        }
+    }
+
+    /// The streaming latency in output frames: how far the output of a stream lags its input
+    /// (the delay itself is compensated in the output's timing).
+    pub fn delay_frames(&self) -> usize {
+        match &self.inner {
+            Inner::Poly(p) => (p.lookahead_frames() as u64 * self.rate_out as u64)
+                .div_ceil(self.rate_in as u64) as usize,
+            Inner::Rubato(r) => r.delay_frames(),
+        }
+    }
+
+    /// Back to the initial state.
+    pub fn reset(&mut self) {
+        match &mut self.inner {
+            Inner::Poly(p) => p.reset(),
+            Inner::Rubato(r) => r.reset(),
+        }
+    }
+
+    /// Resamples interleaved `input` (any number of frames), appending ready output to `out`.
+    pub fn push(&mut self, input: &[T], out: &mut Vec<T>) {
+        match &mut self.inner {
+            Inner::Poly(p) => p.push(input, out),
+            Inner::Rubato(r) => r.push(input, out),
+        }
+    }
+
+    /// Ends the stream: writes the rest, so the total output is exactly
+    /// `ceil(frames_in * rate_out / rate_in)` frames.
+    pub fn flush(&mut self, out: &mut Vec<T>) {
+        match &mut self.inner {
+            Inner::Poly(p) => p.flush(out),
+            Inner::Rubato(r) => r.flush(out),
+        }
     }
 }
 
