@@ -287,11 +287,20 @@ fn latency_is_bounded_for_every_pair_and_streams_keep_up() {
         for (q, bound_ms) in [
             (ResampleQuality::High, 50.0),
             (ResampleQuality::Medium, 40.0),
-            (ResampleQuality::Fast, 25.0),
+            (ResampleQuality::Fast, 30.0),
         ] {
             let mut r = StreamResampler::<f32>::new(q, rin, rout, 1).unwrap();
             let ms = r.delay_frames() as f64 * 1000.0 / rout as f64;
             assert!(ms <= bound_ms, "{rin}->{rout} {q:?}: latency {ms:.1} ms");
+            // The FIR engine is what makes awkward pairs low-latency: it is used there.
+            if remotemedia_core::nodes::audio::polyphase_taps(q, rin, rout) > 0
+                && rin.max(rout) % rin.min(rout) != 0
+            {
+                assert_eq!(
+                    r.engine(),
+                    remotemedia_core::nodes::audio::ResampleEngine::Polyphase
+                );
+            }
             assert!(
                 ms <= last,
                 "{rin}->{rout} {q:?}: latency {ms:.1} ms above the level above"

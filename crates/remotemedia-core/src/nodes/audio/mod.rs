@@ -28,7 +28,7 @@ pub use loudness::{
 };
 pub use mix::{MixNode, MixParams};
 pub use resample::{
-    ResampleEngine, ResampleNode, ResampleParams, ResampleQuality, StreamResampler,
+    polyphase_taps, ResampleEngine, ResampleNode, ResampleParams, ResampleQuality, StreamResampler,
 };
 pub use speech_vad::{
     SpeechVadEmit, SpeechVadNode, SpeechVadParams, END_THRESHOLD_GAP, ENGINE_FRAME, ENGINE_RATE,

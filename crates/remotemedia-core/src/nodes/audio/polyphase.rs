@@ -48,12 +48,13 @@ pub trait PolySample: Copy + Default + Send + Sync + 'static {
     fn grouped() -> bool {
         false
     }
-    /// Four groups: `out[8 * g + i] = sum_k coefs[g][8 * k + i] * xs[g][k]`, each lane summed
+    /// Eight groups: `out[8 * g + i] = sum_k coefs[g][8 * k + i] * xs[g][k]`, each lane summed
     /// in order of `k` with fused multiply-adds (the same arithmetic as [`Self::group1`]).
-    fn group4(_coefs: [&[Self]; 4], _xs: [&[Self]; 4], _width: usize, _out: &mut [Self; 32]) {
+    /// Eight independent accumulators keep both FMA units busy.
+    fn group8(_coefs: [&[Self]; 8], _xs: [&[Self]; 8], _width: usize, _out: &mut [Self; 64]) {
         unreachable!("grouped kernel only where grouped() is true")
     }
-    /// One group, same arithmetic per lane as [`Self::group4`].
+    /// One group, same arithmetic per lane as [`Self::group8`].
     fn group1(_coefs: &[Self], _x: &[Self], _width: usize, _out: &mut [Self; 8]) {
         unreachable!("grouped kernel only where grouped() is true")
     }
@@ -76,14 +77,14 @@ impl PolySample for f32 {
         use_avx2()
     }
     #[inline]
-    fn group4(coefs: [&[f32]; 4], xs: [&[f32]; 4], width: usize, out: &mut [f32; 32]) {
-        for g in 0..4 {
+    fn group8(coefs: [&[f32]; 8], xs: [&[f32]; 8], width: usize, out: &mut [f32; 64]) {
+        for g in 0..8 {
             assert!(coefs[g].len() >= width * 8 && xs[g].len() >= width);
         }
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX2/FMA present (grouped() is true only then); lengths checked above.
         unsafe {
-            group4_avx2(coefs, xs, width, out)
+            group8_avx2(coefs, xs, width, out)
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!()
@@ -92,7 +93,7 @@ impl PolySample for f32 {
     fn group1(coefs: &[f32], x: &[f32], width: usize, out: &mut [f32; 8]) {
         assert!(coefs.len() >= width * 8 && x.len() >= width);
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in group4.
+        // SAFETY: as in group8.
         unsafe {
             group1_avx2(coefs, x, width, out)
         }
@@ -103,52 +104,24 @@ impl PolySample for f32 {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn group4_avx2(coefs: [&[f32]; 4], xs: [&[f32]; 4], width: usize, out: &mut [f32; 32]) {
+unsafe fn group8_avx2(coefs: [&[f32]; 8], xs: [&[f32]; 8], width: usize, out: &mut [f32; 64]) {
     use std::arch::x86_64::*;
-    let (c0, c1, c2, c3) = (
-        coefs[0].as_ptr(),
-        coefs[1].as_ptr(),
-        coefs[2].as_ptr(),
-        coefs[3].as_ptr(),
-    );
-    let (x0, x1, x2, x3) = (
-        xs[0].as_ptr(),
-        xs[1].as_ptr(),
-        xs[2].as_ptr(),
-        xs[3].as_ptr(),
-    );
-    let mut a0 = _mm256_setzero_ps();
-    let mut a1 = _mm256_setzero_ps();
-    let mut a2 = _mm256_setzero_ps();
-    let mut a3 = _mm256_setzero_ps();
-    // SAFETY: k < width, coefs hold width * 8 and xs width values (checked by the caller).
+    let c: [*const f32; 8] = std::array::from_fn(|g| coefs[g].as_ptr());
+    let x: [*const f32; 8] = std::array::from_fn(|g| xs[g].as_ptr());
+    let mut a = [_mm256_setzero_ps(); 8];
+    // SAFETY: k < width; coefs hold width * 8 and xs width values (checked by the caller).
     for k in 0..width {
-        a0 = _mm256_fmadd_ps(
-            _mm256_loadu_ps(c0.add(8 * k)),
-            _mm256_broadcast_ss(&*x0.add(k)),
-            a0,
-        );
-        a1 = _mm256_fmadd_ps(
-            _mm256_loadu_ps(c1.add(8 * k)),
-            _mm256_broadcast_ss(&*x1.add(k)),
-            a1,
-        );
-        a2 = _mm256_fmadd_ps(
-            _mm256_loadu_ps(c2.add(8 * k)),
-            _mm256_broadcast_ss(&*x2.add(k)),
-            a2,
-        );
-        a3 = _mm256_fmadd_ps(
-            _mm256_loadu_ps(c3.add(8 * k)),
-            _mm256_broadcast_ss(&*x3.add(k)),
-            a3,
-        );
+        for g in 0..8 {
+            a[g] = _mm256_fmadd_ps(
+                _mm256_loadu_ps(c[g].add(8 * k)),
+                _mm256_broadcast_ss(&*x[g].add(k)),
+                a[g],
+            );
+        }
     }
-    let o = out.as_mut_ptr();
-    _mm256_storeu_ps(o, a0);
-    _mm256_storeu_ps(o.add(8), a1);
-    _mm256_storeu_ps(o.add(16), a2);
-    _mm256_storeu_ps(o.add(24), a3);
+    for (g, v) in a.iter().enumerate() {
+        _mm256_storeu_ps(out.as_mut_ptr().add(8 * g), *v);
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -157,7 +130,7 @@ unsafe fn group1_avx2(coefs: &[f32], x: &[f32], width: usize, out: &mut [f32; 8]
     use std::arch::x86_64::*;
     let (c, xp) = (coefs.as_ptr(), x.as_ptr());
     let mut a = _mm256_setzero_ps();
-    // SAFETY: as in group4_avx2.
+    // SAFETY: as in group8_avx2.
     for k in 0..width {
         a = _mm256_fmadd_ps(
             _mm256_loadu_ps(c.add(8 * k)),
@@ -320,8 +293,6 @@ fn kaiser_beta(atten_db: f64) -> f64 {
 pub struct Bank<T> {
     /// Taps per output (even, a multiple of 8).
     pub taps: usize,
-    /// Rows of the table: `L` exact phases, or [`INTERP_PHASES`] + 1 interpolated rows.
-    pub rows: usize,
     /// Whether rows are interpolated (`L` too large for a row each).
     pub interpolated: bool,
     /// `rows * taps` coefficients; row `r` holds the kernel at fractional delay `r / rows`
@@ -467,7 +438,6 @@ fn design<T: PolySample>(rate_in: u32, rate_out: u32, spec: FilterSpec) -> Bank<
     };
     Bank {
         taps,
-        rows,
         interpolated,
         coefs,
         groups,
@@ -648,24 +618,24 @@ impl<T: PolySample> PolyphaseStream<T> {
         for c in 0..ch {
             let hist = &self.hist[c];
             let mut g = g_first;
-            let mut buf4 = [T::default(); 32];
+            let mut buf8 = [T::default(); 64];
             let mut buf1 = [T::default(); 8];
             while g < g_end {
-                let starts: [i64; 4] =
-                    std::array::from_fn(|i| self.n_of((g + i as u64) * 8) - half + 1 - self.base);
-                if g + 4 <= g_end && starts[3] as usize + width <= hist.len() {
-                    let xs: [&[T]; 4] = std::array::from_fn(|i| {
-                        &hist[starts[i] as usize..starts[i] as usize + width]
+                let last = (self.n_of((g + 7) * 8) - half + 1 - self.base) as usize;
+                if g + 8 <= g_end && last + width <= hist.len() {
+                    let xs: [&[T]; 8] = std::array::from_fn(|i| {
+                        let s = (self.n_of((g + i as u64) * 8) - half + 1 - self.base) as usize;
+                        &hist[s..s + width]
                     });
-                    let cs: [&[T]; 4] = std::array::from_fn(|i| table(g + i as u64));
-                    T::group4(cs, xs, width, &mut buf4);
-                    for i in 0..4 {
-                        write(dst, c, g + i as u64, &buf4[i * 8..i * 8 + 8]);
+                    let cs: [&[T]; 8] = std::array::from_fn(|i| table(g + i as u64));
+                    T::group8(cs, xs, width, &mut buf8);
+                    for i in 0..8 {
+                        write(dst, c, g + i as u64, &buf8[i * 8..i * 8 + 8]);
                     }
-                    g += 4;
+                    g += 8;
                     continue;
                 }
-                let s = starts[0] as usize;
+                let s = (self.n_of(g * 8) - half + 1 - self.base) as usize;
                 if s + width <= hist.len() {
                     T::group1(table(g), &hist[s..s + width], width, &mut buf1);
                 } else {
