@@ -5,7 +5,10 @@ mod common;
 use common::*;
 use remotemedia_core::data::{AudioBuffer, Data, SampleFormat, Samples};
 
-const PAIRS: [(u32, u32); 8] = [
+/// Every rate-pair family: integer ratios down (3:1, 2:1) and up (1:2, 1:3, 1:6), the 44.1k
+/// family (147/160, 160/441, 320/441), and pairs with no useful common factor (interpolated
+/// phase table).
+const PAIRS: [(u32, u32); 12] = [
     (48_000, 16_000),
     (44_100, 16_000),
     (16_000, 48_000),
@@ -13,8 +16,12 @@ const PAIRS: [(u32, u32); 8] = [
     (44_100, 48_000),
     (48_000, 44_100),
     (8_000, 16_000),
-    // No common factor: 2 s FFT blocks.
+    (22_050, 16_000),
+    (32_000, 16_000),
+    (8_000, 48_000),
+    // No common factor: interpolated phases.
     (48_000, 44_101),
+    (384_000, 64_031),
 ];
 
 fn resampler(target: u32, quality: &str) -> remotemedia_core::Pipeline {
@@ -268,4 +275,134 @@ fn rejects_bad_input_with_a_clear_error() {
             .unwrap_err()
     });
     assert!(err.to_string().contains("changed mid-stream"), "{err}");
+}
+
+/// Latency bound for every rate pair at each quality: at most 50 ms at `high`, less at the
+/// lower levels, coprime pairs included; and a stream's output really is that far behind.
+#[test]
+fn latency_is_bounded_for_every_pair_and_streams_keep_up() {
+    use remotemedia_core::nodes::audio::{ResampleQuality, StreamResampler};
+    for (rin, rout) in PAIRS {
+        let mut last = f64::MAX;
+        for (q, bound_ms) in [
+            (ResampleQuality::High, 50.0),
+            (ResampleQuality::Medium, 40.0),
+            (ResampleQuality::Fast, 30.0),
+        ] {
+            let mut r = StreamResampler::<f32>::new(q, rin, rout, 1).unwrap();
+            let ms = r.delay_frames() as f64 * 1000.0 / rout as f64;
+            assert!(ms <= bound_ms, "{rin}->{rout} {q:?}: latency {ms:.1} ms");
+            // The FIR engine is what makes awkward pairs low-latency: it is used there.
+            if remotemedia_core::nodes::audio::polyphase_taps(q, rin, rout) > 0
+                && rin.max(rout) % rin.min(rout) != 0
+            {
+                assert_eq!(
+                    r.engine(),
+                    remotemedia_core::nodes::audio::ResampleEngine::Polyphase
+                );
+            }
+            assert!(
+                ms <= last,
+                "{rin}->{rout} {q:?}: latency {ms:.1} ms above the level above"
+            );
+            last = ms;
+            // Push 10 ms chunks: after each, the output covers the input minus the latency.
+            let chunk = vec![0.1f32; (rin / 100) as usize];
+            let (mut out, mut fed) = (Vec::new(), 0u64);
+            for _ in 0..30 {
+                r.push(&chunk, &mut out);
+                fed += chunk.len() as u64;
+                let ready_by_input = (fed * rout as u64) / rin as u64;
+                let lag = ready_by_input.saturating_sub(out.len() as u64);
+                assert!(
+                    lag <= r.delay_frames() as u64 + 1,
+                    "{rin}->{rout} {q:?}: {lag} frames behind, latency {}",
+                    r.delay_frames()
+                );
+            }
+        }
+    }
+}
+
+/// Every sample format the node accepts, streamed in uneven chunks, equals the whole-input
+/// result, for one pair of each family and 1 or 2 channels.
+#[test]
+fn every_format_streams_bit_identically_in_each_family() {
+    let mut seed = 100;
+    for (rin, rout) in [
+        (48_000, 16_000),
+        (16_000, 48_000),
+        (44_100, 16_000),
+        (48_000, 44_101),
+    ] {
+        for channels in [1u16, 2] {
+            for format in SampleFormat::ALL {
+                seed += 1;
+                let p = resampler(rout, "high");
+                let input = AudioBuffer::new(music(rin, 0.3, channels, seed).into(), rin, channels)
+                    .unwrap()
+                    .to_format(format);
+                let whole = run_whole(&p, input.clone());
+                let streamed = run_streamed(&p, &input, 777, seed);
+                let (w, s) = (whole.as_audio().unwrap(), streamed.as_audio().unwrap());
+                assert_eq!(w.format(), format);
+                assert_eq!(s.format(), format);
+                assert_eq!(w.channels(), channels);
+                let expected = (input.frames() as u64 * rout as u64).div_ceil(rin as u64);
+                assert_eq!(w.frames() as u64, expected, "{rin}->{rout} {format:?}");
+                assert_eq!(
+                    w.samples(),
+                    s.samples(),
+                    "{rin}->{rout} ch={channels} {format:?}: streamed differs"
+                );
+            }
+        }
+    }
+}
+
+/// The polyphase engine and rubato's FFT engine compute the same band-limited signal: on
+/// music (content below 0.85 x the lower Nyquist) they agree within -90 dB.
+#[test]
+fn polyphase_and_rubato_engines_agree() {
+    use remotemedia_core::nodes::audio::{ResampleEngine, ResampleQuality, StreamResampler};
+    for (rin, rout) in [
+        (48_000, 16_000),
+        (44_100, 16_000),
+        (16_000, 48_000),
+        (48_000, 44_100),
+    ] {
+        let nyq = rin.min(rout) as f64 / 2.0;
+        // Tones well inside both passbands.
+        let x: Vec<f32> = (0..rin as usize / 2)
+            .map(|n| {
+                let t = n as f64 / rin as f64;
+                [0.11, 0.37, 0.61, 0.8]
+                    .iter()
+                    .map(|f| 0.2 * (2.0 * std::f64::consts::PI * f * nyq * t).sin())
+                    .sum::<f64>() as f32
+            })
+            .collect();
+        let run = |engine| {
+            let mut r =
+                StreamResampler::<f32>::with_engine(engine, ResampleQuality::High, rin, rout, 1)
+                    .unwrap();
+            let mut out = Vec::new();
+            r.push(&x, &mut out);
+            r.flush(&mut out);
+            out
+        };
+        let (a, b) = (
+            run(ResampleEngine::Polyphase),
+            run(ResampleEngine::RubatoFft),
+        );
+        assert_eq!(a.len(), b.len());
+        let m = a.len() / 8;
+        let err: Vec<f32> = a[m..a.len() - m]
+            .iter()
+            .zip(&b[m..b.len() - m])
+            .map(|(p, q)| p - q)
+            .collect();
+        let d = db(rms(&err) / rms(&b[m..b.len() - m]));
+        assert!(d < -90.0, "{rin}->{rout}: engines differ at {d:.1} dB");
+    }
 }

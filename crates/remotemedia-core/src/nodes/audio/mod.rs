@@ -8,6 +8,7 @@ mod format;
 mod gain;
 mod loudness;
 mod mix;
+mod polyphase;
 mod resample;
 mod speech_vad;
 mod trim;
@@ -26,7 +27,9 @@ pub use loudness::{
     measure as measure_loudness, LoudnessMode, LoudnessNormalizeNode, LoudnessParams,
 };
 pub use mix::{MixNode, MixParams};
-pub use resample::{ResampleNode, ResampleParams, ResampleQuality, StreamResampler};
+pub use resample::{
+    polyphase_taps, ResampleEngine, ResampleNode, ResampleParams, ResampleQuality, StreamResampler,
+};
 pub use speech_vad::{
     SpeechVadEmit, SpeechVadNode, SpeechVadParams, END_THRESHOLD_GAP, ENGINE_FRAME, ENGINE_RATE,
 };

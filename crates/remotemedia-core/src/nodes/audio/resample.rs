@@ -1,6 +1,9 @@
-//! `AudioResampleNode`: sample-rate conversion on rubato 5, streaming and delay-compensated.
+//! `AudioResampleNode`: sample-rate conversion, streaming and delay-compensated.
 //!
-//! rubato resamplers take fixed-size chunks. [`StreamResampler`] accepts any chunk size: it
+//! [`StreamResampler`] runs one of two engines, picked per rate pair by [`default_engine`]:
+//! the polyphase FIR in `polyphase.rs` or rubato 5's FFT resampler ([`RubatoStream`]).
+//!
+//! rubato resamplers take fixed-size chunks. [`RubatoStream`] accepts any chunk size: it
 //! re-cuts the stream into the resampler's chunk size (the last partial chunk is padded at
 //! `flush`), drops the resampler's startup delay from the front of the output, and pads the
 //! tail so the total output is exactly `ceil(n * out / in)` frames. Because the re-cutting
@@ -22,6 +25,8 @@ use crate::data::{
 use crate::error::NodeError;
 use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
 use crate::registry::NodeParams;
+
+use super::polyphase;
 
 /// Speed/quality trade-off. Measured figures are in `docs/resampling.md`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -77,12 +82,7 @@ fn is_5_smooth(mut n: usize) -> bool {
     n == 1
 }
 
-fn gcd(mut a: u32, mut b: u32) -> u32 {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a
-}
+use polyphase::gcd;
 
 /// The rubato configuration for each quality level, chosen by measurement (see
 /// `docs/resampling.md`): all three are rubato's synchronous FFT resampler with one FFT block
@@ -115,7 +115,7 @@ fn build_engine<T: Sample>(
 }
 
 /// A rubato resampler that takes chunks of any size and keeps output aligned with input.
-pub struct StreamResampler<T: Sample> {
+pub struct RubatoStream<T: Sample> {
     engine: Box<dyn Resampler<T>>,
     channels: usize,
     rate_in: u64,
@@ -130,7 +130,7 @@ pub struct StreamResampler<T: Sample> {
     frames_out: u64,
 }
 
-impl<T: Sample + Default> StreamResampler<T> {
+impl<T: Sample + Default> RubatoStream<T> {
     /// A resampler from `rate_in` to `rate_out` Hz for interleaved `channels`.
     pub fn new(
         quality: ResampleQuality,
@@ -157,6 +157,14 @@ impl<T: Sample + Default> StreamResampler<T> {
     /// The resampler's delay in output frames (compensated; reported for information).
     pub fn delay_frames(&self) -> usize {
         self.engine.output_delay()
+    }
+
+    /// Worst-case streaming lag in output frames: the delay plus one block of input waiting
+    /// for the FFT.
+    pub fn max_lag_frames(&self) -> usize {
+        self.delay_frames()
+            + (self.engine.input_frames_max() as u64 * self.rate_out).div_ceil(self.rate_in)
+                as usize
     }
 
     /// Back to the initial state.
@@ -237,6 +245,166 @@ impl<T: Sample + Default> StreamResampler<T> {
         self.to_trim -= skip;
         out.extend_from_slice(&self.scratch[skip * ch..written * ch]);
         self.frames_out += (written - skip) as u64;
+    }
+}
+
+/// The two engines behind [`StreamResampler`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResampleEngine {
+    /// One-stage polyphase FIR (Kaiser-windowed sinc, cached coefficients, AVX2/FMA dot
+    /// products): latency of half the filter, whatever the rate pair.
+    Polyphase,
+    /// rubato's synchronous FFT resampler (the engine before issue 14).
+    RubatoFft,
+}
+
+/// Filter spec of each quality level for the polyphase engine (see `docs/resampling.md`).
+/// The transition band is centred near the lower Nyquist frequency: tones above 1.12 x
+/// Nyquist (downsampling) or images above 1.095 x Nyquist (upsampling; the image of a tone
+/// at 0.45 x the input rate lands at 1.1 x) are in the stopband.
+fn poly_spec(quality: ResampleQuality, rate_in: u32, rate_out: u32) -> polyphase::FilterSpec {
+    // For close rates (48k -> 44.1k) the stopband must start below the halfway point between
+    // the two Nyquist frequencies, where the alias test tone sits.
+    let ratio = rate_in as f64 / rate_out as f64;
+    let stop = if rate_out < rate_in {
+        1.12f64.min(1.0 + (ratio - 1.0) * 0.45)
+    } else {
+        1.095
+    };
+    let (atten_db, pass) = match quality {
+        ResampleQuality::High => (130.0, 0.88),
+        ResampleQuality::Medium => (115.0, 0.88),
+        ResampleQuality::Fast => (105.0, 0.75),
+    };
+    polyphase::FilterSpec {
+        atten_db,
+        pass,
+        stop,
+    }
+}
+
+/// Taps per output of the polyphase engine at this quality and rate pair (reported by the
+/// `resample_quality` example).
+pub fn polyphase_taps(quality: ResampleQuality, rate_in: u32, rate_out: u32) -> usize {
+    polyphase::taps_for(rate_in, rate_out, poly_spec(quality, rate_in, rate_out))
+}
+
+/// The engine [`StreamResampler::new`] picks for a rate pair, by measurement (see
+/// `docs/resampling.md`): rubato's FFT engine for integer ratios between rates of 16 kHz and
+/// up (48k <-> 16k, 22.05k <-> 44.1k: the FFT takes 0.7-0.8x the time of an 88-216 tap FIR
+/// there, with a 30 ms worst-case lag); the polyphase FIR everywhere else (44.1k <-> 48k,
+/// 44.1k -> 16k, 22.05k -> 16k: 0.8-1.2x rubato's time, 1-2.5 ms instead of 30-60 ms lag;
+/// 8k <-> 16k: rubato's 160-frame block leaves the passband 0.2 dB low at 3.5 kHz; pairs with
+/// no large common factor: rubato needs blocks of up to 2 s, the FIR keeps 1-3 ms).
+pub fn default_engine(_quality: ResampleQuality, rate_in: u32, rate_out: u32) -> ResampleEngine {
+    let (lo, hi) = (rate_in.min(rate_out), rate_in.max(rate_out));
+    if lo >= 16_000 && hi % lo == 0 {
+        ResampleEngine::RubatoFft
+    } else {
+        ResampleEngine::Polyphase
+    }
+}
+
+enum Inner<T: Sample + polyphase::PolySample> {
+    Poly(polyphase::PolyphaseStream<T>),
+    Rubato(RubatoStream<T>),
+}
+
+/// A streaming resampler that takes chunks of any size, compensates its delay, and gives
+/// exactly `ceil(n * rate_out / rate_in)` frames for `n` input frames; streamed output is
+/// bit-identical to whole-input output.
+pub struct StreamResampler<T: Sample + polyphase::PolySample> {
+    inner: Inner<T>,
+    rate_in: u32,
+    rate_out: u32,
+}
+
+impl<T: Sample + Default + polyphase::PolySample> StreamResampler<T> {
+    /// A resampler from `rate_in` to `rate_out` Hz for interleaved `channels`, on the engine
+    /// that is faster for this pair.
+    pub fn new(
+        quality: ResampleQuality,
+        rate_in: u32,
+        rate_out: u32,
+        channels: usize,
+    ) -> Result<Self, String> {
+        let engine = default_engine(quality, rate_in, rate_out);
+        Self::with_engine(engine, quality, rate_in, rate_out, channels)
+    }
+
+    /// The same on a chosen engine (benchmarks and tests compare them).
+    pub fn with_engine(
+        engine: ResampleEngine,
+        quality: ResampleQuality,
+        rate_in: u32,
+        rate_out: u32,
+        channels: usize,
+    ) -> Result<Self, String> {
+        if channels == 0 || rate_in == 0 || rate_out == 0 {
+            return Err(format!(
+                "invalid resampler shape: {rate_in} -> {rate_out} Hz, {channels} channels"
+            ));
+        }
+        let inner = match engine {
+            ResampleEngine::Polyphase => Inner::Poly(polyphase::PolyphaseStream::new(
+                rate_in,
+                rate_out,
+                channels,
+                poly_spec(quality, rate_in, rate_out),
+            )),
+            ResampleEngine::RubatoFft => {
+                Inner::Rubato(RubatoStream::new(quality, rate_in, rate_out, channels)?)
+            }
+        };
+        Ok(Self {
+            inner,
+            rate_in,
+            rate_out,
+        })
+    }
+
+    /// Which engine this stream runs on.
+    pub fn engine(&self) -> ResampleEngine {
+        match self.inner {
+            Inner::Poly(_) => ResampleEngine::Polyphase,
+            Inner::Rubato(_) => ResampleEngine::RubatoFft,
+        }
+    }
+
+    /// Worst-case streaming latency in output frames: how far a stream's output can lag its
+    /// input (the filter delay itself is compensated in the output's timing). Polyphase: the
+    /// filter's look-ahead; rubato: its delay plus one FFT block of input.
+    pub fn delay_frames(&self) -> usize {
+        match &self.inner {
+            Inner::Poly(p) => (p.lookahead_frames() as u64 * self.rate_out as u64)
+                .div_ceil(self.rate_in as u64) as usize,
+            Inner::Rubato(r) => r.max_lag_frames(),
+        }
+    }
+
+    /// Back to the initial state.
+    pub fn reset(&mut self) {
+        match &mut self.inner {
+            Inner::Poly(p) => p.reset(),
+            Inner::Rubato(r) => r.reset(),
+        }
+    }
+
+    /// Resamples interleaved `input` (any number of frames), appending ready output to `out`.
+    pub fn push(&mut self, input: &[T], out: &mut Vec<T>) {
+        match &mut self.inner {
+            Inner::Poly(p) => p.push(input, out),
+            Inner::Rubato(r) => r.push(input, out),
+        }
+    }
+
+    /// Ends the stream: writes the rest, so the total output is exactly
+    /// `ceil(frames_in * rate_out / rate_in)` frames.
+    pub fn flush(&mut self, out: &mut Vec<T>) {
+        match &mut self.inner {
+            Inner::Poly(p) => p.flush(out),
+            Inner::Rubato(r) => r.flush(out),
+        }
     }
 }
 

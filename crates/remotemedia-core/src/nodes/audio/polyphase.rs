@@ -1,0 +1,748 @@
+//! Polyphase FIR resampler: Kaiser-windowed sinc, one stage, any rate pair, bounded latency.
+//!
+//! Output frame `j` sits at input time `t = j * rate_in / rate_out = n + p / L` (`L` =
+//! `rate_out / gcd`); it is the dot product of the `taps` input frames around `n` with the
+//! kernel sampled at phase `p / L`. The kernel is centred on `t`, so there is no group delay
+//! to compensate: the stream only has to wait for `taps / 2` frames of look-ahead (the
+//! latency). When `L` is small enough, every phase has its own row of coefficients; otherwise
+//! (pairs with no large common factor, 48000 -> 44101) a table of [`INTERP_PHASES`] rows is
+//! interpolated linearly between neighbouring rows, which keeps the table small and the
+//! latency the same as for any other pair.
+//!
+//! Coefficients are designed once per (rate pair, quality, precision) in f64 and kept in a
+//! process-wide cache. The f32 inner loop is an f32 dot product (AVX2/FMA when the CPU has it,
+//! chosen once per process, so a stream's output never depends on chunking).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Rows of the interpolated phase table for rate pairs with more than [`MAX_EXACT_PHASES`]
+/// phases. Linear interpolation between rows `1/4096` of an input sample apart leaves an
+/// error far below the f32 noise floor (see `docs/resampling.md`).
+pub const INTERP_PHASES: usize = 4096;
+/// Largest number of exact phases (one coefficient row each) before the table is
+/// interpolated instead. 44.1k <-> 48k has 147 or 160, 22.05k -> 16k has 320.
+pub const MAX_EXACT_PHASES: u64 = 4096;
+
+/// Filter specification: stopband attenuation (dB) and the transition band as fractions of
+/// the lower Nyquist frequency.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FilterSpec {
+    /// Kaiser design attenuation in dB.
+    pub atten_db: f64,
+    /// End of the passband, as a fraction of the lower Nyquist frequency.
+    pub pass: f64,
+    /// Start of the stopband, as a fraction of the lower Nyquist frequency.
+    pub stop: f64,
+}
+
+/// Sample types the polyphase engine runs in.
+pub trait PolySample: Copy + Default + Send + Sync + 'static {
+    /// From the f64 design.
+    fn from_f64(v: f64) -> Self;
+    /// `sum(a[i] * b[i])`, in a fixed order for a given length.
+    fn dot(a: &[Self], b: &[Self]) -> Self;
+    /// `a * (1 - t) + b * t`.
+    fn lerp(a: Self, b: Self, t: f64) -> Self;
+    /// Whether this type has the grouped (8 outputs per vector) kernel on this CPU.
+    fn grouped() -> bool {
+        false
+    }
+    /// Eight groups: `out[8 * g + i] = sum_k coefs[g][8 * k + i] * xs[g][k]`, each lane summed
+    /// in order of `k` with fused multiply-adds (the same arithmetic as [`Self::group1`]).
+    /// Eight independent accumulators keep both FMA units busy.
+    fn group8(_coefs: [&[Self]; 8], _xs: [&[Self]; 8], _width: usize, _out: &mut [Self; 64]) {
+        unreachable!("grouped kernel only where grouped() is true")
+    }
+    /// One group, same arithmetic per lane as [`Self::group8`].
+    fn group1(_coefs: &[Self], _x: &[Self], _width: usize, _out: &mut [Self; 8]) {
+        unreachable!("grouped kernel only where grouped() is true")
+    }
+}
+
+impl PolySample for f32 {
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    #[inline]
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        dot_f32(a, b)
+    }
+    #[inline]
+    fn lerp(a: f32, b: f32, t: f64) -> f32 {
+        let t = t as f32;
+        a + (b - a) * t
+    }
+    fn grouped() -> bool {
+        use_avx2()
+    }
+    #[inline]
+    fn group8(coefs: [&[f32]; 8], xs: [&[f32]; 8], width: usize, out: &mut [f32; 64]) {
+        for g in 0..8 {
+            assert!(coefs[g].len() >= width * 8 && xs[g].len() >= width);
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2/FMA present (grouped() is true only then); lengths checked above.
+        unsafe {
+            group8_avx2(coefs, xs, width, out)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!()
+    }
+    #[inline]
+    fn group1(coefs: &[f32], x: &[f32], width: usize, out: &mut [f32; 8]) {
+        assert!(coefs.len() >= width * 8 && x.len() >= width);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in group8.
+        unsafe {
+            group1_avx2(coefs, x, width, out)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!()
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn group8_avx2(coefs: [&[f32]; 8], xs: [&[f32]; 8], width: usize, out: &mut [f32; 64]) {
+    use std::arch::x86_64::*;
+    let c: [*const f32; 8] = std::array::from_fn(|g| coefs[g].as_ptr());
+    let x: [*const f32; 8] = std::array::from_fn(|g| xs[g].as_ptr());
+    let mut a = [_mm256_setzero_ps(); 8];
+    // SAFETY: k < width; coefs hold width * 8 and xs width values (checked by the caller).
+    for k in 0..width {
+        for g in 0..8 {
+            a[g] = _mm256_fmadd_ps(
+                _mm256_loadu_ps(c[g].add(8 * k)),
+                _mm256_broadcast_ss(&*x[g].add(k)),
+                a[g],
+            );
+        }
+    }
+    for (g, v) in a.iter().enumerate() {
+        _mm256_storeu_ps(out.as_mut_ptr().add(8 * g), *v);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn group1_avx2(coefs: &[f32], x: &[f32], width: usize, out: &mut [f32; 8]) {
+    use std::arch::x86_64::*;
+    let (c, xp) = (coefs.as_ptr(), x.as_ptr());
+    let mut a = _mm256_setzero_ps();
+    // SAFETY: as in group8_avx2.
+    for k in 0..width {
+        a = _mm256_fmadd_ps(
+            _mm256_loadu_ps(c.add(8 * k)),
+            _mm256_broadcast_ss(&*xp.add(k)),
+            a,
+        );
+    }
+    _mm256_storeu_ps(out.as_mut_ptr(), a);
+}
+
+impl PolySample for f64 {
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    #[inline]
+    fn dot(a: &[f64], b: &[f64]) -> f64 {
+        let n = a.len().min(b.len());
+        let (a, b) = (&a[..n], &b[..n]);
+        let mut acc = [0.0f64; 4];
+        let mut ca = a.chunks_exact(4);
+        let mut cb = b.chunks_exact(4);
+        for (x, y) in (&mut ca).zip(&mut cb) {
+            for k in 0..4 {
+                acc[k] += x[k] * y[k];
+            }
+        }
+        let mut s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+        for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+            s += x * y;
+        }
+        s
+    }
+    #[inline]
+    fn lerp(a: f64, b: f64, t: f64) -> f64 {
+        a + (b - a) * t
+    }
+}
+
+/// Which f32 dot kernel this process uses (decided once, so output never changes mid-run).
+fn use_avx2() -> bool {
+    static AVX2: OnceLock<bool> = OnceLock::new();
+    *AVX2.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// f32 dot product; both slices have the same length, a multiple of 8 (the tap count is
+/// rounded up to 8).
+#[inline]
+fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: AVX2 and FMA are present (checked above).
+        return unsafe { dot_f32_avx2(a, b) };
+    }
+    dot_f32_scalar(a, b)
+}
+
+/// The portable kernel: eight independent accumulators, the same association as the AVX2
+/// kernel's lanes.
+fn dot_f32_scalar(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; 8];
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        s += x * y;
+    }
+    s
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc0 = _mm256_setzero_ps();
+    let mut acc1 = _mm256_setzero_ps();
+    let mut acc2 = _mm256_setzero_ps();
+    let mut acc3 = _mm256_setzero_ps();
+    let mut i = 0;
+    // SAFETY (all loads): i + 8 * k + 8 <= n for every load below.
+    while i + 32 <= n {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+        acc1 = _mm256_fmadd_ps(
+            _mm256_loadu_ps(pa.add(i + 8)),
+            _mm256_loadu_ps(pb.add(i + 8)),
+            acc1,
+        );
+        acc2 = _mm256_fmadd_ps(
+            _mm256_loadu_ps(pa.add(i + 16)),
+            _mm256_loadu_ps(pb.add(i + 16)),
+            acc2,
+        );
+        acc3 = _mm256_fmadd_ps(
+            _mm256_loadu_ps(pa.add(i + 24)),
+            _mm256_loadu_ps(pb.add(i + 24)),
+            acc3,
+        );
+        i += 32;
+    }
+    while i + 8 <= n {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+        i += 8;
+    }
+    let acc = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
+    let hi = _mm256_extractf128_ps(acc, 1);
+    let lo = _mm256_castps256_ps128(acc);
+    let s4 = _mm_add_ps(lo, hi);
+    let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    let s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+    let mut s = _mm_cvtss_f32(s1);
+    while i < n {
+        s += *pa.add(i) * *pb.add(i);
+        i += 1;
+    }
+    s
+}
+
+fn bessel_i0(x: f64) -> f64 {
+    let (mut sum, mut term, mut k) = (1.0f64, 1.0f64, 1.0f64);
+    let q = x * x / 4.0;
+    loop {
+        term *= q / (k * k);
+        sum += term;
+        if term < sum * 1e-17 {
+            return sum;
+        }
+        k += 1.0;
+    }
+}
+
+fn kaiser_beta(atten_db: f64) -> f64 {
+    if atten_db > 50.0 {
+        0.1102 * (atten_db - 8.7)
+    } else if atten_db >= 21.0 {
+        0.5842 * (atten_db - 21.0).powf(0.4) + 0.07886 * (atten_db - 21.0)
+    } else {
+        0.0
+    }
+}
+
+/// Designed coefficients for one (rate pair, spec).
+pub struct Bank<T> {
+    /// Taps per output (even, a multiple of 8).
+    pub taps: usize,
+    /// Whether rows are interpolated (`L` too large for a row each).
+    pub interpolated: bool,
+    /// `rows * taps` coefficients; row `r` holds the kernel at fractional delay `r / rows`
+    /// (exact) or `r / INTERP_PHASES` (interpolated), tap `k` at input offset `k - taps/2 + 1`.
+    pub coefs: Vec<T>,
+    /// The same coefficients regrouped for the grouped kernel (f32, exact phases, at most
+    /// [`MAX_GROUP_PATTERNS`] patterns).
+    pub groups: Option<Groups<T>>,
+}
+
+/// Largest number of group patterns kept (the table is `patterns * width * 8` values).
+pub const MAX_GROUP_PATTERNS: usize = 1024;
+
+/// Coefficients for eight consecutive outputs at a time. Outputs `8g .. 8g + 8` start their
+/// windows at input frames `n(8g) + d_i` (`d_i` = 0 for lane 0); the group reads `width`
+/// frames from `n(8g) - taps/2 + 1`, and lane `i` holds its own phase's coefficients
+/// shifted by `d_i` (zeros elsewhere). The pattern repeats every `patterns` groups.
+pub struct Groups<T> {
+    /// Number of distinct patterns: `L / gcd(L, 8)`.
+    pub patterns: usize,
+    /// Input frames one group reads.
+    pub width: usize,
+    /// `patterns * width * 8` values: `[pattern][k][lane]`.
+    pub coefs: Vec<T>,
+}
+
+fn build_groups<T: PolySample>(rows: &[T], taps: usize, l: u64, m: u64) -> Option<Groups<T>> {
+    let patterns = (l / gcd(l as u32, 8) as u64) as usize;
+    if patterns > MAX_GROUP_PATTERNS {
+        return None;
+    }
+    let n_of = |j: u64| j * m / l;
+    let width = (0..patterns as u64)
+        .map(|q| taps + (n_of(8 * q + 7) - n_of(8 * q)) as usize)
+        .max()
+        .unwrap_or(taps);
+    let mut coefs = vec![T::default(); patterns * width * 8];
+    for q in 0..patterns {
+        let j0 = 8 * q as u64;
+        for i in 0..8u64 {
+            let j = j0 + i;
+            let d = (n_of(j) - n_of(j0)) as usize;
+            let r = ((j * m) % l) as usize;
+            for k in 0..taps {
+                coefs[(q * width + d + k) * 8 + i as usize] = rows[r * taps + k];
+            }
+        }
+    }
+    Some(Groups {
+        patterns,
+        width,
+        coefs,
+    })
+}
+
+type CacheKey = (u32, u32, u64, u64, u64, &'static str);
+
+type AnyBank = Arc<dyn std::any::Any + Send + Sync>;
+
+fn cache() -> &'static Mutex<HashMap<CacheKey, AnyBank>> {
+    static CACHE: OnceLock<Mutex<HashMap<CacheKey, AnyBank>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Taps per output for `spec` at this rate pair: Kaiser's length estimate in input samples,
+/// rounded up to a multiple of 8.
+pub fn taps_for(rate_in: u32, rate_out: u32, spec: FilterSpec) -> usize {
+    let nyq = rate_in.min(rate_out) as f64 / 2.0;
+    let width = (spec.stop - spec.pass) * nyq / rate_in as f64; // normalised to rate_in
+    let n = ((spec.atten_db - 7.95) / (14.36 * width)).ceil() as usize + 1;
+    n.div_ceil(8).max(1) * 8
+}
+
+/// The coefficient bank for this rate pair and spec, designed on first use and cached.
+pub fn bank<T: PolySample>(rate_in: u32, rate_out: u32, spec: FilterSpec) -> Arc<Bank<T>> {
+    let key: CacheKey = (
+        rate_in,
+        rate_out,
+        spec.atten_db.to_bits(),
+        spec.pass.to_bits(),
+        spec.stop.to_bits(),
+        std::any::type_name::<T>(),
+    );
+    let c = cache();
+    if let Some(b) = c.lock().expect("cache lock").get(&key) {
+        if let Ok(b) = Arc::clone(b).downcast::<Bank<T>>() {
+            return b;
+        }
+    }
+    let b = Arc::new(design::<T>(rate_in, rate_out, spec));
+    c.lock()
+        .expect("cache lock")
+        .insert(key, Arc::clone(&b) as AnyBank);
+    b
+}
+
+fn design<T: PolySample>(rate_in: u32, rate_out: u32, spec: FilterSpec) -> Bank<T> {
+    let g = gcd(rate_in, rate_out) as u64;
+    let l = rate_out as u64 / g;
+    let taps = taps_for(rate_in, rate_out, spec);
+    let interpolated = l > MAX_EXACT_PHASES;
+    let (rows, step) = if interpolated {
+        (INTERP_PHASES + 1, 1.0 / INTERP_PHASES as f64)
+    } else {
+        (l as usize, 1.0 / l as f64)
+    };
+    let nyq = rate_in.min(rate_out) as f64 / 2.0;
+    // Cutoff in the middle of the transition band, in cycles per input sample.
+    let fc = (spec.pass + spec.stop) / 2.0 * nyq / rate_in as f64;
+    let beta = kaiser_beta(spec.atten_db);
+    let i0b = bessel_i0(beta);
+    let half = taps as f64 / 2.0;
+    let mut coefs = Vec::with_capacity(rows * taps);
+    let mut row = vec![0.0f64; taps];
+    for r in 0..rows {
+        let frac = r as f64 * step;
+        for (k, c) in row.iter_mut().enumerate() {
+            // Distance from the output instant to input frame k.
+            let tau = frac - (k as f64 - half + 1.0);
+            let u = tau / half;
+            let w = if u.abs() >= 1.0 {
+                0.0
+            } else {
+                bessel_i0(beta * (1.0 - u * u).sqrt()) / i0b
+            };
+            let x = 2.0 * fc * tau;
+            let sinc = if x == 0.0 {
+                1.0
+            } else {
+                (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
+            };
+            *c = 2.0 * fc * sinc * w;
+        }
+        // Unity gain at DC for every phase (no ripple from phase to phase).
+        let sum: f64 = row.iter().sum();
+        coefs.extend(row.iter().map(|&c| T::from_f64(c / sum)));
+    }
+    let m = rate_in as u64 / g;
+    let groups = if !interpolated && std::mem::size_of::<T>() == 4 {
+        build_groups(&coefs, taps, l, m)
+    } else {
+        None
+    };
+    Bank {
+        taps,
+        interpolated,
+        coefs,
+        groups,
+    }
+}
+
+pub(crate) fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Streaming polyphase resampler over interleaved frames; any chunking gives the same output.
+pub struct PolyphaseStream<T: PolySample> {
+    bank: Arc<Bank<T>>,
+    channels: usize,
+    /// `rate_in / gcd` and `rate_out / gcd`.
+    m: u64,
+    l: u64,
+    /// Planar history per channel: `hist[c]` holds input frames from absolute index `base`
+    /// (frames before 0 are zeros).
+    hist: Vec<Vec<T>>,
+    base: i64,
+    frames_in: u64,
+    frames_out: u64,
+    /// Zero-padded window for a group that reaches past the history.
+    scratch: Vec<T>,
+}
+
+impl<T: PolySample> PolyphaseStream<T> {
+    /// A stream from `rate_in` to `rate_out` for `channels` interleaved channels.
+    pub fn new(rate_in: u32, rate_out: u32, channels: usize, spec: FilterSpec) -> Self {
+        let bank = bank::<T>(rate_in, rate_out, spec);
+        let g = gcd(rate_in, rate_out) as u64;
+        let mut s = Self {
+            bank,
+            channels,
+            m: rate_in as u64 / g,
+            l: rate_out as u64 / g,
+            hist: vec![Vec::new(); channels],
+            base: 0,
+            frames_in: 0,
+            frames_out: 0,
+            scratch: Vec::new(),
+        };
+        s.reset();
+        s
+    }
+
+    /// Look-ahead in input frames: an output is ready once this many frames after its
+    /// instant have arrived. This is the stream's latency.
+    pub fn lookahead_frames(&self) -> usize {
+        self.bank.taps / 2
+    }
+
+    /// Back to the initial state (the history starts with zeros before frame 0).
+    pub fn reset(&mut self) {
+        let pre = self.bank.taps / 2 - 1;
+        for h in &mut self.hist {
+            h.clear();
+            h.resize(pre, T::default());
+        }
+        self.base = -(pre as i64);
+        self.frames_in = 0;
+        self.frames_out = 0;
+    }
+
+    /// Appends interleaved `input` and writes every output now computable to `out`.
+    pub fn push(&mut self, input: &[T], out: &mut Vec<T>) {
+        let ch = self.channels;
+        let frames = input.len() / ch;
+        if ch == 1 {
+            self.hist[0].extend_from_slice(input);
+        } else {
+            for (c, h) in self.hist.iter_mut().enumerate() {
+                h.reserve(frames);
+                h.extend(input.iter().skip(c).step_by(ch).copied());
+            }
+        }
+        self.frames_in += frames as u64;
+        self.produce(None, out);
+    }
+
+    /// Ends the stream: pads with zeros and writes the rest, so the total output is exactly
+    /// `ceil(frames_in * rate_out / rate_in)` frames.
+    pub fn flush(&mut self, out: &mut Vec<T>) {
+        let expected = (self.frames_in * self.l).div_ceil(self.m);
+        let pad = self.bank.taps / 2 + 1;
+        for h in &mut self.hist {
+            h.resize(h.len() + pad, T::default());
+        }
+        self.produce(Some(expected), out);
+    }
+
+    /// Input frame at or before output `j`'s instant.
+    fn n_of(&self, j: u64) -> i64 {
+        (j * self.m / self.l) as i64
+    }
+
+    fn produce(&mut self, limit: Option<u64>, out: &mut Vec<T>) {
+        let half = (self.bank.taps / 2) as i64;
+        let avail_end = self.base + self.hist[0].len() as i64; // exclusive absolute index
+                                                               // Output j is ready when n(j) + half < avail_end, i.e. j < ceil(a * L / M).
+        let a = avail_end - half;
+        let mut end = if a <= 0 {
+            0
+        } else {
+            (a as u64 * self.l).div_ceil(self.m)
+        };
+        if let Some(lim) = limit {
+            end = end.min(lim);
+        }
+        if end > self.frames_out {
+            let count = (end - self.frames_out) as usize;
+            let start = out.len();
+            out.resize(start + count * self.channels, T::default());
+            if T::grouped() && self.bank.groups.is_some() {
+                self.produce_grouped(end, &mut out[start..]);
+            } else {
+                self.produce_dot(end, &mut out[start..]);
+            }
+            self.frames_out = end;
+        }
+        self.compact();
+    }
+
+    /// One dot product per output (interpolated tables, f64, CPUs without AVX2).
+    fn produce_dot(&mut self, end: u64, dst: &mut [T]) {
+        let bank = &*self.bank;
+        let (taps, ch) = (bank.taps, self.channels);
+        let half = (taps / 2) as i64;
+        for (c, hist) in self.hist.iter().enumerate() {
+            for (o, j) in (self.frames_out..end).enumerate() {
+                let n = (j * self.m / self.l) as i64;
+                let p = (j * self.m) % self.l;
+                let s = (n - half + 1 - self.base) as usize;
+                let x = &hist[s..s + taps];
+                dst[o * ch + c] = if bank.interpolated {
+                    // Fractional position p / l on a grid of INTERP_PHASES rows.
+                    let q = p * INTERP_PHASES as u64;
+                    let r = (q / self.l) as usize;
+                    let t = (q % self.l) as f64 / self.l as f64;
+                    let a = T::dot(&bank.coefs[r * taps..(r + 1) * taps], x);
+                    let b = T::dot(&bank.coefs[(r + 1) * taps..(r + 2) * taps], x);
+                    T::lerp(a, b, t)
+                } else {
+                    let r = p as usize;
+                    T::dot(&bank.coefs[r * taps..(r + 1) * taps], x)
+                };
+            }
+        }
+    }
+
+    /// Eight outputs per vector, groups aligned to multiples of 8 output frames (a group cut
+    /// by the end of the available input is recomputed whole next time, lane for lane the
+    /// same arithmetic, so chunking never changes the output).
+    fn produce_grouped(&mut self, end: u64, dst: &mut [T]) {
+        let bank = Arc::clone(&self.bank);
+        let groups = bank.groups.as_ref().expect("checked by the caller");
+        let (width, ch) = (groups.width, self.channels);
+        let half = (bank.taps / 2) as i64;
+        let first = self.frames_out;
+        let g_first = first / 8;
+        let g_end = end.div_ceil(8);
+        let table = |g: u64| {
+            let q = (g % groups.patterns as u64) as usize;
+            &groups.coefs[q * width * 8..(q + 1) * width * 8]
+        };
+        let write = |dst: &mut [T], c: usize, g: u64, vals: &[T]| {
+            for (i, &v) in vals.iter().enumerate() {
+                let j = g * 8 + i as u64;
+                if j >= first && j < end {
+                    dst[(j - first) as usize * ch + c] = v;
+                }
+            }
+        };
+        for c in 0..ch {
+            let hist = &self.hist[c];
+            let mut g = g_first;
+            let mut buf8 = [T::default(); 64];
+            let mut buf1 = [T::default(); 8];
+            while g < g_end {
+                let last = (self.n_of((g + 7) * 8) - half + 1 - self.base) as usize;
+                if g + 8 <= g_end && last + width <= hist.len() {
+                    let xs: [&[T]; 8] = std::array::from_fn(|i| {
+                        let s = (self.n_of((g + i as u64) * 8) - half + 1 - self.base) as usize;
+                        &hist[s..s + width]
+                    });
+                    let cs: [&[T]; 8] = std::array::from_fn(|i| table(g + i as u64));
+                    T::group8(cs, xs, width, &mut buf8);
+                    for i in 0..8 {
+                        write(dst, c, g + i as u64, &buf8[i * 8..i * 8 + 8]);
+                    }
+                    g += 8;
+                    continue;
+                }
+                let s = (self.n_of(g * 8) - half + 1 - self.base) as usize;
+                if s + width <= hist.len() {
+                    T::group1(table(g), &hist[s..s + width], width, &mut buf1);
+                } else {
+                    self.scratch.clear();
+                    self.scratch.extend_from_slice(&hist[s..]);
+                    self.scratch.resize(width, T::default());
+                    T::group1(table(g), &self.scratch, width, &mut buf1);
+                }
+                write(dst, c, g, &buf1);
+                g += 1;
+            }
+        }
+    }
+
+    /// Drops history no future output needs (the next group starts at output
+    /// `8 * floor(frames_out / 8)`).
+    fn compact(&mut self) {
+        let keep_from = self.n_of(self.frames_out / 8 * 8) - (self.bank.taps / 2) as i64 + 1;
+        let dead = (keep_from - self.base).max(0) as usize;
+        if dead >= 4096 && dead * 2 >= self.hist[0].len() {
+            for h in &mut self.hist {
+                h.drain(..dead);
+            }
+            self.base += dead as i64;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: FilterSpec = FilterSpec {
+        atten_db: 130.0,
+        pass: 0.88,
+        stop: 1.12,
+    };
+
+    /// Output `j` straight from the definition, in f64: the kernel centred on `j * in / out`.
+    fn reference(x: &[f32], rin: u32, rout: u32, j: u64, bank: &Bank<f64>) -> f64 {
+        let g = gcd(rin, rout) as u64;
+        let (m, l) = (rin as u64 / g, rout as u64 / g);
+        let n = (j * m / l) as i64;
+        let p = ((j * m) % l) as usize;
+        let taps = bank.taps;
+        (0..taps)
+            .map(|k| {
+                let i = n - (taps / 2) as i64 + 1 + k as i64;
+                let v = if i >= 0 && (i as usize) < x.len() {
+                    x[i as usize] as f64
+                } else {
+                    0.0
+                };
+                v * bank.coefs[p * taps + k]
+            })
+            .sum()
+    }
+
+    #[test]
+    fn every_kernel_matches_the_definition() {
+        for (rin, rout) in [
+            (48_000, 16_000),
+            (16_000, 48_000),
+            (44_100, 16_000),
+            (48_000, 44_100),
+        ] {
+            let x: Vec<f32> = (0..5000)
+                .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+                .collect();
+            let mut s = PolyphaseStream::<f32>::new(rin, rout, 1, SPEC);
+            let mut out = Vec::new();
+            for c in x.chunks(333) {
+                s.push(c, &mut out);
+            }
+            s.flush(&mut out);
+            let b64 = bank::<f64>(rin, rout, SPEC);
+            for j in (0..out.len() as u64).step_by(37) {
+                let r = reference(&x, rin, rout, j, &b64);
+                assert!(
+                    (out[j as usize] as f64 - r).abs() < 1e-5,
+                    "{rin}->{rout} output {j}: {} vs {r}",
+                    out[j as usize]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_phase_has_unity_dc_gain_and_banks_are_cached() {
+        let b = bank::<f64>(44_100, 16_000, SPEC);
+        for row in b.coefs.chunks(b.taps) {
+            assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        }
+        assert!(Arc::ptr_eq(&b, &bank::<f64>(44_100, 16_000, SPEC)));
+        assert_eq!(b.taps % 8, 0);
+        // Coprime: interpolated rows, bounded table.
+        let c = bank::<f32>(48_000, 44_101, SPEC);
+        assert!(c.interpolated && c.groups.is_none());
+        assert_eq!(c.coefs.len(), (INTERP_PHASES + 1) * c.taps);
+    }
+
+    #[test]
+    fn dot_kernels_agree() {
+        let a: Vec<f32> = (0..216).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..216).map(|i| (i as f32 * 0.11).cos()).collect();
+        let exact: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+        assert!((dot_f32_scalar(&a, &b) as f64 - exact).abs() < 1e-4);
+        assert!((dot_f32(&a, &b) as f64 - exact).abs() < 1e-4);
+    }
+}
