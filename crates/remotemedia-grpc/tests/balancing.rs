@@ -58,12 +58,19 @@ impl Replica {
         let task = tokio::spawn(serve(parts, listener, async {
             let _ = stopped.await;
         }));
-        Self {
+        let replica = Self {
             addr,
             metrics,
             stop: Some(stop),
             task,
+        };
+        // The server task marks itself ready once it runs: at once on a quiet machine, a
+        // little later on a loaded one. Tests start from a ready replica.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while replica.get("/ready").await.0 != 200 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        replica
     }
 
     /// `GET path` on the metrics port: (status code, body).
