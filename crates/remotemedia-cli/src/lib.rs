@@ -309,6 +309,9 @@ fn serve(args: ServeArgs, host: &dyn Host) -> Result<()> {
     let node_types = registry.node_types().count();
     let runtime = BoundedRuntime::new(None)?;
     let served = runtime.block_on(async move {
+        // Signal handlers first: a SIGTERM as soon as the port accepts is a clean shutdown.
+        let stop = remotemedia_grpc::termination_signal();
+        let metrics_stop = remotemedia_grpc::termination_signal();
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -321,7 +324,7 @@ fn serve(args: ServeArgs, host: &dyn Host) -> Result<()> {
             tokio::spawn(remotemedia_grpc::telemetry::serve_metrics(
                 l,
                 std::sync::Arc::clone(&telemetry),
-                remotemedia_grpc::termination_signal(),
+                metrics_stop,
             ));
             eprintln!("remotemedia: Prometheus metrics on http://{maddr}/metrics");
         }
@@ -342,7 +345,7 @@ fn serve(args: ServeArgs, host: &dyn Host) -> Result<()> {
             telemetry,
         };
         remotemedia_grpc::serve(parts, listener, async {
-            remotemedia_grpc::termination_signal().await;
+            stop.await;
             eprintln!("remotemedia: shutting down (draining open streams)");
         })
         .await

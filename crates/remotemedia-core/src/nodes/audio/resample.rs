@@ -35,13 +35,13 @@ use super::polyphase;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ResampleQuality {
-    /// Shortest filters: lowest latency and CPU; >= 100 dB alias rejection, but the passband
-    /// rolls off near Nyquist (flat to 0.75 x the lower Nyquist frequency).
+    /// Shortest filters: lowest latency and CPU; at least 100 dB alias rejection, but the
+    /// passband rolls off near Nyquist (flat to 0.75 x the lower Nyquist frequency).
     Fast,
-    /// >= 100 dB alias rejection, passband flat to 0.875 x the lower Nyquist frequency.
+    /// At least 100 dB alias rejection, passband flat to 0.875 x the lower Nyquist frequency.
     Medium,
-    /// >= 120 dB alias rejection (131-145 dB measured) and a passband flat within 0.1 dB to
-    /// 0.875 x the lower Nyquist frequency.
+    /// At least 120 dB alias rejection (131-145 dB measured) and a passband flat within
+    /// 0.1 dB to 0.875 x the lower Nyquist frequency.
     #[default]
     High,
 }
