@@ -408,6 +408,21 @@ impl SpeechVadNode {
                 *emitted_to = b;
             }
         };
+        // Ends the confirmed segment `o` no later than `end_cap`: its `speech_end` and, for
+        // `emit="speech"`, its audio up to the padded end.
+        let end_segment = |o: &Open,
+                           end_cap: u64,
+                           stream: &mut Stream,
+                           events: &mut Vec<Event>,
+                           ranges: &mut Vec<(u64, u64)>| {
+            if let Some((event, padded_end)) = close(o, end_cap, pad, &to_input) {
+                events.push(event);
+                stream.prev_end = padded_end;
+                if want_speech {
+                    push_range(ranges, &mut stream.emitted_to, o.padded_start, padded_end);
+                }
+            }
+        };
 
         let mut offset = 0;
         let engine = std::mem::take(&mut stream.resampled);
@@ -547,18 +562,7 @@ impl SpeechVadNode {
                 }
             }
             if let Some(o) = ended {
-                if let Some((event, padded_end)) = close(&o, f_end, pad, &to_input) {
-                    events.push(event);
-                    stream.prev_end = padded_end;
-                    if want_speech {
-                        push_range(
-                            &mut ranges,
-                            &mut stream.emitted_to,
-                            o.padded_start,
-                            padded_end,
-                        );
-                    }
-                }
+                end_segment(&o, f_end, stream, &mut events, &mut ranges);
             } else if let Some(o) = stream.open.filter(|o| o.confirmed) {
                 if want_speech {
                     // Audio up to here is speech whatever comes next: the segment ends no
@@ -573,18 +577,7 @@ impl SpeechVadNode {
         if last {
             // End of stream: a confirmed segment still open ends after its last speech frame.
             if let Some(o) = stream.open.take() {
-                if let Some((event, padded_end)) = close(&o, total_input, pad, &to_input) {
-                    events.push(event);
-                    stream.prev_end = padded_end;
-                    if want_speech {
-                        push_range(
-                            &mut ranges,
-                            &mut stream.emitted_to,
-                            o.padded_start,
-                            padded_end,
-                        );
-                    }
-                }
+                end_segment(&o, total_input, stream, &mut events, &mut ranges);
             }
         }
         (events, ranges)
