@@ -12,7 +12,7 @@ import json
 import wave
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -197,8 +197,10 @@ class _DictAccess:
 
     __slots__ = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+    if TYPE_CHECKING:
+        # Every subclass defines it (SpeechStart, SpeechEnd, NodeMetrics, RunMetrics); the
+        # mixin only reads through it.
+        def to_dict(self) -> dict[str, Any]: ...
 
     def __getitem__(self, key: str) -> Any:
         return self.to_dict()[key]
