@@ -18,8 +18,9 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use remotemedia_core::data::Data;
 use remotemedia_core::executor::Pipeline;
-use remotemedia_core::manifest::{self, schema, Manifest};
+use remotemedia_core::manifest::{self, Manifest};
 use remotemedia_core::registry::NodeRegistry;
+use remotemedia_core::schema;
 
 /// Inputs longer than this show a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_SECS: f64 = 5.0;

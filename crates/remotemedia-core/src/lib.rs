@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod node;
 pub mod nodes;
 pub mod registry;
+pub mod schema;
 
 pub use data::{AudioBuffer, Data, SampleFormat, Samples, Segment};
 pub use error::{ExecutorError, NodeError, NodeErrorKind};

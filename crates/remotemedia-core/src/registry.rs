@@ -320,13 +320,6 @@ impl NodeRegistry {
         Self::default()
     }
 
-    /// The built-in native nodes.
-    pub fn with_builtins() -> Self {
-        let mut r = Self::empty();
-        crate::nodes::register_builtins(&mut r);
-        r
-    }
-
     /// Adds (or replaces) a node type.
     pub fn register(&mut self, factory: Arc<dyn NodeFactory>) {
         self.factories

@@ -6,7 +6,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::registry;
-use remotemedia_core::manifest::{self, limits, schema};
+use remotemedia_core::manifest::{self, limits};
+use remotemedia_core::schema;
 use remotemedia_core::Pipeline;
 
 fn repo_root() -> PathBuf {

@@ -18,7 +18,7 @@ mod remote;
 use std::sync::OnceLock;
 
 use pyo3::prelude::*;
-use remotemedia_core::manifest::schema;
+use remotemedia_core::schema;
 
 /// The process-wide tokio runtime the executor runs on.
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {

@@ -1,9 +1,9 @@
-//! Manifest v1: parse ([`parse`]), check ([`validate`]), and its JSON Schema ([`schema`]).
+//! Manifest v1: parse ([`parse`]) and check ([`validate`]). Its JSON Schema, which needs the
+//! registry's node types, is generated in [`crate::schema`].
 
 mod error;
 pub mod limits;
 pub(crate) mod parse;
-pub mod schema;
 mod types;
 mod validate;
 

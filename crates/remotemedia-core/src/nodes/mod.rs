@@ -11,12 +11,23 @@ pub use passthrough::{PassThroughNode, PassThroughParams};
 
 use crate::registry::{NodeRegistry, TypedFactory};
 
+impl NodeRegistry {
+    /// The built-in native nodes (defined here so that the registry does not depend on the
+    /// nodes: `nodes` -> `registry`, never the other way).
+    pub fn with_builtins() -> Self {
+        let mut r = Self::empty();
+        register_builtins(&mut r);
+        r
+    }
+}
+
 /// Registers every built-in native node type.
 pub fn register_builtins(registry: &mut NodeRegistry) {
     registry.register(Arc::new(TypedFactory::new(
         "AudioResampleNode",
         "Converts audio to another sample rate (any rate pair, any channel count) with a \
-         band-limited FFT resampler. Output length is ceil(n * target_rate / source_rate); the \
+         band-limited resampler (polyphase FIR or FFT, whichever is faster for the pair; alias \
+         rejection per `quality`). Output length is ceil(n * target_rate / source_rate); the \
          filter delay is compensated, so output lines up with input. Keeps the sample format.",
         |_, p| Box::new(audio::ResampleNode::new(p)),
     )));

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::types::Manifest;
+use crate::manifest::Manifest;
 use crate::registry::NodeRegistry;
 
 /// JSON Schema (draft 2020-12) of manifest v1, with each native node type's `params` schema
