@@ -1,7 +1,7 @@
 """What the SpeechVADNode energy gate could be instead: a study, not a benchmark table.
 
     python benchmarks/vad_data.py            # the dev, held and test splits
-    python benchmarks/vad_gate_study.py      # ~2 min
+    python benchmarks/vad_gate_study.py      # ~3 min
 
 The network's raw probabilities (``SpeechVADNode(emit="probabilities", min_snr_db=0)``, the gate
 off) are combined in numpy with candidate gates and a frame-level copy of the node's
@@ -94,15 +94,42 @@ def per_band_ltsd(x: np.ndarray, n: int) -> np.ndarray:
     return 10 * np.log10(np.mean(10 ** (d / 10), axis=1))
 
 
-def segments(p: np.ndarray, s: np.ndarray, t_open: float, t_cont: float) -> list[tuple[int, int]]:
+def held_max(s: np.ndarray, frames: int) -> np.ndarray:
+    """The largest value of the last `frames` frames (a hangover on the gate statistic)."""
+    out = s.copy()
+    for k in range(1, frames):
+        out[k:] = np.maximum(out[k:], s[:-k])
+    return out
+
+
+def wiener_denoise(x: np.ndarray) -> np.ndarray:
+    """A textbook noise-suppression front end: 512-point STFT, noise power from the minimum
+    of the smoothed power over the last 1.5 s (x1.5 for its bias), gain 1 - N/P, floor 0.05."""
+    _, _, z = signal.stft(x, fs=RATE, nperseg=512, noverlap=256)
+    power = np.abs(z) ** 2
+    smooth = signal.lfilter([0.3], [1, -0.7], power, axis=1)
+    span = int(1.5 * RATE / 256)
+    noise = np.stack(
+        [smooth[:, max(0, j - span) : j + 1].min(axis=1) for j in range(smooth.shape[1])], 1
+    )
+    gain = np.maximum(1 - 1.5 * noise / np.maximum(power, 1e-12), 0.05)
+    _, y = signal.istft(z * gain, fs=RATE, nperseg=512, noverlap=256)
+    return np.clip(y[: x.size], -32768, 32767).astype(np.int16)
+
+
+def segments(
+    p: np.ndarray, s: np.ndarray, t_open: float, t_cont: float, hang: int = 1
+) -> list[tuple[int, int]]:
     """The node's post-processing on 16 ms frames, the gate applied to opening (`t_open`) and
-    to continuing (`t_cont`); returns (start_ms, end_ms)."""
+    to continuing (`t_cont`, on the gate statistic held for `hang` frames); returns
+    (start_ms, end_ms)."""
+    held = held_max(s, hang)
     segs, start, last, quiet = [], None, 0, 0
     for j in range(p.size):
         if start is None:
             if p[j] >= 0.5 and s[j] >= t_open:
                 start, last, quiet = j, j, 0
-        elif p[j] >= 0.35 and s[j] >= t_cont:
+        elif p[j] >= 0.35 and held[j] >= t_cont:
             last, quiet = j, 0
         else:
             quiet += 1
@@ -122,12 +149,18 @@ def segments(p: np.ndarray, s: np.ndarray, t_open: float, t_cont: float) -> list
 
 
 def main() -> None:
-    gates: list[tuple[str, Stat, float, float]] = [
-        ("node's gate: >150 Hz energy, 2 dB", broadband, 2.0, 2.0),
-        ("4 sub-band floors, mean dB, 2 dB", sub_bands_mean, 2.0, 2.0),
-        ("37 mel-band floors, LTSD, 4 dB", per_band_ltsd, 4.0, 4.0),
-        ("150-3000 Hz band energy, 2 dB", band_sum(3, 27), 2.0, 2.0),
-        ("node's gate, 1 dB to continue", broadband, 2.0, 1.0),
+    # (name, gate statistic, dB to open, dB to continue, gate hangover in frames, network fed
+    # the Wiener-denoised audio instead of the input)
+    gates: list[tuple[str, Stat, float, float, int, bool]] = [
+        ("node's gate: >150 Hz energy, 2 dB", broadband, 2.0, 2.0, 1, False),
+        ("4 sub-band floors, mean dB, 2 dB", sub_bands_mean, 2.0, 2.0, 1, False),
+        ("37 mel-band floors, LTSD, 4 dB", per_band_ltsd, 4.0, 4.0, 1, False),
+        ("150-3000 Hz band energy, 2 dB", band_sum(3, 27), 2.0, 2.0, 1, False),
+        ("node's gate, 1 dB to continue", broadband, 2.0, 1.0, 1, False),
+        ("node's gate held 64 ms to continue", broadband, 2.0, 2.0, 4, False),
+        ("node's gate held 256 ms to continue", broadband, 2.0, 2.0, 16, False),
+        ("network on Wiener-denoised audio, no gate", broadband, -1e9, -1e9, 1, True),
+        ("network on Wiener-denoised audio, node's gate", broadband, 2.0, 2.0, 1, True),
     ]
     splits = {}
     for split in ("dev", "held", "test"):
@@ -137,17 +170,19 @@ def main() -> None:
         for path in sorted(folder.glob("*.wav")):
             x = read_wav(path).astype(np.float64)
             probs = raw_probs(read_wav(path))
-            files.append((path.stem, x, probs, labels[: x.size // 160]))
+            denoised = raw_probs(wiener_denoise(x))
+            files.append((path.stem, x, probs, denoised, labels[: x.size // 160]))
         splits[split] = files
     print("| gate | " + " | ".join(f"{s} F1 / far FA at lowest SNR" for s in splits) + " |")
     print("|---|" + "---|" * len(splits))
-    for name, stat, t_open, t_cont in gates:
+    for name, stat, t_open, t_cont, hang, on_denoised in gates:
         cells = []
         for files in splits.values():
             f1s, fas = [], []
             lowest = min(int(c.split("_")[1][:-2]) for c, *_ in files if c != "clean")
-            for cond, x, probs, ref in files:
-                spans = segments(probs, stat(x, probs.size), t_open, t_cont)
+            for cond, x, probs, denoised, ref in files:
+                p = denoised if on_denoised else probs
+                spans = segments(p, stat(x, probs.size), t_open, t_cont, hang)
                 pred = frames_from_segments(spans, ref.size)
                 if cond != "clean":
                     f1s.append(prf(pred, ref)[2])
