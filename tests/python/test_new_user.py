@@ -27,6 +27,45 @@ def test_standalone_nodes_take_transposed_sliced_and_fortran_arrays() -> None:
     np.testing.assert_array_equal(mono, node(np.ascontiguousarray(x[:, 0]), sample_rate=48000))
 
 
+def test_node_calls_take_inputs_as_pipeline_run_does() -> None:
+    # A node call converts the common input (a borrowable array, its rate given once) in the
+    # runtime and sends everything else through the same preparation as Pipeline.run: the
+    # results and the refusals must be the same either way.
+    x = music(48000, 0.1)
+    node = AudioResampleNode(16000)
+    want = node(x, sample_rate=48000)
+    run = Pipeline("r").add_node(AudioResampleNode(16000))
+    np.testing.assert_array_equal(run.run(x, sample_rate=48000), want)
+    for rate in (48000, 48000.0, np.int64(48000), np.float32(48000)):
+        np.testing.assert_array_equal(node(x, sample_rate=rate), want)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(node(remotemedia.Audio(x, 48000)), want)
+    np.testing.assert_array_equal(node(remotemedia.Audio(x, 48000), sample_rate=48000), want)
+    path = REPO / "examples/speech_48k.wav"
+    np.testing.assert_array_equal(
+        AudioResampleNode(16000)(str(path)),
+        Pipeline("f").add_node(AudioResampleNode(16000)).run(path),
+    )
+    for bad, error, message in [
+        (True, TypeError, "sample_rate must be an integer in Hz, got True"),
+        (48000.5, TypeError, "sample_rate must be an integer in Hz"),
+        (0, ValueError, "sample_rate must be in 8000..=384000 Hz, got 0"),
+        (2**40, ValueError, "sample_rate must be in 8000..=384000 Hz"),
+    ]:
+        with pytest.raises(error, match=message):
+            node(x, sample_rate=bad)  # type: ignore[arg-type]
+        with pytest.raises(error, match=message):
+            run.run(x, sample_rate=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="the Audio is 48000 Hz but sample_rate=44100 was given"):
+        node(remotemedia.Audio(x, 48000), sample_rate=44100)
+    with pytest.raises(ValueError, match=r"pass sample_rate=\.\.\. with a numpy array"):
+        node(x)
+    for dtype in (np.uint8, np.dtype(">f4")):
+        with pytest.raises(TypeError, match=r"audio dtype .* is not supported"):
+            node(np.zeros(100, dtype=dtype), sample_rate=48000)
+        with pytest.raises(TypeError, match=r"audio dtype .* is not supported"):
+            run.run(np.zeros(100, dtype=dtype), sample_rate=48000)
+
+
 @pytest.mark.parametrize("spelling", ["float32", np.float32, np.dtype("float32"), "f32"])
 def test_format_names_accept_numpy_spellings(spelling: Any) -> None:
     node = FormatConverterNode(spelling)

@@ -187,7 +187,7 @@ pub fn audio_from_array(obj: &Bound<'_, PyAny>, sample_rate: u32) -> PyResult<Au
 }
 
 /// The sample rate of an `Audio` object (a numpy array subclass with `sample_rate`).
-fn audio_rate(obj: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
+pub(crate) fn audio_rate(obj: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
     let py = obj.py();
     let cls = types_attr(py, &AUDIO_CLS, "Audio")?;
     if obj.is_instance(cls)? {

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal, overload
 import numpy as np
 import numpy.typing as npt
 
-from remotemedia import _input, _native
+from remotemedia import _native
 from remotemedia._types import Audio, Segment, VadEvent
 from remotemedia.errors import ManifestError
 from remotemedia.nodes.base import Node, OutT
@@ -69,10 +69,11 @@ class BuiltinNode(Node[OutT]):
             engine = self._engine = _native.NativeNode(
                 self.manifest_type(), params_json(self.manifest_type(), self.params)
             )
-        # The same preparation as Pipeline.run: non-contiguous or byte-swapped arrays
-        # (a.T, x[:, 0], Fortran order) are copied once, rates may be integral floats.
-        data, rate = _input.prepare(data, sample_rate)
-        out: OutT | None = engine.process(data, rate)
+        # The same preparation as Pipeline.run (remotemedia._input.prepare: non-contiguous
+        # arrays such as a.T, x[:, 0] or Fortran order are copied once, rates may be integral
+        # floats, files are read), done by the runtime, which takes arrays it can borrow as
+        # they are without a Python-level look.
+        out: OutT | None = engine.process(data, sample_rate)
         return out
 
     def flush(self) -> OutT | None:
