@@ -81,6 +81,7 @@ def test_params_round_trip_through_the_manifest() -> None:
             min_silence_ms=200,
             pad_ms=50,
             min_snr_db=6.0,
+            min_voicing=None,
             emit="events",
         )
     )
@@ -93,6 +94,7 @@ def test_params_round_trip_through_the_manifest() -> None:
         "min_silence_ms": 200,
         "pad_ms": 50,
         "min_snr_db": 6.0,
+        "min_voicing": None,
         "emit": "events",
     }
     q = Pipeline.from_manifest(m)

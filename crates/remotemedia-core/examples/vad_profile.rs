@@ -71,8 +71,17 @@ fn best(mut f: impl FnMut()) -> f64 {
 }
 
 fn run_node(rt: &tokio::runtime::Runtime, input: &AudioBuffer, chunk: usize) -> usize {
+    run_with(rt, input, chunk, SpeechVadParams::default())
+}
+
+fn run_with(
+    rt: &tokio::runtime::Runtime,
+    input: &AudioBuffer,
+    chunk: usize,
+    params: SpeechVadParams,
+) -> usize {
     rt.block_on(async {
-        let mut node = SpeechVadNode::new(SpeechVadParams::default());
+        let mut node = SpeechVadNode::new(params);
         node.start().await.unwrap();
         let mut outs = 0;
         let frames = input.frames();
@@ -115,6 +124,17 @@ fn main() {
     println!(
         "node, 16 kHz i16 mono: whole {whole:7.1} us/s, 20 ms chunks {streamed:7.1} us/s ({:+.1}%)",
         (streamed / whole - 1.0) * 100.0
+    );
+    let energy_only = best(|| {
+        let params = SpeechVadParams {
+            min_voicing: None,
+            ..SpeechVadParams::default()
+        };
+        std::hint::black_box(run_with(&rt, &a16, a16.frames(), params));
+    });
+    println!(
+        "node, 16 kHz i16 mono, min_voicing null: whole {energy_only:7.1} us/s (voicing costs {:.1} us/s)",
+        whole - energy_only
     );
 
     let x48 = signal(48_000, 2);

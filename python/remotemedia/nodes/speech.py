@@ -39,8 +39,10 @@ class SpeechVADNode(BuiltinNode[OutT]):
     ``threshold - 0.15``), closes after ``min_silence_ms`` below it, is reported once its
     speech spans ``min_speech_ms`` and is widened by ``pad_ms`` on both sides. A frame's
     probability counts only when its energy above 150 Hz is ``min_snr_db`` above the noise
-    floor (the quietest such energy of the last 2 s). Times are in the input's timeline,
-    exact to the sample. NaN/Inf samples are read as 0.
+    floor (the quietest such energy of the last 2 s), or its voicing (periodicity of the
+    150-1000 Hz band, 0..1) is ``min_voicing`` above its own lowest value of the last 2 s
+    (speech in noise loud enough to hide its energy; ``None``: energy alone decides). Times
+    are in the input's timeline, exact to the sample. NaN/Inf samples are read as 0.
 
     ``emit="segments"`` gives a list of :class:`SpeechSegment`
     ``{"start_ms", "end_ms", "confidence"}`` (confidence: mean speech probability of the
@@ -62,6 +64,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_silence_ms: int = 160,
         pad_ms: int = 32,
         min_snr_db: float = 2.0,
+        min_voicing: float | None = 0.25,
         emit: Literal["segments"] = "segments",
     ) -> None: ...
     @overload
@@ -73,6 +76,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_silence_ms: int = 160,
         pad_ms: int = 32,
         min_snr_db: float = 2.0,
+        min_voicing: float | None = 0.25,
         *,
         emit: Literal["speech"],
     ) -> None: ...
@@ -85,6 +89,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_silence_ms: int = 160,
         pad_ms: int = 32,
         min_snr_db: float = 2.0,
+        min_voicing: float | None = 0.25,
         *,
         emit: Literal["events"],
     ) -> None: ...
@@ -97,6 +102,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_silence_ms: int = 160,
         pad_ms: int = 32,
         min_snr_db: float = 2.0,
+        min_voicing: float | None = 0.25,
         *,
         emit: Literal["probabilities"],
     ) -> None: ...
@@ -109,6 +115,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_silence_ms: int = 160,
         pad_ms: int = 32,
         min_snr_db: float = 2.0,
+        min_voicing: float | None = 0.25,
         emit: str = "segments",
     ) -> None: ...
     def __init__(
@@ -119,6 +126,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_silence_ms: int = 160,
         pad_ms: int = 32,
         min_snr_db: float = 2.0,
+        min_voicing: float | None = 0.25,
         emit: str = "segments",
     ) -> None:
         self.threshold = threshold
@@ -127,5 +135,6 @@ class SpeechVADNode(BuiltinNode[OutT]):
         self.min_silence_ms = min_silence_ms
         self.pad_ms = pad_ms
         self.min_snr_db = min_snr_db
+        self.min_voicing = min_voicing
         self.emit = emit
         self._setup()

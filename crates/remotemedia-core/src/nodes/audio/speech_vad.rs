@@ -18,7 +18,12 @@
 //!   segment's padded end, never outside the stream);
 //! - a frame's probability only counts (else it reads as 0) when its energy above 150 Hz
 //!   (48 ms mean) is at least `min_snr_db` above the noise floor, the quietest such energy of
-//!   the last 2 s: the network alone scores loud stationary noise as speech.
+//!   the last 2 s, or when its voicing is at least `min_voicing` above the voicing floor
+//!   (the lowest of the last 2 s): the network alone scores loud stationary noise as speech.
+//!   Voicing is the peak of the normalised autocorrelation of the 150-1000 Hz band (taken at
+//!   4 kHz) over 20 ms, at lags of 2.5-12.5 ms (fundamentals of 80-400 Hz), 48 ms mean: voiced
+//!   speech stays periodic in noise that hides its energy, while noise is not periodic, and a
+//!   steady periodic noise (mains hum) is periodic all the time, so it raises its own floor.
 //!
 //! Times are in the input's timeline: an engine frame edge at engine sample `e` maps to input
 //! sample `floor(e * rate / 16000)`, and milliseconds are `sample * 1000 / rate`.
@@ -52,6 +57,17 @@ const FLOOR_FRAMES: usize = 125;
 /// The energy gate measures energy above this frequency (chosen on the dev and held splits
 /// over 100, 150 and 300 Hz; see docs/benchmarks.md).
 const GATE_HIGHPASS_HZ: f64 = 150.0;
+/// Voicing: the gate's high-passed signal is low-passed at this frequency (4th-order
+/// Butterworth) and kept every [`VOICE_DECIMATE`]th sample (4 kHz).
+const VOICE_LOWPASS_HZ: f64 = 1000.0;
+const VOICE_DECIMATE: usize = 4;
+/// Correlation window: 20 ms at 4 kHz.
+const VOICE_WINDOW: usize = 80;
+/// Lags of 2.5..=12.5 ms at 4 kHz (voice fundamentals of 80-400 Hz).
+const VOICE_MIN_LAG: usize = 10;
+const VOICE_MAX_LAG: usize = 50;
+/// Decimated samples kept: a window and the longest lag.
+const VOICE_HISTORY: usize = VOICE_WINDOW + VOICE_MAX_LAG;
 /// Input frames converted and analysed per pass (a whole file goes through in blocks).
 const BLOCK_FRAMES: usize = 4096;
 /// Peak of the noise floor added before the network: 1 LSB of 16-bit audio (-90 dBFS).
@@ -107,6 +123,11 @@ fn default_pad_ms() -> u32 {
 fn default_min_snr_db() -> f64 {
     2.0
 }
+/// Chosen on the dev and held splits of benchmarks/vad_data.py (0.2-0.4 compared; see
+/// docs/benchmarks.md): the best held F1 with no more false alarms on either split.
+fn default_min_voicing() -> Option<f64> {
+    Some(0.25)
+}
 
 /// Parameters of `SpeechVADNode`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -138,6 +159,13 @@ pub struct SpeechVadParams {
     #[serde(default = "default_min_snr_db")]
     #[schemars(range(min = 0.0, max = 40.0), extend("x-unit" = "dB"))]
     pub min_snr_db: f64,
+    /// How far a frame's voicing (periodicity of the 150-1000 Hz band, 0..1) must rise above
+    /// its lowest value of the last 2 s for its probability to count even when its energy
+    /// does not stand out (speech in loud noise), 0.05..=1.0; null: energy alone decides.
+    /// Default 0.25.
+    #[serde(default = "default_min_voicing")]
+    #[schemars(range(min = 0.05, max = 1.0))]
+    pub min_voicing: Option<f64>,
     /// "segments" (default), "speech", "events" or "probabilities".
     #[serde(default)]
     pub emit: SpeechVadEmit,
@@ -152,6 +180,7 @@ impl Default for SpeechVadParams {
             min_silence_ms: default_min_silence_ms(),
             pad_ms: default_pad_ms(),
             min_snr_db: default_min_snr_db(),
+            min_voicing: default_min_voicing(),
             emit: SpeechVadEmit::Segments,
         }
     }
@@ -194,6 +223,45 @@ impl NodeParams for SpeechVadParams {
         issues
     }
 }
+
+/// Voicing of the latest window: the largest normalised autocorrelation of the last
+/// [`VOICE_WINDOW`] samples of `hist` with the samples `VOICE_MIN_LAG..=VOICE_MAX_LAG` earlier
+/// (0 for silence; at most 1).
+fn voicing(hist: &[f32]) -> f32 {
+    debug_assert_eq!(hist.len(), VOICE_HISTORY);
+    let n = hist.len();
+    let a = &hist[n - VOICE_WINDOW..];
+    // Energies of every lagged window from one running sum of squares (f64: no cancellation).
+    let mut prefix = [0.0f64; VOICE_HISTORY + 1];
+    for (i, &v) in hist.iter().enumerate() {
+        prefix[i + 1] = prefix[i] + (v as f64) * (v as f64);
+    }
+    let ea = prefix[n] - prefix[n - VOICE_WINDOW];
+    let mut best = 0.0f32;
+    for lag in VOICE_MIN_LAG..=VOICE_MAX_LAG {
+        let b = &hist[n - VOICE_WINDOW - lag..n - lag];
+        let eb = prefix[n - lag] - prefix[n - VOICE_WINDOW - lag];
+        let r = (dot8(a, b) as f64 / (ea * eb + 1e-20).sqrt()) as f32;
+        if r.is_finite() {
+            best = best.max(r);
+        }
+    }
+    best
+}
+
+/// `sum(x[i] * y[i])` over whole blocks of 8 with 8 partial sums (vectorised by the compiler;
+/// a plain running sum is one dependent add per element). `x.len()` is a multiple of 8.
+fn dot8(x: &[f32], y: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    for (a, b) in x.chunks_exact(8).zip(y.chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += a[i] * b[i];
+        }
+    }
+    acc.iter().sum()
+}
+
+const _: () = assert!(VOICE_WINDOW % 8 == 0 && ENGINE_FRAME % VOICE_DECIMATE == 0);
 
 /// A segment being tracked (engine frame indices).
 #[derive(Debug, Clone, Copy)]
@@ -249,6 +317,13 @@ struct Stream {
     gate_z: [f64; 2],
     /// Mean-square power of the last 3 frames.
     recent_power: [f32; 3],
+    /// Voicing: low-pass sections and their state, the last
+    /// [`VOICE_HISTORY`] decimated samples, the last 3 frames' voicing and the floor window.
+    voice_lp: [Section; 2],
+    voice_z: [[f64; 2]; 2],
+    voice_hist: VecDeque<f32>,
+    recent_voicing: [f32; 3],
+    voice_floor: VecDeque<f32>,
     /// Input frames received.
     input_frames: u64,
     open: Option<Open>,
@@ -368,6 +443,13 @@ impl SpeechVadNode {
             gate_hp: butterworth(Pass::High, 2, GATE_HIGHPASS_HZ, ENGINE_RATE)[0],
             gate_z: [0.0; 2],
             recent_power: [0.0; 3],
+            voice_lp: butterworth(Pass::Low, 4, VOICE_LOWPASS_HZ, ENGINE_RATE)
+                .try_into()
+                .expect("a 4th-order Butterworth is two sections"),
+            voice_z: [[0.0; 2]; 2],
+            voice_hist: VecDeque::from(vec![0.0; VOICE_HISTORY]),
+            recent_voicing: [0.0; 3],
+            voice_floor: VecDeque::with_capacity(FLOOR_FRAMES),
             input_frames: 0,
             open: None,
             prev_end: 0,
@@ -392,6 +474,7 @@ impl SpeechVadNode {
         let pad = (p.pad_ms as u64 * stream.rate as u64).div_ceil(1000);
         let (threshold, end_threshold) = (p.threshold as f32, p.end_threshold() as f32);
         let min_snr_db = p.min_snr_db as f32;
+        let min_voicing = p.min_voicing.map(|v| v as f32);
         let want_probs = p.emit == SpeechVadEmit::Probabilities;
         let want_speech = p.emit == SpeechVadEmit::Speech;
         let total_input = stream.input_frames;
@@ -467,16 +550,35 @@ impl SpeechVadNode {
                 // 10 below 100 Hz), so its broadband energy fluctuates by several dB and the
                 // floor (a minimum) sits far below it. Above 150 Hz the energy is steadier and
                 // speech keeps nearly all of its power (voice fundamentals from ~100 Hz).
+                // Filter states live in locals for the frame (in registers, not stored to
+                // memory every sample).
                 let mut acc = 0.0f64;
-                let (b, a) = (stream.gate_hp.b, stream.gate_hp.a);
-                let z = &mut stream.gate_z;
-                for &v in stream.frame_buf.iter() {
-                    let x = v as f64;
-                    let y = b[0] * x + z[0];
-                    z[0] = b[1] * x - a[0] * y + z[1];
-                    z[1] = b[2] * x - a[1] * y;
-                    acc += y * y;
+                let (hp, mut hz) = (stream.gate_hp, stream.gate_z);
+                if min_voicing.is_some() {
+                    // The voicing band: low-passed, every 4th sample kept (a frame is a whole
+                    // number of 4-sample steps, so the phase is the same in every frame).
+                    let [lp0, lp1] = stream.voice_lp;
+                    let [mut z0, mut z1] = stream.voice_z;
+                    let mut dec = [0.0f32; ENGINE_FRAME / VOICE_DECIMATE];
+                    for (quad, d) in stream.frame_buf.chunks_exact(VOICE_DECIMATE).zip(&mut dec) {
+                        let mut u = 0.0;
+                        for &v in quad {
+                            let y = hp.tick(v as f64, &mut hz);
+                            acc += y * y;
+                            u = lp1.tick(lp0.tick(y, &mut z0), &mut z1);
+                        }
+                        *d = u as f32;
+                    }
+                    stream.voice_z = [z0, z1];
+                    stream.voice_hist.drain(..dec.len());
+                    stream.voice_hist.extend(dec);
+                } else {
+                    for &v in stream.frame_buf.iter() {
+                        let y = hp.tick(v as f64, &mut hz);
+                        acc += y * y;
+                    }
                 }
+                stream.gate_z = hz;
                 let acc = acc as f32;
                 let ms = acc / ENGINE_FRAME as f32;
                 if stream.frames_done == 0 {
@@ -497,7 +599,29 @@ impl SpeechVadNode {
                 .iter()
                 .copied()
                 .fold(f32::INFINITY, f32::min);
-            let prob = if energy_db - floor >= min_snr_db {
+            let voiced = match min_voicing {
+                None => false,
+                Some(min) => {
+                    let h = voicing(stream.voice_hist.make_contiguous());
+                    if stream.frames_done == 0 {
+                        stream.recent_voicing = [h; 3];
+                    }
+                    stream.recent_voicing.rotate_left(1);
+                    stream.recent_voicing[2] = h;
+                    let mean = stream.recent_voicing.iter().sum::<f32>() / 3.0;
+                    if stream.voice_floor.len() == FLOOR_FRAMES {
+                        stream.voice_floor.pop_front();
+                    }
+                    stream.voice_floor.push_back(mean);
+                    let floor = stream
+                        .voice_floor
+                        .iter()
+                        .copied()
+                        .fold(f32::INFINITY, f32::min);
+                    mean - floor >= min
+                }
+            };
+            let prob = if energy_db - floor >= min_snr_db || voiced {
                 prob
             } else {
                 0.0
