@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import json
 import queue
 import sys
@@ -81,18 +80,13 @@ else:  # Python 3.10: a named tuple cannot be generic at run time; subscripting 
             return cls
 
 
-#: Makes a StreamOutput from the runtime's ``(node_id, data, start_frame)`` tuple without a
-#: Python-level ``__new__`` (this runs for every output of every chunk).
-_output = functools.partial(tuple.__new__, StreamOutput)
-
-
 class Backend(Protocol):
     """What a session drives: the runtime's session, local or remote (one type)."""
 
     def push(
         self, chunk: Any, sample_rate: int | None = None, channels: int | None = None
-    ) -> Sequence[tuple[str, Any, int | None]]: ...
-    def finish(self) -> Sequence[tuple[str, Any, int | None]]: ...
+    ) -> Sequence[StreamOutput[Any]]: ...
+    def finish(self) -> Sequence[StreamOutput[Any]]: ...
     def abort(self) -> None: ...
     def metrics_json(self) -> str: ...
     def is_open(self) -> bool: ...
@@ -142,11 +136,11 @@ class Session(Generic[OutT]):
 
     # ------------------------------------------------------------------ worker
 
-    def _deliver(self, items: Sequence[tuple[str, Any, int | None]]) -> None:
+    def _deliver(self, items: Sequence[StreamOutput[Any]]) -> None:
         # The runtime already left out empty chunks (audio with no frames, no events).
         if not items:
             return
-        self._outputs.extend(map(_output, items))
+        self._outputs.extend(items)
         if self._listeners:
             self._notify()
 
@@ -257,7 +251,7 @@ class Session(Generic[OutT]):
                 self._fail(exc)
             else:
                 if items:  # () when the chunk gave nothing (no allocation)
-                    self._outputs.extend(map(_output, items))
+                    self._outputs.extend(items)
                     if self._listeners:
                         self._notify()
                 return

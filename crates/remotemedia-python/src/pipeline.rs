@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::ffi;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use remotemedia_core::data::Data;
 use remotemedia_core::error::ExecutorError;
 use remotemedia_core::executor::{Pipeline, Session, SinkOutput, StreamSession};
@@ -40,9 +42,9 @@ fn is_empty_output(d: &Data) -> bool {
     d.is_empty_chunk() || matches!(d, Data::Json(serde_json::Value::Array(a)) if a.is_empty())
 }
 
-/// Stream outputs as `[(sink_id, value, start_frame or None)]`, empty chunks left out; the
-/// empty tuple (a shared constant, no allocation) when there is none, as for most chunks of a
-/// VAD or of a resampler filling its first block.
+/// Stream outputs as `[StreamOutput(sink_id, value, start_frame or None)]`, empty chunks left
+/// out; the empty tuple (a shared constant, no allocation) when there is none, as for most
+/// chunks of a VAD or of a resampler filling its first block.
 fn outputs_to_py<'py>(py: Python<'py>, outputs: Vec<SinkOutput>) -> PyResult<Bound<'py, PyAny>> {
     if outputs.iter().all(|o| is_empty_output(&o.data)) {
         return Ok(PyTuple::empty(py).into_any());
@@ -53,7 +55,7 @@ fn outputs_to_py<'py>(py: Python<'py>, outputs: Vec<SinkOutput>) -> PyResult<Bou
         .map(|o| {
             let start = o.position.map(|p| p.start_frame);
             let value = data_to_py(py, o.data, false)?;
-            PyTuple::new(
+            stream_output(
                 py,
                 [
                     o.node_id.into_pyobject(py)?.into_any(),
@@ -64,6 +66,52 @@ fn outputs_to_py<'py>(py: Python<'py>, outputs: Vec<SinkOutput>) -> PyResult<Bou
         })
         .collect::<PyResult<Vec<_>>>()?;
     Ok(PyList::new(py, items)?.into_any())
+}
+
+static STREAM_OUTPUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// A `remotemedia.StreamOutput` (a named tuple: `(node_id, data, start_frame)`) made here as
+/// `tuple.__new__(StreamOutput, items)` makes it, without a plain tuple first.
+fn stream_output<'py>(
+    py: Python<'py>,
+    items: [Bound<'py, PyAny>; 3],
+) -> PyResult<Bound<'py, PyAny>> {
+    let cls = STREAM_OUTPUT.get_or_try_init(py, || -> PyResult<Py<PyType>> {
+        let cls = py
+            .import("remotemedia.streaming")?
+            .getattr("StreamOutput")?
+            .cast_into::<PyType>()?;
+        if !cls.is_subclass_of::<PyTuple>()? {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "remotemedia.streaming.StreamOutput is not a tuple type",
+            ));
+        }
+        Ok(cls.unbind())
+    })?;
+    let tp = cls.bind(py).as_type_ptr();
+    // SAFETY: StreamOutput is a tuple subclass that adds no fields (a named tuple, checked
+    // above to derive from tuple): its `tp_alloc` gives a zeroed 3-item tuple of that type
+    // holding the only reference, which `PyTuple_SetItem` fills (each item's reference is
+    // moved in), exactly as `tuple.__new__` does for a subclass.
+    unsafe {
+        let slot = ffi::PyType_GetSlot(tp, ffi::Py_tp_alloc);
+        let alloc: ffi::allocfunc = if slot.is_null() {
+            ffi::PyType_GenericAlloc
+        } else {
+            std::mem::transmute::<*mut std::ffi::c_void, ffi::allocfunc>(slot)
+        };
+        let raw = alloc(tp, 3);
+        if raw.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        let obj = Bound::from_owned_ptr(py, raw);
+        for (i, item) in items.into_iter().enumerate() {
+            if ffi::PyTuple_SetItem(raw, i as ffi::Py_ssize_t, item.into_ptr()) != 0 {
+                return Err(PyErr::fetch(py));
+            }
+        }
+        Ok(obj)
+    }
 }
 
 /// `{sink_id: output}` of a whole run.
