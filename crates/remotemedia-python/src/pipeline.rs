@@ -10,15 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyValueError;
-use pyo3::prelude::*;
 use pyo3::ffi;
+use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use remotemedia_core::data::Data;
 use remotemedia_core::error::ExecutorError;
 use remotemedia_core::executor::{Pipeline, Session, SinkOutput, StreamSession};
-use std::future::Future;
 use remotemedia_core::manifest;
+use std::future::Future;
 
 use crate::convert::{data_from_py, data_to_py};
 use crate::errors::to_pyerr;
@@ -175,7 +175,8 @@ impl Drop for LocalSession {
 /// boxed: a chunk through native nodes makes no allocation here), or any other
 /// [`StreamSession`] (a remote one).
 pub(crate) enum Backend {
-    Local(LocalSession),
+    /// Boxed once per session (the enum stays small); chunks are not boxed.
+    Local(Box<LocalSession>),
     Other(Box<dyn StreamSession>),
 }
 
@@ -300,7 +301,7 @@ impl NativePipeline {
                 instance: None,
             },
         };
-        Ok(NativeSession::new(Backend::Local(local)))
+        Ok(NativeSession::new(Backend::Local(Box::new(local))))
     }
 
     /// Metrics of the last run or session, as JSON text (None before the first).
