@@ -1,9 +1,12 @@
 """Type stubs for the native module (checked against the built module by mypy stubtest)."""
 
 import os
+from collections.abc import Sequence
 from typing import Any, final
 
 import numpy as np
+
+from remotemedia.streaming import StreamOutput
 
 __all__ = [
     "BlockReader",
@@ -87,8 +90,8 @@ class NativePipeline:
 class NativeSession:
     def push(
         self, chunk: Any, sample_rate: int | None = None, channels: int | None = None
-    ) -> list[tuple[str, Any, int | None]]: ...
-    def finish(self) -> list[tuple[str, Any, int | None]]: ...
+    ) -> Sequence[StreamOutput[Any]]: ...
+    def finish(self) -> Sequence[StreamOutput[Any]]: ...
     def abort(self) -> None: ...
     def interrupt(self) -> None: ...
     def metrics_json(self) -> str: ...

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import json
 import queue
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol
 
@@ -81,18 +80,13 @@ else:  # Python 3.10: a named tuple cannot be generic at run time; subscripting 
             return cls
 
 
-#: Makes a StreamOutput from the runtime's ``(node_id, data, start_frame)`` tuple without a
-#: Python-level ``__new__`` (this runs for every output of every chunk).
-_output = functools.partial(tuple.__new__, StreamOutput)
-
-
 class Backend(Protocol):
     """What a session drives: the runtime's session, local or remote (one type)."""
 
     def push(
         self, chunk: Any, sample_rate: int | None = None, channels: int | None = None
-    ) -> list[tuple[str, Any, int | None]]: ...
-    def finish(self) -> list[tuple[str, Any, int | None]]: ...
+    ) -> Sequence[StreamOutput[Any]]: ...
+    def finish(self) -> Sequence[StreamOutput[Any]]: ...
     def abort(self) -> None: ...
     def metrics_json(self) -> str: ...
     def is_open(self) -> bool: ...
@@ -142,16 +136,20 @@ class Session(Generic[OutT]):
 
     # ------------------------------------------------------------------ worker
 
-    def _deliver(self, items: list[tuple[str, Any, int | None]]) -> None:
+    def _deliver(self, items: Sequence[StreamOutput[Any]]) -> None:
         # The runtime already left out empty chunks (audio with no frames, no events).
         if not items:
             return
-        self._outputs.extend(map(_output, items))
-        if self._listeners:  # only ever appended to; the lock guards the copy
-            with self._listeners_lock:
-                listeners = list(self._listeners)
-            for notify in listeners:
-                notify()
+        self._outputs.extend(items)
+        if self._listeners:
+            self._notify()
+
+    def _notify(self) -> None:
+        # Listeners are only ever appended to; the lock guards the copy.
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for notify in listeners:
+            notify()
 
     def _handle(self, item: Any) -> bool:
         """Processes one inbox item; returns True when the stream has ended."""
@@ -241,9 +239,8 @@ class Session(Generic[OutT]):
         if not self._background:
             # The hot path of a foreground stream (every chunk): the runtime checks the chunk
             # against the session's rate and channels (the messages of prepare_chunk) and
-            # runs it, with no Python-level inspection in between.
-            if self._done.is_set():
-                return  # the stream already ended: nothing left to run
+            # runs it, with no Python-level inspection in between. (A foreground stream ends
+            # only through an error or close/abort, which the check above catches.)
             try:
                 items = self._backend.push(chunk, self.sample_rate, self.channels)
             except (TypeError, ValueError) as exc:
@@ -253,7 +250,10 @@ class Session(Generic[OutT]):
             except BaseException as exc:
                 self._fail(exc)
             else:
-                self._deliver(items)
+                if items:  # () when the chunk gave nothing (no allocation)
+                    self._outputs.extend(items)
+                    if self._listeners:
+                        self._notify()
                 return
             self._finalize()
             raise self._error  # type: ignore[misc]
@@ -302,11 +302,14 @@ class Session(Generic[OutT]):
 
     def poll(self) -> list[StreamOutput[OutT]]:
         """Outputs produced since the last poll (never blocks)."""
+        outputs = self._outputs
+        if not outputs:
+            if self._error is not None:
+                raise self._error
+            return []
         out = []
-        while self._outputs:
-            out.append(self._outputs.popleft())
-        if not out:
-            self._check()
+        while outputs:  # popleft, not a copy and clear: a worker thread may be appending
+            out.append(outputs.popleft())
         return out
 
     def close(self, timeout: float | None = None) -> list[StreamOutput[OutT]]:

@@ -253,6 +253,42 @@ def test_stream_outputs_are_immutable_named_tuples() -> None:
         out.node_id = "other"  # type: ignore[misc]
 
 
+def test_stream_outputs_made_by_the_runtime_are_full_stream_outputs() -> None:
+    # Outputs are built in Rust as StreamOutput (a tuple subclass) and new audio as Audio
+    # directly over the handed-over buffer: check every behaviour of both types.
+    p = Pipeline("t").add_node(AudioResampleNode(16000), "rs")
+    x = np.linspace(-0.5, 0.5, 4800, dtype=np.float32).reshape(2400, 2)
+    with p.stream(sample_rate=48000, channels=2) as s:
+        for i in range(0, 2400, 480):
+            s.send(x[i : i + 480])
+        outs = s.poll()
+        outs += s.close()
+    assert outs and all(type(o) is StreamOutput for o in outs)
+    first = outs[0]
+    assert first == ("rs", first.data, 0) and first._asdict()["node_id"] == "rs"
+    assert first._replace(start_frame=5).start_frame == 5 and len(first) == 3
+    data = first.data
+    assert type(data) is Audio and data.sample_rate == 16000 and data.shape[1] == 2
+    assert data.flags.c_contiguous and data.flags.writeable and data.flags.owndata is False
+    data[0, 0] = 0.25  # the caller owns it: writeable in place
+    view = data[:3]
+    assert type(view) is Audio and view.sample_rate == 16000 and view[0, 0] == 0.25
+    del data, first, outs
+    assert view[0, 0] == 0.25  # the view keeps the Rust buffer alive
+    streamed = np.concatenate([o.data for o in stream_all(p, x, 48000, seed=3)])
+    np.testing.assert_array_equal(streamed, np.asarray(p.run(x, sample_rate=48000)))
+
+
+def test_chunks_without_output_poll_as_empty_lists() -> None:
+    p = Pipeline("v").add_node(VADNode(emit="events"))
+    with p.stream(sample_rate=16000) as s:
+        for _ in range(5):
+            s.send(np.zeros(320, dtype=np.float32))
+            got = s.poll()
+            assert got == [] and type(got) is list
+        assert s.close() == []
+
+
 def test_leaving_a_with_block_by_exception_aborts_and_frees_the_pipeline() -> None:
     p = Pipeline("a").add_node(AudioResampleNode(16000))
     with pytest.raises(KeyError), p.stream(sample_rate=48000) as s:

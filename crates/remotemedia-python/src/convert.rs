@@ -16,7 +16,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyType};
 use remotemedia_core::data::{
     AudioBuffer, Data, HostObject, SampleBuf, Samples, Segment, MAX_CHANNELS,
 };
@@ -317,7 +317,8 @@ fn typed_to_array<'py, T: Element + Copy + Send + Sync + 'static>(
     buf: SampleBuf<T>,
     channels: usize,
     read_only: bool,
-) -> PyResult<Bound<'py, PyAny>> {
+    subtype: Option<&Bound<'py, PyType>>,
+) -> PyResult<(Bound<'py, PyAny>, bool)> {
     let frames = buf.len() / channels.max(1);
     let shape: Vec<usize> = if channels == 1 {
         vec![frames]
@@ -336,9 +337,9 @@ fn typed_to_array<'py, T: Element + Copy + Send + Sync + 'static>(
                 if read_only {
                     let view = arr.call_method0("view")?;
                     view.getattr("flags")?.setattr("writeable", false)?;
-                    return Ok(view);
+                    return Ok((view, false));
                 }
-                return Ok(arr.clone());
+                return Ok((arr.clone(), false));
             }
         }
     }
@@ -346,11 +347,14 @@ fn typed_to_array<'py, T: Element + Copy + Send + Sync + 'static>(
     let buf = match buf.try_into_vec() {
         Ok(v) => {
             log(v.as_ptr() as *const u8, Crossing::Moved);
+            if let Some(cls) = subtype {
+                return Ok((vec_to_subtype(py, v, &shape, cls)?, true));
+            }
             let arr = PyArray1::from_vec(py, v);
             return if channels == 1 {
-                Ok(arr.into_any())
+                Ok((arr.into_any(), false))
             } else {
-                Ok(arr.reshape(shape)?.into_any())
+                Ok((arr.reshape(shape)?.into_any(), false))
             };
         }
         Err(buf) => buf,
@@ -369,21 +373,66 @@ fn typed_to_array<'py, T: Element + Copy + Send + Sync + 'static>(
     let view = unsafe { ArrayViewD::from_shape_ptr(IxDyn(&shape), ptr) };
     let arr = unsafe { PyArrayDyn::<T>::borrow_from_array(&view, owner.into_any()) };
     arr.readwrite().make_nonwriteable();
-    Ok(arr.into_any())
+    Ok((arr.into_any(), false))
 }
 
-/// Audio as a numpy array (1-D for mono, `(frames, channels)` otherwise), without copying.
-pub fn audio_to_array<'py>(
+/// A writeable C-contiguous array of type `cls` (an ndarray subclass) over `v`'s allocation,
+/// made in one step (not an ndarray and then a view of it); its base keeps `v` alive.
+fn vec_to_subtype<'py, T: Element + Copy + Send + Sync + 'static>(
+    py: Python<'py>,
+    mut v: Vec<T>,
+    shape: &[usize],
+    cls: &Bound<'py, PyType>,
+) -> PyResult<Bound<'py, PyAny>> {
+    use numpy::npyffi::{npy_intp, PyArrayObject, NPY_ARRAY_WRITEABLE, PY_ARRAY_API};
+    let data = v.as_mut_ptr();
+    // The owner first: if making the array fails, dropping it frees the samples.
+    let owner = Bound::new(py, RustBuffer { _keep: Box::new(v) })?;
+    let mut dims: Vec<npy_intp> = shape.iter().map(|&d| d as npy_intp).collect();
+    // SAFETY: `data` points at `shape.iter().product()` initialised `T`s owned by the Vec in
+    // `owner` (moving the Vec does not move its heap buffer), which becomes the array's base
+    // (the reference is moved in), so the samples live as long as the array. NULL strides
+    // with data make numpy use C-contiguous strides; `cls` is an ndarray subclass (the
+    // `Audio` type), whose `__array_finalize__` numpy calls as for any new array of it.
+    unsafe {
+        let raw = PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            cls.as_type_ptr(),
+            T::get_dtype(py).into_dtype_ptr(),
+            dims.len() as std::ffi::c_int,
+            dims.as_mut_ptr(),
+            std::ptr::null_mut(),
+            data as *mut std::ffi::c_void,
+            NPY_ARRAY_WRITEABLE,
+            std::ptr::null_mut(),
+        );
+        if raw.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        let arr = Bound::from_owned_ptr(py, raw);
+        if PY_ARRAY_API.PyArray_SetBaseObject(py, raw as *mut PyArrayObject, owner.into_ptr()) != 0
+        {
+            return Err(PyErr::fetch(py));
+        }
+        Ok(arr)
+    }
+}
+
+/// Audio as a numpy array (1-D for mono, `(frames, channels)` otherwise), without copying;
+/// with `subtype`, a buffer handed over becomes an array of that type at once (`true` then:
+/// a new object of `subtype`).
+fn audio_to_array_as<'py>(
     py: Python<'py>,
     audio: AudioBuffer,
     read_only: bool,
-) -> PyResult<Bound<'py, PyAny>> {
+    subtype: Option<&Bound<'py, PyType>>,
+) -> PyResult<(Bound<'py, PyAny>, bool)> {
     let channels = audio.channels() as usize;
     match audio.into_samples() {
-        Samples::F32(b) => typed_to_array(py, b, channels, read_only),
-        Samples::F64(b) => typed_to_array(py, b, channels, read_only),
-        Samples::I16(b) => typed_to_array(py, b, channels, read_only),
-        Samples::I32(b) => typed_to_array(py, b, channels, read_only),
+        Samples::F32(b) => typed_to_array(py, b, channels, read_only, subtype),
+        Samples::F64(b) => typed_to_array(py, b, channels, read_only, subtype),
+        Samples::I16(b) => typed_to_array(py, b, channels, read_only, subtype),
+        Samples::I32(b) => typed_to_array(py, b, channels, read_only, subtype),
     }
 }
 
@@ -394,10 +443,15 @@ pub fn audio_to_py<'py>(
     read_only: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let rate = audio.sample_rate();
-    let arr = audio_to_array(py, audio, read_only)?;
     let cls = types_attr(py, &AUDIO_CLS, "Audio")?;
-    // The caller's own Audio object coming back (a pass-through): return it as it is.
     let sample_rate = intern!(py, "sample_rate");
+    let (arr, fresh) = audio_to_array_as(py, audio, read_only, cls.cast::<PyType>().ok())?;
+    if fresh {
+        // A new Audio over a buffer handed over: only its rate is missing.
+        arr.setattr(sample_rate, rate)?;
+        return Ok(arr);
+    }
+    // The caller's own Audio object coming back (a pass-through): return it as it is.
     if arr.is_instance(cls)? && arr.getattr(sample_rate)?.extract::<Option<u32>>()? == Some(rate) {
         return Ok(arr);
     }

@@ -10,12 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyValueError;
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use remotemedia_core::data::Data;
 use remotemedia_core::error::ExecutorError;
 use remotemedia_core::executor::{Pipeline, Session, SinkOutput, StreamSession};
 use remotemedia_core::manifest;
+use std::future::Future;
 
 use crate::convert::{data_from_py, data_to_py};
 use crate::errors::to_pyerr;
@@ -39,15 +42,20 @@ fn is_empty_output(d: &Data) -> bool {
     d.is_empty_chunk() || matches!(d, Data::Json(serde_json::Value::Array(a)) if a.is_empty())
 }
 
-/// Stream outputs as `[(sink_id, value, start_frame or None)]`, empty chunks left out.
-fn outputs_to_py<'py>(py: Python<'py>, outputs: Vec<SinkOutput>) -> PyResult<Bound<'py, PyList>> {
+/// Stream outputs as `[StreamOutput(sink_id, value, start_frame or None)]`, empty chunks left
+/// out; the empty tuple (a shared constant, no allocation) when there is none, as for most
+/// chunks of a VAD or of a resampler filling its first block.
+fn outputs_to_py<'py>(py: Python<'py>, outputs: Vec<SinkOutput>) -> PyResult<Bound<'py, PyAny>> {
+    if outputs.iter().all(|o| is_empty_output(&o.data)) {
+        return Ok(PyTuple::empty(py).into_any());
+    }
     let items = outputs
         .into_iter()
         .filter(|o| !is_empty_output(&o.data))
         .map(|o| {
             let start = o.position.map(|p| p.start_frame);
             let value = data_to_py(py, o.data, false)?;
-            PyTuple::new(
+            stream_output(
                 py,
                 [
                     o.node_id.into_pyobject(py)?.into_any(),
@@ -57,7 +65,53 @@ fn outputs_to_py<'py>(py: Python<'py>, outputs: Vec<SinkOutput>) -> PyResult<Bou
             )
         })
         .collect::<PyResult<Vec<_>>>()?;
-    PyList::new(py, items)
+    Ok(PyList::new(py, items)?.into_any())
+}
+
+static STREAM_OUTPUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// A `remotemedia.StreamOutput` (a named tuple: `(node_id, data, start_frame)`) made here as
+/// `tuple.__new__(StreamOutput, items)` makes it, without a plain tuple first.
+fn stream_output<'py>(
+    py: Python<'py>,
+    items: [Bound<'py, PyAny>; 3],
+) -> PyResult<Bound<'py, PyAny>> {
+    let cls = STREAM_OUTPUT.get_or_try_init(py, || -> PyResult<Py<PyType>> {
+        let cls = py
+            .import("remotemedia.streaming")?
+            .getattr("StreamOutput")?
+            .cast_into::<PyType>()?;
+        if !cls.is_subclass_of::<PyTuple>()? {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "remotemedia.streaming.StreamOutput is not a tuple type",
+            ));
+        }
+        Ok(cls.unbind())
+    })?;
+    let tp = cls.bind(py).as_type_ptr();
+    // SAFETY: StreamOutput is a tuple subclass that adds no fields (a named tuple, checked
+    // above to derive from tuple): its `tp_alloc` gives a zeroed 3-item tuple of that type
+    // holding the only reference, which `PyTuple_SetItem` fills (each item's reference is
+    // moved in), exactly as `tuple.__new__` does for a subclass.
+    unsafe {
+        let slot = ffi::PyType_GetSlot(tp, ffi::Py_tp_alloc);
+        let alloc: ffi::allocfunc = if slot.is_null() {
+            ffi::PyType_GenericAlloc
+        } else {
+            std::mem::transmute::<*mut std::ffi::c_void, ffi::allocfunc>(slot)
+        };
+        let raw = alloc(tp, 3);
+        if raw.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        let obj = Bound::from_owned_ptr(py, raw);
+        for (i, item) in items.into_iter().enumerate() {
+            if ffi::PyTuple_SetItem(raw, i as ffi::Py_ssize_t, item.into_ptr()) != 0 {
+                return Err(PyErr::fetch(py));
+            }
+        }
+        Ok(obj)
+    }
 }
 
 /// `{sink_id: output}` of a whole run.
@@ -95,34 +149,63 @@ impl Pool {
     }
 }
 
-/// A local session whose instance goes back to the pool when the session ends.
-struct PooledSession {
+/// A local session; a pooled instance goes back to the pool when the session ends.
+pub(crate) struct LocalSession {
     session: Option<Session>,
     instance: Option<(Pipeline, Arc<Pool>)>,
 }
 
-#[async_trait::async_trait]
-impl StreamSession for PooledSession {
-    async fn push(&mut self, chunk: Data) -> Result<Vec<SinkOutput>, ExecutorError> {
-        self.session.as_mut().expect("live").push(chunk).await
-    }
-    async fn finish(&mut self) -> Result<Vec<SinkOutput>, ExecutorError> {
-        self.session.as_mut().expect("live").finish().await
-    }
-    async fn abort(&mut self) {
-        self.session.as_mut().expect("live").abort().await
-    }
-    fn metrics_json(&self) -> Option<String> {
-        self.session.as_ref().map(|s| s.metrics().to_json())
+impl LocalSession {
+    fn session(&mut self) -> &mut Session {
+        self.session.as_mut().expect("live")
     }
 }
 
-impl Drop for PooledSession {
+impl Drop for LocalSession {
     fn drop(&mut self) {
         // The session first (it releases the instance), then the instance back to the pool.
         self.session.take();
         if let Some((p, pool)) = self.instance.take() {
             pool.give_back(p);
+        }
+    }
+}
+
+/// What a [`NativeSession`] drives: a local session, called directly (its futures are not
+/// boxed: a chunk through native nodes makes no allocation here), or any other
+/// [`StreamSession`] (a remote one).
+pub(crate) enum Backend {
+    /// Boxed once per session (the enum stays small); chunks are not boxed.
+    Local(Box<LocalSession>),
+    Other(Box<dyn StreamSession>),
+}
+
+impl Backend {
+    async fn push(&mut self, chunk: Data) -> Result<Vec<SinkOutput>, ExecutorError> {
+        match self {
+            Backend::Local(s) => s.session().push(chunk).await,
+            Backend::Other(s) => s.push(chunk).await,
+        }
+    }
+
+    async fn finish(&mut self) -> Result<Vec<SinkOutput>, ExecutorError> {
+        match self {
+            Backend::Local(s) => s.session().finish().await,
+            Backend::Other(s) => s.finish().await,
+        }
+    }
+
+    async fn abort(&mut self) {
+        match self {
+            Backend::Local(s) => s.session().abort().await,
+            Backend::Other(s) => s.abort().await,
+        }
+    }
+
+    fn metrics_json(&self) -> Option<String> {
+        match self {
+            Backend::Local(s) => s.session.as_ref().map(|s| s.metrics().to_json()),
+            Backend::Other(s) => s.metrics_json(),
         }
     }
 }
@@ -204,18 +287,21 @@ impl NativePipeline {
 
     /// Opens a streaming session.
     fn session(&self, py: Python<'_>) -> PyResult<NativeSession> {
-        let backend: Box<dyn StreamSession> = match &self.pool {
+        let local = match &self.pool {
             Some(pool) => {
                 let instance = pool.take(&self.template).map_err(|e| to_pyerr(py, e))?;
                 let session = instance.session().map_err(|e| to_pyerr(py, e))?;
-                Box::new(PooledSession {
+                LocalSession {
                     session: Some(session),
                     instance: Some((instance, Arc::clone(pool))),
-                })
+                }
             }
-            None => Box::new(self.template.session().map_err(|e| to_pyerr(py, e))?),
+            None => LocalSession {
+                session: Some(self.template.session().map_err(|e| to_pyerr(py, e))?),
+                instance: None,
+            },
         };
-        Ok(NativeSession::new(backend))
+        Ok(NativeSession::new(Backend::Local(Box::new(local))))
     }
 
     /// Metrics of the last run or session, as JSON text (None before the first).
@@ -254,7 +340,7 @@ impl NativePipeline {
 /// A stream through a pipeline, local or on a server: `push`, then `finish` (or `abort`).
 #[pyclass(frozen, module = "remotemedia._native")]
 pub struct NativeSession {
-    backend: Mutex<Option<Box<dyn StreamSession>>>,
+    backend: Mutex<Option<Backend>>,
     /// Kept when the stream ends, for `metrics_json` afterwards.
     metrics: Mutex<Option<String>>,
     /// Set by `interrupt()`: the chunk in progress is dropped and the stream ends.
@@ -263,7 +349,7 @@ pub struct NativeSession {
 }
 
 impl NativeSession {
-    pub(crate) fn new(backend: Box<dyn StreamSession>) -> Self {
+    pub(crate) fn new(backend: Backend) -> Self {
         Self {
             backend: Mutex::new(Some(backend)),
             metrics: Mutex::new(None),
@@ -278,42 +364,30 @@ impl NativeSession {
         &self,
         py: Python<'_>,
         end: bool,
-        f: impl AsyncFnOnce(&mut dyn StreamSession) -> Result<T, ExecutorError> + Send,
+        f: impl AsyncFnOnce(&mut Backend) -> Result<T, ExecutorError> + Send,
     ) -> PyResult<T> {
         let signals = is_main_thread(py);
         let result = py.detach(|| {
             let mut guard = self.backend.lock().unwrap_or_else(|p| p.into_inner());
             let backend = guard.as_mut()?;
-            // Ctrl-C on the main thread, or `interrupt()` from another thread, ends the wait
-            // at once; the stream ends with it (the chunk was dropped mid-way, interrupting a
-            // Python node's call in progress).
-            let work = async {
-                if self.interrupted.load(Ordering::SeqCst) {
-                    return None;
+            let out = if self.interrupted.load(Ordering::SeqCst) {
+                Err(Err(aborted()))
+            } else {
+                let mut call = std::pin::pin!(f(backend));
+                // Most chunks (native nodes) finish on their first poll: it is made here, in
+                // the runtime's context (for timers and tasks) with a waker that does nothing,
+                // without setting up a `block_on`. Only a call that has to wait goes on in the
+                // runtime, listening for `interrupt()` and Ctrl-C (its next poll registers the
+                // runtime's waker, so no wake-up is missed).
+                let first = {
+                    let _entered = crate::runtime().enter();
+                    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                    call.as_mut().poll(&mut cx)
+                };
+                match first {
+                    std::task::Poll::Ready(out) => out.map_err(Ok),
+                    std::task::Poll::Pending => self.wait(call, signals),
                 }
-                let mut call = std::pin::pin!(f(backend.as_mut()));
-                // Most chunks finish on their first poll; only a call that has to wait
-                // listens for `interrupt()` (checked again once listening: none is missed).
-                if let std::task::Poll::Ready(out) = crate::poll_once(call.as_mut()).await {
-                    return Some(out);
-                }
-                let interrupt = self.interrupt.notified();
-                let mut interrupt = std::pin::pin!(interrupt);
-                interrupt.as_mut().enable();
-                if self.interrupted.load(Ordering::SeqCst) {
-                    return None;
-                }
-                tokio::select! {
-                    out = call => Some(out),
-                    _ = interrupt => None,
-                }
-            };
-            let out = match block_on_signals(work, signals) {
-                Ok(Some(out)) => out.map_err(Ok),
-                Ok(None) => Err(Err(crate::errors::RemoteMediaError::new_err(
-                    "the stream was aborted while a chunk was being processed",
-                ))),
-                Err(interrupted) => Err(Err(interrupted)),
             };
             if end || out.is_err() {
                 *self.metrics.lock().unwrap_or_else(|p| p.into_inner()) = backend.metrics_json();
@@ -331,6 +405,41 @@ impl NativeSession {
             }),
         }
     }
+
+    /// The rest of a call that did not finish on its first poll, on the runtime. Ctrl-C on the
+    /// main thread, or `interrupt()` from another thread, ends the wait at once; the stream
+    /// ends with it (the chunk is dropped mid-way, interrupting a Python node's call).
+    fn wait<T>(
+        &self,
+        call: std::pin::Pin<&mut impl std::future::Future<Output = Result<T, ExecutorError>>>,
+        signals: bool,
+    ) -> Result<T, Result<ExecutorError, PyErr>> {
+        let work = async {
+            let interrupt = self.interrupt.notified();
+            let mut interrupt = std::pin::pin!(interrupt);
+            interrupt.as_mut().enable();
+            // Checked once listening: an `interrupt()` before `enable` is not missed.
+            if self.interrupted.load(Ordering::SeqCst) {
+                return None;
+            }
+            tokio::select! {
+                out = call => Some(out),
+                _ = interrupt => None,
+            }
+        };
+        match block_on_signals(work, signals) {
+            Ok(Some(out)) => out.map_err(Ok),
+            Ok(None) => Err(Err(aborted())),
+            Err(interrupted) => Err(Err(interrupted)),
+        }
+    }
+}
+
+/// The error of a chunk dropped by `interrupt()`.
+fn aborted() -> PyErr {
+    crate::errors::RemoteMediaError::new_err(
+        "the stream was aborted while a chunk was being processed",
+    )
 }
 
 #[pymethods]
@@ -346,7 +455,7 @@ impl NativeSession {
         chunk: &Bound<'py, PyAny>,
         sample_rate: Option<u32>,
         channels: Option<usize>,
-    ) -> PyResult<Bound<'py, PyList>> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let data = match (sample_rate, channels) {
             (Some(rate), Some(ch)) => crate::convert::stream_chunk(chunk, rate, ch)?,
             _ => input_data(chunk, sample_rate)?,
@@ -356,7 +465,7 @@ impl NativeSession {
     }
 
     /// Ends the stream: flushes every node and returns the tail.
-    fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let outputs = self.drive(py, true, async move |s| s.finish().await)?;
         outputs_to_py(py, outputs)
     }

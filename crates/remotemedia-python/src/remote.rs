@@ -62,7 +62,9 @@ impl RemoteClient {
         let stream = py
             .detach(move || runtime().block_on(async move { client.open_stream(&manifest).await }))
             .map_err(|e| remote_to_pyerr(py, e))?;
-        Ok(NativeSession::new(Box::new(stream)))
+        Ok(NativeSession::new(crate::pipeline::Backend::Other(
+            Box::new(stream),
+        )))
     }
 
     /// The server's node types: `[{"node_type", "description", "runtime"}]`.

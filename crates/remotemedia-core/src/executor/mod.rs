@@ -478,8 +478,9 @@ pub struct Session {
 
 /// Values one node emitted in a step (almost always one).
 type Values = SmallVec<[Data; 1]>;
-/// Call records of one node in a step (one per call: process, flush, retries).
-type Records = Vec<CallRecord>;
+/// Call records of one node in a step (one per call: process, flush, retries); the usual
+/// single record is kept inline (no allocation per chunk).
+type Records = SmallVec<[CallRecord; 1]>;
 
 /// Per-step bookkeeping, reused from step to step.
 #[derive(Default)]
@@ -680,7 +681,7 @@ impl Session {
                                     Err(ExecutorError::Internal {
                                         message: format!("a node task ended abnormally: {e}"),
                                     }),
-                                    Vec::new(),
+                                    Records::new(),
                                 )
                             })
                         }));
@@ -837,8 +838,12 @@ async fn run_node(
     flush: bool,
     (budget, limits): (Arc<limits::Budget>, ResourceLimits),
 ) -> (Result<Values, ExecutorError>, Records) {
-    let mut records = Vec::new();
-    let mut node = slot.node.lock().await;
+    let mut records = Records::new();
+    // Free unless a cancelled step's task still holds it: no lock future to set up then.
+    let mut node = match slot.node.try_lock() {
+        Ok(node) => node,
+        Err(_) => slot.node.lock().await,
+    };
     let mut out = Values::new();
     let inputs: Values = match events {
         Events::Each(v) => v,
