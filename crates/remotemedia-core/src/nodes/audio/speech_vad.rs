@@ -228,9 +228,21 @@ impl NodeParams for SpeechVadParams {
 /// [`VOICE_WINDOW`] samples of `hist` with the samples `VOICE_MIN_LAG..=VOICE_MAX_LAG` earlier
 /// (0 for silence; at most 1).
 fn voicing(hist: &[f32]) -> f32 {
+    const LAGS: usize = VOICE_MAX_LAG - VOICE_MIN_LAG + 1;
     debug_assert_eq!(hist.len(), VOICE_HISTORY);
     let n = hist.len();
     let a = &hist[n - VOICE_WINDOW..];
+    // Every lag at once: `c[k]` is the correlation at lag `VOICE_MAX_LAG - k`, so for each
+    // window sample the lagged samples are contiguous and the update is a plain (vectorised)
+    // multiply-add over the lags, with no per-lag reduction.
+    let base = n - VOICE_WINDOW - VOICE_MAX_LAG;
+    let mut c = [0.0f32; LAGS];
+    for (i, &ai) in a.iter().enumerate() {
+        let lagged = &hist[base + i..base + i + LAGS];
+        for (ck, &h) in c.iter_mut().zip(lagged) {
+            *ck += ai * h;
+        }
+    }
     // Energies of every lagged window from one running sum of squares (f64: no cancellation).
     let mut prefix = [0.0f64; VOICE_HISTORY + 1];
     for (i, &v) in hist.iter().enumerate() {
@@ -238,10 +250,10 @@ fn voicing(hist: &[f32]) -> f32 {
     }
     let ea = prefix[n] - prefix[n - VOICE_WINDOW];
     let mut best = 0.0f32;
-    for lag in VOICE_MIN_LAG..=VOICE_MAX_LAG {
-        let b = &hist[n - VOICE_WINDOW - lag..n - lag];
+    for (k, &ck) in c.iter().enumerate() {
+        let lag = VOICE_MAX_LAG - k;
         let eb = prefix[n - lag] - prefix[n - VOICE_WINDOW - lag];
-        let r = (dot8(a, b) as f64 / (ea * eb + 1e-20).sqrt()) as f32;
+        let r = (ck as f64 / (ea * eb + 1e-20).sqrt()) as f32;
         if r.is_finite() {
             best = best.max(r);
         }
@@ -249,19 +261,7 @@ fn voicing(hist: &[f32]) -> f32 {
     best
 }
 
-/// `sum(x[i] * y[i])` over whole blocks of 8 with 8 partial sums (vectorised by the compiler;
-/// a plain running sum is one dependent add per element). `x.len()` is a multiple of 8.
-fn dot8(x: &[f32], y: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    for (a, b) in x.chunks_exact(8).zip(y.chunks_exact(8)) {
-        for i in 0..8 {
-            acc[i] += a[i] * b[i];
-        }
-    }
-    acc.iter().sum()
-}
-
-const _: () = assert!(VOICE_WINDOW % 8 == 0 && ENGINE_FRAME % VOICE_DECIMATE == 0);
+const _: () = assert!(ENGINE_FRAME % VOICE_DECIMATE == 0);
 
 /// A segment being tracked (engine frame indices).
 #[derive(Debug, Clone, Copy)]
