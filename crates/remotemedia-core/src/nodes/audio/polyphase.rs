@@ -58,6 +58,18 @@ pub trait PolySample: Copy + Default + Send + Sync + 'static {
     fn group1(_coefs: &[Self], _x: &[Self], _width: usize, _out: &mut [Self; 8]) {
         unreachable!("grouped kernel only where grouped() is true")
     }
+    /// Decimation by `m` (one phase): `out[t] = sum_k h[k] * d[(k % m) * stride + t + k / m]`
+    /// for every `t < out.len()` (a multiple of 8), each output summed in order of `k` with
+    /// fused multiply-adds. `d` holds the input deinterleaved by `m` (`m` planes of `stride`).
+    fn decimate(_h: &[Self], _d: &[Self], _stride: usize, _m: usize, _out: &mut [Self]) {
+        unreachable!("phase-major kernels only where grouped() is true")
+    }
+    /// Interpolation by `l` (`l` in 2..=6): `out[p * n + t] = sum_k h[p * taps + k] * x[t + k]`
+    /// for every phase `p < l` and `t < n` (`n` a multiple of 8), summed in order of `k` with
+    /// fused multiply-adds.
+    fn interpolate(_h: &[Self], _x: &[Self], _l: usize, _n: usize, _out: &mut [Self]) {
+        unreachable!("phase-major kernels only where grouped() is true")
+    }
 }
 
 impl PolySample for f32 {
@@ -99,6 +111,136 @@ impl PolySample for f32 {
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!()
+    }
+    fn decimate(h: &[f32], d: &[f32], stride: usize, m: usize, out: &mut [f32]) {
+        let (taps, n) = (h.len(), out.len());
+        assert!(n % 8 == 0 && m >= 1 && taps >= 1);
+        // Highest plane read: (taps - 1) % m <= m - 1; highest index in a plane:
+        // n - 1 + (taps - 1) / m.
+        assert!(stride >= n + (taps - 1) / m && d.len() >= m * stride);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2/FMA present (grouped() is true only then); bounds checked above.
+        unsafe {
+            let mut t = 0;
+            while t + 64 <= n {
+                decim_avx2::<8>(h, d.as_ptr().add(t), stride, m, &mut out[t..t + 64]);
+                t += 64;
+            }
+            while t < n {
+                decim_avx2::<1>(h, d.as_ptr().add(t), stride, m, &mut out[t..t + 8]);
+                t += 8;
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!()
+    }
+    fn interpolate(h: &[f32], x: &[f32], l: usize, n: usize, out: &mut [f32]) {
+        assert!(n % 8 == 0 && (2..=MAX_PHASE_MAJOR_L).contains(&(l as u64)));
+        let taps = h.len() / l;
+        assert!(h.len() == taps * l && x.len() >= n + taps - 1 && out.len() >= l * n);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in decimate; bounds checked above.
+        unsafe {
+            match l {
+                2 => interp_blocks::<2, 4>(h, x, taps, n, out),
+                3 => interp_blocks::<3, 3>(h, x, taps, n, out),
+                4 => interp_blocks::<4, 2>(h, x, taps, n, out),
+                5 => interp_blocks::<5, 2>(h, x, taps, n, out),
+                _ => interp_blocks::<6, 1>(h, x, taps, n, out),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!()
+    }
+}
+
+/// Largest interpolation factor the phase-major interpolation kernel takes.
+pub const MAX_PHASE_MAJOR_L: u64 = 6;
+
+/// `B` vectors of 8 outputs of the decimation kernel, starting at `d` (already offset to the
+/// first output); same arithmetic per lane whatever `B`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn decim_avx2<const B: usize>(
+    h: &[f32],
+    d: *const f32,
+    stride: usize,
+    m: usize,
+    out: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_setzero_ps(); B];
+    let taps = h.len();
+    let mut k = 0;
+    let mut q = 0;
+    // SAFETY: k < taps; plane k % m, offset q + 8 * b + 7 < stride (checked by the caller).
+    while k < taps {
+        let mut r = 0;
+        while r < m && k < taps {
+            let c = _mm256_broadcast_ss(h.get_unchecked(k));
+            let p = d.add(r * stride + q);
+            for (b, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(c, _mm256_loadu_ps(p.add(8 * b)), *a);
+            }
+            r += 1;
+            k += 1;
+        }
+        q += 1;
+    }
+    for (b, a) in acc.iter().enumerate() {
+        _mm256_storeu_ps(out.as_mut_ptr().add(8 * b), *a);
+    }
+}
+
+/// The interpolation kernel over `n` outputs per phase: blocks of `B` vectors, then single
+/// vectors (same arithmetic per lane).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn interp_blocks<const L: usize, const B: usize>(
+    h: &[f32],
+    x: &[f32],
+    taps: usize,
+    n: usize,
+    out: &mut [f32],
+) {
+    let mut t = 0;
+    while t + 8 * B <= n {
+        interp_avx2::<L, B>(h, x.as_ptr().add(t), taps, n, out.as_mut_ptr().add(t));
+        t += 8 * B;
+    }
+    while t < n {
+        interp_avx2::<L, 1>(h, x.as_ptr().add(t), taps, n, out.as_mut_ptr().add(t));
+        t += 8;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn interp_avx2<const L: usize, const B: usize>(
+    h: &[f32],
+    x: *const f32,
+    taps: usize,
+    n: usize,
+    out: *mut f32,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm256_setzero_ps(); B]; L];
+    let hp = h.as_ptr();
+    // SAFETY: k < taps; x holds 8 * B + taps - 1 values from here, h holds L * taps, out
+    // L planes of n (checked by the caller).
+    for k in 0..taps {
+        let c: [__m256; L] = std::array::from_fn(|p| _mm256_broadcast_ss(&*hp.add(p * taps + k)));
+        for b in 0..B {
+            let v = _mm256_loadu_ps(x.add(8 * b + k));
+            for p in 0..L {
+                acc[p][b] = _mm256_fmadd_ps(c[p], v, acc[p][b]);
+            }
+        }
+    }
+    for p in 0..L {
+        for b in 0..B {
+            _mm256_storeu_ps(out.add(p * n + 8 * b), acc[p][b]);
+        }
     }
 }
 
@@ -466,6 +608,25 @@ pub struct PolyphaseStream<T: PolySample> {
     frames_out: u64,
     /// Zero-padded window for a group that reaches past the history.
     scratch: Vec<T>,
+    /// Which inner loop this stream runs.
+    kernel: Kernel,
+    /// Output planes of the phase-major kernels.
+    planes: Vec<T>,
+}
+
+/// The inner loops of [`PolyphaseStream`], picked per rate pair (see `docs/resampling.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// One dot product per output (f64, interpolated tables, CPUs without AVX2/FMA).
+    Dot,
+    /// Eight outputs of different phases per vector (f32, any exact-phase pair).
+    Grouped,
+    /// Phase-major decimation by an integer (`L` = 1): eight consecutive outputs per vector,
+    /// one contiguous load per multiply-add from the input deinterleaved by `M`.
+    Decimate,
+    /// Phase-major interpolation by an integer `L` <= [`MAX_PHASE_MAJOR_L`] (`M` = 1): every
+    /// phase of eight consecutive input positions at once, each input vector loaded once.
+    Interpolate,
 }
 
 impl<T: PolySample> PolyphaseStream<T> {
@@ -473,19 +634,38 @@ impl<T: PolySample> PolyphaseStream<T> {
     pub fn new(rate_in: u32, rate_out: u32, channels: usize, spec: FilterSpec) -> Self {
         let bank = bank::<T>(rate_in, rate_out, spec);
         let g = gcd(rate_in, rate_out) as u64;
+        let (m, l) = (rate_in as u64 / g, rate_out as u64 / g);
+        let kernel = if !T::grouped() || bank.interpolated {
+            Kernel::Dot
+        } else if l == 1 {
+            Kernel::Decimate
+        } else if m == 1 && l <= MAX_PHASE_MAJOR_L {
+            Kernel::Interpolate
+        } else if bank.groups.is_some() {
+            Kernel::Grouped
+        } else {
+            Kernel::Dot
+        };
         let mut s = Self {
             bank,
             channels,
-            m: rate_in as u64 / g,
-            l: rate_out as u64 / g,
+            m,
+            l,
             hist: vec![Vec::new(); channels],
             base: 0,
             frames_in: 0,
             frames_out: 0,
             scratch: Vec::new(),
+            kernel,
+            planes: Vec::new(),
         };
         s.reset();
         s
+    }
+
+    /// The inner loop this stream runs.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// Look-ahead in input frames: an output is ready once this many frames after its
@@ -555,10 +735,11 @@ impl<T: PolySample> PolyphaseStream<T> {
             let count = (end - self.frames_out) as usize;
             let start = out.len();
             out.resize(start + count * self.channels, T::default());
-            if T::grouped() && self.bank.groups.is_some() {
-                self.produce_grouped(end, &mut out[start..]);
-            } else {
-                self.produce_dot(end, &mut out[start..]);
+            match self.kernel {
+                Kernel::Grouped => self.produce_grouped(end, &mut out[start..]),
+                Kernel::Decimate => self.produce_decimate(end, &mut out[start..]),
+                Kernel::Interpolate => self.produce_interpolate(end, &mut out[start..]),
+                Kernel::Dot => self.produce_dot(end, &mut out[start..]),
             }
             self.frames_out = end;
         }
@@ -588,6 +769,69 @@ impl<T: PolySample> PolyphaseStream<T> {
                     let r = p as usize;
                     T::dot(&bank.coefs[r * taps..(r + 1) * taps], x)
                 };
+            }
+        }
+    }
+
+    /// Decimation by `M`: the window of history the outputs read, deinterleaved into `M`
+    /// zero-padded planes, then eight consecutive outputs per vector. Each output's arithmetic
+    /// is the same wherever its vector starts, so chunking never changes the output.
+    fn produce_decimate(&mut self, end: u64, dst: &mut [T]) {
+        let (taps, ch, m) = (self.bank.taps, self.channels, self.m as usize);
+        let half = (taps / 2) as i64;
+        let first = self.frames_out;
+        let count = (end - first) as usize;
+        let n = count.next_multiple_of(8);
+        let stride = n + (taps - 1) / m + 1;
+        let s0 = (self.n_of(first) - half + 1 - self.base) as usize;
+        let h = &self.bank.coefs[..taps];
+        self.planes.resize(n, T::default());
+        for c in 0..ch {
+            let hist = &self.hist[c];
+            self.scratch.clear();
+            self.scratch.resize(m * stride, T::default());
+            for r in 0..m {
+                let plane = &mut self.scratch[r * stride..(r + 1) * stride];
+                let src = hist.get(s0 + r..).unwrap_or(&[]);
+                for (d, &v) in plane.iter_mut().zip(src.iter().step_by(m)) {
+                    *d = v;
+                }
+            }
+            T::decimate(h, &self.scratch, stride, m, &mut self.planes[..n]);
+            for (o, &v) in self.planes[..count].iter().enumerate() {
+                dst[o * ch + c] = v;
+            }
+        }
+    }
+
+    /// Interpolation by `L`: all `L` phases of eight consecutive input positions per step,
+    /// into one plane per phase, then interleaved. Chunk-invariant like the decimation kernel.
+    fn produce_interpolate(&mut self, end: u64, dst: &mut [T]) {
+        let (taps, ch, l) = (self.bank.taps, self.channels, self.l as usize);
+        let half = (taps / 2) as i64;
+        let first = self.frames_out;
+        let n_first = first / self.l;
+        let n_last = (end - 1) / self.l;
+        let n = ((n_last - n_first + 1) as usize).next_multiple_of(8);
+        let s0 = (n_first as i64 - half + 1 - self.base) as usize;
+        let h = &self.bank.coefs[..l * taps];
+        self.planes.resize(l * n, T::default());
+        for c in 0..ch {
+            let hist = &self.hist[c];
+            let want = n + taps - 1;
+            let x: &[T] = if s0 + want <= hist.len() {
+                &hist[s0..s0 + want]
+            } else {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(&hist[s0.min(hist.len())..]);
+                self.scratch.resize(want, T::default());
+                &self.scratch
+            };
+            T::interpolate(h, x, l, n, &mut self.planes);
+            for (o, j) in (first..end).enumerate() {
+                let t = (j / self.l - n_first) as usize;
+                let p = (j % self.l) as usize;
+                dst[o * ch + c] = self.planes[p * n + t];
             }
         }
     }
@@ -701,11 +945,25 @@ mod tests {
             (16_000, 48_000),
             (44_100, 16_000),
             (48_000, 44_100),
+            (8_000, 16_000),
+            (32_000, 16_000),
+            (8_000, 48_000),
+            (11_025, 44_100),
+            (40_000, 8_000),
         ] {
             let x: Vec<f32> = (0..5000)
                 .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
                 .collect();
             let mut s = PolyphaseStream::<f32>::new(rin, rout, 1, SPEC);
+            if use_avx2() {
+                let (m, l) = (rin / gcd(rin, rout), rout / gcd(rin, rout));
+                let want = match (m, l) {
+                    (_, 1) => Kernel::Decimate,
+                    (1, _) => Kernel::Interpolate,
+                    _ => Kernel::Grouped,
+                };
+                assert_eq!(s.kernel(), want, "{rin}->{rout}");
+            }
             let mut out = Vec::new();
             for c in x.chunks(333) {
                 s.push(c, &mut out);
