@@ -37,7 +37,7 @@ pub struct FilterSpec {
 }
 
 /// Sample types the polyphase engine runs in.
-pub trait PolySample: Copy + Default + Send + Sync + 'static {
+pub trait PolySample: Copy + Default + PartialEq + Send + Sync + 'static {
     /// From the f64 design.
     fn from_f64(v: f64) -> Self;
     /// `sum(a[i] * b[i])`, in a fixed order for a given length.
@@ -58,13 +58,14 @@ pub trait PolySample: Copy + Default + Send + Sync + 'static {
     fn group1(_coefs: &[Self], _x: &[Self], _width: usize, _out: &mut [Self; 8]) {
         unreachable!("grouped kernel only where grouped() is true")
     }
-    /// Decimation by `m` (one phase): `out[t] = sum_k h[k] * d[(k % m) * stride + t + k / m]`
-    /// for every `t < out.len()` (a multiple of 8), each output summed in order of `k` with
-    /// fused multiply-adds. `d` holds the input deinterleaved by `m` (`m` planes of `stride`).
-    fn decimate(_h: &[Self], _d: &[Self], _stride: usize, _m: usize, _out: &mut [Self]) {
+    /// Decimation (one phase) over the taps listed in `h` (coefficient) and `at` (plane,
+    /// offset): `out[t] = sum_i h[i] * d[at[i].0 * stride + at[i].1 + t]` for every
+    /// `t < out.len()` (a multiple of 8), each output summed in order of `i` with fused
+    /// multiply-adds. `d` holds the input deinterleaved by `M` (`M` planes of `stride`).
+    fn decimate(_h: &[Self], _at: &[(u32, u32)], _d: &[Self], _stride: usize, _out: &mut [Self]) {
         unreachable!("phase-major kernels only where grouped() is true")
     }
-    /// Interpolation by `l` (`l` in 2..=6): `out[p * n + t] = sum_k h[p * taps + k] * x[t + k]`
+    /// Interpolation, `l` phases (1..=6): `out[p * n + t] = sum_k h[p * taps + k] * x[t + k]`
     /// for every phase `p < l` and `t < n` (`n` a multiple of 8), summed in order of `k` with
     /// fused multiply-adds.
     fn interpolate(_h: &[Self], _x: &[Self], _l: usize, _n: usize, _out: &mut [Self]) {
@@ -112,22 +113,22 @@ impl PolySample for f32 {
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!()
     }
-    fn decimate(h: &[f32], d: &[f32], stride: usize, m: usize, out: &mut [f32]) {
-        let (taps, n) = (h.len(), out.len());
-        assert!(n % 8 == 0 && m >= 1 && taps >= 1);
-        // Highest plane read: (taps - 1) % m <= m - 1; highest index in a plane:
-        // n - 1 + (taps - 1) / m.
-        assert!(stride >= n + (taps - 1) / m && d.len() >= m * stride);
+    fn decimate(h: &[f32], at: &[(u32, u32)], d: &[f32], stride: usize, out: &mut [f32]) {
+        let n = out.len();
+        assert!(n % 8 == 0 && h.len() == at.len());
+        for &(r, q) in at {
+            assert!((q as usize) + n <= stride && (r as usize + 1) * stride <= d.len());
+        }
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX2/FMA present (grouped() is true only then); bounds checked above.
         unsafe {
             let mut t = 0;
             while t + 64 <= n {
-                decim_avx2::<8>(h, d.as_ptr().add(t), stride, m, &mut out[t..t + 64]);
+                decim_avx2::<8>(h, at, d.as_ptr().add(t), stride, &mut out[t..t + 64]);
                 t += 64;
             }
             while t < n {
-                decim_avx2::<1>(h, d.as_ptr().add(t), stride, m, &mut out[t..t + 8]);
+                decim_avx2::<1>(h, at, d.as_ptr().add(t), stride, &mut out[t..t + 8]);
                 t += 8;
             }
         }
@@ -135,13 +136,14 @@ impl PolySample for f32 {
         unreachable!()
     }
     fn interpolate(h: &[f32], x: &[f32], l: usize, n: usize, out: &mut [f32]) {
-        assert!(n % 8 == 0 && (2..=MAX_PHASE_MAJOR_L).contains(&(l as u64)));
+        assert!(n % 8 == 0 && (1..=MAX_PHASE_MAJOR_L).contains(&(l as u64)));
         let taps = h.len() / l;
         assert!(h.len() == taps * l && x.len() >= n + taps - 1 && out.len() >= l * n);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in decimate; bounds checked above.
         unsafe {
             match l {
+                1 => interp_blocks::<1, 8>(h, x, taps, n, out),
                 2 => interp_blocks::<2, 4>(h, x, taps, n, out),
                 3 => interp_blocks::<3, 3>(h, x, taps, n, out),
                 4 => interp_blocks::<4, 2>(h, x, taps, n, out),
@@ -154,6 +156,9 @@ impl PolySample for f32 {
     }
 }
 
+/// Input frames [`PolyphaseStream::push`] takes at a time.
+const PUSH_PIECE_FRAMES: usize = 4096;
+
 /// Largest interpolation factor the phase-major interpolation kernel takes.
 pub const MAX_PHASE_MAJOR_L: u64 = 6;
 
@@ -163,29 +168,20 @@ pub const MAX_PHASE_MAJOR_L: u64 = 6;
 #[target_feature(enable = "avx2,fma")]
 unsafe fn decim_avx2<const B: usize>(
     h: &[f32],
+    at: &[(u32, u32)],
     d: *const f32,
     stride: usize,
-    m: usize,
     out: &mut [f32],
 ) {
     use std::arch::x86_64::*;
     let mut acc = [_mm256_setzero_ps(); B];
-    let taps = h.len();
-    let mut k = 0;
-    let mut q = 0;
-    // SAFETY: k < taps; plane k % m, offset q + 8 * b + 7 < stride (checked by the caller).
-    while k < taps {
-        let mut r = 0;
-        while r < m && k < taps {
-            let c = _mm256_broadcast_ss(h.get_unchecked(k));
-            let p = d.add(r * stride + q);
-            for (b, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_fmadd_ps(c, _mm256_loadu_ps(p.add(8 * b)), *a);
-            }
-            r += 1;
-            k += 1;
+    // SAFETY: plane r, offset q + 8 * b + 7 < stride (checked by the caller).
+    for (c, &(r, q)) in h.iter().zip(at) {
+        let c = _mm256_broadcast_ss(c);
+        let p = d.add(r as usize * stride + q as usize);
+        for (b, a) in acc.iter_mut().enumerate() {
+            *a = _mm256_fmadd_ps(c, _mm256_loadu_ps(p.add(8 * b)), *a);
         }
-        q += 1;
     }
     for (b, a) in acc.iter().enumerate() {
         _mm256_storeu_ps(out.as_mut_ptr().add(8 * b), *a);
@@ -563,6 +559,12 @@ fn design<T: PolySample>(rate_in: u32, rate_out: u32, spec: FilterSpec) -> Bank<
             let x = 2.0 * fc * tau;
             let sinc = if x == 0.0 {
                 1.0
+            } else if (x - x.round()).abs() < 1e-9 {
+                // A zero of the sinc: exactly zero, so the kernels can skip it (every M-th tap
+                // of a decimation by M with the cutoff at the output Nyquist frequency; every
+                // tap but one of phase 0 of an interpolation by L with the cutoff at the input
+                // Nyquist frequency).
+                0.0
             } else {
                 (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
             };
@@ -612,6 +614,13 @@ pub struct PolyphaseStream<T: PolySample> {
     kernel: Kernel,
     /// Output planes of the phase-major kernels.
     planes: Vec<T>,
+    /// Decimation: the non-zero taps, coefficient and (plane, offset) in the deinterleaved
+    /// input.
+    dec_h: Vec<T>,
+    dec_at: Vec<(u32, u32)>,
+    /// Interpolation: phase 0 is a plain copy of input frame `n` (its row is a unit impulse,
+    /// as it is whenever the cutoff sits at the input Nyquist frequency).
+    copy_phase0: bool,
 }
 
 /// The inner loops of [`PolyphaseStream`], picked per rate pair (see `docs/resampling.md`).
@@ -658,7 +667,28 @@ impl<T: PolySample> PolyphaseStream<T> {
             scratch: Vec::new(),
             kernel,
             planes: Vec::new(),
+            dec_h: Vec::new(),
+            dec_at: Vec::new(),
+            copy_phase0: false,
         };
+        let taps = s.bank.taps;
+        if kernel == Kernel::Decimate {
+            for (k, &c) in s.bank.coefs[..taps].iter().enumerate() {
+                if c != T::default() {
+                    s.dec_h.push(c);
+                    s.dec_at
+                        .push(((k as u64 % m) as u32, (k as u64 / m) as u32));
+                }
+            }
+        }
+        if kernel == Kernel::Interpolate {
+            let row0 = &s.bank.coefs[..taps];
+            let one = T::from_f64(1.0);
+            s.copy_phase0 = row0
+                .iter()
+                .enumerate()
+                .all(|(k, &c)| c == if k == taps / 2 - 1 { one } else { T::default() });
+        }
         s.reset();
         s
     }
@@ -688,6 +718,14 @@ impl<T: PolySample> PolyphaseStream<T> {
 
     /// Appends interleaved `input` and writes every output now computable to `out`.
     pub fn push(&mut self, input: &[T], out: &mut Vec<T>) {
+        // Long inputs in pieces, so the history and the kernels' scratch stay in cache (the
+        // output does not depend on the chunking).
+        for piece in input.chunks(PUSH_PIECE_FRAMES * self.channels) {
+            self.push_piece(piece, out);
+        }
+    }
+
+    fn push_piece(&mut self, input: &[T], out: &mut Vec<T>) {
         let ch = self.channels;
         let frames = input.len() / ch;
         if ch == 1 {
@@ -784,22 +822,40 @@ impl<T: PolySample> PolyphaseStream<T> {
         let n = count.next_multiple_of(8);
         let stride = n + (taps - 1) / m + 1;
         let s0 = (self.n_of(first) - half + 1 - self.base) as usize;
-        let h = &self.bank.coefs[..taps];
         self.planes.resize(n, T::default());
+        self.scratch.resize(m * stride, T::default());
         for c in 0..ch {
             let hist = &self.hist[c];
-            self.scratch.clear();
-            self.scratch.resize(m * stride, T::default());
-            for r in 0..m {
-                let plane = &mut self.scratch[r * stride..(r + 1) * stride];
-                let src = hist.get(s0 + r..).unwrap_or(&[]);
-                for (d, &v) in plane.iter_mut().zip(src.iter().step_by(m)) {
-                    *d = v;
+            // Plane r holds hist[s0 + u * m + r]; zeros past the history.
+            let src = &hist[s0.min(hist.len())..];
+            let whole = (src.len() / m).min(stride);
+            let planes = &mut self.scratch[..m * stride];
+            for (u, frame) in src.chunks_exact(m).take(whole).enumerate() {
+                for (r, &v) in frame.iter().enumerate() {
+                    planes[r * stride + u] = v;
                 }
             }
-            T::decimate(h, &self.scratch, stride, m, &mut self.planes[..n]);
-            for (o, &v) in self.planes[..count].iter().enumerate() {
-                dst[o * ch + c] = v;
+            for r in 0..m {
+                let plane = &mut planes[r * stride..(r + 1) * stride];
+                let rest = src.get(whole * m + r).copied();
+                plane[whole..].fill(T::default());
+                if let (Some(v), true) = (rest, whole < stride) {
+                    plane[whole] = v;
+                }
+            }
+            T::decimate(
+                &self.dec_h,
+                &self.dec_at,
+                &self.scratch,
+                stride,
+                &mut self.planes[..n],
+            );
+            if ch == 1 {
+                dst[..count].copy_from_slice(&self.planes[..count]);
+            } else {
+                for (o, &v) in self.planes[..count].iter().enumerate() {
+                    dst[o * ch + c] = v;
+                }
             }
         }
     }
@@ -827,11 +883,21 @@ impl<T: PolySample> PolyphaseStream<T> {
                 self.scratch.resize(want, T::default());
                 &self.scratch
             };
-            T::interpolate(h, x, l, n, &mut self.planes);
-            for (o, j) in (first..end).enumerate() {
-                let t = (j / self.l - n_first) as usize;
-                let p = (j % self.l) as usize;
+            if self.copy_phase0 {
+                self.planes[..n].copy_from_slice(&x[taps / 2 - 1..taps / 2 - 1 + n]);
+                T::interpolate(&h[taps..], x, l - 1, n, &mut self.planes[n..]);
+            } else {
+                T::interpolate(h, x, l, n, &mut self.planes);
+            }
+            // Output first + o is phase (first + o) % L of input position (first + o) / L.
+            let (mut t, mut p) = (0usize, (first % self.l) as usize);
+            for o in 0..(end - first) as usize {
                 dst[o * ch + c] = self.planes[p * n + t];
+                p += 1;
+                if p == l {
+                    p = 0;
+                    t += 1;
+                }
             }
         }
     }

@@ -273,11 +273,21 @@ fn poly_spec(quality: ResampleQuality, rate_in: u32, rate_out: u32) -> polyphase
     } else {
         1.095
     };
-    let (atten_db, pass) = match quality {
+    let (atten_db, mut pass): (f64, f64) = match quality {
         ResampleQuality::High => (130.0, 0.88),
         ResampleQuality::Medium => (115.0, 0.88),
         ResampleQuality::Fast => (105.0, 0.75),
     };
+    // Interpolation by a small integer: a band centred on the input Nyquist frequency (pass
+    // = 2 - stop, a wider passband) makes phase 0 a unit impulse, which the phase-major
+    // kernel copies instead of computing (half the work at 1:2, a third at 1:3).
+    // Not at `fast`, whose narrow passband keeps the filter (and the latency) short.
+    if quality != ResampleQuality::Fast
+        && rate_out % rate_in == 0
+        && rate_out / rate_in <= polyphase::MAX_PHASE_MAJOR_L as u32
+    {
+        pass = pass.max(2.0 - stop);
+    }
     polyphase::FilterSpec {
         atten_db,
         pass,
