@@ -1,7 +1,7 @@
 //! Time per second of audio of each resampling engine, per rate pair and channel count (the
 //! Rust side of `benchmarks/resample_bench.py`, without Python in the way):
 //!
-//! `cargo run --release -p remotemedia-core --example resample_speed [-- ROUNDS [in:out,...]]`
+//! `cargo run --release -p remotemedia-core --example resample_speed [-- ROUNDS [in:out,...] [default|polyphase|rubato]]`
 //!
 //! 10 s of a music-like f32 signal, pushed whole ("call") or in 20 ms chunks ("stream"),
 //! plus `flush`; best of interleaved rounds, in microseconds per second of audio.
@@ -86,11 +86,15 @@ fn main() {
     for (rin, rout) in pairs {
         for ch in [1usize, 2] {
             let x = music(rin, ch);
-            let engines: Vec<(&str, Option<ResampleEngine>)> = vec![
+            let only = args.get(3).map(String::as_str);
+            let engines: Vec<(&str, Option<ResampleEngine>)> = [
                 ("default", None),
                 ("polyphase", Some(ResampleEngine::Polyphase)),
                 ("rubato", Some(ResampleEngine::RubatoFft)),
-            ];
+            ]
+            .into_iter()
+            .filter(|(name, _)| only.is_none_or(|o| o == *name))
+            .collect();
             let mut times = vec![(Vec::new(), Vec::new()); engines.len()];
             let whole = x.len() / ch;
             let step = rin as usize / 50;

@@ -156,6 +156,14 @@ impl PolySample for f32 {
     }
 }
 
+/// Whether `T` streams from `rate_in` to `rate_out` run a phase-major kernel
+/// ([`Kernel::Decimate`] or [`Kernel::Interpolate`]) on this CPU.
+pub fn has_phase_major_kernel<T: PolySample>(rate_in: u32, rate_out: u32) -> bool {
+    let g = gcd(rate_in, rate_out);
+    let (m, l) = (rate_in / g, rate_out / g);
+    T::grouped() && (l == 1 || (m == 1 && l as u64 <= MAX_PHASE_MAJOR_L))
+}
+
 /// Input frames [`PolyphaseStream::push`] takes at a time.
 const PUSH_PIECE_FRAMES: usize = 4096;
 
@@ -733,7 +741,7 @@ impl<T: PolySample> PolyphaseStream<T> {
         } else {
             for (c, h) in self.hist.iter_mut().enumerate() {
                 h.reserve(frames);
-                h.extend(input.iter().skip(c).step_by(ch).copied());
+                h.extend(input.chunks_exact(ch).map(|f| f[c]));
             }
         }
         self.frames_in += frames as u64;
@@ -829,18 +837,18 @@ impl<T: PolySample> PolyphaseStream<T> {
             // Plane r holds hist[s0 + u * m + r]; zeros past the history.
             let src = &hist[s0.min(hist.len())..];
             let whole = (src.len() / m).min(stride);
-            let planes = &mut self.scratch[..m * stride];
-            for (u, frame) in src.chunks_exact(m).take(whole).enumerate() {
-                for (r, &v) in frame.iter().enumerate() {
-                    planes[r * stride + u] = v;
+            for (r, plane) in self.scratch[..m * stride]
+                .chunks_exact_mut(stride)
+                .enumerate()
+            {
+                for (d, f) in plane[..whole].iter_mut().zip(src.chunks_exact(m)) {
+                    *d = f[r];
                 }
-            }
-            for r in 0..m {
-                let plane = &mut planes[r * stride..(r + 1) * stride];
-                let rest = src.get(whole * m + r).copied();
                 plane[whole..].fill(T::default());
-                if let (Some(v), true) = (rest, whole < stride) {
-                    plane[whole] = v;
+                if whole < stride {
+                    if let Some(&v) = src.get(whole * m + r) {
+                        plane[whole] = v;
+                    }
                 }
             }
             T::decimate(
@@ -889,15 +897,37 @@ impl<T: PolySample> PolyphaseStream<T> {
             } else {
                 T::interpolate(h, x, l, n, &mut self.planes);
             }
-            // Output first + o is phase (first + o) % L of input position (first + o) / L.
-            let (mut t, mut p) = (0usize, (first % self.l) as usize);
-            for o in 0..(end - first) as usize {
-                dst[o * ch + c] = self.planes[p * n + t];
-                p += 1;
-                if p == l {
-                    p = 0;
-                    t += 1;
+            // Output first + o is phase (first + o) % L of input position (first + o) / L:
+            // the phases p0.. of position 0, then whole positions, then a partial one.
+            let total = (end - first) as usize;
+            let p0 = (first % self.l) as usize;
+            let head = (l - p0).min(total);
+            let planes = &self.planes;
+            let at = |o: usize| {
+                let (t, p) = ((o + p0) / l, (o + p0) % l);
+                planes[p * n + t]
+            };
+            for o in 0..head {
+                dst[o * ch + c] = at(o);
+            }
+            let full = (total - head) / l;
+            let body = &mut dst[head * ch..(head + full * l) * ch];
+            let cols: Vec<&[T]> = (0..l).map(|p| &planes[p * n + 1..][..full]).collect();
+            if ch == 1 {
+                for (t, frame) in body.chunks_exact_mut(l).enumerate() {
+                    for (d, col) in frame.iter_mut().zip(&cols) {
+                        *d = col[t];
+                    }
                 }
+            } else {
+                for (t, frame) in body.chunks_exact_mut(l * ch).enumerate() {
+                    for (p, col) in cols.iter().enumerate() {
+                        frame[p * ch + c] = col[t];
+                    }
+                }
+            }
+            for o in head + full * l..total {
+                dst[o * ch + c] = at(o);
             }
         }
     }

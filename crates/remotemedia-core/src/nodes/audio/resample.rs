@@ -340,7 +340,11 @@ impl<T: Sample + Default + polyphase::PolySample> StreamResampler<T> {
         rate_out: u32,
         channels: usize,
     ) -> Result<Self, String> {
-        let engine = default_engine(quality, rate_in, rate_out);
+        let engine = if polyphase::has_phase_major_kernel::<T>(rate_in, rate_out) {
+            ResampleEngine::Polyphase
+        } else {
+            default_engine(quality, rate_in, rate_out)
+        };
         Self::with_engine(engine, quality, rate_in, rate_out, channels)
     }
 
