@@ -41,9 +41,12 @@ fn run(
     chunk: usize,
 ) -> f64 {
     let q = ResampleQuality::High;
-    let mut r = match engine {
-        Some(e) => StreamResampler::<f32>::with_engine(e, q, rin, rout, ch).unwrap(),
-        None => StreamResampler::<f32>::new(q, rin, rout, ch).unwrap(),
+    let r = match engine {
+        Some(e) => StreamResampler::<f32>::with_engine(e, q, rin, rout, ch),
+        None => StreamResampler::<f32>::new(q, rin, rout, ch),
+    };
+    let Ok(mut r) = r else {
+        return f64::NAN; // engine not available for this pair
     };
     let mut out = Vec::with_capacity(x.len() * rout as usize / rin as usize + 4096);
     let t = Instant::now();

@@ -702,6 +702,7 @@ impl<T: PolySample> PolyphaseStream<T> {
     }
 
     /// The inner loop this stream runs.
+    #[cfg(test)]
     pub fn kernel(&self) -> Kernel {
         self.kernel
     }
@@ -1075,6 +1076,40 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn phase_major_kernels_skip_zero_taps_and_copy_phase_zero() {
+        if !use_avx2() {
+            return;
+        }
+        // Decimation by 3 with the cutoff at the output Nyquist: every third tap (but the
+        // centre) is exactly zero and skipped.
+        let s = PolyphaseStream::<f32>::new(48_000, 16_000, 1, SPEC);
+        let taps = s.bank.taps;
+        let zeros = s.bank.coefs[..taps].iter().filter(|&&c| c == 0.0).count();
+        assert!(zeros >= taps / 3 - 1, "{zeros} zero taps of {taps}");
+        assert_eq!(s.dec_h.len(), taps - zeros);
+        // 2:1 is a half-band filter: about half the taps are zero.
+        let s = PolyphaseStream::<f32>::new(32_000, 16_000, 1, SPEC);
+        assert!(s.dec_h.len() <= s.bank.taps / 2 + 1);
+        // Interpolation with the band centred on the input Nyquist: phase 0 is a copy.
+        let up = FilterSpec {
+            atten_db: 130.0,
+            pass: 0.905,
+            stop: 1.095,
+        };
+        for (rin, rout) in [(8_000, 16_000), (16_000, 48_000)] {
+            let s = PolyphaseStream::<f32>::new(rin, rout, 1, up);
+            assert!(s.copy_phase0, "{rin}->{rout}");
+        }
+        // Not when the band is off-centre.
+        assert!(
+            !PolyphaseStream::<f32>::new(8_000, 16_000, 1, SPEC).copy_phase0 || {
+                let b = bank::<f32>(8_000, 16_000, SPEC);
+                b.coefs[..b.taps].iter().filter(|&&c| c != 0.0).count() == 1
+            }
+        );
     }
 
     #[test]

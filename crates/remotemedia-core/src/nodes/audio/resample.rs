@@ -308,9 +308,17 @@ pub fn polyphase_taps(quality: ResampleQuality, rate_in: u32, rate_out: u32) -> 
 /// 44.1k -> 16k, 22.05k -> 16k: 0.8-1.2x rubato's time, 1-2.5 ms instead of 30-60 ms lag;
 /// 8k <-> 16k: rubato's 160-frame block leaves the passband 0.2 dB low at 3.5 kHz; pairs with
 /// no large common factor: rubato needs blocks of up to 2 s, the FIR keeps 1-3 ms).
+///
+/// In f32 on a CPU with AVX2/FMA, [`StreamResampler::new`] first takes the FIR's phase-major
+/// kernels wherever they apply (integer decimation, interpolation by up to 6: 0.6-0.7x
+/// rubato's time); this function decides the rest, and every pair in f64. Close-rate
+/// downsampling with short FFT blocks (48k -> 44.1k: 160-frame blocks, 30 ms worst-case lag
+/// at `high`) stays on rubato, which takes about 0.75x the FIR's time there.
 pub fn default_engine(_quality: ResampleQuality, rate_in: u32, rate_out: u32) -> ResampleEngine {
     let (lo, hi) = (rate_in.min(rate_out), rate_in.max(rate_out));
-    if lo >= 16_000 && hi % lo == 0 {
+    let block = rate_in / gcd(rate_in, rate_out);
+    let close_down = rate_out < rate_in && rate_in as u64 * 4 < rate_out as u64 * 5;
+    if (lo >= 16_000 && hi % lo == 0) || (close_down && block <= 160) {
         ResampleEngine::RubatoFft
     } else {
         ResampleEngine::Polyphase
