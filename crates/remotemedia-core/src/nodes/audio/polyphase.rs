@@ -220,6 +220,8 @@ unsafe fn interp_blocks<const L: usize, const B: usize>(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
+// Register-blocked: `acc[p][b]` reads best with plain indices.
+#[allow(clippy::needless_range_loop)]
 unsafe fn interp_avx2<const L: usize, const B: usize>(
     h: &[f32],
     x: *const f32,
