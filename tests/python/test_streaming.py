@@ -362,6 +362,8 @@ def test_each_send_error_names_what_changed_in_that_chunk(background: bool) -> N
     with pytest.raises(NodeError, match="sample format changed mid-stream from f32 to i16"):
         s.send(np.zeros(480, dtype=np.int16))
         s.wait(30)
+        # The first chunk's output (the FIR resampler has some for 10 ms) comes first.
+        s.poll()
         s.poll()
     with pytest.raises(ValueError, match=r"shape \(480, 2\) but the session has 1 channel"):
         s.send(np.zeros((480, 2), dtype=np.float32))

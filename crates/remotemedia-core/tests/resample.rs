@@ -277,6 +277,13 @@ fn rejects_bad_input_with_a_clear_error() {
     assert!(err.to_string().contains("changed mid-stream"), "{err}");
 }
 
+fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
 /// Latency bound for every rate pair at each quality: at most 50 ms at `high`, less at the
 /// lower levels, coprime pairs included; and a stream's output really is that far behind.
 #[test]
@@ -292,9 +299,12 @@ fn latency_is_bounded_for_every_pair_and_streams_keep_up() {
             let mut r = StreamResampler::<f32>::new(q, rin, rout, 1).unwrap();
             let ms = r.delay_frames() as f64 * 1000.0 / rout as f64;
             assert!(ms <= bound_ms, "{rin}->{rout} {q:?}: latency {ms:.1} ms");
-            // The FIR engine is what makes awkward pairs low-latency: it is used there.
+            // The FIR engine is what makes awkward pairs low-latency: it is used wherever
+            // rubato's FFT blocks would be long (more than 160 input frames).
+            let block = rin / gcd(rin, rout);
             if remotemedia_core::nodes::audio::polyphase_taps(q, rin, rout) > 0
                 && rin.max(rout) % rin.min(rout) != 0
+                && block > 160
             {
                 assert_eq!(
                     r.engine(),
@@ -405,4 +415,43 @@ fn polyphase_and_rubato_engines_agree() {
         let d = db(rms(&err) / rms(&b[m..b.len() - m]));
         assert!(d < -90.0, "{rin}->{rout}: engines differ at {d:.1} dB");
     }
+}
+
+/// Which engine each pair family runs on by default in f32 (the choice documented in
+/// docs/resampling.md), and that both precisions stream the same length.
+#[test]
+fn default_engine_per_pair_family() {
+    use remotemedia_core::nodes::audio::{ResampleEngine, ResampleQuality, StreamResampler};
+    let avx2 =
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    for (rin, rout, fir_kernel) in [
+        (48_000, 16_000, true),
+        (32_000, 16_000, true),
+        (16_000, 48_000, true),
+        (8_000, 16_000, true),
+        (8_000, 48_000, true),
+        (22_050, 44_100, true),
+        (44_100, 16_000, false),
+        (22_050, 16_000, false),
+        (44_100, 48_000, false),
+        (48_000, 44_101, false),
+    ] {
+        for q in [
+            ResampleQuality::Fast,
+            ResampleQuality::Medium,
+            ResampleQuality::High,
+        ] {
+            let r = StreamResampler::<f32>::new(q, rin, rout, 2).unwrap();
+            if fir_kernel && avx2 {
+                assert_eq!(r.engine(), ResampleEngine::Polyphase, "{rin}->{rout} {q:?}");
+            }
+            if !fir_kernel {
+                assert_eq!(r.engine(), ResampleEngine::Polyphase, "{rin}->{rout} {q:?}");
+            }
+        }
+    }
+    // Close-rate downsampling with 160-frame FFT blocks: rubato, within the latency bound.
+    let r = StreamResampler::<f32>::new(ResampleQuality::High, 48_000, 44_100, 1).unwrap();
+    assert_eq!(r.engine(), ResampleEngine::RubatoFft);
+    assert!(r.delay_frames() as f64 * 1000.0 / 44_100.0 <= 50.0);
 }

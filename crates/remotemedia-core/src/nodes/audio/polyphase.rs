@@ -37,7 +37,7 @@ pub struct FilterSpec {
 }
 
 /// Sample types the polyphase engine runs in.
-pub trait PolySample: Copy + Default + Send + Sync + 'static {
+pub trait PolySample: Copy + Default + PartialEq + Send + Sync + 'static {
     /// From the f64 design.
     fn from_f64(v: f64) -> Self;
     /// `sum(a[i] * b[i])`, in a fixed order for a given length.
@@ -57,6 +57,19 @@ pub trait PolySample: Copy + Default + Send + Sync + 'static {
     /// One group, same arithmetic per lane as [`Self::group8`].
     fn group1(_coefs: &[Self], _x: &[Self], _width: usize, _out: &mut [Self; 8]) {
         unreachable!("grouped kernel only where grouped() is true")
+    }
+    /// Decimation (one phase) over the taps listed in `h` (coefficient) and `at` (plane,
+    /// offset): `out[t] = sum_i h[i] * d[at[i].0 * stride + at[i].1 + t]` for every
+    /// `t < out.len()` (a multiple of 8), each output summed in order of `i` with fused
+    /// multiply-adds. `d` holds the input deinterleaved by `M` (`M` planes of `stride`).
+    fn decimate(_h: &[Self], _at: &[(u32, u32)], _d: &[Self], _stride: usize, _out: &mut [Self]) {
+        unreachable!("phase-major kernels only where grouped() is true")
+    }
+    /// Interpolation, `l` phases (1..=6): `out[p * n + t] = sum_k h[p * taps + k] * x[t + k]`
+    /// for every phase `p < l` and `t < n` (`n` a multiple of 8), summed in order of `k` with
+    /// fused multiply-adds.
+    fn interpolate(_h: &[Self], _x: &[Self], _l: usize, _n: usize, _out: &mut [Self]) {
+        unreachable!("phase-major kernels only where grouped() is true")
     }
 }
 
@@ -99,6 +112,141 @@ impl PolySample for f32 {
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!()
+    }
+    fn decimate(h: &[f32], at: &[(u32, u32)], d: &[f32], stride: usize, out: &mut [f32]) {
+        let n = out.len();
+        assert!(n % 8 == 0 && h.len() == at.len());
+        for &(r, q) in at {
+            assert!((q as usize) + n <= stride && (r as usize + 1) * stride <= d.len());
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2/FMA present (grouped() is true only then); bounds checked above.
+        unsafe {
+            let mut t = 0;
+            while t + 64 <= n {
+                decim_avx2::<8>(h, at, d.as_ptr().add(t), stride, &mut out[t..t + 64]);
+                t += 64;
+            }
+            while t < n {
+                decim_avx2::<1>(h, at, d.as_ptr().add(t), stride, &mut out[t..t + 8]);
+                t += 8;
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!()
+    }
+    fn interpolate(h: &[f32], x: &[f32], l: usize, n: usize, out: &mut [f32]) {
+        assert!(n % 8 == 0 && (1..=MAX_PHASE_MAJOR_L).contains(&(l as u64)));
+        let taps = h.len() / l;
+        assert!(h.len() == taps * l && x.len() >= n + taps - 1 && out.len() >= l * n);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in decimate; bounds checked above.
+        unsafe {
+            match l {
+                1 => interp_blocks::<1, 8>(h, x, taps, n, out),
+                2 => interp_blocks::<2, 4>(h, x, taps, n, out),
+                3 => interp_blocks::<3, 3>(h, x, taps, n, out),
+                4 => interp_blocks::<4, 2>(h, x, taps, n, out),
+                5 => interp_blocks::<5, 2>(h, x, taps, n, out),
+                _ => interp_blocks::<6, 1>(h, x, taps, n, out),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!()
+    }
+}
+
+/// Whether `T` streams from `rate_in` to `rate_out` run a phase-major kernel
+/// ([`Kernel::Decimate`] or [`Kernel::Interpolate`]) on this CPU.
+pub fn has_phase_major_kernel<T: PolySample>(rate_in: u32, rate_out: u32) -> bool {
+    let g = gcd(rate_in, rate_out);
+    let (m, l) = (rate_in / g, rate_out / g);
+    T::grouped() && (l == 1 || (m == 1 && l as u64 <= MAX_PHASE_MAJOR_L))
+}
+
+/// Input frames [`PolyphaseStream::push`] takes at a time.
+const PUSH_PIECE_FRAMES: usize = 4096;
+
+/// Largest interpolation factor the phase-major interpolation kernel takes.
+pub const MAX_PHASE_MAJOR_L: u64 = 6;
+
+/// `B` vectors of 8 outputs of the decimation kernel, starting at `d` (already offset to the
+/// first output); same arithmetic per lane whatever `B`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn decim_avx2<const B: usize>(
+    h: &[f32],
+    at: &[(u32, u32)],
+    d: *const f32,
+    stride: usize,
+    out: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_setzero_ps(); B];
+    // SAFETY: plane r, offset q + 8 * b + 7 < stride (checked by the caller).
+    for (c, &(r, q)) in h.iter().zip(at) {
+        let c = _mm256_broadcast_ss(c);
+        let p = d.add(r as usize * stride + q as usize);
+        for (b, a) in acc.iter_mut().enumerate() {
+            *a = _mm256_fmadd_ps(c, _mm256_loadu_ps(p.add(8 * b)), *a);
+        }
+    }
+    for (b, a) in acc.iter().enumerate() {
+        _mm256_storeu_ps(out.as_mut_ptr().add(8 * b), *a);
+    }
+}
+
+/// The interpolation kernel over `n` outputs per phase: blocks of `B` vectors, then single
+/// vectors (same arithmetic per lane).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn interp_blocks<const L: usize, const B: usize>(
+    h: &[f32],
+    x: &[f32],
+    taps: usize,
+    n: usize,
+    out: &mut [f32],
+) {
+    let mut t = 0;
+    while t + 8 * B <= n {
+        interp_avx2::<L, B>(h, x.as_ptr().add(t), taps, n, out.as_mut_ptr().add(t));
+        t += 8 * B;
+    }
+    while t < n {
+        interp_avx2::<L, 1>(h, x.as_ptr().add(t), taps, n, out.as_mut_ptr().add(t));
+        t += 8;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+// Register-blocked: `acc[p][b]` reads best with plain indices.
+#[allow(clippy::needless_range_loop)]
+unsafe fn interp_avx2<const L: usize, const B: usize>(
+    h: &[f32],
+    x: *const f32,
+    taps: usize,
+    n: usize,
+    out: *mut f32,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm256_setzero_ps(); B]; L];
+    let hp = h.as_ptr();
+    // SAFETY: k < taps; x holds 8 * B + taps - 1 values from here, h holds L * taps, out
+    // L planes of n (checked by the caller).
+    for k in 0..taps {
+        let c: [__m256; L] = std::array::from_fn(|p| _mm256_broadcast_ss(&*hp.add(p * taps + k)));
+        for b in 0..B {
+            let v = _mm256_loadu_ps(x.add(8 * b + k));
+            for p in 0..L {
+                acc[p][b] = _mm256_fmadd_ps(c[p], v, acc[p][b]);
+            }
+        }
+    }
+    for p in 0..L {
+        for b in 0..B {
+            _mm256_storeu_ps(out.add(p * n + 8 * b), acc[p][b]);
+        }
     }
 }
 
@@ -421,6 +569,12 @@ fn design<T: PolySample>(rate_in: u32, rate_out: u32, spec: FilterSpec) -> Bank<
             let x = 2.0 * fc * tau;
             let sinc = if x == 0.0 {
                 1.0
+            } else if (x - x.round()).abs() < 1e-9 {
+                // A zero of the sinc: exactly zero, so the kernels can skip it (every M-th tap
+                // of a decimation by M with the cutoff at the output Nyquist frequency; every
+                // tap but one of phase 0 of an interpolation by L with the cutoff at the input
+                // Nyquist frequency).
+                0.0
             } else {
                 (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
             };
@@ -466,6 +620,32 @@ pub struct PolyphaseStream<T: PolySample> {
     frames_out: u64,
     /// Zero-padded window for a group that reaches past the history.
     scratch: Vec<T>,
+    /// Which inner loop this stream runs.
+    kernel: Kernel,
+    /// Output planes of the phase-major kernels.
+    planes: Vec<T>,
+    /// Decimation: the non-zero taps, coefficient and (plane, offset) in the deinterleaved
+    /// input.
+    dec_h: Vec<T>,
+    dec_at: Vec<(u32, u32)>,
+    /// Interpolation: phase 0 is a plain copy of input frame `n` (its row is a unit impulse,
+    /// as it is whenever the cutoff sits at the input Nyquist frequency).
+    copy_phase0: bool,
+}
+
+/// The inner loops of [`PolyphaseStream`], picked per rate pair (see `docs/resampling.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// One dot product per output (f64, interpolated tables, CPUs without AVX2/FMA).
+    Dot,
+    /// Eight outputs of different phases per vector (f32, any exact-phase pair).
+    Grouped,
+    /// Phase-major decimation by an integer (`L` = 1): eight consecutive outputs per vector,
+    /// one contiguous load per multiply-add from the input deinterleaved by `M`.
+    Decimate,
+    /// Phase-major interpolation by an integer `L` <= [`MAX_PHASE_MAJOR_L`] (`M` = 1): every
+    /// phase of eight consecutive input positions at once, each input vector loaded once.
+    Interpolate,
 }
 
 impl<T: PolySample> PolyphaseStream<T> {
@@ -473,19 +653,60 @@ impl<T: PolySample> PolyphaseStream<T> {
     pub fn new(rate_in: u32, rate_out: u32, channels: usize, spec: FilterSpec) -> Self {
         let bank = bank::<T>(rate_in, rate_out, spec);
         let g = gcd(rate_in, rate_out) as u64;
+        let (m, l) = (rate_in as u64 / g, rate_out as u64 / g);
+        let kernel = if !T::grouped() || bank.interpolated {
+            Kernel::Dot
+        } else if l == 1 {
+            Kernel::Decimate
+        } else if m == 1 && l <= MAX_PHASE_MAJOR_L {
+            Kernel::Interpolate
+        } else if bank.groups.is_some() {
+            Kernel::Grouped
+        } else {
+            Kernel::Dot
+        };
         let mut s = Self {
             bank,
             channels,
-            m: rate_in as u64 / g,
-            l: rate_out as u64 / g,
+            m,
+            l,
             hist: vec![Vec::new(); channels],
             base: 0,
             frames_in: 0,
             frames_out: 0,
             scratch: Vec::new(),
+            kernel,
+            planes: Vec::new(),
+            dec_h: Vec::new(),
+            dec_at: Vec::new(),
+            copy_phase0: false,
         };
+        let taps = s.bank.taps;
+        if kernel == Kernel::Decimate {
+            for (k, &c) in s.bank.coefs[..taps].iter().enumerate() {
+                if c != T::default() {
+                    s.dec_h.push(c);
+                    s.dec_at
+                        .push(((k as u64 % m) as u32, (k as u64 / m) as u32));
+                }
+            }
+        }
+        if kernel == Kernel::Interpolate {
+            let row0 = &s.bank.coefs[..taps];
+            let one = T::from_f64(1.0);
+            s.copy_phase0 = row0
+                .iter()
+                .enumerate()
+                .all(|(k, &c)| c == if k == taps / 2 - 1 { one } else { T::default() });
+        }
         s.reset();
         s
+    }
+
+    /// The inner loop this stream runs.
+    #[cfg(test)]
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// Look-ahead in input frames: an output is ready once this many frames after its
@@ -508,6 +729,14 @@ impl<T: PolySample> PolyphaseStream<T> {
 
     /// Appends interleaved `input` and writes every output now computable to `out`.
     pub fn push(&mut self, input: &[T], out: &mut Vec<T>) {
+        // Long inputs in pieces, so the history and the kernels' scratch stay in cache (the
+        // output does not depend on the chunking).
+        for piece in input.chunks(PUSH_PIECE_FRAMES * self.channels) {
+            self.push_piece(piece, out);
+        }
+    }
+
+    fn push_piece(&mut self, input: &[T], out: &mut Vec<T>) {
         let ch = self.channels;
         let frames = input.len() / ch;
         if ch == 1 {
@@ -515,7 +744,7 @@ impl<T: PolySample> PolyphaseStream<T> {
         } else {
             for (c, h) in self.hist.iter_mut().enumerate() {
                 h.reserve(frames);
-                h.extend(input.iter().skip(c).step_by(ch).copied());
+                h.extend(input.chunks_exact(ch).map(|f| f[c]));
             }
         }
         self.frames_in += frames as u64;
@@ -555,10 +784,11 @@ impl<T: PolySample> PolyphaseStream<T> {
             let count = (end - self.frames_out) as usize;
             let start = out.len();
             out.resize(start + count * self.channels, T::default());
-            if T::grouped() && self.bank.groups.is_some() {
-                self.produce_grouped(end, &mut out[start..]);
-            } else {
-                self.produce_dot(end, &mut out[start..]);
+            match self.kernel {
+                Kernel::Grouped => self.produce_grouped(end, &mut out[start..]),
+                Kernel::Decimate => self.produce_decimate(end, &mut out[start..]),
+                Kernel::Interpolate => self.produce_interpolate(end, &mut out[start..]),
+                Kernel::Dot => self.produce_dot(end, &mut out[start..]),
             }
             self.frames_out = end;
         }
@@ -588,6 +818,119 @@ impl<T: PolySample> PolyphaseStream<T> {
                     let r = p as usize;
                     T::dot(&bank.coefs[r * taps..(r + 1) * taps], x)
                 };
+            }
+        }
+    }
+
+    /// Decimation by `M`: the window of history the outputs read, deinterleaved into `M`
+    /// zero-padded planes, then eight consecutive outputs per vector. Each output's arithmetic
+    /// is the same wherever its vector starts, so chunking never changes the output.
+    fn produce_decimate(&mut self, end: u64, dst: &mut [T]) {
+        let (taps, ch, m) = (self.bank.taps, self.channels, self.m as usize);
+        let half = (taps / 2) as i64;
+        let first = self.frames_out;
+        let count = (end - first) as usize;
+        let n = count.next_multiple_of(8);
+        let stride = n + (taps - 1) / m + 1;
+        let s0 = (self.n_of(first) - half + 1 - self.base) as usize;
+        self.planes.resize(n, T::default());
+        self.scratch.resize(m * stride, T::default());
+        for c in 0..ch {
+            let hist = &self.hist[c];
+            // Plane r holds hist[s0 + u * m + r]; zeros past the history.
+            let src = &hist[s0.min(hist.len())..];
+            let whole = (src.len() / m).min(stride);
+            for (r, plane) in self.scratch[..m * stride]
+                .chunks_exact_mut(stride)
+                .enumerate()
+            {
+                for (d, f) in plane[..whole].iter_mut().zip(src.chunks_exact(m)) {
+                    *d = f[r];
+                }
+                plane[whole..].fill(T::default());
+                if whole < stride {
+                    if let Some(&v) = src.get(whole * m + r) {
+                        plane[whole] = v;
+                    }
+                }
+            }
+            T::decimate(
+                &self.dec_h,
+                &self.dec_at,
+                &self.scratch,
+                stride,
+                &mut self.planes[..n],
+            );
+            if ch == 1 {
+                dst[..count].copy_from_slice(&self.planes[..count]);
+            } else {
+                for (o, &v) in self.planes[..count].iter().enumerate() {
+                    dst[o * ch + c] = v;
+                }
+            }
+        }
+    }
+
+    /// Interpolation by `L`: all `L` phases of eight consecutive input positions per step,
+    /// into one plane per phase, then interleaved. Chunk-invariant like the decimation kernel.
+    fn produce_interpolate(&mut self, end: u64, dst: &mut [T]) {
+        let (taps, ch, l) = (self.bank.taps, self.channels, self.l as usize);
+        let half = (taps / 2) as i64;
+        let first = self.frames_out;
+        let n_first = first / self.l;
+        let n_last = (end - 1) / self.l;
+        let n = ((n_last - n_first + 1) as usize).next_multiple_of(8);
+        let s0 = (n_first as i64 - half + 1 - self.base) as usize;
+        let h = &self.bank.coefs[..l * taps];
+        self.planes.resize(l * n, T::default());
+        for c in 0..ch {
+            let hist = &self.hist[c];
+            let want = n + taps - 1;
+            let x: &[T] = if s0 + want <= hist.len() {
+                &hist[s0..s0 + want]
+            } else {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(&hist[s0.min(hist.len())..]);
+                self.scratch.resize(want, T::default());
+                &self.scratch
+            };
+            if self.copy_phase0 {
+                self.planes[..n].copy_from_slice(&x[taps / 2 - 1..taps / 2 - 1 + n]);
+                T::interpolate(&h[taps..], x, l - 1, n, &mut self.planes[n..]);
+            } else {
+                T::interpolate(h, x, l, n, &mut self.planes);
+            }
+            // Output first + o is phase (first + o) % L of input position (first + o) / L:
+            // the phases p0.. of position 0, then whole positions, then a partial one.
+            let total = (end - first) as usize;
+            let p0 = (first % self.l) as usize;
+            let head = (l - p0).min(total);
+            let planes = &self.planes;
+            let at = |o: usize| {
+                let (t, p) = ((o + p0) / l, (o + p0) % l);
+                planes[p * n + t]
+            };
+            for o in 0..head {
+                dst[o * ch + c] = at(o);
+            }
+            let full = (total - head) / l;
+            let body = &mut dst[head * ch..(head + full * l) * ch];
+            let cols: Vec<&[T]> = (0..l).map(|p| &planes[p * n + 1..][..full]).collect();
+            if ch == 1 {
+                for (t, frame) in body.chunks_exact_mut(l).enumerate() {
+                    for (d, col) in frame.iter_mut().zip(&cols) {
+                        *d = col[t];
+                    }
+                }
+            } else {
+                for (t, frame) in body.chunks_exact_mut(l * ch).enumerate() {
+                    for (p, col) in cols.iter().enumerate() {
+                        frame[p * ch + c] = col[t];
+                    }
+                }
+            }
+            for o in head + full * l..total {
+                dst[o * ch + c] = at(o);
             }
         }
     }
@@ -701,11 +1044,25 @@ mod tests {
             (16_000, 48_000),
             (44_100, 16_000),
             (48_000, 44_100),
+            (8_000, 16_000),
+            (32_000, 16_000),
+            (8_000, 48_000),
+            (11_025, 44_100),
+            (40_000, 8_000),
         ] {
             let x: Vec<f32> = (0..5000)
                 .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
                 .collect();
             let mut s = PolyphaseStream::<f32>::new(rin, rout, 1, SPEC);
+            if use_avx2() {
+                let (m, l) = (rin / gcd(rin, rout), rout / gcd(rin, rout));
+                let want = match (m, l) {
+                    (_, 1) => Kernel::Decimate,
+                    (1, _) => Kernel::Interpolate,
+                    _ => Kernel::Grouped,
+                };
+                assert_eq!(s.kernel(), want, "{rin}->{rout}");
+            }
             let mut out = Vec::new();
             for c in x.chunks(333) {
                 s.push(c, &mut out);
@@ -721,6 +1078,40 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn phase_major_kernels_skip_zero_taps_and_copy_phase_zero() {
+        if !use_avx2() {
+            return;
+        }
+        // Decimation by 3 with the cutoff at the output Nyquist: every third tap (but the
+        // centre) is exactly zero and skipped.
+        let s = PolyphaseStream::<f32>::new(48_000, 16_000, 1, SPEC);
+        let taps = s.bank.taps;
+        let zeros = s.bank.coefs[..taps].iter().filter(|&&c| c == 0.0).count();
+        assert!(zeros >= taps / 3 - 1, "{zeros} zero taps of {taps}");
+        assert_eq!(s.dec_h.len(), taps - zeros);
+        // 2:1 is a half-band filter: about half the taps are zero.
+        let s = PolyphaseStream::<f32>::new(32_000, 16_000, 1, SPEC);
+        assert!(s.dec_h.len() <= s.bank.taps / 2 + 1);
+        // Interpolation with the band centred on the input Nyquist: phase 0 is a copy.
+        let up = FilterSpec {
+            atten_db: 130.0,
+            pass: 0.905,
+            stop: 1.095,
+        };
+        for (rin, rout) in [(8_000, 16_000), (16_000, 48_000)] {
+            let s = PolyphaseStream::<f32>::new(rin, rout, 1, up);
+            assert!(s.copy_phase0, "{rin}->{rout}");
+        }
+        // Not when the band is off-centre.
+        assert!(
+            !PolyphaseStream::<f32>::new(8_000, 16_000, 1, SPEC).copy_phase0 || {
+                let b = bank::<f32>(8_000, 16_000, SPEC);
+                b.coefs[..b.taps].iter().filter(|&&c| c != 0.0).count() == 1
+            }
+        );
     }
 
     #[test]

@@ -29,8 +29,8 @@ use crate::registry::NodeParams;
 use super::polyphase;
 
 /// Speed/quality trade-off. Each pair runs on the faster of two engines (a polyphase FIR, or
-/// rubato's FFT resampler for integer ratios between rates of 16 kHz and up); figures per pair,
-/// including the streaming latency (1-5.5 ms on the FIR, up to about 30 ms on rubato at
+/// rubato's FFT resampler where that is faster); figures per pair,
+/// including the streaming latency (1-6 ms on the FIR, up to about 30 ms on rubato at
 /// `high`), are in `docs/resampling.md`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -273,11 +273,21 @@ fn poly_spec(quality: ResampleQuality, rate_in: u32, rate_out: u32) -> polyphase
     } else {
         1.095
     };
-    let (atten_db, pass) = match quality {
+    let (atten_db, mut pass): (f64, f64) = match quality {
         ResampleQuality::High => (130.0, 0.88),
         ResampleQuality::Medium => (115.0, 0.88),
         ResampleQuality::Fast => (105.0, 0.75),
     };
+    // Interpolation by a small integer: a band centred on the input Nyquist frequency (pass
+    // = 2 - stop, a wider passband) makes phase 0 a unit impulse, which the phase-major
+    // kernel copies instead of computing (half the work at 1:2, a third at 1:3).
+    // Not at `fast`, whose narrow passband keeps the filter (and the latency) short.
+    if quality != ResampleQuality::Fast
+        && rate_out % rate_in == 0
+        && rate_out / rate_in <= polyphase::MAX_PHASE_MAJOR_L as u32
+    {
+        pass = pass.max(2.0 - stop);
+    }
     polyphase::FilterSpec {
         atten_db,
         pass,
@@ -298,9 +308,17 @@ pub fn polyphase_taps(quality: ResampleQuality, rate_in: u32, rate_out: u32) -> 
 /// 44.1k -> 16k, 22.05k -> 16k: 0.8-1.2x rubato's time, 1-2.5 ms instead of 30-60 ms lag;
 /// 8k <-> 16k: rubato's 160-frame block leaves the passband 0.2 dB low at 3.5 kHz; pairs with
 /// no large common factor: rubato needs blocks of up to 2 s, the FIR keeps 1-3 ms).
+///
+/// In f32 on a CPU with AVX2/FMA, [`StreamResampler::new`] first takes the FIR's phase-major
+/// kernels wherever they apply (integer decimation, interpolation by up to 6: 0.6-0.7x
+/// rubato's time); this function decides the rest, and every pair in f64. Close-rate
+/// downsampling with short FFT blocks (48k -> 44.1k: 160-frame blocks, 30 ms worst-case lag
+/// at `high`) stays on rubato, which takes about 0.75x the FIR's time there.
 pub fn default_engine(_quality: ResampleQuality, rate_in: u32, rate_out: u32) -> ResampleEngine {
     let (lo, hi) = (rate_in.min(rate_out), rate_in.max(rate_out));
-    if lo >= 16_000 && hi % lo == 0 {
+    let block = rate_in / gcd(rate_in, rate_out);
+    let close_down = rate_out < rate_in && rate_in as u64 * 4 < rate_out as u64 * 5;
+    if (lo >= 16_000 && hi % lo == 0) || (close_down && block <= 160) {
         ResampleEngine::RubatoFft
     } else {
         ResampleEngine::Polyphase
@@ -330,7 +348,11 @@ impl<T: Sample + Default + polyphase::PolySample> StreamResampler<T> {
         rate_out: u32,
         channels: usize,
     ) -> Result<Self, String> {
-        let engine = default_engine(quality, rate_in, rate_out);
+        let engine = if polyphase::has_phase_major_kernel::<T>(rate_in, rate_out) {
+            ResampleEngine::Polyphase
+        } else {
+            default_engine(quality, rate_in, rate_out)
+        };
         Self::with_engine(engine, quality, rate_in, rate_out, channels)
     }
 
@@ -439,7 +461,14 @@ const MAX_ABS_F64: f64 = 1e290;
 /// the whole block and make rubato panic) and finite values too large for its FFT. Integer
 /// samples are always in range.
 fn check_resampleable(samples: &Samples) -> Result<(), NodeError> {
+    // A branch-free pass first (it vectorises; NaN fails `<=`), the position only on failure.
+    fn all_within<T: Copy + PartialOrd>(b: &[T], abs: impl Fn(T) -> T, limit: T) -> bool {
+        b.chunks(256)
+            .all(|c| c.iter().fold(true, |ok, &x| ok & (abs(x) <= limit)))
+    }
     let bad = match samples {
+        Samples::F32(b) if all_within(b, f32::abs, MAX_ABS_F32) => None,
+        Samples::F64(b) if all_within(b, f64::abs, MAX_ABS_F64) => None,
         Samples::F32(b) => b
             .iter()
             .position(|x| !x.is_finite() || x.abs() > MAX_ABS_F32)
