@@ -224,6 +224,38 @@ impl NodeParams for SpeechVadParams {
     }
 }
 
+/// The mean of the last 3 values pushed (48 ms of frames). The first value stands for the
+/// frames before it: no ramp up from zeros at the start, which would set a floor far too low.
+#[derive(Debug, Default)]
+struct Mean3 {
+    last: Option<[f32; 3]>,
+}
+
+impl Mean3 {
+    fn push(&mut self, v: f32) -> f32 {
+        let last = self.last.get_or_insert([v; 3]);
+        last.rotate_left(1);
+        last[2] = v;
+        last.iter().sum::<f32>() / 3.0
+    }
+}
+
+/// The minimum of the last [`FLOOR_FRAMES`] values pushed, the current one included.
+#[derive(Debug, Default)]
+struct Floor {
+    window: VecDeque<f32>,
+}
+
+impl Floor {
+    fn push(&mut self, v: f32) -> f32 {
+        if self.window.len() == FLOOR_FRAMES {
+            self.window.pop_front();
+        }
+        self.window.push_back(v);
+        self.window.iter().copied().fold(f32::INFINITY, f32::min)
+    }
+}
+
 /// Voicing of the latest window: the largest normalised autocorrelation of the last
 /// [`VOICE_WINDOW`] samples of `hist` with the samples `VOICE_MIN_LAG..=VOICE_MAX_LAG` earlier
 /// (0 for silence; at most 1).
@@ -310,20 +342,19 @@ struct Stream {
     /// Engine frames analysed so far.
     frames_done: u64,
     dither: Dither,
-    /// Frame energies (dB) of the last [`FLOOR_FRAMES`] frames; their minimum is the noise floor.
-    floor_window: VecDeque<f32>,
-    /// The energy gate's high-pass and its state (transposed direct form II).
+    /// The energy gate's high-pass and its state (transposed direct form II), the mean power
+    /// of the last 3 frames, and the floor of that energy in dB.
     gate_hp: Section,
     gate_z: [f64; 2],
-    /// Mean-square power of the last 3 frames.
-    recent_power: [f32; 3],
-    /// Voicing: low-pass sections and their state, the last
-    /// [`VOICE_HISTORY`] decimated samples, the last 3 frames' voicing and the floor window.
+    recent_power: Mean3,
+    energy_floor: Floor,
+    /// Voicing: low-pass sections and their state, the last [`VOICE_HISTORY`] decimated
+    /// samples, the mean voicing of the last 3 frames and its floor.
     voice_lp: [Section; 2],
     voice_z: [[f64; 2]; 2],
     voice_hist: VecDeque<f32>,
-    recent_voicing: [f32; 3],
-    voice_floor: VecDeque<f32>,
+    recent_voicing: Mean3,
+    voice_floor: Floor,
     /// Input frames received.
     input_frames: u64,
     open: Option<Open>,
@@ -439,17 +470,17 @@ impl SpeechVadNode {
             resampled: Vec::new(),
             frames_done: 0,
             dither: Dither(0x9E37_79B9_7F4A_7C15),
-            floor_window: VecDeque::with_capacity(FLOOR_FRAMES),
+            energy_floor: Floor::default(),
             gate_hp: butterworth(Pass::High, 2, GATE_HIGHPASS_HZ, ENGINE_RATE)[0],
             gate_z: [0.0; 2],
-            recent_power: [0.0; 3],
+            recent_power: Mean3::default(),
             voice_lp: butterworth(Pass::Low, 4, VOICE_LOWPASS_HZ, ENGINE_RATE)
                 .try_into()
                 .expect("a 4th-order Butterworth is two sections"),
             voice_z: [[0.0; 2]; 2],
             voice_hist: VecDeque::from(vec![0.0; VOICE_HISTORY]),
-            recent_voicing: [0.0; 3],
-            voice_floor: VecDeque::with_capacity(FLOOR_FRAMES),
+            recent_voicing: Mean3::default(),
+            voice_floor: Floor::default(),
             input_frames: 0,
             open: None,
             prev_end: 0,
@@ -580,45 +611,16 @@ impl SpeechVadNode {
                 }
                 stream.gate_z = hz;
                 let acc = acc as f32;
-                let ms = acc / ENGINE_FRAME as f32;
-                if stream.frames_done == 0 {
-                    // No ramp up from zeros at the start (that would set a floor far too low).
-                    stream.recent_power = [ms; 3];
-                }
-                stream.recent_power.rotate_left(1);
-                stream.recent_power[2] = ms;
-                let mean = stream.recent_power.iter().sum::<f32>() / 3.0;
+                let mean = stream.recent_power.push(acc / ENGINE_FRAME as f32);
                 10.0 * (mean + 1e-12).log10()
             };
-            if stream.floor_window.len() == FLOOR_FRAMES {
-                stream.floor_window.pop_front();
-            }
-            stream.floor_window.push_back(energy_db);
-            let floor = stream
-                .floor_window
-                .iter()
-                .copied()
-                .fold(f32::INFINITY, f32::min);
+            let floor = stream.energy_floor.push(energy_db);
             let voiced = match min_voicing {
                 None => false,
                 Some(min) => {
                     let h = voicing(stream.voice_hist.make_contiguous());
-                    if stream.frames_done == 0 {
-                        stream.recent_voicing = [h; 3];
-                    }
-                    stream.recent_voicing.rotate_left(1);
-                    stream.recent_voicing[2] = h;
-                    let mean = stream.recent_voicing.iter().sum::<f32>() / 3.0;
-                    if stream.voice_floor.len() == FLOOR_FRAMES {
-                        stream.voice_floor.pop_front();
-                    }
-                    stream.voice_floor.push_back(mean);
-                    let floor = stream
-                        .voice_floor
-                        .iter()
-                        .copied()
-                        .fold(f32::INFINITY, f32::min);
-                    mean - floor >= min
+                    let mean = stream.recent_voicing.push(h);
+                    mean - stream.voice_floor.push(mean) >= min
                 }
             };
             let prob = if energy_db - floor >= min_snr_db || voiced {
