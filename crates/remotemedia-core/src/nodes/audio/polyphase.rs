@@ -48,19 +48,15 @@ pub trait PolySample: Copy + Default + PartialEq + Send + Sync + 'static {
     fn grouped() -> bool {
         false
     }
-    /// Eight groups: `out[8 * g + i] = sum_k coefs[g][8 * k + i] * xs[g][k]`, each lane summed
-    /// in order of `k` with fused multiply-adds (the same arithmetic as [`Self::group1`]).
-    /// Eight independent accumulators keep both FMA units busy.
-    fn group8(_coefs: [&[Self]; 8], _xs: [&[Self]; 8], _width: usize, _out: &mut [Self; 64]) {
-        unreachable!("grouped kernel only where grouped() is true")
-    }
-    /// One group, same arithmetic per lane as [`Self::group8`].
+    /// One group, same arithmetic per lane as [`Self::group8_shared`].
     fn group1(_coefs: &[Self], _x: &[Self], _width: usize, _out: &mut [Self; 8]) {
         unreachable!("grouped kernel only where grouped() is true")
     }
-    /// [`Self::group8`] where group `g` uses `coefs[g % D]` (`D` = 4: two sets of groups one
-    /// pattern period apart; 2: four such sets): each coefficient vector is loaded once for
-    /// `8 / D` groups. Same arithmetic per lane.
+    /// Eight groups: `out[8 * g + i] = sum_k coefs[g % D][8 * k + i] * xs[g][k]`, each lane
+    /// summed in order of `k` with fused multiply-adds (the same arithmetic as
+    /// [`Self::group1`]); eight independent accumulators keep both FMA units busy. `D` = 8:
+    /// eight groups with their own coefficients; 4 (2): groups one pattern period apart share
+    /// them, and each coefficient vector is loaded once for two (four) groups.
     fn group8_shared<const D: usize>(
         _coefs: [&[Self]; D],
         _xs: [&[Self]; 8],
@@ -101,19 +97,6 @@ impl PolySample for f32 {
         use_avx2()
     }
     #[inline]
-    fn group8(coefs: [&[f32]; 8], xs: [&[f32]; 8], width: usize, out: &mut [f32; 64]) {
-        for g in 0..8 {
-            assert!(coefs[g].len() >= width * 8 && xs[g].len() >= width);
-        }
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: AVX2/FMA present (grouped() is true only then); lengths checked above.
-        unsafe {
-            group8_avx2(coefs, xs, width, out)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!()
-    }
-    #[inline]
     fn group8_shared<const D: usize>(
         coefs: [&[f32]; D],
         xs: [&[f32]; 8],
@@ -125,7 +108,7 @@ impl PolySample for f32 {
             assert!(coefs[g % D].len() >= width * 8 && xs[g].len() >= width);
         }
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in group8.
+        // SAFETY: AVX2/FMA present (grouped() is true only then); lengths checked above.
         unsafe {
             group8_shared_avx2(coefs, xs, width, out)
         }
@@ -136,7 +119,7 @@ impl PolySample for f32 {
     fn group1(coefs: &[f32], x: &[f32], width: usize, out: &mut [f32; 8]) {
         assert!(coefs.len() >= width * 8 && x.len() >= width);
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in group8.
+        // SAFETY: as in group8_shared.
         unsafe {
             group1_avx2(coefs, x, width, out)
         }
@@ -277,28 +260,6 @@ unsafe fn interp_avx2<const L: usize, const B: usize>(
         for b in 0..B {
             _mm256_storeu_ps(out.add(p * n + 8 * b), acc[p][b]);
         }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn group8_avx2(coefs: [&[f32]; 8], xs: [&[f32]; 8], width: usize, out: &mut [f32; 64]) {
-    use std::arch::x86_64::*;
-    let c: [*const f32; 8] = std::array::from_fn(|g| coefs[g].as_ptr());
-    let x: [*const f32; 8] = std::array::from_fn(|g| xs[g].as_ptr());
-    let mut a = [_mm256_setzero_ps(); 8];
-    // SAFETY: k < width; coefs hold width * 8 and xs width values (checked by the caller).
-    for k in 0..width {
-        for g in 0..8 {
-            a[g] = _mm256_fmadd_ps(
-                _mm256_loadu_ps(c[g].add(8 * k)),
-                _mm256_broadcast_ss(&*x[g].add(k)),
-                a[g],
-            );
-        }
-    }
-    for (g, v) in a.iter().enumerate() {
-        _mm256_storeu_ps(out.as_mut_ptr().add(8 * g), *v);
     }
 }
 
@@ -661,6 +622,41 @@ pub(crate) fn gcd(mut a: u32, mut b: u32) -> u32 {
         (a, b) = (b, a % b);
     }
     a
+}
+
+/// Groups `g .. g + (8 / D) * period` of one channel computed `8 / D` pattern periods at a
+/// time: lane `k` of a kernel call is group `g + i + k % D + (k / D) * period`, and the `8 / D`
+/// groups of a lane class share one coefficient row.
+struct SharedBlock<'a, T> {
+    g: u64,
+    period: u64,
+    width: usize,
+    hist: &'a [T],
+}
+
+impl<'a, T: PolySample> SharedBlock<'a, T> {
+    fn run<const D: usize>(
+        &self,
+        start: &impl Fn(u64) -> usize,
+        table: &impl Fn(u64) -> &'a [T],
+        buf8: &mut [T; 64],
+        emit: &mut impl FnMut(u64, &[T]),
+    ) {
+        let (g, period, width) = (self.g, self.period, self.width);
+        for i in (0..period).step_by(D) {
+            let gs: [u64; 8] =
+                std::array::from_fn(|k| g + i + (k % D) as u64 + (k / D) as u64 * period);
+            let xs: [&[T]; 8] = std::array::from_fn(|k| {
+                let s = start(gs[k]);
+                &self.hist[s..s + width]
+            });
+            let cs: [&[T]; D] = std::array::from_fn(|k| table(gs[k]));
+            T::group8_shared(cs, xs, width, buf8);
+            for (k, &gk) in gs.iter().enumerate() {
+                emit(gk, &buf8[k * 8..k * 8 + 8]);
+            }
+        }
+    }
 }
 
 /// Streaming polyphase resampler over interleaved frames; any chunking gives the same output.
@@ -1032,40 +1028,21 @@ impl<T: PolySample> PolyphaseStream<T> {
                 let fits = |sets: u64| {
                     g + sets * period <= g_end && start(g + sets * period - 1) + width <= hist.len()
                 };
-                // Lane `k` is group `g + i + k % d + (k / d) * period`.
-                let lanes = |i: u64, d: u64| -> [u64; 8] {
-                    std::array::from_fn(|k| g + i + k as u64 % d + (k as u64 / d) * period)
-                };
-                if paired && fits(4) {
-                    for i in (0..period).step_by(2) {
-                        let gs = lanes(i, 2);
-                        let xs: [&[T]; 8] = std::array::from_fn(|k| {
-                            let s = start(gs[k]);
-                            &hist[s..s + width]
-                        });
-                        let cs: [&[T]; 2] = std::array::from_fn(|k| table(gs[k]));
-                        T::group8_shared(cs, xs, width, &mut buf8);
-                        for (k, &gk) in gs.iter().enumerate() {
-                            write(dst, c, gk, &buf8[k * 8..k * 8 + 8]);
-                        }
+                if paired && (fits(4) || fits(2)) {
+                    let sets = if fits(4) { 4 } else { 2 };
+                    let mut emit = |gk: u64, vals: &[T]| write(dst, c, gk, vals);
+                    let block = SharedBlock {
+                        g,
+                        period,
+                        width,
+                        hist,
+                    };
+                    if sets == 4 {
+                        block.run::<2>(&start, &table, &mut buf8, &mut emit);
+                    } else {
+                        block.run::<4>(&start, &table, &mut buf8, &mut emit);
                     }
-                    g += 4 * period;
-                    continue;
-                }
-                if paired && fits(2) {
-                    for i in (0..period).step_by(4) {
-                        let gs = lanes(i, 4);
-                        let xs: [&[T]; 8] = std::array::from_fn(|k| {
-                            let s = start(gs[k]);
-                            &hist[s..s + width]
-                        });
-                        let cs: [&[T]; 4] = std::array::from_fn(|k| table(gs[k]));
-                        T::group8_shared(cs, xs, width, &mut buf8);
-                        for (k, &gk) in gs.iter().enumerate() {
-                            write(dst, c, gk, &buf8[k * 8..k * 8 + 8]);
-                        }
-                    }
-                    g += 2 * period;
+                    g += sets * period;
                     continue;
                 }
                 let last = (self.n_of((g + 7) * 8) - half + 1 - self.base) as usize;
@@ -1075,7 +1052,7 @@ impl<T: PolySample> PolyphaseStream<T> {
                         &hist[s..s + width]
                     });
                     let cs: [&[T]; 8] = std::array::from_fn(|i| table(g + i as u64));
-                    T::group8(cs, xs, width, &mut buf8);
+                    T::group8_shared(cs, xs, width, &mut buf8);
                     for i in 0..8 {
                         write(dst, c, g + i as u64, &buf8[i * 8..i * 8 + 8]);
                     }
@@ -1172,15 +1149,20 @@ mod tests {
                 s.push(c, &mut out);
             }
             s.flush(&mut out);
-            let b64 = bank::<f64>(rin, rout, SPEC);
-            for j in (0..out.len() as u64).step_by(37) {
-                let r = reference(&x, rin, rout, j, &b64);
-                assert!(
-                    (out[j as usize] as f64 - r).abs() < 1e-5,
-                    "{rin}->{rout} output {j}: {} vs {r}",
-                    out[j as usize]
-                );
-            }
+            assert_matches_reference(&x, &out, rin, rout, 37);
+        }
+    }
+
+    /// Every `step`-th output of `out` (from `x`) is within 1e-5 of the f64 definition.
+    fn assert_matches_reference(x: &[f32], out: &[f32], rin: u32, rout: u32, step: usize) {
+        let b64 = bank::<f64>(rin, rout, SPEC);
+        for j in (0..out.len() as u64).step_by(step) {
+            let r = reference(x, rin, rout, j, &b64);
+            assert!(
+                (out[j as usize] as f64 - r).abs() < 1e-5,
+                "{rin}->{rout} output {j}: {} vs {r}",
+                out[j as usize]
+            );
         }
     }
 
@@ -1208,15 +1190,7 @@ mod tests {
             let whole = run(&[x.len()]);
             assert_eq!(whole, run(&[441]), "{rin}->{rout}");
             assert_eq!(whole, run(&[20_000, 7, 3000]), "{rin}->{rout}");
-            let b64 = bank::<f64>(rin, rout, SPEC);
-            for j in (0..whole.len() as u64).step_by(11) {
-                let r = reference(&x, rin, rout, j, &b64);
-                assert!(
-                    (whole[j as usize] as f64 - r).abs() < 1e-5,
-                    "{rin}->{rout} output {j}: {} vs {r}",
-                    whole[j as usize]
-                );
-            }
+            assert_matches_reference(&x, &whole, rin, rout, 11);
         }
     }
 
