@@ -1,7 +1,7 @@
 """Type stubs for the native module (checked against the built module by mypy stubtest)."""
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, final
 
 import numpy as np
@@ -91,6 +91,14 @@ class NativeSession:
     def push(
         self, chunk: Any, sample_rate: int | None = None, channels: int | None = None
     ) -> Sequence[StreamOutput[Any]]: ...
+    def foreground(
+        self,
+        sample_rate: int,
+        channels: int,
+        append: Callable[[StreamOutput[Any]], None],
+        on_error: Callable[[], Callable[[BaseException], None] | None],
+    ) -> None: ...
+    def send(self, chunk: Any, timeout: float | None = None) -> None: ...
     def finish(self) -> Sequence[StreamOutput[Any]]: ...
     def abort(self) -> None: ...
     def interrupt(self) -> None: ...

@@ -44,7 +44,8 @@ class Audio(np.ndarray):
     (1.0, 1)
     """
 
-    sample_rate: int | None
+    #: The rate in Hz; ``None`` (this class default) for arrays made without one.
+    sample_rate: int | None = None
 
     def __new__(cls, samples: npt.ArrayLike, sample_rate: int) -> Audio:
         if isinstance(sample_rate, (float, np.floating)) and float(sample_rate).is_integer():
@@ -58,7 +59,12 @@ class Audio(np.ndarray):
         return obj
 
     def __array_finalize__(self, obj: Any) -> None:
-        self.sample_rate = getattr(obj, "sample_rate", None)
+        # Views, slices and results of an Audio keep its rate. Arrays made from scratch
+        # (`obj` is None: the runtime's outputs, which set the rate next) or from a plain
+        # ndarray keep the class default; no attribute lookup that fails (a failed getattr
+        # builds an exception, a tenth of a stream chunk's cost).
+        if isinstance(obj, Audio):
+            self.sample_rate = obj.sample_rate
 
     @property
     def channels(self) -> int:

@@ -24,6 +24,7 @@ import json
 import queue
 import sys
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol
@@ -128,6 +129,19 @@ class Session(Generic[OutT]):
         self._listeners_lock = threading.Lock()
         self._metrics: RunMetrics | None = None
         self._background = background
+        foreground = None if background else getattr(backend, "foreground", None)
+        if foreground is not None:
+            # The hot path of a foreground stream (every chunk) in native code: the runtime
+            # checks the chunk (the messages of prepare_chunk), runs it and appends its
+            # outputs, with no Python frame in between. It stands in for `send` until the
+            # stream fails or ends, or a listener is added (see `_leave_fast_path`).
+            foreground(
+                self.sample_rate,
+                channels,
+                self._outputs.append,
+                weakref.WeakMethod(self._send_failed),
+            )
+            self.send = backend.send  # type: ignore[attr-defined, method-assign]
         if background:
             self._worker = threading.Thread(
                 target=self._run, name="remotemedia-session", daemon=True
@@ -166,7 +180,18 @@ class Session(Generic[OutT]):
             self._fail(exc)
             return True
 
+    def _leave_fast_path(self) -> None:
+        """Back to the Python ``send`` (which knows about errors, closing and listeners)."""
+        self.__dict__.pop("send", None)
+
+    def _send_failed(self, exc: BaseException) -> None:
+        """A chunk sent through the native ``send`` failed: the stream ends with it."""
+        self._fail(exc)
+        self._finalize()
+        raise self._error if self._error is not None else exc
+
     def _fail(self, exc: BaseException) -> None:
+        self._leave_fast_path()
         # The first error is the one that ended the stream; keep it (unless the caller
         # aborted the stream: then the chunk in progress failing is expected).
         if self._error is None and not self._aborted:
@@ -282,6 +307,7 @@ class Session(Generic[OutT]):
         :meth:`poll` for the tail. Use this from a producer while a consumer reads."""
         if not self._closing:
             self._closing = True
+            self._leave_fast_path()
             if self._done.is_set():
                 return  # already ended (a chunk failed): the worker takes nothing more
             self._submit(_END)
@@ -293,6 +319,7 @@ class Session(Generic[OutT]):
     def add_listener(self, callback: Callable[[], None]) -> None:
         """Calls ``callback()`` (from the worker thread) whenever outputs arrive or the
         stream ends."""
+        self._leave_fast_path()  # the Python send notifies listeners
         with self._listeners_lock:
             self._listeners.append(callback)
 
@@ -346,6 +373,7 @@ class Session(Generic[OutT]):
                 interrupt()
         if not self._closing:
             self._closing = True
+            self._leave_fast_path()
             if self._background:
                 while not self._done.is_set():
                     try:
@@ -385,6 +413,7 @@ class Session(Generic[OutT]):
     def __del__(self) -> None:
         if not getattr(self, "_closing", True) and not self._done.is_set():
             self._closing = True
+            self._leave_fast_path()
             if not self._background:
                 self._handle(_ABORT)
                 self._finalize()

@@ -20,6 +20,7 @@ from remotemedia import (
     NodeError,
     PassThroughNode,
     Pipeline,
+    SpeechVADNode,
     VADNode,
 )
 from remotemedia.streaming import StreamOutput
@@ -372,3 +373,59 @@ def test_each_send_error_names_what_changed_in_that_chunk(background: bool) -> N
     # A chunk that fits gets the stream's own error again (it ended at the format change).
     with pytest.raises(NodeError, match="from f32 to i16"):
         s.send(np.zeros(480, dtype=np.float32))
+
+
+def test_a_node_failing_in_the_native_send_ends_the_stream_once() -> None:
+    # A foreground chunk runs in native code end to end (the session's send is the runtime's
+    # own); a failure there still ends the stream as the Python path does: that send raises
+    # the node's error, outputs made before it are still delivered, then every call raises it.
+    p = Pipeline("f").add_node(SpeechVADNode(emit="probabilities"), "vad")
+    s = p.stream(sample_rate=16000)
+    assert type(s.send).__name__ == "builtin_function_or_method"
+    s.send(music(16000, 0.5))
+    s.send(music(16000, 0.5))
+    with pytest.raises(NodeError, match="sample format changed mid-stream") as e:
+        s.send(np.zeros(320, dtype=np.int16))
+    assert (e.value.node_id, e.value.node_type) == ("vad", "SpeechVADNode")
+    assert s.done and s.metrics() is not None
+    assert type(s.send).__name__ == "method"  # back to the Python send, which knows the error
+    probs = [p for o in s.poll() for p in o.data]
+    assert len(probs) >= 55  # 1 s at 16 ms frames, minus the frames still in the window
+    with pytest.raises(NodeError, match="sample format changed") as again:
+        s.send(np.zeros(320, dtype=np.float32))
+    assert again.value is e.value
+    with pytest.raises(NodeError):
+        s.poll()
+    # The instance is free again: a new stream works.
+    with p.stream(sample_rate=16000) as s2:
+        s2.send(music(16000, 0.1))
+
+
+def test_listeners_hear_about_foreground_outputs() -> None:
+    p = Pipeline("l").add_node(PassThroughNode())
+    s = p.stream(sample_rate=16000)
+    s.send(np.ones(160, dtype=np.float32))  # through the native send
+    calls: list[int] = []
+    s.add_listener(lambda: calls.append(len(calls)))
+    s.send(np.ones(160, dtype=np.float32))
+    assert calls == [0] and len(s.poll()) == 2
+    s.close()
+    assert len(calls) == 2  # the end of the stream
+
+
+def test_a_dropped_foreground_session_is_freed_without_the_cycle_collector() -> None:
+    import gc
+    import weakref
+
+    p = Pipeline("d").add_node(AudioResampleNode(16000))
+    gc.disable()
+    try:
+        s = p.stream(sample_rate=48000)
+        s.send(music(48000, 0.1))
+        ref = weakref.ref(s)
+        del s
+        assert ref() is None  # no reference cycle through the native send
+    finally:
+        gc.enable()
+    # Dropping it aborted the stream and gave the instance back.
+    assert p.run(music(48000, 0.3), sample_rate=48000).frames == 4800

@@ -49,23 +49,36 @@ fn outputs_to_py<'py>(py: Python<'py>, outputs: Vec<SinkOutput>) -> PyResult<Bou
     if outputs.iter().all(|o| is_empty_output(&o.data)) {
         return Ok(PyTuple::empty(py).into_any());
     }
-    let items = outputs
-        .into_iter()
-        .filter(|o| !is_empty_output(&o.data))
-        .map(|o| {
-            let start = o.position.map(|p| p.start_frame);
-            let value = data_to_py(py, o.data, false)?;
-            stream_output(
-                py,
-                [
-                    o.node_id.into_pyobject(py)?.into_any(),
-                    value,
-                    start.into_pyobject(py)?.into_any(),
-                ],
-            )
-        })
-        .collect::<PyResult<Vec<_>>>()?;
+    let mut items = Vec::with_capacity(outputs.len());
+    each_output(py, outputs, |item| {
+        items.push(item);
+        Ok(())
+    })?;
     Ok(PyList::new(py, items)?.into_any())
+}
+
+/// Calls `f` with each output as a `StreamOutput`, empty chunks left out.
+fn each_output<'py>(
+    py: Python<'py>,
+    outputs: Vec<SinkOutput>,
+    mut f: impl FnMut(Bound<'py, PyAny>) -> PyResult<()>,
+) -> PyResult<()> {
+    for o in outputs {
+        if is_empty_output(&o.data) {
+            continue;
+        }
+        let start = o.position.map(|p| p.start_frame);
+        let value = data_to_py(py, o.data, false)?;
+        f(stream_output(
+            py,
+            [
+                o.node_id.into_pyobject(py)?.into_any(),
+                value,
+                start.into_pyobject(py)?.into_any(),
+            ],
+        )?)?;
+    }
+    Ok(())
 }
 
 static STREAM_OUTPUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -301,7 +314,8 @@ impl NativePipeline {
                 instance: None,
             },
         };
-        Ok(NativeSession::new(Backend::Local(Box::new(local))))
+        let native_only = self.pool.is_some();
+        Ok(NativeSession::new(Backend::Local(Box::new(local))).native_only(native_only))
     }
 
     /// Metrics of the last run or session, as JSON text (None before the first).
@@ -337,6 +351,12 @@ impl NativePipeline {
     }
 }
 
+/// Chunks up to this many samples through a local graph of native nodes run with the GIL
+/// held: releasing and taking it back costs about a tenth of a 20 ms chunk's work through a
+/// light node, and such a chunk holds it for microseconds. Bigger chunks release it, so other
+/// Python threads run while the nodes work.
+const HOLD_GIL_MAX_SAMPLES: usize = 16_384;
+
 /// A stream through a pipeline, local or on a server: `push`, then `finish` (or `abort`).
 #[pyclass(frozen, module = "remotemedia._native")]
 pub struct NativeSession {
@@ -346,6 +366,22 @@ pub struct NativeSession {
     /// Set by `interrupt()`: the chunk in progress is dropped and the stream ends.
     interrupted: AtomicBool,
     interrupt: tokio::sync::Notify,
+    /// A local session whose nodes are all native: nothing in a chunk's run needs the GIL.
+    native_only: bool,
+    /// What `send` needs, set once by `foreground()`.
+    foreground: std::sync::OnceLock<Foreground>,
+}
+
+/// The foreground `Session.send` in native code: the session's format, where outputs go, and
+/// what handles a failed chunk.
+struct Foreground {
+    sample_rate: u32,
+    channels: usize,
+    /// `append` of the Python session's output deque.
+    append: Py<PyAny>,
+    /// A `weakref.WeakMethod` of the Python session's failure handler (weak: the Python
+    /// session owns this object, so a strong reference back would be a cycle).
+    on_error: Py<PyAny>,
 }
 
 impl NativeSession {
@@ -355,6 +391,58 @@ impl NativeSession {
             metrics: Mutex::new(None),
             interrupted: AtomicBool::new(false),
             interrupt: tokio::sync::Notify::new(),
+            native_only: false,
+            foreground: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn native_only(mut self, yes: bool) -> Self {
+        self.native_only = yes;
+        self
+    }
+
+    /// Pushes a chunk: with the GIL held when that is safe and cheap (see
+    /// [`HOLD_GIL_MAX_SAMPLES`]), otherwise through [`Self::drive`].
+    fn push_data(&self, py: Python<'_>, data: Data) -> PyResult<Vec<SinkOutput>> {
+        let small = data
+            .as_audio()
+            .is_some_and(|a| a.samples().len() <= HOLD_GIL_MAX_SAMPLES);
+        if self.native_only && small && !self.interrupted.load(Ordering::SeqCst) {
+            // Never waits for the lock with the GIL held: another thread holding it may be
+            // about to take the GIL (e.g. converting outputs), so contention goes the slow way.
+            if let Ok(mut guard) = self.backend.try_lock() {
+                if let Some(Backend::Local(local)) = guard.as_mut() {
+                    let out = {
+                        let signals = is_main_thread(py);
+                        let mut call = std::pin::pin!(local.session().push(data));
+                        let first = {
+                            let _entered = crate::runtime().enter();
+                            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                            call.as_mut().poll(&mut cx)
+                        };
+                        match first {
+                            std::task::Poll::Ready(out) => out.map_err(Ok),
+                            // A node waits (a retry's delay): release the GIL while it does.
+                            std::task::Poll::Pending => py.detach(|| self.wait(call, signals)),
+                        }
+                    };
+                    if out.is_err() {
+                        self.end(&mut guard);
+                    }
+                    return out.map_err(|e| match e {
+                        Ok(e) => to_pyerr(py, e),
+                        Err(interrupted) => interrupted,
+                    });
+                }
+            }
+        }
+        self.drive(py, false, async move |s| s.push(data).await)
+    }
+
+    /// Keeps the final metrics and releases the backend (the stream has ended).
+    fn end(&self, backend: &mut Option<Backend>) {
+        if let Some(b) = backend.take() {
+            *self.metrics.lock().unwrap_or_else(|p| p.into_inner()) = b.metrics_json();
         }
     }
 
@@ -390,8 +478,7 @@ impl NativeSession {
                 }
             };
             if end || out.is_err() {
-                *self.metrics.lock().unwrap_or_else(|p| p.into_inner()) = backend.metrics_json();
-                guard.take();
+                self.end(&mut guard);
             }
             Some(out)
         });
@@ -460,8 +547,56 @@ impl NativeSession {
             (Some(rate), Some(ch)) => crate::convert::stream_chunk(chunk, rate, ch)?,
             _ => input_data(chunk, sample_rate)?,
         };
-        let outputs = self.drive(py, false, async move |s| s.push(data).await)?;
+        let outputs = self.push_data(py, data)?;
         outputs_to_py(py, outputs)
+    }
+
+    /// Sets this session up for [`Self::send`]: chunks are checked against `sample_rate` and
+    /// `channels`, outputs go to `append` (one call per output), and a failed chunk's error is
+    /// given to the method `on_error` (a `weakref.WeakMethod`) refers to, which raises it.
+    fn foreground(
+        &self,
+        sample_rate: u32,
+        channels: usize,
+        append: Py<PyAny>,
+        on_error: Py<PyAny>,
+    ) -> PyResult<()> {
+        self.foreground
+            .set(Foreground {
+                sample_rate,
+                channels,
+                append,
+                on_error,
+            })
+            .map_err(|_| PyValueError::new_err("foreground() was already called"))
+    }
+
+    /// `Session.send` of a foreground stream, all in native code: checks the chunk (a bad
+    /// chunk is refused with `TypeError`/`ValueError` and the stream goes on), runs it, and
+    /// appends its outputs. A failure ends the stream: the Python session's handler records
+    /// it and raises it. `timeout` is accepted for the signature (a foreground chunk never
+    /// waits in a queue).
+    #[pyo3(signature = (chunk, timeout = None))]
+    fn send(&self, py: Python<'_>, chunk: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<()> {
+        let _ = timeout;
+        let fg = self.foreground.get().ok_or_else(|| {
+            crate::errors::RemoteMediaError::new_err("send() needs foreground() first")
+        })?;
+        let data = crate::convert::stream_chunk(chunk, fg.sample_rate, fg.channels)?;
+        match self.push_data(py, data) {
+            Ok(outputs) => {
+                let append = fg.append.bind(py);
+                each_output(py, outputs, |item| append.call1((item,)).map(drop))
+            }
+            Err(e) => {
+                let handler = fg.on_error.bind(py).call0()?;
+                if handler.is_none() {
+                    return Err(e); // the Python session is gone: nobody else to tell
+                }
+                handler.call1((e.value(py),))?;
+                Err(e)
+            }
+        }
     }
 
     /// Ends the stream: flushes every node and returns the tail.
