@@ -1,6 +1,7 @@
 """Type stubs for the native module (checked against the built module by mypy stubtest)."""
 
 import os
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, final
 
@@ -95,10 +96,11 @@ class NativeSession:
         self,
         sample_rate: int,
         channels: int,
-        append: Callable[[StreamOutput[Any]], None],
+        queue: deque[StreamOutput[Any]],
         on_error: Callable[[], Callable[[BaseException], None] | None],
     ) -> None: ...
     def send(self, chunk: Any, timeout: float | None = None) -> None: ...
+    def poll(self) -> list[StreamOutput[Any]]: ...
     def finish(self) -> Sequence[StreamOutput[Any]]: ...
     def abort(self) -> None: ...
     def interrupt(self) -> None: ...

@@ -133,15 +133,17 @@ class Session(Generic[OutT]):
         if foreground is not None:
             # The hot path of a foreground stream (every chunk) in native code: the runtime
             # checks the chunk (the messages of prepare_chunk), runs it and appends its
-            # outputs, with no Python frame in between. It stands in for `send` until the
-            # stream fails or ends, or a listener is added (see `_leave_fast_path`).
+            # outputs, and `poll` drains them, with no Python frame in between. They stand in
+            # for `send` and `poll` until the stream fails or ends, or a listener is added
+            # (see `_leave_fast_path`).
             foreground(
                 self.sample_rate,
                 channels,
-                self._outputs.append,
+                self._outputs,
                 weakref.WeakMethod(self._send_failed),
             )
             self.send = backend.send  # type: ignore[attr-defined, method-assign]
+            self.poll = backend.poll  # type: ignore[attr-defined, method-assign]
         if background:
             self._worker = threading.Thread(
                 target=self._run, name="remotemedia-session", daemon=True
@@ -181,8 +183,10 @@ class Session(Generic[OutT]):
             return True
 
     def _leave_fast_path(self) -> None:
-        """Back to the Python ``send`` (which knows about errors, closing and listeners)."""
+        """Back to the Python ``send`` and ``poll`` (which know about errors, closing and
+        listeners)."""
         self.__dict__.pop("send", None)
+        self.__dict__.pop("poll", None)
 
     def _send_failed(self, exc: BaseException) -> None:
         """A chunk sent through the native ``send`` failed: the stream ends with it."""
