@@ -23,7 +23,6 @@ __all__ = [
     "RemoteError",
     "RemoteMediaError",
     "RetryableError",
-    "RustBuffer",
     "__version__",
     "_interrupted_calls",
     "_set_crossing_log",
@@ -115,9 +114,6 @@ class NativeNode:
     def reset(self) -> None: ...
     @property
     def node_type(self) -> str: ...
-
-@final
-class RustBuffer: ...
 
 @final
 class RemoteClient:

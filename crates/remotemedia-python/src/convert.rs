@@ -5,7 +5,6 @@
 //!   returns the original array when the buffer borrows one, and otherwise exposes the shared
 //!   buffer as a read-only array whose base keeps it alive. None of the three copies.
 
-use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +15,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyType};
+use pyo3::types::{PyCapsule, PyDict, PyList, PyType};
 use remotemedia_core::data::{
     AudioBuffer, Data, HostObject, SampleBuf, Samples, Segment, MAX_CHANNELS,
 };
@@ -24,10 +23,11 @@ use remotemedia_core::data::{
 /// Keeps a Python object (a numpy array, or any value) alive from Rust.
 pub struct PyOwner(pub Py<PyAny>);
 
-/// The numpy base object of an array that views a shared Rust buffer.
-#[pyclass(frozen, module = "remotemedia._native")]
-pub struct RustBuffer {
-    _keep: Box<dyn Any + Send + Sync>,
+/// The numpy base object of an array over a Rust buffer: a capsule owning it (freed with the
+/// capsule). A capsule, not a class of ours: it is not tracked by Python's cycle collector,
+/// which otherwise visits one more object per stream output in every collection.
+fn buffer_owner<V: Send + 'static>(py: Python<'_>, buffer: V) -> PyResult<Bound<'_, PyAny>> {
+    Ok(PyCapsule::new_with_value(py, buffer, c"remotemedia.samples")?.into_any())
 }
 
 static AUDIO_CLS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -362,12 +362,7 @@ fn typed_to_array<'py, T: Element + Copy + Send + Sync + 'static>(
     // 3. Shared: a read-only view whose base keeps the Rust buffer alive.
     let ptr = buf.as_ptr();
     log(ptr as *const u8, Crossing::SharedView);
-    let owner = Bound::new(
-        py,
-        RustBuffer {
-            _keep: Box::new(buf),
-        },
-    )?;
+    let owner = buffer_owner(py, buf)?;
     // SAFETY: `ptr` points at `frames * channels` initialised `T`s kept alive (and never
     // written) by the buffer inside `owner`, which becomes the array's base object.
     let view = unsafe { ArrayViewD::from_shape_ptr(IxDyn(&shape), ptr) };
@@ -387,7 +382,7 @@ fn vec_to_subtype<'py, T: Element + Copy + Send + Sync + 'static>(
     use numpy::npyffi::{npy_intp, PyArrayObject, NPY_ARRAY_WRITEABLE, PY_ARRAY_API};
     let data = v.as_mut_ptr();
     // The owner first: if making the array fails, dropping it frees the samples.
-    let owner = Bound::new(py, RustBuffer { _keep: Box::new(v) })?;
+    let owner = buffer_owner(py, v)?;
     let mut dims: Vec<npy_intp> = shape.iter().map(|&d| d as npy_intp).collect();
     // SAFETY: `data` points at `shape.iter().product()` initialised `T`s owned by the Vec in
     // `owner` (moving the Vec does not move its heap buffer), which becomes the array's base

@@ -166,7 +166,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pipeline::NativePipeline>()?;
     m.add_class::<pipeline::NativeSession>()?;
     m.add_class::<native_node::NativeNode>()?;
-    m.add_class::<convert::RustBuffer>()?;
     m.add_class::<remote::RemoteClient>()?;
     m.add_function(wrap_pyfunction!(native_node::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(node_types_json, m)?)?;
