@@ -650,7 +650,9 @@ impl Session {
         let inner = Arc::clone(&self.inner);
         let graph = &inner.graph;
         sc.reset(graph);
-        let can_spawn = tokio::runtime::Handle::try_current().is_ok();
+        // Looked up only when two nodes are ready at once with enough work for a task (a
+        // thread-local lookup per step otherwise, for nothing in a linear pipeline).
+        let mut can_spawn: Option<bool> = None;
         // Made only when two nodes are ready at once (a linear pipeline never needs it).
         let mut running: Option<FuturesUnordered<NodeFuture>> = None;
         let mut aborts = Vec::new();
@@ -668,7 +670,10 @@ impl Session {
                     // The only runnable node: run it inline, no task or boxing.
                     let done = fut.await;
                     self.complete(done, graph, sc)?;
-                } else if can_spawn && events.1 >= PARALLEL_MIN_SAMPLES {
+                } else if events.1 >= PARALLEL_MIN_SAMPLES
+                    && *can_spawn
+                        .get_or_insert_with(|| tokio::runtime::Handle::try_current().is_ok())
+                {
                     // Enough work to pay for a task: run on another worker thread.
                     let handle = tokio::spawn(fut);
                     aborts.push(handle.abort_handle());
