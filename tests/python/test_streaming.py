@@ -429,3 +429,57 @@ def test_a_dropped_foreground_session_is_freed_without_the_cycle_collector() -> 
         gc.enable()
     # Dropping it aborted the stream and gave the instance back.
     assert p.run(music(48000, 0.3), sample_rate=48000).frames == 4800
+
+
+def test_streams_on_threads_share_a_pipeline_without_waiting_on_each_other() -> None:
+    # Small chunks through native nodes run with the GIL held (no release per chunk): threads
+    # streaming through one pipeline at once must still each get their own instance and the
+    # output of a whole run, and a session used from two threads must not deadlock.
+    import threading
+
+    p = Pipeline("t").add_node(AudioResampleNode(16000), "rs")
+    x = music(48000, 0.5)
+    whole = np.asarray(p.run(x, sample_rate=48000))
+    results: dict[int, np.ndarray] = {}
+
+    def worker(k: int) -> None:
+        with p.stream(sample_rate=48000) as s:
+            outs = []
+            for i in range(0, len(x), 960):
+                s.send(x[i : i + 960])
+                outs += s.poll()
+                s.metrics()  # reads the session while others push
+            outs += s.close()
+        results[k] = np.concatenate([np.asarray(o.data) for o in outs])
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert sorted(results) == [0, 1, 2, 3]
+    for out in results.values():
+        np.testing.assert_array_equal(out, whole)
+
+    shared = p.stream(sample_rate=48000)
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            shared._backend.is_open()
+            shared._backend.metrics_json()
+
+    t = threading.Thread(target=reader)
+    t.start()
+    outs = []
+    try:
+        for i in range(0, len(x), 960):
+            shared.send(x[i : i + 960])
+            outs += shared.poll()
+    finally:
+        stop.set()
+        t.join(timeout=60)
+    assert not t.is_alive()
+    outs += shared.close()
+    np.testing.assert_array_equal(np.concatenate([np.asarray(o.data) for o in outs]), whole)
