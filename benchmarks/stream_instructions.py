@@ -1,0 +1,123 @@
+"""What a 20 ms chunk costs through ``Pipeline.stream`` beyond a whole-file ``Pipeline.run``,
+counted in CPU instructions (valgrind's callgrind), which a busy machine does not blur.
+
+    python benchmarks/stream_instructions.py [--chunks 2000]     # needs valgrind
+
+For each one-node pipeline (PassThroughNode at 48 kHz, AudioResampleNode(16000) from 48 kHz
+and from 8 kHz, SpeechVADNode at 16 kHz; mono float32 noise) it runs, each in its own
+process under callgrind: the imports and setup alone (the audio made, the pipeline built);
+``Pipeline.run`` on N chunks' worth of
+audio; the same audio streamed in N 20 ms chunks (``send`` + ``poll``, outputs kept in a list,
+then ``close``); and the caller's loop alone (slicing the chunks and extending a list, no
+pipeline). Per chunk: whole = (run - setup) / N, stream = (stream - setup) / N; "stream adds"
+is stream - whole, of which "the caller's loop" is what the loop itself costs. Instruction
+counts are not time (a chunk's Python and runtime code also evicts the node's data from the
+caches), but they move only when the code does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+CASES = {
+    "pt": ("PassThroughNode, 48 kHz", 48000),
+    "rs48": ("AudioResampleNode(16000), 48 kHz", 48000),
+    "rs8": ("AudioResampleNode(16000), 8 kHz", 8000),
+    "vad": ("SpeechVADNode, 16 kHz", 16000),
+}
+
+
+def child(mode: str, case: str, n: int) -> None:
+    import numpy as np
+
+    from remotemedia import Pipeline
+    from remotemedia.nodes import AudioResampleNode, PassThroughNode, SpeechVADNode
+
+    rate = CASES[case][1]
+    make = {
+        "pt": PassThroughNode,
+        "rs48": lambda: AudioResampleNode(16000),
+        "rs8": lambda: AudioResampleNode(16000),
+        "vad": SpeechVADNode,
+    }[case]
+    c = rate // 50
+    x = (np.random.default_rng(0).standard_normal(c * n) * 0.1).astype(np.float32)
+    p = Pipeline("o").add_node(make())
+    if mode == "setup":
+        return
+    if mode == "run":
+        p.run(x, sample_rate=rate)
+    elif mode == "loop":
+        outs: list[object] = []
+        for i in range(0, n * c, c):
+            len(x[i : i + c])
+            outs.extend([])
+    else:
+        s = p.stream(sample_rate=rate, channels=1)
+        send, poll = s.send, s.poll
+        outs = []
+        for i in range(0, n * c, c):
+            send(x[i : i + c])
+            outs.extend(poll())
+        outs.extend(s.close())
+
+
+def count(mode: str, case: str, n: int) -> int:
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")  # idle BLAS threads would be counted
+    out = subprocess.run(
+        [
+            *("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"),
+            *(sys.executable, __file__, "--child", mode, case, str(n)),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stderr
+    m = re.search(r"Collected : ([\d,]+)", out)
+    if not m:
+        raise RuntimeError(f"no instruction count in valgrind's output:\n{out}")
+    return int(m.group(1).replace(",", ""))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--chunks", type=int, default=2000)
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        mode, case, n = args.child
+        child(mode, case, int(n))
+        return
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is needed (apt-get install valgrind)")
+    n = args.chunks
+    print(
+        "| one-node pipeline, 20 ms mono chunks | whole run (instr/chunk) | stream "
+        "| stream adds | of which the caller's loop | stream adds beyond the loop |"
+    )
+    print("|---|---|---|---|---|---|")
+    for case, (label, _) in CASES.items():
+        base = count("setup", case, n)
+        whole = (count("run", case, n) - base) / n
+        stream = (count("stream", case, n) - base) / n
+        loop = (count("loop", case, n) - base) / n
+        adds = stream - whole
+
+        def share(v: float, whole: float = whole) -> str:
+            # Relative to the node's own work; a pass-through has none to speak of.
+            return f" ({v / whole:.1%})" if whole > 1000 else ""
+
+        print(
+            f"| {label} | {whole:,.0f} | {stream:,.0f} | {adds:,.0f}{share(adds)} "
+            f"| {loop:,.0f} | {adds - loop:,.0f}{share(adds - loop)} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
