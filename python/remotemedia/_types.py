@@ -44,8 +44,13 @@ class Audio(np.ndarray):
     (1.0, 1)
     """
 
-    #: The rate in Hz; ``None`` (this class default) for arrays made without one.
-    sample_rate: int | None = None
+    # A slot, as ndarray takes no new attributes either: an Audio is made for every stream
+    # output, and an instance dict would be one more object to allocate and for Python's
+    # cycle collector to visit again and again while a caller keeps the outputs.
+    __slots__ = ("sample_rate",)
+
+    #: The rate in Hz; ``None`` for arrays made without one.
+    sample_rate: int | None
 
     def __new__(cls, samples: npt.ArrayLike, sample_rate: int) -> Audio:
         if isinstance(sample_rate, (float, np.floating)) and float(sample_rate).is_integer():
@@ -59,12 +64,11 @@ class Audio(np.ndarray):
         return obj
 
     def __array_finalize__(self, obj: Any) -> None:
-        # Views, slices and results of an Audio keep its rate. Arrays made from scratch
+        # Views, slices and results of an Audio keep its rate; arrays made from scratch
         # (`obj` is None: the runtime's outputs, which set the rate next) or from a plain
-        # ndarray keep the class default; no attribute lookup that fails (a failed getattr
-        # builds an exception, a tenth of a stream chunk's cost).
-        if isinstance(obj, Audio):
-            self.sample_rate = obj.sample_rate
+        # ndarray have none. (Not getattr with a default: on an object without the attribute
+        # that builds an exception, a tenth of a stream chunk's cost.)
+        self.sample_rate = obj.sample_rate if isinstance(obj, Audio) else None
 
     @property
     def channels(self) -> int:

@@ -4,6 +4,7 @@ events arrive as they are decided, Python nodes stream, backpressure bounds memo
 from __future__ import annotations
 
 import asyncio
+import pickle
 import time
 from typing import Any
 
@@ -483,3 +484,25 @@ def test_streams_on_threads_share_a_pipeline_without_waiting_on_each_other() -> 
     assert not t.is_alive()
     outs += shared.close()
     np.testing.assert_array_equal(np.concatenate([np.asarray(o.data) for o in outs]), whole)
+
+
+def test_kept_stream_outputs_cost_the_cycle_collector_nothing() -> None:
+    # A caller keeping every output of a long stream must not make Python's cycle collector
+    # visit them over and over: the runtime's audio outputs are untracked (they can be in no
+    # cycle: an Audio has no instance dict, only its rate) and so are their StreamOutput
+    # tuples. Views made by the caller are ordinary objects again.
+    import gc
+
+    p = Pipeline("g").add_node(AudioResampleNode(16000), "rs")
+    with p.stream(sample_rate=48000) as s:
+        for _ in range(20):
+            s.send(music(48000, 0.02))
+        outs = s.poll()
+    assert len(outs) >= 19
+    assert not any(gc.is_tracked(o.data) or gc.is_tracked(o) for o in outs)
+    data = outs[0].data
+    assert data.sample_rate == 16000 and data[:4].sample_rate == 16000
+    assert gc.is_tracked(data[:4])
+    with pytest.raises(AttributeError):
+        data.label = "x"  # type: ignore[attr-defined]  # like ndarray: no new attributes
+    assert pickle.loads(pickle.dumps(data)).sample_rate == 16000

@@ -444,6 +444,19 @@ pub fn audio_to_py<'py>(
     if fresh {
         // A new Audio over a buffer handed over: only its rate is missing.
         arr.setattr(sample_rate, rate)?;
+        // Its only references are an int (the rate slot; `Audio` has no instance dict) and
+        // its base (a capsule, or nothing), so it can be in no reference cycle: take it off
+        // the cycle collector's lists, as CPython does for tuples of atoms. Otherwise a
+        // caller keeping a stream's outputs has the collector visit each of them again and
+        // again (a tenth of a 20 ms resampling chunk's time in a profile); a tuple holding
+        // it (its `StreamOutput`) is then untracked by the collector's first pass too.
+        // SAFETY: `arr` is a live object; untracking an untracked object is a no-op, and
+        // `subtype_dealloc` untracks before freeing either way.
+        unsafe {
+            if pyo3::ffi::PyObject_GC_IsTracked(arr.as_ptr()) == 1 {
+                pyo3::ffi::PyObject_GC_UnTrack(arr.as_ptr().cast());
+            }
+        }
         return Ok(arr);
     }
     // The caller's own Audio object coming back (a pass-through): return it as it is.

@@ -106,7 +106,8 @@ fn stream_output<'py>(
     // SAFETY: StreamOutput is a tuple subclass that adds no fields (a named tuple, checked
     // above to derive from tuple): its `tp_alloc` gives a zeroed 3-item tuple of that type
     // holding the only reference, which `PyTuple_SetItem` fills (each item's reference is
-    // moved in), exactly as `tuple.__new__` does for a subclass.
+    // moved in), exactly as `tuple.__new__` does for a subclass. Untracking a tracked tuple
+    // whose items are all untracked is what CPython's collector itself does.
     unsafe {
         let slot = ffi::PyType_GetSlot(tp, ffi::Py_tp_alloc);
         let alloc: ffi::allocfunc = if slot.is_null() {
@@ -119,10 +120,20 @@ fn stream_output<'py>(
             return Err(PyErr::fetch(py));
         }
         let obj = Bound::from_owned_ptr(py, raw);
+        // What CPython's collector does for plain tuples of untracked items (and not for
+        // tuple subclasses such as this one): nothing in it can be part of a cycle, so it
+        // need not be visited while a caller keeps it (an audio output is untracked, see
+        // `convert::audio_to_py`; the id and position never are tracked).
+        let atoms = items
+            .iter()
+            .all(|item| ffi::PyObject_GC_IsTracked(item.as_ptr()) == 0);
         for (i, item) in items.into_iter().enumerate() {
             if ffi::PyTuple_SetItem(raw, i as ffi::Py_ssize_t, item.into_ptr()) != 0 {
                 return Err(PyErr::fetch(py));
             }
+        }
+        if atoms && ffi::PyObject_GC_IsTracked(raw) == 1 {
+            ffi::PyObject_GC_UnTrack(raw.cast());
         }
         Ok(obj)
     }
