@@ -48,20 +48,17 @@ pub trait PolySample: Copy + Default + PartialEq + Send + Sync + 'static {
     fn grouped() -> bool {
         false
     }
-    /// One group, same arithmetic per lane as [`Self::group8_shared`].
-    fn group1(_coefs: &[Self], _x: &[Self], _width: usize, _out: &mut [Self; 8]) {
-        unreachable!("grouped kernel only where grouped() is true")
-    }
-    /// Eight groups: `out[8 * g + i] = sum_k coefs[g % D][8 * k + i] * xs[g][k]`, each lane
-    /// summed in order of `k` with fused multiply-adds (the same arithmetic as
-    /// [`Self::group1`]); eight independent accumulators keep both FMA units busy. `D` = 8:
-    /// eight groups with their own coefficients; 4 (2): groups one pattern period apart share
-    /// them, and each coefficient vector is loaded once for two (four) groups.
-    fn group8_shared<const D: usize>(
+    /// `N` groups (1, 2, 4 or 8): `out[8 * g + i] = sum_k coefs[g % D][8 * k + i] * xs[g][k]`
+    /// for `g < N`, each lane summed in order of `k` with fused multiply-adds from zero,
+    /// whatever `D` and `N` (so a group's output never depends on which call computed it).
+    /// `D` (dividing `N`) classes of coefficients: the `N / D` groups of a class share a
+    /// pattern (one period apart, or the same group in other channels), and each coefficient
+    /// vector is loaded once for all of them.
+    fn group_shared<const D: usize, const N: usize>(
         _coefs: [&[Self]; D],
-        _xs: [&[Self]; 8],
+        _xs: [&[Self]; N],
         _width: usize,
-        _out: &mut [Self; 64],
+        _out: &mut [Self],
     ) {
         unreachable!("grouped kernel only where grouped() is true")
     }
@@ -97,31 +94,20 @@ impl PolySample for f32 {
         use_avx2()
     }
     #[inline]
-    fn group8_shared<const D: usize>(
+    fn group_shared<const D: usize, const N: usize>(
         coefs: [&[f32]; D],
-        xs: [&[f32]; 8],
+        xs: [&[f32]; N],
         width: usize,
-        out: &mut [f32; 64],
+        out: &mut [f32],
     ) {
-        assert!(D > 0 && 8 % D == 0);
-        for g in 0..8 {
+        assert!(D > 0 && N <= 8 && N % D == 0 && out.len() >= 8 * N);
+        for g in 0..N {
             assert!(coefs[g % D].len() >= width * 8 && xs[g].len() >= width);
         }
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX2/FMA present (grouped() is true only then); lengths checked above.
         unsafe {
-            group8_shared_avx2(coefs, xs, width, out)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!()
-    }
-    #[inline]
-    fn group1(coefs: &[f32], x: &[f32], width: usize, out: &mut [f32; 8]) {
-        assert!(coefs.len() >= width * 8 && x.len() >= width);
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in group8_shared.
-        unsafe {
-            group1_avx2(coefs, x, width, out)
+            group_shared_avx2(coefs, xs, width, out)
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!()
@@ -265,22 +251,23 @@ unsafe fn interp_avx2<const L: usize, const B: usize>(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn group8_shared_avx2<const D: usize>(
+unsafe fn group_shared_avx2<const D: usize, const N: usize>(
     coefs: [&[f32]; D],
-    xs: [&[f32]; 8],
+    xs: [&[f32]; N],
     width: usize,
-    out: &mut [f32; 64],
+    out: &mut [f32],
 ) {
     use std::arch::x86_64::*;
     let c: [*const f32; D] = std::array::from_fn(|g| coefs[g].as_ptr());
-    let x: [*const f32; 8] = std::array::from_fn(|g| xs[g].as_ptr());
-    let mut a = [_mm256_setzero_ps(); 8];
-    // SAFETY: k < width; coefs hold width * 8 and xs width values (checked by the caller).
+    let x: [*const f32; N] = std::array::from_fn(|g| xs[g].as_ptr());
+    let mut a = [_mm256_setzero_ps(); N];
+    // SAFETY: k < width; coefs hold width * 8 and xs width values, out 8 * N (checked by the
+    // caller).
     for k in 0..width {
         for (d, cd) in c.iter().enumerate() {
             let cv = _mm256_loadu_ps(cd.add(8 * k));
             let mut g = d;
-            while g < 8 {
+            while g < N {
                 a[g] = _mm256_fmadd_ps(cv, _mm256_broadcast_ss(&*x[g].add(k)), a[g]);
                 g += D;
             }
@@ -289,23 +276,6 @@ unsafe fn group8_shared_avx2<const D: usize>(
     for (g, v) in a.iter().enumerate() {
         _mm256_storeu_ps(out.as_mut_ptr().add(8 * g), *v);
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn group1_avx2(coefs: &[f32], x: &[f32], width: usize, out: &mut [f32; 8]) {
-    use std::arch::x86_64::*;
-    let (c, xp) = (coefs.as_ptr(), x.as_ptr());
-    let mut a = _mm256_setzero_ps();
-    // SAFETY: as in group8_avx2.
-    for k in 0..width {
-        a = _mm256_fmadd_ps(
-            _mm256_loadu_ps(c.add(8 * k)),
-            _mm256_broadcast_ss(&*xp.add(k)),
-            a,
-        );
-    }
-    _mm256_storeu_ps(out.as_mut_ptr(), a);
 }
 
 impl PolySample for f64 {
@@ -482,8 +452,39 @@ pub struct Groups<T> {
     pub patterns: usize,
     /// Input frames one group reads.
     pub width: usize,
-    /// `patterns * width * 8` values: `[pattern][k][lane]`.
-    pub coefs: Vec<T>,
+    /// `patterns * width * 8` values: `[pattern][k][lane]`, starting on a 64-byte boundary
+    /// (each coefficient vector then sits in one cache line).
+    pub coefs: Aligned<T>,
+}
+
+/// A table whose first value sits on a 64-byte boundary. A vector load that straddles two
+/// cache lines costs about two loads; with `Vec`'s 16-byte alignment half the grouped
+/// kernel's coefficient loads did (`docs/resampling.md`).
+pub struct Aligned<T> {
+    buf: Vec<T>,
+    off: usize,
+    len: usize,
+}
+
+impl<T: Copy + Default> Aligned<T> {
+    fn new(values: &[T]) -> Self {
+        let pad = 64 / std::mem::size_of::<T>().max(1);
+        let mut buf = vec![T::default(); values.len() + pad];
+        let off = buf.as_ptr().align_offset(64).min(pad);
+        buf[off..off + values.len()].copy_from_slice(values);
+        Self {
+            buf,
+            off,
+            len: values.len(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Aligned<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.buf[self.off..self.off + self.len]
+    }
 }
 
 fn build_groups<T: PolySample>(rows: &[T], taps: usize, l: u64, m: u64) -> Option<Groups<T>> {
@@ -511,7 +512,7 @@ fn build_groups<T: PolySample>(rows: &[T], taps: usize, l: u64, m: u64) -> Optio
     Some(Groups {
         patterns,
         width,
-        coefs,
+        coefs: Aligned::new(&coefs),
     })
 }
 
@@ -624,38 +625,47 @@ pub(crate) fn gcd(mut a: u32, mut b: u32) -> u32 {
     a
 }
 
-/// Groups `g .. g + (8 / D) * period` of one channel computed `8 / D` pattern periods at a
-/// time: lane `k` of a kernel call is group `g + i + k % D + (k / D) * period`, and the `8 / D`
-/// groups of a lane class share one coefficient row.
-struct SharedBlock<'a, T> {
-    g: u64,
-    period: u64,
+/// What the grouped kernel reads for one push: the window of each (channel, group), straight
+/// from the history or, for the last groups, from zero-padded copies, and each group's
+/// coefficients.
+struct Windows<'a, T> {
+    hist: &'a [Vec<T>],
+    /// `n_pad` windows per channel for groups `g_pad..`.
+    scratch: &'a [T],
+    coefs: &'a [T],
+    g_pad: u64,
+    n_pad: usize,
     width: usize,
-    hist: &'a [T],
+    period: u64,
+    half: i64,
+    base: i64,
+    m: u64,
+    l: u64,
 }
 
-impl<'a, T: PolySample> SharedBlock<'a, T> {
-    fn run<const D: usize>(
-        &self,
-        start: &impl Fn(u64) -> usize,
-        table: &impl Fn(u64) -> &'a [T],
-        buf8: &mut [T; 64],
-        emit: &mut impl FnMut(u64, &[T]),
-    ) {
-        let (g, period, width) = (self.g, self.period, self.width);
-        for i in (0..period).step_by(D) {
-            let gs: [u64; 8] =
-                std::array::from_fn(|k| g + i + (k % D) as u64 + (k / D) as u64 * period);
-            let xs: [&[T]; 8] = std::array::from_fn(|k| {
-                let s = start(gs[k]);
-                &self.hist[s..s + width]
-            });
-            let cs: [&[T]; D] = std::array::from_fn(|k| table(gs[k]));
-            T::group8_shared(cs, xs, width, buf8);
-            for (k, &gk) in gs.iter().enumerate() {
-                emit(gk, &buf8[k * 8..k * 8 + 8]);
-            }
+impl<'a, T: PolySample> Windows<'a, T> {
+    fn x(&self, (c, g): (usize, u64)) -> &'a [T] {
+        let width = self.width;
+        if g < self.g_pad {
+            let s = ((g * 8 * self.m / self.l) as i64 - self.half + 1 - self.base) as usize;
+            &self.hist[c][s..s + width]
+        } else {
+            let slot = (c * self.n_pad + (g - self.g_pad) as usize) * width;
+            &self.scratch[slot..slot + width]
         }
+    }
+
+    fn table(&self, g: u64) -> &'a [T] {
+        let q = (g % self.period) as usize;
+        &self.coefs[q * self.width * 8..(q + 1) * self.width * 8]
+    }
+
+    /// `N` lanes (the first `N` of `lanes`), lane `k` in class `k % D` (the lanes of a class
+    /// share their pattern).
+    fn call<const D: usize, const N: usize>(&self, lanes: &[(usize, u64); 8], buf: &mut [T; 64]) {
+        let xs: [&[T]; N] = std::array::from_fn(|k| self.x(lanes[k]));
+        let cs: [&[T]; D] = std::array::from_fn(|d| self.table(lanes[d].1));
+        T::group_shared::<D, N>(cs, xs, self.width, buf);
     }
 }
 
@@ -672,8 +682,12 @@ pub struct PolyphaseStream<T: PolySample> {
     base: i64,
     frames_in: u64,
     frames_out: u64,
-    /// Zero-padded window for a group that reaches past the history.
+    /// Zero-padded windows for groups that reach past the history.
     scratch: Vec<T>,
+    /// Grouped kernel's schedule (kept to avoid allocating per push): items taken per
+    /// residue class, and candidate runs (class, first item).
+    taken: Vec<usize>,
+    cands: Vec<(u32, u32)>,
     /// Which inner loop this stream runs.
     kernel: Kernel,
     /// Output planes of the phase-major kernels.
@@ -729,6 +743,8 @@ impl<T: PolySample> PolyphaseStream<T> {
             frames_in: 0,
             frames_out: 0,
             scratch: Vec::new(),
+            taken: Vec::new(),
+            cands: Vec::new(),
             kernel,
             planes: Vec::new(),
             dec_h: Vec::new(),
@@ -992,6 +1008,13 @@ impl<T: PolySample> PolyphaseStream<T> {
     /// Eight outputs per vector, groups aligned to multiples of 8 output frames (a group cut
     /// by the end of the available input is recomputed whole next time, lane for lane the
     /// same arithmetic, so chunking never changes the output).
+    ///
+    /// Every (channel, group) of the push is a work item; items of the same pattern (groups
+    /// one period apart, and the same group in every channel) share coefficients. Items are
+    /// dealt into kernel calls of eight lanes in which `R` = 8, 4, 2 or 1 lanes share each
+    /// coefficient load, largest first; what is left (fewer than eight items with their own
+    /// patterns) runs four, two or one lanes at a time. A 20 ms stereo push of 22.05k -> 16k
+    /// (one period per channel) thus loads each coefficient vector once for both channels.
     fn produce_grouped(&mut self, end: u64, dst: &mut [T]) {
         let bank = Arc::clone(&self.bank);
         let groups = bank.groups.as_ref().expect("checked by the caller");
@@ -1000,11 +1023,41 @@ impl<T: PolySample> PolyphaseStream<T> {
         let first = self.frames_out;
         let g_first = first / 8;
         let g_end = end.div_ceil(8);
-        let table = |g: u64| {
-            let q = (g % groups.patterns as u64) as usize;
-            &groups.coefs[q * width * 8..(q + 1) * width * 8]
+        let period = groups.patterns as u64;
+        let (m, l, base) = (self.m, self.l, self.base);
+        let start = |g: u64| ((g * 8 * m / l) as i64 - half + 1 - base) as usize;
+        // Windows reaching past the history read zero-padded copies: the last groups, the same
+        // in every channel.
+        let len = self.hist[0].len();
+        let mut g_pad = g_end;
+        while g_pad > g_first && start(g_pad - 1) + width > len {
+            g_pad -= 1;
+        }
+        let n_pad = (g_end - g_pad) as usize;
+        self.scratch.clear();
+        self.scratch.resize(ch * n_pad * width, T::default());
+        for c in 0..ch {
+            for g in g_pad..g_end {
+                let s = start(g).min(len);
+                let slot = (c * n_pad + (g - g_pad) as usize) * width;
+                let avail = (len - s).min(width);
+                self.scratch[slot..slot + avail].copy_from_slice(&self.hist[c][s..s + avail]);
+            }
+        }
+        let w = Windows {
+            hist: &self.hist,
+            scratch: &self.scratch,
+            coefs: &groups.coefs,
+            g_pad,
+            n_pad,
+            width,
+            period,
+            half,
+            base,
+            m,
+            l,
         };
-        let write = |dst: &mut [T], c: usize, g: u64, vals: &[T]| {
+        let mut emit = |c: usize, g: u64, vals: &[T]| {
             for (i, &v) in vals.iter().enumerate() {
                 let j = g * 8 + i as u64;
                 if j >= first && j < end {
@@ -1012,66 +1065,86 @@ impl<T: PolySample> PolyphaseStream<T> {
                 }
             }
         };
-        // Groups one pattern period apart share their coefficients: whole blocks of four (or
-        // two) periods are computed together, each coefficient vector loaded once for four
-        // (or two) groups.
-        let period = groups.patterns as u64;
-        let paired = period % 4 == 0;
-        let (m, l, base) = (self.m, self.l, self.base);
-        let start = move |g: u64| ((g * 8 * m / l) as i64 - half + 1 - base) as usize;
-        for c in 0..ch {
-            let hist = &self.hist[c];
-            let mut g = g_first;
-            let mut buf8 = [T::default(); 64];
-            let mut buf1 = [T::default(); 8];
-            while g < g_end {
-                let fits = |sets: u64| {
-                    g + sets * period <= g_end && start(g + sets * period - 1) + width <= hist.len()
-                };
-                if paired && (fits(4) || fits(2)) {
-                    let sets = if fits(4) { 4 } else { 2 };
-                    let mut emit = |gk: u64, vals: &[T]| write(dst, c, gk, vals);
-                    let block = SharedBlock {
-                        g,
-                        period,
-                        width,
-                        hist,
-                    };
-                    if sets == 4 {
-                        block.run::<2>(&start, &table, &mut buf8, &mut emit);
-                    } else {
-                        block.run::<4>(&start, &table, &mut buf8, &mut emit);
-                    }
-                    g += sets * period;
-                    continue;
+        // Items per pattern, channel-major within a group.
+        // Residue class i (groups g_first + i + t * period, t < count) holds `ch * count`
+        // items; item u is channel u % ch of group t = u / ch. Items are taken in order.
+        let n_groups = g_end - g_first;
+        let nc = period.min(n_groups) as usize;
+        // (No divisions in here: they cost as much as the scheduling itself.)
+        let (per_class, extra) = ((n_groups / period) as usize, (n_groups % period) as usize);
+        let n_items = |i: usize| ch * (per_class + usize::from(i < extra));
+        let item = |i: usize, u: usize| {
+            let (c, t) = match ch {
+                1 => (0, u),
+                2 => (u & 1, u >> 1),
+                _ => (u % ch, u / ch),
+            };
+            (c, g_first + i as u64 + t as u64 * period)
+        };
+        let most = n_items(0);
+        let mut taken = std::mem::take(&mut self.taken);
+        let mut cands = std::mem::take(&mut self.cands);
+        taken.clear();
+        taken.resize(nc, 0);
+        let mut buf = [T::default(); 64];
+        for r in [8usize, 4, 2, 1] {
+            if most < r {
+                continue;
+            }
+            // Runs of `r` untaken items of one class; `8 / r` runs per call.
+            cands.clear();
+            let shift = r.trailing_zeros();
+            for (i, &t) in taken.iter().enumerate() {
+                let runs = (n_items(i) - t) >> shift;
+                cands.extend((0..runs).map(|k| (i as u32, (t + k * r) as u32)));
+            }
+            let per_call = 8 / r;
+            let whole = cands.len() / per_call * per_call;
+            for call in cands[..whole].chunks_exact(per_call) {
+                // Lane k: run k % D, item k / D of it.
+                let lanes: [(usize, u64); 8] = std::array::from_fn(|k| {
+                    let (i, u) = call[k % per_call];
+                    item(i as usize, u as usize + k / per_call)
+                });
+                match per_call {
+                    1 => w.call::<1, 8>(&lanes, &mut buf),
+                    2 => w.call::<2, 8>(&lanes, &mut buf),
+                    4 => w.call::<4, 8>(&lanes, &mut buf),
+                    _ => w.call::<8, 8>(&lanes, &mut buf),
                 }
-                let last = (self.n_of((g + 7) * 8) - half + 1 - self.base) as usize;
-                if g + 8 <= g_end && last + width <= hist.len() {
-                    let xs: [&[T]; 8] = std::array::from_fn(|i| {
-                        let s = (self.n_of((g + i as u64) * 8) - half + 1 - self.base) as usize;
-                        &hist[s..s + width]
-                    });
-                    let cs: [&[T]; 8] = std::array::from_fn(|i| table(g + i as u64));
-                    T::group8_shared(cs, xs, width, &mut buf8);
-                    for i in 0..8 {
-                        write(dst, c, g + i as u64, &buf8[i * 8..i * 8 + 8]);
-                    }
-                    g += 8;
-                    continue;
+                for (k, &(c, g)) in lanes.iter().enumerate() {
+                    emit(c, g, &buf[k * 8..k * 8 + 8]);
                 }
-                let s = (self.n_of(g * 8) - half + 1 - self.base) as usize;
-                if s + width <= hist.len() {
-                    T::group1(table(g), &hist[s..s + width], width, &mut buf1);
-                } else {
-                    self.scratch.clear();
-                    self.scratch.extend_from_slice(&hist[s..]);
-                    self.scratch.resize(width, T::default());
-                    T::group1(table(g), &self.scratch, width, &mut buf1);
-                }
-                write(dst, c, g, &buf1);
-                g += 1;
+            }
+            for &(i, _) in &cands[..whole] {
+                taken[i as usize] += r;
             }
         }
+        // Fewer than eight items left, each with its own pattern: four, two, one at a time.
+        let mut rest = &cands[cands.len() / 8 * 8..];
+        while !rest.is_empty() {
+            let n = match rest.len() {
+                1 => 1,
+                2 | 3 => 2,
+                _ => 4,
+            };
+            let (now, later) = rest.split_at(n);
+            let mut lanes = [(0usize, 0u64); 8];
+            for (l, &(i, u)) in lanes.iter_mut().zip(now) {
+                *l = item(i as usize, u as usize);
+            }
+            match n {
+                4 => w.call::<4, 4>(&lanes, &mut buf),
+                2 => w.call::<2, 2>(&lanes, &mut buf),
+                _ => w.call::<1, 1>(&lanes, &mut buf),
+            }
+            for (k, &(c, g)) in lanes[..n].iter().enumerate() {
+                emit(c, g, &buf[k * 8..k * 8 + 8]);
+            }
+            rest = later;
+        }
+        self.taken = taken;
+        self.cands = cands;
     }
 
     /// Drops history no future output needs (the next group starts at output
@@ -1167,30 +1240,43 @@ mod tests {
     }
 
     #[test]
-    fn paired_groups_match_the_definition_and_any_chunking() {
-        // Pairs whose group patterns repeat every 20 or 40 groups: long pushes run groups
-        // one period apart as pairs, short ones one group at a time; the output must not
-        // depend on which.
-        for (rin, rout) in [(44_100, 16_000), (22_050, 16_000)] {
-            let x: Vec<f32> = (0..60_000)
-                .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
-                .collect();
-            let run = |chunks: &[usize]| {
-                let mut s = PolyphaseStream::<f32>::new(rin, rout, 1, SPEC);
-                let (mut out, mut pos, mut k) = (Vec::new(), 0, 0);
-                while pos < x.len() {
-                    let n = chunks[k % chunks.len()].min(x.len() - pos);
-                    s.push(&x[pos..pos + n], &mut out);
-                    pos += n;
-                    k += 1;
+    fn shared_groups_match_the_definition_and_any_chunking() {
+        // Pairs whose group patterns repeat every 20 or 40 groups, 1-3 channels: long pushes
+        // share each coefficient load among up to eight (channel, group) lanes one period
+        // apart, 20 ms pushes among the channels only, short pushes run lanes with their own
+        // coefficients, four, two or one at a time; the output must not depend on which.
+        for (rin, rout) in [(44_100, 16_000), (22_050, 16_000), (44_100, 48_000)] {
+            for ch in 1..=3usize {
+                let frames = 60_000;
+                let chan = |c: usize| -> Vec<f32> {
+                    (0..frames)
+                        .map(|i| ((i * (7919 + 104 * c)) % 1000) as f32 / 1000.0 - 0.5)
+                        .collect()
+                };
+                let planes: Vec<Vec<f32>> = (0..ch).map(chan).collect();
+                let x: Vec<f32> = (0..frames * ch).map(|k| planes[k % ch][k / ch]).collect();
+                let run = |chunks: &[usize]| {
+                    let mut s = PolyphaseStream::<f32>::new(rin, rout, ch, SPEC);
+                    let (mut out, mut pos, mut k) = (Vec::new(), 0, 0);
+                    while pos < frames {
+                        let n = chunks[k % chunks.len()].min(frames - pos);
+                        s.push(&x[pos * ch..(pos + n) * ch], &mut out);
+                        pos += n;
+                        k += 1;
+                    }
+                    s.flush(&mut out);
+                    out
+                };
+                let whole = run(&[frames]);
+                let what = format!("{rin}->{rout} x{ch}");
+                assert_eq!(whole, run(&[rin as usize / 50]), "{what} 20 ms");
+                assert_eq!(whole, run(&[441]), "{what}");
+                assert_eq!(whole, run(&[20_000, 7, 3000, 1, 130]), "{what}");
+                for (c, plane) in planes.iter().enumerate() {
+                    let mine: Vec<f32> = whole.iter().skip(c).step_by(ch).copied().collect();
+                    assert_matches_reference(plane, &mine, rin, rout, 11);
                 }
-                s.flush(&mut out);
-                out
-            };
-            let whole = run(&[x.len()]);
-            assert_eq!(whole, run(&[441]), "{rin}->{rout}");
-            assert_eq!(whole, run(&[20_000, 7, 3000]), "{rin}->{rout}");
-            assert_matches_reference(&x, &whole, rin, rout, 11);
+            }
         }
     }
 
