@@ -985,10 +985,15 @@ impl<T: PolySample> PolyphaseStream<T> {
             }
             let full = (total - head) / l;
             let body = &mut dst[head * ch..(head + full * l) * ch];
-            let cols: Vec<&[T]> = (0..l).map(|p| &planes[p * n + 1..][..full]).collect();
+            // (An array, not a Vec: no allocation per push.)
+            let mut cols: [&[T]; MAX_PHASE_MAJOR_L as usize] = [&[]; MAX_PHASE_MAJOR_L as usize];
+            for (p, col) in cols[..l].iter_mut().enumerate() {
+                *col = &planes[p * n + 1..][..full];
+            }
+            let cols = &cols[..l];
             if ch == 1 {
                 for (t, frame) in body.chunks_exact_mut(l).enumerate() {
-                    for (d, col) in frame.iter_mut().zip(&cols) {
+                    for (d, col) in frame.iter_mut().zip(cols) {
                         *d = col[t];
                     }
                 }
