@@ -630,41 +630,40 @@ pub(crate) fn gcd(mut a: u32, mut b: u32) -> u32 {
 /// coefficients.
 struct Windows<'a, T> {
     hist: &'a [Vec<T>],
-    /// `n_pad` windows per channel for groups `g_pad..`.
+    /// `n_pad` windows per channel for the push's groups `pad_from..`.
     scratch: &'a [T],
     coefs: &'a [T],
-    g_pad: u64,
+    /// Window start (in the history) of each group of the push.
+    starts: &'a [usize],
+    pad_from: usize,
     n_pad: usize,
     width: usize,
-    period: u64,
-    half: i64,
-    base: i64,
-    m: u64,
-    l: u64,
 }
 
+/// One lane of a grouped kernel call: channel, group (index within the push), pattern.
+type Lane = (usize, usize, usize);
+
 impl<'a, T: PolySample> Windows<'a, T> {
-    fn x(&self, (c, g): (usize, u64)) -> &'a [T] {
+    fn x(&self, (c, gi, _): Lane) -> &'a [T] {
         let width = self.width;
-        if g < self.g_pad {
-            let s = ((g * 8 * self.m / self.l) as i64 - self.half + 1 - self.base) as usize;
+        if gi < self.pad_from {
+            let s = self.starts[gi];
             &self.hist[c][s..s + width]
         } else {
-            let slot = (c * self.n_pad + (g - self.g_pad) as usize) * width;
+            let slot = (c * self.n_pad + gi - self.pad_from) * width;
             &self.scratch[slot..slot + width]
         }
     }
 
-    fn table(&self, g: u64) -> &'a [T] {
-        let q = (g % self.period) as usize;
+    fn table(&self, (_, _, q): Lane) -> &'a [T] {
         &self.coefs[q * self.width * 8..(q + 1) * self.width * 8]
     }
 
     /// `N` lanes (the first `N` of `lanes`), lane `k` in class `k % D` (the lanes of a class
     /// share their pattern).
-    fn call<const D: usize, const N: usize>(&self, lanes: &[(usize, u64); 8], buf: &mut [T; 64]) {
+    fn call<const D: usize, const N: usize>(&self, lanes: &[Lane; 8], buf: &mut [T; 64]) {
         let xs: [&[T]; N] = std::array::from_fn(|k| self.x(lanes[k]));
-        let cs: [&[T]; D] = std::array::from_fn(|d| self.table(lanes[d].1));
+        let cs: [&[T]; D] = std::array::from_fn(|d| self.table(lanes[d]));
         T::group_shared::<D, N>(cs, xs, self.width, buf);
     }
 }
@@ -688,6 +687,8 @@ pub struct PolyphaseStream<T: PolySample> {
     /// residue class, and candidate runs (class, first item).
     taken: Vec<usize>,
     cands: Vec<(u32, u32)>,
+    /// Window start of each group of a push.
+    starts: Vec<usize>,
     /// Which inner loop this stream runs.
     kernel: Kernel,
     /// Output planes of the phase-major kernels.
@@ -745,6 +746,7 @@ impl<T: PolySample> PolyphaseStream<T> {
             scratch: Vec::new(),
             taken: Vec::new(),
             cands: Vec::new(),
+            starts: Vec::new(),
             kernel,
             planes: Vec::new(),
             dec_h: Vec::new(),
@@ -1030,21 +1032,36 @@ impl<T: PolySample> PolyphaseStream<T> {
         let g_end = end.div_ceil(8);
         let period = groups.patterns as u64;
         let (m, l, base) = (self.m, self.l, self.base);
-        let start = |g: u64| ((g * 8 * m / l) as i64 - half + 1 - base) as usize;
+        // Window start of each group of the push, without a division per group:
+        // n(8g) = floor(8gM / L) steps by 8M / L with a remainder.
+        let n_groups = (g_end - g_first) as usize;
+        let mut starts = std::mem::take(&mut self.starts);
+        starts.clear();
+        let (step_q, step_r) = (8 * m / l, 8 * m % l);
+        let (mut q, mut r) = (g_first * 8 * m / l, g_first * 8 * m % l);
+        for _ in 0..n_groups {
+            starts.push((q as i64 - half + 1 - base) as usize);
+            q += step_q;
+            r += step_r;
+            if r >= l {
+                r -= l;
+                q += 1;
+            }
+        }
         // Windows reaching past the history read zero-padded copies: the last groups, the same
         // in every channel.
         let len = self.hist[0].len();
-        let mut g_pad = g_end;
-        while g_pad > g_first && start(g_pad - 1) + width > len {
-            g_pad -= 1;
+        let mut pad_from = n_groups;
+        while pad_from > 0 && starts[pad_from - 1] + width > len {
+            pad_from -= 1;
         }
-        let n_pad = (g_end - g_pad) as usize;
+        let n_pad = n_groups - pad_from;
         self.scratch.clear();
         self.scratch.resize(ch * n_pad * width, T::default());
         for c in 0..ch {
-            for g in g_pad..g_end {
-                let s = start(g).min(len);
-                let slot = (c * n_pad + (g - g_pad) as usize) * width;
+            for gi in pad_from..n_groups {
+                let s = starts[gi].min(len);
+                let slot = (c * n_pad + gi - pad_from) * width;
                 let avail = (len - s).min(width);
                 self.scratch[slot..slot + avail].copy_from_slice(&self.hist[c][s..s + avail]);
             }
@@ -1053,16 +1070,13 @@ impl<T: PolySample> PolyphaseStream<T> {
             hist: &self.hist,
             scratch: &self.scratch,
             coefs: &groups.coefs,
-            g_pad,
+            starts: &starts,
+            pad_from,
             n_pad,
             width,
-            period,
-            half,
-            base,
-            m,
-            l,
         };
-        let mut emit = |c: usize, g: u64, vals: &[T]| {
+        let mut emit = |(c, gi, _): Lane, vals: &[T]| {
+            let g = g_first + gi as u64;
             for (i, &v) in vals.iter().enumerate() {
                 let j = g * 8 + i as u64;
                 if j >= first && j < end {
@@ -1073,10 +1087,11 @@ impl<T: PolySample> PolyphaseStream<T> {
         // Items per pattern, channel-major within a group.
         // Residue class i (groups g_first + i + t * period, t < count) holds `ch * count`
         // items; item u is channel u % ch of group t = u / ch. Items are taken in order.
-        let n_groups = g_end - g_first;
-        let nc = period.min(n_groups) as usize;
+        let nc = (period as usize).min(n_groups);
+        let q_first = (g_first % period) as usize;
         // (No divisions in here: they cost as much as the scheduling itself.)
-        let (per_class, extra) = ((n_groups / period) as usize, (n_groups % period) as usize);
+        let period = period as usize;
+        let (per_class, extra) = (n_groups / period, n_groups % period);
         let n_items = |i: usize| ch * (per_class + usize::from(i < extra));
         let item = |i: usize, u: usize| {
             let (c, t) = match ch {
@@ -1084,7 +1099,8 @@ impl<T: PolySample> PolyphaseStream<T> {
                 2 => (u & 1, u >> 1),
                 _ => (u % ch, u / ch),
             };
-            (c, g_first + i as u64 + t as u64 * period)
+            let q = q_first + i;
+            (c, i + t * period, if q >= period { q - period } else { q })
         };
         let most = n_items(0);
         let mut taken = std::mem::take(&mut self.taken);
@@ -1107,7 +1123,7 @@ impl<T: PolySample> PolyphaseStream<T> {
             let whole = cands.len() / per_call * per_call;
             for call in cands[..whole].chunks_exact(per_call) {
                 // Lane k: run k % D, item k / D of it.
-                let lanes: [(usize, u64); 8] = std::array::from_fn(|k| {
+                let lanes: [Lane; 8] = std::array::from_fn(|k| {
                     let (i, u) = call[k % per_call];
                     item(i as usize, u as usize + k / per_call)
                 });
@@ -1117,8 +1133,8 @@ impl<T: PolySample> PolyphaseStream<T> {
                     4 => w.call::<4, 8>(&lanes, &mut buf),
                     _ => w.call::<8, 8>(&lanes, &mut buf),
                 }
-                for (k, &(c, g)) in lanes.iter().enumerate() {
-                    emit(c, g, &buf[k * 8..k * 8 + 8]);
+                for (k, &lane) in lanes.iter().enumerate() {
+                    emit(lane, &buf[k * 8..k * 8 + 8]);
                 }
             }
             for &(i, _) in &cands[..whole] {
@@ -1134,7 +1150,7 @@ impl<T: PolySample> PolyphaseStream<T> {
                 _ => 4,
             };
             let (now, later) = rest.split_at(n);
-            let mut lanes = [(0usize, 0u64); 8];
+            let mut lanes: [Lane; 8] = [(0, 0, 0); 8];
             for (l, &(i, u)) in lanes.iter_mut().zip(now) {
                 *l = item(i as usize, u as usize);
             }
@@ -1143,13 +1159,14 @@ impl<T: PolySample> PolyphaseStream<T> {
                 2 => w.call::<2, 2>(&lanes, &mut buf),
                 _ => w.call::<1, 1>(&lanes, &mut buf),
             }
-            for (k, &(c, g)) in lanes[..n].iter().enumerate() {
-                emit(c, g, &buf[k * 8..k * 8 + 8]);
+            for (k, &lane) in lanes[..n].iter().enumerate() {
+                emit(lane, &buf[k * 8..k * 8 + 8]);
             }
             rest = later;
         }
         self.taken = taken;
         self.cands = cands;
+        self.starts = starts;
     }
 
     /// Drops history no future output needs (the next group starts at output
