@@ -163,6 +163,18 @@ pub fn has_phase_major_kernel<T: PolySample>(rate_in: u32, rate_out: u32) -> boo
     T::grouped() && (l == 1 || (m == 1 && l as u64 <= MAX_PHASE_MAJOR_L))
 }
 
+/// Whether `T` streams from `rate_in` to `rate_out` run the grouped kernel
+/// ([`Kernel::Grouped`]) on this CPU.
+pub fn has_grouped_kernel<T: PolySample>(rate_in: u32, rate_out: u32) -> bool {
+    let g = gcd(rate_in, rate_out);
+    let l = (rate_out / g) as u64;
+    T::grouped()
+        && std::mem::size_of::<T>() == 4
+        && l <= MAX_EXACT_PHASES
+        && l / gcd(l as u32, 8) as u64 <= MAX_GROUP_PATTERNS as u64
+        && !has_phase_major_kernel::<T>(rate_in, rate_out)
+}
+
 /// Input frames [`PolyphaseStream::push`] takes at a time.
 const PUSH_PIECE_FRAMES: usize = 4096;
 
