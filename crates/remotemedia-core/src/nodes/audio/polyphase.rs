@@ -1071,9 +1071,9 @@ impl<T: PolySample> PolyphaseStream<T> {
         self.scratch.clear();
         self.scratch.resize(ch * n_pad * width, T::default());
         for c in 0..ch {
-            for gi in pad_from..n_groups {
-                let s = starts[gi].min(len);
-                let slot = (c * n_pad + gi - pad_from) * width;
+            for (k, &s) in starts[pad_from..].iter().enumerate() {
+                let s = s.min(len);
+                let slot = (c * n_pad + k) * width;
                 let avail = (len - s).min(width);
                 self.scratch[slot..slot + avail].copy_from_slice(&self.hist[c][s..s + avail]);
             }
