@@ -126,6 +126,16 @@ impl PolySample for f32 {
                 decim_avx2::<8>(h, at, d.as_ptr().add(t), stride, &mut out[t..t + 64]);
                 t += 64;
             }
+            // The rest (a 20 ms push leaves up to seven vectors) four and two vectors at a
+            // time: a single vector is one chain of dependent multiply-adds.
+            if t + 32 <= n {
+                decim_avx2::<4>(h, at, d.as_ptr().add(t), stride, &mut out[t..t + 32]);
+                t += 32;
+            }
+            if t + 16 <= n {
+                decim_avx2::<2>(h, at, d.as_ptr().add(t), stride, &mut out[t..t + 16]);
+                t += 16;
+            }
             while t < n {
                 decim_avx2::<1>(h, at, d.as_ptr().add(t), stride, &mut out[t..t + 8]);
                 t += 8;
@@ -222,6 +232,16 @@ unsafe fn interp_blocks<const L: usize, const B: usize>(
     while t + 8 * B <= n {
         interp_avx2::<L, B>(h, x.as_ptr().add(t), taps, n, out.as_mut_ptr().add(t));
         t += 8 * B;
+    }
+    // The rest (up to B - 1 vectors: seven at 1:2 with a 20 ms push) in smaller blocks
+    // before single vectors, each of which is L chains of dependent multiply-adds.
+    if B > 4 && t + 32 <= n {
+        interp_avx2::<L, 4>(h, x.as_ptr().add(t), taps, n, out.as_mut_ptr().add(t));
+        t += 32;
+    }
+    if B > 2 && t + 16 <= n {
+        interp_avx2::<L, 2>(h, x.as_ptr().add(t), taps, n, out.as_mut_ptr().add(t));
+        t += 16;
     }
     while t < n {
         interp_avx2::<L, 1>(h, x.as_ptr().add(t), taps, n, out.as_mut_ptr().add(t));
