@@ -1019,23 +1019,14 @@ impl<T: PolySample> PolyphaseStream<T> {
             }
             let full = (total - head) / l;
             let body = &mut dst[head * ch..(head + full * l) * ch];
-            // (An array, not a Vec: no allocation per push.)
-            let mut cols: [&[T]; MAX_PHASE_MAJOR_L as usize] = [&[]; MAX_PHASE_MAJOR_L as usize];
-            for (p, col) in cols[..l].iter_mut().enumerate() {
-                *col = &planes[p * n + 1..][..full];
-            }
-            let cols = &cols[..l];
-            if ch == 1 {
-                for (t, frame) in body.chunks_exact_mut(l).enumerate() {
-                    for (d, col) in frame.iter_mut().zip(cols) {
-                        *d = col[t];
-                    }
-                }
-            } else {
-                for (t, frame) in body.chunks_exact_mut(l * ch).enumerate() {
-                    for (p, col) in cols.iter().enumerate() {
-                        frame[p * ch + c] = col[t];
-                    }
+            // One strided pass per phase (no index checks in the loop; the earlier
+            // frame-by-frame loop over a runtime number of phases took a third of the time
+            // of 8k -> 16k).
+            for p in (0..l).filter(|_| full > 0) {
+                let col = &planes[p * n + 1..][..full];
+                let outs = body[p * ch + c..].iter_mut().step_by(l * ch);
+                for (d, &v) in outs.zip(col) {
+                    *d = v;
                 }
             }
             for o in head + full * l..total {
