@@ -1,7 +1,7 @@
 //! Time per second of audio of each resampling engine, per rate pair and channel count (the
 //! Rust side of `benchmarks/resample_bench.py`, without Python in the way):
 //!
-//! `cargo run --release -p remotemedia-core --example resample_speed [-- ROUNDS [in:out,...] [default|polyphase|rubato]]`
+//! `cargo run --release -p remotemedia-core --example resample_speed [-- ROUNDS [in:out,...] [default|polyphase|rubato|all [fast|medium|high]]]`
 //!
 //! 10 s of a music-like f32 signal, pushed whole ("call") or in 20 ms chunks ("stream"),
 //! plus `flush`; best of interleaved rounds, in microseconds per second of audio.
@@ -33,6 +33,7 @@ fn music(rate: u32, ch: usize) -> Vec<f32> {
 }
 
 fn run(
+    q: ResampleQuality,
     engine: Option<ResampleEngine>,
     rin: u32,
     rout: u32,
@@ -40,7 +41,6 @@ fn run(
     x: &[f32],
     chunk: usize,
 ) -> f64 {
-    let q = ResampleQuality::High;
     let r = match engine {
         Some(e) => StreamResampler::<f32>::with_engine(e, q, rin, rout, ch),
         None => StreamResampler::<f32>::new(q, rin, rout, ch),
@@ -67,6 +67,11 @@ fn best(mut v: Vec<f64>) -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let rounds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(7);
+    let q = match args.get(4).map(String::as_str) {
+        Some("fast") => ResampleQuality::Fast,
+        Some("medium") => ResampleQuality::Medium,
+        _ => ResampleQuality::High,
+    };
     let pairs: Vec<(u32, u32)> = match args.get(2) {
         Some(p) => p
             .split(',')
@@ -96,15 +101,15 @@ fn main() {
                 ("rubato", Some(ResampleEngine::RubatoFft)),
             ]
             .into_iter()
-            .filter(|(name, _)| only.is_none_or(|o| o == *name))
+            .filter(|(name, _)| only.is_none_or(|o| o == "all" || o == *name))
             .collect();
             let mut times = vec![(Vec::new(), Vec::new()); engines.len()];
             let whole = x.len() / ch;
             let step = rin as usize / 50;
             for _ in 0..rounds {
                 for (i, (_, e)) in engines.iter().enumerate() {
-                    times[i].0.push(run(*e, rin, rout, ch, &x, whole));
-                    times[i].1.push(run(*e, rin, rout, ch, &x, step));
+                    times[i].0.push(run(q, *e, rin, rout, ch, &x, whole));
+                    times[i].1.push(run(q, *e, rin, rout, ch, &x, step));
                 }
             }
             for ((name, _), (a, b)) in engines.iter().zip(times) {

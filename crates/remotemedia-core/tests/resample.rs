@@ -450,8 +450,26 @@ fn default_engine_per_pair_family() {
             }
         }
     }
-    // Close-rate downsampling with 160-frame FFT blocks: rubato, within the latency bound.
-    let r = StreamResampler::<f32>::new(ResampleQuality::High, 48_000, 44_100, 1).unwrap();
-    assert_eq!(r.engine(), ResampleEngine::RubatoFft);
-    assert!(r.delay_frames() as f64 * 1000.0 / 44_100.0 <= 50.0);
+    // Close-rate downsampling with 160-frame FFT blocks: rubato for mono at medium/high,
+    // within the latency bound; the grouped FIR in f32 stereo and at fast (with AVX2/FMA).
+    for q in [ResampleQuality::Medium, ResampleQuality::High] {
+        let r = StreamResampler::<f32>::new(q, 48_000, 44_100, 1).unwrap();
+        assert_eq!(r.engine(), ResampleEngine::RubatoFft, "{q:?}");
+        assert!(r.delay_frames() as f64 * 1000.0 / 44_100.0 <= 50.0);
+        let r = StreamResampler::<f64>::new(q, 48_000, 44_100, 2).unwrap();
+        assert_eq!(r.engine(), ResampleEngine::RubatoFft, "f64 {q:?}");
+    }
+    let fir = if avx2 {
+        ResampleEngine::Polyphase
+    } else {
+        ResampleEngine::RubatoFft
+    };
+    for (q, ch) in [
+        (ResampleQuality::High, 2),
+        (ResampleQuality::Medium, 3),
+        (ResampleQuality::Fast, 1),
+    ] {
+        let r = StreamResampler::<f32>::new(q, 48_000, 44_100, ch).unwrap();
+        assert_eq!(r.engine(), fir, "{q:?} x{ch}");
+    }
 }

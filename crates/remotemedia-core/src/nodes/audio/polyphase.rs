@@ -48,20 +48,17 @@ pub trait PolySample: Copy + Default + PartialEq + Send + Sync + 'static {
     fn grouped() -> bool {
         false
     }
-    /// One group, same arithmetic per lane as [`Self::group8_shared`].
-    fn group1(_coefs: &[Self], _x: &[Self], _width: usize, _out: &mut [Self; 8]) {
-        unreachable!("grouped kernel only where grouped() is true")
-    }
-    /// Eight groups: `out[8 * g + i] = sum_k coefs[g % D][8 * k + i] * xs[g][k]`, each lane
-    /// summed in order of `k` with fused multiply-adds (the same arithmetic as
-    /// [`Self::group1`]); eight independent accumulators keep both FMA units busy. `D` = 8:
-    /// eight groups with their own coefficients; 4 (2): groups one pattern period apart share
-    /// them, and each coefficient vector is loaded once for two (four) groups.
-    fn group8_shared<const D: usize>(
+    /// `N` groups (1, 2, 4 or 8): `out[8 * g + i] = sum_k coefs[g % D][8 * k + i] * xs[g][k]`
+    /// for `g < N`, each lane summed in order of `k` with fused multiply-adds from zero,
+    /// whatever `D` and `N` (so a group's output never depends on which call computed it).
+    /// `D` (dividing `N`) classes of coefficients: the `N / D` groups of a class share a
+    /// pattern (one period apart, or the same group in other channels), and each coefficient
+    /// vector is loaded once for all of them.
+    fn group_shared<const D: usize, const N: usize>(
         _coefs: [&[Self]; D],
-        _xs: [&[Self]; 8],
+        _xs: [&[Self]; N],
         _width: usize,
-        _out: &mut [Self; 64],
+        _out: &mut [Self],
     ) {
         unreachable!("grouped kernel only where grouped() is true")
     }
@@ -97,31 +94,20 @@ impl PolySample for f32 {
         use_avx2()
     }
     #[inline]
-    fn group8_shared<const D: usize>(
+    fn group_shared<const D: usize, const N: usize>(
         coefs: [&[f32]; D],
-        xs: [&[f32]; 8],
+        xs: [&[f32]; N],
         width: usize,
-        out: &mut [f32; 64],
+        out: &mut [f32],
     ) {
-        assert!(D > 0 && 8 % D == 0);
-        for g in 0..8 {
+        assert!(D > 0 && N <= 8 && N % D == 0 && out.len() >= 8 * N);
+        for g in 0..N {
             assert!(coefs[g % D].len() >= width * 8 && xs[g].len() >= width);
         }
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX2/FMA present (grouped() is true only then); lengths checked above.
         unsafe {
-            group8_shared_avx2(coefs, xs, width, out)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!()
-    }
-    #[inline]
-    fn group1(coefs: &[f32], x: &[f32], width: usize, out: &mut [f32; 8]) {
-        assert!(coefs.len() >= width * 8 && x.len() >= width);
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in group8_shared.
-        unsafe {
-            group1_avx2(coefs, x, width, out)
+            group_shared_avx2(coefs, xs, width, out)
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!()
@@ -139,6 +125,16 @@ impl PolySample for f32 {
             while t + 64 <= n {
                 decim_avx2::<8>(h, at, d.as_ptr().add(t), stride, &mut out[t..t + 64]);
                 t += 64;
+            }
+            // The rest (a 20 ms push leaves up to seven vectors) four and two vectors at a
+            // time: a single vector is one chain of dependent multiply-adds.
+            if t + 32 <= n {
+                decim_avx2::<4>(h, at, d.as_ptr().add(t), stride, &mut out[t..t + 32]);
+                t += 32;
+            }
+            if t + 16 <= n {
+                decim_avx2::<2>(h, at, d.as_ptr().add(t), stride, &mut out[t..t + 16]);
+                t += 16;
             }
             while t < n {
                 decim_avx2::<1>(h, at, d.as_ptr().add(t), stride, &mut out[t..t + 8]);
@@ -175,6 +171,18 @@ pub fn has_phase_major_kernel<T: PolySample>(rate_in: u32, rate_out: u32) -> boo
     let g = gcd(rate_in, rate_out);
     let (m, l) = (rate_in / g, rate_out / g);
     T::grouped() && (l == 1 || (m == 1 && l as u64 <= MAX_PHASE_MAJOR_L))
+}
+
+/// Whether `T` streams from `rate_in` to `rate_out` run the grouped kernel
+/// ([`Kernel::Grouped`]) on this CPU.
+pub fn has_grouped_kernel<T: PolySample>(rate_in: u32, rate_out: u32) -> bool {
+    let g = gcd(rate_in, rate_out);
+    let l = (rate_out / g) as u64;
+    T::grouped()
+        && std::mem::size_of::<T>() == 4
+        && l <= MAX_EXACT_PHASES
+        && l / gcd(l as u32, 8) as u64 <= MAX_GROUP_PATTERNS as u64
+        && !has_phase_major_kernel::<T>(rate_in, rate_out)
 }
 
 /// Input frames [`PolyphaseStream::push`] takes at a time.
@@ -225,6 +233,16 @@ unsafe fn interp_blocks<const L: usize, const B: usize>(
         interp_avx2::<L, B>(h, x.as_ptr().add(t), taps, n, out.as_mut_ptr().add(t));
         t += 8 * B;
     }
+    // The rest (up to B - 1 vectors: seven at 1:2 with a 20 ms push) in smaller blocks
+    // before single vectors, each of which is L chains of dependent multiply-adds.
+    if B > 4 && t + 32 <= n {
+        interp_avx2::<L, 4>(h, x.as_ptr().add(t), taps, n, out.as_mut_ptr().add(t));
+        t += 32;
+    }
+    if B > 2 && t + 16 <= n {
+        interp_avx2::<L, 2>(h, x.as_ptr().add(t), taps, n, out.as_mut_ptr().add(t));
+        t += 16;
+    }
     while t < n {
         interp_avx2::<L, 1>(h, x.as_ptr().add(t), taps, n, out.as_mut_ptr().add(t));
         t += 8;
@@ -265,22 +283,23 @@ unsafe fn interp_avx2<const L: usize, const B: usize>(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn group8_shared_avx2<const D: usize>(
+unsafe fn group_shared_avx2<const D: usize, const N: usize>(
     coefs: [&[f32]; D],
-    xs: [&[f32]; 8],
+    xs: [&[f32]; N],
     width: usize,
-    out: &mut [f32; 64],
+    out: &mut [f32],
 ) {
     use std::arch::x86_64::*;
     let c: [*const f32; D] = std::array::from_fn(|g| coefs[g].as_ptr());
-    let x: [*const f32; 8] = std::array::from_fn(|g| xs[g].as_ptr());
-    let mut a = [_mm256_setzero_ps(); 8];
-    // SAFETY: k < width; coefs hold width * 8 and xs width values (checked by the caller).
+    let x: [*const f32; N] = std::array::from_fn(|g| xs[g].as_ptr());
+    let mut a = [_mm256_setzero_ps(); N];
+    // SAFETY: k < width; coefs hold width * 8 and xs width values, out 8 * N (checked by the
+    // caller).
     for k in 0..width {
         for (d, cd) in c.iter().enumerate() {
             let cv = _mm256_loadu_ps(cd.add(8 * k));
             let mut g = d;
-            while g < 8 {
+            while g < N {
                 a[g] = _mm256_fmadd_ps(cv, _mm256_broadcast_ss(&*x[g].add(k)), a[g]);
                 g += D;
             }
@@ -289,23 +308,6 @@ unsafe fn group8_shared_avx2<const D: usize>(
     for (g, v) in a.iter().enumerate() {
         _mm256_storeu_ps(out.as_mut_ptr().add(8 * g), *v);
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn group1_avx2(coefs: &[f32], x: &[f32], width: usize, out: &mut [f32; 8]) {
-    use std::arch::x86_64::*;
-    let (c, xp) = (coefs.as_ptr(), x.as_ptr());
-    let mut a = _mm256_setzero_ps();
-    // SAFETY: as in group8_avx2.
-    for k in 0..width {
-        a = _mm256_fmadd_ps(
-            _mm256_loadu_ps(c.add(8 * k)),
-            _mm256_broadcast_ss(&*xp.add(k)),
-            a,
-        );
-    }
-    _mm256_storeu_ps(out.as_mut_ptr(), a);
 }
 
 impl PolySample for f64 {
@@ -482,8 +484,39 @@ pub struct Groups<T> {
     pub patterns: usize,
     /// Input frames one group reads.
     pub width: usize,
-    /// `patterns * width * 8` values: `[pattern][k][lane]`.
-    pub coefs: Vec<T>,
+    /// `patterns * width * 8` values: `[pattern][k][lane]`, starting on a 64-byte boundary
+    /// (each coefficient vector then sits in one cache line).
+    pub coefs: Aligned<T>,
+}
+
+/// A table whose first value sits on a 64-byte boundary. A vector load that straddles two
+/// cache lines costs about two loads; with `Vec`'s 16-byte alignment half the grouped
+/// kernel's coefficient loads did (`docs/resampling.md`).
+pub struct Aligned<T> {
+    buf: Vec<T>,
+    off: usize,
+    len: usize,
+}
+
+impl<T: Copy + Default> Aligned<T> {
+    fn new(values: &[T]) -> Self {
+        let pad = 64 / std::mem::size_of::<T>().max(1);
+        let mut buf = vec![T::default(); values.len() + pad];
+        let off = buf.as_ptr().align_offset(64).min(pad);
+        buf[off..off + values.len()].copy_from_slice(values);
+        Self {
+            buf,
+            off,
+            len: values.len(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Aligned<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.buf[self.off..self.off + self.len]
+    }
 }
 
 fn build_groups<T: PolySample>(rows: &[T], taps: usize, l: u64, m: u64) -> Option<Groups<T>> {
@@ -511,7 +544,7 @@ fn build_groups<T: PolySample>(rows: &[T], taps: usize, l: u64, m: u64) -> Optio
     Some(Groups {
         patterns,
         width,
-        coefs,
+        coefs: Aligned::new(&coefs),
     })
 }
 
@@ -624,38 +657,46 @@ pub(crate) fn gcd(mut a: u32, mut b: u32) -> u32 {
     a
 }
 
-/// Groups `g .. g + (8 / D) * period` of one channel computed `8 / D` pattern periods at a
-/// time: lane `k` of a kernel call is group `g + i + k % D + (k / D) * period`, and the `8 / D`
-/// groups of a lane class share one coefficient row.
-struct SharedBlock<'a, T> {
-    g: u64,
-    period: u64,
+/// What the grouped kernel reads for one push: the window of each (channel, group), straight
+/// from the history or, for the last groups, from zero-padded copies, and each group's
+/// coefficients.
+struct Windows<'a, T> {
+    hist: &'a [Vec<T>],
+    /// `n_pad` windows per channel for the push's groups `pad_from..`.
+    scratch: &'a [T],
+    coefs: &'a [T],
+    /// Window start (in the history) of each group of the push.
+    starts: &'a [usize],
+    pad_from: usize,
+    n_pad: usize,
     width: usize,
-    hist: &'a [T],
 }
 
-impl<'a, T: PolySample> SharedBlock<'a, T> {
-    fn run<const D: usize>(
-        &self,
-        start: &impl Fn(u64) -> usize,
-        table: &impl Fn(u64) -> &'a [T],
-        buf8: &mut [T; 64],
-        emit: &mut impl FnMut(u64, &[T]),
-    ) {
-        let (g, period, width) = (self.g, self.period, self.width);
-        for i in (0..period).step_by(D) {
-            let gs: [u64; 8] =
-                std::array::from_fn(|k| g + i + (k % D) as u64 + (k / D) as u64 * period);
-            let xs: [&[T]; 8] = std::array::from_fn(|k| {
-                let s = start(gs[k]);
-                &self.hist[s..s + width]
-            });
-            let cs: [&[T]; D] = std::array::from_fn(|k| table(gs[k]));
-            T::group8_shared(cs, xs, width, buf8);
-            for (k, &gk) in gs.iter().enumerate() {
-                emit(gk, &buf8[k * 8..k * 8 + 8]);
-            }
+/// One lane of a grouped kernel call: channel, group (index within the push), pattern.
+type Lane = (usize, usize, usize);
+
+impl<'a, T: PolySample> Windows<'a, T> {
+    fn x(&self, (c, gi, _): Lane) -> &'a [T] {
+        let width = self.width;
+        if gi < self.pad_from {
+            let s = self.starts[gi];
+            &self.hist[c][s..s + width]
+        } else {
+            let slot = (c * self.n_pad + gi - self.pad_from) * width;
+            &self.scratch[slot..slot + width]
         }
+    }
+
+    fn table(&self, (_, _, q): Lane) -> &'a [T] {
+        &self.coefs[q * self.width * 8..(q + 1) * self.width * 8]
+    }
+
+    /// `N` lanes (the first `N` of `lanes`), lane `k` in class `k % D` (the lanes of a class
+    /// share their pattern).
+    fn call<const D: usize, const N: usize>(&self, lanes: &[Lane; 8], buf: &mut [T; 64]) {
+        let xs: [&[T]; N] = std::array::from_fn(|k| self.x(lanes[k]));
+        let cs: [&[T]; D] = std::array::from_fn(|d| self.table(lanes[d]));
+        T::group_shared::<D, N>(cs, xs, self.width, buf);
     }
 }
 
@@ -672,8 +713,14 @@ pub struct PolyphaseStream<T: PolySample> {
     base: i64,
     frames_in: u64,
     frames_out: u64,
-    /// Zero-padded window for a group that reaches past the history.
+    /// Zero-padded windows for groups that reach past the history.
     scratch: Vec<T>,
+    /// Grouped kernel's schedule (kept to avoid allocating per push): items taken per
+    /// residue class, and candidate runs (class, first item).
+    taken: Vec<usize>,
+    cands: Vec<(u32, u32)>,
+    /// Window start of each group of a push.
+    starts: Vec<usize>,
     /// Which inner loop this stream runs.
     kernel: Kernel,
     /// Output planes of the phase-major kernels.
@@ -729,6 +776,9 @@ impl<T: PolySample> PolyphaseStream<T> {
             frames_in: 0,
             frames_out: 0,
             scratch: Vec::new(),
+            taken: Vec::new(),
+            cands: Vec::new(),
+            starts: Vec::new(),
             kernel,
             planes: Vec::new(),
             dec_h: Vec::new(),
@@ -969,18 +1019,14 @@ impl<T: PolySample> PolyphaseStream<T> {
             }
             let full = (total - head) / l;
             let body = &mut dst[head * ch..(head + full * l) * ch];
-            let cols: Vec<&[T]> = (0..l).map(|p| &planes[p * n + 1..][..full]).collect();
-            if ch == 1 {
-                for (t, frame) in body.chunks_exact_mut(l).enumerate() {
-                    for (d, col) in frame.iter_mut().zip(&cols) {
-                        *d = col[t];
-                    }
-                }
-            } else {
-                for (t, frame) in body.chunks_exact_mut(l * ch).enumerate() {
-                    for (p, col) in cols.iter().enumerate() {
-                        frame[p * ch + c] = col[t];
-                    }
+            // One strided pass per phase (no index checks in the loop; the earlier
+            // frame-by-frame loop over a runtime number of phases took a third of the time
+            // of 8k -> 16k).
+            for p in (0..l).filter(|_| full > 0) {
+                let col = &planes[p * n + 1..][..full];
+                let outs = body[p * ch + c..].iter_mut().step_by(l * ch);
+                for (d, &v) in outs.zip(col) {
+                    *d = v;
                 }
             }
             for o in head + full * l..total {
@@ -992,6 +1038,13 @@ impl<T: PolySample> PolyphaseStream<T> {
     /// Eight outputs per vector, groups aligned to multiples of 8 output frames (a group cut
     /// by the end of the available input is recomputed whole next time, lane for lane the
     /// same arithmetic, so chunking never changes the output).
+    ///
+    /// Every (channel, group) of the push is a work item; items of the same pattern (groups
+    /// one period apart, and the same group in every channel) share coefficients. Items are
+    /// dealt into kernel calls of eight lanes in which `R` = 8, 4, 2 or 1 lanes share each
+    /// coefficient load, largest first; what is left (fewer than eight items with their own
+    /// patterns) runs four, two or one lanes at a time. A 20 ms stereo push of 22.05k -> 16k
+    /// (one period per channel) thus loads each coefficient vector once for both channels.
     fn produce_grouped(&mut self, end: u64, dst: &mut [T]) {
         let bank = Arc::clone(&self.bank);
         let groups = bank.groups.as_ref().expect("checked by the caller");
@@ -1000,11 +1053,53 @@ impl<T: PolySample> PolyphaseStream<T> {
         let first = self.frames_out;
         let g_first = first / 8;
         let g_end = end.div_ceil(8);
-        let table = |g: u64| {
-            let q = (g % groups.patterns as u64) as usize;
-            &groups.coefs[q * width * 8..(q + 1) * width * 8]
+        let period = groups.patterns as u64;
+        let (m, l, base) = (self.m, self.l, self.base);
+        // Window start of each group of the push, without a division per group:
+        // n(8g) = floor(8gM / L) steps by 8M / L with a remainder.
+        let n_groups = (g_end - g_first) as usize;
+        let mut starts = std::mem::take(&mut self.starts);
+        starts.clear();
+        let (step_q, step_r) = (8 * m / l, 8 * m % l);
+        let (mut q, mut r) = (g_first * 8 * m / l, g_first * 8 * m % l);
+        for _ in 0..n_groups {
+            starts.push((q as i64 - half + 1 - base) as usize);
+            q += step_q;
+            r += step_r;
+            if r >= l {
+                r -= l;
+                q += 1;
+            }
+        }
+        // Windows reaching past the history read zero-padded copies: the last groups, the same
+        // in every channel.
+        let len = self.hist[0].len();
+        let mut pad_from = n_groups;
+        while pad_from > 0 && starts[pad_from - 1] + width > len {
+            pad_from -= 1;
+        }
+        let n_pad = n_groups - pad_from;
+        self.scratch.clear();
+        self.scratch.resize(ch * n_pad * width, T::default());
+        for c in 0..ch {
+            for (k, &s) in starts[pad_from..].iter().enumerate() {
+                let s = s.min(len);
+                let slot = (c * n_pad + k) * width;
+                let avail = (len - s).min(width);
+                self.scratch[slot..slot + avail].copy_from_slice(&self.hist[c][s..s + avail]);
+            }
+        }
+        let w = Windows {
+            hist: &self.hist,
+            scratch: &self.scratch,
+            coefs: &groups.coefs,
+            starts: &starts,
+            pad_from,
+            n_pad,
+            width,
         };
-        let write = |dst: &mut [T], c: usize, g: u64, vals: &[T]| {
+        let mut emit = |(c, gi, _): Lane, vals: &[T]| {
+            let g = g_first + gi as u64;
             for (i, &v) in vals.iter().enumerate() {
                 let j = g * 8 + i as u64;
                 if j >= first && j < end {
@@ -1012,66 +1107,89 @@ impl<T: PolySample> PolyphaseStream<T> {
                 }
             }
         };
-        // Groups one pattern period apart share their coefficients: whole blocks of four (or
-        // two) periods are computed together, each coefficient vector loaded once for four
-        // (or two) groups.
-        let period = groups.patterns as u64;
-        let paired = period % 4 == 0;
-        let (m, l, base) = (self.m, self.l, self.base);
-        let start = move |g: u64| ((g * 8 * m / l) as i64 - half + 1 - base) as usize;
-        for c in 0..ch {
-            let hist = &self.hist[c];
-            let mut g = g_first;
-            let mut buf8 = [T::default(); 64];
-            let mut buf1 = [T::default(); 8];
-            while g < g_end {
-                let fits = |sets: u64| {
-                    g + sets * period <= g_end && start(g + sets * period - 1) + width <= hist.len()
-                };
-                if paired && (fits(4) || fits(2)) {
-                    let sets = if fits(4) { 4 } else { 2 };
-                    let mut emit = |gk: u64, vals: &[T]| write(dst, c, gk, vals);
-                    let block = SharedBlock {
-                        g,
-                        period,
-                        width,
-                        hist,
-                    };
-                    if sets == 4 {
-                        block.run::<2>(&start, &table, &mut buf8, &mut emit);
-                    } else {
-                        block.run::<4>(&start, &table, &mut buf8, &mut emit);
-                    }
-                    g += sets * period;
-                    continue;
+        // Items per pattern, channel-major within a group.
+        // Residue class i (groups g_first + i + t * period, t < count) holds `ch * count`
+        // items; item u is channel u % ch of group t = u / ch. Items are taken in order.
+        let nc = (period as usize).min(n_groups);
+        let q_first = (g_first % period) as usize;
+        // (No divisions in here: they cost as much as the scheduling itself.)
+        let period = period as usize;
+        let (per_class, extra) = (n_groups / period, n_groups % period);
+        let n_items = |i: usize| ch * (per_class + usize::from(i < extra));
+        let item = |i: usize, u: usize| {
+            let (c, t) = match ch {
+                1 => (0, u),
+                2 => (u & 1, u >> 1),
+                _ => (u % ch, u / ch),
+            };
+            let q = q_first + i;
+            (c, i + t * period, if q >= period { q - period } else { q })
+        };
+        let most = n_items(0);
+        let mut taken = std::mem::take(&mut self.taken);
+        let mut cands = std::mem::take(&mut self.cands);
+        taken.clear();
+        taken.resize(nc, 0);
+        let mut buf = [T::default(); 64];
+        for r in [8usize, 4, 2, 1] {
+            if most < r {
+                continue;
+            }
+            // Runs of `r` untaken items of one class; `8 / r` runs per call.
+            cands.clear();
+            let shift = r.trailing_zeros();
+            for (i, &t) in taken.iter().enumerate() {
+                let runs = (n_items(i) - t) >> shift;
+                cands.extend((0..runs).map(|k| (i as u32, (t + k * r) as u32)));
+            }
+            let per_call = 8 / r;
+            let whole = cands.len() / per_call * per_call;
+            for call in cands[..whole].chunks_exact(per_call) {
+                // Lane k: run k % D, item k / D of it.
+                let lanes: [Lane; 8] = std::array::from_fn(|k| {
+                    let (i, u) = call[k % per_call];
+                    item(i as usize, u as usize + k / per_call)
+                });
+                match per_call {
+                    1 => w.call::<1, 8>(&lanes, &mut buf),
+                    2 => w.call::<2, 8>(&lanes, &mut buf),
+                    4 => w.call::<4, 8>(&lanes, &mut buf),
+                    _ => w.call::<8, 8>(&lanes, &mut buf),
                 }
-                let last = (self.n_of((g + 7) * 8) - half + 1 - self.base) as usize;
-                if g + 8 <= g_end && last + width <= hist.len() {
-                    let xs: [&[T]; 8] = std::array::from_fn(|i| {
-                        let s = (self.n_of((g + i as u64) * 8) - half + 1 - self.base) as usize;
-                        &hist[s..s + width]
-                    });
-                    let cs: [&[T]; 8] = std::array::from_fn(|i| table(g + i as u64));
-                    T::group8_shared(cs, xs, width, &mut buf8);
-                    for i in 0..8 {
-                        write(dst, c, g + i as u64, &buf8[i * 8..i * 8 + 8]);
-                    }
-                    g += 8;
-                    continue;
+                for (k, &lane) in lanes.iter().enumerate() {
+                    emit(lane, &buf[k * 8..k * 8 + 8]);
                 }
-                let s = (self.n_of(g * 8) - half + 1 - self.base) as usize;
-                if s + width <= hist.len() {
-                    T::group1(table(g), &hist[s..s + width], width, &mut buf1);
-                } else {
-                    self.scratch.clear();
-                    self.scratch.extend_from_slice(&hist[s..]);
-                    self.scratch.resize(width, T::default());
-                    T::group1(table(g), &self.scratch, width, &mut buf1);
-                }
-                write(dst, c, g, &buf1);
-                g += 1;
+            }
+            for &(i, _) in &cands[..whole] {
+                taken[i as usize] += r;
             }
         }
+        // Fewer than eight items left, each with its own pattern: four, two, one at a time.
+        let mut rest = &cands[cands.len() / 8 * 8..];
+        while !rest.is_empty() {
+            let n = match rest.len() {
+                1 => 1,
+                2 | 3 => 2,
+                _ => 4,
+            };
+            let (now, later) = rest.split_at(n);
+            let mut lanes: [Lane; 8] = [(0, 0, 0); 8];
+            for (l, &(i, u)) in lanes.iter_mut().zip(now) {
+                *l = item(i as usize, u as usize);
+            }
+            match n {
+                4 => w.call::<4, 4>(&lanes, &mut buf),
+                2 => w.call::<2, 2>(&lanes, &mut buf),
+                _ => w.call::<1, 1>(&lanes, &mut buf),
+            }
+            for (k, &lane) in lanes[..n].iter().enumerate() {
+                emit(lane, &buf[k * 8..k * 8 + 8]);
+            }
+            rest = later;
+        }
+        self.taken = taken;
+        self.cands = cands;
+        self.starts = starts;
     }
 
     /// Drops history no future output needs (the next group starts at output
@@ -1167,30 +1285,43 @@ mod tests {
     }
 
     #[test]
-    fn paired_groups_match_the_definition_and_any_chunking() {
-        // Pairs whose group patterns repeat every 20 or 40 groups: long pushes run groups
-        // one period apart as pairs, short ones one group at a time; the output must not
-        // depend on which.
-        for (rin, rout) in [(44_100, 16_000), (22_050, 16_000)] {
-            let x: Vec<f32> = (0..60_000)
-                .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
-                .collect();
-            let run = |chunks: &[usize]| {
-                let mut s = PolyphaseStream::<f32>::new(rin, rout, 1, SPEC);
-                let (mut out, mut pos, mut k) = (Vec::new(), 0, 0);
-                while pos < x.len() {
-                    let n = chunks[k % chunks.len()].min(x.len() - pos);
-                    s.push(&x[pos..pos + n], &mut out);
-                    pos += n;
-                    k += 1;
+    fn shared_groups_match_the_definition_and_any_chunking() {
+        // Pairs whose group patterns repeat every 20 or 40 groups, 1-3 channels: long pushes
+        // share each coefficient load among up to eight (channel, group) lanes one period
+        // apart, 20 ms pushes among the channels only, short pushes run lanes with their own
+        // coefficients, four, two or one at a time; the output must not depend on which.
+        for (rin, rout) in [(44_100, 16_000), (22_050, 16_000), (44_100, 48_000)] {
+            for ch in 1..=3usize {
+                let frames = 60_000;
+                let chan = |c: usize| -> Vec<f32> {
+                    (0..frames)
+                        .map(|i| ((i * (7919 + 104 * c)) % 1000) as f32 / 1000.0 - 0.5)
+                        .collect()
+                };
+                let planes: Vec<Vec<f32>> = (0..ch).map(chan).collect();
+                let x: Vec<f32> = (0..frames * ch).map(|k| planes[k % ch][k / ch]).collect();
+                let run = |chunks: &[usize]| {
+                    let mut s = PolyphaseStream::<f32>::new(rin, rout, ch, SPEC);
+                    let (mut out, mut pos, mut k) = (Vec::new(), 0, 0);
+                    while pos < frames {
+                        let n = chunks[k % chunks.len()].min(frames - pos);
+                        s.push(&x[pos * ch..(pos + n) * ch], &mut out);
+                        pos += n;
+                        k += 1;
+                    }
+                    s.flush(&mut out);
+                    out
+                };
+                let whole = run(&[frames]);
+                let what = format!("{rin}->{rout} x{ch}");
+                assert_eq!(whole, run(&[rin as usize / 50]), "{what} 20 ms");
+                assert_eq!(whole, run(&[441]), "{what}");
+                assert_eq!(whole, run(&[20_000, 7, 3000, 1, 130]), "{what}");
+                for (c, plane) in planes.iter().enumerate() {
+                    let mine: Vec<f32> = whole.iter().skip(c).step_by(ch).copied().collect();
+                    assert_matches_reference(plane, &mine, rin, rout, 11);
                 }
-                s.flush(&mut out);
-                out
-            };
-            let whole = run(&[x.len()]);
-            assert_eq!(whole, run(&[441]), "{rin}->{rout}");
-            assert_eq!(whole, run(&[20_000, 7, 3000]), "{rin}->{rout}");
-            assert_matches_reference(&x, &whole, rin, rout, 11);
+            }
         }
     }
 

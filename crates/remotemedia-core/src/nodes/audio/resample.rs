@@ -313,16 +313,21 @@ pub fn polyphase_taps(quality: ResampleQuality, rate_in: u32, rate_out: u32) -> 
 /// kernels wherever they apply (integer decimation, interpolation by up to 6: 0.6-0.7x
 /// rubato's time); this function decides the rest, and every pair in f64. Close-rate
 /// downsampling with short FFT blocks (48k -> 44.1k: 160-frame blocks, 30 ms worst-case lag
-/// at `high`) stays on rubato, which takes about 0.75x the FIR's time there.
+/// at `high`) stays on rubato for mono at `medium`/`high`, where it takes about 0.85-1.0x the
+/// FIR's time; [`StreamResampler::new`] takes the FIR for it in f32 stereo and at `fast`.
 pub fn default_engine(_quality: ResampleQuality, rate_in: u32, rate_out: u32) -> ResampleEngine {
     let (lo, hi) = (rate_in.min(rate_out), rate_in.max(rate_out));
     let block = rate_in / gcd(rate_in, rate_out);
-    let close_down = rate_out < rate_in && rate_in as u64 * 4 < rate_out as u64 * 5;
-    if (lo >= 16_000 && hi % lo == 0) || (close_down && block <= 160) {
+    if (lo >= 16_000 && hi % lo == 0) || (close_down(rate_in, rate_out) && block <= 160) {
         ResampleEngine::RubatoFft
     } else {
         ResampleEngine::Polyphase
     }
+}
+
+/// Downsampling between close rates (less than 5:4, such as 48k -> 44.1k).
+fn close_down(rate_in: u32, rate_out: u32) -> bool {
+    rate_out < rate_in && (rate_in as u64) * 4 < (rate_out as u64) * 5
 }
 
 enum Inner<T: Sample + polyphase::PolySample> {
@@ -349,6 +354,14 @@ impl<T: Sample + Default + polyphase::PolySample> StreamResampler<T> {
         channels: usize,
     ) -> Result<Self, String> {
         let engine = if polyphase::has_phase_major_kernel::<T>(rate_in, rate_out) {
+            ResampleEngine::Polyphase
+        } else if close_down(rate_in, rate_out)
+            && polyphase::has_grouped_kernel::<T>(rate_in, rate_out)
+            && (channels >= 2 || quality == ResampleQuality::Fast)
+        {
+            // 48k -> 44.1k in f32 with AVX2/FMA: the grouped FIR shares each coefficient
+            // load across channels, 0.55-0.85x rubato's time in stereo (and at `fast` in
+            // mono); rubato stays faster for mono at `medium`/`high` (docs/resampling.md).
             ResampleEngine::Polyphase
         } else {
             default_engine(quality, rate_in, rate_out)
