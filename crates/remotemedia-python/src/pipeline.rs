@@ -428,12 +428,7 @@ impl NativeSession {
                     let out = {
                         let signals = is_main_thread(py);
                         let mut call = std::pin::pin!(local.session().push(data));
-                        let first = {
-                            let _entered = crate::runtime().enter();
-                            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-                            call.as_mut().poll(&mut cx)
-                        };
-                        match first {
+                        match first_poll(call.as_mut()) {
                             std::task::Poll::Ready(out) => out.map_err(Ok),
                             // A node waits (a retry's delay): release the GIL while it does.
                             std::task::Poll::Pending => py.detach(|| self.wait(call, signals)),
@@ -442,10 +437,7 @@ impl NativeSession {
                     if out.is_err() {
                         self.end(&mut guard);
                     }
-                    return out.map_err(|e| match e {
-                        Ok(e) => to_pyerr(py, e),
-                        Err(interrupted) => interrupted,
-                    });
+                    return out.map_err(|e| call_error(py, e));
                 }
             }
         }
@@ -475,17 +467,9 @@ impl NativeSession {
                 Err(Err(aborted()))
             } else {
                 let mut call = std::pin::pin!(f(backend));
-                // Most chunks (native nodes) finish on their first poll: it is made here, in
-                // the runtime's context (for timers and tasks) with a waker that does nothing,
-                // without setting up a `block_on`. Only a call that has to wait goes on in the
-                // runtime, listening for `interrupt()` and Ctrl-C (its next poll registers the
-                // runtime's waker, so no wake-up is missed).
-                let first = {
-                    let _entered = crate::runtime().enter();
-                    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-                    call.as_mut().poll(&mut cx)
-                };
-                match first {
+                // Only a call that has to wait goes on in the runtime, listening for
+                // `interrupt()` and Ctrl-C.
+                match first_poll(call.as_mut()) {
                     std::task::Poll::Ready(out) => out.map_err(Ok),
                     std::task::Poll::Pending => self.wait(call, signals),
                 }
@@ -499,10 +483,7 @@ impl NativeSession {
             None => Err(crate::errors::RemoteMediaError::new_err(
                 "the session is closed",
             )),
-            Some(r) => r.map_err(|e| match e {
-                Ok(e) => to_pyerr(py, e),
-                Err(interrupted) => interrupted,
-            }),
+            Some(r) => r.map_err(|e| call_error(py, e)),
         }
     }
 
@@ -532,6 +513,24 @@ impl NativeSession {
             Ok(None) => Err(Err(aborted())),
             Err(interrupted) => Err(Err(interrupted)),
         }
+    }
+}
+
+/// Most chunks (native nodes) finish on their first poll: it is made here, in the runtime's
+/// context (for timers and tasks) with a waker that does nothing, without setting up a
+/// `block_on`. A call that is not ready goes on in [`NativeSession::wait`], whose next poll
+/// registers the runtime's waker, so no wake-up is missed.
+fn first_poll<F: Future>(call: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    let _entered = crate::runtime().enter();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    call.poll(&mut cx)
+}
+
+/// The Python error of a failed call: the executor's, or the interruption's own.
+fn call_error(py: Python<'_>, e: Result<ExecutorError, PyErr>) -> PyErr {
+    match e {
+        Ok(e) => to_pyerr(py, e),
+        Err(interrupted) => interrupted,
     }
 }
 
