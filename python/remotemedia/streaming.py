@@ -133,9 +133,8 @@ class Session(Generic[OutT]):
         if foreground is not None:
             # The hot path of a foreground stream (every chunk) in native code: the runtime
             # checks the chunk (the messages of prepare_chunk), runs it and appends its
-            # outputs, and `poll` drains them, with no Python frame in between. They stand in
-            # for `send` and `poll` until the stream fails or ends, or a listener is added
-            # (see `_leave_fast_path`).
+            # outputs, with no Python frame in between. It stands in for `send` until the
+            # stream fails or ends, or a listener is added (see `_leave_fast_path`).
             foreground(
                 self.sample_rate,
                 channels,
@@ -143,7 +142,6 @@ class Session(Generic[OutT]):
                 weakref.WeakMethod(self._send_failed),
             )
             self.send = backend.send  # type: ignore[attr-defined, method-assign]
-            self.poll = backend.poll  # type: ignore[attr-defined, method-assign]
         if background:
             self._worker = threading.Thread(
                 target=self._run, name="remotemedia-session", daemon=True
@@ -183,10 +181,8 @@ class Session(Generic[OutT]):
             return True
 
     def _leave_fast_path(self) -> None:
-        """Back to the Python ``send`` and ``poll`` (which know about errors, closing and
-        listeners)."""
+        """Back to the Python ``send`` (which knows about errors, closing and listeners)."""
         self.__dict__.pop("send", None)
-        self.__dict__.pop("poll", None)
 
     def _send_failed(self, exc: BaseException) -> None:
         """A chunk sent through the native ``send`` failed: the stream ends with it."""
@@ -266,10 +262,10 @@ class Session(Generic[OutT]):
             self._check()
             raise RemoteMediaError("the session is closed; open a new one with Pipeline.stream()")
         if not self._background:
-            # The hot path of a foreground stream (every chunk): the runtime checks the chunk
-            # against the session's rate and channels (the messages of prepare_chunk) and
-            # runs it, with no Python-level inspection in between. (A foreground stream ends
-            # only through an error or close/abort, which the check above catches.)
+            # A foreground stream with listeners, or a backend without the native `send`:
+            # the runtime checks the chunk against the session's rate and channels (the
+            # messages of prepare_chunk) and runs it. (A foreground stream ends only through
+            # an error or close/abort, which the check above catches.)
             try:
                 items = self._backend.push(chunk, self.sample_rate, self.channels)
             except (TypeError, ValueError) as exc:

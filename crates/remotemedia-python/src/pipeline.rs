@@ -389,8 +389,7 @@ pub struct NativeSession {
 struct Foreground {
     sample_rate: u32,
     channels: usize,
-    /// The Python session's output deque, and its `append`.
-    queue: Py<PyAny>,
+    /// `append` of the Python session's output deque.
     append: Py<PyAny>,
     /// A `weakref.WeakMethod` of the Python session's failure handler (weak: the Python
     /// session owns this object, so a strong reference back would be a cycle).
@@ -563,10 +562,9 @@ impl NativeSession {
         outputs_to_py(py, outputs)
     }
 
-    /// Sets this session up for [`Self::send`] and [`Self::poll`]: chunks are checked against
-    /// `sample_rate` and `channels`, outputs go to the deque `queue`, and a failed chunk's
-    /// error is given to the method `on_error` (a `weakref.WeakMethod`) refers to, which
-    /// raises it.
+    /// Sets this session up for [`Self::send`]: chunks are checked against `sample_rate` and
+    /// `channels`, outputs go to the deque `queue`, and a failed chunk's error is given to the
+    /// method `on_error` (a `weakref.WeakMethod`) refers to, which raises it.
     fn foreground(
         &self,
         sample_rate: u32,
@@ -579,30 +577,10 @@ impl NativeSession {
             .set(Foreground {
                 sample_rate,
                 channels,
-                queue: queue.clone().unbind(),
                 append,
                 on_error,
             })
             .map_err(|_| PyValueError::new_err("foreground() was already called"))
-    }
-
-    /// `Session.poll` of a foreground stream that has not failed or ended (the Python
-    /// session uses its own after that): the outputs appended since the last poll, oldest
-    /// first, as a new list.
-    fn poll<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let fg = self.foreground.get().ok_or_else(|| {
-            crate::errors::RemoteMediaError::new_err("poll() needs foreground() first")
-        })?;
-        let queue = fg.queue.bind(py);
-        let out = PyList::empty(py);
-        if queue.len()? == 0 {
-            return Ok(out);
-        }
-        let popleft = intern!(py, "popleft");
-        while queue.len()? > 0 {
-            out.append(queue.call_method0(popleft)?)?;
-        }
-        Ok(out)
     }
 
     /// `Session.send` of a foreground stream, all in native code: checks the chunk (a bad
