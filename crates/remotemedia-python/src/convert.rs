@@ -448,8 +448,8 @@ pub fn audio_to_py<'py>(
         // its base (a capsule, or nothing), so it can be in no reference cycle: take it off
         // the cycle collector's lists, as CPython does for tuples of atoms. Otherwise a
         // caller keeping a stream's outputs has the collector visit each of them again and
-        // again (a tenth of a 20 ms resampling chunk's time in a profile); a tuple holding
-        // it (its `StreamOutput`) is then untracked by the collector's first pass too.
+        // again (a tenth of a 20 ms resampling chunk's time in a profile); its `StreamOutput`
+        // tuple is untracked when made, for the same reason (`pipeline::stream_output`).
         // SAFETY: `arr` is a live object; untracking an untracked object is a no-op, and
         // `subtype_dealloc` untracks before freeing either way.
         unsafe {
