@@ -62,6 +62,20 @@ pub trait PolySample: Copy + Default + PartialEq + Send + Sync + 'static {
     ) {
         unreachable!("grouped kernel only where grouped() is true")
     }
+    /// `B` (1..=6) outputs of one phase: `out[i * out_stride] = sum_k row[k] * x[i * stride +
+    /// k]`, each output's products summed by fused multiply-adds into two vector
+    /// accumulators (even and odd vectors of `row`), added, then summed across the eight lanes
+    /// in a fixed order: the same arithmetic for an output whatever `B` and whichever outputs
+    /// share the call. `row.len()` is a multiple of 8.
+    fn rows<const B: usize>(
+        _row: &[Self],
+        _x: &[Self],
+        _stride: usize,
+        _out: &mut [Self],
+        _out_stride: usize,
+    ) {
+        unreachable!("row kernel only where grouped() is true")
+    }
     /// Decimation (one phase) over the taps listed in `h` (coefficient) and `at` (plane,
     /// offset): `out[t] = sum_i h[i] * d[at[i].0 * stride + at[i].1 + t]` for every
     /// `t < out.len()` (a multiple of 8), each output summed in order of `i` with fused
@@ -108,6 +122,24 @@ impl PolySample for f32 {
         // SAFETY: AVX2/FMA present (grouped() is true only then); lengths checked above.
         unsafe {
             group_shared_avx2(coefs, xs, width, out)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!()
+    }
+    #[inline]
+    fn rows<const B: usize>(
+        row: &[f32],
+        x: &[f32],
+        stride: usize,
+        out: &mut [f32],
+        out_stride: usize,
+    ) {
+        assert!((1..=6).contains(&B) && row.len() % 8 == 0);
+        assert!(x.len() >= (B - 1) * stride + row.len() && out.len() > (B - 1) * out_stride);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2/FMA present (grouped() is true only then); bounds checked above.
+        unsafe {
+            rows_avx2::<B>(row, x.as_ptr(), stride, out.as_mut_ptr(), out_stride)
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!()
@@ -183,6 +215,20 @@ pub fn has_grouped_kernel<T: PolySample>(rate_in: u32, rate_out: u32) -> bool {
         && l <= MAX_EXACT_PHASES
         && l / gcd(l as u32, 8) as u64 <= MAX_GROUP_PATTERNS as u64
         && !has_phase_major_kernel::<T>(rate_in, rate_out)
+}
+
+/// Whether `T` streams from `rate_in` to `rate_out` run the row kernel ([`Kernel::Rows`])
+/// on this CPU: pairs with few enough phases that a 20 ms push holds at least four outputs
+/// of each, and so many group patterns that it holds less than two periods of them (where
+/// the grouped kernel's lanes could not share coefficient loads), with `M` a multiple of 8:
+/// 48k -> 44.1k (147 phases; also 96k -> 88.2k).
+pub fn has_row_kernel<T: PolySample>(rate_in: u32, rate_out: u32) -> bool {
+    let g = gcd(rate_in, rate_out);
+    T::grouped()
+        && std::mem::size_of::<T>() == 4
+        && (rate_out / g) as u64 <= MAX_EXACT_PHASES
+        && !has_phase_major_kernel::<T>(rate_in, rate_out)
+        && rows_apply(rate_in, rate_out)
 }
 
 /// Input frames [`PolyphaseStream::push`] takes at a time.
@@ -435,6 +481,54 @@ unsafe fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// [`PolySample::rows`] on AVX2/FMA: each vector of the row is loaded once for the `B`
+/// outputs.
+///
+/// # Safety
+/// AVX2 and FMA present; `row.len()` a multiple of 8; `x` valid for `(B - 1) * stride +
+/// row.len()` reads and `out` for writes at `i * out_stride`, `i < B`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::needless_range_loop)] // lanes of two arrays and a pointer, unrolled
+unsafe fn rows_avx2<const B: usize>(
+    row: &[f32],
+    x: *const f32,
+    stride: usize,
+    out: *mut f32,
+    out_stride: usize,
+) {
+    use std::arch::x86_64::*;
+    let taps = row.len();
+    let pr = row.as_ptr();
+    let mut even = [_mm256_setzero_ps(); B];
+    let mut odd = [_mm256_setzero_ps(); B];
+    let mut k = 0;
+    // SAFETY (all loads): k + 16 <= taps (k + 8 <= taps for the tail) below.
+    while k + 16 <= taps {
+        let c0 = _mm256_loadu_ps(pr.add(k));
+        let c1 = _mm256_loadu_ps(pr.add(k + 8));
+        for i in 0..B {
+            let xi = x.add(i * stride + k);
+            even[i] = _mm256_fmadd_ps(c0, _mm256_loadu_ps(xi), even[i]);
+            odd[i] = _mm256_fmadd_ps(c1, _mm256_loadu_ps(xi.add(8)), odd[i]);
+        }
+        k += 16;
+    }
+    if k < taps {
+        let c0 = _mm256_loadu_ps(pr.add(k));
+        for i in 0..B {
+            even[i] = _mm256_fmadd_ps(c0, _mm256_loadu_ps(x.add(i * stride + k)), even[i]);
+        }
+    }
+    for i in 0..B {
+        let acc = _mm256_add_ps(even[i], odd[i]);
+        let s4 = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        let s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+        *out.add(i * out_stride) = _mm_cvtss_f32(s1);
+    }
+}
+
 fn bessel_i0(x: f64) -> f64 {
     let (mut sum, mut term, mut k) = (1.0f64, 1.0f64, 1.0f64);
     let q = x * x / 4.0;
@@ -470,6 +564,51 @@ pub struct Bank<T> {
     /// The same coefficients regrouped for the grouped kernel (f32, exact phases, at most
     /// [`MAX_GROUP_PATTERNS`] patterns).
     pub groups: Option<Groups<T>>,
+    /// The rows placed for the row kernel (f32, pairs where [`rows_apply`] holds).
+    pub rows: Option<RowTable<T>>,
+}
+
+/// Rows for aligned loads. Every output of phase `p` starts its window at an absolute input
+/// frame `n - taps/2 + 1` with the same remainder `shift[p]` modulo 8 (`M` is a multiple of
+/// 8), so row `p` is stored `shift[p]` zeros to the right and read from the multiple of 8
+/// before the window: each vector load of input and coefficients then sits on a 32-byte
+/// boundary (with the history aligned by absolute frame), and each output's lanes sum the
+/// taps of its absolute frames modulo 8, whichever push computes it.
+pub struct RowTable<T> {
+    /// Distance between rows: `taps + 8`.
+    pub width: usize,
+    /// Per phase: `(shift, used length)`, the length `taps + shift` rounded up to 8.
+    pub shape: Vec<(usize, usize)>,
+    /// `phases * width` values, starting on a 64-byte boundary.
+    pub coefs: Aligned<T>,
+}
+
+/// Whether a rate pair gets a [`RowTable`]: `M` a multiple of 8, at least four outputs of
+/// each phase in a 20 ms push, and fewer than two periods of group patterns in one.
+fn rows_apply(rate_in: u32, rate_out: u32) -> bool {
+    let g = gcd(rate_in, rate_out);
+    let (m, l) = ((rate_in / g) as u64, (rate_out / g) as u64);
+    let per_push = rate_out as u64 / 50;
+    m % 8 == 0 && l >= 2 && l * 4 <= per_push && l / gcd(l as u32, 8) as u64 * 16 > per_push
+}
+
+fn build_rows<T: PolySample>(rows: &[T], taps: usize, l: u64, m: u64) -> RowTable<T> {
+    let width = taps + 8;
+    let half = (taps / 2) as i64;
+    let mut shape = vec![(0, 0); l as usize];
+    let mut coefs = vec![T::default(); l as usize * width];
+    for j in 0..l {
+        let (n, p) = ((j * m / l) as i64, ((j * m) % l) as usize);
+        let shift = (n - half + 1).rem_euclid(8) as usize;
+        shape[p] = (shift, (taps + shift).next_multiple_of(8));
+        coefs[p * width + shift..p * width + shift + taps]
+            .copy_from_slice(&rows[p * taps..(p + 1) * taps]);
+    }
+    RowTable {
+        width,
+        shape,
+        coefs: Aligned::new(&coefs),
+    }
 }
 
 /// Largest number of group patterns kept (the table is `patterns * width * 8` values).
@@ -642,11 +781,14 @@ fn design<T: PolySample>(rate_in: u32, rate_out: u32, spec: FilterSpec) -> Bank<
     } else {
         None
     };
+    let rows = (!interpolated && std::mem::size_of::<T>() == 4 && rows_apply(rate_in, rate_out))
+        .then(|| build_rows(&coefs, taps, l, m));
     Bank {
         taps,
         interpolated,
         coefs,
         groups,
+        rows,
     }
 }
 
@@ -657,11 +799,83 @@ pub(crate) fn gcd(mut a: u32, mut b: u32) -> u32 {
     a
 }
 
+/// Eight history frames on a 32-byte boundary.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
+struct Block<T>([T; 8]);
+
+/// A channel's history: a growable run of frames whose absolute index 8k starts a 32-byte
+/// boundary (with `PolyphaseStream::base` a multiple of 8), and whose last block is zero past
+/// the end. The row kernel's vector loads are then aligned and may read to the end of the
+/// last block. (A `Vec` of aligned blocks is all this needs; the aligned-vector crates add an
+/// allocator-level type for the same thing.)
+#[derive(Clone, Default)]
+struct Hist<T> {
+    blocks: Vec<Block<T>>,
+    len: usize,
+}
+
+impl<T: Copy + Default> Hist<T> {
+    /// Frames up to the end of the last block (zeros past `len`).
+    fn padded(&self) -> &[T] {
+        const { assert!(std::mem::size_of::<Block<T>>() == 8 * std::mem::size_of::<T>()) };
+        // SAFETY: `Block<T>` is `repr(C)` over `[T; 8]` with no padding (asserted above), so
+        // the blocks are `8 * blocks.len()` contiguous, initialised `T`s.
+        unsafe { std::slice::from_raw_parts(self.blocks.as_ptr().cast(), self.blocks.len() * 8) }
+    }
+
+    fn padded_mut(&mut self) -> &mut [T] {
+        const { assert!(std::mem::size_of::<Block<T>>() == 8 * std::mem::size_of::<T>()) };
+        // SAFETY: as in `padded`, and `&mut self` is the only borrow.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.blocks.as_mut_ptr().cast(), self.blocks.len() * 8)
+        }
+    }
+
+    fn clear(&mut self) {
+        self.blocks.clear();
+        self.len = 0;
+    }
+
+    /// Grows by `n` frames, zeros, and returns them to be written.
+    fn grow(&mut self, n: usize) -> &mut [T] {
+        let (start, len) = (self.len, self.len + n);
+        self.blocks.resize(len.div_ceil(8), Block::default());
+        self.len = len;
+        &mut self.padded_mut()[start..len]
+    }
+
+    fn extend_from_slice(&mut self, xs: &[T]) {
+        self.grow(xs.len()).copy_from_slice(xs);
+    }
+
+    /// Zeros up to `len` frames.
+    fn resize_zeros(&mut self, len: usize) {
+        if len > self.len {
+            self.grow(len - self.len);
+        }
+    }
+
+    /// Drops the first `n` frames, a multiple of 8.
+    fn drop_front(&mut self, n: usize) {
+        debug_assert!(n % 8 == 0 && n <= self.len);
+        self.blocks.drain(..n / 8);
+        self.len -= n;
+    }
+}
+
+impl<T: Copy + Default> std::ops::Deref for Hist<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.padded()[..self.len]
+    }
+}
+
 /// What the grouped kernel reads for one push: the window of each (channel, group), straight
 /// from the history or, for the last groups, from zero-padded copies, and each group's
 /// coefficients.
 struct Windows<'a, T> {
-    hist: &'a [Vec<T>],
+    hist: &'a [Hist<T>],
     /// `n_pad` windows per channel for the push's groups `pad_from..`.
     scratch: &'a [T],
     coefs: &'a [T],
@@ -709,7 +923,7 @@ pub struct PolyphaseStream<T: PolySample> {
     l: u64,
     /// Planar history per channel: `hist[c]` holds input frames from absolute index `base`
     /// (frames before 0 are zeros).
-    hist: Vec<Vec<T>>,
+    hist: Vec<Hist<T>>,
     base: i64,
     frames_in: u64,
     frames_out: u64,
@@ -723,6 +937,8 @@ pub struct PolyphaseStream<T: PolySample> {
     starts: Vec<usize>,
     /// Which inner loop this stream runs.
     kernel: Kernel,
+    /// Input frames [`Self::push`] takes at a time.
+    piece: usize,
     /// Output planes of the phase-major kernels.
     planes: Vec<T>,
     /// Decimation: the non-zero taps, coefficient and (plane, offset) in the deinterleaved
@@ -741,6 +957,9 @@ pub enum Kernel {
     Dot,
     /// Eight outputs of different phases per vector (f32, any exact-phase pair).
     Grouped,
+    /// One output per dot product, the outputs of a phase (`L` outputs apart) sharing each
+    /// load of its coefficients (f32; pairs where [`has_row_kernel`] holds).
+    Rows,
     /// Phase-major decimation by an integer (`L` = 1): eight consecutive outputs per vector,
     /// one contiguous load per multiply-add from the input deinterleaved by `M`.
     Decimate,
@@ -761,6 +980,8 @@ impl<T: PolySample> PolyphaseStream<T> {
             Kernel::Decimate
         } else if m == 1 && l <= MAX_PHASE_MAJOR_L {
             Kernel::Interpolate
+        } else if bank.rows.is_some() && T::grouped() {
+            Kernel::Rows
         } else if bank.groups.is_some() {
             Kernel::Grouped
         } else {
@@ -771,7 +992,7 @@ impl<T: PolySample> PolyphaseStream<T> {
             channels,
             m,
             l,
-            hist: vec![Vec::new(); channels],
+            hist: vec![Hist::default(); channels],
             base: 0,
             frames_in: 0,
             frames_out: 0,
@@ -780,11 +1001,19 @@ impl<T: PolySample> PolyphaseStream<T> {
             cands: Vec::new(),
             starts: Vec::new(),
             kernel,
+            piece: PUSH_PIECE_FRAMES,
             planes: Vec::new(),
             dec_h: Vec::new(),
             dec_at: Vec::new(),
             copy_phase0: false,
         };
+        if let (Kernel::Grouped, Some(groups)) = (kernel, s.bank.groups.as_ref()) {
+            // Pieces of whole multiples of eight pattern periods, so that long inputs share
+            // each coefficient load among eight groups (48k -> 44.1k: a period is 1280 input
+            // frames, and 4096-frame pieces held about three).
+            let period_in = (groups.patterns as u64 * 8 * m / l) as usize;
+            s.piece = period_in * 8 * PUSH_PIECE_FRAMES.div_ceil(period_in * 8);
+        }
         let taps = s.bank.taps;
         if kernel == Kernel::Decimate {
             for (k, &c) in s.bank.coefs[..taps].iter().enumerate() {
@@ -821,10 +1050,12 @@ impl<T: PolySample> PolyphaseStream<T> {
 
     /// Back to the initial state (the history starts with zeros before frame 0).
     pub fn reset(&mut self) {
-        let pre = self.bank.taps / 2 - 1;
+        // Zeros from a multiple of 8 frames before the first window (the row kernel's
+        // alignment; the other kernels take any base).
+        let pre = (self.bank.taps / 2 - 1).next_multiple_of(8);
         for h in &mut self.hist {
             h.clear();
-            h.resize(pre, T::default());
+            h.resize_zeros(pre);
         }
         self.base = -(pre as i64);
         self.frames_in = 0;
@@ -835,7 +1066,7 @@ impl<T: PolySample> PolyphaseStream<T> {
     pub fn push(&mut self, input: &[T], out: &mut Vec<T>) {
         // Long inputs in pieces, so the history and the kernels' scratch stay in cache (the
         // output does not depend on the chunking).
-        for piece in input.chunks(PUSH_PIECE_FRAMES * self.channels) {
+        for piece in input.chunks(self.piece * self.channels) {
             self.push_piece(piece, out);
         }
     }
@@ -847,8 +1078,9 @@ impl<T: PolySample> PolyphaseStream<T> {
             self.hist[0].extend_from_slice(input);
         } else {
             for (c, h) in self.hist.iter_mut().enumerate() {
-                h.reserve(frames);
-                h.extend(input.chunks_exact(ch).map(|f| f[c]));
+                for (d, f) in h.grow(frames).iter_mut().zip(input.chunks_exact(ch)) {
+                    *d = f[c];
+                }
             }
         }
         self.frames_in += frames as u64;
@@ -861,7 +1093,7 @@ impl<T: PolySample> PolyphaseStream<T> {
         let expected = (self.frames_in * self.l).div_ceil(self.m);
         let pad = self.bank.taps / 2 + 1;
         for h in &mut self.hist {
-            h.resize(h.len() + pad, T::default());
+            h.resize_zeros(h.len() + pad);
         }
         self.produce(Some(expected), out);
     }
@@ -893,6 +1125,7 @@ impl<T: PolySample> PolyphaseStream<T> {
                 Kernel::Decimate => self.produce_decimate(end, &mut out[start..]),
                 Kernel::Interpolate => self.produce_interpolate(end, &mut out[start..]),
                 Kernel::Dot => self.produce_dot(end, &mut out[start..]),
+                Kernel::Rows => self.produce_rows(end, &mut out[start..]),
             }
             self.frames_out = end;
         }
@@ -922,6 +1155,60 @@ impl<T: PolySample> PolyphaseStream<T> {
                     let r = p as usize;
                     T::dot(&bank.coefs[r * taps..(r + 1) * taps], x)
                 };
+            }
+        }
+    }
+
+    /// Outputs phase by phase: outputs `j`, `j + L`, `j + 2L` ... of the push share one
+    /// phase's coefficients, so up to six of them run in one kernel call that loads each
+    /// coefficient vector once (a 20 ms push of 48k -> 44.1k holds six outputs of each of its
+    /// 147 phases per channel). Loads are aligned (see [`RowTable`]).
+    fn produce_rows(&mut self, end: u64, dst: &mut [T]) {
+        const B: usize = 6;
+        let bank = &*self.bank;
+        let table = bank.rows.as_ref().expect("checked by the caller");
+        let (taps, ch) = (bank.taps, self.channels);
+        let half = (taps / 2) as i64;
+        let first = self.frames_out;
+        let (m, l) = (self.m as usize, self.l as usize);
+        let total = (end - first) as usize;
+        let (step_q, step_r) = ((m / l) as i64, m % l);
+        for (c, hist) in self.hist.iter().enumerate() {
+            let x = hist.padded();
+            // Window start and phase of output `first`, then stepped one output at a time
+            // without a division: n(j + 1) = n(j) + floor((p + M) / L).
+            let (mut n, mut p) = (
+                (first * self.m / self.l) as i64,
+                ((first * self.m) % self.l) as usize,
+            );
+            for o0 in 0..l.min(total) {
+                let (shift, used) = table.shape[p];
+                let row = &table.coefs[p * table.width..p * table.width + used];
+                let s0 = (n - half + 1 - self.base) as usize - shift;
+                // Outputs o0 + t * L of the push, windows M frames apart.
+                let count = (total - o0).div_ceil(l);
+                let mut t = 0;
+                while t + B <= count {
+                    let o = (o0 + t * l) * ch + c;
+                    T::rows::<B>(row, &x[s0 + t * m..], m, &mut dst[o..], l * ch);
+                    t += B;
+                }
+                let rest = count - t;
+                let (xs, o) = (&x[(s0 + t * m).min(x.len())..], (o0 + t * l) * ch + c);
+                match rest {
+                    0 => {}
+                    1 => T::rows::<1>(row, xs, m, &mut dst[o..], l * ch),
+                    2 => T::rows::<2>(row, xs, m, &mut dst[o..], l * ch),
+                    3 => T::rows::<3>(row, xs, m, &mut dst[o..], l * ch),
+                    4 => T::rows::<4>(row, xs, m, &mut dst[o..], l * ch),
+                    _ => T::rows::<5>(row, xs, m, &mut dst[o..], l * ch),
+                }
+                n += step_q;
+                p += step_r;
+                if p >= l {
+                    p -= l;
+                    n += 1;
+                }
             }
         }
     }
@@ -1196,10 +1483,11 @@ impl<T: PolySample> PolyphaseStream<T> {
     /// `8 * floor(frames_out / 8)`).
     fn compact(&mut self) {
         let keep_from = self.n_of(self.frames_out / 8 * 8) - (self.bank.taps / 2) as i64 + 1;
-        let dead = (keep_from - self.base).max(0) as usize;
+        // A multiple of 8, so that `base` stays one.
+        let dead = (keep_from - self.base).max(0) as usize / 8 * 8;
         if dead >= 4096 && dead * 2 >= self.hist[0].len() {
             for h in &mut self.hist {
-                h.drain(..dead);
+                h.drop_front(dead);
             }
             self.base += dead as i64;
         }
@@ -1258,6 +1546,7 @@ mod tests {
                 let want = match (m, l) {
                     (_, 1) => Kernel::Decimate,
                     (1, _) => Kernel::Interpolate,
+                    (160, 147) => Kernel::Rows,
                     _ => Kernel::Grouped,
                 };
                 assert_eq!(s.kernel(), want, "{rin}->{rout}");
@@ -1290,7 +1579,15 @@ mod tests {
         // share each coefficient load among up to eight (channel, group) lanes one period
         // apart, 20 ms pushes among the channels only, short pushes run lanes with their own
         // coefficients, four, two or one at a time; the output must not depend on which.
-        for (rin, rout) in [(44_100, 16_000), (22_050, 16_000), (44_100, 48_000)] {
+        for (rin, rout) in [
+            (44_100, 16_000),
+            (22_050, 16_000),
+            (44_100, 48_000),
+            // The row kernel: six outputs (and channels) of a phase per call, fewer in short
+            // pushes.
+            (48_000, 44_100),
+            (96_000, 88_200),
+        ] {
             for ch in 1..=3usize {
                 let frames = 60_000;
                 let chan = |c: usize| -> Vec<f32> {
