@@ -871,6 +871,25 @@ impl<T: Copy + Default> std::ops::Deref for Hist<T> {
     }
 }
 
+/// Output frames `t < full` of the interpolation body, `L` phases of `CH` channels:
+/// `body[(t * L + p) * CH + c] = planes[(c * L + p) * n + 1 + t]`.
+fn interleave<T: Copy, const L: usize, const CH: usize>(
+    body: &mut [T],
+    planes: &[T],
+    n: usize,
+    full: usize,
+) {
+    let cols: [[&[T]; L]; CH] =
+        std::array::from_fn(|c| std::array::from_fn(|p| &planes[(c * L + p) * n + 1..][..full]));
+    for (t, frame) in body[..full * L * CH].chunks_exact_mut(L * CH).enumerate() {
+        for p in 0..L {
+            for c in 0..CH {
+                frame[p * CH + c] = cols[c][p][t];
+            }
+        }
+    }
+}
+
 /// What the grouped kernel reads for one push: the window of each (channel, group), straight
 /// from the history or, for the last groups, from zero-padded copies, and each group's
 /// coefficients.
@@ -1273,7 +1292,9 @@ impl<T: PolySample> PolyphaseStream<T> {
         let n = ((n_last - n_first + 1) as usize).next_multiple_of(8);
         let s0 = (n_first as i64 - half + 1 - self.base) as usize;
         let h = &self.bank.coefs[..l * taps];
-        self.planes.resize(l * n, T::default());
+        // Every channel's planes first (channel c's at `c * l * n`), then one interleaving
+        // pass for all of them.
+        self.planes.resize(ch * l * n, T::default());
         for c in 0..ch {
             let hist = &self.hist[c];
             let want = n + taps - 1;
@@ -1285,39 +1306,51 @@ impl<T: PolySample> PolyphaseStream<T> {
                 self.scratch.resize(want, T::default());
                 &self.scratch
             };
+            let planes = &mut self.planes[c * l * n..(c + 1) * l * n];
             if self.copy_phase0 {
-                self.planes[..n].copy_from_slice(&x[taps / 2 - 1..taps / 2 - 1 + n]);
-                T::interpolate(&h[taps..], x, l - 1, n, &mut self.planes[n..]);
+                planes[..n].copy_from_slice(&x[taps / 2 - 1..taps / 2 - 1 + n]);
+                T::interpolate(&h[taps..], x, l - 1, n, &mut planes[n..]);
             } else {
-                T::interpolate(h, x, l, n, &mut self.planes);
+                T::interpolate(h, x, l, n, planes);
             }
-            // Output first + o is phase (first + o) % L of input position (first + o) / L:
-            // the phases p0.. of position 0, then whole positions, then a partial one.
-            let total = (end - first) as usize;
-            let p0 = (first % self.l) as usize;
-            let head = (l - p0).min(total);
-            let planes = &self.planes;
-            let at = |o: usize| {
-                let (t, p) = ((o + p0) / l, (o + p0) % l);
-                planes[p * n + t]
-            };
-            for o in 0..head {
-                dst[o * ch + c] = at(o);
+        }
+        // Output first + o is phase (first + o) % L of input position (first + o) / L:
+        // the phases p0.. of position 0, then whole positions, then a partial one.
+        let total = (end - first) as usize;
+        let p0 = (first % self.l) as usize;
+        let head = (l - p0).min(total);
+        let full = (total - head) / l;
+        let planes = &self.planes;
+        let at = |c: usize, o: usize| {
+            let (t, p) = ((o + p0) / l, (o + p0) % l);
+            planes[(c * l + p) * n + t]
+        };
+        for o in (0..head).chain(head + full * l..total) {
+            for c in 0..ch {
+                dst[o * ch + c] = at(c, o);
             }
-            let full = (total - head) / l;
-            let body = &mut dst[head * ch..(head + full * l) * ch];
-            // One strided pass per phase (no index checks in the loop; the earlier
-            // frame-by-frame loop over a runtime number of phases took a third of the time
-            // of 8k -> 16k).
-            for p in (0..l).filter(|_| full > 0) {
-                let col = &planes[p * n + 1..][..full];
-                let outs = body[p * ch + c..].iter_mut().step_by(l * ch);
-                for (d, &v) in outs.zip(col) {
-                    *d = v;
+        }
+        if full == 0 {
+            return;
+        }
+        let body = &mut dst[head * ch..(head + full * l) * ch];
+        // Frame by frame with the phase and channel counts known at compile time, which
+        // vectorises into shuffles (8k -> 16k mono 34 -> 27 us per s of audio, 16k -> 48k
+        // 102 -> 80: the strided passes below took a third of the kernel's time).
+        match (l, ch) {
+            (2, 1) => interleave::<T, 2, 1>(body, planes, n, full),
+            (3, 1) => interleave::<T, 3, 1>(body, planes, n, full),
+            (2, 2) => interleave::<T, 2, 2>(body, planes, n, full),
+            (3, 2) => interleave::<T, 3, 2>(body, planes, n, full),
+            // One strided pass per phase and channel.
+            _ => {
+                for (c, p) in (0..ch).flat_map(|c| (0..l).map(move |p| (c, p))) {
+                    let col = &planes[(c * l + p) * n + 1..][..full];
+                    let outs = body[p * ch + c..].iter_mut().step_by(l * ch);
+                    for (d, &v) in outs.zip(col) {
+                        *d = v;
+                    }
                 }
-            }
-            for o in head + full * l..total {
-                dst[o * ch + c] = at(o);
             }
         }
     }
