@@ -846,7 +846,21 @@ impl<T: Copy + Default> Hist<T> {
     }
 
     fn extend_from_slice(&mut self, xs: &[T]) {
-        self.grow(xs.len()).copy_from_slice(xs);
+        // Fill the last block, then whole blocks straight from `xs` (no zeroing first).
+        let fill = (8 - self.len % 8) % 8;
+        let (head, rest) = xs.split_at(fill.min(xs.len()));
+        if !head.is_empty() {
+            let len = self.len;
+            self.padded_mut()[len..len + head.len()].copy_from_slice(head);
+            self.len += head.len();
+        }
+        let whole = rest.chunks_exact(8);
+        let tail = whole.remainder();
+        self.blocks.reserve(rest.len().div_ceil(8));
+        self.blocks
+            .extend(whole.map(|c| Block(c.try_into().expect("8 frames"))));
+        self.len += rest.len() - tail.len();
+        self.grow(tail.len()).copy_from_slice(tail);
     }
 
     /// Zeros up to `len` frames.
@@ -868,6 +882,23 @@ impl<T: Copy + Default> std::ops::Deref for Hist<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
         &self.padded()[..self.len]
+    }
+}
+
+/// `src` (whole frames of `M`) deinterleaved into the first `src.len() / M` values of `M`
+/// planes `stride` apart: `planes[r * stride + u] = src[u * M + r]`. With `M` known at
+/// compile time this vectorises (the runtime-`M` loop took a quarter of 48k -> 16k's time).
+fn deinterleave<T: Copy, const M: usize>(planes: &mut [T], stride: usize, src: &[T]) {
+    let u_end = src.len() / M;
+    let mut rows = planes.chunks_exact_mut(stride);
+    let planes: [&mut [T]; M] = std::array::from_fn(|_| {
+        let row = rows.next().expect("M planes");
+        &mut row[..u_end]
+    });
+    for (u, f) in src.chunks_exact(M).enumerate() {
+        for r in 0..M {
+            planes[r][u] = f[r];
+        }
     }
 }
 
@@ -1250,13 +1281,20 @@ impl<T: PolySample> PolyphaseStream<T> {
             // Plane r holds hist[s0 + u * m + r]; zeros past the history.
             let src = &hist[s0.min(hist.len())..];
             let whole = (src.len() / m).min(stride);
-            for (r, plane) in self.scratch[..m * stride]
-                .chunks_exact_mut(stride)
-                .enumerate()
-            {
-                for (d, f) in plane[..whole].iter_mut().zip(src.chunks_exact(m)) {
-                    *d = f[r];
+            let planes = &mut self.scratch[..m * stride];
+            match m {
+                2 => deinterleave::<T, 2>(planes, stride, &src[..whole * 2]),
+                3 => deinterleave::<T, 3>(planes, stride, &src[..whole * 3]),
+                4 => deinterleave::<T, 4>(planes, stride, &src[..whole * 4]),
+                _ => {
+                    for (r, plane) in planes.chunks_exact_mut(stride).enumerate() {
+                        for (d, f) in plane[..whole].iter_mut().zip(src.chunks_exact(m)) {
+                            *d = f[r];
+                        }
+                    }
                 }
+            }
+            for (r, plane) in planes.chunks_exact_mut(stride).enumerate() {
                 plane[whole..].fill(T::default());
                 if whole < stride {
                     if let Some(&v) = src.get(whole * m + r) {
