@@ -302,3 +302,30 @@ def test_standalone_nodes_stream_and_one_shot() -> None:
     parts.append(node.flush())
     streamed = np.concatenate([np.asarray(p) for p in parts if p is not None])
     np.testing.assert_array_equal(streamed, whole)
+
+
+def test_one_shot_calls_join_the_flushed_tail_and_start_fresh_each_time() -> None:
+    # The runtime joins process() and flush() of a whole-clip call (NativeNode.run): audio
+    # appended, lists concatenated; each call is a new stream, also after a refused one.
+    x = music(44100, 0.7, 2)
+    node = AudioResampleNode(16000)
+    head = node.process(x, sample_rate=44100)
+    tail = node.flush()
+    assert head is not None and tail is not None and tail.frames > 0
+    whole = node(x, sample_rate=44100)
+    assert isinstance(whole, Audio) and whole.sample_rate == 16000
+    assert whole.shape == (int(np.ceil(x.shape[0] * 16000 / 44100)), 2)
+    np.testing.assert_array_equal(whole, np.concatenate([head, tail]))
+    with pytest.raises(remotemedia.NodeError, match="finite"):
+        node(np.full(100, np.nan, np.float32), sample_rate=44100)
+    np.testing.assert_array_equal(node(x, sample_rate=44100), whole)
+
+    speech = bursts(16000)
+    vad = VADNode(threshold=-30, frame_length_ms=20)
+    head_s = vad.process(speech, sample_rate=16000) or []
+    tail_s = vad.flush() or []
+    segments = vad(speech, sample_rate=16000)
+    assert len(segments) >= 2
+    assert [(s.start_ms, s.end_ms) for s in segments] == [
+        (s.start_ms, s.end_ms) for s in [*head_s, *tail_s]
+    ]

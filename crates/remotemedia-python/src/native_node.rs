@@ -157,17 +157,36 @@ pub struct NativeNode {
     state: Mutex<State>,
 }
 
+/// Whether an input is worth releasing the GIL for.
+fn is_big(input: &Option<Data>) -> bool {
+    input
+        .as_ref()
+        .and_then(Data::as_audio)
+        .is_some_and(|a| a.samples().len() >= DETACH_MIN_SAMPLES)
+}
+
+/// A whole clip's two outputs (`process`, then `flush`) as one, as `remotemedia.nodes.audio._join`
+/// joins them: audio appended (the head's buffer reused, no copy of it), lists concatenated,
+/// anything else a list of both.
+fn join_outputs(head: Option<Data>, tail: Option<Data>) -> Option<Data> {
+    match (head, tail) {
+        (h, None) => h,
+        (None, t) => t,
+        (Some(Data::Audio(h)), Some(Data::Audio(t))) if t.frames() == 0 => Some(Data::Audio(h)),
+        (Some(Data::Audio(h)), Some(Data::Audio(t))) if h.same_shape(&t) => {
+            h.appended(&t).map(Data::Audio)
+        }
+        (Some(h), Some(t)) => Data::join(vec![h, t]),
+    }
+}
+
 impl NativeNode {
     fn call<'py>(
         &self,
         py: Python<'py>,
         input: Option<Data>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let big = input
-            .as_ref()
-            .and_then(Data::as_audio)
-            .is_some_and(|a| a.samples().len() >= DETACH_MIN_SAMPLES);
-        let work = move |state: &mut State| -> Result<Option<Data>, remotemedia_core::NodeError> {
+        self.run_with_state(py, is_big(&input), move |state| {
             // Native nodes never wait on anything: one poll completes them.
             if !state.started {
                 complete(state.node.start())?;
@@ -177,7 +196,17 @@ impl NativeNode {
                 Some(d) => complete(state.node.process(d)),
                 None => complete(state.node.flush()),
             }
-        };
+        })
+    }
+
+    /// Runs `work` on the node's state: right here keeping the GIL for a small input
+    /// (`!big`) and a free node, otherwise without the GIL.
+    fn run_with_state<'py>(
+        &self,
+        py: Python<'py>,
+        big: bool,
+        work: impl FnOnce(&mut State) -> Result<Option<Data>, remotemedia_core::NodeError> + Send,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let result = match self.state.try_lock() {
             // Small input and a free node: run right here, keeping the GIL.
             Ok(mut guard) if !big => work(&mut guard),
@@ -229,6 +258,31 @@ impl NativeNode {
             None => Ok(None),
             Some(d) => self.call(py, Some(d)),
         }
+    }
+
+    /// A whole clip: a fresh stream, `process` then `flush`, their outputs joined (audio
+    /// appended without copying the head). `data` and `sample_rate` as for `process`.
+    #[pyo3(signature = (data, sample_rate = None))]
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        sample_rate: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let input = call_input(data, sample_rate)?;
+        self.run_with_state(py, is_big(&input), move |state| {
+            complete(state.node.start())?;
+            state.started = true;
+            let head = match input {
+                Some(d) => complete(state.node.process(d)),
+                None => Ok(None),
+            };
+            // The next call starts a new stream whatever happened here.
+            let tail = head.and_then(|h| Ok((h, complete(state.node.flush())?)));
+            state.started = false;
+            let (head, tail) = tail?;
+            Ok(join_outputs(head, tail))
+        })
     }
 
     /// Ends the stream: returns what is still buffered; the next `process` starts a new one.

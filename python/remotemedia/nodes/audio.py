@@ -90,15 +90,21 @@ class BuiltinNode(Node[OutT]):
             self._engine.reset()
 
     def __call__(self, data: Any, sample_rate: int | None = None) -> OutT:
-        """Processes a whole clip: ``process`` then ``flush``, joined."""
-        self.reset()
-        head = self.process(data, sample_rate)
-        tail = self.flush()
-        out: OutT = _join(head, tail)
+        """Processes a whole clip: ``process`` then ``flush``, joined (by the runtime, which
+        appends the flushed tail to the head's buffer instead of copying both)."""
+        engine = self._engine
+        if engine is None:
+            engine = self._engine = _native.NativeNode(
+                self.manifest_type(), params_json(self.manifest_type(), self.params)
+            )
+        out: OutT = engine.run(data, sample_rate)
         return out
 
 
 def _join(head: Any, tail: Any) -> Any:
+    """A whole clip's ``process`` and ``flush`` outputs as one, in Python: what the runtime's
+    ``NativeNode.run`` does for native nodes, kept for the pure-Python reference nodes
+    (``remotemedia.reference``) so both are joined by the same rule."""
     if tail is None or (isinstance(tail, list) and not tail and head is not None):
         return head
     if head is None:

@@ -391,6 +391,32 @@ impl AudioBuffer {
         }
     }
 
+    /// `self` followed by `tail` (same shape), reusing `self`'s allocation when nothing else
+    /// holds it (a whole-clip node call joins a long head and a short flushed tail without
+    /// copying the head). `None` if the shapes differ.
+    pub fn appended(self, tail: &AudioBuffer) -> Option<AudioBuffer> {
+        if !self.same_shape(tail) {
+            return None;
+        }
+        fn cat<T: Copy + Send + Sync + 'static>(a: SampleBuf<T>, b: &[T]) -> SampleBuf<T> {
+            let mut v = a.into_vec();
+            v.extend_from_slice(b);
+            v.into()
+        }
+        let samples = match (self.samples, &tail.samples) {
+            (Samples::F32(a), Samples::F32(b)) => Samples::F32(cat(a, b)),
+            (Samples::I16(a), Samples::I16(b)) => Samples::I16(cat(a, b)),
+            (Samples::I32(a), Samples::I32(b)) => Samples::I32(cat(a, b)),
+            (Samples::F64(a), Samples::F64(b)) => Samples::F64(cat(a, b)),
+            _ => return None,
+        };
+        Some(AudioBuffer {
+            samples,
+            sample_rate: self.sample_rate,
+            channels: self.channels,
+        })
+    }
+
     /// Joins buffers of the same shape; `None` if any shape differs or `parts` is empty.
     pub fn concat(parts: &[&AudioBuffer]) -> Option<AudioBuffer> {
         let first = parts.first()?;
