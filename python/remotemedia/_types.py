@@ -66,8 +66,8 @@ class Audio(np.ndarray):
     def __array_finalize__(self, obj: Any) -> None:
         # Views, slices and results of an Audio keep its rate; arrays made from scratch
         # (`obj` is None: the runtime's outputs, which set the rate next) or from a plain
-        # ndarray have none. (Not getattr with a default: on an object without the attribute
-        # that builds an exception, a tenth of a stream chunk's cost.)
+        # ndarray have none. Replaced below by the runtime's C version of this same rule
+        # (numpy calls a capsule'd C finalizer directly: no Python call per new array).
         self.sample_rate = obj.sample_rate if isinstance(obj, Audio) else None
 
     @property
@@ -180,6 +180,18 @@ def _waveform_svg(mono: np.ndarray, width: int = 600, height: int = 72) -> str:
         f'height="{height}" viewBox="0 0 {width} {height}" style="background:#f6f8fc">'
         f"{body}</svg>"
     )
+
+
+def _install_native_finalizer() -> None:
+    # The same rule as `Audio.__array_finalize__` above, as a C function numpy calls directly
+    # (a stream makes an Audio per output and every slice of one is a new Audio). A subclass
+    # that overrides `__array_finalize__` sets `sample_rate` itself.
+    from remotemedia import _native
+
+    Audio.__array_finalize__ = _native.audio_finalizer(Audio)  # type: ignore[method-assign]
+
+
+_install_native_finalizer()
 
 
 @dataclass(frozen=True, slots=True)

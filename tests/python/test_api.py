@@ -329,3 +329,16 @@ def test_one_shot_calls_join_the_flushed_tail_and_start_fresh_each_time() -> Non
     assert [(s.start_ms, s.end_ms) for s in segments] == [
         (s.start_ms, s.end_ms) for s in [*head_s, *tail_s]
     ]
+
+
+def test_audio_views_slices_and_results_keep_the_rate() -> None:
+    # Audio's finalizer (the runtime's C version of Audio.__array_finalize__): a new Audio
+    # made from an Audio keeps its rate, one made from a plain array or from scratch has None.
+    a = Audio(np.arange(12, dtype=np.float32).reshape(6, 2), 22050)
+    for derived in (a[1:4], a[:, 0], a * 2, a.view(Audio), np.abs(a), a.copy()):
+        assert isinstance(derived, Audio) and derived.sample_rate == 22050
+    assert np.zeros(3).view(Audio).sample_rate is None
+    assert np.ndarray.__new__(Audio, (4,)).sample_rate is None
+    assert type(np.asarray(a)) is np.ndarray
+    out = Pipeline("r").add_node(AudioResampleNode(16000)).run(a[:, 0].copy(), sample_rate=22050)
+    assert out.sample_rate == 16000 and out[1:].sample_rate == 16000

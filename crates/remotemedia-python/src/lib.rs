@@ -176,6 +176,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(io::write_file, m)?)?;
     m.add_function(wrap_pyfunction!(io::run_files, m)?)?;
     m.add_class::<io::BlockReader>()?;
+    m.add_function(wrap_pyfunction!(convert::audio_finalizer, m)?)?;
     m.add_function(wrap_pyfunction!(convert::_set_crossing_log, m)?)?;
     m.add_function(wrap_pyfunction!(convert::_take_crossing_log, m)?)?;
     m.add_function(wrap_pyfunction!(_wait_for_interrupted_calls, m)?)?;
