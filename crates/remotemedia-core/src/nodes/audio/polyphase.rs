@@ -217,11 +217,11 @@ pub fn has_grouped_kernel<T: PolySample>(rate_in: u32, rate_out: u32) -> bool {
         && !has_phase_major_kernel::<T>(rate_in, rate_out)
 }
 
-/// Whether `T` streams from `rate_in` to `rate_out` run the row kernel ([`Kernel::Rows`])
-/// on this CPU: pairs with few enough phases that a 20 ms push holds at least four outputs
-/// of each, and so many group patterns that it holds less than two periods of them (where
-/// the grouped kernel's lanes could not share coefficient loads), with `M` a multiple of 8:
-/// 48k -> 44.1k (147 phases; also 96k -> 88.2k).
+/// Whether mono `T` streams from `rate_in` to `rate_out` run the row kernel
+/// ([`Kernel::Rows`]) on this CPU: pairs with few enough phases that a 20 ms push holds at
+/// least three outputs of each, and so many group patterns that it holds less than two
+/// periods of them (where the grouped kernel's lanes could not share coefficient loads), with
+/// `M` a multiple of 8: 48k -> 44.1k and 48k -> 22.05k (147 phases; also 96k -> 88.2k).
 pub fn has_row_kernel<T: PolySample>(rate_in: u32, rate_out: u32) -> bool {
     let g = gcd(rate_in, rate_out);
     T::grouped()
@@ -233,6 +233,8 @@ pub fn has_row_kernel<T: PolySample>(rate_in: u32, rate_out: u32) -> bool {
 
 /// Input frames [`PolyphaseStream::push`] takes at a time.
 const PUSH_PIECE_FRAMES: usize = 4096;
+/// Longest piece the grouped kernel's whole periods may make.
+const MAX_PIECE_FRAMES: usize = 32_768;
 
 /// Largest interpolation factor the phase-major interpolation kernel takes.
 pub const MAX_PHASE_MAJOR_L: u64 = 6;
@@ -583,13 +585,13 @@ pub struct RowTable<T> {
     pub coefs: Aligned<T>,
 }
 
-/// Whether a rate pair gets a [`RowTable`]: `M` a multiple of 8, at least four outputs of
+/// Whether a rate pair gets a [`RowTable`]: `M` a multiple of 8, at least three outputs of
 /// each phase in a 20 ms push, and fewer than two periods of group patterns in one.
 fn rows_apply(rate_in: u32, rate_out: u32) -> bool {
     let g = gcd(rate_in, rate_out);
     let (m, l) = ((rate_in / g) as u64, (rate_out / g) as u64);
     let per_push = rate_out as u64 / 50;
-    m % 8 == 0 && l >= 2 && l * 4 <= per_push && l / gcd(l as u32, 8) as u64 * 16 > per_push
+    m % 8 == 0 && l >= 2 && l * 3 <= per_push && l / gcd(l as u32, 8) as u64 * 16 > per_push
 }
 
 fn build_rows<T: PolySample>(rows: &[T], taps: usize, l: u64, m: u64) -> RowTable<T> {
@@ -1030,7 +1032,10 @@ impl<T: PolySample> PolyphaseStream<T> {
             Kernel::Decimate
         } else if m == 1 && l <= MAX_PHASE_MAJOR_L {
             Kernel::Interpolate
-        } else if bank.rows.is_some() && T::grouped() {
+        } else if bank.rows.is_some() && T::grouped() && channels == 1 {
+            // Mono: the row kernel. With two or more channels the grouped kernel shares each
+            // coefficient load across the channels, which is as fast or faster (48k -> 44.1k
+            // stereo about even, 48k -> 22.05k stereo 10-15% faster; docs/resampling.md).
             Kernel::Rows
         } else if bank.groups.is_some() {
             Kernel::Grouped
@@ -1059,10 +1064,13 @@ impl<T: PolySample> PolyphaseStream<T> {
         };
         if let (Kernel::Grouped, Some(groups)) = (kernel, s.bank.groups.as_ref()) {
             // Pieces of whole multiples of eight pattern periods, so that long inputs share
-            // each coefficient load among eight groups (48k -> 44.1k: a period is 1280 input
-            // frames, and 4096-frame pieces held about three).
-            let period_in = (groups.patterns as u64 * 8 * m / l) as usize;
-            s.piece = period_in * 8 * PUSH_PIECE_FRAMES.div_ceil(period_in * 8);
+            // each coefficient load among eight groups (48k -> 22.05k: a period is 2560 input
+            // frames, and a 4096-frame piece held one and a half), unless eight periods are
+            // too long to stay in cache (pairs with many patterns and a large ratio).
+            let eight = (groups.patterns as u64 * 8 * m / l) as usize * 8;
+            if eight <= MAX_PIECE_FRAMES {
+                s.piece = eight * PUSH_PIECE_FRAMES.div_ceil(eight);
+            }
         }
         let taps = s.bank.taps;
         if kernel == Kernel::Decimate {
@@ -1607,6 +1615,7 @@ mod tests {
             (8_000, 48_000),
             (11_025, 44_100),
             (40_000, 8_000),
+            (48_000, 22_050),
         ] {
             let x: Vec<f32> = (0..5000)
                 .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
@@ -1617,7 +1626,7 @@ mod tests {
                 let want = match (m, l) {
                     (_, 1) => Kernel::Decimate,
                     (1, _) => Kernel::Interpolate,
-                    (160, 147) => Kernel::Rows,
+                    (160 | 320, 147) => Kernel::Rows,
                     _ => Kernel::Grouped,
                 };
                 assert_eq!(s.kernel(), want, "{rin}->{rout}");
@@ -1654,12 +1663,22 @@ mod tests {
             (44_100, 16_000),
             (22_050, 16_000),
             (44_100, 48_000),
-            // The row kernel: six outputs (and channels) of a phase per call, fewer in short
-            // pushes.
+            // The row kernel in mono (six outputs of a phase per call, fewer in short
+            // pushes), the grouped kernel with more channels.
             (48_000, 44_100),
             (96_000, 88_200),
+            (48_000, 22_050),
         ] {
             for ch in 1..=3usize {
+                if use_avx2() && (rin, rout) == (48_000, 44_100) {
+                    let s = PolyphaseStream::<f32>::new(rin, rout, ch, SPEC);
+                    let want = if ch == 1 {
+                        Kernel::Rows
+                    } else {
+                        Kernel::Grouped
+                    };
+                    assert_eq!(s.kernel(), want, "x{ch}");
+                }
                 let frames = 60_000;
                 let chan = |c: usize| -> Vec<f32> {
                     (0..frames)

@@ -356,8 +356,9 @@ impl<T: Sample + Default + polyphase::PolySample> StreamResampler<T> {
         let engine = if polyphase::has_phase_major_kernel::<T>(rate_in, rate_out)
             || polyphase::has_row_kernel::<T>(rate_in, rate_out)
         {
-            // The row kernel (48k -> 44.1k in f32 with AVX2/FMA): 0.65-0.8x rubato's time
-            // whole and in 20 ms pushes, mono or stereo (docs/resampling.md).
+            // The row kernel (48k -> 44.1k in f32 with AVX2/FMA; mono, the grouped kernel
+            // with more channels): 0.6-0.75x rubato's time whole and in 20 ms pushes
+            // (docs/resampling.md).
             ResampleEngine::Polyphase
         } else if close_down(rate_in, rate_out)
             && polyphase::has_grouped_kernel::<T>(rate_in, rate_out)
