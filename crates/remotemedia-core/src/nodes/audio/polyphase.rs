@@ -1217,56 +1217,53 @@ impl<T: PolySample> PolyphaseStream<T> {
         }
     }
 
-    /// Outputs phase by phase: outputs `j`, `j + L`, `j + 2L` ... of the push share one
+    /// Outputs phase by phase (mono): outputs `j`, `j + L`, `j + 2L` ... of the push share one
     /// phase's coefficients, so up to six of them run in one kernel call that loads each
     /// coefficient vector once (a 20 ms push of 48k -> 44.1k holds six outputs of each of its
-    /// 147 phases per channel). Loads are aligned (see [`RowTable`]).
+    /// 147 phases). Loads are aligned (see [`RowTable`]).
     fn produce_rows(&mut self, end: u64, dst: &mut [T]) {
         const B: usize = 6;
+        debug_assert_eq!(self.channels, 1, "the row kernel is chosen for mono only");
         let bank = &*self.bank;
         let table = bank.rows.as_ref().expect("checked by the caller");
-        let (taps, ch) = (bank.taps, self.channels);
-        let half = (taps / 2) as i64;
+        let half = (bank.taps / 2) as i64;
         let first = self.frames_out;
         let (m, l) = (self.m as usize, self.l as usize);
         let total = (end - first) as usize;
         let (step_q, step_r) = ((m / l) as i64, m % l);
-        for (c, hist) in self.hist.iter().enumerate() {
-            let x = hist.padded();
-            // Window start and phase of output `first`, then stepped one output at a time
-            // without a division: n(j + 1) = n(j) + floor((p + M) / L).
-            let (mut n, mut p) = (
-                (first * self.m / self.l) as i64,
-                ((first * self.m) % self.l) as usize,
-            );
-            for o0 in 0..l.min(total) {
-                let (shift, used) = table.shape[p];
-                let row = &table.coefs[p * table.width..p * table.width + used];
-                let s0 = (n - half + 1 - self.base) as usize - shift;
-                // Outputs o0 + t * L of the push, windows M frames apart.
-                let count = (total - o0).div_ceil(l);
-                let mut t = 0;
-                while t + B <= count {
-                    let o = (o0 + t * l) * ch + c;
-                    T::rows::<B>(row, &x[s0 + t * m..], m, &mut dst[o..], l * ch);
-                    t += B;
+        let x = self.hist[0].padded();
+        // Window start and phase of output `first`, then stepped one output at a time without
+        // a division: n(j + 1) = n(j) + floor((p + M) / L).
+        let (mut n, mut p) = (
+            (first * self.m / self.l) as i64,
+            ((first * self.m) % self.l) as usize,
+        );
+        for o0 in 0..l.min(total) {
+            let (shift, used) = table.shape[p];
+            let row = &table.coefs[p * table.width..p * table.width + used];
+            let s0 = (n - half + 1 - self.base) as usize - shift;
+            // Outputs o0 + t * L of the push, windows M frames apart.
+            let count = (total - o0).div_ceil(l);
+            let mut t = 0;
+            while t + B <= count {
+                T::rows::<B>(row, &x[s0 + t * m..], m, &mut dst[o0 + t * l..], l);
+                t += B;
+            }
+            if t < count {
+                let (xs, out) = (&x[s0 + t * m..], &mut dst[o0 + t * l..]);
+                match count - t {
+                    1 => T::rows::<1>(row, xs, m, out, l),
+                    2 => T::rows::<2>(row, xs, m, out, l),
+                    3 => T::rows::<3>(row, xs, m, out, l),
+                    4 => T::rows::<4>(row, xs, m, out, l),
+                    _ => T::rows::<5>(row, xs, m, out, l),
                 }
-                let rest = count - t;
-                let (xs, o) = (&x[(s0 + t * m).min(x.len())..], (o0 + t * l) * ch + c);
-                match rest {
-                    0 => {}
-                    1 => T::rows::<1>(row, xs, m, &mut dst[o..], l * ch),
-                    2 => T::rows::<2>(row, xs, m, &mut dst[o..], l * ch),
-                    3 => T::rows::<3>(row, xs, m, &mut dst[o..], l * ch),
-                    4 => T::rows::<4>(row, xs, m, &mut dst[o..], l * ch),
-                    _ => T::rows::<5>(row, xs, m, &mut dst[o..], l * ch),
-                }
-                n += step_q;
-                p += step_r;
-                if p >= l {
-                    p -= l;
-                    n += 1;
-                }
+            }
+            n += step_q;
+            p += step_r;
+            if p >= l {
+                p -= l;
+                n += 1;
             }
         }
     }
