@@ -45,6 +45,10 @@ struct Weights {
     l3_weight_t: [[f32; 16]; 16],
     rnn1: [[i16; 80]; 128],
     rnn2: [[i16; 64]; 128],
+    /// `rnn1` for the AVX2 kernel: `[input pair][row]`, each i32 holding the row's weights
+    /// for inputs `2p` (low half) and `2p + 1` (high half), as `vpmaddwd` reads them.
+    rnn1_pairs: [[i32; 128]; 40],
+    rnn2_pairs: [[i32; 128]; 32],
     output: [i16; 128],
 }
 
@@ -74,6 +78,15 @@ fn weights() -> &'static Weights {
             for (o, row) in m.chunks_exact(16).enumerate() {
                 for (i, &v) in row.iter().enumerate() {
                     t[i][o] = v;
+                }
+            }
+            t
+        }
+        fn pairs<const IN: usize, const P: usize>(m: &[[i16; IN]; 128]) -> [[i32; 128]; P] {
+            let mut t = [[0i32; 128]; P];
+            for (p, col) in t.iter_mut().enumerate() {
+                for (v, row) in col.iter_mut().zip(m) {
+                    *v = (row[2 * p] as u16 as i32) | ((row[2 * p + 1] as i32) << 16);
                 }
             }
             t
@@ -109,6 +122,8 @@ fn weights() -> &'static Weights {
             l2_bias: fill(f32_at, 385),
             l3_kernel_t: taps_transposed(fill(f32_at, 401)),
             l3_weight_t: transposed(fill(f32_at, 449)),
+            rnn1_pairs: pairs(&rnn1),
+            rnn2_pairs: pairs(&rnn2),
             rnn1,
             rnn2,
             output: fill(i16_at, Q + 10240 + 8192),
@@ -161,7 +176,7 @@ impl Engine {
             // SAFETY: the CPU has AVX2 (checked at run time).
             return unsafe { self.predict_avx2(frame) };
         }
-        self.predict_any(frame)
+        self.predict_any::<false>(frame)
     }
 
     /// [`Engine::predict`] compiled for AVX2: the minGRU dot products run 16 lanes wide
@@ -171,11 +186,12 @@ impl Engine {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn predict_avx2(&mut self, frame: &[f32; FRAME]) -> f32 {
-        self.predict_any(frame)
+        self.predict_any::<true>(frame)
     }
 
+    /// The network; `AVX2` only when the caller runs with AVX2 enabled.
     #[inline(always)]
-    fn predict_any(&mut self, frame: &[f32; FRAME]) -> f32 {
+    fn predict_any<const AVX2: bool>(&mut self, frame: &[f32; FRAME]) -> f32 {
         // earshot works at i16 scale (better FFT precision) and scales the power back.
         const SCALE: f32 = 32768.0;
         self.ring.copy_within(FRAME.., 0);
@@ -203,11 +219,8 @@ impl Engine {
 
         self.features.copy_within(N_MELS.., 0);
         let cur = &mut self.features[N_MELS * (N_CONTEXT_FRAMES - 1)..];
-        for (f, &(start, coeffs)) in cur.iter_mut().zip(&filters::MEL_COEFFS) {
-            let mut band = 0.0;
-            for (p, c) in power[start..start + coeffs.len()].iter().zip(coeffs) {
-                band += p * c;
-            }
+        let bands = mel_bands(&power);
+        for (f, band) in cur.iter_mut().zip(bands) {
             *f = (band + 1e-20).ln();
         }
         let w = self.w;
@@ -225,15 +238,87 @@ impl Engine {
         let (h1, h2) = self.state.split_at_mut(64);
         let h1: &mut [i16; 64] = h1.try_into().expect("64");
         let h2: &mut [i16; 64] = h2.try_into().expect("64");
-        mingru(&l3, h1, &w.rnn1);
+        mingru::<80, 40, AVX2>(&l3, h1, &w.rnn1, &w.rnn1_pairs);
         let h1c = *h1;
-        mingru(&h1c, h2, &w.rnn2);
+        mingru::<64, 32, AVX2>(&h1c, h2, &w.rnn2, &w.rnn2_pairs);
         let mut out = 0i32;
         for (&s, &o) in self.state.iter().zip(&w.output) {
             out = out.wrapping_add(s as i32 * o as i32); // Q15 * Q9 = Q24
         }
         1. / (1. + (-(out as f32 / 16_777_216.0)).exp())
     }
+}
+
+/// Bands per group of the mel filterbank computed side by side.
+const MEL_LANES: usize = 8;
+
+/// The mel filterbank arranged for [`mel_bands`]: bands in groups of [`MEL_LANES`], each
+/// group's coefficients `[k][lane]`, zero-padded to the group's longest band.
+struct MelTable {
+    /// First FFT bin of each band.
+    start: [usize; N_MELS],
+    /// Per group: `[k][lane]` for k below the group's longest band.
+    coefs: Vec<Vec<[f32; MEL_LANES]>>,
+}
+
+fn mel_table() -> &'static MelTable {
+    static T: OnceLock<MelTable> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut start = [0; N_MELS];
+        for (s, &(first, _)) in start.iter_mut().zip(&filters::MEL_COEFFS) {
+            *s = first;
+        }
+        let coefs = filters::MEL_COEFFS
+            .chunks(MEL_LANES)
+            .map(|group| {
+                let longest = group.iter().map(|(_, c)| c.len()).max().unwrap_or(0);
+                for &(first, _) in group {
+                    // Padded lanes read real bins (times zero).
+                    assert!(first + longest <= N_BINS, "mel band past the spectrum");
+                }
+                (0..longest)
+                    .map(|k| {
+                        let mut row = [0.0; MEL_LANES];
+                        for (r, (_, c)) in row.iter_mut().zip(group) {
+                            *r = c.get(k).copied().unwrap_or(0.0);
+                        }
+                        row
+                    })
+                    .collect()
+            })
+            .collect();
+        MelTable { start, coefs }
+    })
+}
+
+/// Mel band energies of a power spectrum. Each band sums its bins in order from 0.0, as
+/// earshot does (one chain of dependent adds per band, about 1000 in all, was the engine's
+/// largest cost); eight bands run side by side instead of one after another. A padded lane
+/// adds `power * 0.0 = +0.0` to a non-negative sum, which leaves it unchanged (the power is
+/// finite: non-finite input samples are zeroed before the engine), so the result is the
+/// same bits as the band-by-band sum.
+#[inline(always)]
+fn mel_bands(power: &[f32; N_BINS]) -> [f32; N_MELS] {
+    let t = mel_table();
+    let mut out = [0.0f32; N_MELS];
+    for ((g, coefs), bands) in t
+        .coefs
+        .iter()
+        .enumerate()
+        .zip(out.chunks_exact_mut(MEL_LANES))
+    {
+        let start: &[usize; MEL_LANES] = t.start[g * MEL_LANES..(g + 1) * MEL_LANES]
+            .try_into()
+            .expect("N_MELS is a multiple of MEL_LANES");
+        let mut acc = [0.0f32; MEL_LANES];
+        for (k, row) in coefs.iter().enumerate() {
+            for l in 0..MEL_LANES {
+                acc[l] += power[start[l] + k] * row[l];
+            }
+        }
+        bands.copy_from_slice(&acc);
+    }
+    out
 }
 
 /// Whether this CPU runs the AVX2 build of the network (checked once).
@@ -338,16 +423,71 @@ fn layer3(w: &Weights, input: &[f32; 144]) -> [i16; 80] {
     out
 }
 
-/// One minGRU layer in fixed point (earshot's arithmetic, exactly).
+/// `temp[r] = weight[r] . x` with wrapping i32 arithmetic (Q15 * Q9 = Q24; wrapping like
+/// earshot's release build, never reached in practice).
 #[inline(always)]
-fn mingru<const IN: usize>(x: &[i16; IN], h: &mut [i16; 64], weight: &[[i16; IN]; 128]) {
-    let mut temp = [0i32; 128];
+fn row_sums<const IN: usize>(x: &[i16; IN], weight: &[[i16; IN]; 128], temp: &mut [i32; 128]) {
     for (t, row) in temp.iter_mut().zip(weight) {
-        // Q15 * Q9 = Q24; wrapping like earshot's release build (never reached in practice).
         *t = row
             .iter()
             .zip(x)
             .fold(0i32, |acc, (&w, &v)| acc.wrapping_add(w as i32 * v as i32));
+    }
+}
+
+/// [`row_sums`] with rows as lanes: for each input pair, one `vpmaddwd` per eight rows
+/// (`w[r][2p] * x[2p] + w[r][2p + 1] * x[2p + 1]`, wrapping) added to the rows' sums, so no
+/// row needs a horizontal reduction (those were most of the layer's time). Sums mod 2^32 in
+/// any order are the same, so the result equals [`row_sums`] exactly.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn row_sums_avx2<const IN: usize, const P: usize>(
+    x: &[i16; IN],
+    pairs: &[[i32; 128]; P],
+    temp: &mut [i32; 128],
+) {
+    use std::arch::x86_64::*;
+    debug_assert_eq!(IN, 2 * P);
+    // Two halves of 64 rows: eight accumulators each stay in registers.
+    for half in 0..2 {
+        let mut acc = [_mm256_setzero_si256(); 8];
+        for (p, col) in pairs.iter().enumerate() {
+            let xv = _mm256_set1_epi32((x[2 * p] as u16 as i32) | ((x[2 * p + 1] as i32) << 16));
+            let col = &col[half * 64..half * 64 + 64];
+            for (j, a) in acc.iter_mut().enumerate() {
+                // SAFETY: `col` holds 64 i32, so `8 * j + 8 <= 64`; unaligned loads.
+                let w = _mm256_loadu_si256(col.as_ptr().add(8 * j) as *const __m256i);
+                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(w, xv));
+            }
+        }
+        for (j, a) in acc.iter().enumerate() {
+            // SAFETY: `temp` holds 128 i32 and `half * 64 + 8 * j + 8 <= 128`.
+            _mm256_storeu_si256(temp.as_mut_ptr().add(half * 64 + 8 * j) as *mut __m256i, *a);
+        }
+    }
+}
+
+/// One minGRU layer in fixed point (earshot's arithmetic, exactly). `pairs` is `weight`
+/// in the AVX2 kernel's layout (`P = IN / 2`).
+#[inline(always)]
+fn mingru<const IN: usize, const P: usize, const AVX2: bool>(
+    x: &[i16; IN],
+    h: &mut [i16; 64],
+    weight: &[[i16; IN]; 128],
+    pairs: &[[i32; 128]; P],
+) {
+    let mut temp = [0i32; 128];
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `AVX2` is set only by `Engine::predict_avx2`, which runs on AVX2 CPUs.
+        unsafe { row_sums_avx2(x, pairs, &mut temp) };
+    } else {
+        row_sums(x, weight, &mut temp);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = pairs;
+        row_sums(x, weight, &mut temp);
     }
     for i in 0..64 {
         // The gate is multiplied by 4 then clamped within [0, 1] in Q24.
@@ -401,6 +541,34 @@ mod tests {
     }
 
     #[test]
+    fn mel_bands_match_the_band_by_band_sum() {
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..200 {
+            let mut power = [0.0f32; N_BINS];
+            for p in power.iter_mut() {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                // Wide dynamic range, exact zeros included.
+                let u = (s >> 40) as f32 / (1u64 << 24) as f32;
+                *p = if round % 7 == 0 && s % 3 == 0 {
+                    0.0
+                } else {
+                    u.powi(8) * 1e6
+                };
+            }
+            let ours = mel_bands(&power);
+            for (b, &(start, coeffs)) in filters::MEL_COEFFS.iter().enumerate() {
+                let mut band = 0.0f32;
+                for (p, c) in power[start..start + coeffs.len()].iter().zip(coeffs) {
+                    band += p * c;
+                }
+                assert_eq!(ours[b].to_bits(), band.to_bits(), "band {b}");
+            }
+        }
+    }
+
+    #[test]
     fn the_avx2_build_gives_the_same_bits() {
         let x = audio(10);
         let (mut dispatched, mut portable) = (Engine::new(), Engine::new());
@@ -408,7 +576,7 @@ mod tests {
             let f = f.try_into().unwrap();
             assert_eq!(
                 dispatched.predict(f).to_bits(),
-                portable.predict_any(f).to_bits()
+                portable.predict_any::<false>(f).to_bits()
             );
         }
         assert_eq!(dispatched.state, portable.state);
