@@ -633,6 +633,9 @@ impl Session {
         input: Option<Data>,
         flush: bool,
     ) -> Result<Vec<SinkOutput>, ExecutorError> {
+        if let [slot] = self.inner.slots.as_slice() {
+            return self.run_only_node(Arc::clone(slot), input, flush).await;
+        }
         // Taken for the step and put back after it, so its buffers are reused; a step that
         // fails or is cancelled just leaves a fresh one behind.
         let mut sc = std::mem::take(&mut self.scratch);
@@ -661,9 +664,9 @@ impl Session {
             while let Some(i) = sc.ready.pop_front() {
                 let events = gather(&inner.slots, graph, i, sc, &mut input);
                 let slot = Arc::clone(&inner.slots[i]);
-                let budget = (Arc::clone(&self.budget), self.limits);
+                let (budget, limits) = (Arc::clone(&self.budget), self.limits);
                 let fut = async move {
-                    let (result, records) = run_node(slot, events.0, flush, budget).await;
+                    let (result, records) = run_node(&slot, events.0, flush, &budget, limits).await;
                     (i, result, records)
                 };
                 if sc.ready.is_empty() && running.as_ref().is_none_or(|r| r.is_empty()) {
@@ -714,23 +717,50 @@ impl Session {
         let mut outputs = Vec::new();
         for &s in &inner.sinks {
             for data in sc.emitted[s].take().unwrap_or_default() {
-                let position = data.as_audio().map(|a| {
-                    let start = self.emitted_frames[s];
-                    self.emitted_frames[s] += a.frames() as u64;
-                    StreamPosition {
-                        start_frame: start,
-                        frames: a.frames() as u64,
-                        sample_rate: a.sample_rate(),
-                    }
-                });
-                outputs.push(SinkOutput {
-                    node_id: inner.slots[s].id.clone(),
-                    data,
-                    position,
-                });
+                outputs.push(self.sink_output(&inner.slots[s], data));
             }
         }
         Ok(outputs)
+    }
+
+    /// A step of a one-node pipeline (the node is the source and the sink): the same calls,
+    /// limits and records as the general step, without its scheduling (ready queue, per-node
+    /// scratch, output hand-over), which was a large part of a small chunk's cost.
+    async fn run_only_node(
+        &mut self,
+        slot: Arc<NodeSlot>,
+        input: Option<Data>,
+        flush: bool,
+    ) -> Result<Vec<SinkOutput>, ExecutorError> {
+        let events = Events::Each(input.into_iter().collect());
+        let (result, records) = run_node(&slot, events, flush, &self.budget, self.limits).await;
+        for r in records {
+            self.metrics.record(r);
+        }
+        let values = result.inspect_err(|e| self.metrics.fail(0, e.to_string()))?;
+        Ok(values
+            .into_iter()
+            .map(|data| self.sink_output(&slot, data))
+            .collect())
+    }
+
+    /// A sink's value as a session output, advancing the sink's audio position.
+    fn sink_output(&mut self, slot: &NodeSlot, data: Data) -> SinkOutput {
+        let s = slot.index;
+        let position = data.as_audio().map(|a| {
+            let start = self.emitted_frames[s];
+            self.emitted_frames[s] += a.frames() as u64;
+            StreamPosition {
+                start_frame: start,
+                frames: a.frames() as u64,
+                sample_rate: a.sample_rate(),
+            }
+        });
+        SinkOutput {
+            node_id: slot.id.clone(),
+            data,
+            position,
+        }
     }
 
     /// Records a finished node's calls and outputs and releases the nodes waiting on it.
@@ -838,10 +868,11 @@ fn gather(
 
 /// Runs one node for one step: each event through `process`, then `flush` at end of stream.
 async fn run_node(
-    slot: Arc<NodeSlot>,
+    slot: &NodeSlot,
     events: Events,
     flush: bool,
-    (budget, limits): (Arc<limits::Budget>, ResourceLimits),
+    budget: &limits::Budget,
+    limits: ResourceLimits,
 ) -> (Result<Values, ExecutorError>, Records) {
     let mut records = Records::new();
     // Free unless a cancelled step's task still holds it: no lock future to set up then.
@@ -879,7 +910,7 @@ async fn run_node(
                 return (Err(e), records);
             }
         }
-        match call(&slot, &mut node, Some(data), &mut records).await {
+        match call(slot, &mut node, Some(data), &mut records).await {
             Ok(Some(d)) => {
                 let extra = data_bytes(&d).saturating_sub(announced);
                 if slot.sink && extra > 0 {
@@ -894,7 +925,7 @@ async fn run_node(
         }
     }
     if flush {
-        match call(&slot, &mut node, None, &mut records).await {
+        match call(slot, &mut node, None, &mut records).await {
             Ok(Some(d)) => {
                 if slot.sink {
                     let bytes = data_bytes(&d);
