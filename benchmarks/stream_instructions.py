@@ -1,10 +1,11 @@
 """What a 20 ms chunk costs through ``Pipeline.stream`` beyond a whole-file ``Pipeline.run``,
 counted in CPU instructions (valgrind's callgrind), which a busy machine does not blur.
 
-    python benchmarks/stream_instructions.py [--chunks 2000]     # needs valgrind
+    python benchmarks/stream_instructions.py [--chunks 2000] [--cases pt,rs48,rs8,vad]
 
-For each one-node pipeline (PassThroughNode at 48 kHz, AudioResampleNode(16000) from 48 kHz
-and from 8 kHz, SpeechVADNode at 16 kHz; mono float32 noise) it runs, each in its own
+(needs valgrind). For each one-node pipeline (PassThroughNode at 48 kHz, AudioResampleNode(16000)
+from 48 kHz and from 8 kHz, SpeechVADNode at 16 kHz; with ``--cases``, also the resampler from
+44.1 and 22.05 kHz, ``rs44`` and ``rs22``; mono float32 noise) it runs, each in its own
 process under callgrind: the imports and setup alone (the audio made, the pipeline built);
 ``Pipeline.run`` on N chunks' worth of
 audio; the same audio streamed in N 20 ms chunks (``send`` + ``poll``, outputs kept in a list,
@@ -29,7 +30,10 @@ CASES = {
     "rs48": ("AudioResampleNode(16000), 48 kHz", 48000),
     "rs8": ("AudioResampleNode(16000), 8 kHz", 8000),
     "vad": ("SpeechVADNode, 16 kHz", 16000),
+    "rs44": ("AudioResampleNode(16000), 44.1 kHz", 44100),
+    "rs22": ("AudioResampleNode(16000), 22.05 kHz", 22050),
 }
+DEFAULT_CASES = "pt,rs48,rs8,vad"
 
 
 def child(mode: str, case: str, n: int) -> None:
@@ -41,10 +45,8 @@ def child(mode: str, case: str, n: int) -> None:
     rate = CASES[case][1]
     make = {
         "pt": PassThroughNode,
-        "rs48": lambda: AudioResampleNode(16000),
-        "rs8": lambda: AudioResampleNode(16000),
         "vad": SpeechVADNode,
-    }[case]
+    }.get(case, lambda: AudioResampleNode(16000))
     c = rate // 50
     x = (np.random.default_rng(0).standard_normal(c * n) * 0.1).astype(np.float32)
     p = Pipeline("o").add_node(make())
@@ -89,6 +91,9 @@ def count(mode: str, case: str, n: int) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chunks", type=int, default=2000)
+    ap.add_argument(
+        "--cases", default=DEFAULT_CASES, help=f"comma-separated, of {', '.join(CASES)}"
+    )
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -103,7 +108,12 @@ def main() -> None:
         "| stream adds | of which the caller's loop | stream adds beyond the loop |"
     )
     print("|---|---|---|---|---|---|")
-    for case, (label, _) in CASES.items():
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        sys.exit(f"unknown case(s) {', '.join(unknown)}; valid: {', '.join(CASES)}")
+    for case in cases:
+        label = CASES[case][0]
         base = count("setup", case, n)
         whole = (count("run", case, n) - base) / n
         stream = (count("stream", case, n) - base) / n
