@@ -179,8 +179,8 @@ impl Engine {
         self.predict_any::<false>(frame)
     }
 
-    /// [`Engine::predict`] compiled for AVX2: the minGRU dot products run 16 lanes wide
-    /// (`vpmaddwd`) instead of SSE2's 8, and the f32 layers' loops twice as wide. The
+    /// [`Engine::predict`] compiled for AVX2: the minGRU layers' row sums run in
+    /// [`row_sums_avx2`] and the f32 layers' loops twice as wide as SSE2's. The f32
     /// arithmetic is the same operations in the same order (Rust never fuses a multiply and
     /// an add on its own), so both paths give the same bits.
     #[cfg(target_arch = "x86_64")]
