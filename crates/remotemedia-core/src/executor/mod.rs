@@ -633,8 +633,8 @@ impl Session {
         input: Option<Data>,
         flush: bool,
     ) -> Result<Vec<SinkOutput>, ExecutorError> {
-        if let [slot] = self.inner.slots.as_slice() {
-            return self.run_only_node(Arc::clone(slot), input, flush).await;
+        if self.inner.slots.len() == 1 {
+            return self.run_only_node(input, flush).await;
         }
         // Taken for the step and put back after it, so its buffers are reused; a step that
         // fails or is cancelled just leaves a fresh one behind.
@@ -717,7 +717,7 @@ impl Session {
         let mut outputs = Vec::new();
         for &s in &inner.sinks {
             for data in sc.emitted[s].take().unwrap_or_default() {
-                outputs.push(self.sink_output(&inner.slots[s], data));
+                outputs.push(sink_output(&mut self.emitted_frames, &inner.slots[s], data));
             }
         }
         Ok(outputs)
@@ -728,39 +728,22 @@ impl Session {
     /// scratch, output hand-over), which was a large part of a small chunk's cost.
     async fn run_only_node(
         &mut self,
-        slot: Arc<NodeSlot>,
         input: Option<Data>,
         flush: bool,
     ) -> Result<Vec<SinkOutput>, ExecutorError> {
+        // Fields borrowed apart (no `Arc` count per chunk): the slot stays borrowed while the
+        // metrics and positions are written.
+        let slot = &self.inner.slots[0];
         let events = Events::Each(input.into_iter().collect());
-        let (result, records) = run_node(&slot, events, flush, &self.budget, self.limits).await;
+        let (result, records) = run_node(slot, events, flush, &self.budget, self.limits).await;
         for r in records {
             self.metrics.record(r);
         }
         let values = result.inspect_err(|e| self.metrics.fail(0, e.to_string()))?;
         Ok(values
             .into_iter()
-            .map(|data| self.sink_output(&slot, data))
+            .map(|data| sink_output(&mut self.emitted_frames, slot, data))
             .collect())
-    }
-
-    /// A sink's value as a session output, advancing the sink's audio position.
-    fn sink_output(&mut self, slot: &NodeSlot, data: Data) -> SinkOutput {
-        let s = slot.index;
-        let position = data.as_audio().map(|a| {
-            let start = self.emitted_frames[s];
-            self.emitted_frames[s] += a.frames() as u64;
-            StreamPosition {
-                start_frame: start,
-                frames: a.frames() as u64,
-                sample_rate: a.sample_rate(),
-            }
-        });
-        SinkOutput {
-            node_id: slot.id.clone(),
-            data,
-            position,
-        }
     }
 
     /// Records a finished node's calls and outputs and releases the nodes waiting on it.
@@ -801,6 +784,26 @@ impl Drop for Session {
             *self.inner.last_metrics.lock().expect("metrics lock") = Some(self.metrics.clone());
             self.inner.busy.store(false, Ordering::Release);
         }
+    }
+}
+
+/// A sink's value as a session output, advancing the sink's audio position in `emitted`
+/// (frames emitted so far, per node).
+fn sink_output(emitted: &mut [u64], slot: &NodeSlot, data: Data) -> SinkOutput {
+    let s = slot.index;
+    let position = data.as_audio().map(|a| {
+        let start = emitted[s];
+        emitted[s] += a.frames() as u64;
+        StreamPosition {
+            start_frame: start,
+            frames: a.frames() as u64,
+            sample_rate: a.sample_rate(),
+        }
+    });
+    SinkOutput {
+        node_id: slot.id.clone(),
+        data,
+        position,
     }
 }
 

@@ -172,7 +172,8 @@ impl Engine {
     /// The speech probability of one frame of 16 kHz samples in [-1, 1].
     pub(crate) fn predict(&mut self, frame: &[f32; FRAME]) -> f32 {
         #[cfg(target_arch = "x86_64")]
-        if use_avx2() {
+        // std caches the detection: one relaxed load per frame.
+        if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked at run time).
             return unsafe { self.predict_avx2(frame) };
         }
@@ -319,13 +320,6 @@ fn mel_bands(power: &[f32; N_BINS]) -> [f32; N_MELS] {
         bands.copy_from_slice(&acc);
     }
     out
-}
-
-/// Whether this CPU runs the AVX2 build of the network (checked once).
-#[cfg(target_arch = "x86_64")]
-fn use_avx2() -> bool {
-    static AVX2: OnceLock<bool> = OnceLock::new();
-    *AVX2.get_or_init(|| std::arch::is_x86_feature_detected!("avx2"))
 }
 
 /// Depthwise 3x3 over the 3 context frames, pointwise to 16 channels, max-pool 3/2, ReLU:
