@@ -14,6 +14,7 @@ mod speech_vad;
 mod trim;
 mod vad;
 mod vad_engine;
+mod vad_gate;
 
 pub use biquad::{
     butterworth, rbj, BiquadNode, BiquadParams, BiquadType, HighPassNode, HighPassParams,

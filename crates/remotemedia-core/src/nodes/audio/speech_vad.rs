@@ -36,9 +36,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::biquad::{butterworth, Pass, Section};
+use super::biquad::{butterworth, Pass};
 use super::resample::{ResampleQuality, StreamResampler};
 use super::vad_engine::Engine;
+use super::vad_gate::{Dither, GateFilters, DECIMATE as VOICE_DECIMATE};
 use crate::data::{AudioBuffer, Data, SampleFormat, Samples};
 use crate::error::NodeError;
 use crate::node::{check_input_rate, check_stream_shape, expect_audio, Node};
@@ -60,7 +61,6 @@ const GATE_HIGHPASS_HZ: f64 = 150.0;
 /// Voicing: the gate's high-passed signal is low-passed at this frequency (4th-order
 /// Butterworth) and kept every [`VOICE_DECIMATE`]th sample (4 kHz).
 const VOICE_LOWPASS_HZ: f64 = 1000.0;
-const VOICE_DECIMATE: usize = 4;
 /// Correlation window: 20 ms at 4 kHz.
 const VOICE_WINDOW: usize = 80;
 /// Lags of 2.5..=12.5 ms at 4 kHz (voice fundamentals of 80-400 Hz).
@@ -70,25 +70,6 @@ const VOICE_MAX_LAG: usize = 50;
 const VOICE_HISTORY: usize = VOICE_WINDOW + VOICE_MAX_LAG;
 /// Input frames converted and analysed per pass (a whole file goes through in blocks).
 const BLOCK_FRAMES: usize = 4096;
-/// Peak of the noise floor added before the network: 1 LSB of 16-bit audio (-90 dBFS).
-const DITHER: f32 = 1.0 / 32768.0;
-
-/// Deterministic white noise in [-1, 1) (xorshift64), advanced once per engine sample, so
-/// streamed and whole-input runs see the same floor.
-#[derive(Debug, Clone, Copy)]
-struct Dither(u64);
-
-impl Dither {
-    fn next(&mut self) -> f32 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        (x >> 40) as f32 * (1.0 / (1u64 << 23) as f32) - 1.0
-    }
-}
-
 /// What `SpeechVADNode` emits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -240,19 +221,33 @@ impl Mean3 {
     }
 }
 
-/// The minimum of the last [`FLOOR_FRAMES`] values pushed, the current one included.
+/// The minimum of the last [`FLOOR_FRAMES`] values pushed, the current one included: a
+/// sliding-window minimum (the candidates in increasing order, each with its index, so a push
+/// is amortised O(1) instead of a scan of the window; the minimum is one of the values, so
+/// it is exact whichever way it is found).
 #[derive(Debug, Default)]
 struct Floor {
-    window: VecDeque<f32>,
+    candidates: VecDeque<(u64, f32)>,
+    pushed: u64,
 }
 
 impl Floor {
     fn push(&mut self, v: f32) -> f32 {
-        if self.window.len() == FLOOR_FRAMES {
-            self.window.pop_front();
+        let i = self.pushed;
+        self.pushed += 1;
+        // A value at least `v` can never be the minimum again while `v` is in the window.
+        while self.candidates.back().is_some_and(|&(_, b)| b >= v) {
+            self.candidates.pop_back();
         }
-        self.window.push_back(v);
-        self.window.iter().copied().fold(f32::INFINITY, f32::min)
+        self.candidates.push_back((i, v));
+        while self
+            .candidates
+            .front()
+            .is_some_and(|&(j, _)| j + FLOOR_FRAMES as u64 <= i)
+        {
+            self.candidates.pop_front();
+        }
+        self.candidates.front().map_or(v, |&(_, m)| m)
     }
 }
 
@@ -342,16 +337,13 @@ struct Stream {
     /// Engine frames analysed so far.
     frames_done: u64,
     dither: Dither,
-    /// The energy gate's high-pass and its state (transposed direct form II), the mean power
-    /// of the last 3 frames, and the floor of that energy in dB.
-    gate_hp: Section,
-    gate_z: [f64; 2],
+    /// The energy gate's high-pass and the voicing band's low-pass (see [`GateFilters`]), the
+    /// mean power of the last 3 frames, and the floor of that energy in dB.
+    gate: GateFilters,
     recent_power: Mean3,
     energy_floor: Floor,
-    /// Voicing: low-pass sections and their state, the last [`VOICE_HISTORY`] decimated
-    /// samples, the mean voicing of the last 3 frames and its floor.
-    voice_lp: [Section; 2],
-    voice_z: [[f64; 2]; 2],
+    /// Voicing: the last [`VOICE_HISTORY`] decimated samples of the low-passed band, the mean
+    /// voicing of the last 3 frames and its floor.
     voice_hist: VecDeque<f32>,
     recent_voicing: Mean3,
     voice_floor: Floor,
@@ -469,15 +461,15 @@ impl SpeechVadNode {
             mono: Vec::new(),
             resampled: Vec::new(),
             frames_done: 0,
-            dither: Dither(0x9E37_79B9_7F4A_7C15),
+            dither: Dither::new(),
             energy_floor: Floor::default(),
-            gate_hp: butterworth(Pass::High, 2, GATE_HIGHPASS_HZ, ENGINE_RATE)[0],
-            gate_z: [0.0; 2],
+            gate: GateFilters::new(
+                butterworth(Pass::High, 2, GATE_HIGHPASS_HZ, ENGINE_RATE)[0],
+                butterworth(Pass::Low, 4, VOICE_LOWPASS_HZ, ENGINE_RATE)
+                    .try_into()
+                    .expect("a 4th-order Butterworth is two sections"),
+            ),
             recent_power: Mean3::default(),
-            voice_lp: butterworth(Pass::Low, 4, VOICE_LOWPASS_HZ, ENGINE_RATE)
-                .try_into()
-                .expect("a 4th-order Butterworth is two sections"),
-            voice_z: [[0.0; 2]; 2],
             voice_hist: VecDeque::from(vec![0.0; VOICE_HISTORY]),
             recent_voicing: Mean3::default(),
             voice_floor: Floor::default(),
@@ -553,23 +545,6 @@ impl SpeechVadNode {
                 break;
             }
             stream.frame_buf.resize(ENGINE_FRAME, 0.0);
-            for x in stream.frame_buf.iter_mut() {
-                // A fixed noise floor: without it, bands the input does not fill (digital
-                // silence, the top octave of 8 kHz input) hold whatever the resampler's stopband
-                // leaves, and the model's per-frame feature normalisation amplifies that.
-                let d = stream.dither.next() * DITHER;
-                // The resampler can overshoot clipped input; the model expects [-1, 1].
-                *x = (*x + d).clamp(-1.0, 1.0);
-            }
-            let frame: &[f32; ENGINE_FRAME] =
-                stream.frame_buf[..].try_into().expect("a whole frame");
-            let prob = model.predict(frame);
-            // Guard the documented range even if the network ever returned NaN.
-            let prob = if prob.is_finite() {
-                prob.clamp(0.0, 1.0)
-            } else {
-                0.0
-            };
             // The network reads loud stationary noise as speech (white noise at -10 dBFS
             // scores about 0.7); a frame must also stand out from the recent noise floor.
             // Energy over the last 3 frames (48 ms, the network's own window): a single 16 ms
@@ -581,38 +556,27 @@ impl SpeechVadNode {
                 // 10 below 100 Hz), so its broadband energy fluctuates by several dB and the
                 // floor (a minimum) sits far below it. Above 150 Hz the energy is steadier and
                 // speech keeps nearly all of its power (voice fundamentals from ~100 Hz).
-                // Filter states live in locals for the frame (in registers, not stored to
-                // memory every sample).
-                let mut acc = 0.0f64;
-                let (hp, mut hz) = (stream.gate_hp, stream.gate_z);
+                let frame: &mut [f32; ENGINE_FRAME] = (&mut stream.frame_buf[..])
+                    .try_into()
+                    .expect("a whole frame");
+                let mut dec = [0.0f32; ENGINE_FRAME / VOICE_DECIMATE];
+                let acc = stream.gate.frame(frame, &mut stream.dither, &mut dec);
                 if min_voicing.is_some() {
-                    // The voicing band: low-passed, every 4th sample kept (a frame is a whole
-                    // number of 4-sample steps, so the phase is the same in every frame).
-                    let [lp0, lp1] = stream.voice_lp;
-                    let [mut z0, mut z1] = stream.voice_z;
-                    let mut dec = [0.0f32; ENGINE_FRAME / VOICE_DECIMATE];
-                    for (quad, d) in stream.frame_buf.chunks_exact(VOICE_DECIMATE).zip(&mut dec) {
-                        let mut u = 0.0;
-                        for &v in quad {
-                            let y = hp.tick(v as f64, &mut hz);
-                            acc += y * y;
-                            u = lp1.tick(lp0.tick(y, &mut z0), &mut z1);
-                        }
-                        *d = u as f32;
-                    }
-                    stream.voice_z = [z0, z1];
                     stream.voice_hist.drain(..dec.len());
                     stream.voice_hist.extend(dec);
-                } else {
-                    for &v in stream.frame_buf.iter() {
-                        let y = hp.tick(v as f64, &mut hz);
-                        acc += y * y;
-                    }
                 }
-                stream.gate_z = hz;
                 let acc = acc as f32;
                 let mean = stream.recent_power.push(acc / ENGINE_FRAME as f32);
                 10.0 * (mean + 1e-12).log10()
+            };
+            let frame: &[f32; ENGINE_FRAME] =
+                stream.frame_buf[..].try_into().expect("a whole frame");
+            let prob = model.predict(frame);
+            // Guard the documented range even if the network ever returned NaN.
+            let prob = if prob.is_finite() {
+                prob.clamp(0.0, 1.0)
+            } else {
+                0.0
             };
             let floor = stream.energy_floor.push(energy_db);
             let voiced = match min_voicing {
@@ -889,6 +853,25 @@ impl Node for SpeechVadNode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floor_is_the_minimum_of_the_window() {
+        let mut rng = Dither(7);
+        let mut floor = Floor::default();
+        let mut seen = Vec::new();
+        for i in 0..2000 {
+            // Runs of repeats and long monotone stretches as well as noise.
+            let v = match i / 300 % 3 {
+                0 => (rng.next() * 8.0).round(),
+                1 => -(i as f32),
+                _ => i as f32 * 0.5 + rng.next(),
+            };
+            seen.push(v);
+            let window = &seen[seen.len().saturating_sub(FLOOR_FRAMES)..];
+            let want = window.iter().copied().fold(f32::INFINITY, f32::min);
+            assert_eq!(floor.push(v).to_bits(), want.to_bits(), "push {i}");
+        }
+    }
 
     #[test]
     fn defaults_pass_their_own_checks() {
