@@ -39,15 +39,6 @@ impl Section {
             a: [a1 / a0, a2 / a0],
         }
     }
-
-    /// One sample through the section (transposed direct form II); `z` is its state.
-    #[inline]
-    pub fn tick(&self, x: f64, z: &mut [f64; 2]) -> f64 {
-        let y = self.b[0] * x + z[0];
-        z[0] = self.b[1] * x - self.a[0] * y + z[1];
-        z[1] = self.b[2] * x - self.a[1] * y;
-        y
-    }
 }
 
 /// Which side of the cutoff a Butterworth filter keeps.
