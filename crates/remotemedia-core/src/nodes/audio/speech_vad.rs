@@ -255,6 +255,24 @@ impl Floor {
 /// [`VOICE_WINDOW`] samples of `hist` with the samples `VOICE_MIN_LAG..=VOICE_MAX_LAG` earlier
 /// (0 for silence; at most 1).
 fn voicing(hist: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe { voicing_avx2(hist) };
+    }
+    voicing_any(hist)
+}
+
+/// [`voicing`] compiled for AVX2: the correlation's multiply-adds twice as wide, the same
+/// operations in the same order (no fused multiply-add), so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn voicing_avx2(hist: &[f32]) -> f32 {
+    voicing_any(hist)
+}
+
+#[inline(always)]
+fn voicing_any(hist: &[f32]) -> f32 {
     const LAGS: usize = VOICE_MAX_LAG - VOICE_MIN_LAG + 1;
     debug_assert_eq!(hist.len(), VOICE_HISTORY);
     let n = hist.len();
@@ -853,6 +871,21 @@ impl Node for SpeechVadNode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn voicing_builds_agree_and_find_the_period() {
+        let mut rng = Dither(11);
+        // A 200 Hz pulse train at 4 kHz (period 20 samples) in a little noise.
+        let hist: Vec<f32> = (0..VOICE_HISTORY)
+            .map(|i| if i % 20 == 0 { 1.0 } else { 0.0 } + 0.01 * rng.next())
+            .collect();
+        let v = voicing(&hist);
+        assert_eq!(v.to_bits(), voicing_any(&hist).to_bits());
+        assert!(v > 0.9, "{v}");
+        let noise: Vec<f32> = (0..VOICE_HISTORY).map(|_| rng.next()).collect();
+        assert!(voicing(&noise) < 0.5);
+        assert_eq!(voicing(&[0.0; VOICE_HISTORY]), 0.0);
+    }
 
     #[test]
     fn floor_is_the_minimum_of_the_window() {
