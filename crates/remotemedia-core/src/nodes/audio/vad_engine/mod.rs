@@ -202,7 +202,17 @@ impl Engine {
 
         self.features.copy_within(N_MELS.., 0);
         let cur = &mut self.features[N_MELS * (N_CONTEXT_FRAMES - 1)..];
-        let bands = mel_bands(&power);
+        let bands = if AVX2 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `AVX2` is set only when the caller runs with AVX2 enabled.
+            unsafe {
+                mel_bands_avx2(&power)
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            mel_bands(&power)
+        } else {
+            mel_bands(&power)
+        };
         for (f, band) in cur.iter_mut().zip(bands) {
             *f = (band + 1e-20).ln();
         }
@@ -300,6 +310,46 @@ fn mel_bands(power: &[f32; N_BINS]) -> [f32; N_MELS] {
             }
         }
         bands.copy_from_slice(&acc);
+    }
+    out
+}
+
+/// [`mel_bands`] with each group's eight bins gathered into one register per step (the
+/// portable code loads, bounds-checks and accumulates lane by lane): the same operations per
+/// lane in the same order, so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn mel_bands_avx2(power: &[f32; N_BINS]) -> [f32; N_MELS] {
+    use std::arch::x86_64::*;
+    let t = mel_table();
+    let mut out = [0.0f32; N_MELS];
+    for ((g, coefs), bands) in t
+        .coefs
+        .iter()
+        .enumerate()
+        .zip(out.chunks_exact_mut(MEL_LANES))
+    {
+        let start = &t.start[g * MEL_LANES..(g + 1) * MEL_LANES];
+        let mut idx = _mm256_setr_epi32(
+            start[0] as i32,
+            start[1] as i32,
+            start[2] as i32,
+            start[3] as i32,
+            start[4] as i32,
+            start[5] as i32,
+            start[6] as i32,
+            start[7] as i32,
+        );
+        let one = _mm256_set1_epi32(1);
+        let mut acc = _mm256_setzero_ps();
+        for row in coefs {
+            // SAFETY: `start[l] + k < N_BINS` for every k below the group's longest band
+            // (asserted when the table is built), so every gathered index is inside `power`.
+            let p = _mm256_i32gather_ps::<4>(power.as_ptr(), idx);
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(p, _mm256_loadu_ps(row.as_ptr())));
+            idx = _mm256_add_epi32(idx, one);
+        }
+        _mm256_storeu_ps(bands.as_mut_ptr(), acc);
     }
     out
 }
@@ -534,6 +584,12 @@ mod tests {
                 };
             }
             let ours = mel_bands(&power);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2.
+                let gathered = unsafe { mel_bands_avx2(&power) };
+                assert_eq!(gathered.map(f32::to_bits), ours.map(f32::to_bits));
+            }
             for (b, &(start, coeffs)) in filters::MEL_COEFFS.iter().enumerate() {
                 let mut band = 0.0f32;
                 for (p, c) in power[start..start + coeffs.len()].iter().zip(coeffs) {
