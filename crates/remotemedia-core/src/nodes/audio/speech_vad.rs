@@ -289,9 +289,13 @@ fn voicing_any(hist: &[f32]) -> f32 {
         }
     }
     // Energies of every lagged window from one running sum of squares (f64: no cancellation).
+    // The running sum in a local: read back from the array, each add also waited for a
+    // store to be forwarded.
     let mut prefix = [0.0f64; VOICE_HISTORY + 1];
-    for (i, &v) in hist.iter().enumerate() {
-        prefix[i + 1] = prefix[i] + (v as f64) * (v as f64);
+    let mut run = 0.0f64;
+    for (p, &v) in prefix[1..].iter_mut().zip(hist) {
+        run += (v as f64) * (v as f64);
+        *p = run;
     }
     let ea = prefix[n] - prefix[n - VOICE_WINDOW];
     let mut best = 0.0f32;
