@@ -244,6 +244,7 @@ impl Engine {
 
 /// Bands per group of the mel filterbank computed side by side.
 const MEL_LANES: usize = 8;
+const _: () = assert!(N_MELS % MEL_LANES == 0);
 
 /// The mel filterbank arranged for [`mel_bands`]: bands in groups of [`MEL_LANES`], each
 /// group's coefficients `[k][lane]`, zero-padded to the group's longest band.
@@ -252,6 +253,16 @@ struct MelTable {
     start: [usize; N_MELS],
     /// Per group: `[k][lane]` for k below the group's longest band.
     coefs: Vec<Vec<[f32; MEL_LANES]>>,
+}
+
+impl MelTable {
+    /// Per group of [`MEL_LANES`] bands: their first bins and their `[k][lane]` coefficients.
+    fn groups(&self) -> impl Iterator<Item = (&[usize; MEL_LANES], &[[f32; MEL_LANES]])> {
+        self.start
+            .chunks_exact(MEL_LANES)
+            .map(|s| s.try_into().expect("chunks of MEL_LANES"))
+            .zip(self.coefs.iter().map(Vec::as_slice))
+    }
 }
 
 fn mel_table() -> &'static MelTable {
@@ -294,15 +305,7 @@ fn mel_table() -> &'static MelTable {
 fn mel_bands(power: &[f32; N_BINS]) -> [f32; N_MELS] {
     let t = mel_table();
     let mut out = [0.0f32; N_MELS];
-    for ((g, coefs), bands) in t
-        .coefs
-        .iter()
-        .enumerate()
-        .zip(out.chunks_exact_mut(MEL_LANES))
-    {
-        let start: &[usize; MEL_LANES] = t.start[g * MEL_LANES..(g + 1) * MEL_LANES]
-            .try_into()
-            .expect("N_MELS is a multiple of MEL_LANES");
+    for ((start, coefs), bands) in t.groups().zip(out.chunks_exact_mut(MEL_LANES)) {
         let mut acc = [0.0f32; MEL_LANES];
         for (k, row) in coefs.iter().enumerate() {
             for l in 0..MEL_LANES {
@@ -323,13 +326,7 @@ unsafe fn mel_bands_avx2(power: &[f32; N_BINS]) -> [f32; N_MELS] {
     use std::arch::x86_64::*;
     let t = mel_table();
     let mut out = [0.0f32; N_MELS];
-    for ((g, coefs), bands) in t
-        .coefs
-        .iter()
-        .enumerate()
-        .zip(out.chunks_exact_mut(MEL_LANES))
-    {
-        let start = &t.start[g * MEL_LANES..(g + 1) * MEL_LANES];
+    for ((start, coefs), bands) in t.groups().zip(out.chunks_exact_mut(MEL_LANES)) {
         let mut idx = _mm256_setr_epi32(
             start[0] as i32,
             start[1] as i32,
