@@ -80,16 +80,18 @@ impl PowerSpectrum {
             &mut self.scratch,
         );
         let z: &[Complex<f32>; HALF] = self.output[..].try_into().expect("HALF outputs");
+        // The pairs the AVX2 blocks did not cover (all of them in the portable build; on
+        // another architecture `AVX2` cannot skip any).
+        #[cfg(target_arch = "x86_64")]
         let first = if AVX2 {
-            #[cfg(target_arch = "x86_64")]
             // SAFETY: `AVX2` is set only by callers running with AVX2 enabled.
-            unsafe {
-                self.blocks_avx2(z, scale, power)
-            };
+            unsafe { self.blocks_avx2(z, scale, power) };
             1 + BLOCKS * BLOCK
         } else {
             1
         };
+        #[cfg(not(target_arch = "x86_64"))]
+        let first = 1;
         for k in first..=PAIRS {
             let (p, q) = pair(
                 z[k],
