@@ -352,11 +352,10 @@ unsafe fn mel_bands_avx2(power: &[f32; N_BINS]) -> [f32; N_MELS] {
 }
 
 /// Depthwise 3x3 over the 3 context frames, pointwise to 16 channels, max-pool 3/2, ReLU:
-/// `[channel * 18 + column]`.
+/// `[column][channel]` (columns outer, so the next layer reads a column's channels as one
+/// vector).
 #[inline(always)]
-fn layer1(w: &Weights, features: &[f32; N_MELS * N_CONTEXT_FRAMES]) -> [f32; 288] {
-    const DW: usize = N_MELS - 2;
-    const POOLED: usize = (DW - 3) / 2 + 1;
+fn layer1(w: &Weights, features: &[f32; N_MELS * N_CONTEXT_FRAMES]) -> [[f32; 16]; POOLED] {
     // Each column sums its 9 taps in earshot's order (kh, kw); columns are independent
     // lanes, so the loop over them vectorises with bit-identical results.
     let mut row = [0.0f32; DW];
@@ -371,42 +370,52 @@ fn layer1(w: &Weights, features: &[f32; N_MELS * N_CONTEXT_FRAMES]) -> [f32; 288
             }
         }
     }
-    let mut out = [0.0f32; 288];
-    for c in 0..16 {
-        let mut new_row = [0.0f32; DW];
-        for (n, &r) in new_row.iter_mut().zip(&row) {
-            *n = (r * w.l1_weight[c]) + w.l1_bias[c];
-        }
-        for q in 0..POOLED {
-            let o = &mut out[POOLED * c + q];
-            for x in 0..3 {
-                // `out` starts at zero, so this is also the ReLU.
-                *o = o.max(new_row[q * 2 + x]);
-            }
+    // earshot pools each channel's `r * weight + bias` over three columns. Rounded
+    // multiplication and addition are monotonic, so that maximum is the channel's affine map
+    // of the window's largest `r` (smallest, for a negative weight), to the bit: the window's
+    // extremes are taken once for all 16 channels instead of 16 times (the values are finite:
+    // non-finite input never reaches the engine).
+    let mut hi = [0.0f32; POOLED];
+    let mut lo = [0.0f32; POOLED];
+    for q in 0..POOLED {
+        let win = &row[q * 2..q * 2 + 3];
+        hi[q] = win[0].max(win[1]).max(win[2]);
+        lo[q] = win[0].min(win[1]).min(win[2]);
+    }
+    let mut out = [[0.0f32; 16]; POOLED];
+    for (o, (&h, &l)) in out.iter_mut().zip(hi.iter().zip(&lo)) {
+        for ((v, &wt), &b) in o.iter_mut().zip(&w.l1_weight).zip(&w.l1_bias) {
+            let r = if wt >= 0.0 { h } else { l };
+            // The ReLU: earshot's pool starts from zero.
+            *v = ((r * wt) + b).max(0.0);
         }
     }
     out
 }
 
+/// Mel bands less the depthwise kernel's edges: layer 1's columns before pooling.
+const DW: usize = N_MELS - 2;
+/// Layer 1's columns after its 3/2 max-pool.
+const POOLED: usize = (DW - 3) / 2 + 1;
+
 /// Depthwise 1x3 (stride 2, padding 1) then pointwise 16x16 (`pointwise_t[in][out]`) at
-/// output column `ox` of `IN` input columns.
+/// output column `ox` of the input columns (`[column][channel]`).
 #[inline(always)]
-fn dw_pw<const IN: usize>(
-    input: &[f32],
+fn dw_pw(
+    input: &[[f32; 16]],
     kernel_t: &[[f32; 16]; 3],
     pointwise_t: &[[f32; 16]; 16],
     ox: usize,
 ) -> [f32; 16] {
     // Each channel sums its taps in earshot's order (kw = 0, 1, 2, skipping the padding);
-    // channels are independent lanes, so the loop over them vectorises.
+    // channels are independent lanes of one column, so this is a few vector operations.
     let mut dw = [0.0f32; 16];
     for (kw, taps) in kernel_t.iter().enumerate() {
-        let ix = (ox * 2 + kw) as isize - 1;
-        if ix < 0 || ix >= IN as isize {
+        let Some(col) = (ox * 2 + kw).checked_sub(1).and_then(|ix| input.get(ix)) else {
             continue;
-        }
-        for (c, (d, &k)) in dw.iter_mut().zip(taps).enumerate() {
-            *d += input[c * IN + ix as usize] * k;
+        };
+        for ((d, &k), &x) in dw.iter_mut().zip(taps).zip(col) {
+            *d += x * k;
         }
     }
     // Each output channel sums over input channels 0..16 in earshot's order; the 16 output
@@ -420,27 +429,27 @@ fn dw_pw<const IN: usize>(
     out
 }
 
-/// `[channel * 9 + column]`, with bias and ReLU.
+/// `[column][channel]`, with bias and ReLU.
 #[inline(always)]
-fn layer2(w: &Weights, input: &[f32; 288]) -> [f32; 144] {
-    let mut out = [0.0f32; 144];
-    for ox in 0..9 {
-        let pw = dw_pw::<18>(input, &w.l2_kernel_t, &w.l2_weight_t, ox);
-        for (oc, &v) in pw.iter().enumerate() {
-            out[oc * 9 + ox] = (v + w.l2_bias[oc]).max(0.0);
+fn layer2(w: &Weights, input: &[[f32; 16]; POOLED]) -> [[f32; 16]; 9] {
+    let mut out = [[0.0f32; 16]; 9];
+    for (ox, o) in out.iter_mut().enumerate() {
+        let pw = dw_pw(input, &w.l2_kernel_t, &w.l2_weight_t, ox);
+        for ((v, &p), &b) in o.iter_mut().zip(&pw).zip(&w.l2_bias) {
+            *v = (p + b).max(0.0);
         }
     }
     out
 }
 
-/// `[column * 16 + channel]` (transposed) in Q15, no bias or ReLU.
+/// `[column * 16 + channel]` in Q15, no bias or ReLU.
 #[inline(always)]
-fn layer3(w: &Weights, input: &[f32; 144]) -> [i16; 80] {
+fn layer3(w: &Weights, input: &[[f32; 16]; 9]) -> [i16; 80] {
     let mut out = [0i16; 80];
-    for ox in 0..5 {
-        let pw = dw_pw::<9>(input, &w.l3_kernel_t, &w.l3_weight_t, ox);
-        for (oc, &v) in pw.iter().enumerate() {
-            out[ox * 16 + oc] = (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
+    for (ox, o) in out.chunks_exact_mut(16).enumerate() {
+        let pw = dw_pw(input, &w.l3_kernel_t, &w.l3_weight_t, ox);
+        for (q, &v) in o.iter_mut().zip(&pw) {
+            *q = (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
         }
     }
     out
