@@ -298,16 +298,19 @@ fn voicing_any(hist: &[f32]) -> f32 {
         *p = run;
     }
     let ea = prefix[n] - prefix[n - VOICE_WINDOW];
-    let mut best = 0.0f32;
-    for (k, &ck) in c.iter().enumerate() {
-        let lag = VOICE_MAX_LAG - k;
-        let eb = prefix[n - lag] - prefix[n - VOICE_WINDOW - lag];
-        let r = (ck as f64 / (ea * eb + 1e-20).sqrt()) as f32;
-        if r.is_finite() {
-            best = best.max(r);
-        }
+    // Lag `VOICE_MAX_LAG - k` (at `c[k]`) compares with the window ending `lag` samples
+    // earlier: the prefix sums ending at `n - lag` and starting `VOICE_WINDOW` before, both
+    // contiguous in k, so the square roots and divisions run four at a time (correctly
+    // rounded either way: the same bits as one at a time).
+    let ends = &prefix[n - VOICE_MAX_LAG..=n - VOICE_MIN_LAG];
+    let starts = &prefix[n - VOICE_WINDOW - VOICE_MAX_LAG..=n - VOICE_WINDOW - VOICE_MIN_LAG];
+    let mut r = [0.0f32; LAGS];
+    for (((r, &ck), &end), &start) in r.iter_mut().zip(&c).zip(ends).zip(starts) {
+        *r = (ck as f64 / (ea * (end - start) + 1e-20).sqrt()) as f32;
     }
-    best
+    r.into_iter()
+        .filter(|r| r.is_finite())
+        .fold(0.0f32, f32::max)
 }
 
 const _: () = assert!(ENGINE_FRAME % VOICE_DECIMATE == 0);
@@ -900,11 +903,12 @@ impl Node for SpeechVadNode {
 
 #[cfg(test)]
 mod tests {
+    use super::super::vad_gate::XorShift;
     use super::*;
 
     #[test]
     fn voicing_builds_agree_and_find_the_period() {
-        let mut rng = Dither(11);
+        let mut rng = XorShift(11);
         // A 200 Hz pulse train at 4 kHz (period 20 samples) in a little noise.
         let hist: Vec<f32> = (0..VOICE_HISTORY)
             .map(|i| if i % 20 == 0 { 1.0 } else { 0.0 } + 0.01 * rng.next())
@@ -917,9 +921,56 @@ mod tests {
         assert_eq!(voicing(&[0.0; VOICE_HISTORY]), 0.0);
     }
 
+    /// The definition, lag by lag: the same sums in the same order as `voicing`.
+    fn voicing_lag_by_lag(hist: &[f32]) -> f32 {
+        let n = hist.len();
+        let a = &hist[n - VOICE_WINDOW..];
+        let energy = |w: &[f32]| {
+            // The prefix sums' order: from the start of `hist`.
+            let sum = |m: usize| {
+                hist[..m]
+                    .iter()
+                    .fold(0.0f64, |s, &v| s + v as f64 * v as f64)
+            };
+            let end = w.as_ptr() as usize - hist.as_ptr() as usize;
+            let end = end / 4 + w.len();
+            sum(end) - sum(end - w.len())
+        };
+        let ea = energy(a);
+        let mut best = 0.0f32;
+        for lag in (VOICE_MIN_LAG..=VOICE_MAX_LAG).rev() {
+            let b = &hist[n - VOICE_WINDOW - lag..n - lag];
+            let c = a.iter().zip(b).fold(0.0f32, |s, (&x, &y)| s + x * y);
+            let r = (c as f64 / (ea * energy(b) + 1e-20).sqrt()) as f32;
+            if r.is_finite() {
+                best = best.max(r);
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn voicing_is_its_definition_to_the_bit() {
+        let mut rng = XorShift(3);
+        for round in 0..300 {
+            let period = 10 + round % 45;
+            let hist: Vec<f32> = (0..VOICE_HISTORY)
+                .map(|i| {
+                    let pulse = if i % period == 0 { 0.5 } else { 0.0 };
+                    (pulse + 0.05 * (round % 7) as f32 * rng.next()) * (1.0 + round as f32)
+                })
+                .collect();
+            assert_eq!(
+                voicing(&hist).to_bits(),
+                voicing_lag_by_lag(&hist).to_bits(),
+                "round {round}"
+            );
+        }
+    }
+
     #[test]
     fn floor_is_the_minimum_of_the_window() {
-        let mut rng = Dither(7);
+        let mut rng = XorShift(7);
         let mut floor = Floor::default();
         let mut seen = Vec::new();
         for i in 0..2000 {
@@ -954,7 +1005,7 @@ mod tests {
     #[test]
     fn stereo_downmix_matches_the_general_loop() {
         // Long enough for the blocks of eight frames and a tail, with every special value.
-        let mut r = Dither(5);
+        let mut r = XorShift(5);
         let specials = [
             f32::NAN,
             f32::INFINITY,

@@ -36,35 +36,98 @@ const _: () = assert!(FRAME % DECIMATE == 0 && EDGE % DECIMATE == 0 && EDGE < FR
 /// Peak of the noise floor added before the network: 1 LSB of 16-bit audio (-90 dBFS).
 const DITHER: f32 = 1.0 / 32768.0;
 
-/// Deterministic white noise in [-1, 1) (xorshift64), advanced once per engine sample, so
-/// streamed and whole-input runs see the same floor.
+/// One xorshift64 step (Marsaglia's 13/7/17 triple).
+#[inline(always)]
+fn xorshift(mut x: u64) -> u64 {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
+}
+
+/// A generator state's top 24 bits as a value in [-1, 1) (exact in f32).
+#[inline(always)]
+fn unit(x: u64) -> f32 {
+    // 24 bits: through i32, which converts to f32 in vectors (u64 does not, before AVX-512).
+    ((x >> 40) as i32) as f32 * (1.0 / (1u64 << 23) as f32) - 1.0
+}
+
+/// A single xorshift64 generator of values in [-1, 1) (test signals).
+#[cfg(test)]
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Dither(pub(crate) u64);
+pub(crate) struct XorShift(pub(crate) u64);
+
+#[cfg(test)]
+impl XorShift {
+    pub(crate) fn next(&mut self) -> f32 {
+        self.0 = xorshift(self.0);
+        unit(self.0)
+    }
+}
+
+/// Generators side by side in [`Dither`]: sample `j` of a frame takes generator `j % 8`.
+const DITHER_LANES: usize = 8;
+const _: () = assert!(FRAME % DITHER_LANES == 0);
+
+/// The network's fixed noise floor: deterministic white noise in [-1, 1) at [`DITHER`],
+/// advanced once per engine sample, so streamed and whole-input runs see the same floor.
+///
+/// Eight independent xorshift64 generators, one per lane of a frame's blocks of eight
+/// samples, so a frame's dither is a few vector operations per eight samples (one generator
+/// is a chain of six dependent operations per sample, which was a third of the gate's loop).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dither {
+    lanes: [u64; DITHER_LANES],
+}
 
 impl Dither {
-    /// A fixed seed: every stream gets the same floor.
+    /// Fixed seeds (splitmix64 of a constant, one per lane): every stream gets the same floor.
     pub(crate) fn new() -> Self {
-        Self(0x9E37_79B9_7F4A_7C15)
+        let mut z = 0x9E37_79B9_7F4A_7C15u64;
+        let lanes = std::array::from_fn(|_| {
+            z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut x = z;
+            x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            x ^ (x >> 31)
+        });
+        Self { lanes }
     }
 
-    pub(crate) fn next(&mut self) -> f32 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        (x >> 40) as f32 * (1.0 / (1u64 << 23) as f32) - 1.0
+    /// Adds the next values (at [`DITHER`]) to a frame of engine samples and clamps them to
+    /// [-1, 1], in place: the network's input. A fixed noise floor: without it, bands the
+    /// input does not fill (digital silence, the top octave of 8 kHz input) hold whatever the
+    /// resampler's stopband leaves, and the model's per-frame feature normalisation amplifies
+    /// that. The clamp: the resampler can overshoot clipped input, and the model expects
+    /// [-1, 1].
+    pub(crate) fn frame(&mut self, frame: &mut [f32; FRAME]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { self.frame_avx2(frame) };
+        }
+        self.frame_any(frame);
     }
 
-    /// Adds the next value (at [`DITHER`]) to an engine sample and clamps it to [-1, 1], in
-    /// place: the network's input. A fixed noise floor: without it, bands the input does not
-    /// fill (digital silence, the top octave of 8 kHz input) hold whatever the resampler's
-    /// stopband leaves, and the model's per-frame feature normalisation amplifies that. The
-    /// clamp: the resampler can overshoot clipped input, and the model expects [-1, 1].
+    /// [`Dither::frame`] compiled for AVX2: the loop below in vectors of four generators
+    /// (integer operations and exact conversions, then the same f32 add and clamp, so the
+    /// same bits).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn frame_avx2(&mut self, frame: &mut [f32; FRAME]) {
+        self.frame_any(frame);
+    }
+
     #[inline(always)]
-    fn apply(&mut self, x: &mut f32) -> f64 {
-        *x = (*x + self.next() * DITHER).clamp(-1.0, 1.0);
-        *x as f64
+    fn frame_any(&mut self, frame: &mut [f32; FRAME]) {
+        let mut lanes = self.lanes;
+        for block in frame.chunks_exact_mut(DITHER_LANES) {
+            for (x, s) in block.iter_mut().zip(lanes.iter_mut()) {
+                *s = xorshift(*s);
+                *x = (*x + unit(*s) * DITHER).clamp(-1.0, 1.0);
+            }
+        }
+        self.lanes = lanes;
     }
 }
 
@@ -135,7 +198,7 @@ impl GateFilters {
         y
     }
 
-    /// One engine frame: dithers and clamps each sample in place (see [`Dither::apply`]),
+    /// One engine frame: dithers and clamps each sample in place (see [`Dither::frame`]),
     /// returns the sum of squares of the high-pass output, and writes the voicing band (the
     /// low-pass output) at every [`DECIMATE`]th sample, the last of each group, to `voice`.
     pub(crate) fn frame(
@@ -144,12 +207,13 @@ impl GateFilters {
         dither: &mut Dither,
         voice: &mut [f32; FRAME / DECIMATE],
     ) -> f64 {
+        dither.frame(frame);
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked at run time).
-            return unsafe { self.frame_avx2(frame, dither, voice) };
+            return unsafe { self.frame_avx2(frame, voice) };
         }
-        self.frame_any(frame, dither, voice, Self::busy_portable)
+        self.frame_any(frame, voice, Self::busy_portable)
     }
 
     /// [`GateFilters::frame`] with the lanes in one AVX2 register (same operations, same bits).
@@ -157,13 +221,12 @@ impl GateFilters {
     #[target_feature(enable = "avx2")]
     unsafe fn frame_avx2(
         &mut self,
-        frame: &mut [f32; FRAME],
-        dither: &mut Dither,
+        frame: &[f32; FRAME],
         voice: &mut [f32; FRAME / DECIMATE],
     ) -> f64 {
-        self.frame_any(frame, dither, voice, |f, rest, d, voice, energy| {
+        self.frame_any(frame, voice, |f, rest, voice, energy| {
             // SAFETY: this function runs only with AVX2 enabled.
-            unsafe { f.busy_avx2(rest, d, voice, energy) }
+            unsafe { f.busy_avx2(rest, voice, energy) }
         })
     }
 
@@ -172,20 +235,18 @@ impl GateFilters {
     #[inline(always)]
     fn frame_any(
         &mut self,
-        frame: &mut [f32; FRAME],
-        dither: &mut Dither,
+        frame: &[f32; FRAME],
         voice: &mut [f32; FRAME / DECIMATE],
-        busy: impl FnOnce(&mut Self, &mut [f32], &mut Dither, &mut [f32], &mut f64),
+        busy: impl FnOnce(&mut Self, &[f32], &mut [f32], &mut f64),
     ) -> f64 {
         // Locals for the frame: the state stays in registers.
         let mut f = *self;
-        let mut d = *dither;
         let mut energy = 0.0f64;
-        let (head, rest) = frame.split_at_mut(EDGE);
+        let (head, rest) = frame.split_at(EDGE);
         // The first steps: lane k starts at step SKEW * k.
-        for (n, x) in head.iter_mut().enumerate() {
+        for (n, &x) in head.iter().enumerate() {
             let inputs = [f.y2[0], f.y2[1]];
-            let y = f.lane(0, d.apply(x));
+            let y = f.lane(0, x as f64);
             energy += y * y;
             for k in 1..LANES - 1 {
                 if n >= SKEW * k {
@@ -194,7 +255,7 @@ impl GateFilters {
             }
         }
         let (last, busy_voice) = voice.split_last_mut().expect("a frame has voice samples");
-        busy(&mut f, rest, &mut d, busy_voice, &mut energy);
+        busy(&mut f, rest, busy_voice, &mut energy);
         // The last steps: lane k ends at step FRAME - 1 + SKEW * k. A lane that has
         // stopped no longer shifts its outputs, so the sample the next lane needs moves
         // from `y2` to `y1` one step after it stops.
@@ -218,7 +279,6 @@ impl GateFilters {
             }
         }
         *self = f;
-        *dither = d;
         energy
     }
 
@@ -226,17 +286,11 @@ impl GateFilters {
     /// [`EDGE`] samples). The last lane's sample at step `n` is `n - EDGE`, so each group of
     /// [`DECIMATE`] steps ends on a sample the voicing band keeps.
     #[inline(always)]
-    fn busy_portable(
-        f: &mut Self,
-        rest: &mut [f32],
-        d: &mut Dither,
-        voice: &mut [f32],
-        energy: &mut f64,
-    ) {
-        for (group, out) in rest.chunks_exact_mut(DECIMATE).zip(voice.iter_mut()) {
+    fn busy_portable(f: &mut Self, rest: &[f32], voice: &mut [f32], energy: &mut f64) {
+        for (group, out) in rest.chunks_exact(DECIMATE).zip(voice.iter_mut()) {
             let mut y = [0.0; LANES];
-            for x in group {
-                y = f.step(d.apply(x));
+            for &x in group {
+                y = f.step(x as f64);
                 *energy += y[0] * y[0];
             }
             *out = y[LANES - 2] as f32;
@@ -248,13 +302,7 @@ impl GateFilters {
     /// scalars and kept little of the gain).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn busy_avx2(
-        &mut self,
-        rest: &mut [f32],
-        d: &mut Dither,
-        voice: &mut [f32],
-        energy: &mut f64,
-    ) {
+    unsafe fn busy_avx2(&mut self, rest: &[f32], voice: &mut [f32], energy: &mut f64) {
         use std::arch::x86_64::*;
         let load = |a: &[f64; LANES]| _mm256_loadu_pd(a.as_ptr());
         let (b0, b1, b2, a1, a2) = (
@@ -271,10 +319,10 @@ impl GateFilters {
             load(&self.y2),
         );
         let mut acc = *energy;
-        for (group, out) in rest.chunks_exact_mut(DECIMATE).zip(voice.iter_mut()) {
+        for (group, out) in rest.chunks_exact(DECIMATE).zip(voice.iter_mut()) {
             let mut y = y1;
-            for x in group {
-                let x0 = d.apply(x);
+            for &x in group {
+                let x0 = x as f64;
                 // [x0, y2[0], y2[1], y2[2]]
                 let x = _mm256_blend_pd::<0b0001>(
                     _mm256_permute4x64_pd::<0b10_01_00_00>(y2),
@@ -321,13 +369,15 @@ mod tests {
     /// The sections one after another, sample by sample, in the lanes' own expression.
     fn reference(input: &[f32]) -> (Vec<f32>, Vec<f64>, Vec<f64>) {
         let mut f = filters();
-        let mut d = Dither::new();
+        // The dither by its definition: sample i from generator i % 8.
+        let mut lanes = Dither::new().lanes;
         let (mut dithered, mut high, mut voice) = (Vec::new(), Vec::new(), Vec::new());
-        for &v in input {
-            let mut x = v;
-            let u = d.apply(&mut x);
+        for (i, &v) in input.iter().enumerate() {
+            let s = &mut lanes[i % DITHER_LANES];
+            *s = xorshift(*s);
+            let x = (v + unit(*s) * DITHER).clamp(-1.0, 1.0);
             dithered.push(x);
-            let h = f.lane(0, u);
+            let h = f.lane(0, x as f64);
             high.push(h);
             let l = f.lane(1, h);
             voice.push(f.lane(2, l));
@@ -336,7 +386,7 @@ mod tests {
     }
 
     fn signal(n: usize) -> Vec<f32> {
-        let mut r = Dither(3);
+        let mut r = XorShift(3);
         (0..n)
             .map(|i| {
                 0.5 * (i as f32 * 0.07).sin()
@@ -381,7 +431,8 @@ mod tests {
             let mut fb = fa;
             let (mut va, mut vb) = ([0.0; FRAME / DECIMATE], [0.0; FRAME / DECIMATE]);
             let ea = a.frame(&mut fa, &mut da, &mut va);
-            let eb = b.frame_any(&mut fb, &mut db, &mut vb, GateFilters::busy_portable);
+            db.frame_any(&mut fb);
+            let eb = b.frame_any(&fb, &mut vb, GateFilters::busy_portable);
             assert_eq!(ea.to_bits(), eb.to_bits());
             assert_eq!(fa, fb);
             assert_eq!(va, vb);
@@ -392,7 +443,7 @@ mod tests {
     fn the_high_pass_removes_dc_and_the_low_pass_keeps_it() {
         // A constant input: the high-pass output decays to 0 and so does everything after it.
         let mut f = filters();
-        let mut d = Dither(1);
+        let mut d = Dither::new();
         let mut out = [0.0; FRAME / DECIMATE];
         let mut energy = 0.0;
         for _ in 0..200 {
@@ -402,5 +453,30 @@ mod tests {
         // Only the dither's (1 LSB) energy is left.
         assert!(energy < 1e-6, "{energy}");
         assert!(out.iter().all(|v| v.abs() < 1e-4), "{out:?}");
+    }
+
+    #[test]
+    fn the_dither_is_white_uniform_and_the_same_in_both_builds() {
+        let (mut a, mut b) = (Dither::new(), Dither::new());
+        let mut all = Vec::new();
+        for _ in 0..400 {
+            let (mut fa, mut fb) = ([0.0f32; FRAME], [0.0f32; FRAME]);
+            a.frame(&mut fa);
+            b.frame_any(&mut fb);
+            assert_eq!(fa.map(f32::to_bits), fb.map(f32::to_bits));
+            all.extend(fa.iter().map(|&v| v as f64 / DITHER as f64));
+        }
+        // Uniform in [-1, 1): mean 0, variance 1/3; neighbours (other generators) and
+        // samples eight apart (the same generator) uncorrelated.
+        let n = all.len() as f64;
+        let mean = all.iter().sum::<f64>() / n;
+        let var = all.iter().map(|v| v * v).sum::<f64>() / n;
+        assert!(mean.abs() < 0.01, "mean {mean}");
+        assert!((var - 1.0 / 3.0).abs() < 0.01, "variance {var}");
+        assert!(all.iter().all(|v| (-1.0..1.0).contains(v)));
+        for lag in [1, 2, 7, 8, 9, 16] {
+            let c = all.iter().zip(&all[lag..]).map(|(x, y)| x * y).sum::<f64>() / n / var;
+            assert!(c.abs() < 0.01, "correlation at lag {lag}: {c}");
+        }
     }
 }
