@@ -93,14 +93,20 @@ impl From<Status> for ClientError {
                 .and_then(|v| v.to_str().ok())
                 .map(String::from)
         };
-        // tonic enforces the call's `grpc-timeout` itself and reports it as CANCELLED
-        // ("Timeout expired"); to the caller it is a missed deadline.
+        let mut message = s.message().to_string();
         let code = if s.code() == Code::Cancelled && s.message() == "Timeout expired" {
+            // tonic enforces the call's `grpc-timeout` itself and reports it as CANCELLED
+            // ("Timeout expired"); to the caller it is a missed deadline.
             Code::DeadlineExceeded
+        } else if transport_cancelled(&s) {
+            message = format!(
+                "the connection closed before the server answered: the server, or a proxy on \
+                 the way, went away; the call can be retried ({message})"
+            );
+            Code::Unavailable
         } else {
             s.code()
         };
-        let mut message = s.message().to_string();
         // tonic's own words name no setting; say which limit it is and what to do.
         if matches!(code, Code::ResourceExhausted | Code::OutOfRange)
             && message.contains("message length too large")
@@ -349,38 +355,44 @@ pub struct RemoteStream {
     render: JsonRenderer,
 }
 
+/// A call hyper cancelled because its connection closed before the server answered ("operation
+/// was canceled"; seen when a replica dies under load with the call in flight). Our servers never
+/// answer CANCELLED (no status names our error metadata) and this client never cancels a call it
+/// still waits for, so it is a lost transport, transient for the caller.
+fn transport_cancelled(s: &Status) -> bool {
+    s.code() == Code::Cancelled
+        && s.message() != "Timeout expired"
+        && s.metadata().get(ERROR_CODE_KEY).is_none()
+}
+
 /// A stream cut off without a final status: the server (or a proxy on the way, which then
-/// ends the stream cleanly, so tonic can only say Unknown) went away mid-stream. Our servers
-/// always end a stream with a status and never answer Unknown, so this is a lost transport,
-/// transient for the caller: UNAVAILABLE, as for a refused call, with what to do about it.
-fn stream_lost(e: ClientError) -> ClientError {
-    match e {
-        ClientError::Status {
-            code: Code::Unknown,
-            message,
-            node_id: None,
-            error_code: None,
-        } => ClientError::Status {
-            code: Code::Unavailable,
-            message: format!(
-                "the stream was cut off: its server, or a proxy on the way, went away, and the \
-                 session state with it; open a new stream and send again from the start \
-                 ({message})"
-            ),
-            node_id: None,
-            error_code: None,
-        },
-        other => other,
+/// ends the stream cleanly, so tonic can only say Unknown) went away mid-stream, or hyper
+/// cancelled the call as its connection closed. Our servers always end a stream with a status
+/// and never answer Unknown or CANCELLED, so this is a lost transport, transient for the
+/// caller: UNAVAILABLE, as for a refused call, with what to do about it.
+fn stream_lost(s: Status) -> ClientError {
+    let unknown = s.code() == Code::Unknown
+        && s.metadata().get(ERROR_CODE_KEY).is_none()
+        && s.metadata().get(NODE_ID_KEY).is_none();
+    if !unknown && !transport_cancelled(&s) {
+        return s.into();
+    }
+    ClientError::Status {
+        code: Code::Unavailable,
+        message: format!(
+            "the stream was cut off: its server, or a proxy on the way, went away, and the \
+             session state with it; open a new stream and send again from the start ({})",
+            s.message()
+        ),
+        node_id: None,
+        error_code: None,
     }
 }
 
 impl RemoteStream {
     /// The next response, a cut-off stream reported as UNAVAILABLE.
     async fn next(&mut self) -> Result<Option<pb::StreamResponse>, ClientError> {
-        self.inbound
-            .message()
-            .await
-            .map_err(|s| stream_lost(s.into()))
+        self.inbound.message().await.map_err(stream_lost)
     }
 
     fn output(o: pb::Output) -> Result<SinkOutput, ClientError> {
@@ -499,9 +511,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_call_cancelled_by_a_closed_connection_is_unavailable() {
+        let code_of = |e: ClientError| match e {
+            ClientError::Status { code, message, .. } => (code, message),
+            other => panic!("{other}"),
+        };
+        // hyper's words when the connection closes under a call in flight.
+        let (code, message) = code_of(Status::cancelled("operation was canceled").into());
+        assert_eq!(code, Code::Unavailable);
+        assert!(message.contains("can be retried"), "{message}");
+        assert!(message.contains("operation was canceled"), "{message}");
+        let (code, message) = code_of(stream_lost(Status::cancelled("operation was canceled")));
+        assert_eq!(code, Code::Unavailable);
+        assert!(message.contains("open a new stream"), "{message}");
+        // tonic's own deadline is a missed deadline, in a stream too.
+        let (code, _) = code_of(Status::cancelled("Timeout expired").into());
+        assert_eq!(code, Code::DeadlineExceeded);
+        let (code, _) = code_of(stream_lost(Status::cancelled("Timeout expired")));
+        assert_eq!(code, Code::DeadlineExceeded);
+        // A status carrying our error metadata is the server's own answer: kept.
+        let mut answered = Status::cancelled("stopped");
+        answered
+            .metadata_mut()
+            .insert(ERROR_CODE_KEY, "cancelled".parse().unwrap());
+        let (code, _) = code_of(answered.into());
+        assert_eq!(code, Code::Cancelled);
+    }
+
+    #[test]
     fn a_stream_cut_off_without_status_is_unavailable_and_server_errors_are_kept() {
         let cut = Status::unknown("protocol error: missing grpc-status trailer");
-        match stream_lost(cut.into()) {
+        match stream_lost(cut) {
             ClientError::Status { code, message, .. } => {
                 assert_eq!(code, Code::Unavailable);
                 assert!(message.contains("open a new stream"), "{message}");
@@ -513,7 +553,7 @@ mod tests {
         node_failed
             .metadata_mut()
             .insert(ERROR_CODE_KEY, "node_failed".parse().unwrap());
-        let kept = stream_lost(node_failed.into());
+        let kept = stream_lost(node_failed);
         assert!(matches!(
             kept,
             ClientError::Status {
@@ -521,7 +561,7 @@ mod tests {
                 ..
             }
         ));
-        let invalid = stream_lost(Status::invalid_argument("bad").into());
+        let invalid = stream_lost(Status::invalid_argument("bad"));
         assert!(matches!(
             invalid,
             ClientError::Status {
