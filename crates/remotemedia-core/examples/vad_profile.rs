@@ -11,41 +11,11 @@ use remotemedia_core::data::{AudioBuffer, Data, Samples};
 use remotemedia_core::node::Node;
 use remotemedia_core::nodes::audio::{SpeechVadNode, SpeechVadParams};
 
+#[path = "common/speechlike.rs"]
+mod speechlike;
+
 const SECS: usize = 60;
 const RUNS: usize = 5;
-
-struct Rng(u64);
-impl Rng {
-    fn unit(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-}
-
-fn signal(rate: usize, channels: usize) -> Vec<f32> {
-    let mut rng = Rng(0x1234_5678_9abc_def1);
-    let n = rate * SECS;
-    let mut out = Vec::with_capacity(n * channels);
-    let mut lp = 0.0f32;
-    for i in 0..n {
-        let t = i as f32 / rate as f32;
-        // 4 Hz syllables, on for 1.5 s of every 2.5 s.
-        let on = (t % 2.5) < 1.5;
-        let env = if on {
-            0.3 * (std::f32::consts::PI * 4.0 * t).sin().abs()
-        } else {
-            0.0
-        };
-        lp = 0.9 * lp + 0.1 * rng.unit();
-        let s = env * lp * 3.0 + 0.003 * rng.unit();
-        for _ in 0..channels {
-            out.push(s);
-        }
-    }
-    out
-}
 
 /// CPU time of this thread, in seconds (wall time is meaningless on a shared machine).
 fn cpu_now() -> f64 {
@@ -101,7 +71,7 @@ fn main() {
         .build()
         .unwrap();
 
-    let x16 = signal(16_000, 1);
+    let x16 = speechlike::signal(SECS, 16_000, 1);
     let frame: Vec<Vec<f32>> = x16.chunks_exact(256).map(|c| c.to_vec()).collect();
     let us = best(|| {
         let mut d = earshot::Detector::default_boxed();
@@ -137,7 +107,7 @@ fn main() {
         whole - energy_only
     );
 
-    let x48 = signal(48_000, 2);
+    let x48 = speechlike::signal(SECS, 48_000, 2);
     let a48 = AudioBuffer::new(Samples::from(x48), 48_000, 2).unwrap();
     let whole = best(|| {
         std::hint::black_box(run_node(&rt, &a48, a48.frames()));
