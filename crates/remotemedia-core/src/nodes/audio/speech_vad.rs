@@ -924,24 +924,21 @@ mod tests {
     /// The definition, lag by lag: the same sums in the same order as `voicing`.
     fn voicing_lag_by_lag(hist: &[f32]) -> f32 {
         let n = hist.len();
-        let a = &hist[n - VOICE_WINDOW..];
-        let energy = |w: &[f32]| {
-            // The prefix sums' order: from the start of `hist`.
-            let sum = |m: usize| {
-                hist[..m]
-                    .iter()
-                    .fold(0.0f64, |s, &v| s + v as f64 * v as f64)
-            };
-            let end = w.as_ptr() as usize - hist.as_ptr() as usize;
-            let end = end / 4 + w.len();
-            sum(end) - sum(end - w.len())
+        // Energy of the window ending at `end`, as voicing sums it: squares summed from the
+        // start of `hist`, the sum before the window subtracted.
+        let sum = |m: usize| {
+            hist[..m]
+                .iter()
+                .fold(0.0f64, |s, &v| s + v as f64 * v as f64)
         };
-        let ea = energy(a);
+        let energy = |end: usize| sum(end) - sum(end - VOICE_WINDOW);
+        let a = &hist[n - VOICE_WINDOW..];
+        let ea = energy(n);
         let mut best = 0.0f32;
         for lag in (VOICE_MIN_LAG..=VOICE_MAX_LAG).rev() {
             let b = &hist[n - VOICE_WINDOW - lag..n - lag];
             let c = a.iter().zip(b).fold(0.0f32, |s, (&x, &y)| s + x * y);
-            let r = (c as f64 / (ea * energy(b) + 1e-20).sqrt()) as f32;
+            let r = (c as f64 / (ea * energy(n - lag) + 1e-20).sqrt()) as f32;
             if r.is_finite() {
                 best = best.max(r);
             }

@@ -19,6 +19,7 @@
 //! the same bits, and so do the vector and the lane-by-lane steps.
 
 use super::biquad::Section;
+use super::format::SplitMix;
 use super::vad_engine::FRAME;
 
 /// Lanes of the vector: the high-pass, the two low-pass sections, one idle lane.
@@ -83,15 +84,10 @@ pub(crate) struct Dither {
 impl Dither {
     /// Fixed seeds (splitmix64 of a constant, one per lane): every stream gets the same floor.
     pub(crate) fn new() -> Self {
-        let mut z = 0x9E37_79B9_7F4A_7C15u64;
-        let lanes = std::array::from_fn(|_| {
-            z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut x = z;
-            x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            x ^ (x >> 31)
-        });
-        Self { lanes }
+        let mut seeds = SplitMix(0x9E37_79B9_7F4A_7C15);
+        Self {
+            lanes: std::array::from_fn(|_| seeds.next()),
+        }
     }
 
     /// Adds the next values (at [`DITHER`]) to a frame of engine samples and clamps them to
