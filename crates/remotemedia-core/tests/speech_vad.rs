@@ -163,6 +163,38 @@ fn rates_and_channel_counts_give_the_same_decisions_within_one_frame() {
 }
 
 #[test]
+fn full_band_audio_at_8_and_11_khz_gives_the_16_khz_decisions_within_one_frame() {
+    // The same speech at 16 kHz and below it, where the audio has lost everything above the
+    // lower rate's Nyquist: the engine extends the top band the input carries (see
+    // `Engine::set_input_rate`), so the decisions stay those of the 16 kHz audio. Without
+    // that, this scene's first onset came two frames early at 8 kHz.
+    let x = scene();
+    let reference = spans(&run_whole(
+        &svad("{}"),
+        AudioBuffer::mono_f32(at_rate(&x, 16_000), 16_000),
+    ));
+    assert_eq!(reference.len(), 2, "{reference:?}");
+    for rate in [8_000, 11_025, 12_000] {
+        for channels in [1u16, 2] {
+            let mono = at_rate(&x, rate);
+            let input = AudioBuffer::new(widen(&mono, channels).into(), rate, channels).unwrap();
+            let got = spans(&run_whole(&svad("{}"), input));
+            assert_eq!(
+                got.len(),
+                reference.len(),
+                "{rate} Hz: {got:?} vs {reference:?}"
+            );
+            for (g, r) in got.iter().zip(&reference) {
+                assert!(
+                    (g.0 - r.0).abs() <= FRAME_MS && (g.1 - r.1).abs() <= FRAME_MS,
+                    "{rate} Hz x{channels}: {got:?} vs {reference:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn times_are_exact_input_samples() {
     // At 44.1 kHz, frame edges fall between samples: every reported time must be a whole
     // input sample, floor(k * 256 * 44100 / 16000).

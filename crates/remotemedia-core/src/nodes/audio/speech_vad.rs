@@ -843,6 +843,7 @@ impl Node for SpeechVadNode {
             }
         } else {
             self.stream = Some(self.open_stream(audio)?);
+            self.engine.set_input_rate(audio.sample_rate());
         }
         let want_speech = self.params.emit == SpeechVadEmit::Speech;
         let stream = self.stream.as_mut().expect("opened above");

@@ -31,6 +31,8 @@ const PRE_EMPHASIS_COEFF: f32 = 0.97;
 const POWER_FAC: f32 = 1. / (32768.0f32 * 32768.0);
 /// Samples per frame (16 ms at 16 kHz).
 pub(crate) const FRAME: usize = 256;
+/// The engine's sample rate.
+const RATE: u32 = 16_000;
 
 /// The network's parameters (layout of earshot's `weights.bin`: f32 then Q9 i16, little-endian).
 struct Weights {
@@ -141,6 +143,9 @@ pub(crate) struct Engine {
     ring: [f32; WINDOW_SIZE],
     features: [f32; N_MELS * N_CONTEXT_FRAMES],
     state: [i16; 128],
+    /// The first mel band the input cannot carry ([`N_MELS`]: none); see
+    /// [`Engine::set_input_rate`].
+    fill_from: usize,
 }
 
 impl Engine {
@@ -152,14 +157,31 @@ impl Engine {
             ring: [0.0; WINDOW_SIZE],
             features: [0.0; N_MELS * N_CONTEXT_FRAMES],
             state: [0; 128],
+            fill_from: N_MELS,
         }
     }
 
+    /// Back to a new stream's state, of a 16 kHz (or faster) input.
     pub(crate) fn reset(&mut self) {
         self.prev_signal = 0.0;
         self.ring = [0.0; WINDOW_SIZE];
         self.features = [0.0; N_MELS * N_CONTEXT_FRAMES];
         self.state = [0; 128];
+        self.fill_from = N_MELS;
+    }
+
+    /// Tells the engine the rate the audio had before it was resampled to 16 kHz. Below
+    /// 16 kHz the top mel bands hold nothing but the 1-LSB noise floor (8 kHz audio carries
+    /// nothing above 4 kHz), which the network, trained on full-band audio, never saw: it
+    /// moved a quarter of the segment bounds of 8 kHz copies of the dev split by more than a
+    /// frame and cost 0.035 F1. Those bands take the log energy of the highest band that lies
+    /// wholly below 90% of the input's Nyquist (where any resampler or codec still passes
+    /// the signal), a flat extension of the spectrum the input has. Chosen on the dev split
+    /// and checked on the held one, against a slope fitted to the top bands and the mean of
+    /// the top three (docs/benchmarks.md, "Inputs below 16 kHz"). At 16 kHz and above
+    /// nothing changes.
+    pub(crate) fn set_input_rate(&mut self, rate: u32) {
+        self.fill_from = bands_carried(rate);
     }
 
     /// The speech probability of one frame of 16 kHz samples in [-1, 1].
@@ -218,6 +240,7 @@ impl Engine {
         for (f, band) in cur.iter_mut().zip(bands) {
             *f = ln(band + 1e-20);
         }
+        extend_top_band(cur, self.fill_from);
         let w = self.w;
         // Per-frame RMS normalisation with a learned per-band gain.
         let i_rms = (cur.iter().map(|x| x * x).sum::<f32>() / N_MELS as f32)
@@ -241,6 +264,30 @@ impl Engine {
             out = out.wrapping_add(s as i32 * o as i32); // Q15 * Q9 = Q24
         }
         1. / (1. + (-(out as f32 / 16_777_216.0)).exp())
+    }
+}
+
+/// How many of the mel bands (from the lowest) an input at `rate` carries: those wholly below
+/// 90% of its Nyquist frequency; all of them from 16 kHz up. At least one.
+fn bands_carried(rate: u32) -> usize {
+    if rate >= RATE {
+        return N_MELS;
+    }
+    // A band's top bin (bin b is b * RATE / LEN Hz) against 0.9 * rate / 2, in integers:
+    // b * RATE / LEN > 9 * rate / 20  <=>  b * RATE * 20 > 9 * rate * LEN.
+    let above = |b: usize| b as u64 * RATE as u64 * 20 > 9 * rate as u64 * spectrum::LEN as u64;
+    filters::MEL_COEFFS
+        .iter()
+        .position(|(start, c)| above(start + c.len() - 1))
+        .unwrap_or(N_MELS)
+        .max(1)
+}
+
+/// Gives the bands from `carried` on the log energy of band `carried - 1`.
+#[inline(always)]
+fn extend_top_band(log_bands: &mut [f32], carried: usize) {
+    if let Some(&top) = carried.checked_sub(1).and_then(|k| log_bands.get(k)) {
+        log_bands[carried..].fill(top);
     }
 }
 
@@ -701,5 +748,48 @@ mod tests {
             .map(|f| e.predict(f.try_into().unwrap()))
             .collect();
         assert_eq!(first, again);
+    }
+
+    #[test]
+    fn inputs_below_16_khz_extend_their_top_carried_band() {
+        // 16 kHz and up carry every band; below, the bands wholly under 0.9 * Nyquist.
+        for rate in [16_000, 22_050, 48_000, 384_000] {
+            assert_eq!(bands_carried(rate), N_MELS, "{rate}");
+        }
+        let bin_hz = RATE as f64 / spectrum::LEN as f64;
+        let top = |b: usize| {
+            let (start, c) = filters::MEL_COEFFS[b];
+            (start + c.len() - 1) as f64 * bin_hz
+        };
+        for rate in [8_000u32, 11_025, 12_000, 15_999] {
+            let k = bands_carried(rate);
+            assert!((1..N_MELS).contains(&k), "{rate}: {k}");
+            assert!(top(k - 1) <= 0.45 * rate as f64 && top(k) > 0.45 * rate as f64);
+        }
+
+        let mut logs: Vec<f32> = (0..N_MELS).map(|i| i as f32).collect();
+        extend_top_band(&mut logs, 29);
+        assert_eq!(
+            logs[..29],
+            (0..29).map(|i| i as f32).collect::<Vec<_>>()[..]
+        );
+        assert!(logs[29..].iter().all(|&v| v == 28.0));
+        extend_top_band(&mut logs, N_MELS); // full band: unchanged
+        assert_eq!(logs[28..], [28.0; 12]);
+
+        // An engine told of an 8 kHz input scores differently.
+        let x = audio(1);
+        let (mut full, mut low) = (Engine::new(), Engine::new());
+        low.set_input_rate(8_000);
+        let probs = |e: &mut Engine| -> Vec<f32> {
+            x.chunks_exact(FRAME)
+                .map(|f| e.predict(f.try_into().unwrap()))
+                .collect()
+        };
+        assert_ne!(probs(&mut full), probs(&mut low));
+        // reset() forgets the rate: the next stream starts full-band again.
+        low.reset();
+        full.reset();
+        assert_eq!(probs(&mut full), probs(&mut low));
     }
 }
