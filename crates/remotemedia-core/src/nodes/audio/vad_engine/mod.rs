@@ -173,7 +173,7 @@ impl Engine {
     /// Tells the engine the rate the audio had before it was resampled to 16 kHz. Below
     /// 16 kHz the top mel bands hold nothing but the 1-LSB noise floor (8 kHz audio carries
     /// nothing above 4 kHz), which the network, trained on full-band audio, never saw: it
-    /// moved a quarter of the segment bounds of 8 kHz copies of the dev split by more than a
+    /// moved a third of the segment bounds of 8 kHz copies of the dev split by more than a
     /// frame and cost 0.035 F1. Those bands take the log energy of the highest band that lies
     /// wholly below 90% of the input's Nyquist (where any resampler or codec still passes
     /// the signal), a flat extension of the spectrum the input has. Chosen on the dev split

@@ -1,0 +1,87 @@
+"""SpeechVADNode on the same audio at other input rates: do its decisions stay those of 16 kHz?
+
+    pip install soxr
+    python benchmarks/vad_data.py                  # makes benchmarks/vad_data/{test,dev,held}
+    python benchmarks/vad_rates.py                 # dev and held, 8 and 11.025 kHz
+    python benchmarks/vad_rates.py --splits test --rates 8000,22050,48000
+
+Each file of a split (16 kHz, full band) is resampled with soxr (HQ) to each rate and run
+through ``Pipeline.run`` with the node's defaults; below 16 kHz the copy has lost everything
+above its Nyquist frequency, as telephone audio has. Per split and rate: the mean F1 over the
+split's files (10 ms frames, as ``vad_bench.py`` scores them) next to the 16 kHz run's; the
+share of 10 ms frames where the two runs decide the same; and how many of the 16 kHz run's
+segment bounds have no bound of the other run within one engine frame (16 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+from remotemedia import Pipeline, SpeechVADNode
+from vad_bench import frames_from_segments, prf, read_wav
+
+RATE = 16000
+FRAME_MS = 16.0
+
+
+def spans(x: np.ndarray, rate: int) -> list[tuple[float, float]]:
+    segs = Pipeline("speech_vad").add_node(SpeechVADNode()).run(x, sample_rate=rate)
+    return [(s["start_ms"], s["end_ms"]) for s in segs]
+
+
+def moved(ref: list[tuple[float, float]], got: list[tuple[float, float]]) -> int:
+    """Bounds of `ref` with no bound of `got` within one engine frame."""
+    a = np.array([t for s in ref for t in s])
+    b = np.array([t for s in got for t in s])
+    if a.size == 0:
+        return 0
+    if b.size == 0:
+        return int(a.size)
+    return int(np.sum(np.abs(a[:, None] - b[None, :]).min(axis=1) > FRAME_MS + 1e-6))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path(__file__).parent / "vad_data")
+    ap.add_argument("--splits", default="dev,held")
+    ap.add_argument("--rates", default="8000,11025")
+    args = ap.parse_args()
+    rates = [int(r) for r in args.rates.split(",")]
+    print(
+        "| split | input rate | F1 | F1 at 16 kHz | frames decided as at 16 kHz | bounds moved > 1 frame |"
+    )
+    print("|---|---|---|---|---|---|")
+    for split in args.splits.split(","):
+        folder = args.data / split
+        labels = np.load(folder / "labels.npy")
+        files = sorted(folder.glob("*.wav"))
+        if not files:
+            raise SystemExit(f"no files in {folder}; run benchmarks/vad_data.py first")
+        x16 = {f: read_wav(f).astype(np.float32) / 32768.0 for f in files}
+        ref = {f: spans(x, RATE) for f, x in x16.items()}
+        n = labels.size
+        f1_ref = np.mean([prf(frames_from_segments(ref[f], n), labels)[2] for f in files])
+        for rate in rates:
+            f1s, same, bounds, total = [], [], 0, 0
+            for f in files:
+                got = spans(
+                    soxr.resample(x16[f], RATE, rate, quality="HQ").astype(np.float32), rate
+                )
+                pred = frames_from_segments(got, n)
+                f1s.append(prf(pred, labels)[2])
+                same.append(np.mean(pred == frames_from_segments(ref[f], n)))
+                bounds += moved(ref[f], got)
+                total += 2 * len(ref[f])
+            print(
+                f"| {split} | {rate} | {np.mean(f1s):.3f} | {f1_ref:.3f} | "
+                f"{np.mean(same):.3f} | {bounds} of {total} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
