@@ -14,6 +14,11 @@ pipeline). Per chunk: whole = (run - setup) / N, stream = (stream - setup) / N; 
 is stream - whole, of which "the caller's loop" is what the loop itself costs. Instruction
 counts are not time (a chunk's Python and runtime code also evicts the node's data from the
 caches), but they move only when the code does.
+
+    python benchmarks/stream_instructions.py --cache [--cases vad]
+
+counts L1 instruction and data read misses the same way instead (valgrind's cachegrind with
+its cache model, which has no prefetcher: where the misses come from, not what they cost).
 """
 
 from __future__ import annotations
@@ -88,11 +93,62 @@ def count(mode: str, case: str, n: int) -> int:
     return int(m.group(1).replace(",", ""))
 
 
+def misses(mode: str, case: str, n: int) -> tuple[int, int]:
+    """L1 instruction and data read misses of one child run, in cachegrind's simulated caches
+    (the machine's L1 sizes; no prefetching, so a model of where misses come from, not of
+    their cost)."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONHASHSEED="0")
+    out = subprocess.run(
+        [
+            *(
+                "valgrind",
+                "--tool=cachegrind",
+                "--cache-sim=yes",
+                "--cachegrind-out-file=/dev/null",
+            ),
+            *(sys.executable, __file__, "--child", mode, case, str(n)),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stderr
+    i1 = re.search(r"I1\s+misses:\s+([\d,]+)", out)
+    d1 = re.search(r"D1\s+misses:\s+[\d,]+\s+\(\s*([\d,]+) rd", out)
+    if not (i1 and d1):
+        raise RuntimeError(f"no cache misses in cachegrind's output:\n{out}")
+    return int(i1.group(1).replace(",", "")), int(d1.group(1).replace(",", ""))
+
+
+def cache_table(cases: list[str], n: int) -> None:
+    print(
+        "| one-node pipeline, 20 ms mono chunks | L1i misses per chunk: whole / stream / "
+        "stream adds / the caller's loop | L1d read misses per chunk: the same |"
+    )
+    print("|---|---|---|")
+    for case in cases:
+        base = misses("setup", case, n)
+        per = {
+            m: [(v - b) / n for v, b in zip(misses(m, case, n), base, strict=True)]
+            for m in ("run", "stream", "loop")
+        }
+        cols = []
+        for k in (0, 1):
+            w, st, lo = per["run"][k], per["stream"][k], per["loop"][k]
+            cols.append(f"{w:,.0f} / {st:,.0f} / {st - w:,.0f} / {lo:,.0f}")
+        print(f"| {CASES[case][0]} | {cols[0]} | {cols[1]} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chunks", type=int, default=2000)
     ap.add_argument(
         "--cases", default=DEFAULT_CASES, help=f"comma-separated, of {', '.join(CASES)}"
+    )
+    ap.add_argument(
+        "--cache",
+        action="store_true",
+        help="count L1 cache misses per chunk (cachegrind) instead of instructions",
     )
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -103,15 +159,18 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is needed (apt-get install valgrind)")
     n = args.chunks
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        sys.exit(f"unknown case(s) {', '.join(unknown)}; valid: {', '.join(CASES)}")
+    if args.cache:
+        cache_table(cases, n)
+        return
     print(
         "| one-node pipeline, 20 ms mono chunks | whole run (instr/chunk) | stream "
         "| stream adds | of which the caller's loop | stream adds beyond the loop |"
     )
     print("|---|---|---|---|---|---|")
-    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in cases if c not in CASES]
-    if unknown:
-        sys.exit(f"unknown case(s) {', '.join(unknown)}; valid: {', '.join(CASES)}")
     for case in cases:
         label = CASES[case][0]
         base = count("setup", case, n)
