@@ -74,19 +74,21 @@ def child(mode: str, case: str, n: int) -> None:
         outs.extend(s.close())
 
 
-def count(mode: str, case: str, n: int) -> int:
+def valgrind(tool: list[str], mode: str, case: str, n: int) -> str:
+    """Valgrind's report (stderr) of one child run under `tool`."""
     # Idle BLAS threads would be counted; a fixed hash seed keeps dict work the same per run.
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONHASHSEED="0")
-    out = subprocess.run(
-        [
-            *("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"),
-            *(sys.executable, __file__, "--child", mode, case, str(n)),
-        ],
+    return subprocess.run(
+        ["valgrind", *tool, *(sys.executable, __file__, "--child", mode, case, str(n))],
         capture_output=True,
         text=True,
         env=env,
         check=True,
     ).stderr
+
+
+def count(mode: str, case: str, n: int) -> int:
+    out = valgrind(["--tool=callgrind", "--callgrind-out-file=/dev/null"], mode, case, n)
     m = re.search(r"Collected : ([\d,]+)", out)
     if not m:
         raise RuntimeError(f"no instruction count in valgrind's output:\n{out}")
@@ -97,22 +99,8 @@ def misses(mode: str, case: str, n: int) -> tuple[int, int]:
     """L1 instruction and data read misses of one child run, in cachegrind's simulated caches
     (the machine's L1 sizes; no prefetching, so a model of where misses come from, not of
     their cost)."""
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONHASHSEED="0")
-    out = subprocess.run(
-        [
-            *(
-                "valgrind",
-                "--tool=cachegrind",
-                "--cache-sim=yes",
-                "--cachegrind-out-file=/dev/null",
-            ),
-            *(sys.executable, __file__, "--child", mode, case, str(n)),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    ).stderr
+    tool = ["--tool=cachegrind", "--cache-sim=yes", "--cachegrind-out-file=/dev/null"]
+    out = valgrind(tool, mode, case, n)
     i1 = re.search(r"I1\s+misses:\s+([\d,]+)", out)
     d1 = re.search(r"D1\s+misses:\s+[\d,]+\s+\(\s*([\d,]+) rd", out)
     if not (i1 and d1):

@@ -133,35 +133,38 @@ fn streamed_output_equals_whole_input_output_for_every_emit_mode() {
     }
 }
 
+/// Runs `x` (48 kHz mono) resampled to each of `rates`, mono and stereo, and checks that every
+/// run gives the segments of its 16 kHz copy within one engine frame; returns those.
+fn same_segments_within_one_frame(x: &[f32], rates: &[u32]) -> Vec<(f64, f64)> {
+    let reference = spans(&run_whole(
+        &svad("{}"),
+        AudioBuffer::mono_f32(at_rate(x, 16_000), 16_000),
+    ));
+    for &rate in rates {
+        let mono = at_rate(x, rate);
+        for channels in [1u16, 2] {
+            let input = AudioBuffer::new(widen(&mono, channels).into(), rate, channels).unwrap();
+            let got = spans(&run_whole(&svad("{}"), input));
+            let near = |(g, r): (&(f64, f64), &(f64, f64))| {
+                (g.0 - r.0).abs() <= FRAME_MS && (g.1 - r.1).abs() <= FRAME_MS
+            };
+            assert!(
+                got.len() == reference.len() && got.iter().zip(&reference).all(near),
+                "{rate} Hz x{channels}: {got:?} vs {reference:?}"
+            );
+        }
+    }
+    reference
+}
+
 #[test]
 fn rates_and_channel_counts_give_the_same_decisions_within_one_frame() {
     // Band-limited to 3 kHz first (through 6 kHz and back), inside every rate's passband, so
     // every rate carries the same content: what is compared is the node's rate handling, not
     // the band an 8 kHz file loses.
     let x = at_rate_from(&at_rate(&scene(), 6_000), 6_000, 48_000);
-    let reference = spans(&run_whole(
-        &svad("{}"),
-        AudioBuffer::mono_f32(at_rate(&x, 16_000), 16_000),
-    ));
+    let reference = same_segments_within_one_frame(&x, &[8_000, 16_000, 44_100, 48_000]);
     assert!(!reference.is_empty());
-    for rate in [8_000, 16_000, 44_100, 48_000] {
-        let mono = at_rate(&x, rate);
-        for channels in [1u16, 2] {
-            let input = AudioBuffer::new(widen(&mono, channels).into(), rate, channels).unwrap();
-            let got = spans(&run_whole(&svad("{}"), input));
-            assert_eq!(
-                got.len(),
-                reference.len(),
-                "{rate} Hz x{channels}: {got:?} vs {reference:?}"
-            );
-            for (g, r) in got.iter().zip(&reference) {
-                assert!(
-                    (g.0 - r.0).abs() <= FRAME_MS && (g.1 - r.1).abs() <= FRAME_MS,
-                    "{rate} Hz x{channels}: {g:?} vs {r:?}"
-                );
-            }
-        }
-    }
 }
 
 #[test]
@@ -170,30 +173,8 @@ fn full_band_audio_at_8_and_11_khz_gives_the_16_khz_decisions_within_one_frame()
     // lower rate's Nyquist: the engine extends the top band the input carries (see
     // `Engine::set_input_rate`), so the decisions stay those of the 16 kHz audio. Without
     // that, this scene's first onset came two frames early at 8 kHz.
-    let x = scene();
-    let reference = spans(&run_whole(
-        &svad("{}"),
-        AudioBuffer::mono_f32(at_rate(&x, 16_000), 16_000),
-    ));
+    let reference = same_segments_within_one_frame(&scene(), &[8_000, 11_025, 12_000]);
     assert_eq!(reference.len(), 2, "{reference:?}");
-    for rate in [8_000, 11_025, 12_000] {
-        for channels in [1u16, 2] {
-            let mono = at_rate(&x, rate);
-            let input = AudioBuffer::new(widen(&mono, channels).into(), rate, channels).unwrap();
-            let got = spans(&run_whole(&svad("{}"), input));
-            assert_eq!(
-                got.len(),
-                reference.len(),
-                "{rate} Hz: {got:?} vs {reference:?}"
-            );
-            for (g, r) in got.iter().zip(&reference) {
-                assert!(
-                    (g.0 - r.0).abs() <= FRAME_MS && (g.1 - r.1).abs() <= FRAME_MS,
-                    "{rate} Hz x{channels}: {got:?} vs {reference:?}"
-                );
-            }
-        }
-    }
 }
 
 #[test]
