@@ -10,7 +10,8 @@ through ``Pipeline.run`` with the node's defaults; below 16 kHz the copy has los
 above its Nyquist frequency, as telephone audio has. Per split and rate: the mean F1 over the
 split's files (10 ms frames, as ``vad_bench.py`` scores them) next to the 16 kHz run's; the
 share of 10 ms frames where the two runs decide the same; and how many of the 16 kHz run's
-segment bounds have no bound of the other run within one engine frame (16 ms).
+segment bounds have no bound of the other run within one engine frame (16 ms). With
+``--telephone`` each copy is also band-passed to 300-3400 Hz, as telephone (G.711) audio is.
 """
 
 from __future__ import annotations
@@ -44,11 +45,23 @@ def moved(ref: list[tuple[float, float]], got: list[tuple[float, float]]) -> int
     return int(np.sum(np.abs(a[:, None] - b[None, :]).min(axis=1) > FRAME_MS + 1e-6))
 
 
+def telephone(y: np.ndarray, rate: int) -> np.ndarray:
+    """A telephone channel's band, 300-3400 Hz (8th-order Butterworth band-pass)."""
+    from scipy.signal import butter, sosfilt
+
+    return sosfilt(butter(4, [300, 3400], btype="bandpass", fs=rate, output="sos"), y)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path(__file__).parent / "vad_data")
     ap.add_argument("--splits", default="dev,held")
     ap.add_argument("--rates", default="8000,11025")
+    ap.add_argument(
+        "--telephone",
+        action="store_true",
+        help="also band-pass each copy to 300-3400 Hz (a telephone channel, as G.711 audio)",
+    )
     args = ap.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     print(
@@ -68,16 +81,17 @@ def main() -> None:
         for rate in rates:
             f1s, same, bounds, total = [], [], 0, 0
             for f in files:
-                got = spans(
-                    soxr.resample(x16[f], RATE, rate, quality="HQ").astype(np.float32), rate
-                )
+                y = soxr.resample(x16[f], RATE, rate, quality="HQ")
+                if args.telephone:
+                    y = telephone(y, rate)
+                got = spans(y.astype(np.float32), rate)
                 pred = frames_from_segments(got, n)
                 f1s.append(prf(pred, labels)[2])
                 same.append(np.mean(pred == frames_from_segments(ref[f], n)))
                 bounds += moved(ref[f], got)
                 total += 2 * len(ref[f])
             print(
-                f"| {split} | {rate} | {np.mean(f1s):.3f} | {f1_ref:.3f} | "
+                f"| {split} | {rate}{' (300-3400 Hz)' if args.telephone else ''} | {np.mean(f1s):.3f} | {f1_ref:.3f} | "
                 f"{np.mean(same):.3f} | {bounds} of {total} |",
                 flush=True,
             )
