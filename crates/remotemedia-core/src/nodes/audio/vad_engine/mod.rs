@@ -175,8 +175,9 @@ impl Engine {
     /// nothing above 4 kHz), which the network, trained on full-band audio, never saw: it
     /// moved a third of the segment bounds of 8 kHz copies of the dev split by more than a
     /// frame and cost 0.035 F1. Those bands take the log energy of the highest band that lies
-    /// wholly below 90% of the input's Nyquist (where any resampler or codec still passes
-    /// the signal), a flat extension of the spectrum the input has. Chosen on the dev split
+    /// wholly below 90% of the input's Nyquist (where a resampler still passes the signal;
+    /// telephone audio, cut at 3.4 kHz, is measured there too), a flat extension of the
+    /// spectrum the input has. Chosen on the dev split
     /// and checked on the held one, against a slope fitted to the top bands and the mean of
     /// the top three (docs/benchmarks.md, "Inputs below 16 kHz"). At 16 kHz and above
     /// nothing changes.
