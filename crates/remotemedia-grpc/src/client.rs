@@ -94,9 +94,7 @@ impl From<Status> for ClientError {
                 .map(String::from)
         };
         let mut message = s.message().to_string();
-        let code = if s.code() == Code::Cancelled && s.message() == "Timeout expired" {
-            // tonic enforces the call's `grpc-timeout` itself and reports it as CANCELLED
-            // ("Timeout expired"); to the caller it is a missed deadline.
+        let code = if tonic_deadline(&s) {
             Code::DeadlineExceeded
         } else if transport_cancelled(&s) {
             message = format!(
@@ -360,9 +358,13 @@ pub struct RemoteStream {
 /// answer CANCELLED (no status names our error metadata) and this client never cancels a call it
 /// still waits for, so it is a lost transport, transient for the caller.
 fn transport_cancelled(s: &Status) -> bool {
-    s.code() == Code::Cancelled
-        && s.message() != "Timeout expired"
-        && s.metadata().get(ERROR_CODE_KEY).is_none()
+    s.code() == Code::Cancelled && !tonic_deadline(s) && s.metadata().get(ERROR_CODE_KEY).is_none()
+}
+
+/// tonic enforces the call's `grpc-timeout` itself and reports it as CANCELLED ("Timeout
+/// expired"); to the caller it is a missed deadline.
+fn tonic_deadline(s: &Status) -> bool {
+    s.code() == Code::Cancelled && s.message() == "Timeout expired"
 }
 
 /// A stream cut off without a final status: the server (or a proxy on the way, which then

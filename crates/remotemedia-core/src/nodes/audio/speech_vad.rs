@@ -47,7 +47,7 @@ use crate::registry::{NodeParams, ParamIssue};
 
 const NODE: &str = "SpeechVADNode";
 /// The engine's sample rate and frame length (fixed by the earshot model).
-pub const ENGINE_RATE: u32 = 16_000;
+pub const ENGINE_RATE: u32 = super::vad_engine::RATE;
 /// Engine frame length in samples (16 ms at 16 kHz).
 pub const ENGINE_FRAME: usize = super::vad_engine::FRAME;
 /// Default `end_threshold` is `threshold` minus this (Silero's `neg_threshold` rule).

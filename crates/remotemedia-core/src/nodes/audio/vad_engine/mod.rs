@@ -31,8 +31,8 @@ const PRE_EMPHASIS_COEFF: f32 = 0.97;
 const POWER_FAC: f32 = 1. / (32768.0f32 * 32768.0);
 /// Samples per frame (16 ms at 16 kHz).
 pub(crate) const FRAME: usize = 256;
-/// The engine's sample rate.
-const RATE: u32 = 16_000;
+/// The engine's sample rate (the node's `ENGINE_RATE`).
+pub(crate) const RATE: u32 = 16_000;
 
 /// The network's parameters (layout of earshot's `weights.bin`: f32 then Q9 i16, little-endian).
 struct Weights {
