@@ -12,6 +12,9 @@ split's files (10 ms frames, as ``vad_bench.py`` scores them) next to the 16 kHz
 share of 10 ms frames where the two runs decide the same; and how many of the 16 kHz run's
 segment bounds have no bound of the other run within one engine frame (16 ms). With
 ``--telephone`` each copy is also band-passed to 300-3400 Hz, as telephone (G.711) audio is.
+With ``--upsampled`` each copy is resampled back to 16 kHz (soxr HQ) and run at 16 kHz, as
+audio a voice agent upsampled from a telephone call reaches the node: the input rate no
+longer says the band is limited, the audio does.
 """
 
 from __future__ import annotations
@@ -62,6 +65,11 @@ def main() -> None:
         action="store_true",
         help="also band-pass each copy to 300-3400 Hz (a telephone channel, as G.711 audio)",
     )
+    ap.add_argument(
+        "--upsampled",
+        action="store_true",
+        help="resample each copy back to 16 kHz and run it at 16 kHz",
+    )
     args = ap.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     print(
@@ -84,14 +92,18 @@ def main() -> None:
                 y = soxr.resample(x16[f], RATE, rate, quality="HQ")
                 if args.telephone:
                     y = telephone(y, rate)
-                got = spans(y.astype(np.float32), rate)
+                run_rate = rate
+                if args.upsampled:
+                    y, run_rate = soxr.resample(y, rate, RATE, quality="HQ"), RATE
+                got = spans(y.astype(np.float32), run_rate)
                 pred = frames_from_segments(got, n)
                 f1s.append(prf(pred, labels)[2])
                 same.append(np.mean(pred == frames_from_segments(ref[f], n)))
                 bounds += moved(ref[f], got)
                 total += 2 * len(ref[f])
             print(
-                f"| {split} | {rate}{' (300-3400 Hz)' if args.telephone else ''} | {np.mean(f1s):.3f} | {f1_ref:.3f} | "
+                f"| {split} | {rate}{' (300-3400 Hz)' if args.telephone else ''}"
+                f"{' -> 16000' if args.upsampled else ''} | {np.mean(f1s):.3f} | {f1_ref:.3f} | "
                 f"{np.mean(same):.3f} | {bounds} of {total} |",
                 flush=True,
             )

@@ -178,6 +178,31 @@ fn full_band_audio_at_8_and_11_khz_gives_the_16_khz_decisions_within_one_frame()
 }
 
 #[test]
+fn upsampled_8_khz_audio_gives_the_16_khz_decisions_within_one_frame() {
+    // 8 kHz audio a caller resampled to 16 kHz (or 48 kHz) before the node: the rate no
+    // longer says the band ends at 4 kHz, the spectrum does (see `NarrowBand` in the engine),
+    // and the decisions stay those of the full-band 16 kHz audio, as for 8 kHz input.
+    let x = scene();
+    let reference = spans(&run_whole(
+        &svad("{}"),
+        AudioBuffer::mono_f32(at_rate(&x, 16_000), 16_000),
+    ));
+    assert_eq!(reference.len(), 2, "{reference:?}");
+    let narrow = at_rate(&x, 8_000);
+    for rate in [16_000, 48_000] {
+        let up = at_rate_from(&narrow, 8_000, rate);
+        let got = spans(&run_whole(&svad("{}"), AudioBuffer::mono_f32(up, rate)));
+        let near = |(g, r): (&(f64, f64), &(f64, f64))| {
+            (g.0 - r.0).abs() <= FRAME_MS && (g.1 - r.1).abs() <= FRAME_MS
+        };
+        assert!(
+            got.len() == reference.len() && got.iter().zip(&reference).all(near),
+            "8 kHz -> {rate} Hz: {got:?} vs {reference:?}"
+        );
+    }
+}
+
+#[test]
 fn times_are_exact_input_samples() {
     // At 44.1 kHz, frame edges fall between samples: every reported time must be a whole
     // input sample, floor(k * 256 * 44100 / 16000).

@@ -35,7 +35,7 @@ pub(crate) const DECIMATE: usize = 4;
 const _: () = assert!(FRAME % DECIMATE == 0 && EDGE % DECIMATE == 0 && EDGE < FRAME);
 
 /// Peak of the noise floor added before the network: 1 LSB of 16-bit audio (-90 dBFS).
-const DITHER: f32 = 1.0 / 32768.0;
+pub(crate) const DITHER: f32 = 1.0 / 32768.0;
 
 /// One xorshift64 step (Marsaglia's 13/7/17 triple).
 #[inline(always)]

@@ -143,9 +143,11 @@ pub(crate) struct Engine {
     ring: [f32; WINDOW_SIZE],
     features: [f32; N_MELS * N_CONTEXT_FRAMES],
     state: [i16; 128],
-    /// The first mel band the input cannot carry ([`N_MELS`]: none); see
+    /// The first mel band the input cannot carry ([`N_MELS`]: none), from its rate; see
     /// [`Engine::set_input_rate`].
     fill_from: usize,
+    /// Whether 16 kHz input looks like upsampled 8 kHz audio; see [`NarrowBand`].
+    narrow: NarrowBand,
 }
 
 impl Engine {
@@ -158,6 +160,7 @@ impl Engine {
             features: [0.0; N_MELS * N_CONTEXT_FRAMES],
             state: [0; 128],
             fill_from: N_MELS,
+            narrow: NarrowBand::default(),
         }
     }
 
@@ -168,6 +171,7 @@ impl Engine {
         self.features = [0.0; N_MELS * N_CONTEXT_FRAMES];
         self.state = [0; 128];
         self.fill_from = N_MELS;
+        self.narrow = NarrowBand::default();
     }
 
     /// Tells the engine the rate the audio had before it was resampled to 16 kHz. Below
@@ -179,8 +183,9 @@ impl Engine {
     /// telephone audio, cut at 3.4 kHz, is measured there too), a flat extension of the
     /// spectrum the input has. Chosen on the dev split
     /// and checked on the held one, against a slope fitted to the top bands and the mean of
-    /// the top three (docs/benchmarks.md, "Inputs below 16 kHz"). At 16 kHz and above
-    /// nothing changes.
+    /// the top three (docs/benchmarks.md, "Inputs below 16 kHz"). At 16 kHz and above the
+    /// same fill applies only while the audio itself looks like upsampled 8 kHz audio
+    /// ([`NarrowBand`]).
     pub(crate) fn set_input_rate(&mut self, rate: u32) {
         self.fill_from = bands_carried(rate);
     }
@@ -241,7 +246,12 @@ impl Engine {
         for (f, band) in cur.iter_mut().zip(bands) {
             *f = ln(band + 1e-20);
         }
-        extend_top_band(cur, self.fill_from);
+        let fill_from = if self.fill_from < N_MELS {
+            self.fill_from
+        } else {
+            self.narrow.carried(cur)
+        };
+        extend_top_band(cur, fill_from);
         let w = self.w;
         // Per-frame RMS normalisation with a learned per-band gain.
         let i_rms = (cur.iter().map(|x| x * x).sum::<f32>() / N_MELS as f32)
@@ -282,6 +292,112 @@ fn bands_carried(rate: u32) -> usize {
         .position(|(start, c)| above(start + c.len() - 1))
         .unwrap_or(N_MELS)
         .max(1)
+}
+
+/// Tells 16 kHz (or faster) input that is upsampled 8 kHz audio (a telephone call resampled
+/// before it reaches the node, as voice agents often do) from full-band audio, so such input
+/// gets the 8 kHz fill of [`Engine::set_input_rate`]: without it, soxr copies of the dev and
+/// held splits taken to 8 kHz and back scored as 8 kHz input did before that fill
+/// (docs/benchmarks.md, "Inputs below 16 kHz").
+///
+/// A frame is evidence of 8 kHz audio when the bands just below 3.4 kHz hold signal
+/// ([`EDGE_DB`] above the node's dither floor) while every band wholly above 4 kHz stays
+/// within [`EMPTY_DB`] of that floor: the cliff a 4 kHz band limit leaves. After
+/// [`NARROW_AFTER`] such frames the fill is on; any frame with a band above 4 kHz
+/// [`WIDE_DB`] over the floor turns it off and starts the count again. Full-band speech and
+/// noise put energy above 4 kHz in nearly every frame (no file of the test, dev or held
+/// splits at 16 kHz has two evidence frames in a row, so none of their decisions changed),
+/// and low-pass noise such as mains hum has no energy just below 3.4 kHz.
+#[derive(Clone, Copy, Default)]
+struct NarrowBand {
+    /// Evidence frames since the last wide one.
+    evidence: u16,
+}
+
+/// Evidence frames before the fill starts: 128 ms of band-limited signal.
+const NARROW_AFTER: u16 = 8;
+/// How far above the dither floor the bands below the 8 kHz cut-off must rise, in dB.
+const EDGE_DB: f32 = 20.0;
+/// How close to the dither floor every band above 4 kHz must stay, in dB.
+const EMPTY_DB: f32 = 6.0;
+/// A band above 4 kHz this far over the dither floor marks the audio as full-band, in dB.
+const WIDE_DB: f32 = 12.0;
+
+impl NarrowBand {
+    /// Takes one frame's log mel energies and returns how many bands to carry.
+    #[inline(always)]
+    fn carried(&mut self, log_bands: &[f32]) -> usize {
+        let r = narrow_ref();
+        let over = |k: usize| log_bands[k] - r.floor[k];
+        let top = (r.above..N_MELS).map(over).fold(f32::MIN, f32::max);
+        if top > r.wide {
+            self.evidence = 0;
+        } else if top <= r.empty && (r.carried - 4..r.carried).any(|k| over(k) >= r.edge) {
+            self.evidence = self.evidence.saturating_add(1);
+        }
+        if self.evidence >= NARROW_AFTER {
+            r.carried
+        } else {
+            N_MELS
+        }
+    }
+}
+
+/// What [`NarrowBand`] compares against, computed once.
+struct NarrowRef {
+    /// Each band's log energy for the node's dither alone (white noise, uniform in
+    /// +-[`DITHER`](super::vad_gate::DITHER)), the expected value through pre-emphasis, window
+    /// and filterbank.
+    floor: [f32; N_MELS],
+    /// Bands an 8 kHz input carries ([`bands_carried`]).
+    carried: usize,
+    /// The first band wholly above 4 kHz.
+    above: usize,
+    /// The thresholds in natural-log units.
+    edge: f32,
+    empty: f32,
+    wide: f32,
+}
+
+fn narrow_ref() -> &'static NarrowRef {
+    static R: OnceLock<NarrowRef> = OnceLock::new();
+    R.get_or_init(|| {
+        // White noise of variance (a * 32768)^2 / 3 at the engine's i16 scale; per bin
+        // E|X|^2 = variance * |1 - 0.97 e^-jw|^2 * sum(window^2).
+        let a = f64::from(super::vad_gate::DITHER) * 32768.0;
+        let variance = a * a / 3.0;
+        let window: f64 = filters::HANN_WINDOW
+            .iter()
+            .map(|&w| f64::from(w) * f64::from(w))
+            .sum();
+        let pre = f64::from(PRE_EMPHASIS_COEFF);
+        let bin_power = |b: usize| {
+            let w = std::f64::consts::PI * b as f64 / (N_BINS - 1) as f64;
+            variance * (1.0 + pre * pre - 2.0 * pre * w.cos()) * window * f64::from(POWER_FAC)
+        };
+        let mut floor = [0.0f32; N_MELS];
+        for (f, (start, c)) in floor.iter_mut().zip(&filters::MEL_COEFFS) {
+            let band: f64 = c
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| f64::from(c) * bin_power(start + i))
+                .sum();
+            *f = (band + 1e-20).ln() as f32;
+        }
+        let bin_hz = f64::from(RATE) / spectrum::LEN as f64;
+        let db = |d: f32| d * std::f32::consts::LN_10 / 10.0;
+        NarrowRef {
+            floor,
+            carried: bands_carried(8_000),
+            above: filters::MEL_COEFFS
+                .iter()
+                .position(|&(start, _)| start as f64 * bin_hz >= 4_000.0)
+                .unwrap_or(N_MELS),
+            edge: db(EDGE_DB),
+            empty: db(EMPTY_DB),
+            wide: db(WIDE_DB),
+        }
+    })
 }
 
 /// Gives the bands from `carried` on the log energy of band `carried - 1`.
@@ -718,6 +834,99 @@ mod tests {
                 }
                 assert_eq!(ours[b].to_bits(), band.to_bits(), "band {b}");
             }
+        }
+    }
+
+    /// The log mel energies `Engine::predict` computes, for `frames` of the node's dither
+    /// alone (digital silence as the engine sees it).
+    fn dither_log_bands(frames: usize) -> Vec<[f32; N_MELS]> {
+        let mut dither = super::super::vad_gate::Dither::new();
+        let mut spectrum = PowerSpectrum::new();
+        let (mut ring, mut prev) = ([0.0f32; WINDOW_SIZE], 0.0f32);
+        (0..frames)
+            .map(|_| {
+                let mut frame = [0.0f32; FRAME];
+                dither.frame(&mut frame);
+                ring.copy_within(FRAME.., 0);
+                for (e, &s) in ring[WINDOW_SIZE - FRAME..].iter_mut().zip(&frame) {
+                    let s = s * 32768.0;
+                    *e = s - PRE_EMPHASIS_COEFF * prev;
+                    prev = s;
+                }
+                let input = spectrum.input();
+                for ((o, &x), &h) in input.iter_mut().zip(&ring).zip(&filters::HANN_WINDOW) {
+                    *o = x * h;
+                }
+                input[WINDOW_SIZE..].fill(0.0);
+                let mut power = [0.0f32; N_BINS];
+                spectrum.power::<false>(POWER_FAC, &mut power);
+                mel_bands(&power).map(|b| ln(b + 1e-20))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_narrow_band_floor_is_the_dither_s_mean_log_energy() {
+        // The expected floor against what the engine measures on the dither alone: the mean
+        // of a log lies a little below the log of the mean (up to ~1.2 dB in the narrowest,
+        // most variable bands), never above it.
+        let frames = dither_log_bands(3000);
+        let r = narrow_ref();
+        let db = 10.0 / std::f32::consts::LN_10;
+        for k in 0..N_MELS {
+            let mean = frames[2..].iter().map(|f| f[k]).sum::<f32>() / (frames.len() - 2) as f32;
+            let below = (r.floor[k] - mean) * db;
+            assert!(
+                (0.0..1.5).contains(&below),
+                "band {k}: {below} dB below the floor"
+            );
+        }
+        assert_eq!((r.carried, r.above), (28, 32));
+        // Dither alone is no evidence either way: it never turns the fill on.
+        let mut n = NarrowBand::default();
+        assert!(frames.iter().all(|f| n.carried(f) == N_MELS));
+    }
+
+    #[test]
+    fn the_narrow_band_fill_needs_a_cliff_at_4_khz_and_stops_at_the_first_wide_frame() {
+        let r = narrow_ref();
+        // Log energies `lift` dB over the floor in bands [from, to), the floor elsewhere.
+        let frame = |from: usize, to: usize, lift: f32| -> [f32; N_MELS] {
+            std::array::from_fn(|k| {
+                let up = if (from..to).contains(&k) { lift } else { 0.0 };
+                r.floor[k] + up * std::f32::consts::LN_10 / 10.0
+            })
+        };
+        let telephone = frame(2, 28, 40.0);
+        let full_band = frame(2, N_MELS, 40.0);
+        let hum = frame(0, 12, 40.0); // low-pass, nothing just below 3.4 kHz
+        let mut n = NarrowBand::default();
+        for i in 1..NARROW_AFTER {
+            assert_eq!(n.carried(&telephone), N_MELS, "evidence frame {i}");
+        }
+        assert_eq!(n.carried(&telephone), 28);
+        // Silence in between keeps it on.
+        assert_eq!(n.carried(&frame(0, 0, 0.0)), 28);
+        // One frame with energy above 4 kHz: off at once, and the count starts again.
+        assert_eq!(n.carried(&full_band), N_MELS);
+        for _ in 1..NARROW_AFTER {
+            assert_eq!(n.carried(&telephone), N_MELS);
+        }
+        assert_eq!(n.carried(&telephone), 28);
+        // A little energy above 4 kHz (between EMPTY_DB and WIDE_DB) is neither.
+        let mut m = NarrowBand::default();
+        let faint = {
+            let mut f = telephone;
+            f[35] += 9.0 * std::f32::consts::LN_10 / 10.0;
+            f
+        };
+        for _ in 0..100 {
+            assert_eq!(m.carried(&faint), N_MELS);
+        }
+        // Low-pass noise without a cliff, full-band audio: never.
+        for f in [hum, full_band] {
+            let mut m = NarrowBand::default();
+            assert!((0..100).all(|_| m.carried(&f) == N_MELS));
         }
     }
 
