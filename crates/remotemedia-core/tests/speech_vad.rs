@@ -115,10 +115,12 @@ fn streamed_output_equals_whole_input_output_for_every_emit_mode() {
         .to_format(SampleFormat::I16);
     // Below 16 kHz the engine extends the top band the input carries: streamed too.
     let mono8 = AudioBuffer::mono_f32(at_rate(&x, 8_000), 8_000);
+    // ... and at 16 kHz when the audio is 8 kHz audio upsampled, recognised frame by frame.
+    let up16 = AudioBuffer::mono_f32(at_rate_from(&at_rate(&x, 8_000), 8_000, 16_000), 16_000);
     let mono48 = AudioBuffer::mono_f32(x, 48_000);
     for emit in ["segments", "speech", "events", "probabilities"] {
         let params = format!(r#"{{"emit": "{emit}"}}"#);
-        for input in [&mono48, &stereo_i16, &mono8] {
+        for input in [&mono48, &stereo_i16, &mono8, &up16] {
             let whole = run_whole(&svad(&params), input.clone());
             for (max_chunk, seed) in [(1_000, 1), (7_000, 2), (60_000, 3)] {
                 let streamed = run_streamed(&svad(&params), input, max_chunk, seed);
