@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from remotemedia import Audio, ManifestError, Pipeline, SpeechVADNode
+from remotemedia import Audio, AudioResampleNode, ManifestError, Pipeline, SpeechVADNode
 from remotemedia.nodes import SpeechFrame, SpeechSegment
 from remotemedia.nodes.rust import RustSpeechVADNode
 
@@ -181,3 +181,24 @@ def test_remote_run_and_stream_equal_local(tmp_path: Path) -> None:
         assert same_events(streamed, local)
     finally:
         s.stop()
+
+
+def test_telephone_audio_upsampled_before_the_node_keeps_the_16_khz_decisions() -> None:
+    # A voice agent's usual input: an 8 kHz call resampled to 16 kHz before the VAD. The node
+    # sees a 16 kHz stream whose band ends at 4 kHz and treats it as 8 kHz audio, so its
+    # segments stay within one 16 ms frame of the full-band audio's.
+    x, rate = clip()
+
+    def resampled(y: np.ndarray, src: int, dst: int) -> np.ndarray:
+        return np.asarray(Pipeline("r").add_node(AudioResampleNode(dst)).run(y, sample_rate=src))
+
+    def spans(y: np.ndarray, at: int) -> list[tuple[float, float]]:
+        segs = Pipeline("v").add_node(SpeechVADNode()).run(y, sample_rate=at)
+        return [(s["start_ms"], s["end_ms"]) for s in segs]
+
+    full = spans(resampled(x, rate, 16000), 16000)
+    call = resampled(resampled(x, rate, 8000), 8000, 16000)
+    got = spans(call, 16000)
+    assert len(got) == len(full) >= 1
+    for (a, b), (c, d) in zip(got, full, strict=True):
+        assert abs(a - c) <= 16 and abs(b - d) <= 16, (got, full)
