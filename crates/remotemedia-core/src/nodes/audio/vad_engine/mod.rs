@@ -302,8 +302,8 @@ fn bands_carried(rate: u32) -> usize {
 /// Tells 16 kHz (or faster) input that is upsampled 8 kHz audio (a telephone call resampled
 /// before it reaches the node, as voice agents often do) from full-band audio, so such input
 /// gets the 8 kHz fill of [`Engine::set_input_rate`]: without it, soxr copies of the dev and
-/// held splits taken to 8 kHz and back scored as 8 kHz input did before that fill
-/// (docs/benchmarks.md, "Inputs below 16 kHz").
+/// held splits taken to 8 kHz and back scored as 8 kHz input did before that fill (dev F1
+/// 0.816, now 0.845; docs/benchmarks.md, "Upsampled 8 kHz audio").
 ///
 /// A frame is evidence of 8 kHz audio when the bands just below 3.4 kHz hold signal
 /// ([`EDGE_DB`] above the node's dither floor) while every band wholly above 4 kHz stays
@@ -321,7 +321,8 @@ struct NarrowBand {
 
 /// Evidence frames before the fill starts: 128 ms of band-limited signal.
 const NARROW_AFTER: u16 = 8;
-/// How far above the dither floor the bands below the 8 kHz cut-off must rise, in dB.
+/// How far above the dither floor one of the top four bands an 8 kHz input carries
+/// (2.4-3.4 kHz) must rise, in dB.
 const EDGE_DB: f32 = 20.0;
 /// How close to the dither floor every band above 4 kHz must stay, in dB.
 const EMPTY_DB: f32 = 6.0;
