@@ -147,16 +147,21 @@ fn same_segments_within_one_frame(x: &[f32], rates: &[u32]) -> Vec<(f64, f64)> {
         for channels in [1u16, 2] {
             let input = AudioBuffer::new(widen(&mono, channels).into(), rate, channels).unwrap();
             let got = spans(&run_whole(&svad("{}"), input));
-            let near = |(g, r): (&(f64, f64), &(f64, f64))| {
-                (g.0 - r.0).abs() <= FRAME_MS && (g.1 - r.1).abs() <= FRAME_MS
-            };
-            assert!(
-                got.len() == reference.len() && got.iter().zip(&reference).all(near),
-                "{rate} Hz x{channels}: {got:?} vs {reference:?}"
-            );
+            assert_within_one_frame(&got, &reference, &format!("{rate} Hz x{channels}"));
         }
     }
     reference
+}
+
+/// Asserts that `got` has the segments of `reference`, each bound within one engine frame.
+fn assert_within_one_frame(got: &[(f64, f64)], reference: &[(f64, f64)], what: &str) {
+    let near = |(g, r): (&(f64, f64), &(f64, f64))| {
+        (g.0 - r.0).abs() <= FRAME_MS && (g.1 - r.1).abs() <= FRAME_MS
+    };
+    assert!(
+        got.len() == reference.len() && got.iter().zip(reference).all(near),
+        "{what}: {got:?} vs {reference:?}"
+    );
 }
 
 #[test]
@@ -194,13 +199,7 @@ fn upsampled_8_khz_audio_gives_the_16_khz_decisions_within_one_frame() {
     for rate in [16_000, 48_000] {
         let up = at_rate_from(&narrow, 8_000, rate);
         let got = spans(&run_whole(&svad("{}"), AudioBuffer::mono_f32(up, rate)));
-        let near = |(g, r): (&(f64, f64), &(f64, f64))| {
-            (g.0 - r.0).abs() <= FRAME_MS && (g.1 - r.1).abs() <= FRAME_MS
-        };
-        assert!(
-            got.len() == reference.len() && got.iter().zip(&reference).all(near),
-            "8 kHz -> {rate} Hz: {got:?} vs {reference:?}"
-        );
+        assert_within_one_frame(&got, &reference, &format!("8 kHz -> {rate} Hz"));
     }
 }
 
