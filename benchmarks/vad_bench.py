@@ -8,6 +8,8 @@
 
 Systems, each with its documented defaults:
 - SpeechVADNode (ours, neural, native) through ``Pipeline.run``;
+- SpeechVADNode(engine="silero") (the same node with Silero VAD v6 as its network, run by the
+  runtime in Rust with the ``silero-vad`` package's weights), when that package is installed;
 - VADNode (ours, energy gate, threshold -30 dBFS);
 - webrtcvad mode 3 on 10 ms frames (its own frame decisions);
 - Silero VAD (the ``silero-vad`` package's ONNX model on ``onnxruntime``, one thread), 512-sample
@@ -38,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from remotemedia import Pipeline, SpeechVADNode, VADNode
+from remotemedia.nodes.speech import silero_model_path as silero_weights_file
 
 RATE = 16000
 FRAME_MS = 10
@@ -273,6 +276,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path(__file__).parent / "vad_data")
     ap.add_argument("--split", default="test", choices=["test", "dev", "held"])
     ap.add_argument("--speech-vad", default="{}", help="SpeechVADNode params as JSON")
+    ap.add_argument(
+        "--silero-vad", default="{}", help='SpeechVADNode(engine="silero") params as JSON'
+    )
     ap.add_argument("--only", default="", help="comma-separated system names")
     ap.add_argument("--no-cpu", action="store_true")
     ap.add_argument(
@@ -280,6 +286,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     params = json.loads(args.speech_vad)
+    silero_params = {**json.loads(args.silero_vad), "engine": "silero"}
 
     folder = args.data / args.split
     ref_all = np.load(folder / "labels.npy")
@@ -289,6 +296,8 @@ def main() -> None:
         "SpeechVADNode": speech_vad(params),
         "VADNode(-30)": energy_vad(),
     }
+    if silero_weights_file() is not None:
+        systems["SpeechVADNode(silero)"] = speech_vad(silero_params)
     if webrtcvad is not None:
         systems["webrtcvad(3)"] = webrtc_vad()
     if ort is not None:
@@ -332,10 +341,15 @@ def main() -> None:
         jobs[f"{n}, whole files"] = lambda fn=fn: [
             fn(x, x.size // (RATE // 100)) for x in audio.values()
         ]
-    for n, node in (("SpeechVADNode", SpeechVADNode(**params)), ("VADNode(-30)", VADNode())):
+    ours: list[tuple[str, Any]] = [
+        ("SpeechVADNode", lambda: SpeechVADNode(**params)),
+        ("SpeechVADNode(silero)", lambda: SpeechVADNode(**silero_params)),
+        ("VADNode(-30)", VADNode),
+    ]
+    for n, make in ours:
         if n not in systems:
             continue
-        pipe = Pipeline("s").add_node(node)
+        pipe = Pipeline("s").add_node(make())
         jobs[f"{n} through Pipeline only: whole files"] = lambda pipe=pipe: [
             pipe.run(x, sample_rate=RATE) for x in audio.values()
         ]
@@ -356,7 +370,7 @@ def main() -> None:
             continue
         vs = f" ({us / peer:.2f}x webrtcvad)" if peer else ""
         print(f"- {k}: {us:.0f} us/s{vs}")
-    for n in ("SpeechVADNode", "VADNode(-30)"):
+    for n, _ in ours:
         whole = best.get(f"{n} through Pipeline only: whole files")
         if whole is None:
             continue

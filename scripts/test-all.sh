@@ -21,6 +21,9 @@ rm -rf .venv-test
 "$PY" -m venv .venv-test
 .venv-test/bin/python -m pip install --quiet --upgrade pip
 .venv-test/bin/python -m pip install --quiet ".[test]"
+# Silero VAD's model files for SpeechVADNode(engine="silero") and its tests (--no-deps: the
+# package's own dependencies include torch, which nothing here needs).
+.venv-test/bin/python -m pip install --quiet --no-deps "silero-vad>=6"
 
 step "ruff"
 .venv-test/bin/ruff check python tests/python benchmarks
@@ -33,6 +36,6 @@ fi
 command -v haproxy >/dev/null && haproxy -v | head -1 || echo "haproxy not installed"
 
 step "pytest (includes mypy stubtest and mypy --strict)"
-PATH="$PWD/.venv-test/bin:$PATH" .venv-test/bin/python -m pytest tests/python -q
+REMOTEMEDIA_REQUIRE_SILERO=1 PATH="$PWD/.venv-test/bin:$PATH" .venv-test/bin/python -m pytest tests/python -q
 
 step "all tests passed"

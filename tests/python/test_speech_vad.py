@@ -96,6 +96,8 @@ def test_params_round_trip_through_the_manifest() -> None:
         "min_snr_db": 6.0,
         "min_voicing": None,
         "emit": "events",
+        "engine": "earshot",
+        "model_path": None,
     }
     q = Pipeline.from_manifest(m)
     assert json.loads(q.serialize()) == m

@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+from pathlib import Path
 from typing import Any, Literal, TypedDict, overload
 
 from remotemedia._types import Audio, VadEvent
 from remotemedia.nodes.audio import BuiltinNode
 from remotemedia.nodes.base import OutT
 
-__all__ = ["SpeechFrame", "SpeechSegment", "SpeechVADNode"]
+__all__ = ["EngineName", "SpeechFrame", "SpeechSegment", "SpeechVADNode", "silero_model_path"]
+
+#: ``SpeechVADNode``'s engines: the built-in ``"earshot"`` network, or Silero VAD v6 run by the
+#: runtime with the weights of the installed ``silero-vad`` package.
+EngineName = Literal["earshot", "silero"]
+
+#: The ``silero-vad`` package's file the runtime reads the Silero weights from.
+SILERO_MODEL_FILE = "silero_vad_op18_ifless.onnx"
+
+
+def silero_model_path() -> Path | None:
+    """The installed ``silero-vad`` package's model file for ``engine="silero"`` (``None``
+    when the package, version 6 or later, is not installed). Found without importing the
+    package (``pip install --no-deps silero-vad`` is enough: its model files only)."""
+    try:
+        spec = importlib.util.find_spec("silero_vad")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "data" / SILERO_MODEL_FILE
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 class SpeechSegment(TypedDict):
@@ -23,7 +50,8 @@ class SpeechSegment(TypedDict):
 
 
 class SpeechFrame(TypedDict):
-    """One item of ``SpeechVADNode(emit="probabilities")``'s output list (one 16 ms frame)."""
+    """One item of ``SpeechVADNode(emit="probabilities")``'s output list (one frame: 16 ms,
+    or 32 ms with ``engine="silero"``)."""
 
     start_ms: float
     end_ms: float
@@ -51,6 +79,13 @@ class SpeechVADNode(BuiltinNode[OutT]):
     as soon as each is decided; ``"probabilities"`` a :class:`SpeechFrame`
     ``{"start_ms", "end_ms", "probability"}`` per frame. The type follows ``emit``
     (``SpeechVADNode[list[SpeechSegment]]``, ...).
+
+    ``engine="silero"`` scores 32 ms frames with Silero VAD v6 instead, run by the runtime in
+    Rust with the weights of the installed ``silero-vad`` package (``pip install --no-deps
+    silero-vad``; found automatically) or of ``model_path`` (its
+    ``silero_vad_op18_ifless.onnx``); no ONNX Runtime is needed. Silero separates speech from
+    loud noise itself, so the energy and voicing gate is off and ``min_snr_db`` /
+    ``min_voicing`` must keep their defaults. The post-processing rules are the same.
     """
 
     node_type = "SpeechVADNode"
@@ -66,6 +101,8 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_snr_db: float = 2.0,
         min_voicing: float | None = 0.25,
         emit: Literal["segments"] = "segments",
+        engine: EngineName = "earshot",
+        model_path: str | os.PathLike[str] | None = None,
     ) -> None: ...
     @overload
     def __init__(
@@ -79,6 +116,8 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_voicing: float | None = 0.25,
         *,
         emit: Literal["speech"],
+        engine: EngineName = "earshot",
+        model_path: str | os.PathLike[str] | None = None,
     ) -> None: ...
     @overload
     def __init__(
@@ -92,6 +131,8 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_voicing: float | None = 0.25,
         *,
         emit: Literal["events"],
+        engine: EngineName = "earshot",
+        model_path: str | os.PathLike[str] | None = None,
     ) -> None: ...
     @overload
     def __init__(
@@ -105,6 +146,8 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_voicing: float | None = 0.25,
         *,
         emit: Literal["probabilities"],
+        engine: EngineName = "earshot",
+        model_path: str | os.PathLike[str] | None = None,
     ) -> None: ...
     @overload
     def __init__(
@@ -117,6 +160,8 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_snr_db: float = 2.0,
         min_voicing: float | None = 0.25,
         emit: str = "segments",
+        engine: EngineName = "earshot",
+        model_path: str | os.PathLike[str] | None = None,
     ) -> None: ...
     def __init__(
         self,
@@ -128,6 +173,8 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_snr_db: float = 2.0,
         min_voicing: float | None = 0.25,
         emit: str = "segments",
+        engine: EngineName = "earshot",
+        model_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.threshold = threshold
         self.end_threshold = end_threshold
@@ -137,4 +184,6 @@ class SpeechVADNode(BuiltinNode[OutT]):
         self.min_snr_db = min_snr_db
         self.min_voicing = min_voicing
         self.emit = emit
+        self.engine = engine
+        self.model_path = model_path
         self._setup()

@@ -46,7 +46,8 @@ pub fn register_builtins(registry: &mut NodeRegistry) {
          (`threshold`, `end_threshold`), `min_speech_ms`, `min_silence_ms` and `pad_ms`. Emits \
          [{start_ms, end_ms, confidence}], or with emit=\"speech\" the speech audio, \
          emit=\"events\" speech_start/speech_end as decided, emit=\"probabilities\" per-frame \
-         probabilities. Times are in the input's timeline.",
+         probabilities. Times are in the input's timeline. engine=\"silero\" runs Silero VAD v6 \
+         instead (32 ms frames; weights from the installed silero-vad package or `model_path`).",
         |_, p| Box::new(audio::SpeechVadNode::new(p)),
     )));
     registry.register(Arc::new(TypedFactory::new(

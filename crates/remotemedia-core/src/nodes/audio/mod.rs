@@ -10,6 +10,7 @@ mod loudness;
 mod mix;
 mod polyphase;
 mod resample;
+mod silero;
 mod speech_vad;
 mod trim;
 mod vad;
@@ -31,8 +32,10 @@ pub use mix::{MixNode, MixParams};
 pub use resample::{
     polyphase_taps, ResampleEngine, ResampleNode, ResampleParams, ResampleQuality, StreamResampler,
 };
+pub use silero::{set_default_model as set_default_silero_model, MODEL_ENV as SILERO_MODEL_ENV};
 pub use speech_vad::{
-    SpeechVadEmit, SpeechVadNode, SpeechVadParams, END_THRESHOLD_GAP, ENGINE_FRAME, ENGINE_RATE,
+    SpeechVadEmit, SpeechVadEngine, SpeechVadNode, SpeechVadParams, END_THRESHOLD_GAP,
+    ENGINE_FRAME, ENGINE_RATE,
 };
 pub use trim::{TrimSilenceNode, TrimSilenceParams};
 pub use vad::{VadEmit, VadNode, VadParams, DB_FLOOR};

@@ -8,6 +8,12 @@
 //! compensated, so engine sample `k` sits at input time `k / 16000` s) and clamped to
 //! [-1, 1]. Every 256 engine samples (16 ms) the network gives a speech probability.
 //!
+//! `engine="silero"` (opt-in) gives a probability every 512 engine samples (32 ms) from Silero
+//! VAD v6 instead (see [`super::silero`]: run here in Rust, its weights read from the installed
+//! `silero-vad` package's file); the rules below are the same, counted in its 32 ms frames,
+//! and the energy/voicing gate (the last rule) is off: Silero tells speech from loud noise
+//! itself, which the gate exists to do for earshot's network.
+//!
 //! Decisions are causal, frame by frame, so any chunking gives the same output bit for bit:
 //! - a segment opens at a frame whose probability is `>= threshold`;
 //! - while open, frames `>= end_threshold` (hysteresis) count as speech; it closes after
@@ -38,6 +44,7 @@ use serde_json::{json, Value};
 
 use super::biquad::{butterworth, Pass};
 use super::resample::{ResampleQuality, StreamResampler};
+use super::silero::{self, Silero, SileroWeights};
 use super::vad_engine::Engine;
 use super::vad_gate::{Dither, GateFilters, DECIMATE as VOICE_DECIMATE};
 use crate::data::{AudioBuffer, Data, SampleFormat, Samples};
@@ -85,6 +92,20 @@ pub enum SpeechVadEmit {
     Events,
     /// `[{start_ms, end_ms, probability}]` for every 16 ms engine frame.
     Probabilities,
+}
+
+/// Which network gives the speech probabilities.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SpeechVadEngine {
+    /// The built-in engine (earshot's network, 16 ms frames, with the energy and voicing gate
+    /// of `min_snr_db` and `min_voicing`): nothing to install.
+    #[default]
+    Earshot,
+    /// Silero VAD v6 (32 ms frames), run in-process in Rust with the weights of the installed
+    /// `silero-vad` package (`pip install --no-deps silero-vad`) or of `model_path`. It
+    /// separates speech from loud noise itself, so the gate is off.
+    Silero,
 }
 
 fn default_threshold() -> f64 {
@@ -150,6 +171,15 @@ pub struct SpeechVadParams {
     /// "segments" (default), "speech", "events" or "probabilities".
     #[serde(default)]
     pub emit: SpeechVadEmit,
+    /// "earshot" (default: built in, 16 ms frames) or "silero" (Silero VAD v6, 32 ms frames;
+    /// needs `pip install --no-deps silero-vad` or `model_path`).
+    #[serde(default)]
+    pub engine: SpeechVadEngine,
+    /// engine="silero" only: the Silero model file (the silero-vad package's
+    /// `silero_vad_op18_ifless.onnx`). Default (null): the `REMOTEMEDIA_SILERO_MODEL`
+    /// environment variable, else the installed silero-vad package's file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_path: Option<String>,
 }
 
 impl Default for SpeechVadParams {
@@ -163,6 +193,8 @@ impl Default for SpeechVadParams {
             min_snr_db: default_min_snr_db(),
             min_voicing: default_min_voicing(),
             emit: SpeechVadEmit::Segments,
+            engine: SpeechVadEngine::Earshot,
+            model_path: None,
         }
     }
 }
@@ -172,6 +204,26 @@ impl SpeechVadParams {
     pub fn end_threshold(&self) -> f64 {
         self.end_threshold
             .unwrap_or((self.threshold - END_THRESHOLD_GAP).max(0.0))
+    }
+
+    /// Engine samples (at 16 kHz) per probability: 256 (16 ms) or, for Silero, 512 (32 ms).
+    pub fn frame_samples(&self) -> usize {
+        match self.engine {
+            SpeechVadEngine::Earshot => ENGINE_FRAME,
+            SpeechVadEngine::Silero => silero::WINDOW,
+        }
+    }
+
+    /// Silero's weights, read from the model file these parameters name.
+    fn silero_weights(&self) -> Result<std::sync::Arc<SileroWeights>, ParamIssue> {
+        let field = if self.model_path.is_some() {
+            "model_path"
+        } else {
+            "engine"
+        };
+        silero::resolve_model(self.model_path.as_deref())
+            .and_then(|path| SileroWeights::load(&path))
+            .map_err(|e| ParamIssue::new(field, e))
     }
 }
 
@@ -189,6 +241,42 @@ impl NodeParams for SpeechVadParams {
                         self.threshold
                     ),
                 ));
+            }
+        }
+        match self.engine {
+            SpeechVadEngine::Earshot => {
+                if let Some(p) = &self.model_path {
+                    issues.push(ParamIssue::new(
+                        "model_path",
+                        format!(
+                            "{p:?} is only read by engine=\"silero\"; the default engine \
+                             (\"earshot\") is built in"
+                        ),
+                    ));
+                }
+            }
+            SpeechVadEngine::Silero => {
+                // The gate belongs to the built-in engine: a value other than its default
+                // would be ignored, so it is refused instead.
+                if self.min_snr_db != default_min_snr_db() {
+                    issues.push(ParamIssue::new(
+                        "min_snr_db",
+                        "applies to engine=\"earshot\" only (Silero separates speech from \
+                         noise itself; its gate is off); leave it at its default"
+                            .to_string(),
+                    ));
+                }
+                if self.min_voicing != default_min_voicing() {
+                    issues.push(ParamIssue::new(
+                        "min_voicing",
+                        "applies to engine=\"earshot\" only (Silero separates speech from \
+                         noise itself; its gate is off); leave it at its default"
+                            .to_string(),
+                    ));
+                }
+                if let Err(issue) = self.silero_weights() {
+                    issues.push(issue);
+                }
             }
         }
         if self.pad_ms > self.min_silence_ms {
@@ -383,10 +471,18 @@ struct Stream {
     emitted_to: u64,
 }
 
+/// The network behind the probabilities.
+enum Detector {
+    Earshot(Box<Engine>),
+    Silero(Box<Silero>),
+}
+
 /// The neural VAD (see module docs).
 pub struct SpeechVadNode {
     params: SpeechVadParams,
-    engine: Box<Engine>,
+    /// The error when engine="silero" found no usable model (refused by the parameter check
+    /// before a node is built; kept for a file removed in between).
+    detector: Result<Detector, String>,
     stream: Option<Stream>,
 }
 
@@ -485,11 +581,24 @@ fn close(o: &Open, end_cap: u64, pad: u64, to_input: &impl Fn(u64) -> u64) -> Op
 impl SpeechVadNode {
     /// Builds the node.
     pub fn new(params: SpeechVadParams) -> Self {
+        let detector = match params.engine {
+            SpeechVadEngine::Earshot => Ok(Detector::Earshot(Box::new(Engine::new()))),
+            SpeechVadEngine::Silero => params
+                .silero_weights()
+                .map(|w| Detector::Silero(Box::new(Silero::new(w))))
+                .map_err(|i| format!("{NODE}.{}: {}", i.field, i.message)),
+        };
         Self {
             params,
-            engine: Box::new(Engine::new()),
+            detector,
             stream: None,
         }
+    }
+
+    fn detector(&mut self) -> Result<&mut Detector, NodeError> {
+        self.detector
+            .as_mut()
+            .map_err(|e| NodeError::failed(e.clone()))
     }
 
     fn open_stream(&self, audio: &AudioBuffer) -> Result<Stream, NodeError> {
@@ -508,7 +617,7 @@ impl SpeechVadNode {
             channels: audio.channels(),
             format: audio.format(),
             resampler,
-            frame_buf: Vec::with_capacity(ENGINE_FRAME),
+            frame_buf: Vec::with_capacity(self.params.frame_samples()),
             mono: Vec::new(),
             resampled: Vec::new(),
             frames_done: 0,
@@ -537,12 +646,12 @@ impl SpeechVadNode {
     fn analyse(&mut self, last: bool) -> (Vec<Event>, Vec<(u64, u64)>) {
         let p = &self.params;
         let stream = self.stream.as_mut().expect("stream opened");
-        let model = &mut self.engine;
+        let model = self.detector.as_mut().expect("checked by process");
         let rate = stream.rate as u128;
+        let fl = p.frame_samples();
         // Engine frame index -> input sample of its first engine sample.
-        let to_input =
-            |f: u64| (f as u128 * ENGINE_FRAME as u128 * rate / ENGINE_RATE as u128) as u64;
-        let frame_ms = ENGINE_FRAME as u32 * 1000 / ENGINE_RATE;
+        let to_input = |f: u64| (f as u128 * fl as u128 * rate / ENGINE_RATE as u128) as u64;
+        let frame_ms = fl as u32 * 1000 / ENGINE_RATE;
         let min_speech_frames = (p.min_speech_ms.div_ceil(frame_ms) as u64).max(1);
         let min_silence_frames = p.min_silence_ms.div_ceil(frame_ms).max(1);
         let pad = (p.pad_ms as u64 * stream.rate as u64).div_ceil(1000);
@@ -585,63 +694,82 @@ impl SpeechVadNode {
         let engine = std::mem::take(&mut stream.resampled);
         loop {
             // Assemble one frame from the carry-over and this call's engine samples.
-            let need = ENGINE_FRAME - stream.frame_buf.len();
+            let need = fl - stream.frame_buf.len();
             let take = need.min(engine.len() - offset);
             stream
                 .frame_buf
                 .extend_from_slice(&engine[offset..offset + take]);
             offset += take;
             let valid = stream.frame_buf.len();
-            if valid < ENGINE_FRAME && !(last && valid > 0) {
+            if valid < fl && !(last && valid > 0) {
                 break;
             }
-            stream.frame_buf.resize(ENGINE_FRAME, 0.0);
-            // The network reads loud stationary noise as speech (white noise at -10 dBFS
-            // scores about 0.7); a frame must also stand out from the recent noise floor.
-            // Energy over the last 3 frames (48 ms, the network's own window): a single 16 ms
-            // frame of coloured noise fluctuates by several dB, which biases a minimum low.
-            let energy_db = {
-                // Energy above 150 Hz (2nd-order Butterworth high-pass): coloured noise (pink,
-                // brown, mains hum) has much of its power in the lowest octaves, where a 48 ms
-                // window holds few degrees of freedom (about 0.1 * f per octave [f, 2f]: under
-                // 10 below 100 Hz), so its broadband energy fluctuates by several dB and the
-                // floor (a minimum) sits far below it. Above 150 Hz the energy is steadier and
-                // speech keeps nearly all of its power (voice fundamentals from ~100 Hz).
-                let frame: &mut [f32; ENGINE_FRAME] = (&mut stream.frame_buf[..])
-                    .try_into()
-                    .expect("a whole frame");
-                let mut dec = [0.0f32; ENGINE_FRAME / VOICE_DECIMATE];
-                let acc = stream.gate.frame(frame, &mut stream.dither, &mut dec);
-                if min_voicing.is_some() {
-                    stream.voice_hist.drain(..dec.len());
-                    stream.voice_hist.extend(dec);
+            stream.frame_buf.resize(fl, 0.0);
+            let prob = match model {
+                Detector::Silero(s) => {
+                    // The analysis range of the module docs (the earshot path clamps in its
+                    // gate, with the dither).
+                    for x in stream.frame_buf.iter_mut() {
+                        *x = x.clamp(-1.0, 1.0);
+                    }
+                    let window = stream.frame_buf[..].try_into().expect("a whole window");
+                    // Guard the documented range even if the network ever returned NaN.
+                    let prob = s.predict(window);
+                    if prob.is_finite() {
+                        prob.clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    }
                 }
-                let acc = acc as f32;
-                let mean = stream.recent_power.push(acc / ENGINE_FRAME as f32);
-                10.0 * (mean + 1e-12).log10()
-            };
-            let frame: &[f32; ENGINE_FRAME] =
-                stream.frame_buf[..].try_into().expect("a whole frame");
-            let prob = model.predict(frame);
-            // Guard the documented range even if the network ever returned NaN.
-            let prob = if prob.is_finite() {
-                prob.clamp(0.0, 1.0)
-            } else {
-                0.0
-            };
-            let floor = stream.energy_floor.push(energy_db);
-            let voiced = match min_voicing {
-                None => false,
-                Some(min) => {
-                    let h = voicing(stream.voice_hist.make_contiguous());
-                    let mean = stream.recent_voicing.push(h);
-                    mean - stream.voice_floor.push(mean) >= min
+                Detector::Earshot(engine) => {
+                    // The network reads loud stationary noise as speech (white noise at -10 dBFS
+                    // scores about 0.7); a frame must also stand out from the recent noise floor.
+                    // Energy over the last 3 frames (48 ms, the network's own window): a single 16 ms
+                    // frame of coloured noise fluctuates by several dB, which biases a minimum low.
+                    let energy_db = {
+                        // Energy above 150 Hz (2nd-order Butterworth high-pass): coloured noise (pink,
+                        // brown, mains hum) has much of its power in the lowest octaves, where a 48 ms
+                        // window holds few degrees of freedom (about 0.1 * f per octave [f, 2f]: under
+                        // 10 below 100 Hz), so its broadband energy fluctuates by several dB and the
+                        // floor (a minimum) sits far below it. Above 150 Hz the energy is steadier and
+                        // speech keeps nearly all of its power (voice fundamentals from ~100 Hz).
+                        let frame: &mut [f32; ENGINE_FRAME] = (&mut stream.frame_buf[..])
+                            .try_into()
+                            .expect("a whole frame");
+                        let mut dec = [0.0f32; ENGINE_FRAME / VOICE_DECIMATE];
+                        let acc = stream.gate.frame(frame, &mut stream.dither, &mut dec);
+                        if min_voicing.is_some() {
+                            stream.voice_hist.drain(..dec.len());
+                            stream.voice_hist.extend(dec);
+                        }
+                        let acc = acc as f32;
+                        let mean = stream.recent_power.push(acc / ENGINE_FRAME as f32);
+                        10.0 * (mean + 1e-12).log10()
+                    };
+                    let frame: &[f32; ENGINE_FRAME] =
+                        stream.frame_buf[..].try_into().expect("a whole frame");
+                    let prob = engine.predict(frame);
+                    // Guard the documented range even if the network ever returned NaN.
+                    let prob = if prob.is_finite() {
+                        prob.clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    };
+                    let floor = stream.energy_floor.push(energy_db);
+                    let voiced = match min_voicing {
+                        None => false,
+                        Some(min) => {
+                            let h = voicing(stream.voice_hist.make_contiguous());
+                            let mean = stream.recent_voicing.push(h);
+                            mean - stream.voice_floor.push(mean) >= min
+                        }
+                    };
+                    if energy_db - floor >= min_snr_db || voiced {
+                        prob
+                    } else {
+                        0.0
+                    }
                 }
-            };
-            let prob = if energy_db - floor >= min_snr_db || voiced {
-                prob
-            } else {
-                0.0
             };
             stream.frame_buf.clear();
             let j = stream.frames_done;
@@ -649,7 +777,7 @@ impl SpeechVadNode {
             // Frame edges in input samples; the last (partial) frame ends at the stream's end.
             let f_start = to_input(j);
             let mut f_end = to_input(j + 1);
-            if valid < ENGINE_FRAME || last {
+            if valid < fl || last {
                 f_end = f_end.min(total_input);
             }
             if want_probs {
@@ -728,11 +856,11 @@ impl SpeechVadNode {
     fn trim_history(&mut self) {
         let pad = (self.params.pad_ms as u64 * self.stream.as_ref().map_or(0, |s| s.rate as u64))
             .div_ceil(1000);
+        let fl = self.params.frame_samples() as u128;
         let stream = self.stream.as_mut().expect("stream opened");
         let rate = stream.rate as u128;
         // Engine frame index -> input sample of its first engine sample.
-        let to_input =
-            |f: u64| (f as u128 * ENGINE_FRAME as u128 * rate / ENGINE_RATE as u128) as u64;
+        let to_input = |f: u64| (f as u128 * fl * rate / ENGINE_RATE as u128) as u64;
         let keep_from = match stream.open {
             Some(o) => o.padded_start.max(stream.emitted_to),
             // The next segment starts at a frame not yet analysed.
@@ -821,11 +949,15 @@ impl SpeechVadNode {
 impl Node for SpeechVadNode {
     async fn start(&mut self) -> Result<(), NodeError> {
         self.stream = None;
-        self.engine.reset();
+        match self.detector()? {
+            Detector::Earshot(e) => e.reset(),
+            Detector::Silero(s) => s.reset(),
+        }
         Ok(())
     }
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
+        self.detector()?;
         let audio = expect_audio(NODE, &input)?;
         check_input_rate(NODE, audio.sample_rate())?;
         check_stream_shape(
@@ -843,7 +975,9 @@ impl Node for SpeechVadNode {
             }
         } else {
             self.stream = Some(self.open_stream(audio)?);
-            self.engine.set_input_rate(audio.sample_rate());
+            if let Detector::Earshot(e) = self.detector()? {
+                e.set_input_rate(audio.sample_rate());
+            }
         }
         let want_speech = self.params.emit == SpeechVadEmit::Speech;
         let stream = self.stream.as_mut().expect("opened above");

@@ -1,0 +1,522 @@
+//! `SpeechVADNode`'s opt-in second engine, `engine="silero"`: the Silero VAD network (v6,
+//! 16 kHz branch) run in pure Rust, with its weights read at run time from the ONNX file the
+//! `silero-vad` Python package ships (`silero_vad/data/silero_vad_op18_ifless.onnx`). Nothing
+//! is bundled and nothing is downloaded: the user installs the package
+//! (`pip install --no-deps silero-vad`) or points `model_path` at the file.
+//!
+//! Why not ONNX Runtime (through the `ort` crate): the network is 5 small layers (an STFT as a
+//! convolution, four 3-tap convolutions, one LSTM cell, a 1x1 convolution), about 0.7 M
+//! multiply-adds per 32 ms window, so a direct implementation is short, needs no shared
+//! library loaded into the process (whose version mismatch would crash it, not fail), and is
+//! faster than ONNX Runtime's per-call overhead on such small tensors. The ONNX file is read
+//! with `prost` (already in the tree through tonic), decoding only the graph's initializers.
+//! The Python tests compare this implementation with ONNX Runtime running the package's own
+//! `silero_vad.onnx`, window by window.
+//!
+//! The graph, per 512-sample window `x` (with the previous window's last 64 samples in front,
+//! zeros at the start, 576 samples): reflect-pad 64 samples on the right; a 256-tap, hop-128
+//! convolution with the 258 basis rows (real and imaginary parts of 129 bins) over the 4
+//! positions; magnitudes; conv(129->128, stride 1), conv(128->64, 2), conv(64->64, 2),
+//! conv(64->128, 1), each 3 taps, padding 1, ReLU; an LSTM cell (gates i, f, g, o) over the
+//! one remaining position, its `(h, c)` carried to the next window; ReLU, a 128->1 projection
+//! and a sigmoid.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Samples per decision (32 ms at 16 kHz).
+pub const WINDOW: usize = 512;
+/// Samples of the previous window the network also sees.
+const CONTEXT: usize = 64;
+const INPUT: usize = CONTEXT + WINDOW;
+/// The input after the reflect padding on the right.
+const PADDED: usize = INPUT + CONTEXT;
+const N_FFT: usize = 256;
+const HOP: usize = 128;
+const BINS: usize = N_FFT / 2 + 1;
+const POSITIONS: usize = (PADDED - N_FFT) / HOP + 1;
+const HIDDEN: usize = 128;
+const GATES: usize = 4 * HIDDEN;
+
+/// The file of the `silero-vad` package whose weights are read.
+pub const MODEL_FILE: &str = "silero_vad_op18_ifless.onnx";
+/// Environment variable naming the model file when `model_path` is not given.
+pub const MODEL_ENV: &str = "REMOTEMEDIA_SILERO_MODEL";
+
+/// The part of ONNX's protobuf schema (onnx.proto) this reader needs; every other field is
+/// skipped by the decoder.
+mod onnx {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ModelProto {
+        #[prost(message, optional, tag = "7")]
+        pub graph: Option<GraphProto>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct GraphProto {
+        #[prost(message, repeated, tag = "5")]
+        pub initializer: Vec<TensorProto>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TensorProto {
+        #[prost(int64, repeated, tag = "1")]
+        pub dims: Vec<i64>,
+        #[prost(int32, tag = "2")]
+        pub data_type: i32,
+        #[prost(float, repeated, tag = "4")]
+        pub float_data: Vec<f32>,
+        #[prost(string, tag = "8")]
+        pub name: String,
+        #[prost(bytes = "vec", tag = "9")]
+        pub raw_data: Vec<u8>,
+    }
+    /// `TensorProto.DataType.FLOAT`.
+    pub const FLOAT: i32 = 1;
+}
+
+/// A 3-tap, padding-1 convolution, weights stored `[input channel][tap][output channel]` so
+/// that the inner loop runs over output channels (a plain vectorised multiply-add).
+struct Conv {
+    cin: usize,
+    cout: usize,
+    stride: usize,
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+/// The network's weights, shared (read-only) by every node using the same file.
+pub struct SileroWeights {
+    /// `[tap][basis row]`: 256 x 258.
+    stft: Vec<f32>,
+    convs: [Conv; 4],
+    /// `[input][gate]`: 128 x 512 each.
+    w_ih: Vec<f32>,
+    w_hh: Vec<f32>,
+    /// `bias_ih + bias_hh`.
+    bias: Vec<f32>,
+    out_w: Vec<f32>,
+    out_b: f32,
+}
+
+impl std::fmt::Debug for SileroWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SileroWeights").finish_non_exhaustive()
+    }
+}
+
+fn tensor(
+    init: &HashMap<&str, &onnx::TensorProto>,
+    name: &str,
+    shape: &[usize],
+) -> Result<Vec<f32>, String> {
+    let t = init
+        .get(name)
+        .ok_or_else(|| format!("it has no tensor {name:?}"))?;
+    let dims: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
+    if t.data_type != onnx::FLOAT || dims != shape {
+        return Err(format!(
+            "tensor {name:?} is {dims:?} of ONNX type {}, expected {shape:?} float32",
+            t.data_type
+        ));
+    }
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = if t.raw_data.is_empty() {
+        t.float_data.clone()
+    } else {
+        t.raw_data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    };
+    if v.len() != n {
+        return Err(format!(
+            "tensor {name:?} holds {} values, expected {n}",
+            v.len()
+        ));
+    }
+    if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
+        return Err(format!("tensor {name:?} holds a non-finite value ({bad})"));
+    }
+    Ok(v)
+}
+
+/// `[rows][cols]` -> `[cols][rows]`.
+fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; v.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = v[r * cols + c];
+        }
+    }
+    t
+}
+
+impl SileroWeights {
+    /// Decodes the weights from the bytes of the `silero-vad` package's [`MODEL_FILE`].
+    pub fn from_onnx(bytes: &[u8]) -> Result<Self, String> {
+        use prost::Message;
+        let model = onnx::ModelProto::decode(bytes)
+            .map_err(|e| format!("it is not an ONNX model ({e})"))?;
+        let graph = model.graph.ok_or("it is not an ONNX model (no graph)")?;
+        let init: HashMap<&str, &onnx::TensorProto> = graph
+            .initializer
+            .iter()
+            .map(|t| (t.name.as_str(), t))
+            .collect();
+        let stft = tensor(
+            &init,
+            "model.stft.forward_basis_buffer",
+            &[2 * BINS, 1, N_FFT],
+        )?;
+        let layer = |i: usize, cin: usize, cout: usize, stride: usize| -> Result<Conv, String> {
+            let p = format!("model.encoder.{i}.reparam_conv");
+            let w = tensor(&init, &format!("{p}.weight"), &[cout, cin, 3])?;
+            // [out][in][tap] -> [in][tap][out]
+            let w = transpose(&w, cout, cin * 3);
+            Ok(Conv {
+                cin,
+                cout,
+                stride,
+                w,
+                b: tensor(&init, &format!("{p}.bias"), &[cout])?,
+            })
+        };
+        let convs = [
+            layer(0, BINS, 128, 1)?,
+            layer(1, 128, 64, 2)?,
+            layer(2, 64, 64, 2)?,
+            layer(3, 64, HIDDEN, 1)?,
+        ];
+        let rnn = "model.decoder.rnn";
+        let w_ih = tensor(&init, &format!("{rnn}.weight_ih"), &[GATES, HIDDEN])?;
+        let w_hh = tensor(&init, &format!("{rnn}.weight_hh"), &[GATES, HIDDEN])?;
+        let b_ih = tensor(&init, &format!("{rnn}.bias_ih"), &[GATES])?;
+        let b_hh = tensor(&init, &format!("{rnn}.bias_hh"), &[GATES])?;
+        let out_w = tensor(&init, "model.decoder.decoder.2.weight", &[1, HIDDEN, 1])?;
+        let out_b = tensor(&init, "model.decoder.decoder.2.bias", &[1])?;
+        Ok(Self {
+            stft: transpose(&stft, 2 * BINS, N_FFT),
+            convs,
+            w_ih: transpose(&w_ih, GATES, HIDDEN),
+            w_hh: transpose(&w_hh, GATES, HIDDEN),
+            bias: b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect(),
+            out_w,
+            out_b: out_b[0],
+        })
+    }
+
+    /// The weights of the model file at `path`, read once per process and shared.
+    pub fn load(path: &Path) -> Result<Arc<Self>, String> {
+        static CACHE: OnceLock<Mutex<HashMap<PathBuf, Arc<SileroWeights>>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if let Some(w) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(w.clone());
+        }
+        let bytes = std::fs::read(path)
+            .map_err(|e| format!("cannot read the Silero model {}: {e}", path.display()))?;
+        let w = Arc::new(Self::from_onnx(&bytes).map_err(|e| {
+            format!(
+                "{} is not the Silero VAD model this engine reads (the silero-vad \
+                 package's {MODEL_FILE}, version 6 or later): {e}",
+                path.display()
+            )
+        })?);
+        cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, w.clone());
+        Ok(w)
+    }
+}
+
+/// The model file the Python SDK found (the installed `silero-vad` package's), if any.
+static DEFAULT_MODEL: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Records where the installed `silero-vad` package's model file is (the Python SDK calls this
+/// on import when the package is installed), the last place [`resolve_model`] looks.
+pub fn set_default_model(path: Option<PathBuf>) {
+    *DEFAULT_MODEL.lock().unwrap_or_else(|e| e.into_inner()) = path;
+}
+
+/// The model file to read: `model_path` if given, else the file named by [`MODEL_ENV`], else
+/// the installed `silero-vad` package's (found by the Python SDK); an error saying what to
+/// install when there is none.
+pub fn resolve_model(model_path: Option<&str>) -> Result<PathBuf, String> {
+    if let Some(p) = model_path {
+        return Ok(PathBuf::from(p));
+    }
+    if let Some(p) = std::env::var_os(MODEL_ENV).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    if let Some(p) = DEFAULT_MODEL
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+    {
+        return Ok(p);
+    }
+    Err(format!(
+        "\"silero\" needs the Silero VAD model, which is not bundled: install it with \
+         `pip install --no-deps silero-vad` (version 6 or later; the Python SDK then finds its \
+         {MODEL_FILE}), or set model_path or the {MODEL_ENV} environment variable to that file"
+    ))
+}
+
+/// One stream's Silero detector: the shared weights and the recurrent state.
+pub struct Silero {
+    weights: Arc<SileroWeights>,
+    /// The last [`CONTEXT`] samples of the previous window.
+    context: [f32; CONTEXT],
+    h: [f32; HIDDEN],
+    c: [f32; HIDDEN],
+}
+
+impl Silero {
+    /// A detector at the start of a stream.
+    pub fn new(weights: Arc<SileroWeights>) -> Self {
+        Self {
+            weights,
+            context: [0.0; CONTEXT],
+            h: [0.0; HIDDEN],
+            c: [0.0; HIDDEN],
+        }
+    }
+
+    /// Back to the start of a stream.
+    pub fn reset(&mut self) {
+        self.context = [0.0; CONTEXT];
+        self.h = [0.0; HIDDEN];
+        self.c = [0.0; HIDDEN];
+    }
+
+    /// The speech probability of the next 512 samples (16 kHz, nominally within [-1, 1]).
+    pub fn predict(&mut self, window: &[f32; WINDOW]) -> f32 {
+        let mut x = [0.0f32; PADDED];
+        x[..CONTEXT].copy_from_slice(&self.context);
+        x[CONTEXT..INPUT].copy_from_slice(window);
+        // Reflect padding (the edge sample not repeated).
+        for j in 0..CONTEXT {
+            x[INPUT + j] = x[INPUT - 2 - j];
+        }
+        self.context.copy_from_slice(&window[WINDOW - CONTEXT..]);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { forward_avx2(&self.weights, &x, &mut self.h, &mut self.c) };
+        }
+        forward_any(&self.weights, &x, &mut self.h, &mut self.c)
+    }
+}
+
+/// [`forward_any`] compiled for AVX2: the multiply-adds eight lanes wide, the same operations
+/// in the same order (no fused multiply-add), so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn forward_avx2(
+    w: &SileroWeights,
+    x: &[f32; PADDED],
+    h: &mut [f32; HIDDEN],
+    c: &mut [f32; HIDDEN],
+) -> f32 {
+    forward_any(w, x, h, c)
+}
+
+/// `acc += w * v`, lane by lane.
+#[inline(always)]
+fn axpy(acc: &mut [f32], w: &[f32], v: f32) {
+    for (a, &w) in acc.iter_mut().zip(w) {
+        *a += w * v;
+    }
+}
+
+/// One convolution layer with ReLU: `x` is `[cin][t_in]`, the result `[cout][t_out]`.
+#[inline(always)]
+fn conv_relu(l: &Conv, x: &[f32], t_in: usize, out: &mut [f32]) -> usize {
+    let t_out = (t_in - 1) / l.stride + 1;
+    let mut acc = [0.0f32; 128];
+    let acc = &mut acc[..l.cout];
+    for t in 0..t_out {
+        acc.copy_from_slice(&l.b);
+        for i in 0..l.cin {
+            for k in 0..3 {
+                // Input position of tap k (padding 1 on both sides).
+                let Some(p) = (t * l.stride + k).checked_sub(1).filter(|&p| p < t_in) else {
+                    continue;
+                };
+                let wk = &l.w[(i * 3 + k) * l.cout..][..l.cout];
+                axpy(acc, wk, x[i * t_in + p]);
+            }
+        }
+        for (o, &a) in acc.iter().enumerate() {
+            out[o * t_out + t] = a.max(0.0);
+        }
+    }
+    t_out
+}
+
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+#[inline(always)]
+fn forward_any(
+    w: &SileroWeights,
+    x: &[f32; PADDED],
+    h: &mut [f32; HIDDEN],
+    c: &mut [f32; HIDDEN],
+) -> f32 {
+    // The STFT convolution and magnitudes: `mag` is [bin][position].
+    let mut mag = [0.0f32; BINS * POSITIONS];
+    for t in 0..POSITIONS {
+        let mut acc = [0.0f32; 2 * BINS];
+        for (n, &v) in x[t * HOP..t * HOP + N_FFT].iter().enumerate() {
+            axpy(&mut acc, &w.stft[n * 2 * BINS..][..2 * BINS], v);
+        }
+        for b in 0..BINS {
+            mag[b * POSITIONS + t] = (acc[b] * acc[b] + acc[BINS + b] * acc[BINS + b]).sqrt();
+        }
+    }
+    let (mut a, mut b) = ([0.0f32; 128 * POSITIONS], [0.0f32; 128 * POSITIONS]);
+    let mut t = conv_relu(&w.convs[0], &mag, POSITIONS, &mut a);
+    t = conv_relu(&w.convs[1], &a, t, &mut b);
+    t = conv_relu(&w.convs[2], &b, t, &mut a);
+    t = conv_relu(&w.convs[3], &a, t, &mut b);
+    debug_assert_eq!(t, 1);
+    let feat = &b[..HIDDEN];
+    // The LSTM cell (PyTorch's gate order: input, forget, cell, output).
+    let mut g = [0.0f32; GATES];
+    g.copy_from_slice(&w.bias);
+    for (i, &v) in feat.iter().enumerate() {
+        axpy(&mut g, &w.w_ih[i * GATES..][..GATES], v);
+    }
+    for (i, &v) in h.iter().enumerate() {
+        axpy(&mut g, &w.w_hh[i * GATES..][..GATES], v);
+    }
+    let mut logit = w.out_b;
+    for j in 0..HIDDEN {
+        let (gi, gf) = (sigmoid(g[j]), sigmoid(g[HIDDEN + j]));
+        let (gg, go) = (g[2 * HIDDEN + j].tanh(), sigmoid(g[3 * HIDDEN + j]));
+        c[j] = gf * c[j] + gi * gg;
+        h[j] = go * c[j].tanh();
+        logit += w.out_w[j] * h[j].max(0.0);
+    }
+    sigmoid(logit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    /// A model file of the expected layout with small deterministic weights.
+    fn fake_model(skip: Option<&str>, bad_shape: Option<&str>) -> Vec<u8> {
+        let mut init = Vec::new();
+        let mut add = |name: &str, dims: &[usize]| {
+            if skip == Some(name) {
+                return;
+            }
+            let n: usize = dims.iter().product();
+            let mut dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
+            if bad_shape == Some(name) {
+                dims[0] += 1;
+            }
+            let vals: Vec<f32> = (0..n)
+                .map(|i| ((i * 7919) % 101) as f32 / 1000.0 - 0.05)
+                .collect();
+            init.push(onnx::TensorProto {
+                dims,
+                data_type: onnx::FLOAT,
+                float_data: Vec::new(),
+                name: name.to_string(),
+                raw_data: vals.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            });
+        };
+        add("model.stft.forward_basis_buffer", &[258, 1, 256]);
+        for (i, (cin, cout)) in [(129, 128), (128, 64), (64, 64), (64, 128)]
+            .iter()
+            .enumerate()
+        {
+            add(
+                &format!("model.encoder.{i}.reparam_conv.weight"),
+                &[*cout, *cin, 3],
+            );
+            add(&format!("model.encoder.{i}.reparam_conv.bias"), &[*cout]);
+        }
+        for n in ["weight_ih", "weight_hh"] {
+            add(&format!("model.decoder.rnn.{n}"), &[512, 128]);
+        }
+        for n in ["bias_ih", "bias_hh"] {
+            add(&format!("model.decoder.rnn.{n}"), &[512]);
+        }
+        add("model.decoder.decoder.2.weight", &[1, 128, 1]);
+        add("model.decoder.decoder.2.bias", &[1]);
+        onnx::ModelProto {
+            graph: Some(onnx::GraphProto { initializer: init }),
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn a_model_of_the_expected_layout_loads_and_gives_probabilities() {
+        let w = Arc::new(SileroWeights::from_onnx(&fake_model(None, None)).unwrap());
+        let mut s = Silero::new(w.clone());
+        let window: [f32; WINDOW] = std::array::from_fn(|i| (i as f32 * 0.05).sin() * 0.3);
+        let p1 = s.predict(&window);
+        let p2 = s.predict(&window);
+        assert!((0.0..=1.0).contains(&p1) && (0.0..=1.0).contains(&p2));
+        // The recurrent state and the context carry over; a reset starts again.
+        assert_ne!(p1.to_bits(), p2.to_bits());
+        s.reset();
+        assert_eq!(s.predict(&window).to_bits(), p1.to_bits());
+        // The AVX2 build and the portable one agree to the bit.
+        let mut x = [0.0f32; PADDED];
+        x[CONTEXT..INPUT].copy_from_slice(&window);
+        for j in 0..CONTEXT {
+            x[INPUT + j] = x[INPUT - 2 - j];
+        }
+        let (mut h, mut c) = ([0.0; HIDDEN], [0.0; HIDDEN]);
+        assert_eq!(forward_any(&w, &x, &mut h, &mut c).to_bits(), p1.to_bits());
+    }
+
+    #[test]
+    fn a_wrong_file_is_refused_naming_what_is_wrong() {
+        let e = SileroWeights::from_onnx(b"not a model at all").unwrap_err();
+        assert!(e.contains("not an ONNX model"), "{e}");
+        let e = SileroWeights::from_onnx(&fake_model(Some("model.decoder.rnn.bias_hh"), None))
+            .unwrap_err();
+        assert!(e.contains("no tensor \"model.decoder.rnn.bias_hh\""), "{e}");
+        let e = SileroWeights::from_onnx(&fake_model(
+            None,
+            Some("model.encoder.2.reparam_conv.weight"),
+        ))
+        .unwrap_err();
+        assert!(e.contains("expected [64, 64, 3]"), "{e}");
+        let e = SileroWeights::load(Path::new("/nonexistent/silero.onnx")).unwrap_err();
+        assert!(
+            e.contains("cannot read the Silero model /nonexistent/silero.onnx"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_model_file_is_the_argument_then_the_environment_then_the_sdk_s() {
+        assert_eq!(
+            resolve_model(Some("/a/b.onnx")).unwrap(),
+            PathBuf::from("/a/b.onnx")
+        );
+        // (The environment variable is not touched here: tests run in parallel threads.)
+        if std::env::var_os(MODEL_ENV).is_none() {
+            set_default_model(None);
+            let e = resolve_model(None).unwrap_err();
+            assert!(e.contains("pip install --no-deps silero-vad"), "{e}");
+            assert!(e.contains(MODEL_ENV), "{e}");
+            set_default_model(Some(PathBuf::from("/site/silero_vad/data/x.onnx")));
+            assert_eq!(
+                resolve_model(None).unwrap(),
+                PathBuf::from("/site/silero_vad/data/x.onnx")
+            );
+            set_default_model(None);
+        }
+    }
+}
