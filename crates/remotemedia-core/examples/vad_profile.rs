@@ -4,12 +4,15 @@
 //!
 //! `cargo run --release -p remotemedia-core --example vad_profile`
 //!
+//! With `REMOTEMEDIA_SILERO_MODEL` set to the silero-vad package's
+//! `silero_vad_op18_ifless.onnx`, also the node with `engine="silero"`.
+//!
 //! Prints the best of 5 runs (thread CPU time) over 60 s of synthetic speech-like audio (noise bursts shaped
 //! by a syllable-rate envelope over a quiet noise floor), in microseconds per second of audio.
 
 use remotemedia_core::data::{AudioBuffer, Data, Samples};
 use remotemedia_core::node::Node;
-use remotemedia_core::nodes::audio::{SpeechVadNode, SpeechVadParams};
+use remotemedia_core::nodes::audio::{SpeechVadEngine, SpeechVadNode, SpeechVadParams};
 
 #[path = "common/speechlike.rs"]
 mod speechlike;
@@ -119,4 +122,21 @@ fn main() {
         "node, 48 kHz f32 stereo: whole {whole:7.1} us/s, 20 ms chunks {streamed:7.1} us/s ({:+.1}%)",
         (streamed / whole - 1.0) * 100.0
     );
+
+    if std::env::var_os("REMOTEMEDIA_SILERO_MODEL").is_some() {
+        let params = || SpeechVadParams {
+            engine: SpeechVadEngine::Silero,
+            ..SpeechVadParams::default()
+        };
+        let whole = best(|| {
+            std::hint::black_box(run_with(&rt, &a16, a16.frames(), params()));
+        });
+        let streamed = best(|| {
+            std::hint::black_box(run_with(&rt, &a16, 320, params()));
+        });
+        println!(
+            "node, engine=silero, 16 kHz i16 mono: whole {whole:7.1} us/s, 20 ms chunks {streamed:7.1} us/s ({:+.1}%)",
+            (streamed / whole - 1.0) * 100.0
+        );
+    }
 }

@@ -575,3 +575,119 @@ fn steady_periodic_noise_sets_its_own_voicing_floor() {
     let out = items(&run_whole(&svad("{}"), AudioBuffer::mono_f32(x, 16_000)));
     assert!(out.is_empty(), "{out:?}");
 }
+
+/// A Silero model file of the right layout with made-up weights, in a fresh temporary file.
+fn fake_silero_file(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rm-silero-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("silero_vad_op18_ifless.onnx");
+    std::fs::write(
+        &path,
+        remotemedia_core::nodes::audio::fake_silero_model(None, None),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn the_silero_engine_decides_in_32_ms_frames_and_streams_like_whole_input() {
+    // The node around the network: frames, times, streaming, rates. (Its probabilities against
+    // Silero's own model are checked in tests/python, where the silero-vad package is.)
+    let path = fake_silero_file("frames");
+    let x = scene();
+    let probs_params = format!(
+        r#"{{"engine": "silero", "model_path": {:?}, "emit": "probabilities"}}"#,
+        path.to_str().unwrap()
+    );
+    let mono48 = AudioBuffer::mono_f32(x.clone(), 48_000);
+    let whole = run_whole(&svad(&probs_params), mono48.clone());
+    let frames = items(&whole);
+    let n16 = x.len().div_ceil(3);
+    assert_eq!(frames.len(), n16.div_ceil(512));
+    assert_eq!(
+        (f(&frames[1], "start_ms"), f(&frames[1], "end_ms")),
+        (32.0, 64.0)
+    );
+    assert_eq!(
+        f(&frames[frames.len() - 1], "end_ms"),
+        x.len() as f64 / 48.0
+    );
+    let mut p: Vec<f64> = frames.iter().map(|v| f(v, "probability")).collect();
+    assert!(p.iter().all(|p| (0.0..=1.0).contains(p)));
+    // A threshold that the made-up network crosses now and then, for segments and events.
+    p.sort_by(f64::total_cmp);
+    let threshold = p[p.len() * 3 / 4];
+    assert!(threshold > p[0], "the made-up network should vary: {p:?}");
+    let stereo_i16 = AudioBuffer::new(widen(&at_rate(&x, 44_100), 2).into(), 44_100, 2)
+        .unwrap()
+        .to_format(SampleFormat::I16);
+    for emit in ["segments", "speech", "events", "probabilities"] {
+        let params = format!(
+            r#"{{"engine": "silero", "model_path": {:?}, "emit": "{emit}", "threshold": {threshold}}}"#,
+            path.to_str().unwrap()
+        );
+        for input in [&mono48, &stereo_i16] {
+            let whole = run_whole(&svad(&params), input.clone());
+            if emit == "events" {
+                assert!(!items(&whole).is_empty(), "no events at {threshold}");
+            }
+            for (max_chunk, seed) in [(1_000, 4), (9_000, 5)] {
+                let streamed = run_streamed(&svad(&params), input, max_chunk, seed);
+                assert_eq!(streamed, whole, "emit={emit} rate={}", input.sample_rate());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[test]
+fn the_silero_engine_s_parameters_are_checked() {
+    let path = fake_silero_file("params");
+    let model = path.to_str().unwrap();
+    let reg = registry();
+    for (params, field, says) in [
+        (
+            r#"{"engine": "silero", "model_path": "/nonexistent/m.onnx"}"#.to_string(),
+            "model_path",
+            "cannot read the Silero model /nonexistent/m.onnx",
+        ),
+        (
+            format!(r#"{{"engine": "silero", "model_path": {model:?}, "min_snr_db": 6}}"#),
+            "min_snr_db",
+            "applies to engine=\"earshot\" only",
+        ),
+        (
+            format!(r#"{{"engine": "silero", "model_path": {model:?}, "min_voicing": null}}"#),
+            "min_voicing",
+            "applies to engine=\"earshot\" only",
+        ),
+        (
+            format!(r#"{{"model_path": {model:?}}}"#),
+            "model_path",
+            "only read by engine=\"silero\"",
+        ),
+        (r#"{"engine": "onnx"}"#.to_string(), "engine", "earshot"),
+    ] {
+        let err = remotemedia_core::Pipeline::from_json(&one_node("SpeechVADNode", &params), &reg)
+            .err()
+            .unwrap_or_else(|| panic!("{params} was accepted"))
+            .to_string();
+        assert!(err.contains(field) && err.contains(says), "{params}: {err}");
+    }
+    // A file that is not the model names what it expected.
+    let bad = path.with_file_name("bad.onnx");
+    std::fs::write(&bad, b"not a model").unwrap();
+    let params = format!(
+        r#"{{"engine": "silero", "model_path": {:?}}}"#,
+        bad.to_str().unwrap()
+    );
+    let err = remotemedia_core::Pipeline::from_json(&one_node("SpeechVADNode", &params), &reg)
+        .err()
+        .expect("a bad model file is refused")
+        .to_string();
+    assert!(
+        err.contains("is not the Silero VAD model") && err.contains("silero_vad_op18_ifless.onnx"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}

@@ -32,6 +32,8 @@ pub use mix::{MixNode, MixParams};
 pub use resample::{
     polyphase_taps, ResampleEngine, ResampleNode, ResampleParams, ResampleQuality, StreamResampler,
 };
+#[cfg(feature = "test-nodes")]
+pub use silero::fake_model as fake_silero_model;
 pub use silero::{set_default_model as set_default_silero_model, MODEL_ENV as SILERO_MODEL_ENV};
 pub use speech_vad::{
     SpeechVadEmit, SpeechVadEngine, SpeechVadNode, SpeechVadParams, END_THRESHOLD_GAP,

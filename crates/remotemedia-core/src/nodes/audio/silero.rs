@@ -74,8 +74,8 @@ mod onnx {
     pub const FLOAT: i32 = 1;
 }
 
-/// A 3-tap, padding-1 convolution, weights stored `[input channel][tap][output channel]` so
-/// that the inner loop runs over output channels (a plain vectorised multiply-add).
+/// A 3-tap, padding-1 convolution, weights stored `[input channel][tap][output channel]`:
+/// one row per entry of the input column (see [`conv_relu`]), output channels as lanes.
 struct Conv {
     cin: usize,
     cout: usize,
@@ -84,14 +84,23 @@ struct Conv {
     b: Vec<f32>,
 }
 
+/// Output counts of every product are multiples of this (the AVX2 kernel's smallest block).
+const LANES: usize = 32;
+/// STFT basis rows computed as lanes: the real and imaginary parts of bins 0..128 (the two
+/// rows of the Nyquist bin, 128, are summed on their own, so the lanes fill whole blocks).
+const STFT_LANES: usize = 2 * (BINS - 1);
+
 /// The network's weights, shared (read-only) by every node using the same file.
 pub struct SileroWeights {
-    /// `[tap][basis row]`: 256 x 258.
+    /// `[tap][lane]`: 256 x [`STFT_LANES`], the real parts of bins 0..128 then their
+    /// imaginary parts.
     stft: Vec<f32>,
+    /// The Nyquist bin's real and imaginary basis rows, `[tap]` each.
+    stft_nyquist: [Vec<f32>; 2],
     convs: [Conv; 4],
-    /// `[input][gate]`: 128 x 512 each.
-    w_ih: Vec<f32>,
-    w_hh: Vec<f32>,
+    /// `[input][gate]`: the 128 rows of `weight_ih` then the 128 of `weight_hh`, transposed,
+    /// for the input `[x; h]`.
+    w_lstm: Vec<f32>,
     /// `bias_ih + bias_hh`.
     bias: Vec<f32>,
     out_w: Vec<f32>,
@@ -194,11 +203,20 @@ impl SileroWeights {
         let b_hh = tensor(&init, &format!("{rnn}.bias_hh"), &[GATES])?;
         let out_w = tensor(&init, "model.decoder.decoder.2.weight", &[1, HIDDEN, 1])?;
         let out_b = tensor(&init, "model.decoder.decoder.2.bias", &[1])?;
+        // Rows 0..129 are the real parts of bins 0..=128, rows 129..258 the imaginary parts.
+        let row = |r: usize| &stft[r * N_FFT..(r + 1) * N_FFT];
+        let lanes: Vec<f32> = (0..BINS - 1)
+            .chain(BINS..2 * BINS - 1)
+            .flat_map(|r| row(r).iter().copied())
+            .collect();
+        let stft_nyquist = [row(BINS - 1).to_vec(), row(2 * BINS - 1).to_vec()];
+        let mut w_lstm = transpose(&w_ih, GATES, HIDDEN);
+        w_lstm.extend(transpose(&w_hh, GATES, HIDDEN));
         Ok(Self {
-            stft: transpose(&stft, 2 * BINS, N_FFT),
+            stft: transpose(&lanes, STFT_LANES, N_FFT),
+            stft_nyquist,
             convs,
-            w_ih: transpose(&w_ih, GATES, HIDDEN),
-            w_hh: transpose(&w_hh, GATES, HIDDEN),
+            w_lstm,
             bias: b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect(),
             out_w,
             out_b: out_b[0],
@@ -309,8 +327,8 @@ impl Silero {
     }
 }
 
-/// [`forward_any`] compiled for AVX2: the multiply-adds eight lanes wide, the same operations
-/// in the same order (no fused multiply-add), so the same bits.
+/// The forward pass with [`matmul_avx2`] for the products, compiled for AVX2: the same bits
+/// as [`forward_any`] (each output summed in the same order, no fused multiply-add).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn forward_avx2(
@@ -319,36 +337,204 @@ unsafe fn forward_avx2(
     h: &mut [f32; HIDDEN],
     c: &mut [f32; HIDDEN],
 ) -> f32 {
-    forward_any(w, x, h, c)
+    // SAFETY (of the closure): this function only runs on a CPU with AVX2.
+    forward(w, x, h, c, |p: Product<'_>| unsafe { matmul_avx2(p) })
 }
 
-/// `acc += w * v`, lane by lane.
-#[inline(always)]
-fn axpy(acc: &mut [f32], w: &[f32], v: f32) {
-    for (a, &w) in acc.iter_mut().zip(w) {
-        *a += w * v;
+/// The portable forward pass.
+fn forward_any(
+    w: &SileroWeights,
+    x: &[f32; PADDED],
+    h: &mut [f32; HIDDEN],
+    c: &mut [f32; HIDDEN],
+) -> f32 {
+    forward(w, x, h, c, matmul_any)
+}
+
+/// A product of a matrix and `cols` columns: `out[t][o] = bias[o] + sum over j of m[j][o] *
+/// x[t * stride + j]` for `o < n`, `j < k`, `t < cols`, with `m` stored `[k][n]` and `out`
+/// `[cols][n]`; each output is summed in the order of `j`, from its bias. Columns may
+/// overlap (`stride < k`: the STFT's frames).
+struct Product<'a> {
+    out: &'a mut [f32],
+    bias: &'a [f32],
+    m: &'a [f32],
+    x: &'a [f32],
+    stride: usize,
+    cols: usize,
+}
+
+impl Product<'_> {
+    /// `(n, k)`, after checking every shape (so the AVX2 kernel's loads are in bounds).
+    fn shape(&self) -> (usize, usize) {
+        let n = self.bias.len();
+        let k = self.m.len() / n.max(1);
+        assert!(
+            n % LANES == 0
+                && self.m.len() == k * n
+                && self.out.len() == self.cols * n
+                && self.cols >= 1
+                && (self.cols - 1) * self.stride + k <= self.x.len(),
+            "product shapes"
+        );
+        (n, k)
     }
 }
 
-/// One convolution layer with ReLU: `x` is `[cin][t_in]`, the result `[cout][t_out]`.
-#[inline(always)]
-fn conv_relu(l: &Conv, x: &[f32], t_in: usize, out: &mut [f32]) -> usize {
-    let t_out = (t_in - 1) / l.stride + 1;
-    let mut acc = [0.0f32; 128];
-    let acc = &mut acc[..l.cout];
-    for t in 0..t_out {
-        acc.copy_from_slice(&l.b);
-        for i in 0..l.cin {
-            for k in 0..3 {
-                // Input position of tap k (padding 1 on both sides).
-                let Some(p) = (t * l.stride + k).checked_sub(1).filter(|&p| p < t_in) else {
-                    continue;
-                };
-                let wk = &l.w[(i * 3 + k) * l.cout..][..l.cout];
-                axpy(acc, wk, x[i * t_in + p]);
+/// [`Product`], column by column and row by row: a multiply-add over the outputs per input
+/// (vectorised by LLVM).
+fn matmul_any(p: Product<'_>) {
+    let (n, k) = p.shape();
+    for (t, out) in p.out.chunks_exact_mut(n).enumerate() {
+        out.copy_from_slice(p.bias);
+        let x = &p.x[t * p.stride..t * p.stride + k];
+        for (row, &v) in p.m.chunks_exact(n).zip(x) {
+            for (o, &w) in out.iter_mut().zip(row) {
+                *o += w * v;
             }
         }
-        for (o, &a) in acc.iter().enumerate() {
+    }
+}
+
+/// [`Product`] with AVX2: a block of outputs for up to four columns at a time, the sums in
+/// eight registers over the whole of `k` (each weight loaded once for all the columns, eight
+/// independent chains of adds to hide the add's latency, no store until the end), each
+/// output summed in the same order as [`matmul_any`]. Written with intrinsics: LLVM turned
+/// the same loop over a `[f32; 32]` accumulator into scalar code with the sums spilled to the
+/// stack.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn matmul_avx2(p: Product<'_>) {
+    let (n, k) = p.shape();
+    let mut t = 0;
+    while t < p.cols {
+        // SAFETY (every call): `shape` checked that `m` holds `k` rows of `n`, `out` `cols`
+        // rows of `n`, and `x` every column read; blocks stay within `n` (a multiple of 32).
+        unsafe {
+            match p.cols - t {
+                1 => block_cols_avx2::<1, 8>(&p, n, k, t, 64),
+                2 | 3 => block_cols_avx2::<2, 4>(&p, n, k, t, 32),
+                _ => block_cols_avx2::<4, 2>(&p, n, k, t, 16),
+            }
+        }
+        t += match p.cols - t {
+            1 => 1,
+            2 | 3 => 2,
+            _ => 4,
+        };
+    }
+}
+
+/// Columns `t0..t0 + T` of [`matmul_avx2`], `8 * R` outputs at a time (`block` of them; a
+/// remainder of 32 when 64 does not divide `n`). Safety: the shapes were checked.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn block_cols_avx2<const T: usize, const R: usize>(
+    p: &Product<'_>,
+    n: usize,
+    k: usize,
+    t0: usize,
+    block: usize,
+) {
+    debug_assert_eq!(block, 8 * R);
+    let mut blk = 0;
+    while blk + block <= n {
+        // SAFETY: the caller checked the shapes.
+        unsafe { block_avx2::<T, R>(p, n, k, t0, blk) };
+        blk += block;
+    }
+    if blk < n {
+        // Only with R = 8 and n an odd multiple of 32.
+        // SAFETY: the caller checked the shapes; `blk + 32 == n`.
+        unsafe { block_avx2::<T, 4>(p, n, k, t0, blk) };
+    }
+}
+
+/// Outputs `blk..blk + 8 * R` of columns `t0..t0 + T`. Safety: the shapes were checked and
+/// the block is within `n`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn block_avx2<const T: usize, const R: usize>(
+    p: &Product<'_>,
+    n: usize,
+    k: usize,
+    t0: usize,
+    blk: usize,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: every access is within the checked shapes (see the callers).
+    unsafe {
+        let b = p.bias.as_ptr().add(blk);
+        let mut a = [[_mm256_setzero_ps(); R]; T];
+        for a in a.iter_mut() {
+            for (r, a) in a.iter_mut().enumerate() {
+                *a = _mm256_loadu_ps(b.add(8 * r));
+            }
+        }
+        let x = p.x.as_ptr().add(t0 * p.stride);
+        for j in 0..k {
+            let row = p.m.as_ptr().add(j * n + blk);
+            let mut w = [_mm256_setzero_ps(); R];
+            for (r, w) in w.iter_mut().enumerate() {
+                *w = _mm256_loadu_ps(row.add(8 * r));
+            }
+            for (t, a) in a.iter_mut().enumerate() {
+                let v = _mm256_set1_ps(*x.add(t * p.stride + j));
+                for (a, &w) in a.iter_mut().zip(&w) {
+                    *a = _mm256_add_ps(*a, _mm256_mul_ps(w, v));
+                }
+            }
+        }
+        let out = p.out.as_ptr() as *mut f32;
+        for (t, a) in a.iter().enumerate() {
+            let o = out.add((t0 + t) * n + blk);
+            for (r, a) in a.iter().enumerate() {
+                _mm256_storeu_ps(o.add(8 * r), *a);
+            }
+        }
+    }
+}
+
+/// One convolution layer with ReLU: `x` is `[cin][t_in]`, the result `[cout][t_out]`. The
+/// input columns (per output position, each channel's three taps, 0 past the edges: the
+/// padding) go through one product.
+#[inline(always)]
+fn conv_relu(
+    l: &Conv,
+    x: &[f32],
+    t_in: usize,
+    out: &mut [f32],
+    matmul: impl Fn(Product<'_>),
+) -> usize {
+    let t_out = (t_in - 1) / l.stride + 1;
+    let k = l.cin * 3;
+    let mut cols = [0.0f32; BINS * 3 * POSITIONS];
+    let cols = &mut cols[..k * t_out];
+    for (t, col) in cols.chunks_exact_mut(k).enumerate() {
+        for (i, c) in col.chunks_exact_mut(3).enumerate() {
+            for (tap, c) in c.iter_mut().enumerate() {
+                // Input position of this tap (padding 1 on both sides).
+                *c = match (t * l.stride + tap).checked_sub(1) {
+                    Some(p) if p < t_in => x[i * t_in + p],
+                    _ => 0.0,
+                };
+            }
+        }
+    }
+    let mut acc = [0.0f32; 128 * POSITIONS];
+    let acc = &mut acc[..l.cout * t_out];
+    matmul(Product {
+        out: acc,
+        bias: &l.b,
+        m: &l.w,
+        x: cols,
+        stride: k,
+        cols: t_out,
+    });
+    for (t, a) in acc.chunks_exact(l.cout).enumerate() {
+        for (o, &a) in a.iter().enumerate() {
             out[o * t_out + t] = a.max(0.0);
         }
     }
@@ -360,39 +546,58 @@ fn sigmoid(z: f32) -> f32 {
 }
 
 #[inline(always)]
-fn forward_any(
+fn forward(
     w: &SileroWeights,
     x: &[f32; PADDED],
     h: &mut [f32; HIDDEN],
     c: &mut [f32; HIDDEN],
+    matmul: impl Fn(Product<'_>) + Copy,
 ) -> f32 {
-    // The STFT convolution and magnitudes: `mag` is [bin][position].
+    // The STFT convolution (its four overlapping frames as the columns of one product), then
+    // the magnitudes: `mag` is [bin][position].
+    let half = BINS - 1;
+    let mut spec = [0.0f32; STFT_LANES * POSITIONS];
+    matmul(Product {
+        out: &mut spec,
+        bias: &[0.0; STFT_LANES],
+        m: &w.stft,
+        x,
+        stride: HOP,
+        cols: POSITIONS,
+    });
     let mut mag = [0.0f32; BINS * POSITIONS];
-    for t in 0..POSITIONS {
-        let mut acc = [0.0f32; 2 * BINS];
-        for (n, &v) in x[t * HOP..t * HOP + N_FFT].iter().enumerate() {
-            axpy(&mut acc, &w.stft[n * 2 * BINS..][..2 * BINS], v);
+    for (t, s) in spec.chunks_exact(STFT_LANES).enumerate() {
+        for b in 0..half {
+            mag[b * POSITIONS + t] = (s[b] * s[b] + s[half + b] * s[half + b]).sqrt();
         }
-        for b in 0..BINS {
-            mag[b * POSITIONS + t] = (acc[b] * acc[b] + acc[BINS + b] * acc[BINS + b]).sqrt();
-        }
+        // The Nyquist bin: two dot products, summed in the same order as the lanes.
+        let frame = &x[t * HOP..t * HOP + N_FFT];
+        let [re, im] = w.stft_nyquist.each_ref().map(|r| {
+            r.iter()
+                .zip(frame)
+                .fold(0.0f32, |acc, (&w, &v)| acc + w * v)
+        });
+        mag[half * POSITIONS + t] = (re * re + im * im).sqrt();
     }
     let (mut a, mut b) = ([0.0f32; 128 * POSITIONS], [0.0f32; 128 * POSITIONS]);
-    let mut t = conv_relu(&w.convs[0], &mag, POSITIONS, &mut a);
-    t = conv_relu(&w.convs[1], &a, t, &mut b);
-    t = conv_relu(&w.convs[2], &b, t, &mut a);
-    t = conv_relu(&w.convs[3], &a, t, &mut b);
+    let mut t = conv_relu(&w.convs[0], &mag, POSITIONS, &mut a, matmul);
+    t = conv_relu(&w.convs[1], &a, t, &mut b, matmul);
+    t = conv_relu(&w.convs[2], &b, t, &mut a, matmul);
+    t = conv_relu(&w.convs[3], &a, t, &mut b, matmul);
     debug_assert_eq!(t, 1);
-    let feat = &b[..HIDDEN];
-    // The LSTM cell (PyTorch's gate order: input, forget, cell, output).
+    // The LSTM cell (PyTorch's gate order: input, forget, cell, output) over `[x; h]`.
+    let mut xh = [0.0f32; 2 * HIDDEN];
+    xh[..HIDDEN].copy_from_slice(&b[..HIDDEN]);
+    xh[HIDDEN..].copy_from_slice(h);
     let mut g = [0.0f32; GATES];
-    g.copy_from_slice(&w.bias);
-    for (i, &v) in feat.iter().enumerate() {
-        axpy(&mut g, &w.w_ih[i * GATES..][..GATES], v);
-    }
-    for (i, &v) in h.iter().enumerate() {
-        axpy(&mut g, &w.w_hh[i * GATES..][..GATES], v);
-    }
+    matmul(Product {
+        out: &mut g,
+        bias: &w.bias,
+        m: &w.w_lstm,
+        x: &xh,
+        stride: 0,
+        cols: 1,
+    });
     let mut logit = w.out_b;
     for j in 0..HIDDEN {
         let (gi, gf) = (sigmoid(g[j]), sigmoid(g[HIDDEN + j]));
@@ -404,58 +609,62 @@ fn forward_any(
     sigmoid(logit)
 }
 
+/// A model file of the layout [`SileroWeights::from_onnx`] reads, with small deterministic
+/// weights (for tests of the node around the network; the real weights come from the
+/// silero-vad package): `skip` leaves a tensor out, `bad_shape` gives one a wrong first
+/// dimension.
+#[cfg(any(test, feature = "test-nodes"))]
+pub fn fake_model(skip: Option<&str>, bad_shape: Option<&str>) -> Vec<u8> {
+    use prost::Message;
+    let mut init = Vec::new();
+    let mut add = |name: &str, dims: &[usize]| {
+        if skip == Some(name) {
+            return;
+        }
+        let n: usize = dims.iter().product();
+        let mut dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
+        if bad_shape == Some(name) {
+            dims[0] += 1;
+        }
+        let vals: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 101) as f32 / 1000.0 - 0.05)
+            .collect();
+        init.push(onnx::TensorProto {
+            dims,
+            data_type: onnx::FLOAT,
+            float_data: Vec::new(),
+            name: name.to_string(),
+            raw_data: vals.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        });
+    };
+    add("model.stft.forward_basis_buffer", &[258, 1, 256]);
+    for (i, (cin, cout)) in [(129, 128), (128, 64), (64, 64), (64, 128)]
+        .iter()
+        .enumerate()
+    {
+        add(
+            &format!("model.encoder.{i}.reparam_conv.weight"),
+            &[*cout, *cin, 3],
+        );
+        add(&format!("model.encoder.{i}.reparam_conv.bias"), &[*cout]);
+    }
+    for n in ["weight_ih", "weight_hh"] {
+        add(&format!("model.decoder.rnn.{n}"), &[512, 128]);
+    }
+    for n in ["bias_ih", "bias_hh"] {
+        add(&format!("model.decoder.rnn.{n}"), &[512]);
+    }
+    add("model.decoder.decoder.2.weight", &[1, 128, 1]);
+    add("model.decoder.decoder.2.bias", &[1]);
+    onnx::ModelProto {
+        graph: Some(onnx::GraphProto { initializer: init }),
+    }
+    .encode_to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prost::Message;
-
-    /// A model file of the expected layout with small deterministic weights.
-    fn fake_model(skip: Option<&str>, bad_shape: Option<&str>) -> Vec<u8> {
-        let mut init = Vec::new();
-        let mut add = |name: &str, dims: &[usize]| {
-            if skip == Some(name) {
-                return;
-            }
-            let n: usize = dims.iter().product();
-            let mut dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
-            if bad_shape == Some(name) {
-                dims[0] += 1;
-            }
-            let vals: Vec<f32> = (0..n)
-                .map(|i| ((i * 7919) % 101) as f32 / 1000.0 - 0.05)
-                .collect();
-            init.push(onnx::TensorProto {
-                dims,
-                data_type: onnx::FLOAT,
-                float_data: Vec::new(),
-                name: name.to_string(),
-                raw_data: vals.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            });
-        };
-        add("model.stft.forward_basis_buffer", &[258, 1, 256]);
-        for (i, (cin, cout)) in [(129, 128), (128, 64), (64, 64), (64, 128)]
-            .iter()
-            .enumerate()
-        {
-            add(
-                &format!("model.encoder.{i}.reparam_conv.weight"),
-                &[*cout, *cin, 3],
-            );
-            add(&format!("model.encoder.{i}.reparam_conv.bias"), &[*cout]);
-        }
-        for n in ["weight_ih", "weight_hh"] {
-            add(&format!("model.decoder.rnn.{n}"), &[512, 128]);
-        }
-        for n in ["bias_ih", "bias_hh"] {
-            add(&format!("model.decoder.rnn.{n}"), &[512]);
-        }
-        add("model.decoder.decoder.2.weight", &[1, 128, 1]);
-        add("model.decoder.decoder.2.bias", &[1]);
-        onnx::ModelProto {
-            graph: Some(onnx::GraphProto { initializer: init }),
-        }
-        .encode_to_vec()
-    }
 
     #[test]
     fn a_model_of_the_expected_layout_loads_and_gives_probabilities() {
