@@ -380,15 +380,17 @@ def main() -> None:
             f"- {n} through Pipeline only: whole files {whole:.0f} us/s, 20 ms chunks "
             f"{streamed:.0f} us/s ({(streamed / whole - 1) * 100:+.0f}%{vs})"
         )
-    if "SpeechVADNode" in systems:
+    for n, p in (("SpeechVADNode", params), ("SpeechVADNode(silero)", silero_params)):
+        if n not in systems:
+            continue
         for cond in ("clean", "white_10dB", "pink_5dB"):
             if cond in audio:
                 x = audio[cond]
-                lat = start_latency(params, x, ref_all[: x.size // (RATE // 100)])
+                lat = start_latency(p, x, ref_all[: x.size // (RATE // 100)])
                 if lat:
                     print(
-                        f"- speech_start latency ({cond}, 20 ms chunks, {len(lat)} onsets): "
-                        f"median {np.median(lat):.0f} ms, max {np.max(lat):.0f} ms"
+                        f"- {n} speech_start latency ({cond}, 20 ms chunks, {len(lat)} "
+                        f"onsets): median {np.median(lat):.0f} ms, max {np.max(lat):.0f} ms"
                     )
 
 
