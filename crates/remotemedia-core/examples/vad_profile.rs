@@ -135,7 +135,8 @@ fn main() {
             std::hint::black_box(run_with(&rt, &a16, 320, params()));
         });
         println!(
-            "node, engine=silero, 16 kHz i16 mono: whole {whole:7.1} us/s, 20 ms chunks {streamed:7.1} us/s ({:+.1}%)",
+            "node, engine=silero, 16 kHz i16 mono: whole {whole:7.1} us/s, \
+             20 ms chunks {streamed:7.1} us/s ({:+.1}%)",
             (streamed / whole - 1.0) * 100.0
         );
     }

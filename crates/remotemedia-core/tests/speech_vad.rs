@@ -622,9 +622,10 @@ fn the_silero_engine_decides_in_32_ms_frames_and_streams_like_whole_input() {
         .unwrap()
         .to_format(SampleFormat::I16);
     for emit in ["segments", "speech", "events", "probabilities"] {
+        let model = path.to_str().unwrap();
         let params = format!(
-            r#"{{"engine": "silero", "model_path": {:?}, "emit": "{emit}", "threshold": {threshold}}}"#,
-            path.to_str().unwrap()
+            r#"{{"engine": "silero", "model_path": {model:?}, "emit": "{emit}",
+                "threshold": {threshold}}}"#
         );
         for input in [&mono48, &stereo_i16] {
             let whole = run_whole(&svad(&params), input.clone());

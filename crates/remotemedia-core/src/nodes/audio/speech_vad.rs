@@ -258,21 +258,18 @@ impl NodeParams for SpeechVadParams {
             SpeechVadEngine::Silero => {
                 // The gate belongs to the built-in engine: a value other than its default
                 // would be ignored, so it is refused instead.
-                if self.min_snr_db != default_min_snr_db() {
-                    issues.push(ParamIssue::new(
-                        "min_snr_db",
-                        "applies to engine=\"earshot\" only (Silero separates speech from \
-                         noise itself; its gate is off); leave it at its default"
-                            .to_string(),
-                    ));
-                }
-                if self.min_voicing != default_min_voicing() {
-                    issues.push(ParamIssue::new(
-                        "min_voicing",
-                        "applies to engine=\"earshot\" only (Silero separates speech from \
-                         noise itself; its gate is off); leave it at its default"
-                            .to_string(),
-                    ));
+                for (field, changed) in [
+                    ("min_snr_db", self.min_snr_db != default_min_snr_db()),
+                    ("min_voicing", self.min_voicing != default_min_voicing()),
+                ] {
+                    if changed {
+                        issues.push(ParamIssue::new(
+                            field,
+                            "applies to engine=\"earshot\" only (Silero separates speech \
+                             from noise itself; its gate is off); leave it at its default"
+                                .to_string(),
+                        ));
+                    }
                 }
                 if let Err(issue) = self.silero_weights() {
                     issues.push(issue);
@@ -721,18 +718,20 @@ impl SpeechVadNode {
                         0.0
                     }
                 }
-                Detector::Earshot(engine) => {
-                    // The network reads loud stationary noise as speech (white noise at -10 dBFS
-                    // scores about 0.7); a frame must also stand out from the recent noise floor.
-                    // Energy over the last 3 frames (48 ms, the network's own window): a single 16 ms
-                    // frame of coloured noise fluctuates by several dB, which biases a minimum low.
+                Detector::Earshot(net) => {
+                    // The network reads loud stationary noise as speech (white noise at
+                    // -10 dBFS scores about 0.7); a frame must also stand out from the recent
+                    // noise floor. Energy over the last 3 frames (48 ms, the network's own
+                    // window): a single 16 ms frame of coloured noise fluctuates by several
+                    // dB, which biases a minimum low.
                     let energy_db = {
-                        // Energy above 150 Hz (2nd-order Butterworth high-pass): coloured noise (pink,
-                        // brown, mains hum) has much of its power in the lowest octaves, where a 48 ms
-                        // window holds few degrees of freedom (about 0.1 * f per octave [f, 2f]: under
-                        // 10 below 100 Hz), so its broadband energy fluctuates by several dB and the
-                        // floor (a minimum) sits far below it. Above 150 Hz the energy is steadier and
-                        // speech keeps nearly all of its power (voice fundamentals from ~100 Hz).
+                        // Energy above 150 Hz (2nd-order Butterworth high-pass): coloured noise
+                        // (pink, brown, mains hum) has much of its power in the lowest octaves,
+                        // where a 48 ms window holds few degrees of freedom (about 0.1 * f per
+                        // octave [f, 2f]: under 10 below 100 Hz), so its broadband energy
+                        // fluctuates by several dB and the floor (a minimum) sits far below it.
+                        // Above 150 Hz the energy is steadier and speech keeps nearly all of
+                        // its power (voice fundamentals from ~100 Hz).
                         let frame: &mut [f32; ENGINE_FRAME] = (&mut stream.frame_buf[..])
                             .try_into()
                             .expect("a whole frame");
@@ -748,7 +747,7 @@ impl SpeechVadNode {
                     };
                     let frame: &[f32; ENGINE_FRAME] =
                         stream.frame_buf[..].try_into().expect("a whole frame");
-                    let prob = engine.predict(frame);
+                    let prob = net.predict(frame);
                     // Guard the documented range even if the network ever returned NaN.
                     let prob = if prob.is_finite() {
                         prob.clamp(0.0, 1.0)
