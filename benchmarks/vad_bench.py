@@ -110,11 +110,10 @@ def webrtc_vad() -> Callable[[np.ndarray, int], np.ndarray]:
 
 
 def silero_model_path() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("silero_vad")
-    assert spec is not None and spec.submodule_search_locations
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
+    """The silero-vad package's own ``silero_vad.onnx`` (next to the file our engine reads)."""
+    weights = silero_weights_file()
+    assert weights is not None, "pip install --no-deps silero-vad (version 6 or later)"
+    return weights.with_name("silero_vad.onnx")
 
 
 def silero_timestamps(
