@@ -124,7 +124,9 @@ def silero_timestamps(
     min_silence_ms: int = 100,
     pad_ms: int = 30,
 ) -> list[tuple[int, int]]:
-    """``silero_vad.get_speech_timestamps_from_probs`` with its defaults (no max length)."""
+    """``silero_vad.get_speech_timestamps_from_probs`` with its defaults (no max length), on
+    the probabilities of 512-sample windows at 16 kHz (or 256 at 8 kHz: the same 32 ms; give
+    `n_samples` at 16 kHz then), in 16 kHz samples."""
     win = 512
     min_speech = RATE * min_speech_ms / 1000
     min_silence = RATE * min_silence_ms / 1000
@@ -165,30 +167,43 @@ def silero_timestamps(
     return [(a, b) for a, b in speeches]
 
 
-def silero_vad() -> Callable[[np.ndarray, int], np.ndarray]:
+def silero_session() -> Any:
+    """Silero's own ``silero_vad.onnx`` on ONNX Runtime, one thread."""
     assert ort is not None
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(
+    return ort.InferenceSession(
         str(silero_model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
     )
-    sr = np.array(RATE, dtype=np.int64)
+
+
+def silero_probs(sess: Any, f: np.ndarray, rate: int = RATE) -> list[float]:
+    """Silero's probability per window of float audio at 16 kHz (512-sample windows with the
+    previous 64 samples as context) or 8 kHz (its own 8 kHz branch: 256 and 32), as the
+    package's ``OnnxWrapper`` feeds them."""
+    win, ctx = {16000: (512, 64), 8000: (256, 32)}[rate]
+    sr = np.array(rate, dtype=np.int64)
+    state = np.zeros((2, 1, 128), dtype=np.float32)
+    context = np.zeros((1, ctx), dtype=np.float32)
+    probs = []
+    for i in range(0, f.size, win):
+        chunk = f[i : i + win].astype(np.float32)
+        if chunk.size < win:
+            chunk = np.pad(chunk, (0, win - chunk.size))
+        inp = np.concatenate([context, chunk[None, :]], axis=1)
+        out, state = sess.run(None, {"input": inp, "state": state, "sr": sr})
+        context = inp[:, -ctx:]
+        probs.append(float(out[0, 0]))
+    return probs
+
+
+def silero_vad() -> Callable[[np.ndarray, int], np.ndarray]:
+    sess = silero_session()
 
     def run(x: np.ndarray, n: int) -> np.ndarray:
         f = x.astype(np.float32) / 32768.0
-        state = np.zeros((2, 1, 128), dtype=np.float32)
-        context = np.zeros((1, 64), dtype=np.float32)
-        probs = []
-        for i in range(0, f.size, 512):
-            chunk = f[i : i + 512]
-            if chunk.size < 512:
-                chunk = np.pad(chunk, (0, 512 - chunk.size))
-            inp = np.concatenate([context, chunk[None, :]], axis=1)
-            out, state = sess.run(None, {"input": inp, "state": state, "sr": sr})
-            context = inp[:, -64:]
-            probs.append(float(out[0, 0]))
-        spans = silero_timestamps(probs, f.size)
+        spans = silero_timestamps(silero_probs(sess, f), f.size)
         return frames_from_segments([(a / 16, b / 16) for a, b in spans], n)
 
     return run

@@ -15,26 +15,88 @@ segment bounds have no bound of the other run within one engine frame (16 ms). W
 With ``--upsampled`` each copy is resampled back to 16 kHz (soxr HQ) and run at 16 kHz, as
 audio a voice agent upsampled from a telephone call reaches the node: the input rate no
 longer says the band is limited, the audio does.
+
+    pip install onnxruntime && pip install --no-deps silero-vad
+    python benchmarks/vad_rates.py --silero --splits test,dev,held
+
+compares, on 8 kHz copies, Silero's own 8 kHz branch with its 16 kHz one: Silero on ONNX
+Runtime at 16 kHz (the original), at 8 kHz (``sr=8000``: the model's 8 kHz network, 256-sample
+windows) and at 16 kHz on the 8 kHz copy resampled back (soxr HQ), each with the package's
+post-processing (as ``vad_bench.py``), and ``SpeechVADNode(engine="silero")`` on the original
+and on the 8 kHz copy (which the node resamples to 16 kHz for the 16 kHz network). Mean F1
+over the split's files, noisy conditions and all.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soxr
 
 from remotemedia import Pipeline, SpeechVADNode
-from vad_bench import frames_from_segments, prf, read_wav
+from vad_bench import (
+    frames_from_segments,
+    prf,
+    read_wav,
+    silero_probs,
+    silero_session,
+    silero_timestamps,
+)
 
 RATE = 16000
 FRAME_MS = 16.0
 
 
-def spans(x: np.ndarray, rate: int) -> list[tuple[float, float]]:
-    segs = Pipeline("speech_vad").add_node(SpeechVADNode()).run(x, sample_rate=rate)
+def spans(x: np.ndarray, rate: int, **params: Any) -> list[tuple[float, float]]:
+    segs = Pipeline("speech_vad").add_node(SpeechVADNode(**params)).run(x, sample_rate=rate)
     return [(s["start_ms"], s["end_ms"]) for s in segs]
+
+
+def silero_branches(data: Path, splits: list[str]) -> None:
+    """The ``--silero`` table (see the module docs)."""
+    sess = silero_session()
+
+    def onnx_spans(f: np.ndarray, rate: int) -> list[tuple[float, float]]:
+        # Both branches decide per 32 ms; the post-processing counts in 16 kHz samples.
+        got = silero_timestamps(silero_probs(sess, f, rate), f.size * RATE // rate)
+        return [(a / 16, b / 16) for a, b in got]
+
+    systems: dict[str, Callable[[np.ndarray, np.ndarray], list[tuple[float, float]]]] = {
+        "Silero (onnx), 16 kHz original": lambda x, _: onnx_spans(x, RATE),
+        "Silero (onnx), 8 kHz copy, its 8 kHz branch": lambda _, y: onnx_spans(y, 8000),
+        "Silero (onnx), 8 kHz copy resampled to 16 kHz": lambda _, y: onnx_spans(
+            soxr.resample(y, 8000, RATE, quality="HQ").astype(np.float32), RATE
+        ),
+        'SpeechVADNode(engine="silero"), 16 kHz original': lambda x, _: spans(
+            x, RATE, engine="silero"
+        ),
+        'SpeechVADNode(engine="silero"), 8 kHz copy': lambda _, y: spans(y, 8000, engine="silero"),
+    }
+    print("| split | system | mean F1, noisy | mean F1, all |")
+    print("|---|---|---|---|")
+    for split in splits:
+        folder = data / split
+        labels = np.load(folder / "labels.npy")
+        files = sorted(folder.glob("*.wav"))
+        if not files:
+            raise SystemExit(f"no files in {folder}; run benchmarks/vad_data.py first")
+        f1s: dict[str, list[tuple[str, float]]] = {k: [] for k in systems}
+        for f in files:
+            x = read_wav(f).astype(np.float32) / 32768.0
+            y = soxr.resample(x, RATE, 8000, quality="HQ").astype(np.float32)
+            for name, run in systems.items():
+                pred = frames_from_segments(run(x, y), labels.size)
+                f1s[name].append((f.stem, prf(pred, labels)[2]))
+        for name, v in f1s.items():
+            noisy = np.mean([f1 for stem, f1 in v if stem != "clean"])
+            print(
+                f"| {split} | {name} | {noisy:.3f} | {np.mean([f1 for _, f1 in v]):.3f} |",
+                flush=True,
+            )
 
 
 def moved(ref: list[tuple[float, float]], got: list[tuple[float, float]]) -> int:
@@ -70,7 +132,16 @@ def main() -> None:
         action="store_true",
         help="resample each copy back to 16 kHz and run it at 16 kHz",
     )
+    ap.add_argument(
+        "--silero",
+        action="store_true",
+        help="Silero's 8 kHz branch against its 16 kHz one on 8 kHz copies (needs onnxruntime "
+        "and silero-vad; ignores --rates)",
+    )
     args = ap.parse_args()
+    if args.silero:
+        silero_branches(args.data, args.splits.split(","))
+        return
     rates = [int(r) for r in args.rates.split(",")]
     print(
         "| split | input rate | F1 | F1 at 16 kHz | frames decided as at 16 kHz | bounds moved > 1 frame |"
