@@ -64,8 +64,9 @@ from remotemedia.remote import RemoteClient
 from remotemedia.streaming import AsyncSession, Session, StreamOutput
 
 # SpeechVADNode(engine="silero") reads the installed silero-vad package's model file; the
-# runtime is told where it is (found without importing the package).
-_native._set_silero_model(_speech.silero_model_path())
+# runtime is told where it is (found without importing the package), or why an installed
+# package has none.
+_native._set_silero_model(_speech.silero_model_path(), _speech.silero_install_problem())
 
 __version__ = "0.2.0"
 

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from remotemedia import AudioResampleNode, ManifestError, Pipeline, SpeechVADNode, _native
-from remotemedia.nodes.speech import silero_model_path
+from remotemedia.nodes.speech import silero_install_problem, silero_model_path
 from test_speech_vad import clip, same_events
 
 from conftest import REPO
@@ -149,6 +150,46 @@ def test_without_the_model_the_error_says_what_to_install(tmp_path: Path) -> Non
         SpeechVADNode(engine="silero", model_path=str(bad))
     # The built-in engine needs nothing.
     assert SpeechVADNode()(np.zeros(1600, np.float32), sample_rate=16000) == []
+
+
+def test_an_installed_silero_vad_before_6_is_named_with_the_upgrade_command(
+    tmp_path: Path,
+) -> None:
+    # silero-vad 5.x, as `pip install --no-deps silero-vad==5.1.2` lays it out: a package whose
+    # data folder has silero_vad.onnx (weights inside If branches) but not the file we read.
+    pkg = tmp_path / "silero_vad"
+    (pkg / "data").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "data" / "silero_vad.onnx").write_bytes(b"")
+    dist = tmp_path / "silero_vad-5.1.2.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: silero-vad\nVersion: 5.1.2\n")
+    env = {k: v for k, v in os.environ.items() if k != "REMOTEMEDIA_SILERO_MODEL"}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+    code = (
+        "from remotemedia import ManifestError, SpeechVADNode\n"
+        "from remotemedia.nodes.speech import silero_install_problem, silero_model_path\n"
+        "assert silero_model_path() is None\n"
+        "print(silero_install_problem())\n"
+        "try:\n"
+        "    SpeechVADNode(engine='silero')\n"
+        "except ManifestError as e:\n"
+        "    print(e)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    problem, error = r.stdout.splitlines()
+    assert problem == (
+        "the installed silero-vad 5.1.2 has no silero_vad_op18_ifless.onnx (it came with "
+        "version 6): upgrade it with `pip install --no-deps --upgrade 'silero-vad>=6'`"
+    )
+    assert 'engine: "silero" needs the Silero VAD model, and ' + problem in error
+    assert "or set model_path or the REMOTEMEDIA_SILERO_MODEL environment variable" in error
+    # With the right version installed there is no problem to report.
+    if silero_model_path() is not None:
+        assert silero_install_problem() is None
 
 
 @pytest.mark.usefixtures("no_default_model")

@@ -154,10 +154,12 @@ fn _wait_for_interrupted_calls(py: Python<'_>, timeout_s: f64) -> usize {
 }
 
 /// Tells the runtime where the installed silero-vad package's model file is (read by
-/// `SpeechVADNode(engine="silero")` without `model_path`); `None` forgets it.
+/// `SpeechVADNode(engine="silero")` without `model_path`); `None` forgets it. `problem` says
+/// why an installed package gives no file (the error then says it instead of "install it").
 #[pyfunction]
-fn _set_silero_model(path: Option<std::path::PathBuf>) {
-    remotemedia_core::nodes::audio::set_default_silero_model(path);
+#[pyo3(signature = (path, problem = None))]
+fn _set_silero_model(path: Option<std::path::PathBuf>, problem: Option<String>) {
+    remotemedia_core::nodes::audio::set_default_silero_model(path, problem);
 }
 
 /// Number of interrupted Python node calls that have not returned yet.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 from pathlib import Path
@@ -11,7 +12,14 @@ from remotemedia._types import Audio, VadEvent
 from remotemedia.nodes.audio import BuiltinNode
 from remotemedia.nodes.base import OutT
 
-__all__ = ["EngineName", "SpeechFrame", "SpeechSegment", "SpeechVADNode", "silero_model_path"]
+__all__ = [
+    "EngineName",
+    "SpeechFrame",
+    "SpeechSegment",
+    "SpeechVADNode",
+    "silero_install_problem",
+    "silero_model_path",
+]
 
 #: ``SpeechVADNode``'s engines: the built-in ``"earshot"`` network, or Silero VAD v6 run by the
 #: runtime with the weights of the installed ``silero-vad`` package.
@@ -36,6 +44,26 @@ def silero_model_path() -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def silero_install_problem() -> str | None:
+    """Why the installed ``silero-vad`` package gives no model file for ``engine="silero"``
+    (a version before 6, which lacks it), or ``None`` when it does or is not installed."""
+    if silero_model_path() is not None:
+        return None
+    try:
+        if importlib.util.find_spec("silero_vad") is None:
+            return None
+    except (ImportError, ValueError):
+        return None
+    try:
+        version = importlib.metadata.version("silero-vad")
+    except importlib.metadata.PackageNotFoundError:
+        version = "(version unknown)"
+    return (
+        f"the installed silero-vad {version} has no {SILERO_MODEL_FILE} (it came with version "
+        "6): upgrade it with `pip install --no-deps --upgrade 'silero-vad>=6'`"
+    )
 
 
 class SpeechSegment(TypedDict):

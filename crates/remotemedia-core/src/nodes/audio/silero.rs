@@ -14,6 +14,12 @@
 //! The Python tests compare this implementation with ONNX Runtime running the package's own
 //! `silero_vad.onnx`, window by window.
 //!
+//! Only the 16 kHz network is read. The file also holds Silero's 8 kHz one (`model_8k.*`), but
+//! on 8 kHz copies of the VAD benchmark it scored no better than the 16 kHz network on the
+//! same copies resampled (docs/benchmarks.md, "`engine=\"silero\"`"), so the node resamples
+//! every rate to 16 kHz. silero-vad before version 6 ships its weights inside the branches of
+//! an `If` graph, without this file; the Python SDK names the installed version in the error.
+//!
 //! The graph, per 512-sample window `x` (with the previous window's last 64 samples in front,
 //! zeros at the start, 576 samples): reflect-pad 64 samples on the right; a 256-tap, hop-128
 //! convolution with the 258 basis rows (real and imaginary parts of 129 bins) over the 4
@@ -249,13 +255,27 @@ impl SileroWeights {
     }
 }
 
-/// The model file the Python SDK found (the installed `silero-vad` package's), if any.
-static DEFAULT_MODEL: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// What the Python SDK found of the installed `silero-vad` package: its model file, or why
+/// the installed package gives none (a version before 6).
+#[derive(Default)]
+struct Installed {
+    model: Option<PathBuf>,
+    problem: Option<String>,
+}
+
+static INSTALLED: Mutex<Installed> = Mutex::new(Installed {
+    model: None,
+    problem: None,
+});
 
 /// Records where the installed `silero-vad` package's model file is (the Python SDK calls this
-/// on import when the package is installed), the last place [`resolve_model`] looks.
-pub fn set_default_model(path: Option<PathBuf>) {
-    *DEFAULT_MODEL.lock().unwrap_or_else(|e| e.into_inner()) = path;
+/// on import), the last place [`resolve_model`] looks; or, as `problem`, why the installed
+/// package has none (said instead of "install it" when no model file is found).
+pub fn set_default_model(path: Option<PathBuf>, problem: Option<String>) {
+    *INSTALLED.lock().unwrap_or_else(|e| e.into_inner()) = Installed {
+        model: path,
+        problem,
+    };
 }
 
 /// The model file to read: `model_path` if given, else the file named by [`MODEL_ENV`], else
@@ -268,17 +288,20 @@ pub fn resolve_model(model_path: Option<&str>) -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os(MODEL_ENV).filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }
-    if let Some(p) = DEFAULT_MODEL
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-    {
-        return Ok(p);
+    let installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = &installed.model {
+        return Ok(p.clone());
     }
+    let what = match &installed.problem {
+        Some(problem) => format!("\"silero\" needs the Silero VAD model, and {problem}"),
+        None => format!(
+            "\"silero\" needs the Silero VAD model, which is not bundled: install it with \
+             `pip install --no-deps silero-vad` (version 6 or later; the Python SDK then finds \
+             its {MODEL_FILE})"
+        ),
+    };
     Err(format!(
-        "\"silero\" needs the Silero VAD model, which is not bundled: install it with \
-         `pip install --no-deps silero-vad` (version 6 or later; the Python SDK then finds its \
-         {MODEL_FILE}), or set model_path or the {MODEL_ENV} environment variable to that file"
+        "{what}, or set model_path or the {MODEL_ENV} environment variable to that file"
     ))
 }
 
@@ -720,16 +743,21 @@ mod tests {
         );
         // (The environment variable is not touched here: tests run in parallel threads.)
         if std::env::var_os(MODEL_ENV).is_none() {
-            set_default_model(None);
+            set_default_model(None, None);
             let e = resolve_model(None).unwrap_err();
             assert!(e.contains("pip install --no-deps silero-vad"), "{e}");
             assert!(e.contains(MODEL_ENV), "{e}");
-            set_default_model(Some(PathBuf::from("/site/silero_vad/data/x.onnx")));
+            // An installed package without the file: its problem, not "install it".
+            set_default_model(None, Some("silero-vad 5.1.2 is too old".into()));
+            let e = resolve_model(None).unwrap_err();
+            let want = "model, and silero-vad 5.1.2 is too old, or set model_path or";
+            assert!(e.contains(want), "{e}");
+            set_default_model(Some(PathBuf::from("/site/silero_vad/data/x.onnx")), None);
             assert_eq!(
                 resolve_model(None).unwrap(),
                 PathBuf::from("/site/silero_vad/data/x.onnx")
             );
-            set_default_model(None);
+            set_default_model(None, None);
         }
     }
 }
