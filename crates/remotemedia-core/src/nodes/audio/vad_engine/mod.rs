@@ -299,34 +299,41 @@ fn bands_carried(rate: u32) -> usize {
         .max(1)
 }
 
-/// Tells 16 kHz (or faster) input that is upsampled 8 kHz audio (a telephone call resampled
-/// before it reaches the node, as voice agents often do) from full-band audio, so such input
-/// gets the 8 kHz fill of [`Engine::set_input_rate`]: without it, soxr copies of the dev and
+/// Tells 16 kHz (or faster) input that is upsampled audio of a lower rate (a telephone call
+/// resampled before it reaches the node, as voice agents often do; 11.025 or 12 kHz audio
+/// brought to a common rate) from full-band audio, so such input gets the fill
+/// [`Engine::set_input_rate`] gives input at that rate: without it, soxr copies of the dev and
 /// held splits taken to 8 kHz and back scored as 8 kHz input did before that fill (dev F1
-/// 0.816, now 0.845; docs/benchmarks.md, "Upsampled 8 kHz audio").
+/// 0.816, now 0.845), and 11.025 kHz copies 0.013 / 0.009 below their 11.025 kHz input runs
+/// (docs/benchmarks.md, "Upsampled 8 kHz audio" and "Upsampled 11.025 and 12 kHz audio").
 ///
-/// A frame is evidence of 8 kHz audio when the bands just below 3.4 kHz hold signal
-/// ([`EDGE_DB`] above the node's dither floor) while every band wholly above 4 kHz stays
-/// within [`EMPTY_DB`] of that floor: the cliff a 4 kHz band limit leaves. After
-/// [`NARROW_AFTER`] such frames the fill is on; any frame with a band above 4 kHz
-/// [`WIDE_DB`] over the floor turns it off and starts the count again. Full-band speech and
+/// For each source rate of [`NARROW_RATES`], a frame is evidence of audio of that rate when
+/// the four bands just below 90% of its Nyquist frequency (where a resampler still passes the
+/// signal; 3.4 kHz for 8 kHz) hold signal ([`EDGE_DB`] above the node's dither floor) while
+/// every band wholly above its Nyquist frequency stays within [`EMPTY_DB`] of that floor: the
+/// cliff a band limit leaves. After [`NARROW_AFTER`] such frames the fill of that rate is on
+/// (of the lowest rate, when several are); any frame with a band above that Nyquist frequency
+/// [`WIDE_DB`] over the floor turns it off and starts its count again. Full-band speech and
 /// noise put energy above 4 kHz in nearly every frame, and low-pass noise such as mains hum
-/// has no energy just below 3.4 kHz: not one probability of the 35 files of the benchmark's
+/// has no energy just below the cliffs: not one probability of the 35 files of the benchmark's
 /// test, dev and held splits at 16 kHz changed (`benchmarks/vad_probs.py`).
 #[derive(Clone, Copy, Default)]
 struct NarrowBand {
-    /// Evidence frames since the last wide one.
-    evidence: u16,
+    /// Evidence frames since the last wide one, per rate of [`NARROW_RATES`].
+    evidence: [u16; NARROW_RATES.len()],
 }
 
+/// The source rates recognised in upsampled audio, lowest first: telephone audio and the
+/// rates of the 11.025 / 22.05 / 44.1 kHz and 12 / 24 / 48 kHz families below 16 kHz.
+const NARROW_RATES: [u32; 3] = [8_000, 11_025, 12_000];
 /// Evidence frames before the fill starts: 128 ms of band-limited signal.
 const NARROW_AFTER: u16 = 8;
-/// How far above the dither floor one of the top four bands an 8 kHz input carries
-/// (2.4-3.4 kHz) must rise, in dB.
+/// How far above the dither floor one of the four bands below the cliff must rise, in dB.
 const EDGE_DB: f32 = 20.0;
-/// How close to the dither floor every band above 4 kHz must stay, in dB.
+/// How close to the dither floor every band above the Nyquist frequency must stay, in dB.
 const EMPTY_DB: f32 = 6.0;
-/// A band above 4 kHz this far over the dither floor marks the audio as full-band, in dB.
+/// A band above the Nyquist frequency this far over the dither floor marks the audio as
+/// wider than that rate, in dB.
 const WIDE_DB: f32 = 12.0;
 
 impl NarrowBand {
@@ -335,18 +342,31 @@ impl NarrowBand {
     fn carried(&mut self, log_bands: &[f32]) -> usize {
         let r = narrow_ref();
         let over = |k: usize| log_bands[k] - r.floor[k];
-        let top = (r.above..N_MELS).map(over).fold(f32::MIN, f32::max);
-        if top > r.wide {
-            self.evidence = 0;
-        } else if top <= r.empty && (r.carried - 4..r.carried).any(|k| over(k) >= r.edge) {
-            self.evidence = self.evidence.saturating_add(1);
+        let mut carried = N_MELS;
+        // Highest rate first, so the lowest one whose fill is on decides.
+        for (evidence, cliff) in self.evidence.iter_mut().zip(&r.cliffs).rev() {
+            let top = (cliff.above..N_MELS).map(over).fold(f32::MIN, f32::max);
+            if top > r.wide {
+                *evidence = 0;
+            } else if top <= r.empty
+                && (cliff.carried - 4..cliff.carried).any(|k| over(k) >= r.edge)
+            {
+                *evidence = evidence.saturating_add(1);
+            }
+            if *evidence >= NARROW_AFTER {
+                carried = cliff.carried;
+            }
         }
-        if self.evidence >= NARROW_AFTER {
-            r.carried
-        } else {
-            N_MELS
-        }
+        carried
     }
+}
+
+/// The bands of one rate of [`NARROW_RATES`].
+struct Cliff {
+    /// Bands an input at that rate carries ([`bands_carried`]).
+    carried: usize,
+    /// The first band wholly above its Nyquist frequency.
+    above: usize,
 }
 
 /// What [`NarrowBand`] compares against, computed once.
@@ -355,10 +375,8 @@ struct NarrowRef {
     /// +-[`DITHER`](super::vad_gate::DITHER)), the expected value through pre-emphasis, window
     /// and filterbank.
     floor: [f32; N_MELS],
-    /// Bands an 8 kHz input carries ([`bands_carried`]).
-    carried: usize,
-    /// The first band wholly above 4 kHz.
-    above: usize,
+    /// Per rate of [`NARROW_RATES`].
+    cliffs: [Cliff; NARROW_RATES.len()],
     /// The thresholds in natural-log units.
     edge: f32,
     empty: f32,
@@ -394,11 +412,13 @@ fn narrow_ref() -> &'static NarrowRef {
         let db = |d: f32| d * std::f32::consts::LN_10 / 10.0;
         NarrowRef {
             floor,
-            carried: bands_carried(8_000),
-            above: filters::MEL_COEFFS
-                .iter()
-                .position(|&(start, _)| start as f64 * bin_hz >= 4_000.0)
-                .unwrap_or(N_MELS),
+            cliffs: NARROW_RATES.map(|rate| Cliff {
+                carried: bands_carried(rate),
+                above: filters::MEL_COEFFS
+                    .iter()
+                    .position(|&(start, _)| start as f64 * bin_hz >= f64::from(rate) / 2.0)
+                    .unwrap_or(N_MELS),
+            }),
             edge: db(EDGE_DB),
             empty: db(EMPTY_DB),
             wide: db(WIDE_DB),
@@ -887,7 +907,9 @@ mod tests {
                 "band {k}: {below} dB below the floor"
             );
         }
-        assert_eq!((r.carried, r.above), (28, 32));
+        // (carried, above) of 8, 11.025 and 12 kHz.
+        let bands: Vec<(usize, usize)> = r.cliffs.iter().map(|c| (c.carried, c.above)).collect();
+        assert_eq!(bands, [(28, 32), (33, 36), (34, 38)]);
         // Dither alone is no evidence either way: it never turns the fill on.
         let mut n = NarrowBand::default();
         assert!(frames.iter().all(|f| n.carried(f) == N_MELS));
@@ -934,6 +956,42 @@ mod tests {
             let mut m = NarrowBand::default();
             assert!((0..100).all(|_| m.carried(&f) == N_MELS));
         }
+    }
+
+    #[test]
+    fn the_narrow_band_fill_finds_11_and_12_khz_cliffs_and_takes_the_lowest_rate() {
+        let r = narrow_ref();
+        let frame = |to: usize| -> [f32; N_MELS] {
+            std::array::from_fn(|k| {
+                let up = if (2..to).contains(&k) { 40.0 } else { 0.0 };
+                r.floor[k] + up * std::f32::consts::LN_10 / 10.0
+            })
+        };
+        // Signal through the transition band of each rate (up to its Nyquist band), the floor
+        // above: 8 kHz (bands 28..32 straddle 3.6-4 kHz), 11.025 kHz, 12 kHz.
+        for (to, want) in [(30, 28), (35, 33), (37, 34)] {
+            let f = frame(to);
+            let mut n = NarrowBand::default();
+            let got: Vec<usize> = (0..NARROW_AFTER).map(|_| n.carried(&f)).collect();
+            assert!(
+                got[..got.len() - 1].iter().all(|&c| c == N_MELS),
+                "{to}: {got:?}"
+            );
+            assert_eq!(got[got.len() - 1], want, "signal in bands 2..{to}");
+        }
+        // 12 kHz audio turns the 11.025 kHz count off (energy above 5.5 kHz), and 8 kHz audio
+        // after it gives the 8 kHz fill (the lowest rate with its count) at once when it has
+        // its eight frames.
+        let mut n = NarrowBand::default();
+        for _ in 0..NARROW_AFTER {
+            n.carried(&frame(37));
+        }
+        assert_eq!(n.carried(&frame(37)), 34);
+        let got: Vec<usize> = (0..NARROW_AFTER).map(|_| n.carried(&frame(30))).collect();
+        assert_eq!(got[got.len() - 1], 28, "{got:?}");
+        // A full-band frame turns every fill off.
+        assert_eq!(n.carried(&frame(N_MELS)), N_MELS);
+        assert_eq!(n.carried(&frame(30)), N_MELS);
     }
 
     #[test]
