@@ -14,7 +14,9 @@ segment bounds have no bound of the other run within one engine frame (16 ms). W
 ``--telephone`` each copy is also band-passed to 300-3400 Hz, as telephone (G.711) audio is.
 With ``--upsampled`` each copy is resampled back to 16 kHz (soxr HQ) and run at 16 kHz, as
 audio a voice agent upsampled from a telephone call reaches the node: the input rate no
-longer says the band is limited, the audio does.
+longer says the band is limited, the audio does. ``--upsampler linear`` upsamples by linear
+interpolation (``np.interp``, as quick glue code does) instead, which leaves images of the
+spectrum above the old Nyquist frequency.
 
     pip install onnxruntime && pip install --no-deps silero-vad
     python benchmarks/vad_rates.py --silero --splits test,dev,held
@@ -54,6 +56,14 @@ FRAME_MS = 16.0
 def spans(x: np.ndarray, rate: int, **params: Any) -> list[tuple[float, float]]:
     segs = Pipeline("speech_vad").add_node(SpeechVADNode(**params)).run(x, sample_rate=rate)
     return [(s["start_ms"], s["end_ms"]) for s in segs]
+
+
+def upsample(y: np.ndarray, rate: int, how: str) -> np.ndarray:
+    """`y` at `rate` brought to 16 kHz by soxr (HQ) or by linear interpolation."""
+    if how == "soxr":
+        return soxr.resample(y, rate, RATE, quality="HQ")
+    n = round(y.size * RATE / rate)
+    return np.interp(np.arange(n) / RATE, np.arange(y.size) / rate, y)
 
 
 def silero_branches(data: Path, splits: list[str]) -> None:
@@ -133,6 +143,12 @@ def main() -> None:
         help="resample each copy back to 16 kHz and run it at 16 kHz",
     )
     ap.add_argument(
+        "--upsampler",
+        choices=["soxr", "linear"],
+        default="soxr",
+        help="how --upsampled brings each copy back to 16 kHz (default soxr HQ)",
+    )
+    ap.add_argument(
         "--silero",
         action="store_true",
         help="Silero's 8 kHz branch against its 16 kHz one on 8 kHz copies (needs onnxruntime "
@@ -143,6 +159,9 @@ def main() -> None:
         silero_branches(args.data, args.splits.split(","))
         return
     rates = [int(r) for r in args.rates.split(",")]
+    upsampled_note = ""
+    if args.upsampled:
+        upsampled_note = " -> 16000" + (" (linear)" if args.upsampler == "linear" else "")
     print(
         "| split | input rate | F1 | F1 at 16 kHz | frames decided as at 16 kHz | bounds moved > 1 frame |"
     )
@@ -165,7 +184,7 @@ def main() -> None:
                     y = telephone(y, rate)
                 run_rate = rate
                 if args.upsampled:
-                    y, run_rate = soxr.resample(y, rate, RATE, quality="HQ"), RATE
+                    y, run_rate = upsample(y, rate, args.upsampler), RATE
                 got = spans(y.astype(np.float32), run_rate)
                 pred = frames_from_segments(got, n)
                 f1s.append(prf(pred, labels)[2])
@@ -174,7 +193,7 @@ def main() -> None:
                 total += 2 * len(ref[f])
             print(
                 f"| {split} | {rate}{' (300-3400 Hz)' if args.telephone else ''}"
-                f"{' -> 16000' if args.upsampled else ''} | {np.mean(f1s):.3f} | {f1_ref:.3f} | "
+                f"{upsampled_note} | {np.mean(f1s):.3f} | {f1_ref:.3f} | "
                 f"{np.mean(same):.3f} | {bounds} of {total} |",
                 flush=True,
             )

@@ -148,7 +148,7 @@ pub(crate) struct Engine {
     /// The first mel band the input cannot carry ([`N_MELS`]: none), from its rate; see
     /// [`Engine::set_input_rate`].
     fill_from: usize,
-    /// Whether 16 kHz input looks like upsampled 8 kHz audio; see [`NarrowBand`].
+    /// Whether 16 kHz input looks like upsampled 8, 11.025 or 12 kHz audio; see [`NarrowBand`].
     narrow: NarrowBand,
 }
 
@@ -187,8 +187,8 @@ impl Engine {
     /// spectrum the input has. Chosen on the dev split
     /// and checked on the held one, against a slope fitted to the top bands and the mean of
     /// the top three (docs/benchmarks.md, "Inputs below 16 kHz"). At 16 kHz and above the
-    /// same fill applies only while the audio itself looks like upsampled 8 kHz audio
-    /// ([`NarrowBand`]).
+    /// same fill applies only while the audio itself looks like upsampled audio of a lower
+    /// rate ([`NarrowBand`]).
     pub(crate) fn set_input_rate(&mut self, rate: u32) {
         self.fill_from = bands_carried(rate);
     }
@@ -305,7 +305,8 @@ fn bands_carried(rate: u32) -> usize {
 /// [`Engine::set_input_rate`] gives input at that rate: without it, soxr copies of the dev and
 /// held splits taken to 8 kHz and back scored as 8 kHz input did before that fill (dev F1
 /// 0.816, now 0.845), and 11.025 kHz copies 0.013 / 0.009 below their 11.025 kHz input runs
-/// (docs/benchmarks.md, "Upsampled 8 kHz audio" and "Upsampled 11.025 and 12 kHz audio").
+/// (docs/benchmarks.md, "Upsampled 8 kHz audio" and "Upsampled 11.025 and 12 kHz audio,
+/// linear interpolation").
 ///
 /// For each source rate of [`NARROW_RATES`], a frame is evidence of audio of that rate when
 /// the four bands just below 90% of its Nyquist frequency (where a resampler still passes the
