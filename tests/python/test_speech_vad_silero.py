@@ -193,6 +193,20 @@ def test_an_installed_silero_vad_before_6_is_named_with_the_upgrade_command(
 
 
 @pytest.mark.usefixtures("no_default_model")
+def test_a_bad_file_from_the_environment_variable_is_named_as_such(tmp_path: Path) -> None:
+    os.environ["REMOTEMEDIA_SILERO_MODEL"] = str(tmp_path / "gone.onnx")
+    try:
+        with pytest.raises(
+            ManifestError,
+            match=r"engine: cannot read the Silero model .*gone\.onnx: .* \(the file named by "
+            r"the REMOTEMEDIA_SILERO_MODEL environment variable\)",
+        ):
+            SpeechVADNode(engine="silero")
+    finally:
+        del os.environ["REMOTEMEDIA_SILERO_MODEL"]
+
+
+@pytest.mark.usefixtures("no_default_model")
 def test_an_explicit_model_path_and_the_environment_variable_work() -> None:
     path = model()
     x = clip16()[:16000]

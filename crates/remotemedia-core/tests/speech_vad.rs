@@ -108,6 +108,27 @@ fn finds_the_speech_in_the_clip_and_not_in_the_silence_around_it() {
 }
 
 #[test]
+fn a_low_threshold_still_ends_its_segments() {
+    // threshold 0.15 or lower once gave a default end_threshold of 0, below which no
+    // probability falls: the first segment ran to the end of the input. Silero's floor (0.01)
+    // keeps the trailing second of near-silence out.
+    let x = scene();
+    let total_ms = x.len() as f64 / 48.0;
+    for t in ["0.1", "0.02"] {
+        let out = run_whole(
+            &svad(&format!(r#"{{"threshold": {t}}}"#)),
+            AudioBuffer::mono_f32(x.clone(), 48_000),
+        );
+        let got = spans(&out);
+        let (_, last_end) = *got.last().expect("speech found");
+        assert!(
+            last_end <= total_ms - 1000.0 + 40.0,
+            "threshold {t}: {got:?}"
+        );
+    }
+}
+
+#[test]
 fn streamed_output_equals_whole_input_output_for_every_emit_mode() {
     let x = scene();
     let stereo_i16 = AudioBuffer::new(widen(&at_rate(&x, 44_100), 2).into(), 44_100, 2)
@@ -508,6 +529,17 @@ fn bad_params_are_refused_naming_the_field_and_range() {
             r#"{"min_silence_ms": 100, "pad_ms": 200}"#,
             "pad_ms",
             "0..=min_silence_ms",
+        ),
+        (
+            r#"{"threshold": 0.5, "end_threshold": 0.0}"#,
+            "end_threshold",
+            "above 0.0 and at most threshold (0.5)",
+        ),
+        (
+            r#"{"min_silence_ms": 20}"#,
+            "pad_ms",
+            "0..=min_silence_ms (20 ms), so a segment's padded end is known when it ends \
+             (32 is pad_ms's default: give pad_ms too)",
         ),
         (r#"{"min_snr_db": 41}"#, "min_snr_db", "0..=40"),
         (r#"{"min_voicing": 0}"#, "min_voicing", "0.05..=1"),

@@ -92,8 +92,9 @@ class SpeechVADNode(BuiltinNode[OutT]):
     Any sample rate (8000..=384000 Hz) and channel count: the node downmixes, resamples to
     16 kHz internally and scores each 16 ms frame with a speech probability. A segment opens
     at a frame ``>= threshold``, continues while frames stay ``>= end_threshold`` (default
-    ``threshold - 0.15``), closes after ``min_silence_ms`` below it, is reported once its
-    speech spans ``min_speech_ms`` and is widened by ``pad_ms`` on both sides. A frame's
+    ``max(threshold - 0.15, 0.01)``, at most ``threshold``), closes after ``min_silence_ms``
+    below it, is reported once its speech spans ``min_speech_ms`` and is widened by
+    ``pad_ms`` on both sides. A frame's
     probability counts only when its energy above 150 Hz is ``min_snr_db`` above the noise
     floor (the quietest such energy of the last 2 s), or its voicing (periodicity of the
     150-1000 Hz band, 0..1) is ``min_voicing`` above its own lowest value of the last 2 s

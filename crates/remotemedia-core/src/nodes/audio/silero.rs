@@ -278,19 +278,31 @@ pub fn set_default_model(path: Option<PathBuf>, problem: Option<String>) {
     };
 }
 
+/// The weights of the model file [`resolve_model`] names; a file that cannot be read or is
+/// not the model gives an error that also says where its path came from.
+pub fn load_model(model_path: Option<&str>) -> Result<Arc<SileroWeights>, String> {
+    let (path, from) = resolve_model(model_path)?;
+    SileroWeights::load(&path).map_err(|e| match from {
+        Some(from) => format!("{e} ({from})"),
+        None => e,
+    })
+}
+
 /// The model file to read: `model_path` if given, else the file named by [`MODEL_ENV`], else
-/// the installed `silero-vad` package's (found by the Python SDK); an error saying what to
-/// install when there is none.
-pub fn resolve_model(model_path: Option<&str>) -> Result<PathBuf, String> {
+/// the installed `silero-vad` package's (found by the Python SDK), with where the path came
+/// from when it was not `model_path`; an error saying what to install when there is none.
+pub fn resolve_model(model_path: Option<&str>) -> Result<(PathBuf, Option<String>), String> {
     if let Some(p) = model_path {
-        return Ok(PathBuf::from(p));
+        return Ok((PathBuf::from(p), None));
     }
     if let Some(p) = std::env::var_os(MODEL_ENV).filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
+        let from = format!("the file named by the {MODEL_ENV} environment variable");
+        return Ok((PathBuf::from(p), Some(from)));
     }
     let installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(p) = &installed.model {
-        return Ok(p.clone());
+        let from = "the installed silero-vad package's file".to_string();
+        return Ok((p.clone(), Some(from)));
     }
     let what = match &installed.problem {
         Some(problem) => format!("\"silero\" needs the Silero VAD model, and {problem}"),
@@ -739,7 +751,7 @@ mod tests {
     fn the_model_file_is_the_argument_then_the_environment_then_the_sdk_s() {
         assert_eq!(
             resolve_model(Some("/a/b.onnx")).unwrap(),
-            PathBuf::from("/a/b.onnx")
+            (PathBuf::from("/a/b.onnx"), None)
         );
         // (The environment variable is not touched here: tests run in parallel threads.)
         if std::env::var_os(MODEL_ENV).is_none() {
@@ -753,9 +765,14 @@ mod tests {
             let want = "model, and silero-vad 5.1.2 is too old, or set model_path or";
             assert!(e.contains(want), "{e}");
             set_default_model(Some(PathBuf::from("/site/silero_vad/data/x.onnx")), None);
-            assert_eq!(
-                resolve_model(None).unwrap(),
-                PathBuf::from("/site/silero_vad/data/x.onnx")
+            let (path, from) = resolve_model(None).unwrap();
+            assert_eq!(path, PathBuf::from("/site/silero_vad/data/x.onnx"));
+            assert_eq!(from.unwrap(), "the installed silero-vad package's file");
+            let e = load_model(None).unwrap_err();
+            assert!(
+                e.starts_with("cannot read the Silero model /site/silero_vad/data/x.onnx")
+                    && e.ends_with("(the installed silero-vad package's file)"),
+                "{e}"
             );
             set_default_model(None, None);
         }

@@ -57,8 +57,12 @@ const NODE: &str = "SpeechVADNode";
 pub const ENGINE_RATE: u32 = super::vad_engine::RATE;
 /// Engine frame length in samples (16 ms at 16 kHz).
 pub const ENGINE_FRAME: usize = super::vad_engine::FRAME;
-/// Default `end_threshold` is `threshold` minus this (Silero's `neg_threshold` rule).
+/// Default `end_threshold` is `threshold` minus this (Silero's `neg_threshold` rule), but at
+/// least [`END_THRESHOLD_MIN`].
 pub const END_THRESHOLD_GAP: f64 = 0.15;
+/// The default `end_threshold`'s floor (Silero's): at 0 no frame would count as silence and a
+/// segment, once open, would last to the end of the input.
+pub const END_THRESHOLD_MIN: f64 = 0.01;
 /// Noise-floor window: the minimum frame energy over the last 2 s (125 frames of 16 ms),
 /// longer than a pause-free stretch of speech, short enough to follow a change of noise.
 const FLOOR_FRAMES: usize = 125;
@@ -139,8 +143,8 @@ pub struct SpeechVadParams {
     #[serde(default = "default_threshold")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub threshold: f64,
-    /// Probability below which a frame counts as silence inside a segment, 0.0..=threshold.
-    /// Default (null): `max(threshold - 0.15, 0)`.
+    /// Probability below which a frame counts as silence inside a segment, above 0 and at
+    /// most threshold. Default (null): `max(threshold - 0.15, 0.01)`, at most threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub end_threshold: Option<f64>,
@@ -202,8 +206,11 @@ impl Default for SpeechVadParams {
 impl SpeechVadParams {
     /// The effective end threshold.
     pub fn end_threshold(&self) -> f64 {
-        self.end_threshold
-            .unwrap_or((self.threshold - END_THRESHOLD_GAP).max(0.0))
+        self.end_threshold.unwrap_or(
+            (self.threshold - END_THRESHOLD_GAP)
+                .max(END_THRESHOLD_MIN)
+                .min(self.threshold),
+        )
     }
 
     /// Engine samples (at 16 kHz) per probability: 256 (16 ms) or, for Silero, 512 (32 ms).
@@ -221,9 +228,7 @@ impl SpeechVadParams {
         } else {
             "engine"
         };
-        silero::resolve_model(self.model_path.as_deref())
-            .and_then(|path| SileroWeights::load(&path))
-            .map_err(|e| ParamIssue::new(field, e))
+        silero::load_model(self.model_path.as_deref()).map_err(|e| ParamIssue::new(field, e))
     }
 }
 
@@ -238,6 +243,17 @@ impl NodeParams for SpeechVadParams {
                     "end_threshold",
                     format!(
                         "{e} is out of range; expected a probability in 0.0..=threshold ({})",
+                        self.threshold
+                    ),
+                ));
+            } else if e <= 0.0 && self.threshold > 0.0 {
+                // Every probability is >= 0: no frame would count as silence.
+                issues.push(ParamIssue::new(
+                    "end_threshold",
+                    format!(
+                        "{e} would never end a segment (no probability is below it); expected \
+                         a probability above 0.0 and at most threshold ({}), or null for the \
+                         default max(threshold - 0.15, 0.01)",
                         self.threshold
                     ),
                 ));
@@ -277,11 +293,17 @@ impl NodeParams for SpeechVadParams {
             }
         }
         if self.pad_ms > self.min_silence_ms {
+            // Most often the default pad_ms meeting a short min_silence_ms the user did set.
+            let default = if self.pad_ms == default_pad_ms() {
+                " (32 is pad_ms's default: give pad_ms too)"
+            } else {
+                ""
+            };
             issues.push(ParamIssue::new(
                 "pad_ms",
                 format!(
                     "{} is out of range; expected 0..=min_silence_ms ({} ms), so a segment's \
-                     padded end is known when it ends",
+                     padded end is known when it ends{default}",
                     self.pad_ms, self.min_silence_ms
                 ),
             ));
@@ -1116,6 +1138,41 @@ mod tests {
             let want = window.iter().copied().fold(f32::INFINITY, f32::min);
             assert_eq!(floor.push(v).to_bits(), want.to_bits(), "push {i}");
         }
+    }
+
+    #[test]
+    fn the_default_end_threshold_is_silero_s_floored_and_never_above_threshold() {
+        let end = |threshold: f64| {
+            SpeechVadParams {
+                threshold,
+                ..Default::default()
+            }
+            .end_threshold()
+        };
+        assert!((end(0.5) - 0.35).abs() < 1e-12);
+        assert!((end(0.16) - 0.01).abs() < 1e-12);
+        // Below 0.16 Silero's floor, 0.01, keeps frames able to count as silence...
+        assert_eq!(end(0.1), 0.01);
+        // ...but never above threshold itself; at 0 everything is speech anyway.
+        assert_eq!(end(0.005), 0.005);
+        assert_eq!(end(0.0), 0.0);
+        let explicit = |threshold: f64, e: f64| {
+            SpeechVadParams {
+                threshold,
+                end_threshold: Some(e),
+                ..Default::default()
+            }
+            .check()
+        };
+        let issues = explicit(0.5, 0.0);
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].field, "end_threshold");
+        assert!(
+            issues[0].message.contains("would never end a segment"),
+            "{issues:?}"
+        );
+        assert!(explicit(0.0, 0.0).is_empty());
+        assert!(explicit(0.5, 0.001).is_empty());
     }
 
     #[test]
