@@ -179,3 +179,33 @@ def test_a_run_with_no_output_says_so() -> None:
     p = Pipeline("quiet").add_node(Nothing())
     with pytest.warns(RuntimeWarning, match="produced no output: sink\\(s\\) nothing"):
         assert p.run(music(16000, 0.1), sample_rate=16000) == {}
+
+
+def test_a_built_in_node_s_parameters_cannot_be_changed_after_it_is_built() -> None:
+    # Setting one was silently ignored: the node, its pipelines and manifests kept the values
+    # checked at construction. It is refused, naming the way to get the change.
+    import copy
+    import pickle
+
+    from remotemedia import SpeechVADNode
+
+    node = SpeechVADNode()
+    with pytest.raises(
+        AttributeError,
+        match=r"SpeechVADNode\.threshold cannot be changed after the node is built .* "
+        r"SpeechVADNode\(\*\*\{\*\*node\.params, 'threshold': 0\.95\}\)",
+    ):
+        node.threshold = 0.95
+    with pytest.raises(AttributeError, match=r"AudioResampleNode\.target_rate cannot be del"):
+        del AudioResampleNode(16000).target_rate
+    assert node.threshold == 0.5 and node.params["threshold"] == 0.5
+    # The way the message gives works, and the rest of the node is as before.
+    changed = SpeechVADNode(**{**node.params, "threshold": 0.95})
+    assert changed.params == {**node.params, "threshold": 0.95}
+    node.node_id = "vad"  # not a parameter
+    assert Pipeline("p").add_node(node).to_manifest()["nodes"][0]["id"] == "vad"
+    # Copies and pickles (Ray ships nodes so) keep the values and the refusal.
+    for twin in (copy.deepcopy(changed), pickle.loads(pickle.dumps(changed))):
+        assert twin.threshold == 0.95
+        with pytest.raises(AttributeError):
+            twin.threshold = 0.5

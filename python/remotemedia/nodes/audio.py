@@ -60,6 +60,27 @@ class BuiltinNode(Node[OutT]):
     def _setup(self) -> None:
         validate_params(self.manifest_type(), self.params)
         self._engine: Any = None
+        # From here on the parameters are what was checked and what runs (see __setattr__).
+        self._built = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A parameter set after construction would be ignored (the node, its pipelines and
+        # manifests use the values checked when it was built): refuse it instead.
+        if self.__dict__.get("_built", False) and name in self._init_params:
+            kind = type(self).__name__
+            raise AttributeError(
+                f"{kind}.{name} cannot be changed after the node is built (its parameters "
+                f"were checked then, and runs and manifests use them); build a new node: "
+                f"{kind}(**{{**node.params, {name!r}: {value!r}}})"
+            )
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if self.__dict__.get("_built", False) and name in self._init_params:
+            raise AttributeError(
+                f"{type(self).__name__}.{name} cannot be deleted: it is a parameter of the node"
+            )
+        super().__delattr__(name)
 
     def process(self, data: Any, sample_rate: int | None = None) -> OutT | None:
         """Feeds one chunk of a stream; returns the output ready so far (may be empty, or
