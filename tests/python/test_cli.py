@@ -202,3 +202,20 @@ def test_graph_command_writes_svg_and_explains_png_without_graphviz(tmp_path: Pa
         r = cli("graph", "examples/speech_and_segments.json", "-o", str(tmp_path / "p.png"))
         assert r.returncode == 1
         assert "needs Graphviz's `dot`" in r.stderr and "-o pipeline.svg" in r.stderr
+
+
+def test_one_node_with_its_defaults_is_a_pipeline_description(tmp_path: Path) -> None:
+    # "SpeechVADNode" alone was read as a file name ("no such file").
+    out = tmp_path / "segs.json"
+    r = cli("run", "SpeechVADNode", "-i", "examples/speech_48k.wav", "-o", str(out), "-q")
+    assert r.returncode == 0, r.stderr
+    from remotemedia import Pipeline, SpeechVADNode
+
+    want = Pipeline("p").add_node(SpeechVADNode()).run(str(REPO / "examples/speech_48k.wav"))
+    assert want and json.loads(out.read_text()) == want
+    # A name that is not a node type, nor a file, says both.
+    r = cli("run", "SpeechVadNode", "-i", "examples/speech_48k.wav", "-o", str(out))
+    assert r.returncode != 0 and "SpeechVadNode" in r.stderr
+    assert "SpeechVADNode" in r.stderr, r.stderr  # the valid types are listed
+    r = cli("run", "nosuchfile", "-i", "examples/speech_48k.wav", "-o", str(out))
+    assert "cannot read nosuchfile: no such file" in r.stderr, r.stderr

@@ -16,10 +16,18 @@ use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
 
 /// Whether `text` looks like a description rather than a manifest path: it contains a `!`
-/// element separator, or a `key=value` parameter after a node type.
+/// element separator, a `key=value` parameter after a node type, or is one node type alone
+/// (a name such as `SpeechVADNode`: a capital letter, then letters, digits and `_`; a file
+/// name has a `.` or a `/`).
 pub fn looks_like_description(text: &str) -> bool {
     let tokens: Vec<&str> = text.split_whitespace().collect();
-    tokens.contains(&"!") || (tokens.len() > 1 && tokens[1..].iter().any(|t| t.contains('=')))
+    let node_type = |t: &str| {
+        t.starts_with(|c: char| c.is_ascii_uppercase())
+            && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    tokens.contains(&"!")
+        || (tokens.len() > 1 && tokens[1..].iter().any(|t| t.contains('=')))
+        || (tokens.len() == 1 && node_type(tokens[0]))
 }
 
 /// Parses a one-line description into a manifest (as JSON, for [`manifest::from_value`]).
@@ -201,5 +209,11 @@ mod tests {
         ));
         assert!(!looks_like_description("examples/pipeline.json"));
         assert!(!looks_like_description("my pipeline.json"));
+        // One node with its defaults; not a file name.
+        assert!(looks_like_description("SpeechVADNode"));
+        assert!(looks_like_description(" VADNode "));
+        assert!(!looks_like_description("pipeline"));
+        assert!(!looks_like_description("Pipeline.json"));
+        assert!(!looks_like_description("Manifests/vad"));
     }
 }

@@ -411,8 +411,8 @@ fn load_manifest(arg: &str) -> Result<(Manifest, String)> {
             format!("cannot read {}", path.display())
         } else {
             format!(
-                "cannot read {}: no such file (a pipeline description joins nodes with ' ! ', \
-                 e.g. \"AudioResampleNode target_rate=16000 ! VADNode\")",
+                "cannot read {}: no such file (a pipeline description names node types, \
+                 joined with ' ! ', e.g. \"AudioResampleNode target_rate=16000 ! VADNode\")",
                 path.display()
             )
         }
