@@ -219,3 +219,25 @@ def test_one_node_with_its_defaults_is_a_pipeline_description(tmp_path: Path) ->
     assert "SpeechVADNode" in r.stderr, r.stderr  # the valid types are listed
     r = cli("run", "nosuchfile", "-i", "examples/speech_48k.wav", "-o", str(out))
     assert "cannot read nosuchfile: no such file" in r.stderr, r.stderr
+
+
+def test_a_node_s_error_is_printed_once(tmp_path: Path) -> None:
+    # anyhow's "{:#}" printed the node's message twice: once quoted by the executor's
+    # "node 'rs' ... failed: <message>", once more as that error's source.
+    m = tmp_path / "m.json"
+    m.write_text(
+        json.dumps(
+            {
+                "version": "v1",
+                "nodes": [
+                    {"id": "vad", "node_type": "SpeechVADNode", "params": {}},
+                    {"id": "rs", "node_type": "AudioResampleNode", "params": {"target_rate": 8000}},
+                ],
+                "connections": [{"from": "vad", "to": "rs"}],
+            }
+        )
+    )
+    r = cli("run", str(m), "-i", "examples/speech_48k.wav", "-o", str(tmp_path / "o.wav"))
+    assert r.returncode != 0
+    assert "node 'rs' (AudioResampleNode) failed: AudioResampleNode expects audio" in r.stderr
+    assert r.stderr.count("expects audio") == 1, r.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from remotemedia import Audio, AudioResampleNode, ManifestError, Pipeline, SpeechVADNode
+from remotemedia import Audio, AudioResampleNode, ManifestError, NodeError, Pipeline, SpeechVADNode
 from remotemedia.nodes import SpeechFrame, SpeechSegment
 from remotemedia.nodes.rust import RustSpeechVADNode
 
@@ -204,3 +204,12 @@ def test_telephone_audio_upsampled_before_the_node_keeps_the_16_khz_decisions() 
     assert len(got) == len(full) >= 1
     for (a, b), (c, d) in zip(got, full, strict=True):
         assert abs(a - c) <= 16 and abs(b - d) <= 16, (got, full)
+
+
+def test_a_standalone_node_s_error_names_it_once() -> None:
+    node = SpeechVADNode()
+    node.process(np.zeros(320, np.float32), sample_rate=16000)
+    with pytest.raises(NodeError) as e:
+        node.process(np.zeros(320, np.float32), sample_rate=8000)
+    assert str(e.value).startswith("SpeechVADNode: sample rate changed mid-stream"), e.value
+    assert str(e.value).count("SpeechVADNode") == 1

@@ -239,8 +239,8 @@ pub fn run_corpus(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<BatchOutc
                     Err(f) => {
                         failed.fetch_add(1, Ordering::Relaxed);
                         record["status"] = "error".into();
-                        record["error"] = format!("{:#}", f.error).into();
-                        bar.suspend(|| eprintln!("error: {:#}", f.error));
+                        record["error"] = crate::error_text(&f.error).into();
+                        bar.suspend(|| eprintln!("error: {}", crate::error_text(&f.error)));
                     }
                 }
             }

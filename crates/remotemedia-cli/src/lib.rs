@@ -229,7 +229,7 @@ pub fn main_with(args: Vec<OsString>, host: &dyn Host) -> ExitCode {
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::FAILURE
         }
         Err(panic) => {
@@ -516,7 +516,7 @@ fn validate(paths: &[PathBuf], host: &dyn Host) -> Result<()> {
             }
             Err(e) => {
                 failed += 1;
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", error_text(&e));
             }
         }
     }
@@ -539,6 +539,24 @@ fn check_manifest(
     let graph =
         manifest::validate(&manifest, &registry).with_context(|| path.display().to_string())?;
     Ok((manifest, graph))
+}
+
+/// An error and its causes as one line, `outer: cause: ...` like anyhow's `{:#}`, but without
+/// a cause whose text the error above it already quotes (the executor's "node 'x' failed:
+/// {source}" also reports the node error as its source, which `{:#}` printed twice).
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.is_empty() && text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// `package.module:Class`: dotted identifiers, one colon.
@@ -745,4 +763,38 @@ fn progress_bar(input: &Path, quiet: bool) -> ProgressBar {
     );
     bar.set_message(format!("{secs:.1} s"));
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_chain_reads_once_without_repeating_a_quoted_cause() {
+        #[derive(Debug)]
+        struct Quoting(std::io::Error);
+        impl std::fmt::Display for Quoting {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "node 'rs' failed: {}", self.0)
+            }
+        }
+        impl std::error::Error for Quoting {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let io = std::io::Error::other("expects audio, got json");
+        let e = anyhow::Error::new(Quoting(io)).context("clip.wav");
+        assert_eq!(
+            format!("{e:#}"),
+            "clip.wav: node 'rs' failed: expects audio, got json: expects audio, got json"
+        );
+        assert_eq!(
+            error_text(&e),
+            "clip.wav: node 'rs' failed: expects audio, got json"
+        );
+        // Causes that are not quoted are kept.
+        let e = anyhow!("inner").context("middle").context("outer");
+        assert_eq!(error_text(&e), "outer: middle: inner");
+    }
 }

@@ -196,7 +196,7 @@ pub fn run_files(
     let host = crate::host::PyHost;
     let mut registry = host.registry();
     host.prepare(&manifest, &mut registry)
-        .map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
+        .map_err(|e| PyValueError::new_err(remotemedia_cli::error_text(&e)))?;
     let pipeline = remotemedia_core::executor::Pipeline::new(manifest, &registry)
         .map_err(|e| crate::errors::to_pyerr(py, e))?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -217,6 +217,6 @@ pub fn run_files(
                 },
             )
         })
-        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("{e:#}")))?;
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(remotemedia_cli::error_text(&e)))?;
     Ok(serde_json::Value::from(outcome.records).to_string())
 }

@@ -217,7 +217,15 @@ impl NativeNode {
             // Another thread is using the node: wait for it without holding the GIL.
             Err(_) => py.detach(|| work(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))),
         };
-        let out = result.map_err(|e| NodeError::new_err(format!("{}: {e}", self.node_type)))?;
+        let out = result.map_err(|e| {
+            // Most node messages already start with the node type; say it once.
+            let text = e.to_string();
+            if text.starts_with(&format!("{}: ", self.node_type)) {
+                NodeError::new_err(text)
+            } else {
+                NodeError::new_err(format!("{}: {text}", self.node_type))
+            }
+        })?;
         out.map(|d| data_to_py(py, d, false)).transpose()
     }
 }
