@@ -209,3 +209,14 @@ def test_a_built_in_node_s_parameters_cannot_be_changed_after_it_is_built() -> N
         assert twin.threshold == 0.95
         with pytest.raises(AttributeError):
             twin.threshold = 0.5
+
+
+def test_a_list_where_audio_was_meant_gets_a_hint() -> None:
+    from remotemedia import NodeError, SpeechVADNode
+
+    with pytest.raises(
+        NodeError,
+        match=r"SpeechVADNode expects audio, got object of type list; give audio as a numpy "
+        r"array \(frames, or frames x channels\) with its sample rate, or an Audio",
+    ):
+        Pipeline("p").add_node(SpeechVADNode()).run([0.0] * 1600, sample_rate=16000)

@@ -129,6 +129,12 @@ pub fn expect_audio<'a>(node_type: &str, input: &'a Data) -> Result<&'a AudioBuf
             "{node_type} takes exactly one audio input, got {}; connect a single upstream node",
             input.describe()
         ))),
+        // A host object (a Python list, say) given where audio was meant: say what audio is.
+        Data::Object(_) => Err(NodeError::invalid_input(format!(
+            "{node_type} expects audio, got {}; give audio as a numpy array (frames, or \
+             frames x channels) with its sample rate, or an Audio",
+            input.describe()
+        ))),
         other => Err(NodeError::invalid_input(format!(
             "{node_type} expects audio, got {}",
             other.describe()
