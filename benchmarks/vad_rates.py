@@ -155,6 +155,10 @@ def main() -> None:
         "and silero-vad; ignores --rates)",
     )
     args = ap.parse_args()
+    if args.upsampler != "soxr" and not args.upsampled:
+        ap.error("--upsampler applies to --upsampled copies only")
+    if args.silero and (args.telephone or args.upsampled):
+        ap.error("--silero compares plain 8 kHz copies; leave out --telephone and --upsampled")
     if args.silero:
         silero_branches(args.data, args.splits.split(","))
         return

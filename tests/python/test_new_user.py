@@ -204,6 +204,17 @@ def test_a_built_in_node_s_parameters_cannot_be_changed_after_it_is_built() -> N
     assert changed.params == {**node.params, "threshold": 0.95}
     node.node_id = "vad"  # not a parameter
     assert Pipeline("p").add_node(node).to_manifest()["nodes"][0]["id"] == "vad"
+    # A parameter the manifest leaves out when unset is a parameter all the same, and a long
+    # value is shortened in the message.
+    from remotemedia.nodes import RemotePipelineNode
+
+    remote = RemotePipelineNode("127.0.0.1:1", {"version": "v1", "nodes": []})
+    with pytest.raises(AttributeError, match=r"RemotePipelineNode\.token_env cannot be changed"):
+        remote.token_env = "TOKEN"
+    with pytest.raises(AttributeError, match=r"'manifest': \{'nodes': \[\], 'version': 'v1'\}"):
+        remote.manifest = {"version": "v1", "nodes": []}
+    with pytest.raises(AttributeError, match=r"\.\.\.\]\}\)$"):
+        node.threshold = list(range(1000))
     # Copies and pickles (Ray ships nodes so) keep the values and the refusal.
     for twin in (copy.deepcopy(changed), pickle.loads(pickle.dumps(changed))):
         assert twin.threshold == 0.95

@@ -110,7 +110,9 @@ def test_bad_params_name_the_field_and_range() -> None:
         ManifestError, match=r"threshold: 1\.5 is out of range; expected a number in 0\.\.=1"
     ):
         SpeechVADNode(threshold=1.5)
-    with pytest.raises(ManifestError, match=r"end_threshold: 0\.7 .*0\.0\.\.=threshold"):
+    with pytest.raises(
+        ManifestError, match=r"end_threshold: 0\.7 .*above 0\.0 and at most threshold \(0\.5\)"
+    ):
         SpeechVADNode(threshold=0.5, end_threshold=0.7)
     with pytest.raises(ManifestError, match=r"pad_ms: 300 .*min_silence_ms"):
         SpeechVADNode(pad_ms=300)
@@ -212,4 +214,9 @@ def test_a_standalone_node_s_error_names_it_once() -> None:
     with pytest.raises(NodeError) as e:
         node.process(np.zeros(320, np.float32), sample_rate=8000)
     assert str(e.value).startswith("SpeechVADNode: sample rate changed mid-stream"), e.value
+    assert str(e.value).count("SpeechVADNode") == 1
+    # Also a message that names the node without a colon.
+    with pytest.raises(NodeError) as e:
+        SpeechVADNode()([0.0] * 1600, sample_rate=16000)
+    assert str(e.value).startswith("SpeechVADNode expects audio, got object of type list")
     assert str(e.value).count("SpeechVADNode") == 1

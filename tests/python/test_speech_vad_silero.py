@@ -187,6 +187,17 @@ def test_an_installed_silero_vad_before_6_is_named_with_the_upgrade_command(
     )
     assert 'engine: "silero" needs the Silero VAD model, and ' + problem in error
     assert "or set model_path or the REMOTEMEDIA_SILERO_MODEL environment variable" in error
+    # A later version without the file is not told to upgrade.
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: silero-vad\nVersion: 7.0\n")
+    dist.rename(tmp_path / "silero_vad-7.0.dist-info")
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == (
+        "the installed silero-vad 7.0 has no data/silero_vad_op18_ifless.onnx (this engine "
+        "reads that file of version 6); point model_path at a copy of it"
+    )
     # With the right version installed there is no problem to report.
     if silero_model_path() is not None:
         assert silero_install_problem() is None

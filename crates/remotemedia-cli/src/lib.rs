@@ -402,9 +402,16 @@ impl Drop for BoundedRuntime {
 fn load_manifest(arg: &str) -> Result<(Manifest, String)> {
     let path = Path::new(arg);
     if !path.exists() && describe::looks_like_description(arg) {
-        let value = describe::parse_description(arg)?;
-        let manifest = manifest::from_value(value).context("pipeline description")?;
-        return Ok((manifest, "pipeline description".to_string()));
+        // One word may have been meant as a file name (`Pipeline`, `README`): its errors (an
+        // unknown node type is found when the pipeline is built) say both readings.
+        let origin = if arg.split_whitespace().count() == 1 {
+            format!("cannot read {arg}: no such file; as a pipeline description")
+        } else {
+            "pipeline description".to_string()
+        };
+        let value = describe::parse_description(arg).with_context(|| origin.clone())?;
+        let manifest = manifest::from_value(value).with_context(|| origin.clone())?;
+        return Ok((manifest, origin));
     }
     let text = std::fs::read_to_string(path).with_context(|| {
         if path.exists() {
@@ -548,7 +555,8 @@ pub fn error_text(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {
         let part = cause.to_string();
-        if !text.is_empty() && text.ends_with(&part) {
+        // Quoted whole, after the parent's own ": " (not merely ending its last word).
+        if !text.is_empty() && (text == part || text.ends_with(&format!(": {part}"))) {
             continue;
         }
         if !text.is_empty() {
@@ -793,8 +801,10 @@ mod tests {
             error_text(&e),
             "clip.wav: node 'rs' failed: expects audio, got json"
         );
-        // Causes that are not quoted are kept.
+        // Causes that are not quoted are kept, also one that merely ends the parent's text.
         let e = anyhow!("inner").context("middle").context("outer");
         assert_eq!(error_text(&e), "outer: middle: inner");
+        let e = anyhow!("out").context("node 'x' timed out");
+        assert_eq!(error_text(&e), "node 'x' timed out: out");
     }
 }

@@ -521,7 +521,7 @@ fn bad_params_are_refused_naming_the_field_and_range() {
         (
             r#"{"threshold": 0.4, "end_threshold": 0.6}"#,
             "end_threshold",
-            "0.0..=threshold",
+            "above 0.0 and at most threshold (0.4)",
         ),
         (r#"{"min_speech_ms": 20000}"#, "min_speech_ms", "0..=10000"),
         (r#"{"min_silence_ms": 0}"#, "min_silence_ms", "16..=10000"),

@@ -218,9 +218,13 @@ impl NativeNode {
             Err(_) => py.detach(|| work(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))),
         };
         let out = result.map_err(|e| {
-            // Most node messages already start with the node type; say it once.
+            // Most node messages already start with the node type ("X: ...", "X expects
+            // ..."); say it once.
             let text = e.to_string();
-            if text.starts_with(&format!("{}: ", self.node_type)) {
+            let named = text
+                .strip_prefix(self.node_type.as_str())
+                .is_some_and(|rest| rest.starts_with(": ") || rest.starts_with(' '));
+            if named {
                 NodeError::new_err(text)
             } else {
                 NodeError::new_err(format!("{}: {text}", self.node_type))

@@ -4,9 +4,12 @@ and test oracle (never as a runtime)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import math
 import os
+import reprlib
 from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
@@ -44,6 +47,14 @@ def jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
+@functools.cache
+def _param_names(cls: type) -> frozenset[str]:
+    """The constructor's parameter names (a node's parameters, also those its manifest leaves
+    out when unset)."""
+    init = cls.__init__  # type: ignore[misc]
+    return frozenset(list(inspect.signature(init).parameters)[1:])
+
+
 class BuiltinNode(Node[OutT]):
     """Base of the built-in nodes: parameters validated at construction with the runtime's
     own checks; ``process``/``flush`` stream through the node; calling the node runs a
@@ -66,17 +77,17 @@ class BuiltinNode(Node[OutT]):
     def __setattr__(self, name: str, value: Any) -> None:
         # A parameter set after construction would be ignored (the node, its pipelines and
         # manifests use the values checked when it was built): refuse it instead.
-        if self.__dict__.get("_built", False) and name in self._init_params:
+        if self.__dict__.get("_built", False) and name in _param_names(type(self)):
             kind = type(self).__name__
             raise AttributeError(
                 f"{kind}.{name} cannot be changed after the node is built (its parameters "
                 f"were checked then, and runs and manifests use them); build a new node: "
-                f"{kind}(**{{**node.params, {name!r}: {value!r}}})"
+                f"{kind}(**{{**node.params, {name!r}: {reprlib.repr(value)}}})"
             )
         super().__setattr__(name, value)
 
     def __delattr__(self, name: str) -> None:
-        if self.__dict__.get("_built", False) and name in self._init_params:
+        if self.__dict__.get("_built", False) and name in _param_names(type(self)):
             raise AttributeError(
                 f"{type(self).__name__}.{name} cannot be deleted: it is a parameter of the node"
             )

@@ -60,9 +60,15 @@ def silero_install_problem() -> str | None:
         version = importlib.metadata.version("silero-vad")
     except importlib.metadata.PackageNotFoundError:
         version = "(version unknown)"
+    major = version.split(".", 1)[0]
+    if major.isdigit() and int(major) < 6:
+        return (
+            f"the installed silero-vad {version} has no {SILERO_MODEL_FILE} (it came with "
+            "version 6): upgrade it with `pip install --no-deps --upgrade 'silero-vad>=6'`"
+        )
     return (
-        f"the installed silero-vad {version} has no {SILERO_MODEL_FILE} (it came with version "
-        "6): upgrade it with `pip install --no-deps --upgrade 'silero-vad>=6'`"
+        f"the installed silero-vad {version} has no data/{SILERO_MODEL_FILE} (this engine "
+        "reads that file of version 6); point model_path at a copy of it"
     )
 
 

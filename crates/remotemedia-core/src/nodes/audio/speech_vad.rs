@@ -242,7 +242,8 @@ impl NodeParams for SpeechVadParams {
                 issues.push(ParamIssue::new(
                     "end_threshold",
                     format!(
-                        "{e} is out of range; expected a probability in 0.0..=threshold ({})",
+                        "{e} is out of range; expected a probability above 0.0 and at most \
+                         threshold ({})",
                         self.threshold
                     ),
                 ));
