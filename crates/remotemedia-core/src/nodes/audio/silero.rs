@@ -257,7 +257,6 @@ impl SileroWeights {
 
 /// What the Python SDK found of the installed `silero-vad` package: its model file, or why
 /// the installed package gives none (a version before 6).
-#[derive(Default)]
 struct Installed {
     model: Option<PathBuf>,
     problem: Option<String>,
