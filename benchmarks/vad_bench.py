@@ -62,6 +62,14 @@ def read_wav(path: Path) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
 
 
+def scaled(x: np.ndarray, gain_db: float) -> np.ndarray:
+    """int16 samples `gain_db` dB louder (or quieter), rounded and clipped to int16."""
+    if gain_db == 0.0:
+        return x
+    y = np.round(x.astype(np.float64) * 10 ** (gain_db / 20))
+    return np.clip(y, -32768, 32767).astype(np.int16)
+
+
 def frames_from_segments(spans: list[tuple[float, float]], n: int) -> np.ndarray:
     """10 ms frame decisions: speech when the frame's centre lies in a segment."""
     centres = np.arange(n) * FRAME_MS + FRAME_MS / 2
@@ -293,6 +301,13 @@ def main() -> None:
     ap.add_argument(
         "--silero-vad", default="{}", help='SpeechVADNode(engine="silero") params as JSON'
     )
+    ap.add_argument(
+        "--gain-db",
+        type=float,
+        default=0.0,
+        help="scale every file by this many dB first (int16, clipped): the same speech and "
+        "noise at another level",
+    )
     ap.add_argument("--only", default="", help="comma-separated system names")
     ap.add_argument("--no-cpu", action="store_true")
     ap.add_argument(
@@ -305,7 +320,7 @@ def main() -> None:
     folder = args.data / args.split
     ref_all = np.load(folder / "labels.npy")
     files = sorted(folder.glob("*.wav"), key=lambda p: (p.stem != "clean", p.stem))
-    audio = {p.stem: read_wav(p) for p in files}
+    audio = {p.stem: scaled(read_wav(p), args.gain_db) for p in files}
     systems: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
         "SpeechVADNode": speech_vad(params),
         "VADNode(-30)": energy_vad(),
@@ -320,7 +335,11 @@ def main() -> None:
         keep = args.only.split(",")
         systems = {k: v for k, v in systems.items() if k in keep}
 
-    print(f"# VAD benchmark ({args.split} split, SpeechVADNode params {params or 'defaults'})\n")
+    level = f", files scaled by {args.gain_db:+g} dB" if args.gain_db else ""
+    print(
+        f"# VAD benchmark ({args.split} split{level}, SpeechVADNode params "
+        f"{params or 'defaults'})\n"
+    )
     print(versions() + "\n")
     names = list(systems)
     print("| condition | " + " | ".join(f"{n} P/R/F1" for n in names) + " |")
