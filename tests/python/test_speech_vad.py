@@ -83,6 +83,7 @@ def test_params_round_trip_through_the_manifest() -> None:
             min_snr_db=6.0,
             min_voicing=None,
             emit="events",
+            max_gain_db=12.0,
         )
     )
     p.add_node(RustSpeechVADNode())
@@ -98,6 +99,7 @@ def test_params_round_trip_through_the_manifest() -> None:
         "emit": "events",
         "engine": "earshot",
         "model_path": None,
+        "max_gain_db": 12.0,
     }
     q = Pipeline.from_manifest(m)
     assert json.loads(q.serialize()) == m
@@ -118,6 +120,27 @@ def test_bad_params_name_the_field_and_range() -> None:
         SpeechVADNode(pad_ms=300)
     with pytest.raises(ManifestError, match="unknown variant `frames`"):
         SpeechVADNode(emit="frames")  # type: ignore[arg-type]
+    with pytest.raises(
+        ManifestError, match=r"max_gain_db: -1(\.0)? is out of range; expected a number in 0(\.0)?\.\.=60"
+    ):
+        SpeechVADNode(max_gain_db=-1.0)
+
+
+def test_quiet_speech_is_found_as_at_its_own_level() -> None:
+    # The clip in white noise, then all of it 30 dB quieter: the network hears it levelled.
+    x, rate = clip()
+    noise = 0.05 * np.random.default_rng(1).standard_normal(x.size).astype(np.float32)
+    loud = x + noise
+    quiet = loud * np.float32(10 ** (-30 / 20))
+
+    def speech_ms(y: np.ndarray, **params: float) -> float:
+        segs = SpeechVADNode(**params)(y, sample_rate=rate)
+        return sum(s["end_ms"] - s["start_ms"] for s in segs)
+
+    reference = speech_ms(loud)
+    assert reference > 1000
+    assert abs(speech_ms(quiet) - reference) <= 0.05 * reference
+    assert speech_ms(quiet, max_gain_db=0.0) < 0.8 * reference  # what the levelling does
 
 
 def test_nan_silence_and_tiny_inputs_are_defined() -> None:

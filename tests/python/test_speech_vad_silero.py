@@ -237,6 +237,8 @@ def test_gate_params_and_a_stray_model_path_are_refused() -> None:
         SpeechVADNode(engine="silero", min_snr_db=6.0)
     with pytest.raises(ManifestError, match=r"min_voicing: applies to engine=\"earshot\" only"):
         SpeechVADNode(engine="silero", min_voicing=None)
+    with pytest.raises(ManifestError, match=r"max_gain_db: applies to engine=\"earshot\" only"):
+        SpeechVADNode(engine="silero", max_gain_db=0.0)
     with pytest.raises(ManifestError, match=r"model_path: .* is only read by engine=\"silero\""):
         SpeechVADNode(model_path="/x/silero_vad_op18_ifless.onnx")
     with pytest.raises(ManifestError, match="unknown variant `onnx`"):

@@ -746,3 +746,61 @@ fn the_silero_engine_s_parameters_are_checked() {
     );
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
+
+/// Speech time found inside `span` and noise time taken for speech outside it, in ms.
+fn inside_outside(v: &[(f64, f64)], (a, b): (f64, f64)) -> (f64, f64) {
+    let inside: f64 = v.iter().map(|(s, e)| (e.min(b) - s.max(a)).max(0.0)).sum();
+    (inside, v.iter().map(|(s, e)| e - s).sum::<f64>() - inside)
+}
+
+#[test]
+fn quiet_speech_in_noise_gets_the_decisions_of_its_original_level() {
+    // Speech in white noise at 0 dB SNR, then the same 20 and 30 dB quieter: without
+    // levelling the network loses the quiet copies' speech to their noise.
+    let (x, span) = speech_in_noise(2.0);
+    let run = |gain_db: f64, params: &str| {
+        let g = 10f64.powf(gain_db / 20.0) as f32;
+        let y: Vec<f32> = x.iter().map(|s| s * g).collect();
+        spans(&run_whole(&svad(params), AudioBuffer::mono_f32(y, 48_000)))
+    };
+    let (found, noise) = inside_outside(&run(0.0, "{}"), span);
+    assert!(
+        found > 0.5 * (span.1 - span.0),
+        "{found} ms of speech found"
+    );
+    for gain_db in [-20.0, -30.0] {
+        let got = run(gain_db, "{}");
+        let (f, n) = inside_outside(&got, span);
+        assert!(
+            (f - found).abs() <= 0.05 * found && n <= noise + 100.0,
+            "{gain_db} dB: {f} ms of speech and {n} of noise, against {found} and {noise}: {got:?}"
+        );
+    }
+    let (unlevelled, _) = inside_outside(&run(-30.0, r#"{"max_gain_db": 0}"#), span);
+    assert!(
+        unlevelled < 0.5 * found,
+        "without levelling -30 dB found {unlevelled} ms of {found}: the test shows nothing"
+    );
+}
+
+#[test]
+fn a_quiet_room_s_rumble_alone_is_not_levelled_up_to_speech() {
+    // Brown noise (a leaky integral of white noise) at -40 and -30 dBFS RMS, 20 s: the network
+    // takes it for speech from about -20 dBFS, so the levelling must not boost it there.
+    let mut rng = Rng::new(5);
+    let mut acc = 0.0f64;
+    let brown: Vec<f64> = (0..20 * 16_000)
+        .map(|_| {
+            acc = 0.998 * acc + rng.unit();
+            acc
+        })
+        .collect();
+    let rms = (brown.iter().map(|v| v * v).sum::<f64>() / brown.len() as f64).sqrt();
+    for level_db in [-40.0, -30.0] {
+        let g = 10f64.powf(level_db / 20.0) / rms;
+        let x: Vec<f32> = brown.iter().map(|v| (v * g) as f32).collect();
+        let out = spans(&run_whole(&svad("{}"), AudioBuffer::mono_f32(x, 16_000)));
+        let ms: f64 = out.iter().map(|(a, b)| b - a).sum();
+        assert!(ms <= 200.0, "{level_db} dBFS: {ms} ms of speech: {out:?}");
+    }
+}

@@ -104,8 +104,11 @@ class SpeechVADNode(BuiltinNode[OutT]):
     probability counts only when its energy above 150 Hz is ``min_snr_db`` above the noise
     floor (the quietest such energy of the last 2 s), or its voicing (periodicity of the
     150-1000 Hz band, 0..1) is ``min_voicing`` above its own lowest value of the last 2 s
-    (speech in noise loud enough to hide its energy; ``None``: energy alone decides). Times
-    are in the input's timeline, exact to the sample. NaN/Inf samples are read as 0.
+    (speech in noise loud enough to hide its energy; ``None``: energy alone decides). The
+    network hears the input levelled (its decisions depend on the level): quiet speech
+    louder, loud input quieter, by at most ``max_gain_db`` (0: as it is); a quiet room's
+    noise alone is not boosted. Only the analysis is levelled; emitted audio is the input.
+    Times are in the input's timeline, exact to the sample. NaN/Inf samples are read as 0.
 
     ``emit="segments"`` gives a list of :class:`SpeechSegment`
     ``{"start_ms", "end_ms", "confidence"}`` (confidence: mean speech probability of the
@@ -119,8 +122,9 @@ class SpeechVADNode(BuiltinNode[OutT]):
     Rust with the weights of the installed ``silero-vad`` package (``pip install --no-deps
     silero-vad``; found automatically) or of ``model_path`` (its
     ``silero_vad_op18_ifless.onnx``); no ONNX Runtime is needed. Silero separates speech from
-    loud noise itself, so the energy and voicing gate is off and ``min_snr_db`` /
-    ``min_voicing`` must keep their defaults. The post-processing rules are the same.
+    loud noise itself, so the energy and voicing gate and the levelling are off and
+    ``min_snr_db`` / ``min_voicing`` / ``max_gain_db`` must keep their defaults. The
+    post-processing rules are the same.
     """
 
     node_type = "SpeechVADNode"
@@ -138,6 +142,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         emit: Literal["segments"] = "segments",
         engine: EngineName = "earshot",
         model_path: str | os.PathLike[str] | None = None,
+        max_gain_db: float = 30.0,
     ) -> None: ...
     @overload
     def __init__(
@@ -153,6 +158,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         emit: Literal["speech"],
         engine: EngineName = "earshot",
         model_path: str | os.PathLike[str] | None = None,
+        max_gain_db: float = 30.0,
     ) -> None: ...
     @overload
     def __init__(
@@ -168,6 +174,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         emit: Literal["events"],
         engine: EngineName = "earshot",
         model_path: str | os.PathLike[str] | None = None,
+        max_gain_db: float = 30.0,
     ) -> None: ...
     @overload
     def __init__(
@@ -183,6 +190,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         emit: Literal["probabilities"],
         engine: EngineName = "earshot",
         model_path: str | os.PathLike[str] | None = None,
+        max_gain_db: float = 30.0,
     ) -> None: ...
     @overload
     def __init__(
@@ -197,6 +205,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         emit: str = "segments",
         engine: EngineName = "earshot",
         model_path: str | os.PathLike[str] | None = None,
+        max_gain_db: float = 30.0,
     ) -> None: ...
     def __init__(
         self,
@@ -210,6 +219,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         emit: str = "segments",
         engine: EngineName = "earshot",
         model_path: str | os.PathLike[str] | None = None,
+        max_gain_db: float = 30.0,
     ) -> None:
         self.threshold = threshold
         self.end_threshold = end_threshold
@@ -221,4 +231,5 @@ class SpeechVADNode(BuiltinNode[OutT]):
         self.emit = emit
         self.engine = engine
         self.model_path = model_path
+        self.max_gain_db = max_gain_db
         self._setup()

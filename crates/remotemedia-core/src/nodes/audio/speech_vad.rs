@@ -6,7 +6,9 @@
 //! format) is converted to f32, non-finite samples are replaced by 0, channels are averaged,
 //! the mono signal is resampled to the engine's 16 kHz with [`StreamResampler`] (delay
 //! compensated, so engine sample `k` sits at input time `k / 16000` s) and clamped to
-//! [-1, 1]. Every 256 engine samples (16 ms) the network gives a speech probability.
+//! [-1, 1]. Every 256 engine samples (16 ms) the network gives a speech probability, from
+//! the frame's features levelled (`max_gain_db`: quiet input analysed louder, loud input
+//! quieter, the gain following the loudest frame of the recent past; see [`LEVEL_TARGET`]).
 //!
 //! `engine="silero"` (opt-in) gives a probability every 512 engine samples (32 ms) from Silero
 //! VAD v6 instead (see [`super::silero`]: run here in Rust, its weights read from the installed
@@ -79,6 +81,34 @@ const VOICE_MIN_LAG: usize = 10;
 const VOICE_MAX_LAG: usize = 50;
 /// Decimated samples kept: a window and the longest lag.
 const VOICE_HISTORY: usize = VOICE_WINDOW + VOICE_MAX_LAG;
+/// Levelling (`max_gain_db`), in the network's feature level (the mean log energy of a
+/// frame's lowest 28 mel bands, those 8 kHz audio carries, in dB; see
+/// `Engine::predict_levelled`). The network's decisions depend on the level, though its
+/// features are normalised per frame (by their RMS, not their mean): 20 dB below the
+/// benchmark's level its mean noisy F1 fell from 0.918 to 0.79, 30 dB below to 0.57, and
+/// 12 dB above it took loud brown noise for speech (false alarms 0.81 of the time at 0 dB
+/// SNR). So the loudest frame of the recent past is brought to [`LEVEL_TARGET`] (within the
+/// range of the benchmark's loudest frames at its own level)...
+const LEVEL_TARGET: f32 = 2.0;
+/// ...only cut when it is above this (loud input)...
+const LEVEL_CUT_ABOVE: f32 = 6.0;
+/// ...and never boosted so far that the input's mean power of the last ~2 s (an exponential
+/// average over 125 frames, dBFS) would exceed this: the network takes brown noise at
+/// -20 dBFS RMS for speech, at -25 dBFS not, so a quiet room's rumble alone must not be
+/// boosted up to speech level (a cap on the feature level instead held brown noise back
+/// but also the boost of quiet speech in white noise, whose mel bands are all full).
+/// The values were chosen on the dev and held splits at levels from -30 to +12 dB
+/// (docs/benchmarks.md, "Levelling").
+const LEVEL_MAX_MEAN_POWER_DB: f32 = -26.0;
+/// How fast the gain may rise (dB per 16 ms frame: 15 dB/s), from 0 at the start of a
+/// stream: the quiet lead-in of a stream of any level would otherwise be boosted by up to
+/// `max_gain_db` at once, which moved the first onset of the bundled clip by 2-3 frames and
+/// apart between 8 and 16 kHz copies; quiet audio gets its whole gain within 2 s.
+const LEVEL_RISE_DB: f32 = 15.0 * 0.016;
+/// How fast the remembered loudest level falls (dB per 16 ms frame: 0.1 dB/s), so the gain
+/// follows a talker who moves away over minutes yet stays put through pauses (a 4 s window,
+/// whose gain rose in every pause, cost 0.03 F1 on the test split).
+const LEVEL_DECAY_DB: f32 = 0.1 * 0.016;
 /// Input frames converted and analysed per pass (a whole file goes through in blocks).
 const BLOCK_FRAMES: usize = 4096;
 /// What `SpeechVADNode` emits.
@@ -129,6 +159,9 @@ fn default_pad_ms() -> u32 {
 fn default_min_snr_db() -> f64 {
     2.0
 }
+fn default_max_gain_db() -> f64 {
+    30.0
+}
 /// Chosen on the dev and held splits of benchmarks/vad_data.py (0.2-0.4 compared; see
 /// docs/benchmarks.md): the best held F1 with no more false alarms on either split.
 fn default_min_voicing() -> Option<f64> {
@@ -172,6 +205,12 @@ pub struct SpeechVadParams {
     #[serde(default = "default_min_voicing")]
     #[schemars(range(min = 0.05, max = 1.0))]
     pub min_voicing: Option<f64>,
+    /// The network hears the input levelled: quiet speech louder, loud input quieter, by at
+    /// most this many dB, 0.0..=60.0 (0: as it is). Only the analysis is levelled; emitted
+    /// audio is the input. Default 30.0.
+    #[serde(default = "default_max_gain_db")]
+    #[schemars(range(min = 0.0, max = 60.0), extend("x-unit" = "dB"))]
+    pub max_gain_db: f64,
     /// "segments" (default), "speech", "events" or "probabilities".
     #[serde(default)]
     pub emit: SpeechVadEmit,
@@ -196,6 +235,7 @@ impl Default for SpeechVadParams {
             pad_ms: default_pad_ms(),
             min_snr_db: default_min_snr_db(),
             min_voicing: default_min_voicing(),
+            max_gain_db: default_max_gain_db(),
             emit: SpeechVadEmit::Segments,
             engine: SpeechVadEngine::Earshot,
             model_path: None,
@@ -278,6 +318,7 @@ impl NodeParams for SpeechVadParams {
                 for (field, changed) in [
                     ("min_snr_db", self.min_snr_db != default_min_snr_db()),
                     ("min_voicing", self.min_voicing != default_min_voicing()),
+                    ("max_gain_db", self.max_gain_db != default_max_gain_db()),
                 ] {
                     if changed {
                         issues.push(ParamIssue::new(
@@ -480,6 +521,12 @@ struct Stream {
     voice_hist: VecDeque<f32>,
     recent_voicing: Mean3,
     voice_floor: Floor,
+    /// Levelling: the loudest feature level seen, falling by [`LEVEL_DECAY_DB`] a frame, and
+    /// the input's mean power (an exponential average over 125 frames; -1: none yet).
+    level_peak: f32,
+    mean_power: f32,
+    /// The gain given to the last frame (dB).
+    level_gain: f32,
     /// Input frames received.
     input_frames: u64,
     open: Option<Open>,
@@ -653,6 +700,9 @@ impl SpeechVadNode {
             voice_hist: VecDeque::from(vec![0.0; VOICE_HISTORY]),
             recent_voicing: Mean3::default(),
             voice_floor: Floor::default(),
+            level_peak: f32::NEG_INFINITY,
+            mean_power: -1.0,
+            level_gain: 0.0,
             input_frames: 0,
             open: None,
             prev_end: 0,
@@ -678,6 +728,7 @@ impl SpeechVadNode {
         let (threshold, end_threshold) = (p.threshold as f32, p.end_threshold() as f32);
         let min_snr_db = p.min_snr_db as f32;
         let min_voicing = p.min_voicing.map(|v| v as f32);
+        let max_gain_db = p.max_gain_db as f32;
         let want_probs = p.emit == SpeechVadEmit::Probabilities;
         let want_speech = p.emit == SpeechVadEmit::Speech;
         let total_input = stream.input_frames;
@@ -770,13 +821,6 @@ impl SpeechVadNode {
                     };
                     let frame: &[f32; ENGINE_FRAME] =
                         stream.frame_buf[..].try_into().expect("a whole frame");
-                    let prob = net.predict(frame);
-                    // Guard the documented range even if the network ever returned NaN.
-                    let prob = if prob.is_finite() {
-                        prob.clamp(0.0, 1.0)
-                    } else {
-                        0.0
-                    };
                     let floor = stream.energy_floor.push(energy_db);
                     let voiced = match min_voicing {
                         None => false,
@@ -786,7 +830,43 @@ impl SpeechVadNode {
                             mean - stream.voice_floor.push(mean) >= min
                         }
                     };
-                    if energy_db - floor >= min_snr_db || voiced {
+                    let gate_open = energy_db - floor >= min_snr_db || voiced;
+                    let peak = &mut stream.level_peak;
+                    let mean_power = &mut stream.mean_power;
+                    let last_gain = &mut stream.level_gain;
+                    let prob = net.predict_levelled(frame, |level| {
+                        if max_gain_db == 0.0 {
+                            return 0.0;
+                        }
+                        let power = frame.iter().map(|s| s * s).sum::<f32>() / ENGINE_FRAME as f32;
+                        if *mean_power < 0.0 {
+                            *mean_power = power;
+                        } else {
+                            *mean_power += (power - *mean_power) * (1.0 / 125.0);
+                        }
+                        let mean_db = 10.0 * (*mean_power + 1e-12).log10();
+                        // Instant attack, slow release.
+                        *peak = level.max(*peak - LEVEL_DECAY_DB);
+                        let gain = if *peak > LEVEL_CUT_ABOVE {
+                            (LEVEL_CUT_ABOVE - *peak).max(-max_gain_db)
+                        } else {
+                            (LEVEL_TARGET - *peak)
+                                .min(LEVEL_MAX_MEAN_POWER_DB - mean_db)
+                                .clamp(0.0, max_gain_db)
+                        };
+                        // The gain falls at once and rises by LEVEL_RISE_DB a frame at most,
+                        // from 0 at the start.
+                        let gain = gain.min(last_gain.max(0.0) + LEVEL_RISE_DB);
+                        *last_gain = gain;
+                        gain
+                    });
+                    // Guard the documented range even if the network ever returned NaN.
+                    let prob = if prob.is_finite() {
+                        prob.clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    };
+                    if gate_open {
                         prob
                     } else {
                         0.0

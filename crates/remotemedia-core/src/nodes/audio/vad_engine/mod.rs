@@ -29,6 +29,10 @@ const N_CONTEXT_FRAMES: usize = 3;
 const N_BINS: usize = spectrum::BINS;
 const PRE_EMPHASIS_COEFF: f32 = 0.97;
 const POWER_FAC: f32 = 1. / (32768.0f32 * 32768.0);
+/// The feature level (see [`Engine::predict_levelled`]) is the mean log energy of the mel
+/// bands an 8 kHz input carries (the lowest rate the node takes), so that audio of any rate,
+/// and 16 kHz audio upsampled from a lower one, reads the same level.
+const LEVEL_BANDS: usize = 28;
 /// Samples per frame (16 ms at 16 kHz).
 pub(crate) const FRAME: usize = 256;
 /// The engine's sample rate (the node's `ENGINE_RATE`).
@@ -194,14 +198,28 @@ impl Engine {
     }
 
     /// The speech probability of one frame of 16 kHz samples in [-1, 1].
+    #[cfg(test)]
     pub(crate) fn predict(&mut self, frame: &[f32; FRAME]) -> f32 {
+        self.predict_levelled(frame, |_| 0.0)
+    }
+
+    /// [`Engine::predict`], with the frame analysed as if `gain(level)` dB louder: `level` is
+    /// the frame's feature level (the mean of the log energies of its lowest [`LEVEL_BANDS`]
+    /// mel bands, in dB; a gain of g dB raises it by g), and the gain is applied to the features (exactly a gain on the frame,
+    /// its 1-LSB floor included) after the narrow-band check has read them as they are. A
+    /// gain of 0 gives the bits of no gain.
+    pub(crate) fn predict_levelled(
+        &mut self,
+        frame: &[f32; FRAME],
+        gain: impl FnOnce(f32) -> f32,
+    ) -> f32 {
         #[cfg(target_arch = "x86_64")]
         // std caches the detection: one relaxed load per frame.
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked at run time).
-            return unsafe { self.predict_avx2(frame) };
+            return unsafe { self.predict_avx2(frame, gain) };
         }
-        self.predict_any::<false>(frame)
+        self.predict_any::<false>(frame, gain)
     }
 
     /// [`Engine::predict`] compiled for AVX2: the minGRU layers' row sums run in
@@ -210,13 +228,17 @@ impl Engine {
     /// an add on its own), so both paths give the same bits.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn predict_avx2(&mut self, frame: &[f32; FRAME]) -> f32 {
-        self.predict_any::<true>(frame)
+    unsafe fn predict_avx2(&mut self, frame: &[f32; FRAME], gain: impl FnOnce(f32) -> f32) -> f32 {
+        self.predict_any::<true>(frame, gain)
     }
 
     /// The network; `AVX2` only when the caller runs with AVX2 enabled.
     #[inline(always)]
-    fn predict_any<const AVX2: bool>(&mut self, frame: &[f32; FRAME]) -> f32 {
+    fn predict_any<const AVX2: bool>(
+        &mut self,
+        frame: &[f32; FRAME],
+        gain: impl FnOnce(f32) -> f32,
+    ) -> f32 {
         // earshot works at i16 scale (better FFT precision) and scales the power back.
         const SCALE: f32 = 32768.0;
         self.ring.copy_within(FRAME.., 0);
@@ -257,6 +279,16 @@ impl Engine {
             self.narrow.carried(cur)
         };
         extend_top_band(cur, fill_from);
+        // Natural log units to dB of power.
+        const DB: f32 = 10.0 / std::f32::consts::LN_10;
+        let level = cur[..LEVEL_BANDS].iter().sum::<f32>() * (DB / LEVEL_BANDS as f32);
+        let gain_db = gain(level);
+        if gain_db != 0.0 {
+            let shift = gain_db / DB;
+            for f in cur.iter_mut() {
+                *f += shift;
+            }
+        }
         let w = self.w;
         // Per-frame RMS normalisation with a learned per-band gain.
         let i_rms = (cur.iter().map(|x| x * x).sum::<f32>() / N_MELS as f32)
@@ -998,6 +1030,11 @@ mod tests {
     }
 
     #[test]
+    fn the_level_bands_are_those_of_8_khz_audio() {
+        assert_eq!(bands_carried(8000), LEVEL_BANDS);
+    }
+
+    #[test]
     fn the_avx2_build_gives_the_same_bits() {
         let x = audio(10);
         let (mut dispatched, mut portable) = (Engine::new(), Engine::new());
@@ -1005,7 +1042,7 @@ mod tests {
             let f = f.try_into().unwrap();
             assert_eq!(
                 dispatched.predict(f).to_bits(),
-                portable.predict_any::<false>(f).to_bits()
+                portable.predict_any::<false>(f, |_| 0.0).to_bits()
             );
         }
         assert_eq!(dispatched.state, portable.state);
