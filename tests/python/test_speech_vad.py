@@ -121,7 +121,8 @@ def test_bad_params_name_the_field_and_range() -> None:
     with pytest.raises(ManifestError, match="unknown variant `frames`"):
         SpeechVADNode(emit="frames")  # type: ignore[arg-type]
     with pytest.raises(
-        ManifestError, match=r"max_gain_db: -1(\.0)? is out of range; expected a number in 0(\.0)?\.\.=60"
+        ManifestError,
+        match=r"max_gain_db: -1(\.0)? is out of range; expected a number in 0(\.0)?\.\.=60",
     ):
         SpeechVADNode(max_gain_db=-1.0)
 
