@@ -107,7 +107,7 @@ const LEVEL_MAX_MEAN_POWER_DB: f32 = -26.0;
 const LEVEL_RISE_DB: f32 = 15.0 * 0.016;
 /// How fast the remembered loudest level falls (dB per 16 ms frame: 0.1 dB/s), so the gain
 /// follows a talker who moves away over minutes yet stays put through pauses (a 4 s window,
-/// whose gain rose in every pause, cost 0.03 F1 on the test split).
+/// whose gain rose in every pause, lost F1 on every split).
 const LEVEL_DECAY_DB: f32 = 0.1 * 0.016;
 /// Input frames converted and analysed per pass (a whole file goes through in blocks).
 const BLOCK_FRAMES: usize = 4096;

@@ -205,9 +205,9 @@ impl Engine {
 
     /// [`Engine::predict`], with the frame analysed as if `gain(level)` dB louder: `level` is
     /// the frame's feature level (the mean of the log energies of its lowest [`LEVEL_BANDS`]
-    /// mel bands, in dB; a gain of g dB raises it by g), and the gain is applied to the features (exactly a gain on the frame,
-    /// its 1-LSB floor included) after the narrow-band check has read them as they are. A
-    /// gain of 0 gives the bits of no gain.
+    /// mel bands, in dB; a gain of g dB raises it by g). The gain is added to the log
+    /// energies, as a gain on the audio would raise them (a test checks it), after the
+    /// narrow-band check has read them as they are. A gain of 0 gives the bits of no gain.
     pub(crate) fn predict_levelled(
         &mut self,
         frame: &[f32; FRAME],
@@ -1030,6 +1030,34 @@ mod tests {
     }
 
     #[test]
+    fn a_gain_on_the_features_is_a_gain_on_the_audio() {
+        // The same audio 20 dB quieter, analysed with +20 dB, against the original: only the
+        // rounding (and the 1e-20 under each logarithm) differs.
+        let x = audio(4);
+        let quiet: Vec<f32> = x.iter().map(|v| v * 0.1).collect();
+        let (mut a, mut b) = (Engine::new(), Engine::new());
+        let mut worst = 0.0f32;
+        let mut levels = Vec::new();
+        for (f, q) in x.chunks_exact(FRAME).zip(quiet.chunks_exact(FRAME)) {
+            let mut level = 0.0;
+            let pa = a.predict_levelled(f.try_into().unwrap(), |l| {
+                level = l;
+                0.0
+            });
+            let pb = b.predict_levelled(q.try_into().unwrap(), |l| {
+                levels.push(level - l);
+                20.0
+            });
+            worst = worst.max((pa - pb).abs());
+        }
+        assert!(worst < 1e-3, "{worst}");
+        // The level reads the gain: 20 dB apart in every frame with sound.
+        let loud: Vec<f32> = levels.iter().copied().filter(|d| d.abs() > 1.0).collect();
+        assert!(loud.len() > levels.len() / 2);
+        assert!(loud.iter().all(|d| (d - 20.0).abs() < 0.01), "{loud:?}");
+    }
+
+    #[test]
     fn the_level_bands_are_those_of_8_khz_audio() {
         assert_eq!(bands_carried(8000), LEVEL_BANDS);
     }
@@ -1043,6 +1071,11 @@ mod tests {
             assert_eq!(
                 dispatched.predict(f).to_bits(),
                 portable.predict_any::<false>(f, |_| 0.0).to_bits()
+            );
+            // A levelled frame too (the same gain to each engine).
+            assert_eq!(
+                dispatched.predict_levelled(f, |l| 0.5 - l).to_bits(),
+                portable.predict_any::<false>(f, |l| 0.5 - l).to_bits()
             );
         }
         assert_eq!(dispatched.state, portable.state);
