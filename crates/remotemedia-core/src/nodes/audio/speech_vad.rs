@@ -838,7 +838,14 @@ impl SpeechVadNode {
                         if max_gain_db == 0.0 {
                             return 0.0;
                         }
-                        let power = frame.iter().map(|s| s * s).sum::<f32>() / ENGINE_FRAME as f32;
+                        // In eight lanes (the loop vectorises), then across them.
+                        let mut lanes = [0.0f32; 8];
+                        for block in frame.chunks_exact(8) {
+                            for (l, &s) in lanes.iter_mut().zip(block) {
+                                *l += s * s;
+                            }
+                        }
+                        let power = lanes.iter().sum::<f32>() / ENGINE_FRAME as f32;
                         if *mean_power < 0.0 {
                             *mean_power = power;
                         } else {
