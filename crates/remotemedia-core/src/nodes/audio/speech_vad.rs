@@ -354,6 +354,64 @@ impl NodeParams for SpeechVadParams {
     }
 }
 
+/// The gain the network hears each frame with (`max_gain_db`; see [`LEVEL_TARGET`]).
+#[derive(Debug)]
+struct Leveller {
+    /// The loudest feature level seen, falling by [`LEVEL_DECAY_DB`] a frame.
+    peak: f32,
+    /// The input's mean power, an exponential average over 125 frames (`None`: no frame yet).
+    mean_power: Option<f32>,
+    /// The gain given to the last frame (dB).
+    last_gain: f32,
+}
+
+impl Default for Leveller {
+    fn default() -> Self {
+        Self {
+            peak: f32::NEG_INFINITY,
+            mean_power: None,
+            last_gain: 0.0,
+        }
+    }
+}
+
+impl Leveller {
+    /// The gain (dB) for the next frame, of feature level `level` and samples `frame`.
+    fn gain(&mut self, level: f32, frame: &[f32; ENGINE_FRAME], max_gain_db: f32) -> f32 {
+        if max_gain_db == 0.0 {
+            return 0.0;
+        }
+        // In eight lanes (the loop vectorises), then across them.
+        let mut lanes = [0.0f32; 8];
+        for block in frame.chunks_exact(8) {
+            for (l, &s) in lanes.iter_mut().zip(block) {
+                *l += s * s;
+            }
+        }
+        let power = lanes.iter().sum::<f32>() / ENGINE_FRAME as f32;
+        let mean = match self.mean_power {
+            None => power,
+            Some(m) => m + (power - m) * (1.0 / 125.0),
+        };
+        self.mean_power = Some(mean);
+        let mean_db = 10.0 * (mean + 1e-12).log10();
+        // Instant attack, slow release.
+        self.peak = level.max(self.peak - LEVEL_DECAY_DB);
+        let gain = if self.peak > LEVEL_CUT_ABOVE {
+            (LEVEL_CUT_ABOVE - self.peak).max(-max_gain_db)
+        } else {
+            (LEVEL_TARGET - self.peak)
+                .min(LEVEL_MAX_MEAN_POWER_DB - mean_db)
+                .clamp(0.0, max_gain_db)
+        };
+        // The gain falls at once and rises by LEVEL_RISE_DB a frame at most, from 0 at the
+        // start.
+        let gain = gain.min(self.last_gain.max(0.0) + LEVEL_RISE_DB);
+        self.last_gain = gain;
+        gain
+    }
+}
+
 /// The mean of the last 3 values pushed (48 ms of frames). The first value stands for the
 /// frames before it: no ramp up from zeros at the start, which would set a floor far too low.
 #[derive(Debug, Default)]
@@ -521,12 +579,7 @@ struct Stream {
     voice_hist: VecDeque<f32>,
     recent_voicing: Mean3,
     voice_floor: Floor,
-    /// Levelling: the loudest feature level seen, falling by [`LEVEL_DECAY_DB`] a frame, and
-    /// the input's mean power (an exponential average over 125 frames; -1: none yet).
-    level_peak: f32,
-    mean_power: f32,
-    /// The gain given to the last frame (dB).
-    level_gain: f32,
+    leveller: Leveller,
     /// Input frames received.
     input_frames: u64,
     open: Option<Open>,
@@ -700,9 +753,7 @@ impl SpeechVadNode {
             voice_hist: VecDeque::from(vec![0.0; VOICE_HISTORY]),
             recent_voicing: Mean3::default(),
             voice_floor: Floor::default(),
-            level_peak: f32::NEG_INFINITY,
-            mean_power: -1.0,
-            level_gain: 0.0,
+            leveller: Leveller::default(),
             input_frames: 0,
             open: None,
             prev_end: 0,
@@ -728,7 +779,6 @@ impl SpeechVadNode {
         let (threshold, end_threshold) = (p.threshold as f32, p.end_threshold() as f32);
         let min_snr_db = p.min_snr_db as f32;
         let min_voicing = p.min_voicing.map(|v| v as f32);
-        let max_gain_db = p.max_gain_db as f32;
         let want_probs = p.emit == SpeechVadEmit::Probabilities;
         let want_speech = p.emit == SpeechVadEmit::Speech;
         let total_input = stream.input_frames;
@@ -821,6 +871,15 @@ impl SpeechVadNode {
                     };
                     let frame: &[f32; ENGINE_FRAME] =
                         stream.frame_buf[..].try_into().expect("a whole frame");
+                    let prob = net.predict_levelled(frame, |level| {
+                        stream.leveller.gain(level, frame, p.max_gain_db as f32)
+                    });
+                    // Guard the documented range even if the network ever returned NaN.
+                    let prob = if prob.is_finite() {
+                        prob.clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    };
                     let floor = stream.energy_floor.push(energy_db);
                     let voiced = match min_voicing {
                         None => false,
@@ -830,50 +889,7 @@ impl SpeechVadNode {
                             mean - stream.voice_floor.push(mean) >= min
                         }
                     };
-                    let gate_open = energy_db - floor >= min_snr_db || voiced;
-                    let peak = &mut stream.level_peak;
-                    let mean_power = &mut stream.mean_power;
-                    let last_gain = &mut stream.level_gain;
-                    let prob = net.predict_levelled(frame, |level| {
-                        if max_gain_db == 0.0 {
-                            return 0.0;
-                        }
-                        // In eight lanes (the loop vectorises), then across them.
-                        let mut lanes = [0.0f32; 8];
-                        for block in frame.chunks_exact(8) {
-                            for (l, &s) in lanes.iter_mut().zip(block) {
-                                *l += s * s;
-                            }
-                        }
-                        let power = lanes.iter().sum::<f32>() / ENGINE_FRAME as f32;
-                        if *mean_power < 0.0 {
-                            *mean_power = power;
-                        } else {
-                            *mean_power += (power - *mean_power) * (1.0 / 125.0);
-                        }
-                        let mean_db = 10.0 * (*mean_power + 1e-12).log10();
-                        // Instant attack, slow release.
-                        *peak = level.max(*peak - LEVEL_DECAY_DB);
-                        let gain = if *peak > LEVEL_CUT_ABOVE {
-                            (LEVEL_CUT_ABOVE - *peak).max(-max_gain_db)
-                        } else {
-                            (LEVEL_TARGET - *peak)
-                                .min(LEVEL_MAX_MEAN_POWER_DB - mean_db)
-                                .clamp(0.0, max_gain_db)
-                        };
-                        // The gain falls at once and rises by LEVEL_RISE_DB a frame at most,
-                        // from 0 at the start.
-                        let gain = gain.min(last_gain.max(0.0) + LEVEL_RISE_DB);
-                        *last_gain = gain;
-                        gain
-                    });
-                    // Guard the documented range even if the network ever returned NaN.
-                    let prob = if prob.is_finite() {
-                        prob.clamp(0.0, 1.0)
-                    } else {
-                        0.0
-                    };
-                    if gate_open {
+                    if energy_db - floor >= min_snr_db || voiced {
                         prob
                     } else {
                         0.0
