@@ -1,5 +1,5 @@
 .DEFAULT_GOAL := help
-.PHONY: help build test bench quality example schema scale-demo fuzz load soak leak
+.PHONY: help build test bench quality example schema generate scale-demo fuzz load soak leak
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -11,16 +11,19 @@ test: ## Run the whole test suite (what CI runs)
 	bash scripts/test-all.sh
 
 bench: ## Run the criterion benchmarks
-	cargo bench -p remotemedia-core --bench nodes --bench orchestration
+	cargo bench -p remotemedia-nodes --bench nodes \&\& cargo bench -p remotemedia-core --bench orchestration
 
 quality: ## Measure resampler quality (docs/resampling.md)
-	cargo run --release -p remotemedia-core --example resample_quality
+	cargo run --release -p remotemedia-nodes --example resample_quality
 
 example: build ## Run the bundled example
 	./target/release/remotemedia run examples/speech_and_segments.json --input examples/speech_48k.wav --output out/
 
 schema: ## Regenerate schema/manifest.v1.schema.json and the golden error messages
 	REMOTEMEDIA_BLESS=1 cargo test -p remotemedia-core --test manifests
+
+generate: schema ## Regenerate everything made from the node definitions (Python classes, node docs, README table, schema)
+	REMOTEMEDIA_BLESS=1 cargo test -p remotemedia-nodes --test generated
 
 scale-demo: ## Three replicas behind haproxy: call split, added latency, restart scenarios
 	bash scripts/scale-demo.sh

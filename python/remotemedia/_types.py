@@ -27,6 +27,8 @@ __all__ = [
     "RunMetrics",
     "Segment",
     "SpeechEnd",
+    "SpeechFrame",
+    "SpeechSegment",
     "SpeechStart",
     "VadEvent",
 ]
@@ -309,6 +311,26 @@ class SpeechEnd(_DictAccess):
 
 #: One item of a VAD node's ``emit="events"`` output.
 VadEvent = SpeechStart | SpeechEnd
+
+
+class SpeechSegment(TypedDict):
+    """One item of ``SpeechVADNode(emit="segments")``'s output list."""
+
+    start_ms: float
+    """Start (padding included), in ms of the input's timeline."""
+    end_ms: float
+    """End (exclusive, padding included)."""
+    confidence: float
+    """Mean speech probability (0..1) of the segment's frames, padding excluded."""
+
+
+class SpeechFrame(TypedDict):
+    """One item of ``SpeechVADNode(emit="probabilities")``'s output list (one frame: 16 ms,
+    or 32 ms with ``engine="silero"``)."""
+
+    start_ms: float
+    end_ms: float
+    probability: float
 
 
 def _eq(a: _DictAccess, other: object) -> bool:

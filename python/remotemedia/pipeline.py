@@ -24,8 +24,8 @@ from remotemedia._types import (
 from remotemedia._typing import TypeVar
 from remotemedia.batch import BatchResult
 from remotemedia.errors import ManifestError
-from remotemedia.nodes.audio import BUILTIN_TYPES, BuiltinNode, jsonable
 from remotemedia.nodes.base import Node, OutT, construct
+from remotemedia.nodes.builtin import BUILTIN_TYPES, BuiltinNode, jsonable
 from remotemedia.remote import client_for
 from remotemedia.streaming import AsyncSession, Session
 

@@ -28,9 +28,9 @@ const PROGRESS_MIN_SECS: f64 = 5.0;
 /// The built-in nodes, plus the fault-injection nodes when `REMOTEMEDIA_TEST_NODES=1` in a
 /// test build (release builds do not contain them).
 pub fn builtin_registry() -> NodeRegistry {
-    let mut r = NodeRegistry::with_builtins();
+    let mut r = remotemedia_nodes::builtin_registry();
     if std::env::var_os("REMOTEMEDIA_TEST_NODES").is_some_and(|v| v == "1") {
-        remotemedia_core::nodes::register_test_nodes(&mut r);
+        remotemedia_core::registry::register_test_nodes(&mut r);
     }
     r
 }
@@ -284,7 +284,10 @@ fn dispatch(cli: Cli, host: &dyn Host) -> Result<()> {
         Command::Validate { manifests } => validate(&manifests, host),
         Command::Nodes { json } => nodes(json, host),
         Command::Schema => {
-            print!("{}", schema::builtin_manifest_schema_pretty());
+            print!(
+                "{}",
+                schema::manifest_schema_pretty(&remotemedia_nodes::builtin_registry())
+            );
             Ok(())
         }
         Command::Serve(args) => serve(args, host),
@@ -590,13 +593,11 @@ impl UncheckedNodeType {
     /// Accepts `node_type` without building it.
     pub fn new(node_type: &str) -> Self {
         Self {
-            info: remotemedia_core::registry::NodeInfo {
-                node_type: node_type.to_string(),
-                description: "a Python node type (not built by validate)".to_string(),
-                runtime: remotemedia_core::node::Runtime::Host("python"),
-                params: Vec::new(),
-                params_schema: serde_json::json!({"type": "object"}),
-            },
+            info: remotemedia_core::registry::NodeInfo::untyped(
+                node_type,
+                "a Python node type (not built by validate)".to_string(),
+                remotemedia_core::node::Runtime::Host("python"),
+            ),
         }
     }
 }

@@ -9,7 +9,6 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, Criterion};
 use remotemedia_core::data::{AudioBuffer, Data};
 use remotemedia_core::executor::Pipeline;
-use remotemedia_core::registry::NodeRegistry;
 
 const THREE_NODES: &str = r#"{"version": "v1", "nodes": [
     {"id": "a", "node_type": "PassThroughNode"},
@@ -24,7 +23,7 @@ const FAN_OUT: &str = r#"{"version": "v1", "nodes": [
   "connections": [{"from": "a", "to": "b"}, {"from": "a", "to": "c"}]}"#;
 
 fn orchestration(c: &mut Criterion) {
-    let registry = NodeRegistry::with_builtins();
+    let registry = remotemedia_nodes::builtin_registry();
     let chunk = Data::Audio(AudioBuffer::mono_f32(vec![0.1; 320], 16_000)); // 20 ms at 16 kHz
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

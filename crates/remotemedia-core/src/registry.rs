@@ -55,6 +55,76 @@ pub struct NodeInfo {
     pub params: Vec<ParamInfo>,
     /// JSON Schema of its `params` object.
     pub params_schema: Value,
+    /// What it emits (for typed bindings and the docs).
+    pub outputs: Outputs,
+}
+
+impl NodeInfo {
+    /// A node type whose parameters are not described (any `params` object; a host-language
+    /// node, say) and whose output may be anything.
+    pub fn untyped(node_type: &str, description: String, runtime: Runtime) -> Self {
+        Self {
+            node_type: node_type.to_string(),
+            description,
+            runtime,
+            params: Vec::new(),
+            params_schema: serde_json::json!({"type": "object"}),
+            outputs: Outputs::One(Output::Any),
+        }
+    }
+}
+
+/// A kind of value a node emits, named by the data it carries (bindings map each to a type:
+/// Python's `Audio`, `list[Segment]`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    /// Audio ([`Data::Audio`](crate::data::Data::Audio)).
+    Audio,
+    /// Whatever came in (a pass-through).
+    Input,
+    /// Speech segments ([`Data::Segments`](crate::data::Data::Segments)).
+    Segments,
+    /// Speech segments as JSON objects `{start_ms, end_ms, confidence}`.
+    SegmentObjects,
+    /// speech_start / speech_end events as JSON objects.
+    Events,
+    /// Per-frame speech probabilities as JSON objects `{start_ms, end_ms, probability}`.
+    Frames,
+    /// Anything (a host-language node, say).
+    Any,
+}
+
+/// What a node type emits: one kind, or one chosen by a string parameter (`emit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outputs {
+    /// Always this kind.
+    One(Output),
+    /// The kind named by the value of `param` (whose default is listed first).
+    ByParam {
+        /// The parameter that chooses (e.g. `emit`).
+        param: &'static str,
+        /// Each value of the parameter and what it makes the node emit.
+        values: &'static [(&'static str, Output)],
+    },
+}
+
+/// A node type defined in one place: its name, description, typed parameters (whose schema
+/// carries defaults, ranges, units and enums), what it emits, and its constructor. The
+/// registry takes the type ([`NodeRegistry::register_type`]); the manifest schema, the CLI's
+/// listing, the Python classes and the node docs are all derived from it.
+pub trait NodeDef: Node + Sized + 'static {
+    /// The manifest's `node_type`.
+    const NAME: &'static str;
+    /// What the node does: a first sentence that stands alone, then details.
+    const DESCRIPTION: &'static str;
+    /// What the node emits.
+    const OUTPUTS: Outputs = Outputs::One(Output::Audio);
+    /// Its parameters.
+    type Params: NodeParams;
+    /// Builds a node from checked parameters.
+    fn build(params: Self::Params) -> Self;
 }
 
 /// Builds nodes of one type.
@@ -98,6 +168,16 @@ impl<P: NodeParams> TypedFactory<P> {
         description: &str,
         build: impl Fn(&str, P) -> Box<dyn Node> + Send + Sync + 'static,
     ) -> Self {
+        Self::with_outputs(node_type, description, Outputs::One(Output::Any), build)
+    }
+
+    /// [`TypedFactory::new`] for a node type that says what it emits.
+    pub fn with_outputs(
+        node_type: &str,
+        description: &str,
+        outputs: Outputs,
+        build: impl Fn(&str, P) -> Box<dyn Node> + Send + Sync + 'static,
+    ) -> Self {
         let schema = serde_json::to_value(schemars::schema_for!(P)).expect("schema serializes");
         Self {
             info: NodeInfo {
@@ -106,6 +186,7 @@ impl<P: NodeParams> TypedFactory<P> {
                 runtime: Runtime::Rust,
                 params: params_from_schema(&schema),
                 params_schema: schema,
+                outputs,
             },
             build: Box::new(build),
             _params: PhantomData,
@@ -320,6 +401,16 @@ impl NodeRegistry {
         Self::default()
     }
 
+    /// Adds (or replaces) the node type `T`, defined by its [`NodeDef`].
+    pub fn register_type<T: NodeDef>(&mut self) {
+        self.register(Arc::new(TypedFactory::<T::Params>::with_outputs(
+            T::NAME,
+            T::DESCRIPTION,
+            T::OUTPUTS,
+            |_, p| Box::new(T::build(p)),
+        )));
+    }
+
     /// Adds (or replaces) a node type.
     pub fn register(&mut self, factory: Arc<dyn NodeFactory>) {
         self.factories
@@ -357,6 +448,22 @@ impl NodeRegistry {
     }
 }
 
+/// Registers the fault-injection node types (`TestFlakyNode`, `TestPanicNode`, ...) when this
+/// build has the `test-nodes` feature (test builds only); returns whether it did. A release
+/// build has no such nodes, whatever its environment says.
+pub fn register_test_nodes(registry: &mut NodeRegistry) -> bool {
+    #[cfg(feature = "test-nodes")]
+    {
+        crate::testing::register(registry);
+        true
+    }
+    #[cfg(not(feature = "test-nodes"))]
+    {
+        let _ = registry;
+        false
+    }
+}
+
 /// The manifest checks see node types through this trait, so `manifest` never depends on the
 /// registry (dependencies run manifest -> graph -> registry -> nodes -> executor).
 impl NodeCatalog for NodeRegistry {
@@ -389,35 +496,4 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggestions_catch_typos_only() {
-        let r = NodeRegistry::with_builtins();
-        assert_eq!(r.suggest("AudioResampleNod"), Some("AudioResampleNode"));
-        assert_eq!(r.suggest("vadnode"), Some("VADNode"));
-        assert_eq!(r.suggest("Whisper"), None);
-    }
-
-    #[test]
-    fn param_info_comes_from_the_typed_struct() {
-        let r = NodeRegistry::with_builtins();
-        let info = r.get("AudioResampleNode").unwrap().info();
-        let rate = info
-            .params
-            .iter()
-            .find(|p| p.name == "target_rate")
-            .unwrap();
-        assert!(rate.required);
-        assert_eq!(rate.minimum, Some(8000.0));
-        assert_eq!(rate.maximum, Some(384000.0));
-        let q = info.params.iter().find(|p| p.name == "quality").unwrap();
-        assert!(!q.required);
-        assert_eq!(q.default, Some(Value::from("high")));
-        assert_eq!(q.choices, vec!["fast", "medium", "high"]);
-    }
 }

@@ -46,10 +46,10 @@ pub fn manifest_schema(registry: &NodeRegistry) -> Value {
     schema
 }
 
-/// [`manifest_schema`] for the built-in registry, pretty-printed with a trailing newline
-/// (the form checked into the repository).
-pub fn builtin_manifest_schema_pretty() -> String {
-    let schema = manifest_schema(&NodeRegistry::with_builtins());
+/// [`manifest_schema`] pretty-printed with a trailing newline (the form checked into the
+/// repository, for the built-in registry).
+pub fn manifest_schema_pretty(registry: &NodeRegistry) -> String {
+    let schema = manifest_schema(registry);
     let mut text = serde_json::to_string_pretty(&schema).expect("schema serializes");
     text.push('\n');
     text

@@ -3,13 +3,12 @@
 
 use remotemedia_core::data::{AudioBuffer, Data, Samples};
 use remotemedia_core::executor::Pipeline;
-use remotemedia_core::registry::NodeRegistry;
 
 fn run(node_type: &str, params: &str, input: AudioBuffer) -> Data {
     let manifest = format!(
         r#"{{"version": "v1", "nodes": [{{"id": "n", "node_type": "{node_type}", "params": {params}}}]}}"#
     );
-    let p = Pipeline::from_json(&manifest, &NodeRegistry::with_builtins()).unwrap();
+    let p = Pipeline::from_json(&manifest, &remotemedia_nodes::builtin_registry()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

@@ -183,7 +183,7 @@ fn an_empty_circuit_breaker_object_gets_the_defaults_and_opens_after_5() {
 
 #[test]
 fn every_native_node_refuses_input_rates_outside_the_supported_range() {
-    let registry = remotemedia_core::registry::NodeRegistry::with_builtins();
+    let registry = remotemedia_nodes::builtin_registry();
     let rt = rt();
     let mut checked = Vec::new();
     for node_type in registry.node_types() {

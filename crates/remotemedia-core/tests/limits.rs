@@ -9,7 +9,7 @@ use remotemedia_core::data::{AudioBuffer, Data, Samples};
 use remotemedia_core::error::ExecutorError;
 use remotemedia_core::executor::ResourceLimits;
 use remotemedia_core::node::Node;
-use remotemedia_core::nodes::audio::{ChannelMixNode, ChannelMixParams, ResampleNode};
+use remotemedia_nodes::audio::{ChannelMixNode, ChannelMixParams, ResampleNode};
 
 /// The request that killed the server: 4 MiB of 8 kHz 16-bit mono (262 s), up to 384 kHz,
 /// then up-mixed to 64 channels (12.9 GB).

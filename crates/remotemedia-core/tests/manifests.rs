@@ -35,8 +35,7 @@ fn golden_invalid_manifests_fail_with_their_expected_message() {
     let mut mismatches = Vec::new();
     for case in cases {
         let text = std::fs::read_to_string(&case).unwrap();
-        let got = match Pipeline::from_json(&text, &remotemedia_core::NodeRegistry::with_builtins())
-        {
+        let got = match Pipeline::from_json(&text, &remotemedia_nodes::builtin_registry()) {
             Ok(_) => "<accepted>".to_string(),
             Err(e) => e.to_string(),
         };
@@ -124,7 +123,7 @@ fn manifest_round_trips_through_json() {
 #[test]
 fn checked_in_json_schema_is_current() {
     let path = repo_root().join("schema/manifest.v1.schema.json");
-    let fresh = schema::builtin_manifest_schema_pretty();
+    let fresh = schema::manifest_schema_pretty(&remotemedia_nodes::builtin_registry());
     if bless() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &fresh).unwrap();
@@ -142,7 +141,7 @@ fn checked_in_json_schema_is_current() {
 
 #[test]
 fn schema_describes_native_params_with_their_ranges() {
-    let s = schema::manifest_schema(&remotemedia_core::NodeRegistry::with_builtins());
+    let s = schema::manifest_schema(&remotemedia_nodes::builtin_registry());
     let rules = s["$defs"]["NodeSpec"]["allOf"].as_array().unwrap();
     let resample = rules
         .iter()

@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn bounded_least_recently_used_first_out_and_forks_share_breakers() {
-        let registry = NodeRegistry::with_builtins();
+        let registry = remotemedia_nodes::builtin_registry();
         let cache = PipelineCache::new(2, ResourceLimits::default());
         let (a, b, c) = (manifest("a"), manifest("b"), manifest("c"));
         let first = cache.get(&a, &registry).unwrap();

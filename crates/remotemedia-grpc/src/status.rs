@@ -76,13 +76,13 @@ pub fn invalid(message: impl Into<String>) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use remotemedia_core::{NodeError, NodeRegistry, Pipeline};
+    use remotemedia_core::{NodeError, Pipeline};
 
     #[test]
     fn manifest_errors_are_invalid_argument_with_node_metadata() {
         let err = Pipeline::from_json(
             r#"{"version": "v1", "nodes": [{"id": "r", "node_type": "AudioResampleNode", "params": {"target_rate": 1}}]}"#,
-            &NodeRegistry::with_builtins(),
+            &remotemedia_nodes::builtin_registry(),
         )
         .err()
         .unwrap();

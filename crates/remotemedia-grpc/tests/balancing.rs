@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use remotemedia_core::data::{AudioBuffer, Data};
-use remotemedia_core::NodeRegistry;
 use remotemedia_grpc::config::ServerConfig;
 use remotemedia_grpc::convert::default_renderer;
 use remotemedia_grpc::{serve, ClientError, RemoteClient, ServerParts, Telemetry};
@@ -51,7 +50,7 @@ impl Replica {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let parts = ServerParts {
             config,
-            registry: NodeRegistry::with_builtins(),
+            registry: remotemedia_nodes::builtin_registry(),
             render: default_renderer(),
             telemetry,
         };

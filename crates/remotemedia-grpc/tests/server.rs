@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use remotemedia_core::data::{AudioBuffer, Data};
-use remotemedia_core::{NodeRegistry, Pipeline};
+use remotemedia_core::Pipeline;
 use remotemedia_grpc::config::ServerConfig;
 use remotemedia_grpc::convert::default_renderer;
 use remotemedia_grpc::{ClientError, RemoteClient};
@@ -52,7 +52,7 @@ async fn execute_gives_the_same_outputs_as_a_local_run() {
     let mut client = server.client().await;
     let input = tone(48_000, 48_000);
     let remote = client.execute(RESAMPLE_VAD, &input, None).await.unwrap();
-    let local = Pipeline::from_json(RESAMPLE_VAD, &NodeRegistry::with_builtins())
+    let local = Pipeline::from_json(RESAMPLE_VAD, &remotemedia_nodes::builtin_registry())
         .unwrap()
         .run(input)
         .await
@@ -75,7 +75,8 @@ async fn streaming_gives_the_same_outputs_as_a_local_session() {
     let input = tone(48_000, 48_000);
     let audio = input.as_audio().unwrap().clone();
     let mut remote = client.open_stream(RESAMPLE_VAD).await.unwrap();
-    let pipeline = Pipeline::from_json(RESAMPLE_VAD, &NodeRegistry::with_builtins()).unwrap();
+    let pipeline =
+        Pipeline::from_json(RESAMPLE_VAD, &remotemedia_nodes::builtin_registry()).unwrap();
     let mut local = pipeline.session().unwrap();
     let (mut r_out, mut l_out) = (Vec::new(), Vec::new());
     for start in (0..48_000).step_by(960) {
@@ -173,7 +174,7 @@ async fn execute_streams_inputs_over_one_message_by_itself() {
     let mut client = server.client().await;
     let input = tone(60 * 48_000, 48_000);
     let remote = client.execute(RESAMPLE_VAD, &input, None).await.unwrap();
-    let local = Pipeline::from_json(RESAMPLE_VAD, &NodeRegistry::with_builtins())
+    let local = Pipeline::from_json(RESAMPLE_VAD, &remotemedia_nodes::builtin_registry())
         .unwrap()
         .run(input.clone())
         .await
@@ -437,7 +438,7 @@ async fn remote_pipeline_node_runs_a_sub_pipeline_on_another_server() {
           "connections": [{{"from": "on_a", "to": "on_b"}}]}}"#,
         a.addr, b.addr
     );
-    let mut registry = NodeRegistry::with_builtins();
+    let mut registry = remotemedia_nodes::builtin_registry();
     remotemedia_grpc::remote_node::register(&mut registry);
     let remote = Pipeline::from_json(&local_manifest, &registry).unwrap();
     let all_local = Pipeline::from_json(

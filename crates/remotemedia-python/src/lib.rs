@@ -95,7 +95,7 @@ fn node_types_json() -> String {
 /// The manifest JSON Schema (text).
 #[pyfunction]
 fn manifest_schema_json() -> String {
-    schema::builtin_manifest_schema_pretty()
+    schema::manifest_schema_pretty(&remotemedia_nodes::builtin_registry())
 }
 
 /// Draws a manifest (JSON text) as "mermaid", "dot" or "svg" (the CLI's `graph` code);
@@ -159,7 +159,7 @@ fn _wait_for_interrupted_calls(py: Python<'_>, timeout_s: f64) -> usize {
 #[pyfunction]
 #[pyo3(signature = (path, problem = None))]
 fn _set_silero_model(path: Option<std::path::PathBuf>, problem: Option<String>) {
-    remotemedia_core::nodes::audio::set_default_silero_model(path, problem);
+    remotemedia_nodes::audio::set_default_silero_model(path, problem);
 }
 
 /// Number of interrupted Python node calls that have not returned yet.

@@ -54,13 +54,7 @@ fn class_factory(node_type: &str, class: Bound<'_, PyAny>) -> Arc<PythonFactory>
 }
 
 fn python_info(node_type: &str, description: String) -> NodeInfo {
-    NodeInfo {
-        node_type: node_type.to_string(),
-        description,
-        runtime: Runtime::Host("python"),
-        params: Vec::new(),
-        params_schema: serde_json::json!({"type": "object"}),
-    }
+    NodeInfo::untyped(node_type, description, Runtime::Host("python"))
 }
 
 fn doc_of(obj: &Bound<'_, PyAny>) -> String {

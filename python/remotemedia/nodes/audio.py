@@ -1,334 +1,36 @@
-"""The built-in audio nodes. They run natively (Rust) inside pipelines and when called on
-their own; :mod:`remotemedia.reference` keeps numpy versions of them as the benchmark baseline
-and test oracle (never as a runtime)."""
+"""The built-in audio nodes (resampling, energy VAD, sample format, channels, pass-through),
+generated from the runtime's node definitions; see :mod:`remotemedia.nodes._generated`."""
 
-from __future__ import annotations
-
-import functools
-import inspect
-import json
-import math
-import os
-import reprlib
-from typing import Any, ClassVar, Literal, overload
-
-import numpy as np
-import numpy.typing as npt
-
-from remotemedia import _native
-from remotemedia._types import Audio, Segment, VadEvent
-from remotemedia.errors import ManifestError
-from remotemedia.nodes.base import Node, OutT
+from remotemedia.nodes._generated import (
+    AudioResampleNode,
+    ChannelMixNode,
+    FormatConverterNode,
+    PassThroughNode,
+    VADNode,
+)
+from remotemedia.nodes.builtin import (
+    BUILTIN_TYPES,
+    BuiltinNode,
+    SampleFormatName,
+    _join,
+    format_name,
+    jsonable,
+    params_json,
+    validate_params,
+)
 
 __all__ = [
     "BUILTIN_TYPES",
     "AudioResampleNode",
+    "BuiltinNode",
     "ChannelMixNode",
     "FormatConverterNode",
     "PassThroughNode",
+    "SampleFormatName",
     "VADNode",
+    "_join",
+    "format_name",
+    "jsonable",
+    "params_json",
+    "validate_params",
 ]
-
-SampleFormatName = Literal["f32", "i16", "i32", "f64"]
-
-#: Built-in node classes by manifest ``node_type`` (filled as the classes are defined), so
-#: ``Pipeline.from_manifest`` knows every native node without a list to keep in sync.
-BUILTIN_TYPES: dict[str, type[BuiltinNode]] = {}
-
-
-def jsonable(value: Any) -> Any:
-    """numpy scalars and arrays to plain Python values, for manifests."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    raise TypeError(f"{type(value).__name__} is not a JSON value")
-
-
-@functools.cache
-def _param_names(cls: type) -> frozenset[str]:
-    """The constructor's parameter names (a node's parameters, also those its manifest leaves
-    out when unset)."""
-    init = cls.__init__  # type: ignore[misc]
-    return frozenset(list(inspect.signature(init).parameters)[1:])
-
-
-class BuiltinNode(Node[OutT]):
-    """Base of the built-in nodes: parameters validated at construction with the runtime's
-    own checks; ``process``/``flush`` stream through the node; calling the node runs a
-    whole clip at once. ``OutT`` is what the node outputs (``Audio`` for audio nodes; a VAD
-    node's depends on its ``emit``)."""
-
-    runtime: ClassVar[str] = "rust"
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.node_type is not None:
-            BUILTIN_TYPES.setdefault(cls.node_type, cls)
-
-    def _setup(self) -> None:
-        validate_params(self.manifest_type(), self.params)
-        self._engine: Any = None
-        # From here on the parameters are what was checked and what runs (see __setattr__).
-        self._built = True
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # A parameter set after construction would be ignored (the node, its pipelines and
-        # manifests use the values checked when it was built): refuse it instead.
-        if self.__dict__.get("_built", False) and name in _param_names(type(self)):
-            kind = type(self).__name__
-            raise AttributeError(
-                f"{kind}.{name} cannot be changed after the node is built (its parameters "
-                f"were checked then, and runs and manifests use them); build a new node: "
-                f"{kind}(**{{**node.params, {name!r}: {reprlib.repr(value)}}})"
-            )
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if self.__dict__.get("_built", False) and name in _param_names(type(self)):
-            raise AttributeError(
-                f"{type(self).__name__}.{name} cannot be deleted: it is a parameter of the node"
-            )
-        super().__delattr__(name)
-
-    def process(self, data: Any, sample_rate: int | None = None) -> OutT | None:
-        """Feeds one chunk of a stream; returns the output ready so far (may be empty, or
-        ``None`` when the node has nothing to say yet).
-
-        ``data`` is an :class:`~remotemedia.Audio` or a numpy array with ``sample_rate``.
-        """
-        engine = self._engine
-        if engine is None:
-            engine = self._engine = _native.NativeNode(
-                self.manifest_type(), params_json(self.manifest_type(), self.params)
-            )
-        # The same preparation as Pipeline.run (remotemedia._input.prepare: non-contiguous
-        # arrays such as a.T, x[:, 0] or Fortran order are copied once, rates may be integral
-        # floats, files are read), done by the runtime, which takes arrays it can borrow as
-        # they are without a Python-level look.
-        out: OutT | None = engine.process(data, sample_rate)
-        return out
-
-    def flush(self) -> OutT | None:
-        """Ends the stream: returns what is still buffered; the next chunk starts a new one."""
-        if self._engine is None:
-            return None
-        out: OutT | None = self._engine.flush()
-        self.reset()
-        return out
-
-    def reset(self) -> None:
-        """Drops any stream state."""
-        if self._engine is not None:
-            self._engine.reset()
-
-    def __call__(self, data: Any, sample_rate: int | None = None) -> OutT:
-        """Processes a whole clip: ``process`` then ``flush``, joined (by the runtime, which
-        appends the flushed tail to the head's buffer instead of copying both)."""
-        engine = self._engine
-        if engine is None:
-            engine = self._engine = _native.NativeNode(
-                self.manifest_type(), params_json(self.manifest_type(), self.params)
-            )
-        out: OutT = engine.run(data, sample_rate)
-        return out
-
-
-def _join(head: Any, tail: Any) -> Any:
-    """A whole clip's ``process`` and ``flush`` outputs as one, in Python: what the runtime's
-    ``NativeNode.run`` does for native nodes, kept for the pure-Python reference nodes
-    (``remotemedia.reference``) so both are joined by the same rule."""
-    if tail is None or (isinstance(tail, list) and not tail and head is not None):
-        return head
-    if head is None:
-        return tail
-    if isinstance(head, Audio) and isinstance(tail, Audio):
-        if tail.frames == 0:
-            return head
-        return Audio(np.concatenate([np.asarray(head), np.asarray(tail)]), head.sample_rate or 0)
-    if isinstance(head, list) and isinstance(tail, list):
-        return head + tail
-    return [head, tail]
-
-
-class AudioResampleNode(BuiltinNode[Audio]):
-    """Converts audio to ``target_rate`` Hz (any rate pair, any channel count).
-
-    Output length is ``ceil(n * target_rate / source_rate)``; the filter delay is compensated;
-    the sample format is kept. ``quality``: "fast", "medium" or "high" (all band-limited; they
-    trade latency for passband width, see docs/resampling.md).
-    """
-
-    node_type = "AudioResampleNode"
-
-    def __init__(
-        self, target_rate: int, quality: Literal["fast", "medium", "high"] = "high"
-    ) -> None:
-        self.target_rate = target_rate
-        self.quality = quality
-        self._setup()
-
-
-class VADNode(BuiltinNode[OutT]):
-    """Energy voice-activity detector.
-
-    Frames of ``frame_length_ms`` whose RMS level exceeds ``threshold`` dBFS are speech;
-    ``hangover_ms`` keeps counting speech for that long after the last loud frame.
-    ``emit="segments"`` gives a list of :class:`~remotemedia.Segment`; ``emit="speech"`` gives
-    only the speech audio (an :class:`~remotemedia.Audio`); ``emit="events"`` gives
-    :class:`~remotemedia.SpeechStart` / :class:`~remotemedia.SpeechEnd` events as soon as each
-    is decided (for streams). The type follows ``emit`` (``VADNode[list[Segment]]``, ...).
-    """
-
-    node_type = "VADNode"
-
-    @overload
-    def __init__(
-        self: VADNode[list[Segment]],
-        threshold: float = -30.0,
-        frame_length_ms: int = 30,
-        emit: Literal["segments"] = "segments",
-        hangover_ms: int = 0,
-    ) -> None: ...
-    @overload
-    def __init__(
-        self: VADNode[Audio],
-        threshold: float = -30.0,
-        frame_length_ms: int = 30,
-        *,
-        emit: Literal["speech"],
-        hangover_ms: int = 0,
-    ) -> None: ...
-    @overload
-    def __init__(
-        self: VADNode[list[VadEvent]],
-        threshold: float = -30.0,
-        frame_length_ms: int = 30,
-        *,
-        emit: Literal["events"],
-        hangover_ms: int = 0,
-    ) -> None: ...
-    @overload
-    def __init__(
-        self: VADNode[Any],
-        threshold: float = -30.0,
-        frame_length_ms: int = 30,
-        emit: str = "segments",
-        hangover_ms: int = 0,
-    ) -> None: ...
-    def __init__(
-        self,
-        threshold: float = -30.0,
-        frame_length_ms: int = 30,
-        emit: str = "segments",
-        hangover_ms: int = 0,
-    ) -> None:
-        self.threshold = threshold
-        self.frame_length_ms = frame_length_ms
-        self.emit = emit
-        self.hangover_ms = hangover_ms
-        self._setup()
-
-
-class FormatConverterNode(BuiltinNode[Audio]):
-    """Converts the sample format ("f32", "i16", "i32", "f64").
-
-    Integer <-> float scales by 2^(bits-1); float -> integer rounds half to even and
-    saturates (never wraps); the same format passes through without a copy.
-    ``dither="tpdf"`` adds +-1 LSB triangular noise (seeded by ``seed``, reproducible) before
-    rounding float -> integer and i32 -> i16.
-    """
-
-    node_type = "FormatConverterNode"
-
-    def __init__(
-        self,
-        target_format: SampleFormatName | npt.DTypeLike,
-        dither: Literal["none", "tpdf"] = "none",
-        seed: int = 0,
-    ) -> None:
-        self.target_format = format_name(target_format)
-        self._init_params["target_format"] = self.target_format
-        self.dither = dither
-        self.seed = seed
-        self._setup()
-
-
-class ChannelMixNode(BuiltinNode[Audio]):
-    """Downmixes to mono (``channels=1``, the average) or up-mixes mono to ``channels``."""
-
-    node_type = "ChannelMixNode"
-
-    def __init__(self, channels: int) -> None:
-        self.channels = channels
-        self._setup()
-
-
-class PassThroughNode(BuiltinNode[Any]):
-    """Emits its input unchanged, without a copy (so its output type is its input's)."""
-
-    node_type = "PassThroughNode"
-
-    def __init__(self) -> None:
-        self._setup()
-
-
-# ---------------------------------------------------------------------------- validation
-
-_FORMAT_NAMES = {
-    "f32": "f32",
-    "float32": "f32",
-    "i16": "i16",
-    "int16": "i16",
-    "i32": "i32",
-    "int32": "i32",
-    "f64": "f64",
-    "float64": "f64",
-}
-
-
-def format_name(fmt: Any) -> Any:
-    """Our short sample-format name for any numpy spelling ("float32", np.float32,
-    np.dtype("int16"), "f32"); anything else is returned as is for the runtime to refuse."""
-    try:
-        key = np.dtype(fmt).name if not isinstance(fmt, str) else fmt
-    except TypeError:
-        return fmt
-    if isinstance(fmt, str) and fmt not in _FORMAT_NAMES:
-        try:
-            key = np.dtype(fmt).name
-        except TypeError:
-            return fmt
-    return _FORMAT_NAMES.get(key, fmt)
-
-
-def params_json(node_type: str, params: dict[str, Any]) -> str:
-    """``params`` as manifest JSON; a value JSON cannot hold is refused naming its field."""
-    for name, value in params.items():
-        if isinstance(value, (float, np.floating)) and not math.isfinite(value):
-            raise ManifestError(
-                f"{node_type}: params.{name}: {value} is not a finite number; "
-                "parameters must be finite"
-            )
-    try:
-        return json.dumps(params, default=jsonable, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        bad = next((k for k, v in params.items() if not _is_json(v)), None)
-        field = f"params.{bad}" if bad else "params"
-        raise ManifestError(f"{node_type}: {field}: {exc}; use JSON values") from None
-
-
-def _is_json(value: Any) -> bool:
-    try:
-        json.dumps(value, default=jsonable, allow_nan=False)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def validate_params(node_type: str, params: dict[str, Any]) -> None:
-    """Raises :class:`~remotemedia.ManifestError` when ``params`` are invalid for a built-in
-    node type, with the runtime's message (the ranges come from the node's schema)."""
-    _native.check_params(node_type, params_json(node_type, params))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Protocol
 
-from remotemedia.nodes.audio import BuiltinNode
+from remotemedia.nodes.builtin import BuiltinNode
 
 
 class _HasManifest(Protocol):

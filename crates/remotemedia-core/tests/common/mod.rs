@@ -84,8 +84,8 @@ pub fn pipeline(json: &str) -> Pipeline {
 }
 
 pub fn registry() -> NodeRegistry {
-    let mut r = NodeRegistry::with_builtins();
-    remotemedia_core::nodes::testing::register(&mut r);
+    let mut r = remotemedia_nodes::builtin_registry();
+    remotemedia_core::testing::register(&mut r);
     r
 }
 

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use remotemedia_core::NodeRegistry;
 use remotemedia_grpc::config::ServerConfig;
 use remotemedia_grpc::convert::default_renderer;
 use remotemedia_grpc::{serve, RemoteClient, ServerParts, Telemetry};
@@ -19,8 +18,8 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: ServerConfig) -> Self {
-        let mut registry = NodeRegistry::with_builtins();
-        remotemedia_core::nodes::testing::register(&mut registry);
+        let mut registry = remotemedia_nodes::builtin_registry();
+        remotemedia_core::testing::register(&mut registry);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let telemetry = Arc::new(Telemetry::new());

@@ -1,0 +1,170 @@
+//! `GainNode`: a fixed gain (`db` or `linear`) or peak normalisation (`peak_db`).
+//!
+//! A fixed gain is applied chunk by chunk with no latency. Peak normalisation needs the
+//! loudest sample of the whole stream, so in that mode the node holds the stream back and
+//! emits it, scaled, at `flush` (use `db` for live audio). What it holds counts against the
+//! executor's `max_call_bytes` (three times the stream: held, joined, scaled), so a longer
+//! stream is refused with an error naming the node and the limit, not an out-of-memory abort.
+//! Samples are scaled in `f64` and converted back to the input format once: integer outputs
+//! round half to even and saturate, never wrap. Digital silence is left unchanged by
+//! `peak_db` (there is no peak to scale).
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::dsp::{db_to_gain, map_f64, Held};
+use remotemedia_core::data::{AudioBuffer, Data, Samples};
+use remotemedia_core::error::NodeError;
+use remotemedia_core::node::{
+    check_input_rate, check_stream_shape, data_bytes, data_samples, expect_audio, Node,
+};
+use remotemedia_core::registry::{NodeDef, NodeParams, ParamIssue};
+
+/// Parameters of `GainNode`: exactly one of `db`, `linear`, `peak_db`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GainParams {
+    /// Gain in dB, -120.0..=60.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = -120.0, max = 60.0), extend("x-unit" = "dB"))]
+    pub db: Option<f64>,
+    /// Gain as a factor, 0.0..=1000.0 (negative factors are not gains; use a filter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1000.0))]
+    pub linear: Option<f64>,
+    /// Scale so the stream's highest absolute sample is at this level, -120.0..=0.0 dBFS.
+    /// Holds the stream until flush.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = -120.0, max = 0.0), extend("x-unit" = "dBFS"))]
+    pub peak_db: Option<f64>,
+}
+
+impl NodeParams for GainParams {
+    fn check(&self) -> Vec<ParamIssue> {
+        let mut issues = Vec::new();
+        let given = [
+            self.db.is_some(),
+            self.linear.is_some(),
+            self.peak_db.is_some(),
+        ]
+        .iter()
+        .filter(|&&g| g)
+        .count();
+        if given != 1 {
+            issues.push(ParamIssue::new(
+                if given == 0 { "db" } else { "linear" },
+                format!(
+                    "give exactly one of db, linear, peak_db (got {given}); e.g. {{\"db\": -6.0}}"
+                ),
+            ));
+        }
+        // Ranges come from the schema attributes (checked generically by the registry).
+        issues
+    }
+}
+
+/// Scales every sample by `gain` (see module docs for rounding).
+pub(crate) fn scale(audio: &AudioBuffer, gain: f64) -> AudioBuffer {
+    map_f64(audio, |x| x * gain)
+}
+
+/// Highest absolute sample in full-scale units.
+pub(crate) fn peak(samples: &Samples) -> f64 {
+    fn p<T: Copy>(s: &[T], f: impl Fn(T) -> f64) -> f64 {
+        s.iter().fold(0.0f64, |m, &x| m.max(f(x).abs()))
+    }
+    match samples {
+        Samples::F32(b) => p(b, |x| x as f64),
+        Samples::F64(b) => p(b, |x| x),
+        Samples::I16(b) => p(b, |x| x as f64 / 32768.0),
+        Samples::I32(b) => p(b, |x| x as f64 / 2_147_483_648.0),
+    }
+}
+
+/// Applies a gain (see module docs).
+#[derive(Debug)]
+pub struct GainNode {
+    params: GainParams,
+    shape: Option<(u32, u16)>,
+    held: Held,
+}
+
+impl GainNode {
+    /// Builds the node.
+    pub fn new(params: GainParams) -> Self {
+        Self {
+            params,
+            shape: None,
+            held: Held::default(),
+        }
+    }
+}
+
+impl NodeDef for GainNode {
+    const NAME: &'static str = "GainNode";
+    const DESCRIPTION: &'static str =
+        "Applies a gain: exactly one of `db`, `linear` or `peak_db`.\n\
+     \n\
+     `peak_db` scales the stream so its highest absolute sample is at that level; it needs the\n\
+     whole stream, so the audio is emitted at flush. Computed in f64; integer outputs round and\n\
+     saturate.";
+    type Params = GainParams;
+    fn build(params: GainParams) -> Self {
+        Self::new(params)
+    }
+}
+
+#[async_trait]
+impl Node for GainNode {
+    async fn start(&mut self) -> Result<(), NodeError> {
+        self.shape = None;
+        self.held = Held::default();
+        Ok(())
+    }
+
+    async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
+        let audio = expect_audio("GainNode", &input)?;
+        check_input_rate("GainNode", audio.sample_rate())?;
+        check_stream_shape("GainNode", self.shape, audio)?;
+        self.shape = Some((audio.sample_rate(), audio.channels()));
+        if self.params.peak_db.is_some() {
+            self.held.push("GainNode", audio)?;
+            return Ok(None);
+        }
+        let gain = match (self.params.db, self.params.linear) {
+            (Some(db), _) => db_to_gain(db),
+            (None, Some(g)) => g,
+            (None, None) => 1.0,
+        };
+        Ok(Some(Data::Audio(scale(audio, gain))))
+    }
+
+    fn output_bytes(&self, input: &Data) -> u64 {
+        match self.params.peak_db {
+            Some(_) => self.held.claim(input),
+            None => data_bytes(input).saturating_add(data_samples(input).saturating_mul(8)),
+        }
+    }
+
+    fn holding_advice(&self) -> Option<String> {
+        self.params.peak_db.map(|_| {
+            "GainNode with peak_db holds the whole stream until its end (the peak is only \
+             known then), and the stream held so far is counted against this limit; for \
+             longer streams use a fixed gain (db or linear) or raise the limit"
+                .to_string()
+        })
+    }
+
+    async fn flush(&mut self) -> Result<Option<Data>, NodeError> {
+        self.shape = None;
+        let (Some(target), Some(held)) = (self.params.peak_db, self.held.take()) else {
+            return Ok(None);
+        };
+        let p = peak(held.samples());
+        if p == 0.0 || !p.is_finite() {
+            return Ok(Some(Data::Audio(held)));
+        }
+        Ok(Some(Data::Audio(scale(&held, db_to_gain(target) / p))))
+    }
+}

@@ -1,0 +1,597 @@
+# Generated from the node definitions in crates/remotemedia-nodes (each node's NodeDef) by
+# `REMOTEMEDIA_BLESS=1 cargo test -p remotemedia-nodes --test generated`. Do not edit by hand:
+# change the node's Rust definition and regenerate.
+"""The built-in node classes, generated from their Rust definitions: names, parameters, their
+order, defaults, types (``Literal`` for enumerations) and docs all come from the runtime's own
+node definitions, so Python runs what the CLI and the server run."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal, overload
+
+from remotemedia._types import Audio, Segment, SpeechFrame, SpeechSegment, VadEvent
+from remotemedia.nodes.base import OutT
+from remotemedia.nodes.builtin import BuiltinNode, SampleFormatLike, format_name
+
+__all__ = [
+    "AudioResampleNode",
+    "BiquadNode",
+    "BiquadType",
+    "ChannelMixNode",
+    "Dither",
+    "FadeCurve",
+    "FadeNode",
+    "FormatConverterNode",
+    "GainNode",
+    "HighPassNode",
+    "HighPassPreset",
+    "LoudnessMode",
+    "LoudnessNormalizeNode",
+    "LowPassNode",
+    "MixNode",
+    "PassThroughNode",
+    "ResampleQuality",
+    "SpeechVADNode",
+    "SpeechVadEmit",
+    "SpeechVadEngine",
+    "TrimSilenceNode",
+    "VADNode",
+    "VadEmit",
+]
+
+#: RBJ cookbook filter types.
+BiquadType = Literal[
+    "lowpass",
+    "highpass",
+    "bandpass",
+    "notch",
+    "allpass",
+    "peaking",
+    "lowshelf",
+    "highshelf",
+]
+
+#: Dither added before quantising to an integer format.
+Dither = Literal["none", "tpdf"]
+
+#: Shape of a fade, as gain over `t` in [0, 1] (0 silent, 1 full level).
+FadeCurve = Literal["linear", "sine", "quadratic"]
+
+#: Named `HighPassNode` settings.
+HighPassPreset = Literal["dc_removal"]
+
+#: How `LoudnessNormalizeNode` measures.
+LoudnessMode = Literal["whole", "streaming"]
+
+#: Speed/quality trade-off. Each pair runs on the faster of two engines (a polyphase FIR, or
+#: rubato's FFT resampler where that is faster); figures per pair,
+#: including the streaming latency (1-6 ms on the FIR, up to about 30 ms on rubato at
+#: `high`), are in `docs/resampling.md`.
+ResampleQuality = Literal["fast", "medium", "high"]
+
+#: What `SpeechVADNode` emits.
+SpeechVadEmit = Literal["segments", "speech", "events", "probabilities"]
+
+#: Which network gives the speech probabilities.
+SpeechVadEngine = Literal["earshot", "silero"]
+
+#: What `VADNode` emits.
+VadEmit = Literal["segments", "speech", "events"]
+
+
+class AudioResampleNode(BuiltinNode[Audio]):
+    """Converts audio to `target_rate` Hz (any rate pair, any channel count) with a band-limited
+    resampler (polyphase FIR or FFT, whichever is faster for the pair).
+
+    Output length is `ceil(n * target_rate / source_rate)`; the filter delay is compensated, so
+    output lines up with input; the sample format is kept. `quality` "fast", "medium" or "high"
+    (all band-limited) trade latency for passband width and alias rejection (docs/resampling.md).
+
+    Parameters:
+        target_rate (``int``, 8000..=384000 Hz): Output sample rate in Hz, an integer in
+            8000..=384000.
+        quality (``ResampleQuality``, default ``"high"``): "fast", "medium" or "high" (default).
+    """
+
+    node_type = "AudioResampleNode"
+
+    def __init__(self, target_rate: int, quality: ResampleQuality = "high") -> None:
+        self.target_rate = target_rate
+        self.quality = quality
+        self._setup()
+
+
+class BiquadNode(BuiltinNode[Audio]):
+    """One RBJ "Audio EQ Cookbook" biquad section: `filter_type` lowpass, highpass, bandpass,
+    notch, allpass, peaking, lowshelf or highshelf at `freq_hz` with `q`; `gain_db` applies to
+    peaking, lowshelf and highshelf.
+
+    Parameters:
+        filter_type (``BiquadType``): "lowpass", "highpass", "bandpass", "notch", "allpass",
+            "peaking", "lowshelf" or "highshelf".
+        freq_hz (``float``, 1.0..=192000.0 Hz): Centre or corner frequency in Hz, 1.0..=192000.0 and
+            below the input's Nyquist.
+        q (``float``, default ``0.7071067811865476``, 0.01..=100.0): Quality factor, 0.01..=100.0.
+            Default 0.7071.
+        gain_db (``float``, default ``0.0``, -60.0..=60.0 dB): Gain in dB for "peaking", "lowshelf"
+            and "highshelf", -60.0..=60.0. Default 0.
+    """
+
+    node_type = "BiquadNode"
+
+    def __init__(
+        self,
+        filter_type: BiquadType,
+        freq_hz: float,
+        q: float = 0.7071067811865476,
+        gain_db: float = 0.0,
+    ) -> None:
+        self.filter_type = filter_type
+        self.freq_hz = freq_hz
+        self.q = q
+        self.gain_db = gain_db
+        self._setup()
+
+
+class ChannelMixNode(BuiltinNode[Audio]):
+    """Changes the channel count: downmix to mono (`channels=1`, the average of the channels)
+    or up-mix mono to `channels` identical channels. Keeps the sample format.
+
+    Parameters:
+        channels (``int``, 1..=64): Output channel count, 1..=64. 1 averages all input channels; N >
+            1 requires mono input and copies it to every channel.
+    """
+
+    node_type = "ChannelMixNode"
+
+    def __init__(self, channels: int) -> None:
+        self.channels = channels
+        self._setup()
+
+
+class FadeNode(BuiltinNode[Audio]):
+    """Fades in over `fade_in_ms` and out over `fade_out_ms` with `curve` "linear", "sine" or
+    "quadratic"; the fade-out holds back its length of audio and is applied at flush.
+
+    Parameters:
+        fade_in_ms (``int``, default ``0``, 0..=600000): Fade-in length, 0..=600000 ms. Default 0.
+        fade_out_ms (``int``, default ``0``, 0..=600000): Fade-out length, 0..=600000 ms (held back
+            until flush). Default 0.
+        curve (``FadeCurve``, default ``"linear"``): "linear" (default), "sine" or "quadratic".
+    """
+
+    node_type = "FadeNode"
+
+    def __init__(
+        self,
+        fade_in_ms: int = 0,
+        fade_out_ms: int = 0,
+        curve: FadeCurve = "linear",
+    ) -> None:
+        self.fade_in_ms = fade_in_ms
+        self.fade_out_ms = fade_out_ms
+        self.curve = curve
+        self._setup()
+
+
+class FormatConverterNode(BuiltinNode[Audio]):
+    """Converts the sample format ("f32", "i16", "i32", "f64").
+
+    Integer <-> float scales by 2^(bits-1); float -> integer rounds half to even and saturates
+    (never wraps); the same format passes through without a copy. dither="tpdf" adds +-1 LSB
+    triangular noise (seeded by `seed`, reproducible) before rounding float -> integer and
+    i32 -> i16.
+
+    Parameters:
+        target_format (``SampleFormatLike``): Output sample format: "f32", "i16", "i32" or "f64".
+        dither (``Dither``, default ``"none"``): "none" (default) or "tpdf": dither when reducing to
+            an integer format.
+        seed (``int``, default ``0``, >= 0): Seed of the dither noise (any unsigned 64-bit integer).
+            Default 0.
+    """
+
+    node_type = "FormatConverterNode"
+
+    def __init__(
+        self,
+        target_format: SampleFormatLike,
+        dither: Dither = "none",
+        seed: int = 0,
+    ) -> None:
+        self.target_format = format_name(target_format)
+        self._init_params["target_format"] = self.target_format
+        self.dither = dither
+        self.seed = seed
+        self._setup()
+
+
+class GainNode(BuiltinNode[Audio]):
+    """Applies a gain: exactly one of `db`, `linear` or `peak_db`.
+
+    `peak_db` scales the stream so its highest absolute sample is at that level; it needs the
+    whole stream, so the audio is emitted at flush. Computed in f64; integer outputs round and
+    saturate.
+
+    Parameters:
+        db (``float | None``, default ``None``, -120.0..=60.0 dB): Gain in dB, -120.0..=60.0.
+        linear (``float | None``, default ``None``, 0.0..=1000.0): Gain as a factor, 0.0..=1000.0
+            (negative factors are not gains; use a filter).
+        peak_db (``float | None``, default ``None``, -120.0..=0.0 dBFS): Scale so the stream's
+            highest absolute sample is at this level, -120.0..=0.0 dBFS. Holds the stream until
+            flush.
+    """
+
+    node_type = "GainNode"
+
+    def __init__(
+        self,
+        db: float | None = None,
+        linear: float | None = None,
+        peak_db: float | None = None,
+    ) -> None:
+        self.db = db
+        self.linear = linear
+        self.peak_db = peak_db
+        self._setup()
+
+
+class HighPassNode(BuiltinNode[Audio]):
+    """Butterworth high-pass of `order` 1..=8 at `cutoff_hz` (cascaded biquads, f64 state);
+    preset="dc_removal" is 20 Hz, order 2.
+
+    Parameters:
+        cutoff_hz (``float | None``, default ``None``, 1.0..=192000.0 Hz): -3 dB frequency in Hz,
+            1.0..=192000.0 and below the input's Nyquist frequency.
+        order (``int``, default ``2``, 1..=8): Butterworth order, 1..=8 (6 dB/octave each). Default
+            2.
+        preset (``HighPassPreset | None``, default ``None``): "dc_removal": 20 Hz, order 2 (give no
+            cutoff_hz or order with it).
+    """
+
+    node_type = "HighPassNode"
+
+    def __init__(
+        self,
+        cutoff_hz: float | None = None,
+        order: int = 2,
+        preset: HighPassPreset | None = None,
+    ) -> None:
+        self.cutoff_hz = cutoff_hz
+        self.order = order
+        self.preset = preset
+        self._setup()
+
+
+class LoudnessNormalizeNode(BuiltinNode[Audio]):
+    """EBU R128 / ITU-R BS.1770 integrated loudness normalisation to `target_lufs` with a
+    `true_peak_db` ceiling.
+
+    mode="whole" measures the whole stream and emits it at flush (two passes);
+    mode="streaming" follows a gated running estimate, updated every 100 ms, with no latency.
+
+    Parameters:
+        target_lufs (``float``, default ``-23.0``, -70.0..=0.0 LUFS): Integrated loudness to reach,
+            -70.0..=0.0 LUFS. Default -23.0 (EBU R128).
+        true_peak_db (``float``, default ``-1.0``, -30.0..=0.0 dBTP): True-peak ceiling, -30.0..=0.0
+            dBTP. Default -1.0.
+        mode (``LoudnessMode``, default ``"whole"``): "whole" (default, two passes, emits at flush)
+            or "streaming" (running estimate).
+    """
+
+    node_type = "LoudnessNormalizeNode"
+
+    def __init__(
+        self,
+        target_lufs: float = -23.0,
+        true_peak_db: float = -1.0,
+        mode: LoudnessMode = "whole",
+    ) -> None:
+        self.target_lufs = target_lufs
+        self.true_peak_db = true_peak_db
+        self.mode = mode
+        self._setup()
+
+
+class LowPassNode(BuiltinNode[Audio]):
+    """Butterworth low-pass of `order` 1..=8 at `cutoff_hz` (cascaded biquads, f64 state).
+
+    Parameters:
+        cutoff_hz (``float``, 1.0..=192000.0 Hz): -3 dB frequency in Hz, 1.0..=192000.0 and below
+            the input's Nyquist frequency.
+        order (``int``, default ``2``, 1..=8): Butterworth order, 1..=8 (6 dB/octave each). Default
+            2.
+    """
+
+    node_type = "LowPassNode"
+
+    def __init__(self, cutoff_hz: float, order: int = 2) -> None:
+        self.cutoff_hz = cutoff_hz
+        self.order = order
+        self._setup()
+
+
+class MixNode(BuiltinNode[Audio]):
+    """Sums its inputs (connect several nodes to it), aligned by stream position, each scaled
+    by `gains` (dB per upstream node id, default 0).
+
+    Shorter inputs are padded with silence at flush; integer outputs saturate. Inputs must share
+    rate and channel count.
+
+    Parameters:
+        gains (``dict[str, float] | None``, default ``None``): Gain per input in dB (-120.0..=60.0),
+            keyed by upstream node id; inputs not named get 0 dB.
+    """
+
+    node_type = "MixNode"
+
+    def __init__(self, gains: dict[str, float] | None = None) -> None:
+        self.gains = gains
+        self._setup()
+
+
+class PassThroughNode(BuiltinNode[Any]):
+    """Emits its input unchanged, without a copy (so its output is its input's type)."""
+
+    node_type = "PassThroughNode"
+
+    def __init__(self) -> None:
+        self._setup()
+
+
+class SpeechVADNode(BuiltinNode[OutT]):
+    """Neural voice-activity detector (the earshot network, built in).
+
+    Any sample rate (8000..=384000 Hz) and channel count: the node downmixes, resamples to 16 kHz
+    internally and scores each 16 ms frame with a speech probability. A segment opens at a frame
+    `>= threshold`, continues while frames stay `>= end_threshold` (default
+    `max(threshold - 0.15, 0.01)`, at most `threshold`), closes after `min_silence_ms` below it, is
+    reported once its speech spans `min_speech_ms` and is widened by `pad_ms` on both sides. A
+    frame's probability counts only when its energy above 150 Hz is `min_snr_db` above the noise
+    floor (the quietest such energy of the last 2 s), or its voicing (periodicity of the 150-1000
+    Hz band, 0..1) is `min_voicing` above its own lowest value of the last 2 s (speech in noise
+    loud enough to hide its energy; null: energy alone decides). The network hears the input
+    levelled (its decisions depend on the level): quiet speech louder, loud input quieter, by at
+    most `max_gain_db` (0: as it is); a quiet room's noise alone is not boosted. Only the analysis
+    is levelled; emitted audio is the input. Times are in the input's timeline, exact to the
+    sample. NaN/Inf samples are read as 0.
+
+    emit="segments" gives `[{start_ms, end_ms, confidence}]` (confidence: mean speech probability
+    of the segment's frames, padding excluded); "speech" only the speech audio in the input's
+    format; "events" speech_start / speech_end events as soon as each is decided;
+    "probabilities" `{start_ms, end_ms, probability}` per frame.
+
+    engine="silero" scores 32 ms frames with Silero VAD v6 instead, run in Rust with the weights
+    of the installed silero-vad package (`pip install --no-deps silero-vad`; found automatically)
+    or of `model_path` (its silero_vad_op18_ifless.onnx); no ONNX Runtime is needed. Silero
+    separates speech from loud noise itself, so the energy and voicing gate and the levelling are
+    off and `min_snr_db` / `min_voicing` / `max_gain_db` must keep their defaults. The
+    post-processing rules are the same.
+
+    Parameters:
+        threshold (``float``, default ``0.5``, 0.0..=1.0): Speech probability that opens a segment,
+            0.0..=1.0. Default 0.5.
+        end_threshold (``float | None``, default ``None``, 0.0..=1.0): Probability below which a
+            frame counts as silence inside a segment, above 0 and at most threshold. Default (null):
+            `max(threshold - 0.15, 0.01)`, at most threshold.
+        min_speech_ms (``int``, default ``128``, 0..=10000 ms): Shortest speech reported, 0..=10000
+            ms (speech_start comes this late). Default 128.
+        min_silence_ms (``int``, default ``160``, 16..=10000 ms): Silence that ends a segment,
+            16..=10000 ms. Default 160.
+        pad_ms (``int``, default ``32``, 0..=10000 ms): Audio added before and after each segment,
+            0..=min_silence_ms. Default 32.
+        min_snr_db (``float``, default ``2.0``, 0.0..=40.0 dB): How far, in dB, a frame's energy
+            must rise above the noise floor (the quietest frame of the last 2 s) for its probability
+            to count, 0.0..=40.0 (0 disables). Default 2.0.
+        min_voicing (``float | None``, default ``0.25``, 0.05..=1.0): How far a frame's voicing
+            (periodicity of the 150-1000 Hz band, 0..1) must rise above its lowest value of the last
+            2 s for its probability to count even when its energy does not stand out (speech in loud
+            noise), 0.05..=1.0; null: energy alone decides. Default 0.25.
+        emit (``SpeechVadEmit``, default ``"segments"``): "segments" (default), "speech", "events"
+            or "probabilities".
+        engine (``SpeechVadEngine``, default ``"earshot"``): "earshot" (default: built in, 16 ms
+            frames) or "silero" (Silero VAD v6, 32 ms frames; needs `pip install --no-deps
+            silero-vad` or `model_path`).
+        model_path (``str | os.PathLike[str] | None``, default ``None``): engine="silero" only: the
+            Silero model file (the silero-vad package's `silero_vad_op18_ifless.onnx`). Default
+            (null): the `REMOTEMEDIA_SILERO_MODEL` environment variable, else the installed
+            silero-vad package's file.
+        max_gain_db (``float``, default ``30.0``, 0.0..=60.0 dB): The network hears the input
+            levelled: quiet speech louder, loud input quieter, by at most this many dB, 0.0..=60.0
+            (0: as it is). Only the analysis is levelled; emitted audio is the input. Default 30.0.
+    """
+
+    node_type = "SpeechVADNode"
+
+    @overload
+    def __init__(
+        self: SpeechVADNode[list[SpeechSegment]],
+        threshold: float = 0.5,
+        end_threshold: float | None = None,
+        min_speech_ms: int = 128,
+        min_silence_ms: int = 160,
+        pad_ms: int = 32,
+        min_snr_db: float = 2.0,
+        min_voicing: float | None = 0.25,
+        emit: Literal["segments"] = "segments",
+        engine: SpeechVadEngine = "earshot",
+        model_path: str | os.PathLike[str] | None = None,
+        max_gain_db: float = 30.0,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: SpeechVADNode[Audio],
+        threshold: float = 0.5,
+        end_threshold: float | None = None,
+        min_speech_ms: int = 128,
+        min_silence_ms: int = 160,
+        pad_ms: int = 32,
+        min_snr_db: float = 2.0,
+        min_voicing: float | None = 0.25,
+        *,
+        emit: Literal["speech"],
+        engine: SpeechVadEngine = "earshot",
+        model_path: str | os.PathLike[str] | None = None,
+        max_gain_db: float = 30.0,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: SpeechVADNode[list[VadEvent]],
+        threshold: float = 0.5,
+        end_threshold: float | None = None,
+        min_speech_ms: int = 128,
+        min_silence_ms: int = 160,
+        pad_ms: int = 32,
+        min_snr_db: float = 2.0,
+        min_voicing: float | None = 0.25,
+        *,
+        emit: Literal["events"],
+        engine: SpeechVadEngine = "earshot",
+        model_path: str | os.PathLike[str] | None = None,
+        max_gain_db: float = 30.0,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: SpeechVADNode[list[SpeechFrame]],
+        threshold: float = 0.5,
+        end_threshold: float | None = None,
+        min_speech_ms: int = 128,
+        min_silence_ms: int = 160,
+        pad_ms: int = 32,
+        min_snr_db: float = 2.0,
+        min_voicing: float | None = 0.25,
+        *,
+        emit: Literal["probabilities"],
+        engine: SpeechVadEngine = "earshot",
+        model_path: str | os.PathLike[str] | None = None,
+        max_gain_db: float = 30.0,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: SpeechVADNode[Any],
+        threshold: float = 0.5,
+        end_threshold: float | None = None,
+        min_speech_ms: int = 128,
+        min_silence_ms: int = 160,
+        pad_ms: int = 32,
+        min_snr_db: float = 2.0,
+        min_voicing: float | None = 0.25,
+        emit: str = "segments",
+        engine: SpeechVadEngine = "earshot",
+        model_path: str | os.PathLike[str] | None = None,
+        max_gain_db: float = 30.0,
+    ) -> None: ...
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        end_threshold: float | None = None,
+        min_speech_ms: int = 128,
+        min_silence_ms: int = 160,
+        pad_ms: int = 32,
+        min_snr_db: float = 2.0,
+        min_voicing: float | None = 0.25,
+        emit: str = "segments",
+        engine: SpeechVadEngine = "earshot",
+        model_path: str | os.PathLike[str] | None = None,
+        max_gain_db: float = 30.0,
+    ) -> None:
+        self.threshold = threshold
+        self.end_threshold = end_threshold
+        self.min_speech_ms = min_speech_ms
+        self.min_silence_ms = min_silence_ms
+        self.pad_ms = pad_ms
+        self.min_snr_db = min_snr_db
+        self.min_voicing = min_voicing
+        self.emit = emit
+        self.engine = engine
+        self.model_path = model_path
+        self.max_gain_db = max_gain_db
+        self._setup()
+
+
+class TrimSilenceNode(BuiltinNode[Audio]):
+    """Removes leading and trailing audio quieter than `threshold_db` dBFS, keeping `pad_ms`
+    around the sound; trailing quiet audio is held until sound resumes or flush.
+
+    Parameters:
+        threshold_db (``float``, default ``-60.0``, -120.0..=0.0 dBFS): Level above which a sample
+            counts as sound, -120.0..=0.0 dBFS. Default -60.0.
+        pad_ms (``int``, default ``0``, 0..=10000 ms): Silence kept before the first and after the
+            last loud frame, 0..=10000 ms. Default 0.
+    """
+
+    node_type = "TrimSilenceNode"
+
+    def __init__(self, threshold_db: float = -60.0, pad_ms: int = 0) -> None:
+        self.threshold_db = threshold_db
+        self.pad_ms = pad_ms
+        self._setup()
+
+
+class VADNode(BuiltinNode[OutT]):
+    """Energy voice-activity detector.
+
+    Frames of `frame_length_ms` whose RMS level exceeds `threshold` dBFS are speech;
+    `hangover_ms` keeps counting speech for that long after the last loud frame.
+    emit="segments" gives the speech segments `[{start_ms, end_ms, energy_db}]`; emit="speech"
+    only the speech audio; emit="events" speech_start / speech_end events as soon as each is
+    decided (for streams).
+
+    Parameters:
+        threshold (``float``, default ``-30.0``, -120.0..=0.0 dBFS): Speech threshold in dBFS, a
+            finite number in -120.0..=0.0. Default -30.0.
+        frame_length_ms (``int``, default ``30``, 1..=1000 ms): Analysis frame length in
+            milliseconds, 1..=1000. Default 30.
+        emit (``VadEmit``, default ``"segments"``): "segments" (default), "speech" or "events".
+        hangover_ms (``int``, default ``0``, 0..=10000 ms): Time after the last loud frame that
+            still counts as speech, 0..=10000 ms. Default 0.
+    """
+
+    node_type = "VADNode"
+
+    @overload
+    def __init__(
+        self: VADNode[list[Segment]],
+        threshold: float = -30.0,
+        frame_length_ms: int = 30,
+        emit: Literal["segments"] = "segments",
+        hangover_ms: int = 0,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: VADNode[Audio],
+        threshold: float = -30.0,
+        frame_length_ms: int = 30,
+        *,
+        emit: Literal["speech"],
+        hangover_ms: int = 0,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: VADNode[list[VadEvent]],
+        threshold: float = -30.0,
+        frame_length_ms: int = 30,
+        *,
+        emit: Literal["events"],
+        hangover_ms: int = 0,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: VADNode[Any],
+        threshold: float = -30.0,
+        frame_length_ms: int = 30,
+        emit: str = "segments",
+        hangover_ms: int = 0,
+    ) -> None: ...
+    def __init__(
+        self,
+        threshold: float = -30.0,
+        frame_length_ms: int = 30,
+        emit: str = "segments",
+        hangover_ms: int = 0,
+    ) -> None:
+        self.threshold = threshold
+        self.frame_length_ms = frame_length_ms
+        self.emit = emit
+        self.hangover_ms = hangover_ms
+        self._setup()
