@@ -41,6 +41,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod executor;

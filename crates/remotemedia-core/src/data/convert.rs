@@ -57,7 +57,7 @@ fn i16_to_f32_uninit(src: &[i16], dst: &mut [MaybeUninit<f32>]) {
     let (s0, s1) = src.split_at(head);
     i16_to_f32_kernel(s0, d0);
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if crate::cpu::has_avx2() {
         // SAFETY: AVX2 is available on this CPU.
         return unsafe { i16_to_f32_avx2(s1, d1) };
     }
@@ -106,7 +106,7 @@ pub fn f32_to_i16(src: &[f32]) -> Vec<i16> {
 pub fn f32_to_i16_into(src: &[f32], dst: &mut [i16]) {
     assert_eq!(src.len(), dst.len(), "f32_to_i16_into: length mismatch");
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if crate::cpu::has_avx2() {
         // SAFETY: AVX2 is available on this CPU.
         return unsafe { f32_to_i16_avx2(src, dst) };
     }

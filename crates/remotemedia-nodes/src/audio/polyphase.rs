@@ -386,20 +386,9 @@ impl PolySample for f64 {
     }
 }
 
-/// Which f32 dot kernel this process uses (decided once, so output never changes mid-run).
+/// Which f32 dot kernel this process uses (the CPU's features do not change mid-run).
 fn use_avx2() -> bool {
-    static AVX2: OnceLock<bool> = OnceLock::new();
-    *AVX2.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
-    })
+    remotemedia_core::cpu::has_avx2_fma()
 }
 
 /// f32 dot product; both slices have the same length, a multiple of 8 (the tap count is

@@ -354,7 +354,7 @@ impl Silero {
         }
         self.context.copy_from_slice(&window[WINDOW - CONTEXT..]);
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if remotemedia_core::cpu::has_avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
             return unsafe { forward_avx2(&self.weights, &x, &mut self.h, &mut self.c) };
         }

@@ -464,7 +464,7 @@ impl Floor {
 /// (0 for silence; at most 1).
 fn voicing(hist: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if remotemedia_core::cpu::has_avx2() {
         // SAFETY: the CPU has AVX2 (checked at run time).
         return unsafe { voicing_avx2(hist) };
     }

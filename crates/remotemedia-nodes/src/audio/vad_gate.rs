@@ -98,7 +98,7 @@ impl Dither {
     /// [-1, 1].
     pub(crate) fn frame(&mut self, frame: &mut [f32; FRAME]) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if remotemedia_core::cpu::has_avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
             return unsafe { self.frame_avx2(frame) };
         }
@@ -205,7 +205,7 @@ impl GateFilters {
     ) -> f64 {
         dither.frame(frame);
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if remotemedia_core::cpu::has_avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
             return unsafe { self.frame_avx2(frame, voice) };
         }

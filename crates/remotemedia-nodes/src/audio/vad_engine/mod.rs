@@ -215,7 +215,7 @@ impl Engine {
     ) -> f32 {
         #[cfg(target_arch = "x86_64")]
         // std caches the detection: one relaxed load per frame.
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if remotemedia_core::cpu::has_avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
             return unsafe { self.predict_avx2(frame, gain) };
         }
@@ -883,7 +883,7 @@ mod tests {
             }
             let ours = mel_bands(&power);
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if remotemedia_core::cpu::has_avx2() {
                 // SAFETY: the CPU has AVX2.
                 let gathered = unsafe { mel_bands_avx2(&power) };
                 assert_eq!(gathered.map(f32::to_bits), ours.map(f32::to_bits));

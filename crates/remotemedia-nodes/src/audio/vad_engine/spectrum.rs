@@ -245,7 +245,7 @@ mod tests {
             let got = ours::<false>(&mut spec, &x, scale);
             assert_eq!(got, want, "portable, seed {seed}");
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if remotemedia_core::cpu::has_avx2() {
                 let got = ours::<true>(&mut spec, &x, scale);
                 assert_eq!(got, want, "avx2, seed {seed}");
             }
