@@ -18,7 +18,14 @@ import remotemedia
 from remotemedia import _native
 from remotemedia.nodes.builtin import BUILTIN_TYPES
 
-INFOS = {i["node_type"]: i for i in json.loads(_native.node_types_json()) if i["runtime"] == "rust"}
+#: Built-in types whose Python class is written by hand: RemotePipelineNode (defined by the
+#: gRPC crate) takes a Pipeline object as well as a manifest dict.
+HAND_WRITTEN = {"RemotePipelineNode"}
+INFOS = {
+    i["node_type"]: i
+    for i in json.loads(_native.node_types_json())
+    if i["runtime"] == "rust" and i["node_type"] not in HAND_WRITTEN
+}
 
 
 def _expected_annotation(node: str, name: str, schema: dict[str, Any]) -> str:

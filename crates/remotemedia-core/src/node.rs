@@ -121,6 +121,46 @@ pub fn data_samples(data: &Data) -> u64 {
     }
 }
 
+/// The prologue of an audio node that keeps stream state, written once: the chunk is one audio
+/// input ([`expect_audio`]), at a supported rate ([`check_input_rate`]), with the rate and
+/// channel count of the stream's first chunk ([`check_stream_shape`]). A node holds one,
+/// calls [`accept`](Self::accept) on every chunk and [`reset`](Self::reset) when its stream
+/// ends.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StreamShape(Option<(u32, u16)>);
+
+impl StreamShape {
+    /// Runs the checks on `input` and returns its audio; the first chunk sets the shape.
+    pub fn accept<'a>(
+        &mut self,
+        node_type: &str,
+        input: &'a Data,
+    ) -> Result<&'a AudioBuffer, NodeError> {
+        let audio = audio_input(node_type, input)?;
+        check_stream_shape(node_type, self.0, audio)?;
+        self.0
+            .get_or_insert((audio.sample_rate(), audio.channels()));
+        Ok(audio)
+    }
+
+    /// The stream's (rate, channels), once its first chunk arrived.
+    pub fn get(&self) -> Option<(u32, u16)> {
+        self.0
+    }
+
+    /// Forgets the stream (the next chunk starts a new one).
+    pub fn reset(&mut self) {
+        self.0 = None;
+    }
+}
+
+/// The prologue of an audio node without stream state: one audio input at a supported rate.
+pub fn audio_input<'a>(node_type: &str, input: &'a Data) -> Result<&'a AudioBuffer, NodeError> {
+    let audio = expect_audio(node_type, input)?;
+    check_input_rate(node_type, audio.sample_rate())?;
+    Ok(audio)
+}
+
 /// Takes the single audio input of a native node, or explains what it got instead.
 pub fn expect_audio<'a>(node_type: &str, input: &'a Data) -> Result<&'a AudioBuffer, NodeError> {
     match input {

@@ -573,6 +573,14 @@ fn params_table(info: &NodeInfo) -> String {
     s
 }
 
+/// A default as a person reads it: at most four decimals (0.7071067811865476 -> 0.7071).
+fn short_number(d: &str) -> String {
+    match d.parse::<f64>() {
+        Ok(x) if d.contains('.') => format!("{}", (x * 1e4).round() / 1e4),
+        _ => d.to_string(),
+    }
+}
+
 fn readme_table(infos: &[NodeInfo]) -> String {
     let mut s = String::from("| node | what it does | parameters (default) |\n|---|---|---|\n");
     for info in infos {
@@ -582,7 +590,8 @@ fn readme_table(infos: &[NodeInfo]) -> String {
             .iter()
             .map(|p| match p.default.as_deref() {
                 None => format!("`{}`", p.name),
-                Some(d) => format!("`{}` ({})", p.name, d.trim_matches('"')),
+                Some("None") => format!("`{}` (optional)", p.name),
+                Some(d) => format!("`{}` ({})", p.name, short_number(d).trim_matches('"')),
             })
             .collect();
         let ps = if ps.is_empty() {

@@ -20,7 +20,7 @@ use std::f64::consts::PI;
 use super::dsp::{from_f64, to_f64};
 use remotemedia_core::data::Data;
 use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{check_input_rate, check_stream_shape, expect_audio, Node};
+use remotemedia_core::node::{Node, StreamShape};
 use remotemedia_core::registry::{NodeDef, NodeParams, ParamIssue};
 
 /// One normalised biquad section (`a0 = 1`).
@@ -209,7 +209,7 @@ impl Cascade {
 /// The streaming part shared by the three filter nodes: design on the first chunk, then run.
 #[derive(Debug, Default)]
 struct FilterStream {
-    shape: Option<(u32, u16)>,
+    shape: StreamShape,
     cascade: Option<Cascade>,
 }
 
@@ -220,13 +220,10 @@ impl FilterStream {
         input: &Data,
         design: impl FnOnce(u32) -> Result<Vec<Section>, NodeError>,
     ) -> Result<Option<Data>, NodeError> {
-        let audio = expect_audio(name, input)?;
-        check_input_rate(name, audio.sample_rate())?;
-        check_stream_shape(name, self.shape, audio)?;
+        let audio = self.shape.accept(name, input)?;
         if self.cascade.is_none() {
             let sections = design(audio.sample_rate())?;
             self.cascade = Some(Cascade::new(sections, audio.channels() as usize));
-            self.shape = Some((audio.sample_rate(), audio.channels()));
         }
         let mut v = to_f64(audio.samples());
         self.cascade.as_mut().expect("designed").run(&mut v);
@@ -234,7 +231,7 @@ impl FilterStream {
     }
 
     fn reset(&mut self) {
-        self.shape = None;
+        self.shape.reset();
         self.cascade = None;
     }
 }

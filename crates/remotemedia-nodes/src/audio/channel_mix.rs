@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use remotemedia_core::data::{try_vec, AudioBuffer, Data, Samples, MAX_CHANNELS};
 use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{check_input_rate, expect_audio, Node};
+use remotemedia_core::node::{audio_input, Node};
 use remotemedia_core::registry::{NodeDef, NodeParams};
 
 /// Parameters of `ChannelMixNode`.
@@ -118,8 +118,7 @@ impl Node for ChannelMixNode {
     }
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
-        let audio = expect_audio("ChannelMixNode", &input)?;
-        check_input_rate("ChannelMixNode", audio.sample_rate())?;
+        let audio = audio_input(Self::NAME, &input)?;
         let from = audio.channels();
         let to = self.channels;
         if from == to {

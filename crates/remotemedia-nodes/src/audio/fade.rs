@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::dsp::{append, from_f64, to_f64};
 use remotemedia_core::data::{AudioBuffer, Data};
 use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{check_input_rate, check_stream_shape, expect_audio, Node};
+use remotemedia_core::node::{Node, StreamShape};
 use remotemedia_core::registry::{NodeDef, NodeParams, ParamIssue};
 
 /// Shape of a fade, as gain over `t` in [0, 1] (0 silent, 1 full level).
@@ -82,7 +82,7 @@ impl NodeParams for FadeParams {
 #[derive(Debug)]
 pub struct FadeNode {
     params: FadeParams,
-    shape: Option<(u32, u16)>,
+    shape: StreamShape,
     n_in: usize,
     n_out: usize,
     /// Stream index of the first frame of `held`.
@@ -95,7 +95,7 @@ impl FadeNode {
     pub fn new(params: FadeParams) -> Self {
         Self {
             params,
-            shape: None,
+            shape: StreamShape::default(),
             n_in: 0,
             n_out: 0,
             position: 0,
@@ -104,7 +104,7 @@ impl FadeNode {
     }
 
     fn reset(&mut self) {
-        self.shape = None;
+        self.shape.reset();
         self.position = 0;
         self.held = None;
     }
@@ -162,11 +162,9 @@ impl Node for FadeNode {
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         const NAME: &str = "FadeNode";
-        let audio = expect_audio(NAME, &input)?;
-        check_input_rate(NAME, audio.sample_rate())?;
-        check_stream_shape(NAME, self.shape, audio)?;
-        if self.shape.is_none() {
-            self.shape = Some((audio.sample_rate(), audio.channels()));
+        let first = self.shape.get().is_none();
+        let audio = self.shape.accept(NAME, &input)?;
+        if first {
             self.n_in = frames_of(audio.sample_rate(), self.params.fade_in_ms);
             self.n_out = frames_of(audio.sample_rate(), self.params.fade_out_ms);
         }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use remotemedia_core::data::{AudioBuffer, Data, SampleFormat, Samples};
 use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{check_input_rate, expect_audio, Node};
+use remotemedia_core::node::{audio_input, Node};
 use remotemedia_core::registry::{NodeDef, NodeParams};
 
 /// Dither added before quantising to an integer format.
@@ -182,8 +182,7 @@ impl Node for FormatConverterNode {
     }
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
-        let audio = expect_audio("FormatConverterNode", &input)?;
-        check_input_rate("FormatConverterNode", audio.sample_rate())?;
+        let audio = audio_input(Self::NAME, &input)?;
         if self.dither == Dither::Tpdf {
             if let Some(samples) = convert_dithered(audio, self.target, &mut self.rng) {
                 let out = AudioBuffer::new(samples, audio.sample_rate(), audio.channels())

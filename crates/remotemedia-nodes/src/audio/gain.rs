@@ -16,9 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::dsp::{db_to_gain, map_f64, Held};
 use remotemedia_core::data::{AudioBuffer, Data, Samples};
 use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{
-    check_input_rate, check_stream_shape, data_bytes, data_samples, expect_audio, Node,
-};
+use remotemedia_core::node::{data_bytes, data_samples, Node, StreamShape};
 use remotemedia_core::registry::{NodeDef, NodeParams, ParamIssue};
 
 /// Parameters of `GainNode`: exactly one of `db`, `linear`, `peak_db`.
@@ -86,7 +84,7 @@ pub(crate) fn peak(samples: &Samples) -> f64 {
 #[derive(Debug)]
 pub struct GainNode {
     params: GainParams,
-    shape: Option<(u32, u16)>,
+    shape: StreamShape,
     held: Held,
 }
 
@@ -95,7 +93,7 @@ impl GainNode {
     pub fn new(params: GainParams) -> Self {
         Self {
             params,
-            shape: None,
+            shape: StreamShape::default(),
             held: Held::default(),
         }
     }
@@ -118,16 +116,13 @@ impl NodeDef for GainNode {
 #[async_trait]
 impl Node for GainNode {
     async fn start(&mut self) -> Result<(), NodeError> {
-        self.shape = None;
+        self.shape.reset();
         self.held = Held::default();
         Ok(())
     }
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
-        let audio = expect_audio("GainNode", &input)?;
-        check_input_rate("GainNode", audio.sample_rate())?;
-        check_stream_shape("GainNode", self.shape, audio)?;
-        self.shape = Some((audio.sample_rate(), audio.channels()));
+        let audio = self.shape.accept("GainNode", &input)?;
         if self.params.peak_db.is_some() {
             self.held.push("GainNode", audio)?;
             return Ok(None);
@@ -157,7 +152,7 @@ impl Node for GainNode {
     }
 
     async fn flush(&mut self) -> Result<Option<Data>, NodeError> {
-        self.shape = None;
+        self.shape.reset();
         let (Some(target), Some(held)) = (self.params.peak_db, self.held.take()) else {
             return Ok(None);
         };

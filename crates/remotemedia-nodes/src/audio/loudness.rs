@@ -36,9 +36,7 @@ use super::gain::scale;
 use super::resample::{ResampleQuality, StreamResampler};
 use remotemedia_core::data::{AudioBuffer, Data};
 use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{
-    check_input_rate, check_stream_shape, data_bytes, data_samples, expect_audio, Node,
-};
+use remotemedia_core::node::{data_bytes, data_samples, Node, StreamShape};
 use remotemedia_core::registry::{NodeDef, NodeParams, ParamIssue};
 
 /// How `LoudnessNormalizeNode` measures.
@@ -257,7 +255,7 @@ struct Running {
 /// Normalises loudness (see module docs).
 pub struct LoudnessNormalizeNode {
     params: LoudnessParams,
-    shape: Option<(u32, u16)>,
+    shape: StreamShape,
     held: Held,
     running: Option<Running>,
 }
@@ -275,7 +273,7 @@ impl LoudnessNormalizeNode {
     pub fn new(params: LoudnessParams) -> Self {
         Self {
             params,
-            shape: None,
+            shape: StreamShape::default(),
             held: Held::default(),
             running: None,
         }
@@ -339,7 +337,7 @@ impl NodeDef for LoudnessNormalizeNode {
 #[async_trait]
 impl Node for LoudnessNormalizeNode {
     async fn start(&mut self) -> Result<(), NodeError> {
-        self.shape = None;
+        self.shape.reset();
         self.held = Held::default();
         self.running = None;
         Ok(())
@@ -347,10 +345,7 @@ impl Node for LoudnessNormalizeNode {
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         const NAME: &str = "LoudnessNormalizeNode";
-        let audio = expect_audio(NAME, &input)?;
-        check_input_rate(NAME, audio.sample_rate())?;
-        check_stream_shape(NAME, self.shape, audio)?;
-        self.shape = Some((audio.sample_rate(), audio.channels()));
+        let audio = self.shape.accept(NAME, &input)?;
         match self.params.mode {
             LoudnessMode::Whole => {
                 self.held.push(NAME, audio)?;
@@ -379,7 +374,7 @@ impl Node for LoudnessNormalizeNode {
     }
 
     async fn flush(&mut self) -> Result<Option<Data>, NodeError> {
-        self.shape = None;
+        self.shape.reset();
         self.running = None;
         let Some(first) = self.held.parts().first() else {
             return Ok(None);

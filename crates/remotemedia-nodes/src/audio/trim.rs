@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::dsp::{append, db_to_gain, Held};
 use remotemedia_core::data::{AudioBuffer, Data, Samples};
 use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{check_input_rate, check_stream_shape, expect_audio, Node};
+use remotemedia_core::node::{Node, StreamShape};
 use remotemedia_core::registry::{NodeDef, NodeParams, ParamIssue};
 
 fn default_threshold_db() -> f64 {
@@ -80,7 +80,7 @@ fn find_loud(audio: &AudioBuffer, from: usize, threshold: f64, last: bool) -> Op
 #[derive(Debug)]
 pub struct TrimSilenceNode {
     params: TrimSilenceParams,
-    shape: Option<(u32, u16)>,
+    shape: StreamShape,
     pad: usize,
     started: bool,
     /// Before the first loud frame: the last `pad` frames of leading silence.
@@ -94,7 +94,7 @@ impl TrimSilenceNode {
     pub fn new(params: TrimSilenceParams) -> Self {
         Self {
             params,
-            shape: None,
+            shape: StreamShape::default(),
             pad: 0,
             started: false,
             lead: None,
@@ -103,7 +103,7 @@ impl TrimSilenceNode {
     }
 
     fn reset(&mut self) {
-        self.shape = None;
+        self.shape.reset();
         self.started = false;
         self.lead = None;
         self.quiet = Held::default();
@@ -154,11 +154,9 @@ impl Node for TrimSilenceNode {
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         const NAME: &str = "TrimSilenceNode";
-        let audio = expect_audio(NAME, &input)?;
-        check_input_rate(NAME, audio.sample_rate())?;
-        check_stream_shape(NAME, self.shape, audio)?;
-        if self.shape.is_none() {
-            self.shape = Some((audio.sample_rate(), audio.channels()));
+        let first = self.shape.get().is_none();
+        let audio = self.shape.accept(NAME, &input)?;
+        if first {
             self.pad =
                 (audio.sample_rate() as u64 * self.params.pad_ms as u64).div_ceil(1000) as usize;
         }

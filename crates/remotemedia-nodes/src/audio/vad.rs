@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use remotemedia_core::data::{AudioBuffer, Data, Samples, Segment};
 use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{check_input_rate, check_stream_shape, expect_audio, Node};
+use remotemedia_core::node::{audio_input, check_stream_shape, Node};
 use remotemedia_core::registry::{NodeDef, NodeParams, Output, Outputs};
 use serde_json::{json, Value};
 
@@ -299,10 +299,9 @@ impl Node for VadNode {
     }
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
-        let audio = expect_audio("VADNode", &input)?;
-        check_input_rate("VADNode", audio.sample_rate())?;
+        let audio = audio_input(Self::NAME, &input)?;
         check_stream_shape(
-            "VADNode",
+            Self::NAME,
             self.stream.as_ref().map(|s| (s.rate, s.channels)),
             audio,
         )?;
