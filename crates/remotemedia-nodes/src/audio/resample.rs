@@ -26,7 +26,7 @@ use remotemedia_core::error::NodeError;
 use remotemedia_core::node::{check_input_rate, check_stream_shape, expect_audio, Node};
 use remotemedia_core::registry::{NodeDef, NodeParams};
 
-use super::polyphase;
+mod polyphase;
 
 /// Speed/quality trade-off. Each pair runs on the faster of two engines (a polyphase FIR, or
 /// rubato's FFT resampler where that is faster); figures per pair,
