@@ -8,7 +8,6 @@ mod format;
 mod gain;
 mod loudness;
 mod mix;
-mod polyphase;
 mod resample;
 mod silero;
 mod speech_vad;
