@@ -9,7 +9,7 @@ use remotemedia_core::data::{
     convert, try_vec, AudioBuffer, Data, SampleFormat, Samples, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE,
 };
 use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{check_input_rate, check_stream_shape, expect_audio, Node};
+use remotemedia_core::node::{audio_input, check_stream_shape, Node};
 use remotemedia_core::registry::{NodeDef, NodeParams};
 
 mod fft;
@@ -236,15 +236,14 @@ impl Node for ResampleNode {
     }
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
-        let audio = expect_audio("AudioResampleNode", &input)?;
-        check_input_rate("AudioResampleNode", audio.sample_rate())?;
+        let audio = audio_input(Self::NAME, &input)?;
         if audio.sample_rate() != self.params.target_rate {
             // Before any state changes, so a refused chunk leaves the stream as it was.
             check_resampleable(audio.samples())?;
         }
         let shape = self.stream.as_ref().map(|s| (s.rate_in, s.channels));
         if self.active {
-            check_stream_shape("AudioResampleNode", shape, audio)?;
+            check_stream_shape(Self::NAME, shape, audio)?;
             let format = self.stream.as_ref().map(|s| s.format);
             if format != Some(audio.format()) {
                 return Err(NodeError::invalid_input(format!(
