@@ -13,7 +13,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Generic, cast
 
-from remotemedia import _input, _native
+from remotemedia import _native
 from remotemedia._types import (
     CircuitBreaker,
     CircuitBreakerDict,
@@ -345,11 +345,11 @@ class Pipeline(Generic[OutT]):
         """
         if remote is not None:
             if dtype is not None:
-                data, _ = _input.prepare(data, sample_rate, dtype)
+                data, _ = _native.prepare(data, sample_rate, dtype)
             result: OutT = client_for(remote, token).run(self, data, sample_rate, timeout)
             return result
         pipeline = self._pipeline()
-        data, rate = _input.prepare(data, sample_rate, dtype)
+        data, rate = _native.prepare(data, sample_rate, dtype)
         outputs = pipeline.run(data, rate)
         if not outputs:
             warnings.warn(

@@ -7,7 +7,7 @@ import os
 import threading
 from typing import Any, Protocol
 
-from remotemedia import _input, _native
+from remotemedia import _native
 from remotemedia.errors import RemoteError
 from remotemedia.streaming import Session
 
@@ -58,7 +58,7 @@ class RemoteClient:
         timeout: float | None = None,
     ) -> Any:
         """Like :meth:`Pipeline.run`, on the server."""
-        data, rate = _input.prepare(data, sample_rate)
+        data, rate = _native.prepare(data, sample_rate)
         outputs = self.execute(pipeline.serialize(indent=None), data, rate, timeout)
         return next(iter(outputs.values())) if len(outputs) == 1 else outputs
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol
 
 import numpy as np
 
-from remotemedia import _input
+from remotemedia import _native
 from remotemedia._types import RunMetrics
 from remotemedia.errors import RemoteMediaError
 from remotemedia.nodes.base import OutT
@@ -110,7 +110,7 @@ class Session(Generic[OutT]):
         background: bool = False,
         on_done: Callable[[], None] | None = None,
     ) -> None:
-        sample_rate = _input.sample_rate_of(sample_rate)
+        sample_rate = _native.sample_rate_of(sample_rate)
         if not 1 <= channels <= 64:
             raise ValueError(f"channels must be in 1..=64, got {channels}")
         if max_pending < 1:
@@ -132,7 +132,7 @@ class Session(Generic[OutT]):
         foreground = None if background else getattr(backend, "foreground", None)
         if foreground is not None:
             # The hot path of a foreground stream (every chunk) in native code: the runtime
-            # checks the chunk (the messages of prepare_chunk), runs it and appends its
+            # checks the chunk (the code of prepare_chunk), runs it and appends its
             # outputs, with no Python frame in between. It stands in for `send` until the
             # stream fails or ends, or a listener is added (see `_leave_fast_path`).
             foreground(
@@ -258,13 +258,13 @@ class Session(Generic[OutT]):
         any earlier error of the stream is raised again, so each error names what is wrong
         with the chunk at hand."""
         if self._error is not None or self._closing:
-            _input.prepare_chunk(chunk, self.sample_rate, self.channels, own=False)
+            _native.prepare_chunk(chunk, self.sample_rate, self.channels, own=False)
             self._check()
             raise RemoteMediaError("the session is closed; open a new one with Pipeline.stream()")
         if not self._background:
             # A foreground stream with listeners, or a backend without the native `send`:
             # the runtime checks the chunk against the session's rate and channels (the
-            # messages of prepare_chunk) and runs it. (A foreground stream ends only through
+            # code of prepare_chunk) and runs it. (A foreground stream ends only through
             # an error or close/abort, which the check above catches.)
             try:
                 items = self._backend.push(chunk, self.sample_rate, self.channels)
@@ -282,7 +282,7 @@ class Session(Generic[OutT]):
                 return
             self._finalize()
             raise self._error  # type: ignore[misc]
-        chunk = _input.prepare_chunk(chunk, self.sample_rate, self.channels, own=True)
+        chunk = _native.prepare_chunk(chunk, self.sample_rate, self.channels, own=True)
         self._submit(chunk, timeout)
         self._check()
 
@@ -292,7 +292,7 @@ class Session(Generic[OutT]):
         if not self._background:
             self.send(chunk)
             return True
-        chunk = _input.prepare_chunk(chunk, self.sample_rate, self.channels, own=True)
+        chunk = _native.prepare_chunk(chunk, self.sample_rate, self.channels, own=True)
         self._check()
         if self._closing:
             raise RemoteMediaError("the session is closed; open a new one")

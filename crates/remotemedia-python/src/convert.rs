@@ -17,8 +17,10 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyCapsule, PyDict, PyList, PyType};
 use remotemedia_core::data::{
-    AudioBuffer, Data, HostObject, SampleBuf, Samples, Segment, MAX_CHANNELS,
+    AudioBuffer, Data, HostObject, SampleBuf, SampleFormat, Samples, Segment, MAX_CHANNELS,
 };
+
+use crate::input::sample_format;
 
 /// Keeps a Python object (a numpy array, or any value) alive from Rust.
 pub struct PyOwner(pub Py<PyAny>);
@@ -35,7 +37,6 @@ static SEGMENT_CLS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static EVENTS_FN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static JSON_DEFAULT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static JSON: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static NUMPY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 fn types_attr<'py>(
     py: Python<'py>,
@@ -168,17 +169,15 @@ pub fn audio_from_array(obj: &Bound<'_, PyAny>, sample_rate: u32) -> PyResult<Au
     // One look at the dtype (kind, size, byte order) instead of trying each typed cast: a
     // failed cast costs about 0.4 us, which was most of a small call's overhead.
     let dtype = untyped.dtype();
-    let native = dtype.is_native_byteorder() != Some(false);
-    // SAFETY (each arm): the dtype was just checked to be exactly `T` in native byte order.
-    let samples = match (native, dtype.kind(), dtype.itemsize()) {
-        (true, b'f', 4) => Samples::F32(borrow_typed(unsafe { obj.cast_unchecked() }, len)),
-        (true, b'f', 8) => Samples::F64(borrow_typed(unsafe { obj.cast_unchecked() }, len)),
-        (true, b'i', 2) => Samples::I16(borrow_typed(unsafe { obj.cast_unchecked() }, len)),
-        (true, b'i', 4) => Samples::I32(borrow_typed(unsafe { obj.cast_unchecked() }, len)),
-        _ => {
+    // SAFETY (each arm): `sample_format` says the dtype is exactly `T` in native byte order.
+    let samples = match sample_format(&dtype) {
+        Some(SampleFormat::F32) => Samples::F32(borrow_typed(unsafe { obj.cast_unchecked() }, len)),
+        Some(SampleFormat::F64) => Samples::F64(borrow_typed(unsafe { obj.cast_unchecked() }, len)),
+        Some(SampleFormat::I16) => Samples::I16(borrow_typed(unsafe { obj.cast_unchecked() }, len)),
+        Some(SampleFormat::I32) => Samples::I32(borrow_typed(unsafe { obj.cast_unchecked() }, len)),
+        None => {
             return Err(PyTypeError::new_err(format!(
-                "audio dtype {} is not supported; use float32, float64, int16 or int32 (native byte order)",
-                untyped.dtype()
+                "audio dtype {dtype} is not supported; use float32, float64, int16 or int32 (native byte order)"
             )))
         }
     };
@@ -243,72 +242,8 @@ pub fn data_from_py(obj: &Bound<'_, PyAny>, default_rate: Option<u32>) -> PyResu
     ))))
 }
 
-/// One chunk of a stream opened at `sample_rate` with `channels`: the checks of
-/// `remotemedia._input.prepare_chunk` (same messages), done here so a foreground `send` costs
-/// no Python-level inspection. Non-contiguous arrays are copied once by numpy; everything else
-/// is borrowed.
-pub fn stream_chunk(obj: &Bound<'_, PyAny>, sample_rate: u32, channels: usize) -> PyResult<Data> {
-    let py = obj.py();
-    let Ok(untyped) = obj.cast::<PyUntypedArray>() else {
-        let name = obj
-            .get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_default();
-        return Err(PyTypeError::new_err(format!(
-            "send() takes a numpy array of audio, got {name}"
-        )));
-    };
-    if let Some(rate) = audio_rate(obj)? {
-        if rate != sample_rate {
-            return Err(PyValueError::new_err(format!(
-                "chunk is {rate} Hz but the session was opened at {sample_rate} Hz"
-            )));
-        }
-    }
-    let shape = untyped.shape();
-    let have = match shape {
-        [_] => 1,
-        [_, ch] => *ch,
-        _ => usize::MAX,
-    };
-    if have != channels {
-        let shape = obj.getattr(intern!(py, "shape"))?.repr()?;
-        return Err(PyValueError::new_err(format!(
-            "chunk has shape {shape} but the session has {channels} channel(s); \
-             chunks are (frames,) for mono or (frames, channels)"
-        )));
-    }
-    let dtype = untyped.dtype();
-    let supported = matches!(
-        (dtype.kind(), dtype.itemsize()),
-        (b'f', 4 | 8) | (b'i', 2 | 4)
-    );
-    if !supported || dtype.is_native_byteorder() == Some(false) {
-        return Err(PyTypeError::new_err(format!(
-            "audio dtype {dtype} is not supported; use float32, float64, int16 or int32 \
-             (e.g. audio.astype(np.float32))"
-        )));
-    }
-    let audio = if untyped.is_c_contiguous() {
-        audio_from_array(obj, sample_rate)?
-    } else {
-        // The same single copy as `_input._array`.
-        let copy = numpy_module(py)?
-            .getattr(intern!(py, "ascontiguousarray"))?
-            .call1((obj,))?;
-        audio_from_array(&copy, sample_rate)?
-    };
-    Ok(Data::Audio(audio))
-}
-
-fn numpy_module(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-    NUMPY
-        .get_or_try_init(py, || {
-            Ok::<_, PyErr>(py.import("numpy")?.into_any().unbind())
-        })
-        .map(|o| o.bind(py))
-}
+/// One chunk of a stream as `Data` (prepared by [`crate::input`], which has every input rule).
+pub use crate::input::stream_chunk;
 
 // ----------------------------------------------------------------------------- Rust -> numpy
 

@@ -1,13 +1,15 @@
 //! `remotemedia._native`: the Rust executor, native nodes and CLI for the Python package.
 //!
 //! Layout: `errors` (the exception hierarchy and the single mapping from core errors),
-//! `convert` (numpy <-> core data, zero-copy), `pynode` (user Python nodes run by the
+//! `input` (input preparation: files, rates, dtypes, layouts, stream chunks, one set of
+//! messages), `convert` (numpy <-> core data, zero-copy), `pynode` (user Python nodes run by the
 //! executor), `registry` (registering Python node types), `pipeline` (NativePipeline,
 //! NativeSession), `native_node` (one native node called directly), `host` (the CLI).
 
 mod convert;
 mod errors;
 mod host;
+mod input;
 mod io;
 mod native_node;
 mod pipeline;
@@ -181,6 +183,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(manifest_schema_json, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(render_graph, m)?)?;
+    m.add_function(wrap_pyfunction!(input::prepare, m)?)?;
+    m.add_function(wrap_pyfunction!(input::prepare_chunk, m)?)?;
+    m.add_function(wrap_pyfunction!(input::sample_rate_of, m)?)?;
     m.add_function(wrap_pyfunction!(io::read_file, m)?)?;
     m.add_function(wrap_pyfunction!(io::write_file, m)?)?;
     m.add_function(wrap_pyfunction!(io::run_files, m)?)?;

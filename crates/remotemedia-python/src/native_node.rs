@@ -4,17 +4,14 @@
 
 use std::sync::Mutex;
 
-use numpy::prelude::*;
-use numpy::PyUntypedArray;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::PyInt;
 use remotemedia_core::data::Data;
 use remotemedia_core::node::Node;
 use serde_json::{Map, Value};
 
-use crate::convert::{audio_from_array, audio_rate, data_from_py, data_to_py};
+use crate::convert::data_to_py;
 use crate::errors::{ManifestError, NodeError};
+use crate::input::node_input;
 use crate::registry::base_registry;
 
 /// Inputs with fewer samples than this run without releasing the GIL: for them the release
@@ -70,69 +67,6 @@ pub fn check_params(node_type: &str, params_json: &str) -> PyResult<()> {
     } else {
         Err(params_error(node_type, &issues))
     }
-}
-
-static PREPARE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
-/// The input of a direct node call. The common case, an array the runtime can borrow as it is
-/// (C-contiguous, native byte order, a supported dtype) whose rate is known once (carried by
-/// the `Audio`, or given as an `int`, or both and equal), is converted right here; anything
-/// else goes through `remotemedia._input.prepare`, which copies odd layouts once, reads files
-/// and words every refusal, so that node calls and `Pipeline.run` share one set of rules and
-/// messages. (The Python-level preparation on every call cost about 1 us.)
-fn call_input(
-    data: &Bound<'_, PyAny>,
-    sample_rate: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Option<Data>> {
-    if let Some(rate) = borrowable_rate(data, sample_rate)? {
-        return Ok(Some(Data::Audio(audio_from_array(data, rate)?)));
-    }
-    let py = data.py();
-    let prepare = PREPARE
-        .get_or_try_init(py, || {
-            Ok::<_, PyErr>(
-                py.import("remotemedia._input")?
-                    .getattr("prepare")?
-                    .unbind(),
-            )
-        })?
-        .bind(py);
-    let prepared = prepare.call1((data, sample_rate))?;
-    let (data, rate): (Bound<'_, PyAny>, Option<u32>) = prepared.extract()?;
-    data_from_py(&data, rate)
-}
-
-/// The sample rate when `data` takes the fast path of [`call_input`], else `None`.
-fn borrowable_rate(
-    data: &Bound<'_, PyAny>,
-    sample_rate: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Option<u32>> {
-    let Ok(array) = data.cast::<PyUntypedArray>() else {
-        return Ok(None);
-    };
-    let dtype = array.dtype();
-    let supported = matches!(
-        (dtype.kind(), dtype.itemsize()),
-        (b'f', 4 | 8) | (b'i', 2 | 4)
-    );
-    if !supported || dtype.is_native_byteorder() == Some(false) || !array.is_c_contiguous() {
-        return Ok(None);
-    }
-    // Only an exact `int` (not a bool, a float or a numpy integer) that fits.
-    let given = match sample_rate {
-        None => None,
-        Some(r) if r.is_exact_instance_of::<PyInt>() => match r.extract::<u32>() {
-            Ok(v) if v >= 1 => Some(v),
-            _ => return Ok(None),
-        },
-        Some(_) => return Ok(None),
-    };
-    Ok(match (audio_rate(data)?, given) {
-        (Some(own), None) => Some(own),
-        (None, Some(given)) => Some(given),
-        (Some(own), Some(given)) if own == given => Some(own),
-        _ => None,
-    })
 }
 
 /// Runs a future that does not wait (a native node's call): one poll, no executor set-up.
@@ -257,7 +191,7 @@ impl NativeNode {
     }
 
     /// Processes one chunk of the node's stream; returns what is ready (or None).
-    /// `data` and `sample_rate` as `Node.process` takes them (see [`call_input`]).
+    /// `data` and `sample_rate` as `Node.process` takes them (see [`node_input`]).
     #[pyo3(signature = (data, sample_rate = None))]
     fn process<'py>(
         &self,
@@ -265,7 +199,7 @@ impl NativeNode {
         data: &Bound<'py, PyAny>,
         sample_rate: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let input = call_input(data, sample_rate)?;
+        let input = node_input(data, sample_rate)?;
         match input {
             None => Ok(None),
             Some(d) => self.call(py, Some(d)),
@@ -281,7 +215,7 @@ impl NativeNode {
         data: &Bound<'py, PyAny>,
         sample_rate: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let input = call_input(data, sample_rate)?;
+        let input = node_input(data, sample_rate)?;
         self.run_with_state(py, is_big(&input), move |state| {
             complete(state.node.start())?;
             state.started = true;

@@ -118,10 +118,10 @@ class BuiltinNode(Node[OutT]):
             engine = self._engine = _native.NativeNode(
                 self.manifest_type(), params_json(self.manifest_type(), self.params)
             )
-        # The same preparation as Pipeline.run (remotemedia._input.prepare: non-contiguous
-        # arrays such as a.T, x[:, 0] or Fortran order are copied once, rates may be integral
-        # floats, files are read), done by the runtime, which takes arrays it can borrow as
-        # they are without a Python-level look.
+        # The same preparation as Pipeline.run (the runtime's, `_native.prepare`:
+        # non-contiguous arrays such as a.T, x[:, 0] or Fortran order are copied once, rates
+        # may be integral floats, files are read), done in the runtime, which takes arrays it
+        # can borrow as they are without a further look.
         out: OutT | None = engine.process(data, sample_rate)
         return out
 
