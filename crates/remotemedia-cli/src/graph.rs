@@ -9,9 +9,14 @@
 //! in a notebook or a README must not need a system package.
 
 use std::fmt::Write;
+use std::path::Path;
 
+use anyhow::{bail, Context, Result};
 use remotemedia_core::manifest::Manifest;
 use serde_json::Value;
+
+use crate::load::load_manifest;
+use crate::Host;
 
 /// A picture format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,6 +364,79 @@ fn svg(name: &str, items: &[Item<'_>], edges: &[(usize, usize)]) -> String {
     }
     out.push_str("</svg>\n");
     out
+}
+
+pub(crate) fn draw(
+    arg: &str,
+    format: Option<&str>,
+    output: Option<&Path>,
+    host: &dyn Host,
+) -> Result<()> {
+    let (manifest, _) = load_manifest(arg)?;
+    let ext = output
+        .and_then(|p| p.extension())
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let format = match (format, ext.as_deref()) {
+        (Some(f), _) => f.to_string(),
+        (None, Some("svg")) => "svg".into(),
+        (None, Some("dot" | "gv")) => "dot".into(),
+        (None, Some("png")) => "png".into(),
+        (None, Some("pdf")) => "pdf".into(),
+        _ => "mermaid".into(),
+    };
+    let registry = host.registry();
+    let is_native = |t: &str| {
+        registry
+            .get(t)
+            .is_some_and(|f| f.info().runtime == remotemedia_core::node::Runtime::Rust)
+    };
+    let render = |f| self::render(&manifest, f, &is_native, &|_| None);
+    if let binary @ ("png" | "pdf") = format.as_str() {
+        let Some(path) = output else {
+            bail!("--format {binary} needs --output FILE.{binary}");
+        };
+        return graphviz(&render(GraphFormat::Dot), binary, path);
+    }
+    let picture = render(GraphFormat::parse(&format).expect("clap checked the format"));
+    match output {
+        Some(path) => std::fs::write(path, picture)
+            .with_context(|| format!("cannot write {}", path.display())),
+        None => {
+            print!("{picture}");
+            Ok(())
+        }
+    }
+}
+
+/// Renders DOT text to PNG or PDF with Graphviz's `dot`, when it is installed.
+fn graphviz(dot: &str, format: &str, path: &Path) -> Result<()> {
+    use std::io::Write as _;
+    let mut child = match std::process::Command::new("dot")
+        .arg(format!("-T{format}"))
+        .arg("-o")
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "writing {} needs Graphviz's `dot`, which is not installed (Debian: apt-get install \
+             graphviz); remotemedia draws SVG itself: use -o pipeline.svg",
+            format.to_uppercase()
+        ),
+        Err(e) => return Err(e).context("cannot start Graphviz's `dot`"),
+    };
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(dot.as_bytes())
+        .context("cannot write to Graphviz's `dot`")?;
+    let status = child.wait().context("Graphviz's `dot` did not finish")?;
+    if !status.success() {
+        bail!("Graphviz's `dot` failed ({status})");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,96 @@
+//! `remotemedia run`: one input file through the pipeline (with progress, metrics and trace),
+//! or a batch when the inputs are several files, a directory or a glob.
+
+use anyhow::{Context, Result};
+
+use crate::args::RunArgs;
+use crate::load::{load_manifest, load_pipeline};
+use crate::progress::progress_bar;
+use crate::runtime::BoundedRuntime;
+use crate::{batch, run_file, Host};
+
+pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
+    let (manifest, origin) = load_manifest(&args.manifest)?;
+    if args.print_manifest {
+        println!("{}", manifest.to_json_pretty());
+        return Ok(());
+    }
+    let output = args
+        .output
+        .clone()
+        .expect("clap requires --output without --print-manifest");
+    let pipeline = load_pipeline(manifest, &origin, host)?;
+    let batch = args.input.len() > 1
+        || args.input[0].is_dir()
+        || (args.input[0].as_os_str() != "-"
+            && !args.input[0].exists()
+            && args.input[0].to_string_lossy().contains(['*', '?', '[']));
+    if batch {
+        let jobs = args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        return batch::run_batch(
+            &pipeline,
+            &batch::BatchArgs {
+                inputs: &args.input,
+                out_dir: &output,
+                jobs,
+                skip_existing: args.skip_existing,
+                summary: args.summary.as_deref(),
+                chunk_ms: args.chunk_ms,
+                subtype: args.subtype,
+                audio_ext: &args.audio_format,
+                quiet: args.quiet,
+            },
+        );
+    }
+    let input = &args.input[0];
+    let runtime = BoundedRuntime::new(None)?;
+    let job = run_file::FileJob {
+        input,
+        output: &output,
+        chunk_ms: args.chunk_ms,
+        subtype: args.subtype,
+        audio_ext: &args.audio_format,
+        trace: args.trace.is_some(),
+    };
+    let progress = progress_bar(input, args.quiet);
+    let result = run_file::process_file(&runtime, &pipeline, &job, host, Some(&progress));
+    progress.finish_and_clear();
+
+    // Metrics and trace are written even when the run failed: they show where.
+    let (report, metrics, trace) = match result {
+        Ok(mut r) => {
+            let (m, t) = (r.metrics.take(), r.trace.take());
+            (Ok(r), m, t)
+        }
+        Err(f) => (Err(f.error), f.metrics.map(|m| *m), f.trace),
+    };
+    if let (Some(path), Some(m)) = (&args.metrics, &metrics) {
+        std::fs::write(path, m.to_json() + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let (Some(path), Some(t)) = (&args.trace, &trace) {
+        std::fs::write(path, serde_json::to_string(t)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let report = report?;
+    if !args.quiet {
+        let secs = report.audio_secs;
+        eprintln!(
+            "{}: {:.2} s of audio ({} Hz, {} ch, {} {}) in {:.1} ms ({:.0}x real time, reading included)",
+            pipeline.name(),
+            secs,
+            report.info.sample_rate,
+            report.info.channels,
+            report.info.container,
+            report.info.format,
+            report.run_time.as_secs_f64() * 1e3,
+            secs / report.run_time.as_secs_f64().max(1e-9),
+        );
+        for line in &report.written {
+            eprintln!("  wrote {line}");
+        }
+    }
+    Ok(())
+}
