@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod audio;
+mod dsp;
 
 mod passthrough;
 

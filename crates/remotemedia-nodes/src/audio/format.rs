@@ -18,6 +18,8 @@ use remotemedia_core::error::NodeError;
 use remotemedia_core::node::{audio_input, Node};
 use remotemedia_core::registry::{NodeDef, NodeParams};
 
+use crate::dsp::rng::SplitMix;
+
 /// Dither added before quantising to an integer format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -50,30 +52,6 @@ pub struct FormatConverterParams {
 }
 
 impl NodeParams for FormatConverterParams {}
-
-/// SplitMix64: tiny, fast and statistically sound for noise.
-#[derive(Debug, Clone)]
-pub(crate) struct SplitMix(pub(crate) u64);
-
-impl SplitMix {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Triangular in (-1, 1), in LSB.
-    fn tpdf(&mut self) -> f64 {
-        self.unit() - self.unit()
-    }
-}
 
 /// Quantises full-scale `x` to an integer of full scale `scale` (2^(bits-1)) with dither.
 #[inline]

@@ -1208,8 +1208,8 @@ impl Node for SpeechVadNode {
 
 #[cfg(test)]
 mod tests {
-    use super::super::vad_gate::XorShift;
     use super::*;
+    use crate::dsp::rng::XorShift;
 
     #[test]
     fn voicing_builds_agree_and_find_the_period() {

@@ -19,8 +19,8 @@
 //! the same bits, and so do the vector and the lane-by-lane steps.
 
 use super::biquad::Section;
-use super::format::SplitMix;
 use super::vad_engine::FRAME;
+use crate::dsp::rng::{signed_unit, xorshift, SplitMix};
 
 /// Lanes of the vector: the high-pass, the two low-pass sections, one idle lane.
 const LANES: usize = 4;
@@ -36,35 +36,6 @@ const _: () = assert!(FRAME % DECIMATE == 0 && EDGE % DECIMATE == 0 && EDGE < FR
 
 /// Peak of the noise floor added before the network: 1 LSB of 16-bit audio (-90 dBFS).
 pub(crate) const DITHER: f32 = 1.0 / 32768.0;
-
-/// One xorshift64 step (Marsaglia's 13/7/17 triple).
-#[inline(always)]
-fn xorshift(mut x: u64) -> u64 {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    x
-}
-
-/// A generator state's top 24 bits as a value in [-1, 1) (exact in f32).
-#[inline(always)]
-fn unit(x: u64) -> f32 {
-    // 24 bits: through i32, which converts to f32 in vectors (u64 does not, before AVX-512).
-    ((x >> 40) as i32) as f32 * (1.0 / (1u64 << 23) as f32) - 1.0
-}
-
-/// A single xorshift64 generator of values in [-1, 1) (test signals).
-#[cfg(test)]
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct XorShift(pub(crate) u64);
-
-#[cfg(test)]
-impl XorShift {
-    pub(crate) fn next(&mut self) -> f32 {
-        self.0 = xorshift(self.0);
-        unit(self.0)
-    }
-}
 
 /// Generators side by side in [`Dither`]: sample `j` of a frame takes generator `j % 8`.
 const DITHER_LANES: usize = 8;
@@ -120,7 +91,7 @@ impl Dither {
         for block in frame.chunks_exact_mut(DITHER_LANES) {
             for (x, s) in block.iter_mut().zip(lanes.iter_mut()) {
                 *s = xorshift(*s);
-                *x = (*x + unit(*s) * DITHER).clamp(-1.0, 1.0);
+                *x = (*x + signed_unit(*s) * DITHER).clamp(-1.0, 1.0);
             }
         }
         self.lanes = lanes;
@@ -356,6 +327,7 @@ impl GateFilters {
 mod tests {
     use super::super::biquad::{butterworth, Pass};
     use super::*;
+    use crate::dsp::rng::XorShift;
 
     fn filters() -> GateFilters {
         let lp = butterworth(Pass::Low, 4, 1000.0, 16_000);
@@ -371,7 +343,7 @@ mod tests {
         for (i, &v) in input.iter().enumerate() {
             let s = &mut lanes[i % DITHER_LANES];
             *s = xorshift(*s);
-            let x = (v + unit(*s) * DITHER).clamp(-1.0, 1.0);
+            let x = (v + signed_unit(*s) * DITHER).clamp(-1.0, 1.0);
             dithered.push(x);
             let h = f.lane(0, x as f64);
             high.push(h);

@@ -797,17 +797,15 @@ fn mingru<const IN: usize, const P: usize, const AVX2: bool>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dsp::rng::{xorshift, XorShift};
 
     /// Deterministic test audio: syllable-like bursts of coloured noise over a quiet floor.
     fn audio(seconds: usize) -> Vec<f32> {
-        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut r = XorShift(0x2545_f491_4f6c_dd1d);
         let mut lp = 0.0f32;
         (0..16_000 * seconds)
             .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                let u = (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0;
+                let u = r.next();
                 let t = i as f32 / 16_000.0;
                 let env = if t % 2.0 < 1.2 {
                     0.4 * (std::f32::consts::PI * 4.0 * t).sin().abs()
@@ -870,9 +868,7 @@ mod tests {
         for round in 0..200 {
             let mut power = [0.0f32; N_BINS];
             for p in power.iter_mut() {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
+                s = xorshift(s);
                 // Wide dynamic range, exact zeros included.
                 let u = (s >> 40) as f32 / (1u64 << 24) as f32;
                 *p = if round % 7 == 0 && s % 3 == 0 {

@@ -200,16 +200,14 @@ fn pair(a: Complex<f32>, b: Complex<f32>, tw_re: f32, tw_im: f32, scale: f32) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dsp::rng::XorShift;
     use realfft::RealFftPlanner;
 
     fn signal(seed: u64) -> Vec<f32> {
-        let mut s = seed;
+        let mut r = XorShift(seed);
         (0..LEN)
             .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                let u = (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0;
+                let u = r.next();
                 // Up to i16 scale, as the engine feeds it; a quarter of zero padding.
                 if i < 768 {
                     (u * 20_000.0 + (i as f32 * 0.3).sin() * 5_000.0).round()
