@@ -16,11 +16,15 @@
 //! logarithm's rounding (a unit test bounds the difference), and are deterministic: the same
 //! input gives the same bits on every run and every chunking.
 
+mod dither;
 mod filters;
 mod spectrum;
 
 use std::sync::OnceLock;
 
+pub(crate) use dither::Dither;
+#[cfg(test)]
+pub(crate) use dither::{DITHER, DITHER_LANES};
 use spectrum::PowerSpectrum;
 
 const WINDOW_SIZE: usize = 768;
@@ -407,7 +411,7 @@ struct Cliff {
 /// What [`NarrowBand`] compares against, computed once.
 struct NarrowRef {
     /// Each band's log energy for the node's dither alone (white noise, uniform in
-    /// +-[`DITHER`](super::vad_gate::DITHER)), the expected value through pre-emphasis, window
+    /// +-[`DITHER`](dither::DITHER)), the expected value through pre-emphasis, window
     /// and filterbank.
     floor: [f32; N_MELS],
     /// Per rate of [`NARROW_RATES`].
@@ -423,7 +427,7 @@ fn narrow_ref() -> &'static NarrowRef {
     R.get_or_init(|| {
         // White noise of variance (a * 32768)^2 / 3 at the engine's i16 scale; per bin
         // E|X|^2 = variance * |1 - 0.97 e^-jw|^2 * sum(window^2).
-        let a = f64::from(super::vad_gate::DITHER) * 32768.0;
+        let a = f64::from(dither::DITHER) * 32768.0;
         let variance = a * a / 3.0;
         let window: f64 = filters::HANN_WINDOW
             .iter()
@@ -897,7 +901,7 @@ mod tests {
     /// The log mel energies `Engine::predict` computes, for `frames` of the node's dither
     /// alone (digital silence as the engine sees it).
     fn dither_log_bands(frames: usize) -> Vec<[f32; N_MELS]> {
-        let mut dither = super::super::vad_gate::Dither::new();
+        let mut dither = Dither::new();
         let mut spectrum = PowerSpectrum::new();
         let (mut ring, mut prev) = ([0.0f32; WINDOW_SIZE], 0.0f32);
         (0..frames)
