@@ -237,8 +237,8 @@ mod tests {
     fn the_same_bits_as_realfft() {
         let scale = 1.0 / (32768.0f32 * 32768.0);
         let mut spec = PowerSpectrum::new();
-        for seed in 1..50 {
-            let x = signal(seed * 0x9E37_79B9_7F4A_7C15);
+        for seed in 1..50u64 {
+            let x = signal(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let want = realfft_power(&x, scale);
             let got = ours::<false>(&mut spec, &x, scale);
             assert_eq!(got, want, "portable, seed {seed}");
