@@ -1,16 +1,10 @@
-//! The crate's pseudo-random generators: SplitMix64 ([`SplitMix`]) and xorshift64
-//! ([`xorshift`]), two algorithms because both output sequences are tested bit for bit.
-//!
-//! - SplitMix64: `FormatConverterNode`'s TPDF dither (one generator seeded with the node's
-//!   `seed`, two 53-bit uniforms per sample; its documented, reproducible noise) and the seeds
-//!   of `SpeechVADNode`'s dither lanes. Statistically sound from any seed, 0 included.
-//! - xorshift64 (Marsaglia's 13/7/17 triple): `SpeechVADNode`'s fixed noise floor
-//!   (`vad_engine::Dither`: eight generators side by side, seeded by SplitMix64, a few vector
-//!   operations per eight samples; the network's decisions depend on its exact values) and,
-//!   as [`XorShift`], the test signals of the VAD's unit tests. Cheaper than SplitMix64 (three
-//!   shifts and xors, no multiply), but a zero state stays zero.
-//!
-//! Replacing either with the other would change tested outputs: keep both, exactly.
+//! The crate's pseudo-random generators, two algorithms kept exactly because both sequences
+//! are tested bit for bit (either in the other's place would change tested outputs):
+//! - [`SplitMix`] (SplitMix64): `FormatConverterNode`'s TPDF dither (seeded with its `seed`,
+//!   sound from any seed, 0 included) and the seeds of `SpeechVADNode`'s dither lanes;
+//! - [`xorshift`] (xorshift64, 13/7/17): `SpeechVADNode`'s noise floor (`vad_engine::Dither`:
+//!   eight generators side by side, cheap enough to vectorise, no multiply) and, as `XorShift`,
+//!   the VAD unit tests' signals.
 
 /// SplitMix64: tiny, fast and statistically sound for noise.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use super::ENGINE_FRAME;
 /// 12 dB above it took loud brown noise for speech (false alarms 0.81 of the time at 0 dB
 /// SNR). So the loudest frame of the recent past is brought to [`LEVEL_TARGET`] (within the
 /// range of the benchmark's loudest frames at its own level)...
-const LEVEL_TARGET: f32 = 2.0;
+pub(super) const LEVEL_TARGET: f32 = 2.0;
 /// ...only cut when it is above this (loud input)...
 const LEVEL_CUT_ABOVE: f32 = 6.0;
 /// ...and never boosted so far that the input's mean power of the last ~2 s (an exponential

@@ -116,7 +116,11 @@ pub(super) fn layer3(w: &Weights, input: &[[f32; 16]; 9]) -> [i16; 80] {
 /// `temp[r] = weight[r] . x` with wrapping i32 arithmetic (Q15 * Q9 = Q24; wrapping like
 /// earshot's release build, never reached in practice).
 #[inline(always)]
-fn row_sums<const IN: usize>(x: &[i16; IN], weight: &[[i16; IN]; 128], temp: &mut [i32; 128]) {
+pub(super) fn row_sums<const IN: usize>(
+    x: &[i16; IN],
+    weight: &[[i16; IN]; 128],
+    temp: &mut [i32; 128],
+) {
     for (t, row) in temp.iter_mut().zip(weight) {
         *t = row
             .iter()

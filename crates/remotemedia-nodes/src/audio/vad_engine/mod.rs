@@ -16,9 +16,10 @@
 //! logarithm's rounding (a unit test bounds the difference), and are deterministic: the same
 //! input gives the same bits on every run and every chunking.
 //!
-//! Files: [`weights`] (the parameters), [`mel`] (the filterbank and the logarithm),
-//! [`narrow_band`] (bands the input cannot carry), [`layers`] (the convolutions and the minGRU
-//! layers), `avx2` (the AVX2 kernels), [`dither`] (the noise floor the engine's input carries).
+//! Files: [`weights`](mod@weights) (the parameters), [`mel`] (the filterbank and the
+//! logarithm), [`narrow_band`] (bands the input cannot carry), [`layers`] (the convolutions and
+//! the minGRU layers), `avx2` (the AVX2 kernels), [`dither`] (the noise floor the engine's
+//! input carries).
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
