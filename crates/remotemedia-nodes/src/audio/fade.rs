@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::dsp::{append, from_f64, to_f64};
+use crate::dsp::samples::{append, from_f64, to_f64};
 use remotemedia_core::data::{AudioBuffer, Data};
 use remotemedia_core::error::NodeError;
 use remotemedia_core::node::{Node, StreamShape};

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::dsp::{db_to_gain, map_f64, Held};
-use remotemedia_core::data::{AudioBuffer, Data, Samples};
+use crate::dsp::samples::{db_to_gain, peak, scale, Held};
+use remotemedia_core::data::Data;
 use remotemedia_core::error::NodeError;
 use remotemedia_core::node::{data_bytes, data_samples, Node, StreamShape};
 use remotemedia_core::registry::{NodeDef, NodeParams, ParamIssue};
@@ -59,24 +59,6 @@ impl NodeParams for GainParams {
         }
         // Ranges come from the schema attributes (checked generically by the registry).
         issues
-    }
-}
-
-/// Scales every sample by `gain` (see module docs for rounding).
-pub(crate) fn scale(audio: &AudioBuffer, gain: f64) -> AudioBuffer {
-    map_f64(audio, |x| x * gain)
-}
-
-/// Highest absolute sample in full-scale units.
-pub(crate) fn peak(samples: &Samples) -> f64 {
-    fn p<T: Copy>(s: &[T], f: impl Fn(T) -> f64) -> f64 {
-        s.iter().fold(0.0f64, |m, &x| m.max(f(x).abs()))
-    }
-    match samples {
-        Samples::F32(b) => p(b, |x| x as f64),
-        Samples::F64(b) => p(b, |x| x),
-        Samples::I16(b) => p(b, |x| x as f64 / 32768.0),
-        Samples::I32(b) => p(b, |x| x as f64 / 2_147_483_648.0),
     }
 }
 

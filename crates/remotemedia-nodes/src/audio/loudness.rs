@@ -31,9 +31,8 @@ use ebur128::{EbuR128, Mode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::dsp::{db_to_gain, from_f64, to_f64, Held};
-use super::gain::scale;
-use super::resample::{ResampleQuality, StreamResampler};
+use crate::dsp::resample::{ResampleQuality, StreamResampler};
+use crate::dsp::samples::{db_to_gain, from_f64, scale, to_f64, Held};
 use remotemedia_core::data::{AudioBuffer, Data};
 use remotemedia_core::error::NodeError;
 use remotemedia_core::node::{data_bytes, data_samples, Node, StreamShape};

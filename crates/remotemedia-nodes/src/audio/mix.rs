@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::dsp::{db_to_gain, to_f64};
+use crate::dsp::samples::{db_to_gain, to_f64};
 use remotemedia_core::data::{AudioBuffer, Data, SampleFormat, Samples};
 use remotemedia_core::error::NodeError;
 use remotemedia_core::node::{check_input_rate, Node};

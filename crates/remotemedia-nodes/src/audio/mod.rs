@@ -2,7 +2,6 @@
 
 mod biquad;
 mod channel_mix;
-mod dsp;
 mod fade;
 mod format;
 mod gain;
@@ -16,9 +15,10 @@ mod vad;
 mod vad_engine;
 mod vad_gate;
 
+pub use crate::dsp::biquad::{butterworth, rbj, Pass, Section};
 pub use biquad::{
-    butterworth, rbj, BiquadNode, BiquadParams, BiquadType, HighPassNode, HighPassParams,
-    HighPassPreset, LowPassNode, LowPassParams, Pass, Section,
+    BiquadNode, BiquadParams, BiquadType, HighPassNode, HighPassParams, HighPassPreset,
+    LowPassNode, LowPassParams,
 };
 pub use channel_mix::{ChannelMixNode, ChannelMixParams};
 pub use fade::{FadeCurve, FadeNode, FadeParams};

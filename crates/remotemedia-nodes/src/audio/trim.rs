@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::dsp::{append, db_to_gain, Held};
+use crate::dsp::samples::{append, db_to_gain, Held};
 use remotemedia_core::data::{AudioBuffer, Data, Samples};
 use remotemedia_core::error::NodeError;
 use remotemedia_core::node::{Node, StreamShape};

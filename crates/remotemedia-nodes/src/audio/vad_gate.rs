@@ -19,8 +19,8 @@
 //! multiply-add (Rust never fuses on its own), so the AVX2 build and the portable build give
 //! the same bits, and so do the vector and the lane-by-lane steps.
 
-use super::biquad::Section;
 use super::vad_engine::{Dither, FRAME};
+use crate::dsp::biquad::Section;
 
 /// Lanes of the vector: the high-pass, the two low-pass sections, one idle lane.
 const LANES: usize = 4;
@@ -261,9 +261,9 @@ impl GateFilters {
 
 #[cfg(test)]
 mod tests {
-    use super::super::biquad::{butterworth, Pass};
     use super::*;
     use crate::audio::vad_engine::{DITHER, DITHER_LANES};
+    use crate::dsp::biquad::{butterworth, Pass};
     use crate::dsp::rng::{signed_unit, xorshift, XorShift};
 
     fn filters() -> GateFilters {

@@ -7,9 +7,9 @@ use super::leveller::Leveller;
 use super::noise_floor::{Floor, Mean3};
 use super::voicing::{voicing, VOICE_HISTORY};
 use super::{ENGINE_FRAME, ENGINE_RATE};
-use crate::audio::biquad::{butterworth, Pass};
 use crate::audio::vad_engine::{Dither, Engine};
 use crate::audio::vad_gate::{GateFilters, DECIMATE as VOICE_DECIMATE};
+use crate::dsp::biquad::{butterworth, Pass};
 
 /// The energy gate measures energy above this frequency (chosen on the dev and held splits
 /// over 100, 150 and 300 Hz; see docs/benchmarks.md).

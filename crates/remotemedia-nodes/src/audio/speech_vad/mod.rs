@@ -56,9 +56,9 @@ use std::collections::VecDeque;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::resample::{ResampleQuality, StreamResampler};
 use super::silero::Silero;
 use super::vad_engine::Engine;
+use crate::dsp::resample::{ResampleQuality, StreamResampler};
 use downmix::downmix_into;
 use earshot::EarshotGate;
 use hysteresis::{Event, Rules, Segments};

@@ -12,29 +12,7 @@ use remotemedia_core::error::NodeError;
 use remotemedia_core::node::{audio_input, check_stream_shape, Node};
 use remotemedia_core::registry::{NodeDef, NodeParams};
 
-mod fft;
-mod polyphase;
-mod stream;
-
-pub use stream::{polyphase_taps, ResampleEngine, StreamResampler};
-
-/// Speed/quality trade-off. Each pair runs on the faster of two engines (a polyphase FIR, or
-/// rubato's FFT resampler where that is faster); figures per pair,
-/// including the streaming latency (1-6 ms on the FIR, up to about 30 ms on rubato at
-/// `high`), are in `docs/resampling.md`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ResampleQuality {
-    /// Shortest filters: lowest latency and CPU; at least 100 dB alias rejection, but the
-    /// passband rolls off near Nyquist (flat to 0.75 x the lower Nyquist frequency).
-    Fast,
-    /// At least 100 dB alias rejection, passband flat to 0.875 x the lower Nyquist frequency.
-    Medium,
-    /// At least 120 dB alias rejection (131-145 dB measured) and a passband flat within
-    /// 0.1 dB to 0.875 x the lower Nyquist frequency.
-    #[default]
-    High,
-}
+pub use crate::dsp::resample::{polyphase_taps, ResampleEngine, ResampleQuality, StreamResampler};
 
 /// Parameters of `AudioResampleNode`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

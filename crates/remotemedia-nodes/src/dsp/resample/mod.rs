@@ -1,12 +1,36 @@
-//! [`StreamResampler`], the streaming interface over two engines, and the choice between
-//! them per rate pair ([`default_engine`]): the polyphase FIR in `polyphase/` or rubato 5's
-//! FFT resampler ([`RubatoStream`], `fft.rs`), with each quality's filter spec for the FIR.
+//! Resampling, shared by `AudioResampleNode`, the VAD (to 16 kHz) and the loudness meter (its
+//! true-peak upsampler): [`StreamResampler`], the streaming interface over two engines, and
+//! the choice between them per rate pair ([`default_engine`]): the polyphase FIR in
+//! `polyphase/` or rubato 5's FFT resampler ([`RubatoStream`], `fft.rs`), with each quality's
+//! filter spec for the FIR.
 
 use rubato::Sample;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use super::fft::RubatoStream;
-use super::polyphase::{self, gcd};
-use super::ResampleQuality;
+mod fft;
+mod polyphase;
+
+use fft::RubatoStream;
+use polyphase::gcd;
+
+/// Speed/quality trade-off. Each pair runs on the faster of two engines (a polyphase FIR, or
+/// rubato's FFT resampler where that is faster); figures per pair,
+/// including the streaming latency (1-6 ms on the FIR, up to about 30 ms on rubato at
+/// `high`), are in `docs/resampling.md`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResampleQuality {
+    /// Shortest filters: lowest latency and CPU; at least 100 dB alias rejection, but the
+    /// passband rolls off near Nyquist (flat to 0.75 x the lower Nyquist frequency).
+    Fast,
+    /// At least 100 dB alias rejection, passband flat to 0.875 x the lower Nyquist frequency.
+    Medium,
+    /// At least 120 dB alias rejection (131-145 dB measured) and a passband flat within
+    /// 0.1 dB to 0.875 x the lower Nyquist frequency.
+    #[default]
+    High,
+}
 
 /// The two engines behind [`StreamResampler`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

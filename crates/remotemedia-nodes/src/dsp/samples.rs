@@ -132,3 +132,21 @@ impl Held {
         AudioBuffer::concat(&refs)
     }
 }
+
+/// Scales every sample by `gain` (rounded and saturated as the module doc says).
+pub(crate) fn scale(audio: &AudioBuffer, gain: f64) -> AudioBuffer {
+    map_f64(audio, |x| x * gain)
+}
+
+/// Highest absolute sample in full-scale units.
+pub(crate) fn peak(samples: &Samples) -> f64 {
+    fn p<T: Copy>(s: &[T], f: impl Fn(T) -> f64) -> f64 {
+        s.iter().fold(0.0f64, |m, &x| m.max(f(x).abs()))
+    }
+    match samples {
+        Samples::F32(b) => p(b, |x| x as f64),
+        Samples::F64(b) => p(b, |x| x),
+        Samples::I16(b) => p(b, |x| x as f64 / 32768.0),
+        Samples::I32(b) => p(b, |x| x as f64 / 2_147_483_648.0),
+    }
+}
