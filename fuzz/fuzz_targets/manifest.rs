@@ -11,7 +11,7 @@ use remotemedia_core::registry::NodeRegistry;
 
 fn registry() -> &'static NodeRegistry {
     static R: OnceLock<NodeRegistry> = OnceLock::new();
-    R.get_or_init(NodeRegistry::with_builtins)
+    R.get_or_init(remotemedia_nodes::builtin_registry)
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 fn registry() -> &'static NodeRegistry {
     static R: OnceLock<NodeRegistry> = OnceLock::new();
-    R.get_or_init(NodeRegistry::with_builtins)
+    R.get_or_init(remotemedia_nodes::builtin_registry)
 }
 
 /// Native node types (RemotePipelineNode needs a server: not fuzzed here).
