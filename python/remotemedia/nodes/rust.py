@@ -8,24 +8,7 @@ RustResampleNode(target_rate=16000, quality='high')
 
 from __future__ import annotations
 
-from remotemedia.nodes.audio import (
-    AudioResampleNode,
-    ChannelMixNode,
-    FormatConverterNode,
-    PassThroughNode,
-    VADNode,
-)
-from remotemedia.nodes.dsp import (
-    BiquadNode,
-    FadeNode,
-    GainNode,
-    HighPassNode,
-    LoudnessNormalizeNode,
-    LowPassNode,
-    MixNode,
-    TrimSilenceNode,
-)
-from remotemedia.nodes.speech import SpeechVADNode
+from remotemedia.nodes import _generated as _g
 
 __all__ = [
     "RustBiquadNode",
@@ -45,57 +28,57 @@ __all__ = [
 ]
 
 
-class RustResampleNode(AudioResampleNode):
+class RustResampleNode(_g.AudioResampleNode):
     """:class:`~remotemedia.AudioResampleNode`, native only."""
 
 
-class RustVADNode(VADNode):
+class RustVADNode(_g.VADNode):
     """:class:`~remotemedia.VADNode`, native only."""
 
 
-class RustFormatConverterNode(FormatConverterNode):
+class RustFormatConverterNode(_g.FormatConverterNode):
     """:class:`~remotemedia.FormatConverterNode`, native only."""
 
 
-class RustChannelMixNode(ChannelMixNode):
+class RustChannelMixNode(_g.ChannelMixNode):
     """:class:`~remotemedia.ChannelMixNode`, native only."""
 
 
-class RustPassThroughNode(PassThroughNode):
+class RustPassThroughNode(_g.PassThroughNode):
     """:class:`~remotemedia.PassThroughNode`, native only."""
 
 
-class RustBiquadNode(BiquadNode):
+class RustBiquadNode(_g.BiquadNode):
     """:class:`~remotemedia.BiquadNode` (an alias, like the others)."""
 
 
-class RustFadeNode(FadeNode):
+class RustFadeNode(_g.FadeNode):
     """:class:`~remotemedia.FadeNode` (an alias, like the others)."""
 
 
-class RustGainNode(GainNode):
+class RustGainNode(_g.GainNode):
     """:class:`~remotemedia.GainNode` (an alias, like the others)."""
 
 
-class RustHighPassNode(HighPassNode):
+class RustHighPassNode(_g.HighPassNode):
     """:class:`~remotemedia.HighPassNode` (an alias, like the others)."""
 
 
-class RustLoudnessNormalizeNode(LoudnessNormalizeNode):
+class RustLoudnessNormalizeNode(_g.LoudnessNormalizeNode):
     """:class:`~remotemedia.LoudnessNormalizeNode` (an alias, like the others)."""
 
 
-class RustLowPassNode(LowPassNode):
+class RustLowPassNode(_g.LowPassNode):
     """:class:`~remotemedia.LowPassNode` (an alias, like the others)."""
 
 
-class RustMixNode(MixNode):
+class RustMixNode(_g.MixNode):
     """:class:`~remotemedia.MixNode` (an alias, like the others)."""
 
 
-class RustTrimSilenceNode(TrimSilenceNode):
+class RustTrimSilenceNode(_g.TrimSilenceNode):
     """:class:`~remotemedia.TrimSilenceNode` (an alias, like the others)."""
 
 
-class RustSpeechVADNode(SpeechVADNode):
+class RustSpeechVADNode(_g.SpeechVADNode):
     """:class:`~remotemedia.SpeechVADNode` (an alias, like the others)."""
