@@ -244,3 +244,16 @@ def test_a_standalone_node_s_error_names_it_once() -> None:
         SpeechVADNode()([0.0] * 1600, sample_rate=16000)
     assert str(e.value).startswith("SpeechVADNode expects audio, got object of type list")
     assert str(e.value).count("SpeechVADNode") == 1
+
+
+def test_max_speech_ms_caps_segments_from_python() -> None:
+    x, rate = clip()
+    free = SpeechVADNode()(x, sample_rate=rate)
+    capped = SpeechVADNode(max_speech_ms=500)(x, sample_rate=rate)
+    assert SpeechVADNode(max_speech_ms=500).params["max_speech_ms"] == 500
+    assert len(capped) > len(free)
+    assert max(s["end_ms"] - s["start_ms"] for s in capped) <= 500 + 2 * 32 + 16
+    p = Pipeline("cap").add_node(SpeechVADNode(max_speech_ms=500))
+    assert Pipeline.from_manifest(p.to_manifest()).run(x, sample_rate=rate) == capped
+    with pytest.raises(ManifestError, match=r"max_speech_ms.*2 x min_speech_ms \(256 ms\)"):
+        SpeechVADNode(max_speech_ms=200)

@@ -805,3 +805,78 @@ fn a_quiet_room_s_rumble_alone_is_not_levelled_up_to_speech() {
         assert!(ms <= 200.0, "{level_db} dBFS: {ms} ms of speech: {out:?}");
     }
 }
+
+#[test]
+fn max_speech_ms_splits_long_segments_and_streams_as_whole() {
+    let x = AudioBuffer::mono_f32(scene(), 48_000);
+    let free = spans(&run_whole(&svad("{}"), x.clone()));
+    let longest = free.iter().map(|(a, b)| b - a).fold(0.0, f64::max);
+    assert!(longest > 900.0, "the clip needs a long segment: {free:?}");
+    let limited = spans(&run_whole(&svad(r#"{"max_speech_ms": 600}"#), x.clone()));
+    assert!(limited.len() > free.len(), "{limited:?}");
+    // The limit counts frames from the segment's first; padding (32 ms) adds at most its own
+    // length on each side.
+    for (a, b) in &limited {
+        assert!(b - a <= 600.0 + 2.0 * 32.0 + FRAME_MS, "{a}..{b}");
+    }
+    for w in limited.windows(2) {
+        assert!(w[0].1 <= w[1].0, "overlap: {w:?}");
+    }
+    // Splitting drops at most the split frames: the speech found stays found.
+    let total = |s: &[(f64, f64)]| s.iter().map(|(a, b)| b - a).sum::<f64>();
+    assert!(
+        total(&limited) > 0.85 * total(&free),
+        "{limited:?} vs {free:?}"
+    );
+    for (a, b) in &limited {
+        assert!(
+            free.iter().any(|(fa, fb)| a >= fa && b <= fb),
+            "{a}..{b} not in {free:?}"
+        );
+    }
+    for emit in ["segments", "events", "speech"] {
+        let params = format!(r#"{{"emit": "{emit}", "max_speech_ms": 400}}"#);
+        let whole = run_whole(&svad(&params), x.clone());
+        for (max_chunk, seed) in [(1_000, 1), (7_000, 2)] {
+            let streamed = run_streamed(&svad(&params), &x, max_chunk, seed);
+            assert_eq!(streamed, whole, "emit={emit} max_chunk={max_chunk}");
+        }
+    }
+    // Every speech_start is followed by its speech_end.
+    let events = items(&run_whole(
+        &svad(r#"{"emit": "events", "max_speech_ms": 400}"#),
+        x,
+    ));
+    assert_eq!(events.len() % 2, 0);
+    for pair in events.chunks(2) {
+        assert_eq!(pair[0]["event"], "speech_start", "{pair:?}");
+        assert_eq!(pair[1]["event"], "speech_end", "{pair:?}");
+    }
+}
+
+#[test]
+fn max_speech_ms_must_leave_room_for_two_speech_parts() {
+    let registry = registry();
+    let err = remotemedia_core::Pipeline::from_json(
+        &one_node("SpeechVADNode", r#"{"max_speech_ms": 200}"#),
+        &registry,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("max_speech_ms") && err.contains("2 x min_speech_ms (256 ms)"),
+        "{err}"
+    );
+    let err = remotemedia_core::Pipeline::from_json(
+        &one_node("SpeechVADNode", r#"{"max_speech_ms": 50}"#),
+        &registry,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("max_speech_ms") && err.contains("100..=3600000"),
+        "{err}"
+    );
+}

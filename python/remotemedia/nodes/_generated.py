@@ -399,6 +399,10 @@ class SpeechVADNode(BuiltinNode[OutT]):
         max_gain_db (``float``, default ``30.0``, 0.0..=60.0 dB): The network hears the input
             levelled: quiet speech louder, loud input quieter, by at most this many dB, 0.0..=60.0
             (0: as it is). Only the analysis is levelled; emitted audio is the input. Default 30.0.
+        max_speech_ms (``int | None``, default ``None``, 100..=3600000 ms): Longest segment,
+            100..=3600000 ms, at least 2 x min_speech_ms; null (default): no limit. A segment that
+            reaches it is split at its least speech-like frame after min_speech_ms (a pause, where
+            there is one), and the rest goes on as a new segment.
     """
 
     node_type = "SpeechVADNode"
@@ -417,6 +421,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         engine: SpeechVadEngine = "earshot",
         model_path: str | os.PathLike[str] | None = None,
         max_gain_db: float = 30.0,
+        max_speech_ms: int | None = None,
     ) -> None: ...
     @overload
     def __init__(
@@ -433,6 +438,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         engine: SpeechVadEngine = "earshot",
         model_path: str | os.PathLike[str] | None = None,
         max_gain_db: float = 30.0,
+        max_speech_ms: int | None = None,
     ) -> None: ...
     @overload
     def __init__(
@@ -449,6 +455,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         engine: SpeechVadEngine = "earshot",
         model_path: str | os.PathLike[str] | None = None,
         max_gain_db: float = 30.0,
+        max_speech_ms: int | None = None,
     ) -> None: ...
     @overload
     def __init__(
@@ -465,6 +472,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         engine: SpeechVadEngine = "earshot",
         model_path: str | os.PathLike[str] | None = None,
         max_gain_db: float = 30.0,
+        max_speech_ms: int | None = None,
     ) -> None: ...
     @overload
     def __init__(
@@ -480,6 +488,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         engine: SpeechVadEngine = "earshot",
         model_path: str | os.PathLike[str] | None = None,
         max_gain_db: float = 30.0,
+        max_speech_ms: int | None = None,
     ) -> None: ...
     def __init__(
         self,
@@ -494,6 +503,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         engine: SpeechVadEngine = "earshot",
         model_path: str | os.PathLike[str] | None = None,
         max_gain_db: float = 30.0,
+        max_speech_ms: int | None = None,
     ) -> None:
         self.threshold = threshold
         self.end_threshold = end_threshold
@@ -506,6 +516,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         self.engine = engine
         self.model_path = model_path
         self.max_gain_db = max_gain_db
+        self.max_speech_ms = max_speech_ms
         self._setup()
 
 

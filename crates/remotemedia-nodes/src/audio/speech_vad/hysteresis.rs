@@ -1,5 +1,6 @@
 //! The segment rules (the hysteresis machine): segments open at `threshold`, continue down to
-//! `end_threshold`, close after `min_silence_ms`, count from `min_speech_ms`, widened by `pad_ms`.
+//! `end_threshold`, close after `min_silence_ms`, count from `min_speech_ms`, widened by `pad_ms`,
+//! split at `max_speech_ms`.
 
 use super::params::{SpeechVadEmit, SpeechVadParams};
 use super::ENGINE_RATE;
@@ -11,6 +12,8 @@ pub(super) struct Rules {
     end_threshold: f32,
     min_speech_frames: u64,
     min_silence_frames: u32,
+    /// `max_speech_ms` in frames (a segment reaching it is split); `None`: no limit.
+    max_frames: Option<u64>,
     /// `pad_ms` in input samples.
     pad: u64,
     /// emit="speech": the input ranges of speech audio are tracked.
@@ -30,6 +33,7 @@ impl Rules {
             end_threshold: p.end_threshold() as f32,
             min_speech_frames: (p.min_speech_ms.div_ceil(frame_ms) as u64).max(1),
             min_silence_frames: p.min_silence_ms.div_ceil(frame_ms).max(1),
+            max_frames: p.max_speech_ms.map(|m| (m / frame_ms) as u64),
             pad: (p.pad_ms as u64 * rate as u64).div_ceil(1000),
             want_speech: p.emit == SpeechVadEmit::Speech,
             frame_samples: fl as u128,
@@ -83,6 +87,9 @@ pub(super) struct Segments {
     prev_end: u64,
     /// emit="speech": how far speech audio has been emitted (input samples).
     emitted_to: u64,
+    /// With `max_speech_ms`: the probabilities of the open segment's frames (at most the
+    /// limit's frame count), to find where to split it.
+    probs: Vec<f32>,
 }
 
 impl Segments {
@@ -129,6 +136,13 @@ impl Segments {
                 }
             }
         }
+        if r.max_frames.is_some() {
+            match self.open {
+                Some(o) if o.start == j => self.probs = vec![prob],
+                Some(_) => self.probs.push(prob),
+                None => self.probs.clear(),
+            }
+        }
         if let Some(o) = self.open.as_mut() {
             if !o.confirmed && o.last_speech + 1 - o.start >= r.min_speech_frames {
                 o.confirmed = true;
@@ -140,6 +154,12 @@ impl Segments {
                 ended = self.open.take();
             }
         }
+        if let (None, Some(o), Some(max)) = (ended, self.open, r.max_frames) {
+            if o.silence < r.min_silence_frames && j + 1 - o.start >= max {
+                self.split(r, o, f_end, events, ranges);
+                return;
+            }
+        }
         if let Some(o) = ended {
             self.end(r, &o, f_end, events, ranges);
         } else if let Some(o) = self.open.filter(|o| o.confirmed) {
@@ -149,6 +169,50 @@ impl Segments {
                 let safe = (r.frame_start(o.last_speech + 1) + r.pad).min(f_end);
                 push_range(ranges, &mut self.emitted_to, o.padded_start, safe);
             }
+        }
+    }
+
+    /// Splits segment `o`, `max_speech_ms` long at frame `j = o.start + probs.len() - 1`: it
+    /// ends at its least speech-like frame `k` after `min_speech_ms` (the latest of equals, so
+    /// a pause is preferred to a dip within a word only by its probability), and the frames
+    /// after `k` are replayed as the start of the next segment.
+    fn split(
+        &mut self,
+        r: &Rules,
+        o: Open,
+        f_end: u64,
+        events: &mut Vec<Event>,
+        ranges: &mut Vec<(u64, u64)>,
+    ) {
+        let probs = std::mem::take(&mut self.probs);
+        let first = (r.min_speech_frames as usize).min(probs.len() - 1).max(1);
+        let k = (first..probs.len())
+            .rev()
+            .min_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+            .unwrap_or(probs.len() - 1);
+        // The first part: its speech frames up to (not including) k (reported only if it was
+        // confirmed, as any segment).
+        let mut head = o;
+        head.prob_sum = probs[..k].iter().map(|&p| p as f64).sum();
+        let last = (0..k)
+            .rev()
+            .find(|&i| probs[i] >= r.end_threshold)
+            .unwrap_or(0);
+        head.last_speech = o.start + last as u64;
+        head.prob_sum_speech = probs[..=last].iter().map(|&p| p as f64).sum();
+        self.open = None;
+        self.end(
+            r,
+            &head,
+            r.frame_start(o.start + k as u64).min(f_end),
+            events,
+            ranges,
+        );
+        // The rest, replayed frame by frame as the stream saw it.
+        for (i, &p) in probs.iter().enumerate().skip(k + 1) {
+            let f = o.start + i as u64;
+            let span = (r.frame_start(f), r.frame_start(f + 1).min(f_end));
+            self.frame(r, f, p, span, events, ranges);
         }
     }
 

@@ -127,6 +127,12 @@ pub struct SpeechVadParams {
     #[serde(default = "default_max_gain_db")]
     #[schemars(range(min = 0.0, max = 60.0), extend("x-unit" = "dB"))]
     pub max_gain_db: f64,
+    /// Longest segment, 100..=3600000 ms, at least 2 x min_speech_ms; null (default): no
+    /// limit. A segment that reaches it is split at its least speech-like frame after
+    /// min_speech_ms (a pause, where there is one), and the rest goes on as a new segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 3_600_000), extend("x-unit" = "ms"))]
+    pub max_speech_ms: Option<u32>,
 }
 
 impl Default for SpeechVadParams {
@@ -143,6 +149,7 @@ impl Default for SpeechVadParams {
             emit: SpeechVadEmit::Segments,
             engine: SpeechVadEngine::Earshot,
             model_path: None,
+            max_speech_ms: None,
         }
     }
 }
@@ -236,6 +243,18 @@ impl NodeParams for SpeechVadParams {
                 if let Err(issue) = self.silero_weights() {
                     issues.push(issue);
                 }
+            }
+        }
+        if let Some(max) = self.max_speech_ms {
+            if max < self.min_speech_ms.saturating_mul(2) {
+                issues.push(ParamIssue::new(
+                    "max_speech_ms",
+                    format!(
+                        "{max} is out of range; expected at least 2 x min_speech_ms ({} ms), \
+                         so both parts of a split segment can be speech, or null for no limit",
+                        self.min_speech_ms.saturating_mul(2)
+                    ),
+                ));
             }
         }
         if self.pad_ms > self.min_silence_ms {
