@@ -10,6 +10,7 @@ import numpy as np
 from remotemedia.streaming import StreamOutput
 
 __all__ = [
+    "MAX_CHANNELS",
     "BlockReader",
     "CallInterrupted",
     "CircuitOpenError",
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 __version__: str
+#: The most channels the runtime takes (remotemedia_core::data::MAX_CHANNELS).
+MAX_CHANNELS: int
 
 class RemoteMediaError(Exception):
     """Base class of every error remotemedia raises."""

@@ -111,8 +111,8 @@ class Session(Generic[OutT]):
         on_done: Callable[[], None] | None = None,
     ) -> None:
         sample_rate = _native.sample_rate_of(sample_rate)
-        if not 1 <= channels <= 64:
-            raise ValueError(f"channels must be in 1..=64, got {channels}")
+        if not 1 <= channels <= _native.MAX_CHANNELS:
+            raise ValueError(f"channels must be in 1..={_native.MAX_CHANNELS}, got {channels}")
         if max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self.sample_rate = int(sample_rate)

@@ -174,6 +174,8 @@ fn _interrupted_calls() -> usize {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The runtime's input bounds, for Python code that checks before it calls.
+    m.add("MAX_CHANNELS", remotemedia_core::data::MAX_CHANNELS)?;
     m.add_class::<pipeline::NativePipeline>()?;
     m.add_class::<pipeline::NativeSession>()?;
     m.add_class::<native_node::NativeNode>()?;
