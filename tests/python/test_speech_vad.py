@@ -100,6 +100,7 @@ def test_params_round_trip_through_the_manifest() -> None:
         "engine": "earshot",
         "model_path": None,
         "max_gain_db": 12.0,
+        "max_speech_ms": None,
     }
     q = Pipeline.from_manifest(m)
     assert json.loads(q.serialize()) == m
