@@ -65,7 +65,7 @@ use hysteresis::{Event, Rules, Segments};
 pub use params::{SpeechVadEmit, SpeechVadEngine, SpeechVadParams, END_THRESHOLD_GAP};
 use remotemedia_core::data::{AudioBuffer, Data, SampleFormat};
 use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{check_input_rate, check_stream_shape, expect_audio, Node};
+use remotemedia_core::node::{audio_input, check_stream_shape, Node};
 use remotemedia_core::registry::{NodeDef, Output, Outputs};
 
 const NODE: &str = "SpeechVADNode";
@@ -343,7 +343,7 @@ impl SpeechVadNode {
 }
 
 impl NodeDef for SpeechVadNode {
-    const NAME: &'static str = "SpeechVADNode";
+    const NAME: &'static str = NODE;
     const DESCRIPTION: &'static str = "Neural voice-activity detector (the earshot network, built in).\n\
      \n\
      Any sample rate (8000..=384000 Hz) and channel count: the node downmixes, resamples to 16 kHz\n\
@@ -399,8 +399,7 @@ impl Node for SpeechVadNode {
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         self.detector()?;
-        let audio = expect_audio(NODE, &input)?;
-        check_input_rate(NODE, audio.sample_rate())?;
+        let audio = audio_input(NODE, &input)?;
         check_stream_shape(
             NODE,
             self.stream.as_ref().map(|s| (s.rate, s.channels)),
