@@ -42,13 +42,8 @@ pub fn bank<T: PolySample>(rate_in: u32, rate_out: u32, spec: FilterSpec) -> Arc
 #[cfg(test)]
 mod tests {
     use super::super::design::INTERP_PHASES;
+    use super::super::tests::SPEC;
     use super::*;
-
-    const SPEC: FilterSpec = FilterSpec {
-        atten_db: 130.0,
-        pass: 0.88,
-        stop: 1.12,
-    };
 
     #[test]
     fn every_phase_has_unity_dc_gain_and_banks_are_cached() {

@@ -326,11 +326,12 @@ impl<T: PolySample> PolyphaseStream<T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::sample::use_avx2;
     use super::*;
 
-    const SPEC: FilterSpec = FilterSpec {
+    /// The filter spec the engine's unit tests (here and in `cache.rs`) design with.
+    pub(super) const SPEC: FilterSpec = FilterSpec {
         atten_db: 130.0,
         pass: 0.88,
         stop: 1.12,
