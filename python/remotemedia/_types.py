@@ -11,7 +11,7 @@ import io
 import json
 import wave
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
 
 import numpy as np
@@ -196,24 +196,6 @@ def _install_native_finalizer() -> None:
 _install_native_finalizer()
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """A stretch of detected speech: ``[start_ms, end_ms)`` and its level in dBFS."""
-
-    start_ms: float
-    end_ms: float
-    energy_db: float
-
-    @property
-    def duration_ms(self) -> float:
-        """Length in milliseconds."""
-        return self.end_ms - self.start_ms
-
-    def to_dict(self) -> dict[str, float]:
-        """``{"start_ms": ..., "end_ms": ..., "energy_db": ...}``."""
-        return asdict(self)
-
-
 class _DictAccess:
     """Read access by key (``obj["field"]``, ``.get``, ``in``, ``keys()``) over
     :meth:`to_dict`, and equality with that dict, for code written when these values were
@@ -250,6 +232,81 @@ class _DictAccess:
 
     def __contains__(self, key: object) -> bool:
         return key in self.to_dict()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Segment(_DictAccess):
+    """A stretch of detected speech, the one segment type of every VAD node.
+
+    ``[start_sample, end_sample)`` at ``sample_rate`` (the input's rate) is exact; the times in
+    milliseconds (``start_ms``, ``end_ms``) and seconds (``start_s``, ``end_s``) are derived
+    from it. ``confidence`` is the detector's mean speech probability (0..1) where it gives one
+    (:class:`~remotemedia.SpeechVADNode`), ``energy_db`` the segment's level in dBFS where it
+    measures one (:class:`~remotemedia.VADNode`); the other is ``None``.
+
+    Read fields as attributes (``seg.start_s``) or by key (``seg["start_ms"]``); ``audio[
+    seg.start_sample:seg.end_sample]`` is the segment's audio."""
+
+    start_sample: int
+    end_sample: int
+    sample_rate: int
+    confidence: float | None = None
+    energy_db: float | None = None
+
+    @property
+    def start_ms(self) -> float:
+        """Start in milliseconds."""
+        return self.start_sample * 1000.0 / self.sample_rate
+
+    @property
+    def end_ms(self) -> float:
+        """End (exclusive) in milliseconds."""
+        return self.end_sample * 1000.0 / self.sample_rate
+
+    @property
+    def start_s(self) -> float:
+        """Start in seconds."""
+        return self.start_sample / self.sample_rate
+
+    @property
+    def end_s(self) -> float:
+        """End (exclusive) in seconds."""
+        return self.end_sample / self.sample_rate
+
+    @property
+    def duration_ms(self) -> float:
+        """Length in milliseconds."""
+        return self.end_ms - self.start_ms
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.end_s - self.start_s
+
+    def to_dict(self) -> dict[str, Any]:
+        """The segment as the CLI's JSON writes it: ``start_ms``, ``end_ms``, ``start_s``,
+        ``end_s``, ``start_sample``, ``end_sample``, ``sample_rate``, and ``confidence`` /
+        ``energy_db`` when set."""
+        d: dict[str, Any] = {
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "start_sample": self.start_sample,
+            "end_sample": self.end_sample,
+            "sample_rate": self.sample_rate,
+        }
+        if self.confidence is not None:
+            d["confidence"] = self.confidence
+        if self.energy_db is not None:
+            d["energy_db"] = self.energy_db
+        return d
+
+    def __eq__(self, other: object) -> bool:
+        return _eq(self, other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.to_dict().items()))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -313,15 +370,9 @@ class SpeechEnd(_DictAccess):
 VadEvent = SpeechStart | SpeechEnd
 
 
-class SpeechSegment(TypedDict):
-    """One item of ``SpeechVADNode(emit="segments")``'s output list."""
-
-    start_ms: float
-    """Start (padding included), in ms of the input's timeline."""
-    end_ms: float
-    """End (exclusive, padding included)."""
-    confidence: float
-    """Mean speech probability (0..1) of the segment's frames, padding excluded."""
+#: The segment type of ``SpeechVADNode(emit="segments")``: :class:`Segment` (an alias kept for
+#: code written when that output was a list of dicts; ``seg["start_ms"]`` still works).
+SpeechSegment = Segment
 
 
 class SpeechFrame(TypedDict):

@@ -186,9 +186,7 @@ class VadRef:
 
     def _segment(self, start: int, sum_sq: float, n: float, end: int) -> Segment:
         assert self._rate
-        return Segment(
-            start * 1000.0 / self._rate, end * 1000.0 / self._rate, _db(sum_sq / max(n, 1))
-        )
+        return Segment(start, end, self._rate, energy_db=_db(sum_sq / max(n, 1)))
 
     def _analyse(self, x: npt.NDArray[Any], last: bool) -> tuple[list[Any], list[tuple[int, int]]]:
         """Decisions (``("start", frame)`` or ``("end", Segment)``) and speech frame ranges."""
@@ -250,7 +248,14 @@ class VadRef:
                 if kind == "start":
                     out.append({"event": "speech_start", "start_ms": value * 1000.0 / self._rate})
                 else:
-                    out.append({"event": "speech_end", **value.to_dict()})
+                    out.append(
+                        {
+                            "event": "speech_end",
+                            "start_ms": value.start_ms,
+                            "end_ms": value.end_ms,
+                            "energy_db": value.energy_db,
+                        }
+                    )
             return out
         if x is None:
             return None

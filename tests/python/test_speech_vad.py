@@ -13,11 +13,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import remotemedia as rm
 from remotemedia import Audio, AudioResampleNode, ManifestError, NodeError, Pipeline, SpeechVADNode
 from remotemedia.nodes import SpeechFrame, SpeechSegment
 from remotemedia.nodes.rust import RustSpeechVADNode
 
 from conftest import REPO
+
+#: The keys every segment has, whichever VAD node made it.
+SEGMENT_KEYS = {
+    "start_ms",
+    "end_ms",
+    "start_s",
+    "end_s",
+    "start_sample",
+    "end_sample",
+    "sample_rate",
+}
 
 
 def clip() -> tuple[np.ndarray, int]:
@@ -37,8 +49,11 @@ def test_pipeline_run_gives_typed_segments_inside_the_speech() -> None:
     assert isinstance(segs, list) and segs
     total_ms = x.size * 1000 / rate
     for s in segs:
-        assert set(s) == {"start_ms", "end_ms", "confidence"} == set(SpeechSegment.__annotations__)
-        assert all(isinstance(v, float) for v in s.values())
+        assert type(s) is SpeechSegment is rm.Segment
+        assert set(s) == SEGMENT_KEYS | {"confidence"}
+        assert s.sample_rate == rate and s.energy_db is None
+        assert s.start_ms == s.start_sample * 1000 / rate and s.end_s == s.end_sample / rate
+        assert isinstance(s.start_sample, int) and isinstance(s["confidence"], float)
         assert 960 <= s["start_ms"] < s["end_ms"] <= total_ms - 960
         assert 0.5 <= s["confidence"] <= 1.0
 
@@ -65,6 +80,10 @@ def test_speech_and_probabilities_outputs() -> None:
     segs = SpeechVADNode()(stereo, sample_rate=rate)
     want = sum(round(s["end_ms"] * 48) - round(s["start_ms"] * 48) for s in segs)
     assert speech.frames == want
+    # The segments' sample positions index the input: the speech output is their audio.
+    np.testing.assert_array_equal(
+        speech, np.concatenate([stereo[s.start_sample : s.end_sample] for s in segs])
+    )
     probs = SpeechVADNode(emit="probabilities")(x, sample_rate=rate)
     assert len(probs) == -(-(x.size // 3) // 256)
     assert all(0.0 <= p["probability"] <= 1.0 for p in probs)

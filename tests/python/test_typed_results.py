@@ -62,6 +62,14 @@ def test_vad_segments_are_segments() -> None:
     assert len(segs) == 2
     assert all(type(s) is rm.Segment for s in segs)
     assert segs[0].start_ms == pytest.approx(510, abs=30)
+    # The one segment type: exact samples at the input rate, derived ms and s, the level.
+    s = segs[0]
+    assert s.sample_rate == 16000 and s.start_sample == round(s.start_ms * 16)
+    assert (s.start_s, s.end_s) == (s.start_sample / 16000, s.end_sample / 16000)
+    assert s.energy_db is not None and s.confidence is None
+    assert s["end_sample"] == s.end_sample and "confidence" not in s
+    assert s == s.to_dict() and json.loads(json.dumps(s.to_dict()))["start_s"] == s.start_s
+    assert rm.Segment(**{k: s[k] for k in ("start_sample", "end_sample", "sample_rate")}) != s
 
 
 def test_vad_events_are_typed_and_still_read_as_dicts() -> None:
@@ -89,7 +97,9 @@ def test_vad_speech_is_audio() -> None:
 def test_speech_vad_results(example_wav: object) -> None:
     audio = rm.read(str(example_wav), dtype="float32")
     segs = tu.speech_vad_segments(audio)
-    assert segs and all(set(s) == {"start_ms", "end_ms", "confidence"} for s in segs)
+    keys = {"start_ms", "end_ms", "start_s", "end_s", "start_sample", "end_sample", "sample_rate"}
+    assert segs and all(set(s) == keys | {"confidence"} for s in segs)
+    assert all(type(s) is rm.Segment and s.confidence is not None for s in segs)
     frames = tu.speech_vad_frames(audio)
     assert frames and all(set(f) == {"start_ms", "end_ms", "probability"} for f in frames)
     events = tu.speech_vad_events(audio)
@@ -182,3 +192,28 @@ def test_policies_are_typed_and_kept_in_the_manifest() -> None:
     assert q.circuit_breaker("gain") is None
     with pytest.raises(ValueError, match=r"retry\.max_attempts must be an integer >= 1, got 0"):
         rm.RetryPolicy(max_attempts=0)
+
+
+def test_segments_from_a_python_node_cross_the_runtime_unchanged() -> None:
+    # A Python node's list[Segment] becomes the runtime's segments and comes back equal;
+    # a segment the runtime cannot hold is refused with what is wrong.
+    made = [rm.Segment(480, 1600, 16000, confidence=0.5), rm.Segment(1600, 3200, 16000)]
+
+    class Detect(rm.Node):
+        def process(self, data: object) -> object:
+            return made
+
+    class Keep(rm.Node):
+        def process(self, data: object) -> object:
+            assert isinstance(data, list) and all(type(s) is rm.Segment for s in data)
+            return data
+
+    out = rm.Pipeline("s").add_node(Detect()).add_node(Keep()).run(bursts(), sample_rate=16000)
+    assert out == made and out[0].start_ms == 30.0 and out[1].confidence is None
+
+    class Bad(rm.Node):
+        def process(self, data: object) -> object:
+            return [rm.Segment(10, 5, 16000)]
+
+    with pytest.raises(rm.NodeError, match="start_sample 10 is after end_sample 5"):
+        rm.Pipeline("b").add_node(Bad()).add_node(Keep()).run(bursts(), sample_rate=16000)

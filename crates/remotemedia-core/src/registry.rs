@@ -85,8 +85,6 @@ pub enum Output {
     Input,
     /// Speech segments ([`Data::Segments`](crate::data::Data::Segments)).
     Segments,
-    /// Speech segments as JSON objects `{start_ms, end_ms, confidence}`.
-    SegmentObjects,
     /// speech_start / speech_end events as JSON objects.
     Events,
     /// Per-frame speech probabilities as JSON objects `{start_ms, end_ms, probability}`.

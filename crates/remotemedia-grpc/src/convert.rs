@@ -106,8 +106,14 @@ pub fn data_to_pb(d: &Data, render: &JsonRenderer) -> Option<pb::Value> {
             segments: segs
                 .iter()
                 .map(|s| pb::Segment {
-                    start_ms: s.start_ms,
-                    end_ms: s.end_ms,
+                    start_ms: s.start_ms(),
+                    end_ms: s.end_ms(),
+                    start_s: s.start_s(),
+                    end_s: s.end_s(),
+                    start_sample: s.start_sample,
+                    end_sample: s.end_sample,
+                    sample_rate: s.sample_rate,
+                    confidence: s.confidence,
                     energy_db: s.energy_db,
                 })
                 .collect(),
@@ -123,16 +129,22 @@ pub fn data_from_pb(v: Option<&pb::Value>, field: &str) -> Result<Data, String> 
         Some(pb::value::Kind::Audio(a)) => {
             audio_from_pb(a, &format!("{field}.audio")).map(Data::Audio)
         }
-        Some(pb::value::Kind::Segments(s)) => Ok(Data::Segments(
-            s.segments
-                .iter()
-                .map(|s| Segment {
-                    start_ms: s.start_ms,
-                    end_ms: s.end_ms,
+        Some(pb::value::Kind::Segments(s)) => s
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let seg = Segment {
+                    confidence: s.confidence,
                     energy_db: s.energy_db,
-                })
-                .collect(),
-        )),
+                    ..Segment::new(s.start_sample, s.end_sample, s.sample_rate)
+                };
+                seg.check()
+                    .map(|()| seg)
+                    .map_err(|e| format!("{field}.segments[{i}]: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Data::Segments),
         Some(pb::value::Kind::Json(text)) => serde_json::from_str(text)
             .map(Data::Json)
             .map_err(|e| format!("{field}.json is not valid JSON: {e}")),

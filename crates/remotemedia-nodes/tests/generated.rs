@@ -293,7 +293,6 @@ fn output_type(o: Output) -> &'static str {
         Output::Audio => "Audio",
         Output::Input | Output::Any => "Any",
         Output::Segments => "list[Segment]",
-        Output::SegmentObjects => "list[SpeechSegment]",
         Output::Events => "list[VadEvent]",
         Output::Frames => "list[SpeechFrame]",
     }
@@ -313,7 +312,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal, overload
 
-from remotemedia._types import Audio, Segment, SpeechFrame, SpeechSegment, VadEvent
+from remotemedia._types import Audio, Segment, SpeechFrame, VadEvent
 from remotemedia.nodes.base import OutT
 from remotemedia.nodes.builtin import BuiltinNode, SampleFormatLike, format_name
 "#;

@@ -64,10 +64,11 @@ fn svad(params: &str) -> remotemedia_core::Pipeline {
     pipeline(&one_node("SpeechVADNode", params))
 }
 
+/// The output as JSON items (segments as the CLI writes them, events, frames).
 fn items(d: &Data) -> Vec<Value> {
-    match d {
-        Data::Json(Value::Array(a)) => a.clone(),
-        other => panic!("expected a JSON array, got {}", other.describe()),
+    match d.to_json() {
+        Some(Value::Array(a)) => a,
+        _ => panic!("expected a list, got {}", d.describe()),
     }
 }
 
@@ -269,6 +270,37 @@ fn times_are_exact_input_samples() {
         probs.len(),
         (x.len() * 16_000).div_ceil(44_100).div_ceil(256)
     );
+}
+
+#[test]
+fn segments_carry_samples_seconds_and_confidence_at_the_input_rate() {
+    // The one segment type (shared with VADNode): sample positions at the input's rate are
+    // exact, ms and s are derived from them, confidence is set and energy is not.
+    let x = at_rate(&scene(), 44_100);
+    let out = run_whole(&svad("{}"), AudioBuffer::mono_f32(x.clone(), 44_100));
+    let Data::Segments(segs) = &out else {
+        panic!("expected segments, got {}", out.describe());
+    };
+    assert!(!segs.is_empty());
+    for s in segs {
+        assert_eq!(s.sample_rate, 44_100);
+        assert!(
+            s.start_sample < s.end_sample && s.end_sample <= x.len() as u64,
+            "{s:?}"
+        );
+        assert_eq!(s.start_ms(), s.start_sample as f64 * 1000.0 / 44_100.0);
+        assert_eq!(s.end_s(), s.end_sample as f64 / 44_100.0);
+        assert!(
+            s.confidence.is_some_and(|c| (0.0..=1.0).contains(&c)),
+            "{s:?}"
+        );
+        assert_eq!(s.energy_db, None);
+    }
+    for (j, s) in items(&out).iter().enumerate() {
+        assert_eq!(s["start_sample"].as_u64(), Some(segs[j].start_sample));
+        assert_eq!(f(s, "start_s"), segs[j].start_s());
+        assert!(s.get("energy_db").is_none(), "{s}");
+    }
 }
 
 /// The post-processing rules, reimplemented from the documentation, over the node's own

@@ -37,15 +37,15 @@ fn finds_the_bursts_with_frame_accurate_bounds() {
     assert_eq!(s.len(), 2, "{s:?}");
     // Burst edges fall on multiples of 30 ms only approximately: a frame partly covering
     // the tone is speech when its RMS clears -30 dBFS.
-    assert!((480.0..=510.0).contains(&s[0].start_ms), "{s:?}");
-    assert!((1080.0..=1110.0).contains(&s[0].end_ms), "{s:?}");
-    assert!((1470.0..=1500.0).contains(&s[1].start_ms), "{s:?}");
-    assert!((1800.0..=1830.0).contains(&s[1].end_ms), "{s:?}");
+    assert!((480.0..=510.0).contains(&s[0].start_ms()), "{s:?}");
+    assert!((1080.0..=1110.0).contains(&s[0].end_ms()), "{s:?}");
+    assert!((1470.0..=1500.0).contains(&s[1].start_ms()), "{s:?}");
+    assert!((1800.0..=1830.0).contains(&s[1].end_ms()), "{s:?}");
     // A 0.5-amplitude sine is at -9.03 dBFS RMS.
-    assert!((s[0].energy_db + 9.03).abs() < 0.5, "{s:?}");
+    assert!((s[0].energy_db.unwrap() + 9.03).abs() < 0.5, "{s:?}");
     // Frame-aligned bounds.
     for seg in &s {
-        assert_eq!(seg.start_ms % 30.0, 0.0);
+        assert_eq!(seg.start_ms() % 30.0, 0.0);
     }
 }
 
@@ -62,7 +62,11 @@ fn digital_silence_gives_no_segments_and_no_nan() {
         AudioBuffer::mono_f32(vec![1e-7; 1600], 16_000),
     );
     for s in segments(&out) {
-        assert!(s.energy_db.is_finite() && s.start_ms.is_finite() && s.end_ms.is_finite());
+        assert!(
+            s.energy_db.is_some_and(f64::is_finite)
+                && s.start_ms().is_finite()
+                && s.end_ms().is_finite()
+        );
     }
     let json = serde_json::to_string(&out.to_json().unwrap()).unwrap();
     assert!(!json.contains("NaN") && !json.contains("inf"), "{json}");
@@ -118,8 +122,35 @@ fn partial_last_frame_is_analysed() {
     );
     let s = segments(&out);
     assert_eq!(s.len(), 1);
-    assert_eq!(s[0].start_ms, 0.0);
-    assert_eq!(s[0].end_ms, 100.0);
+    assert_eq!(s[0].start_ms(), 0.0);
+    assert_eq!(s[0].end_ms(), 100.0);
+    // The one segment type: exact samples at the input rate, seconds, the level, no confidence.
+    assert_eq!(
+        (s[0].start_sample, s[0].end_sample, s[0].sample_rate),
+        (0, 1600, 16_000)
+    );
+    assert_eq!((s[0].start_s(), s[0].end_s()), (0.0, 0.1));
+    assert!(s[0].energy_db.is_some() && s[0].confidence.is_none());
+    let json = out.to_json().unwrap();
+    let keys: Vec<&str> = json[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "start_ms",
+            "end_ms",
+            "start_s",
+            "end_s",
+            "start_sample",
+            "end_sample",
+            "sample_rate",
+            "energy_db"
+        ]
+    );
 }
 
 #[test]
@@ -171,13 +202,13 @@ fn hangover_bridges_short_pauses_and_extends_ends() {
     ));
     assert_eq!(s.len(), 2, "{s:?}");
     // The first segment now ends ~300 ms (10 frames) after the tone.
-    assert!((1380.0..=1410.0).contains(&s[0].end_ms), "{s:?}");
+    assert!((1380.0..=1410.0).contains(&s[0].end_ms()), "{s:?}");
     let s = segments(&run_whole(
         &vad(r#"{"hangover_ms": 500}"#),
         bursts(16_000, 1),
     ));
     assert_eq!(s.len(), 1, "{s:?}");
-    assert!((480.0..=510.0).contains(&s[0].start_ms));
+    assert!((480.0..=510.0).contains(&s[0].start_ms()));
 }
 
 #[test]

@@ -221,11 +221,17 @@ pub fn data_from_py(obj: &Bound<'_, PyAny>, default_rate: Option<u32>) -> PyResu
             let segs = list
                 .iter()
                 .map(|s| {
-                    Ok(Segment {
-                        start_ms: s.getattr(intern!(py, "start_ms"))?.extract()?,
-                        end_ms: s.getattr(intern!(py, "end_ms"))?.extract()?,
+                    let seg = Segment {
+                        confidence: s.getattr(intern!(py, "confidence"))?.extract()?,
                         energy_db: s.getattr(intern!(py, "energy_db"))?.extract()?,
-                    })
+                        ..Segment::new(
+                            s.getattr(intern!(py, "start_sample"))?.extract()?,
+                            s.getattr(intern!(py, "end_sample"))?.extract()?,
+                            s.getattr(intern!(py, "sample_rate"))?.extract()?,
+                        )
+                    };
+                    seg.check().map_err(PyValueError::new_err)?;
+                    Ok(seg)
                 })
                 .collect::<PyResult<Vec<_>>>()?;
             return Ok(Some(Data::Segments(segs)));
@@ -476,7 +482,15 @@ pub fn data_to_py<'py>(
             let cls = types_attr(py, &SEGMENT_CLS, "Segment")?;
             let items = segs
                 .iter()
-                .map(|s| cls.call1((s.start_ms, s.end_ms, s.energy_db)))
+                .map(|s| {
+                    cls.call1((
+                        s.start_sample,
+                        s.end_sample,
+                        s.sample_rate,
+                        s.confidence,
+                        s.energy_db,
+                    ))
+                })
                 .collect::<PyResult<Vec<_>>>()?;
             Ok(PyList::new(py, items)?.into_any())
         }

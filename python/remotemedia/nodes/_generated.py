@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal, overload
 
-from remotemedia._types import Audio, Segment, SpeechFrame, SpeechSegment, VadEvent
+from remotemedia._types import Audio, Segment, SpeechFrame, VadEvent
 from remotemedia.nodes.base import OutT
 from remotemedia.nodes.builtin import BuiltinNode, SampleFormatLike, format_name
 
@@ -356,8 +356,8 @@ class SpeechVADNode(BuiltinNode[OutT]):
     is levelled; emitted audio is the input. Times are in the input's timeline, exact to the
     sample. NaN/Inf samples are read as 0.
 
-    emit="segments" gives `[{start_ms, end_ms, confidence}]` (confidence: mean speech probability
-    of the segment's frames, padding excluded); "speech" only the speech audio in the input's
+    emit="segments" gives the speech segments (times in ms, seconds and input samples, and
+    `confidence`, the mean speech probability of the segment's frames, padding excluded); "speech" only the speech audio in the input's
     format; "events" speech_start / speech_end events as soon as each is decided;
     "probabilities" `{start_ms, end_ms, probability}` per frame.
 
@@ -409,7 +409,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
 
     @overload
     def __init__(
-        self: SpeechVADNode[list[SpeechSegment]],
+        self: SpeechVADNode[list[Segment]],
         threshold: float = 0.5,
         end_threshold: float | None = None,
         min_speech_ms: int = 128,
@@ -544,9 +544,9 @@ class VADNode(BuiltinNode[OutT]):
 
     Frames of `frame_length_ms` whose RMS level exceeds `threshold` dBFS are speech;
     `hangover_ms` keeps counting speech for that long after the last loud frame.
-    emit="segments" gives the speech segments `[{start_ms, end_ms, energy_db}]`; emit="speech"
-    only the speech audio; emit="events" speech_start / speech_end events as soon as each is
-    decided (for streams).
+    emit="segments" gives the speech segments (times in ms, seconds and input samples, and
+    `energy_db`, the segment's level in dBFS); emit="speech" only the speech audio;
+    emit="events" speech_start / speech_end events as soon as each is decided (for streams).
 
     Parameters:
         threshold (``float``, default ``-30.0``, -120.0..=0.0 dBFS): Speech threshold in dBFS, a

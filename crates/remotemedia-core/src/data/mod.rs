@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use audio::{
@@ -17,16 +16,161 @@ pub use audio::{
 };
 pub use buffer::{ForeignOwner, SampleBuf};
 
-/// A stretch of detected speech.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+/// A stretch of detected speech, the one segment type of every VAD node.
+///
+/// Held as sample positions at the input's rate (exact); milliseconds and seconds are derived
+/// from them, so every rendering (Rust, Python, the CLI's JSON, gRPC) agrees to the sample.
+/// Serialized as `{start_ms, end_ms, start_s, end_s, start_sample, end_sample, sample_rate}`
+/// plus `confidence` and `energy_db` when the detector gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(into = "SegmentRecord", try_from = "SegmentRecord")]
 pub struct Segment {
+    /// First sample (frame) of the segment, at `sample_rate`, from the start of the stream.
+    pub start_sample: u64,
+    /// One past the last sample (exclusive end), at `sample_rate`.
+    pub end_sample: u64,
+    /// The input's sample rate in Hz, which the sample positions count in.
+    pub sample_rate: u32,
+    /// The detector's confidence (0..1) that this is speech, where it gives one
+    /// (`SpeechVADNode`: the mean speech probability of the segment's frames, padding excluded).
+    pub confidence: Option<f64>,
+    /// The segment's level in dBFS (RMS over all its samples, floored at -120), where the
+    /// detector measures it (`VADNode`).
+    pub energy_db: Option<f64>,
+}
+
+impl Segment {
+    /// A segment `[start_sample, end_sample)` at `sample_rate`, with neither confidence nor
+    /// energy.
+    pub fn new(start_sample: u64, end_sample: u64, sample_rate: u32) -> Self {
+        Self {
+            start_sample,
+            end_sample,
+            sample_rate,
+            confidence: None,
+            energy_db: None,
+        }
+    }
+
+    /// Start in milliseconds.
+    pub fn start_ms(&self) -> f64 {
+        self.start_sample as f64 * 1000.0 / self.sample_rate as f64
+    }
+
+    /// End (exclusive) in milliseconds.
+    pub fn end_ms(&self) -> f64 {
+        self.end_sample as f64 * 1000.0 / self.sample_rate as f64
+    }
+
+    /// Start in seconds.
+    pub fn start_s(&self) -> f64 {
+        self.start_sample as f64 / self.sample_rate as f64
+    }
+
+    /// End (exclusive) in seconds.
+    pub fn end_s(&self) -> f64 {
+        self.end_sample as f64 / self.sample_rate as f64
+    }
+
+    /// Length in milliseconds.
+    pub fn duration_ms(&self) -> f64 {
+        self.end_ms() - self.start_ms()
+    }
+}
+
+/// The wire form of [`Segment`]: what JSON, the schema and other hosts see.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SegmentRecord {
     /// Start, in milliseconds from the start of the stream.
-    pub start_ms: f64,
-    /// End (exclusive), in milliseconds from the start of the stream.
-    pub end_ms: f64,
-    /// Energy of the whole segment in dBFS (RMS over all its samples), floored at -120.
-    pub energy_db: f64,
+    start_ms: f64,
+    /// End (exclusive), in milliseconds.
+    end_ms: f64,
+    /// Start, in seconds.
+    start_s: f64,
+    /// End (exclusive), in seconds.
+    end_s: f64,
+    /// First sample, at `sample_rate`.
+    start_sample: u64,
+    /// One past the last sample, at `sample_rate`.
+    end_sample: u64,
+    /// The input's sample rate in Hz.
+    sample_rate: u32,
+    /// The detector's speech confidence (0..1), where it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    confidence: Option<f64>,
+    /// The segment's level in dBFS, where the detector measures it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    energy_db: Option<f64>,
+}
+
+impl From<Segment> for SegmentRecord {
+    fn from(s: Segment) -> Self {
+        Self {
+            start_ms: s.start_ms(),
+            end_ms: s.end_ms(),
+            start_s: s.start_s(),
+            end_s: s.end_s(),
+            start_sample: s.start_sample,
+            end_sample: s.end_sample,
+            sample_rate: s.sample_rate,
+            confidence: s.confidence,
+            energy_db: s.energy_db,
+        }
+    }
+}
+
+impl TryFrom<SegmentRecord> for Segment {
+    type Error = String;
+    /// The sample positions are the truth; the derived times must agree with them.
+    fn try_from(r: SegmentRecord) -> Result<Self, String> {
+        let s = Segment {
+            start_sample: r.start_sample,
+            end_sample: r.end_sample,
+            sample_rate: r.sample_rate,
+            confidence: r.confidence,
+            energy_db: r.energy_db,
+        };
+        s.check()?;
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1.0);
+        if !(close(r.start_ms, s.start_ms())
+            && close(r.end_ms, s.end_ms())
+            && close(r.start_s, s.start_s())
+            && close(r.end_s, s.end_s()))
+        {
+            return Err(format!(
+                "segment times disagree with its samples: start_ms {} / end_ms {} / start_s {} / \
+                 end_s {} but samples {}..{} at {} Hz",
+                r.start_ms,
+                r.end_ms,
+                r.start_s,
+                r.end_s,
+                r.start_sample,
+                r.end_sample,
+                r.sample_rate
+            ));
+        }
+        Ok(s)
+    }
+}
+
+impl Segment {
+    /// Checks the invariants: a valid sample rate and `start_sample <= end_sample`.
+    pub fn check(&self) -> Result<(), String> {
+        if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&self.sample_rate) {
+            return Err(format!(
+                "segment sample_rate {} Hz is out of range; valid: {MIN_SAMPLE_RATE}..={MAX_SAMPLE_RATE}",
+                self.sample_rate
+            ));
+        }
+        if self.start_sample > self.end_sample {
+            return Err(format!(
+                "segment start_sample {} is after end_sample {}",
+                self.start_sample, self.end_sample
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A value owned by the host language (a Python object, say), passed between that host's
@@ -233,5 +377,37 @@ mod tests {
         let mixed = Data::join(vec![a.into(), c.into()]).unwrap();
         assert!(matches!(mixed, Data::List(ref v) if v.len() == 2));
         assert_eq!(Data::join(vec![]), None);
+    }
+
+    #[test]
+    fn a_segment_serializes_its_times_from_its_samples_and_reads_back() {
+        let s = Segment {
+            confidence: Some(0.75),
+            ..Segment::new(22_050, 66_150, 44_100)
+        };
+        let v = serde_json::to_value(s).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "start_ms": 500.0, "end_ms": 1500.0, "start_s": 0.5, "end_s": 1.5,
+                "start_sample": 22_050, "end_sample": 66_150, "sample_rate": 44_100,
+                "confidence": 0.75,
+            })
+        );
+        assert_eq!(serde_json::from_value::<Segment>(v).unwrap(), s);
+    }
+
+    #[test]
+    fn a_segment_whose_times_disagree_with_its_samples_is_refused() {
+        let mut v = serde_json::to_value(Segment::new(0, 16_000, 16_000)).unwrap();
+        v["end_ms"] = serde_json::json!(2000.0);
+        let e = serde_json::from_value::<Segment>(v)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("disagree"), "{e}");
+        let e = Segment::new(5, 4, 16_000).check().unwrap_err();
+        assert!(e.contains("start_sample 5 is after end_sample 4"), "{e}");
+        let e = Segment::new(0, 4, 0).check().unwrap_err();
+        assert!(e.contains("sample_rate 0 Hz"), "{e}");
     }
 }

@@ -29,7 +29,8 @@ pub const DB_FLOOR: f64 = -120.0;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum VadEmit {
-    /// Speech segments `[{start_ms, end_ms, energy_db}]`, each as soon as it ends.
+    /// Speech segments (`Segment`: times in ms, s and samples, and `energy_db`), each as soon
+    /// as it ends.
     #[default]
     Segments,
     /// Only the speech audio, concatenated, in the input's format.
@@ -146,11 +147,9 @@ fn sum_squares(samples: &Samples, start: usize, end: usize) -> f64 {
 }
 
 fn segment(rate: u32, open: Open, end_frame: u64) -> Segment {
-    let ms = |f: u64| f as f64 * 1000.0 / rate as f64;
     Segment {
-        start_ms: ms(open.start_frame),
-        end_ms: ms(end_frame),
-        energy_db: to_db(open.sum_sq / open.samples.max(1) as f64),
+        energy_db: Some(to_db(open.sum_sq / open.samples.max(1) as f64)),
+        ..Segment::new(open.start_frame, end_frame, rate)
     }
 }
 
@@ -245,8 +244,8 @@ impl VadNode {
                         }),
                         Event::End(s) => json!({
                             "event": "speech_end",
-                            "start_ms": s.start_ms,
-                            "end_ms": s.end_ms,
+                            "start_ms": s.start_ms(),
+                            "end_ms": s.end_ms(),
                             "energy_db": s.energy_db,
                         }),
                     })
@@ -274,9 +273,9 @@ impl NodeDef for VadNode {
      \n\
      Frames of `frame_length_ms` whose RMS level exceeds `threshold` dBFS are speech;\n\
      `hangover_ms` keeps counting speech for that long after the last loud frame.\n\
-     emit=\"segments\" gives the speech segments `[{start_ms, end_ms, energy_db}]`; emit=\"speech\"\n\
-     only the speech audio; emit=\"events\" speech_start / speech_end events as soon as each is\n\
-     decided (for streams).";
+     emit=\"segments\" gives the speech segments (times in ms, seconds and input samples, and\n\
+     `energy_db`, the segment's level in dBFS); emit=\"speech\" only the speech audio;\n\
+     emit=\"events\" speech_start / speech_end events as soon as each is decided (for streams).";
     const OUTPUTS: Outputs = Outputs::ByParam {
         param: "emit",
         values: &[

@@ -63,7 +63,7 @@ use downmix::downmix_into;
 use earshot::EarshotGate;
 use hysteresis::{Event, Rules, Segments};
 pub use params::{SpeechVadEmit, SpeechVadEngine, SpeechVadParams, END_THRESHOLD_GAP};
-use remotemedia_core::data::{AudioBuffer, Data, SampleFormat};
+use remotemedia_core::data::{AudioBuffer, Data, SampleFormat, Segment};
 use remotemedia_core::error::NodeError;
 use remotemedia_core::node::{audio_input, check_stream_shape, Node};
 use remotemedia_core::registry::{NodeDef, Output, Outputs};
@@ -303,19 +303,28 @@ impl SpeechVadNode {
             }
             return Some(Data::Audio(self.speech_audio(ranges)));
         }
-        let items: Vec<Value> = events
-            .into_iter()
-            .filter_map(|e| match (self.params.emit, e) {
-                (
-                    SpeechVadEmit::Segments,
+        if self.params.emit == SpeechVadEmit::Segments {
+            let segments: Vec<Segment> = events
+                .into_iter()
+                .filter_map(|e| match e {
                     Event::End {
                         start,
                         end,
                         confidence,
-                    },
-                ) => Some(json!({
-                    "start_ms": ms(start), "end_ms": ms(end), "confidence": confidence,
-                })),
+                    } => Some(Segment {
+                        confidence: Some(confidence),
+                        ..Segment::new(start, end, stream.rate)
+                    }),
+                    _ => None,
+                })
+                .collect();
+            // Quiet calls emit nothing; the end of stream always emits (possibly an empty
+            // list), so a whole-input run always has a result.
+            return (last || !segments.is_empty()).then_some(Data::Segments(segments));
+        }
+        let items: Vec<Value> = events
+            .into_iter()
+            .filter_map(|e| match (self.params.emit, e) {
                 (SpeechVadEmit::Events, Event::Start { start }) => Some(json!({
                     "event": "speech_start", "start_ms": ms(start),
                 })),
@@ -360,8 +369,8 @@ impl NodeDef for SpeechVadNode {
      is levelled; emitted audio is the input. Times are in the input's timeline, exact to the\n\
      sample. NaN/Inf samples are read as 0.\n\
      \n\
-     emit=\"segments\" gives `[{start_ms, end_ms, confidence}]` (confidence: mean speech probability\n\
-     of the segment's frames, padding excluded); \"speech\" only the speech audio in the input's\n\
+     emit=\"segments\" gives the speech segments (times in ms, seconds and input samples, and\n\
+     `confidence`, the mean speech probability of the segment's frames, padding excluded); \"speech\" only the speech audio in the input's\n\
      format; \"events\" speech_start / speech_end events as soon as each is decided;\n\
      \"probabilities\" `{start_ms, end_ms, probability}` per frame.\n\
      \n\
@@ -374,7 +383,7 @@ impl NodeDef for SpeechVadNode {
     const OUTPUTS: Outputs = Outputs::ByParam {
         param: "emit",
         values: &[
-            ("segments", Output::SegmentObjects),
+            ("segments", Output::Segments),
             ("speech", Output::Audio),
             ("events", Output::Events),
             ("probabilities", Output::Frames),
