@@ -59,8 +59,9 @@ class ManifestError(RemoteMediaError):
 class NodeError(RemoteMediaError):
     """A native node failed."""
 
-    node_id: str
+    node_id: str | None
     node_type: str
+    kind: str | None
 
 class NodeTimeoutError(NodeError):
     """A node did not finish within its timeout."""

@@ -5,7 +5,9 @@
     RemoteMediaError
      ├── ManifestError      invalid manifest or node parameters; ``issues`` lists them
      │                      as dicts {node_id, node_type, field, message}
-     ├── NodeError          a native node failed; ``node_id`` names it
+     ├── NodeError          a native node failed; ``node_id`` / ``node_type`` name it,
+     │                      ``kind`` says what went wrong (``"sample_rate_changed"``,
+     │                      ``"not_audio"``, ``"not_finite"``, ``"failed"``, ...)
      │    └── NodeTimeoutError
      ├── CircuitOpenError   a node's circuit breaker is open
      ├── RemoteError        a remote call was refused or failed in transport (``grpc_code``)

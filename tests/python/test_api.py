@@ -44,9 +44,10 @@ def test_seed_phase2_snippet_runs_unchanged() -> None:
     p.add_node(RustVADNode(threshold=-30.0))
     p.add_node(RustResampleNode(target_rate=16000, quality="high"))
     with pytest.raises(
-        remotemedia.NodeError, match="AudioResampleNode expects audio, got segments"
-    ):
+        remotemedia.NodeError, match=r"\(AudioResampleNode\) failed: expected audio, got segments"
+    ) as e:
         p.run(audio_data, sample_rate=48000)
+    assert (e.value.kind, e.value.code) == ("not_audio", "invalid_input")
     # With the VAD emitting speech audio the chain is meaningful.
     p = Pipeline("audio")
     p.add_node(RustVADNode(threshold=-30.0, emit="speech"))

@@ -240,5 +240,5 @@ def test_a_node_s_error_is_printed_once(tmp_path: Path) -> None:
     )
     r = cli("run", str(m), "-i", "examples/speech_48k.wav", "-o", str(tmp_path / "o.wav"))
     assert r.returncode != 0
-    assert "node 'rs' (AudioResampleNode) failed: AudioResampleNode expects audio" in r.stderr
-    assert r.stderr.count("expects audio") == 1, r.stderr
+    assert "node 'rs' (AudioResampleNode) failed: expected audio" in r.stderr
+    assert r.stderr.count("expected audio") == 1, r.stderr

@@ -227,7 +227,8 @@ def test_a_list_where_audio_was_meant_gets_a_hint() -> None:
 
     with pytest.raises(
         NodeError,
-        match=r"SpeechVADNode expects audio, got object of type list; give audio as a numpy "
+        match=r"\(SpeechVADNode\) failed: expected audio, got object of type list; give audio as "
+        r"a numpy "
         r"array \(frames, or frames x channels\) with its sample rate, or an Audio",
     ):
         Pipeline("p").add_node(SpeechVADNode()).run([0.0] * 1600, sample_rate=16000)

@@ -204,7 +204,9 @@ def test_wrong_return_types_get_clear_errors_naming_the_node() -> None:
         p.run(music(16000, 0.1), sample_rate=16000)
     # A dict is fine for Python consumers, but a native node says what it expected.
     p = Pipeline("w2").add_node(ReturnsDict(), "py").add_node(VADNode(), "vad")
-    with pytest.raises(NodeError, match="VADNode expects audio, got object of type dict") as e:
+    with pytest.raises(
+        NodeError, match=r"\(VADNode\) failed: expected audio, got object of type dict"
+    ) as e:
         p.run(music(16000, 0.1), sample_rate=16000)
     assert e.value.node_id == "vad"  # type: ignore[attr-defined]
     out = Pipeline("w3").add_node(ReturnsDict()).run(music(16000, 0.1), sample_rate=16000)

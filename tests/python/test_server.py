@@ -194,8 +194,14 @@ def test_node_failures_name_the_node_and_the_server_carries_on(tmp_path: Path) -
             client.execute(boom, music(16000, 0.1), 16000)
         assert e.value.node_id == "boom"  # type: ignore[attr-defined]
         assert e.value.code == "host"  # type: ignore[attr-defined]
+        assert e.value.kind == "host_exception"  # type: ignore[attr-defined]
         p = Pipeline("ok").add_node(AudioResampleNode(8000))
         assert p.run(music(16000, 0.1), sample_rate=16000, remote=s.address).frames == 800
+        # A refused input: the same class, code and kind as a local run's.
+        bad = Pipeline("bad").add_node(VADNode()).add_node(AudioResampleNode(8000))
+        with pytest.raises(NodeError, match="failed: expected audio, got segments") as e:
+            bad.run(music(16000, 0.1), sample_rate=16000, remote=s.address)
+        assert (e.value.code, e.value.kind) == ("invalid_input", "not_audio")  # type: ignore[attr-defined]
     finally:
         s.stop()
 

@@ -259,11 +259,15 @@ def test_a_standalone_node_s_error_names_it_once() -> None:
         node.process(np.zeros(320, np.float32), sample_rate=8000)
     assert str(e.value).startswith("SpeechVADNode: sample rate changed mid-stream"), e.value
     assert str(e.value).count("SpeechVADNode") == 1
-    # Also a message that names the node without a colon.
+    assert (e.value.kind, e.value.code, e.value.node_type) == (
+        "sample_rate_changed",
+        "invalid_input",
+        "SpeechVADNode",
+    )
     with pytest.raises(NodeError) as e:
         SpeechVADNode()([0.0] * 1600, sample_rate=16000)
-    assert str(e.value).startswith("SpeechVADNode expects audio, got object of type list")
-    assert str(e.value).count("SpeechVADNode") == 1
+    assert str(e.value).startswith("SpeechVADNode: expected audio, got object of type list")
+    assert str(e.value).count("SpeechVADNode") == 1 and e.value.kind == "not_audio"
 
 
 def test_max_speech_ms_caps_segments_from_python() -> None:

@@ -30,6 +30,120 @@ pub enum NodeErrorKind {
     },
 }
 
+/// What is wrong with a node's input: one kind per rule, each with one message template
+/// (pydantic-core's idea: an error is a kind plus its context, rendered once). A message never
+/// names the node: whoever reports the error (the executor, a standalone node call) names it
+/// once, in front.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// A fan-in value where a node takes one input.
+    #[error("takes exactly one audio input, got {got}; connect a single upstream node")]
+    OneInput {
+        /// What arrived (see [`Data::describe`](crate::data::Data::describe)).
+        got: String,
+    },
+    /// A host-language value (a Python list, say) where audio was meant.
+    #[error(
+        "expected audio, got {got}; give audio as a numpy array (frames, or frames x channels) \
+         with its sample rate, or an Audio"
+    )]
+    HostValueNotAudio {
+        /// What arrived.
+        got: String,
+    },
+    /// Some other value where audio was meant.
+    #[error("expected audio, got {got}")]
+    NotAudio {
+        /// What arrived.
+        got: String,
+    },
+    /// A sample rate outside what the runtime supports.
+    #[error(
+        "input sample rate {rate} Hz is outside the supported {}..={} Hz",
+        crate::data::MIN_SAMPLE_RATE,
+        crate::data::MAX_SAMPLE_RATE
+    )]
+    RateOutOfRange {
+        /// The input's rate.
+        rate: u32,
+    },
+    /// A stream's rate changed between chunks.
+    #[error(
+        "sample rate changed mid-stream from {from} Hz to {to} Hz; a stream must keep one rate"
+    )]
+    RateChanged {
+        /// The stream's rate.
+        from: u32,
+        /// This chunk's rate.
+        to: u32,
+    },
+    /// A stream's channel count changed between chunks.
+    #[error("channel count changed mid-stream from {from} to {to}; a stream must keep one layout")]
+    ChannelsChanged {
+        /// The stream's channel count.
+        from: u16,
+        /// This chunk's.
+        to: u16,
+    },
+    /// A stream's sample format changed between chunks.
+    #[error("sample format changed mid-stream from {from} to {to}")]
+    FormatChanged {
+        /// The stream's format (`f32`, `i16`, ...).
+        from: &'static str,
+        /// This chunk's.
+        to: &'static str,
+    },
+    /// A NaN or infinite sample where the node needs finite audio.
+    #[error(
+        "input sample {index} (interleaved index in this chunk) is {value}; audio must be finite \
+         (no NaN or infinity)"
+    )]
+    NotFinite {
+        /// Interleaved index in the chunk.
+        index: usize,
+        /// The value.
+        value: f64,
+    },
+    /// A frequency parameter at or above the input's Nyquist frequency.
+    #[error("params.{field} {hz} Hz must be below Nyquist ({} Hz for {rate} Hz input)", *rate as f64 / 2.0)]
+    AboveNyquist {
+        /// The parameter.
+        field: &'static str,
+        /// Its value.
+        hz: f64,
+        /// The input's rate.
+        rate: u32,
+    },
+    /// A node's own rule (the message says which and what is valid).
+    #[error("{0}")]
+    Rule(String),
+}
+
+impl InputError {
+    /// The kind's stable name (`"sample_rate_changed"`, ...), for programs: Python's
+    /// `NodeError.kind`, the gRPC status details.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::OneInput { .. } => "one_input",
+            Self::HostValueNotAudio { .. } | Self::NotAudio { .. } => "not_audio",
+            Self::RateOutOfRange { .. } => "sample_rate_out_of_range",
+            Self::RateChanged { .. } => "sample_rate_changed",
+            Self::ChannelsChanged { .. } => "channels_changed",
+            Self::FormatChanged { .. } => "sample_format_changed",
+            Self::NotFinite { .. } => "not_finite",
+            Self::AboveNyquist { .. } => "above_nyquist",
+            Self::Rule(_) => "node_rule",
+        }
+    }
+}
+
+impl From<InputError> for NodeError {
+    fn from(e: InputError) -> Self {
+        NodeError::input(e)
+    }
+}
+
 /// An error reported by a node. Cheap to clone (one pointer).
 #[derive(Clone)]
 pub struct NodeError {
@@ -40,6 +154,7 @@ pub struct NodeError {
 struct Inner {
     kind: NodeErrorKind,
     message: String,
+    input: Option<InputError>,
     retryable: bool,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     payload: Option<Arc<dyn Any + Send + Sync>>,
@@ -56,9 +171,15 @@ impl NodeError {
         Self::new(NodeErrorKind::Failed, message).with_retryable(true)
     }
 
-    /// The node cannot handle what it was given.
+    /// The node cannot handle what it was given: a node's own rule, in words (prefer
+    /// [`input`](Self::input) with a specific [`InputError`] kind).
     pub fn invalid_input(message: impl Into<String>) -> Self {
-        Self::new(NodeErrorKind::InvalidInput, message)
+        Self::input(InputError::Rule(message.into()))
+    }
+
+    /// The node cannot handle what it was given, as a kind with its context.
+    pub fn input(e: InputError) -> Self {
+        Self::new(NodeErrorKind::InvalidInput, e.to_string()).edit(|i| i.input = Some(e))
     }
 
     /// An error of any kind.
@@ -67,6 +188,7 @@ impl NodeError {
             inner: Arc::new(Inner {
                 kind,
                 message: message.into(),
+                input: None,
                 retryable: false,
                 source: None,
                 payload: None,
@@ -100,7 +222,25 @@ impl NodeError {
         &self.inner.kind
     }
 
-    /// The message (without node id; [`ExecutorError`] adds it).
+    /// The input problem, when the node refused its input.
+    pub fn input_error(&self) -> Option<&InputError> {
+        self.inner.input.as_ref()
+    }
+
+    /// A stable name for what went wrong: the [`InputError::kind`] for refused input, else
+    /// `"failed"`, `"panicked"`, `"timeout"` or `"host_exception"`.
+    pub fn kind_name(&self) -> &'static str {
+        match (&self.inner.kind, &self.inner.input) {
+            (_, Some(e)) => e.kind(),
+            (NodeErrorKind::InvalidInput, None) => "invalid_input",
+            (NodeErrorKind::Failed, None) => "failed",
+            (NodeErrorKind::Panicked, None) => "panicked",
+            (NodeErrorKind::Timeout, None) => "timeout",
+            (NodeErrorKind::Host { .. }, None) => "host_exception",
+        }
+    }
+
+    /// The message (without the node's name; [`ExecutorError`] or the binding adds it).
     pub fn message(&self) -> &str {
         &self.inner.message
     }
@@ -296,6 +436,8 @@ pub enum ExecutorError {
         message: String,
         /// The node concerned, when the remote side named one.
         node_id: Option<String>,
+        /// The node error's kind ([`NodeError::kind_name`]), when the remote side sent one.
+        kind: Option<String>,
     },
 
     /// Something that should not happen did (a node task ended abnormally); a bug to report.
@@ -364,6 +506,16 @@ impl ExecutorError {
             Self::SessionClosed { .. } => "session_closed",
             Self::Remote { code, .. } => code,
             Self::Internal { .. } => "internal",
+        }
+    }
+
+    /// What went wrong in the node, as a stable name ([`NodeError::kind_name`]: an
+    /// [`InputError`] kind such as `"sample_rate_changed"`, or `"failed"`, ...), local or
+    /// remote; `None` for errors that are not a node's.
+    pub fn kind(&self) -> Option<&str> {
+        match self {
+            Self::Remote { kind, .. } => kind.as_deref(),
+            _ => self.node_error().map(NodeError::kind_name),
         }
     }
 

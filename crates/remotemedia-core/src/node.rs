@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
-use crate::data::{AudioBuffer, Data};
-use crate::error::NodeError;
+use crate::data::{AudioBuffer, Data, SampleFormat};
+use crate::error::{InputError, NodeError};
 
 /// Where a node runs; reported in metrics so a silent fallback is visible.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,13 +131,9 @@ pub struct StreamShape(Option<(u32, u16)>);
 
 impl StreamShape {
     /// Runs the checks on `input` and returns its audio; the first chunk sets the shape.
-    pub fn accept<'a>(
-        &mut self,
-        node_type: &str,
-        input: &'a Data,
-    ) -> Result<&'a AudioBuffer, NodeError> {
-        let audio = audio_input(node_type, input)?;
-        check_stream_shape(node_type, self.0, audio)?;
+    pub fn accept<'a>(&mut self, input: &'a Data) -> Result<&'a AudioBuffer, NodeError> {
+        let audio = audio_input(input)?;
+        check_stream_shape(self.0, audio)?;
         self.0
             .get_or_insert((audio.sample_rate(), audio.channels()));
         Ok(audio)
@@ -155,64 +151,67 @@ impl StreamShape {
 }
 
 /// The prologue of an audio node without stream state: one audio input at a supported rate.
-pub fn audio_input<'a>(node_type: &str, input: &'a Data) -> Result<&'a AudioBuffer, NodeError> {
-    let audio = expect_audio(node_type, input)?;
-    check_input_rate(node_type, audio.sample_rate())?;
+pub fn audio_input(input: &Data) -> Result<&AudioBuffer, NodeError> {
+    let audio = expect_audio(input)?;
+    check_input_rate(audio.sample_rate())?;
     Ok(audio)
 }
 
 /// Takes the single audio input of a native node, or explains what it got instead.
-pub fn expect_audio<'a>(node_type: &str, input: &'a Data) -> Result<&'a AudioBuffer, NodeError> {
-    match input {
-        Data::Audio(a) => Ok(a),
-        Data::Map(_) => Err(NodeError::invalid_input(format!(
-            "{node_type} takes exactly one audio input, got {}; connect a single upstream node",
-            input.describe()
-        ))),
+pub fn expect_audio(input: &Data) -> Result<&AudioBuffer, NodeError> {
+    let got = || input.describe();
+    Err(match input {
+        Data::Audio(a) => return Ok(a),
+        Data::Map(_) => InputError::OneInput { got: got() },
         // A host object (a Python list, say) given where audio was meant: say what audio is.
-        Data::Object(_) => Err(NodeError::invalid_input(format!(
-            "{node_type} expects audio, got {}; give audio as a numpy array (frames, or \
-             frames x channels) with its sample rate, or an Audio",
-            input.describe()
-        ))),
-        other => Err(NodeError::invalid_input(format!(
-            "{node_type} expects audio, got {}",
-            other.describe()
-        ))),
+        Data::Object(_) => InputError::HostValueNotAudio { got: got() },
+        _ => InputError::NotAudio { got: got() },
     }
+    .into())
 }
 
 /// Checks that a chunk matches the stream's first chunk in rate and channel count (a stream
 /// cannot change shape midway: resampler and analysis state would be meaningless).
-pub fn check_stream_shape(
-    node_type: &str,
-    first: Option<(u32, u16)>,
-    audio: &AudioBuffer,
-) -> Result<(), NodeError> {
+pub fn check_stream_shape(first: Option<(u32, u16)>, audio: &AudioBuffer) -> Result<(), NodeError> {
     if let Some((rate, channels)) = first {
         if rate != audio.sample_rate() {
-            return Err(NodeError::invalid_input(format!(
-                "{node_type}: sample rate changed mid-stream from {rate} Hz to {} Hz; a stream must keep one rate",
-                audio.sample_rate()
-            )));
+            return Err(InputError::RateChanged {
+                from: rate,
+                to: audio.sample_rate(),
+            }
+            .into());
         }
         if channels != audio.channels() {
-            return Err(NodeError::invalid_input(format!(
-                "{node_type}: channel count changed mid-stream from {channels} to {}; a stream must keep one layout",
-                audio.channels()
-            )));
+            return Err(InputError::ChannelsChanged {
+                from: channels,
+                to: audio.channels(),
+            }
+            .into());
         }
     }
     Ok(())
 }
 
+/// Checks that a stream keeps its sample format (`first`: the stream's, once known).
+pub fn check_stream_format(
+    first: Option<SampleFormat>,
+    audio: &AudioBuffer,
+) -> Result<(), NodeError> {
+    match first {
+        Some(f) if f != audio.format() => Err(InputError::FormatChanged {
+            from: f.as_str(),
+            to: audio.format().as_str(),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// Checks that an input rate is in the supported range.
-pub fn check_input_rate(node_type: &str, rate: u32) -> Result<(), NodeError> {
+pub fn check_input_rate(rate: u32) -> Result<(), NodeError> {
     use crate::data::{MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
     if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&rate) {
-        return Err(NodeError::invalid_input(format!(
-            "{node_type}: input sample rate {rate} Hz is outside the supported {MIN_SAMPLE_RATE}..={MAX_SAMPLE_RATE} Hz"
-        )));
+        return Err(InputError::RateOutOfRange { rate }.into());
     }
     Ok(())
 }

@@ -401,9 +401,13 @@ fn wrong_output_type_gets_a_clear_error_naming_the_consumer() {
     assert_eq!(err.node_id(), Some("vad"));
     assert_eq!(err.code(), "invalid_input");
     assert!(
-        err.to_string().contains("VADNode expects audio, got json"),
+        err.to_string()
+            .contains("node 'vad' (VADNode) failed: expected audio, got json"),
         "{err}"
     );
+    // The kind, for programs; the message names the node once.
+    assert_eq!(err.kind(), Some("not_audio"));
+    assert_eq!(err.to_string().matches("VADNode").count(), 1, "{err}");
 }
 
 #[test]

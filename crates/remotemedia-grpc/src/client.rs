@@ -15,7 +15,7 @@ use tonic::{Code, Request, Status, Streaming};
 use crate::convert::{data_from_pb, data_to_pb, default_renderer, JsonRenderer};
 use crate::pb;
 use crate::pb::remote_media_client::RemoteMediaClient;
-use crate::status::{ERROR_CODE_KEY, NODE_ID_KEY};
+use crate::status::{ERROR_CODE_KEY, ERROR_KIND_KEY, NODE_ID_KEY};
 
 /// Audio inputs larger than this (bytes of samples) are sent by [`RemoteClient::execute`] as a
 /// stream of chunks: below a server's default 4 MiB message limit with room for the manifest.
@@ -46,6 +46,8 @@ pub enum ClientError {
         node_id: Option<String>,
         /// The remotemedia error code (`ExecutorError::code`), when the server gave one.
         error_code: Option<String>,
+        /// The node error's kind (`ExecutorError::kind`), when the server gave one.
+        kind: Option<String>,
     },
     /// The server broke the protocol, or a value could not be sent.
     #[error("{0}")]
@@ -63,23 +65,27 @@ impl From<ClientError> for ExecutorError {
                 message,
                 node_id,
                 error_code,
+                kind,
             } => ExecutorError::Remote {
                 code: error_code.unwrap_or_else(|| "transport".to_string()),
                 status: format!("{code:?}"),
                 message,
                 node_id,
+                kind,
             },
             ClientError::Connect { .. } => ExecutorError::Remote {
                 code: "transport".to_string(),
                 status: "Unavailable".to_string(),
                 message: e.to_string(),
                 node_id: None,
+                kind: None,
             },
             ClientError::Protocol(message) => ExecutorError::Remote {
                 code: "transport".to_string(),
                 status: "Internal".to_string(),
                 message,
                 node_id: None,
+                kind: None,
             },
         }
     }
@@ -120,6 +126,7 @@ impl From<Status> for ClientError {
             message,
             node_id: get(NODE_ID_KEY),
             error_code: get(ERROR_CODE_KEY),
+            kind: get(ERROR_KIND_KEY),
         }
     }
 }
@@ -234,6 +241,7 @@ impl RemoteClient {
                             ),
                             node_id: None,
                             error_code: Some("timeout".to_string()),
+                            kind: None,
                         })
                     }),
                 };
@@ -388,6 +396,7 @@ fn stream_lost(s: Status) -> ClientError {
         ),
         node_id: None,
         error_code: None,
+        kind: None,
     }
 }
 

@@ -50,6 +50,7 @@ mod tests {
             message: String::new(),
             node_id: None,
             error_code: None,
+            kind: None,
         };
         assert!(status(Code::Unavailable).is_retryable());
         assert!(status(Code::ResourceExhausted).is_retryable());

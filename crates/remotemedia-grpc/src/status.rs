@@ -8,6 +8,8 @@ use tonic::{Code, Status};
 pub const NODE_ID_KEY: &str = "remotemedia-node-id";
 /// Metadata key with `ExecutorError::code()` (e.g. "manifest", "circuit_open").
 pub const ERROR_CODE_KEY: &str = "remotemedia-error-code";
+/// Metadata key with `ExecutorError::kind()` (e.g. "sample_rate_changed", "failed").
+pub const ERROR_KIND_KEY: &str = "remotemedia-error-kind";
 
 /// The gRPC code for an executor error.
 pub fn code_of(e: &ExecutorError) -> Code {
@@ -60,6 +62,11 @@ pub fn to_status(e: &ExecutorError) -> Status {
     if let Some(id) = e.node_id() {
         if let Ok(v) = MetadataValue::try_from(id) {
             md.insert(NODE_ID_KEY, v);
+        }
+    }
+    if let Some(kind) = e.kind() {
+        if let Ok(v) = MetadataValue::try_from(kind) {
+            md.insert(ERROR_KIND_KEY, v);
         }
     }
     status

@@ -23,6 +23,7 @@ fn status(e: ClientError) -> (Code, String, Option<String>, Option<String>) {
             message,
             node_id,
             error_code,
+            ..
         } => (code, message, node_id, error_code),
         other => panic!("expected a status, got {other}"),
     }

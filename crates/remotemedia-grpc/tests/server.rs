@@ -151,7 +151,7 @@ async fn errors_map_to_status_codes_naming_the_node() {
     );
     assert_eq!(code, Code::InvalidArgument);
     assert!(
-        message.contains("AudioResampleNode expects audio"),
+        message.contains("(AudioResampleNode) failed: expected audio"),
         "{message}"
     );
     assert_eq!(node.as_deref(), Some("resample"));

@@ -49,7 +49,7 @@ impl Node for PassThroughNode {
         // Non-audio data passes as it is; audio must have a rate every other node accepts,
         // or the error would surface later, far from its cause.
         if let Data::Audio(a) = &input {
-            check_input_rate("PassThroughNode", a.sample_rate())?;
+            check_input_rate(a.sample_rate())?;
         }
         Ok(Some(input))
     }

@@ -484,7 +484,9 @@ fn mix_refuses_inputs_of_different_rates_and_unknown_gain_ids() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("MixNode: input 'b' is 16000 Hz, 1 ch but input 'a' is 8000 Hz, 1 ch"),
+        err.contains(
+            "(MixNode) failed: input 'b' is 16000 Hz, 1 ch but input 'a' is 8000 Hz, 1 ch"
+        ),
         "{err}"
     );
     let p = mix(

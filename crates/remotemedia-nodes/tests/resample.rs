@@ -254,7 +254,10 @@ fn rejects_bad_input_with_a_clear_error() {
         .block_on(p.run(Data::Json(serde_json::json!(1))))
         .unwrap_err();
     assert_eq!(err.node_id(), Some("n"));
-    assert!(err.to_string().contains("expects audio, got json"), "{err}");
+    assert!(
+        err.to_string().contains("expected audio, got json"),
+        "{err}"
+    );
 
     let err = rt()
         .block_on(p.run(Data::Audio(AudioBuffer::mono_f32(vec![0.0; 10], 4_000))))

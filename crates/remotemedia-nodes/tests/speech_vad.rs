@@ -520,7 +520,7 @@ fn a_stream_that_changes_shape_or_is_not_audio_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("SpeechVADNode") && err.contains("expects audio"),
+        err.contains("(SpeechVADNode) failed: expected audio"),
         "{err}"
     );
     let err = rt()

@@ -188,7 +188,8 @@ fn bad_params_and_input_are_named() {
         .block_on(vad("{}").run(Data::Json(serde_json::json!({"a": 1}))))
         .unwrap_err();
     assert!(
-        err.to_string().contains("VADNode expects audio, got json"),
+        err.to_string()
+            .contains("(VADNode) failed: expected audio, got json"),
         "{err}"
     );
 }

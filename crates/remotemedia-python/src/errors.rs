@@ -1,14 +1,24 @@
-//! The Python exception hierarchy, defined once here, and the one mapping from the core's
-//! errors to it. Exceptions raised by a user's Python node pass through unchanged (same type,
-//! message and traceback) with a note naming the node.
+//! The Python exception hierarchy, defined once here, and the one mapping to it from every
+//! error the runtime reports: a run's (local or remote) [`to_pyerr`], a standalone node
+//! call's [`node_to_pyerr`], parameters' [`params_to_pyerr`], files' [`io_to_pyerr`]. The class
+//! comes from one table keyed by the error's code; exceptions raised by a user's Python node
+//! pass through unchanged (same type, message and traceback) with a note naming the node.
+//! Node errors carry `kind` (the [`InputError`] kind, e.g. `"sample_rate_changed"`) for
+//! programs, as pydantic's errors carry `type`.
 
 use std::sync::Arc;
 
 use pyo3::create_exception;
-use pyo3::exceptions::{PyBaseException, PyException, PyValueError};
+use pyo3::exceptions::{
+    PyBaseException, PyException, PyFileNotFoundError, PyOSError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
-use remotemedia_core::error::ExecutorError;
+#[cfg(doc)]
+use remotemedia_core::error::InputError;
+use remotemedia_core::error::{ExecutorError, NodeErrorKind};
+use remotemedia_core::registry::ParamIssue;
+use remotemedia_io::IoError;
 
 create_exception!(
     remotemedia._native,
@@ -160,6 +170,9 @@ pub fn to_pyerr(py: Python<'_>, e: ExecutorError) -> PyErr {
     if let Some(t) = e.node_type() {
         let _ = value.setattr("node_type", t);
     }
+    if let Some(kind) = e.kind() {
+        let _ = value.setattr("kind", kind);
+    }
     match &e {
         ExecutorError::ManifestError(m) => set_issues(py, &err, m.issues()),
         ExecutorError::Remote { status, .. } => {
@@ -168,6 +181,64 @@ pub fn to_pyerr(py: Python<'_>, e: ExecutorError) -> PyErr {
         _ => {}
     }
     err
+}
+
+/// A native node's error from a standalone call (`node.process(...)`, no pipeline): the same
+/// class table as a run's errors, the message prefixed once by the node's type (node messages
+/// never name their node), and `code`, `kind`, `node_type` set.
+pub fn node_to_pyerr(py: Python<'_>, node_type: &str, e: remotemedia_core::NodeError) -> PyErr {
+    let code = match e.kind() {
+        NodeErrorKind::InvalidInput => "invalid_input",
+        NodeErrorKind::Timeout => "timeout",
+        NodeErrorKind::Host { .. } => "host",
+        NodeErrorKind::Failed | NodeErrorKind::Panicked => "node",
+    };
+    let err = PyErr::from_type(class_for(py, code, true), format!("{node_type}: {e}"));
+    let value = err.value(py);
+    let _ = value.setattr("code", code);
+    let _ = value.setattr("kind", e.kind_name());
+    let _ = value.setattr("node_type", node_type);
+    let _ = value.setattr("node_id", py.None());
+    err
+}
+
+/// Parameter problems of one node type (no pipeline, so no node id): a `ManifestError` whose
+/// message has one line per problem, `"{node_type}: params.{field}: {message}"`, and whose
+/// `issues` list them as a manifest's do.
+pub fn params_to_pyerr(node_type: &str, issues: &[ParamIssue]) -> PyErr {
+    let lines: Vec<String> = issues.iter().map(|i| format!("{node_type}: {i}")).collect();
+    let err = ManifestError::new_err(lines.join("\n"));
+    Python::attach(|py| {
+        let structured: Vec<_> = issues
+            .iter()
+            .map(|i| {
+                let field = if i.field.is_empty() {
+                    "params".to_string()
+                } else {
+                    format!("params.{}", i.field)
+                };
+                let mut issue =
+                    remotemedia_core::manifest::ManifestIssue::root(field, i.message.clone());
+                issue.node_type = Some(node_type.to_string());
+                issue
+            })
+            .collect();
+        set_issues(py, &err, &structured);
+        let _ = err.value(py).setattr("code", "manifest");
+    });
+    err
+}
+
+/// A file's error: missing files are `FileNotFoundError`, other OS failures `OSError`, damaged
+/// or unsupported files `ValueError` (as Python's own I/O raises); every message names the file.
+pub fn io_to_pyerr(e: IoError) -> PyErr {
+    match &e {
+        IoError::Os { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            PyFileNotFoundError::new_err(e.to_string())
+        }
+        IoError::Os { .. } => PyOSError::new_err(e.to_string()),
+        _ => PyValueError::new_err(e.to_string()),
+    }
 }
 
 /// Registers the exception classes on the module.
@@ -184,6 +255,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // client), so `e.grpc_code` can always be read.
     py.get_type::<RemoteError>()
         .setattr("grpc_code", py.None())?;
+    // What went wrong, as a stable name (`"sample_rate_changed"`, `"not_audio"`, `"failed"`,
+    // ...); `None` on errors raised before a node ran.
+    py.get_type::<NodeError>().setattr("kind", py.None())?;
     m.add("CallInterrupted", py.get_type::<CallInterrupted>())?;
     Ok(())
 }

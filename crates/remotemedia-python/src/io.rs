@@ -4,24 +4,13 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use remotemedia_core::data::SampleFormat;
-use remotemedia_io::{AudioReader, IoError, Subtype};
+use remotemedia_io::{AudioReader, Subtype};
 
 use crate::convert;
-
-/// Missing files are FileNotFoundError, other OS failures OSError, damaged or unsupported
-/// files ValueError; every message names the file.
-fn io_err(e: IoError) -> PyErr {
-    match &e {
-        IoError::Os { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            PyFileNotFoundError::new_err(e.to_string())
-        }
-        IoError::Os { .. } => PyOSError::new_err(e.to_string()),
-        _ => PyValueError::new_err(e.to_string()),
-    }
-}
+use crate::errors::io_to_pyerr;
 
 fn parse_dtype(dtype: Option<&str>) -> PyResult<Option<SampleFormat>> {
     dtype
@@ -55,7 +44,7 @@ pub fn read_file<'py>(
                 None => r.read_all(),
             }
         })
-        .map_err(io_err)?;
+        .map_err(io_to_pyerr)?;
     convert::audio_to_py(py, audio, false)
 }
 
@@ -82,7 +71,7 @@ pub fn write_file(
         .transpose()?;
     let buffer = convert::audio_from_array(audio, sample_rate)?;
     py.detach(|| remotemedia_io::write(&path, &buffer, subtype))
-        .map_err(io_err)
+        .map_err(io_to_pyerr)
 }
 
 /// An open file read block by block (`remotemedia.blocks`).
@@ -109,7 +98,9 @@ impl BlockReader {
             return Err(PyValueError::new_err("blocksize must be at least 1 frame"));
         }
         let dtype = parse_dtype(dtype)?;
-        let reader = py.detach(|| remotemedia_io::open(&path)).map_err(io_err)?;
+        let reader = py
+            .detach(|| remotemedia_io::open(&path))
+            .map_err(io_to_pyerr)?;
         let info = reader.info().clone();
         Ok(Self {
             reader: Mutex::new(Some(reader)),
@@ -137,7 +128,7 @@ impl BlockReader {
             }
             r
         });
-        match block.map_err(io_err)? {
+        match block.map_err(io_to_pyerr)? {
             None => Ok(None),
             Some(b) => {
                 let b = match self.dtype {

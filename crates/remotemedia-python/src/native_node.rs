@@ -10,41 +10,13 @@ use remotemedia_core::node::Node;
 use serde_json::{Map, Value};
 
 use crate::convert::data_to_py;
-use crate::errors::{ManifestError, NodeError};
+use crate::errors::{node_to_pyerr, params_to_pyerr, ManifestError};
 use crate::input::node_input;
 use crate::registry::base_registry;
 
 /// Inputs with fewer samples than this run without releasing the GIL: for them the release
 /// costs more than the work.
 const DETACH_MIN_SAMPLES: usize = 16_384;
-
-/// Formats parameter issues as the runtime does, without a node id; `issues` as for a manifest.
-pub fn params_error(node_type: &str, issues: &[remotemedia_core::registry::ParamIssue]) -> PyErr {
-    let lines: Vec<String> = issues.iter().map(|i| format!("{node_type}: {i}")).collect();
-    let err = ManifestError::new_err(lines.join("\n"));
-    Python::attach(|py| {
-        let structured: Vec<_> = issues
-            .iter()
-            .map(|i| {
-                remotemedia_core::manifest::ManifestIssue::root(
-                    if i.field.is_empty() {
-                        "params".to_string()
-                    } else {
-                        format!("params.{}", i.field)
-                    },
-                    i.message.clone(),
-                )
-            })
-            .map(|mut i| {
-                i.node_type = Some(node_type.to_string());
-                i
-            })
-            .collect();
-        crate::errors::set_issues(py, &err, &structured);
-        let _ = err.value(py).setattr("code", "manifest");
-    });
-    err
-}
 
 fn parse_params(params_json: &str) -> PyResult<Map<String, Value>> {
     match serde_json::from_str::<Value>(params_json) {
@@ -65,7 +37,7 @@ pub fn check_params(node_type: &str, params_json: &str) -> PyResult<()> {
     if issues.is_empty() {
         Ok(())
     } else {
-        Err(params_error(node_type, &issues))
+        Err(params_to_pyerr(node_type, &issues))
     }
 }
 
@@ -151,19 +123,7 @@ impl NativeNode {
             // Another thread is using the node: wait for it without holding the GIL.
             Err(_) => py.detach(|| work(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))),
         };
-        let out = result.map_err(|e| {
-            // Most node messages already start with the node type ("X: ...", "X expects
-            // ..."); say it once.
-            let text = e.to_string();
-            let named = text
-                .strip_prefix(self.node_type.as_str())
-                .is_some_and(|rest| rest.starts_with(": ") || rest.starts_with(' '));
-            if named {
-                NodeError::new_err(text)
-            } else {
-                NodeError::new_err(format!("{}: {text}", self.node_type))
-            }
-        })?;
+        let out = result.map_err(|e| node_to_pyerr(py, &self.node_type, e))?;
         out.map(|d| data_to_py(py, d, false)).transpose()
     }
 }
@@ -180,7 +140,7 @@ impl NativeNode {
         let params = parse_params(params_json)?;
         let node = factory
             .create(node_type, &params)
-            .map_err(|issues| params_error(node_type, &issues))?;
+            .map_err(|issues| params_to_pyerr(node_type, &issues))?;
         Ok(Self {
             node_type: node_type.to_string(),
             state: Mutex::new(State {

@@ -18,7 +18,7 @@ pub use crate::dsp::biquad::BiquadType;
 use crate::dsp::biquad::{butterworth, rbj, Cascade, Pass, Section};
 use crate::dsp::samples::{from_f64, to_f64};
 use remotemedia_core::data::Data;
-use remotemedia_core::error::NodeError;
+use remotemedia_core::error::{InputError, NodeError};
 use remotemedia_core::node::{Node, StreamShape};
 use remotemedia_core::registry::{NodeDef, NodeParams, ParamIssue};
 
@@ -32,11 +32,10 @@ struct FilterStream {
 impl FilterStream {
     fn process(
         &mut self,
-        name: &str,
         input: &Data,
         design: impl FnOnce(u32) -> Result<Vec<Section>, NodeError>,
     ) -> Result<Option<Data>, NodeError> {
-        let audio = self.shape.accept(name, input)?;
+        let audio = self.shape.accept(input)?;
         if self.cascade.is_none() {
             let sections = design(audio.sample_rate())?;
             self.cascade = Some(Cascade::new(sections, audio.channels() as usize));
@@ -52,12 +51,9 @@ impl FilterStream {
     }
 }
 
-fn check_below_nyquist(name: &str, field: &str, hz: f64, rate: u32) -> Result<(), NodeError> {
+fn check_below_nyquist(field: &'static str, hz: f64, rate: u32) -> Result<(), NodeError> {
     if hz >= rate as f64 / 2.0 {
-        return Err(NodeError::invalid_input(format!(
-            "{name}: params.{field} {hz} Hz must be below Nyquist ({} Hz for {rate} Hz input)",
-            rate as f64 / 2.0
-        )));
+        return Err(InputError::AboveNyquist { field, hz, rate }.into());
     }
     Ok(())
 }
@@ -174,8 +170,8 @@ impl Node for HighPassNode {
             Some(HighPassPreset::DcRemoval) => (20.0, 2),
             None => (self.params.cutoff_hz.unwrap_or(20.0), self.params.order),
         };
-        self.stream.process("HighPassNode", &input, |rate| {
-            check_below_nyquist("HighPassNode", "cutoff_hz", hz, rate)?;
+        self.stream.process(&input, |rate| {
+            check_below_nyquist("cutoff_hz", hz, rate)?;
             Ok(butterworth(Pass::High, order, hz, rate))
         })
     }
@@ -222,8 +218,8 @@ impl Node for LowPassNode {
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         let (hz, order) = (self.params.cutoff_hz, self.params.order);
-        self.stream.process("LowPassNode", &input, |rate| {
-            check_below_nyquist("LowPassNode", "cutoff_hz", hz, rate)?;
+        self.stream.process(&input, |rate| {
+            check_below_nyquist("cutoff_hz", hz, rate)?;
             Ok(butterworth(Pass::Low, order, hz, rate))
         })
     }
@@ -302,8 +298,8 @@ impl Node for BiquadNode {
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         let p = self.params.clone();
-        self.stream.process("BiquadNode", &input, |rate| {
-            check_below_nyquist("BiquadNode", "freq_hz", p.freq_hz, rate)?;
+        self.stream.process(&input, |rate| {
+            check_below_nyquist("freq_hz", p.freq_hz, rate)?;
             let w0 = 2.0 * PI * p.freq_hz / rate as f64;
             Ok(vec![rbj(p.filter_type, w0, p.q, p.gain_db)])
         })

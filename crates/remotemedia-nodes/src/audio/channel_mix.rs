@@ -118,7 +118,7 @@ impl Node for ChannelMixNode {
     }
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
-        let audio = audio_input(Self::NAME, &input)?;
+        let audio = audio_input(&input)?;
         let from = audio.channels();
         let to = self.channels;
         if from == to {
@@ -140,13 +140,13 @@ impl Node for ChannelMixNode {
             },
             _ => {
                 return Err(NodeError::invalid_input(format!(
-                    "ChannelMixNode mixes to mono or from mono; got {from} -> {to} channels. \
+                    "mixes to mono or from mono; got {from} -> {to} channels. \
                      Chain two ChannelMixNodes ({from} -> 1 -> {to}) for that"
                 )))
             }
         };
         let out = AudioBuffer::new(samples, audio.sample_rate(), to)
-            .map_err(|e| NodeError::failed(format!("ChannelMixNode: {e}")))?;
+            .map_err(|e| NodeError::failed(e.to_string()))?;
         Ok(Some(Data::Audio(out)))
     }
 }

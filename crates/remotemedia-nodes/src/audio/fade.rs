@@ -161,14 +161,13 @@ impl Node for FadeNode {
     }
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
-        const NAME: &str = "FadeNode";
         let first = self.shape.get().is_none();
-        let audio = self.shape.accept(NAME, &input)?;
+        let audio = self.shape.accept(&input)?;
         if first {
             self.n_in = frames_of(audio.sample_rate(), self.params.fade_in_ms);
             self.n_out = frames_of(audio.sample_rate(), self.params.fade_out_ms);
         }
-        let joined = append(NAME, self.held.take(), audio)?;
+        let joined = append(self.held.take(), audio)?;
         let ready = joined.frames().saturating_sub(self.n_out);
         self.held = Some(joined.slice_frames(ready, joined.frames()));
         let position = self.position;

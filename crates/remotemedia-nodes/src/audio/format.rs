@@ -160,7 +160,7 @@ impl Node for FormatConverterNode {
     }
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
-        let audio = audio_input(Self::NAME, &input)?;
+        let audio = audio_input(&input)?;
         if self.dither == Dither::Tpdf {
             if let Some(samples) = convert_dithered(audio, self.target, &mut self.rng) {
                 let out = AudioBuffer::new(samples, audio.sample_rate(), audio.channels())

@@ -104,9 +104,9 @@ impl Node for GainNode {
     }
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
-        let audio = self.shape.accept("GainNode", &input)?;
+        let audio = self.shape.accept(&input)?;
         if self.params.peak_db.is_some() {
-            self.held.push("GainNode", audio)?;
+            self.held.push(audio)?;
             return Ok(None);
         }
         let gain = match (self.params.db, self.params.linear) {

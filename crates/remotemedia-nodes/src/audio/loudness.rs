@@ -91,7 +91,7 @@ impl NodeParams for LoudnessParams {
 }
 
 fn meter_error(e: ebur128::Error) -> NodeError {
-    NodeError::failed(format!("LoudnessNormalizeNode: loudness meter: {e}"))
+    NodeError::failed(format!("loudness meter: {e}"))
 }
 
 /// Rates below this are measured on the audio upsampled by an integer factor to at least
@@ -130,7 +130,7 @@ impl Meter {
         let factor = MIN_METER_RATE.div_ceil(rate).max(1);
         let (meter, up) = if factor > 1 {
             let resampler = StreamResampler::new(ResampleQuality::High, rate, rate * factor, ch)
-                .map_err(|e| NodeError::failed(format!("LoudnessNormalizeNode: upsampler: {e}")))?;
+                .map_err(|e| NodeError::failed(format!("upsampler: {e}")))?;
             let loudness = EbuR128::new(ch as u32, rate * factor, Mode::I).map_err(meter_error)?;
             let peak = EbuR128::new(ch as u32, rate, Mode::TRUE_PEAK).map_err(meter_error)?;
             (peak, Some((resampler, loudness)))
@@ -343,11 +343,10 @@ impl Node for LoudnessNormalizeNode {
     }
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
-        const NAME: &str = "LoudnessNormalizeNode";
-        let audio = self.shape.accept(NAME, &input)?;
+        let audio = self.shape.accept(&input)?;
         match self.params.mode {
             LoudnessMode::Whole => {
-                self.held.push(NAME, audio)?;
+                self.held.push(audio)?;
                 Ok(None)
             }
             LoudnessMode::Streaming => Ok(Some(Data::Audio(self.stream(audio)?))),

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dsp::samples::{db_to_gain, to_f64};
 use remotemedia_core::data::{AudioBuffer, Data, SampleFormat, Samples};
-use remotemedia_core::error::NodeError;
+use remotemedia_core::error::{InputError, NodeError};
 use remotemedia_core::node::{check_input_rate, Node};
 use remotemedia_core::registry::{NodeDef, NodeParams, ParamIssue};
 
@@ -92,7 +92,7 @@ impl MixNode {
                 .find(|(k, _)| !self.inputs.contains_key(*k))
             {
                 return Err(NodeError::invalid_input(format!(
-                    "MixNode: params.gains names '{bad}', which is not an input of this node; its inputs are: {}",
+                    "params.gains names '{bad}', which is not an input of this node; its inputs are: {}",
                     self.upstream.join(", ")
                 )));
             }
@@ -118,15 +118,15 @@ impl MixNode {
     fn add(&mut self, id: &str, data: &Data) -> Result<(), NodeError> {
         let Data::Audio(audio) = data else {
             return Err(NodeError::invalid_input(format!(
-                "MixNode: input '{id}' sent {}; MixNode mixes audio only",
+                "input '{id}' sent {}; MixNode mixes audio only",
                 data.describe()
             )));
         };
-        check_input_rate("MixNode", audio.sample_rate())?;
+        check_input_rate(audio.sample_rate())?;
         match &self.shape {
             Some((rate, ch, first)) if (*rate, *ch) != (audio.sample_rate(), audio.channels()) => {
                 return Err(NodeError::invalid_input(format!(
-                    "MixNode: input '{id}' is {} Hz, {} ch but input '{first}' is {rate} Hz, {ch} ch; \
+                    "input '{id}' is {} Hz, {} ch but input '{first}' is {rate} Hz, {ch} ch; \
                      inputs must share rate and channel count (resample or channel-mix first)",
                     audio.sample_rate(),
                     audio.channels()
@@ -140,7 +140,7 @@ impl MixNode {
         if !self.inputs.contains_key(id) {
             if !self.upstream.is_empty() {
                 return Err(NodeError::invalid_input(format!(
-                    "MixNode: got input '{id}', which is not connected; inputs are: {}",
+                    "got input '{id}', which is not connected; inputs are: {}",
                     self.upstream.join(", ")
                 )));
             }
@@ -226,10 +226,10 @@ impl Node for MixNode {
                 self.add(&id, &input)?;
             }
             other => {
-                return Err(NodeError::invalid_input(format!(
-                    "MixNode expects audio from its inputs, got {}",
-                    other.describe()
-                )))
+                return Err(InputError::NotAudio {
+                    got: other.describe(),
+                }
+                .into())
             }
         }
         let ready = if self.inputs.is_empty() {

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use remotemedia_core::data::{
     convert, try_vec, AudioBuffer, Data, SampleFormat, Samples, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE,
 };
-use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{audio_input, check_stream_shape, Node};
+use remotemedia_core::error::{InputError, NodeError};
+use remotemedia_core::node::{audio_input, check_stream_format, check_stream_shape, Node};
 use remotemedia_core::registry::{NodeDef, NodeParams};
 
 pub use crate::dsp::resample::{polyphase_taps, ResampleEngine, ResampleQuality, StreamResampler};
@@ -77,12 +77,11 @@ fn check_resampleable(samples: &Samples) -> Result<(), NodeError> {
     };
     match bad {
         None => Ok(()),
-        Some((i, v, _)) if !v.is_finite() => Err(NodeError::invalid_input(format!(
-            "AudioResampleNode: input sample {i} (interleaved index in this chunk) is {v}; \
-             audio must be finite (no NaN or infinity)"
-        ))),
+        Some((index, value, _)) if !value.is_finite() => {
+            Err(InputError::NotFinite { index, value }.into())
+        }
         Some((i, v, limit)) => Err(NodeError::invalid_input(format!(
-            "AudioResampleNode: input sample {i} (interleaved index in this chunk) is {v:e}, \
+            "input sample {i} (interleaved index in this chunk) is {v:e}, \
              beyond the resampler's +-{limit:e} for this sample format; scale the audio down \
              or send it as f64"
         ))),
@@ -112,7 +111,7 @@ impl ResampleNode {
         let (rate_in, ch) = (audio.sample_rate(), audio.channels() as usize);
         let q = self.params.quality;
         let to = self.params.target_rate;
-        let err = |e: String| NodeError::failed(format!("AudioResampleNode: {e}"));
+        let err = NodeError::failed;
         let engine = match audio.format() {
             _ if rate_in == to => None,
             SampleFormat::F32 | SampleFormat::I16 => Some(Engine::F32(
@@ -214,22 +213,15 @@ impl Node for ResampleNode {
     }
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
-        let audio = audio_input(Self::NAME, &input)?;
+        let audio = audio_input(&input)?;
         if audio.sample_rate() != self.params.target_rate {
             // Before any state changes, so a refused chunk leaves the stream as it was.
             check_resampleable(audio.samples())?;
         }
         let shape = self.stream.as_ref().map(|s| (s.rate_in, s.channels));
         if self.active {
-            check_stream_shape(Self::NAME, shape, audio)?;
-            let format = self.stream.as_ref().map(|s| s.format);
-            if format != Some(audio.format()) {
-                return Err(NodeError::invalid_input(format!(
-                    "AudioResampleNode: sample format changed mid-stream from {} to {}",
-                    format.map_or("?", SampleFormat::as_str),
-                    audio.format()
-                )));
-            }
+            check_stream_shape(shape, audio)?;
+            check_stream_format(self.stream.as_ref().map(|s| s.format), audio)?;
         } else {
             let same = self.stream.as_ref().is_some_and(|s| {
                 (s.rate_in, s.channels, s.format)

@@ -119,15 +119,13 @@ impl TrimSilenceNode {
         let frames = audio.frames();
         match find_loud(&audio, 0, threshold, true) {
             Some(last) => {
-                self.quiet
-                    .push("TrimSilenceNode", &audio.slice_frames(0, last + 1))?;
+                self.quiet.push(&audio.slice_frames(0, last + 1))?;
                 let out = self.quiet.take().expect("just pushed");
-                self.quiet
-                    .push("TrimSilenceNode", &audio.slice_frames(last + 1, frames))?;
+                self.quiet.push(&audio.slice_frames(last + 1, frames))?;
                 Ok(Some(Data::Audio(out)))
             }
             None => {
-                self.quiet.push("TrimSilenceNode", &audio)?;
+                self.quiet.push(&audio)?;
                 Ok(None)
             }
         }
@@ -153,9 +151,8 @@ impl Node for TrimSilenceNode {
     }
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
-        const NAME: &str = "TrimSilenceNode";
         let first = self.shape.get().is_none();
-        let audio = self.shape.accept(NAME, &input)?;
+        let audio = self.shape.accept(&input)?;
         if first {
             self.pad =
                 (audio.sample_rate() as u64 * self.params.pad_ms as u64).div_ceil(1000) as usize;
@@ -165,7 +162,7 @@ impl Node for TrimSilenceNode {
             return self.after_start(audio.clone(), threshold);
         }
         let lead_frames = self.lead.as_ref().map_or(0, AudioBuffer::frames);
-        let joined = append(NAME, self.lead.take(), audio)?;
+        let joined = append(self.lead.take(), audio)?;
         let frames = joined.frames();
         // The lead is known to be quiet: scan only the new frames.
         match find_loud(&joined, lead_frames, threshold, false) {

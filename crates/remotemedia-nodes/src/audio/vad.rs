@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use remotemedia_core::data::{AudioBuffer, Data, Samples, Segment};
 use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{audio_input, check_stream_shape, Node};
+use remotemedia_core::node::{audio_input, check_stream_format, check_stream_shape, Node};
 use remotemedia_core::registry::{NodeDef, NodeParams, Output, Outputs};
 use serde_json::{json, Value};
 
@@ -298,12 +298,8 @@ impl Node for VadNode {
     }
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
-        let audio = audio_input(Self::NAME, &input)?;
-        check_stream_shape(
-            Self::NAME,
-            self.stream.as_ref().map(|s| (s.rate, s.channels)),
-            audio,
-        )?;
+        let audio = audio_input(&input)?;
+        check_stream_shape(self.stream.as_ref().map(|s| (s.rate, s.channels)), audio)?;
         let hang_frames = self
             .params
             .hangover_ms
@@ -323,13 +319,7 @@ impl Node for VadNode {
         let joined;
         let audio = match stream.pending.take() {
             Some(p) => {
-                if p.format() != audio.format() {
-                    return Err(NodeError::invalid_input(format!(
-                        "VADNode: sample format changed mid-stream from {} to {}",
-                        p.format(),
-                        audio.format()
-                    )));
-                }
+                check_stream_format(Some(p.format()), audio)?;
                 joined = AudioBuffer::concat(&[&p, audio]).expect("same shape checked");
                 &joined
             }

@@ -4,7 +4,7 @@
 
 use remotemedia_core::data::{AudioBuffer, Data, Samples};
 use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{data_bytes, data_samples};
+use remotemedia_core::node::{check_stream_format, data_bytes, data_samples};
 
 /// The samples as `f64` full scale (integers divided by 2^(bits-1)).
 pub(crate) fn to_f64(samples: &Samples) -> Vec<f64> {
@@ -65,7 +65,6 @@ pub(crate) fn db_to_gain(db: f64) -> f64 {
 
 /// Appends `audio` to the held-back buffer of a stream, refusing a format change midway.
 pub(crate) fn append(
-    node_type: &str,
     held: Option<AudioBuffer>,
     audio: &AudioBuffer,
 ) -> Result<AudioBuffer, NodeError> {
@@ -73,13 +72,7 @@ pub(crate) fn append(
         None => Ok(audio.clone()),
         Some(h) if h.frames() == 0 && h.format() != audio.format() => Ok(audio.clone()),
         Some(h) => {
-            if h.format() != audio.format() {
-                return Err(NodeError::invalid_input(format!(
-                    "{node_type}: sample format changed mid-stream from {} to {}",
-                    h.format(),
-                    audio.format()
-                )));
-            }
+            check_stream_format(Some(h.format()), audio)?;
             Ok(AudioBuffer::concat(&[&h, audio]).expect("same shape checked"))
         }
     }
@@ -92,16 +85,8 @@ pub(crate) struct Held(Vec<AudioBuffer>);
 
 impl Held {
     /// Keeps a chunk, refusing a format change midway.
-    pub(crate) fn push(&mut self, node_type: &str, audio: &AudioBuffer) -> Result<(), NodeError> {
-        if let Some(first) = self.0.first() {
-            if first.format() != audio.format() {
-                return Err(NodeError::invalid_input(format!(
-                    "{node_type}: sample format changed mid-stream from {} to {}",
-                    first.format(),
-                    audio.format()
-                )));
-            }
-        }
+    pub(crate) fn push(&mut self, audio: &AudioBuffer) -> Result<(), NodeError> {
+        check_stream_format(self.0.first().map(AudioBuffer::format), audio)?;
         self.0.push(audio.clone());
         Ok(())
     }

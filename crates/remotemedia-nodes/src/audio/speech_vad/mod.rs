@@ -65,7 +65,7 @@ use hysteresis::{Event, Rules, Segments};
 pub use params::{SpeechVadEmit, SpeechVadEngine, SpeechVadParams, END_THRESHOLD_GAP};
 use remotemedia_core::data::{AudioBuffer, Data, SampleFormat, Segment};
 use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{audio_input, check_stream_shape, Node};
+use remotemedia_core::node::{audio_input, check_stream_format, check_stream_shape, Node};
 use remotemedia_core::registry::{NodeDef, Output, Outputs};
 
 const NODE: &str = "SpeechVADNode";
@@ -131,7 +131,7 @@ impl SpeechVadNode {
             SpeechVadEngine::Silero => params
                 .silero_weights()
                 .map(|w| Detector::Silero(Box::new(Silero::new(w))))
-                .map_err(|i| format!("{NODE}.{}: {}", i.field, i.message)),
+                .map_err(|i| format!("params.{}: {}", i.field, i.message)),
         };
         Self {
             params,
@@ -154,7 +154,7 @@ impl SpeechVadNode {
         } else {
             Some(
                 StreamResampler::new(ResampleQuality::Fast, rate, ENGINE_RATE, 1)
-                    .map_err(|e| NodeError::failed(format!("{NODE}: {e}")))?,
+                    .map_err(NodeError::failed)?,
             )
         };
         Ok(Stream {
@@ -408,21 +408,10 @@ impl Node for SpeechVadNode {
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         self.detector()?;
-        let audio = audio_input(NODE, &input)?;
-        check_stream_shape(
-            NODE,
-            self.stream.as_ref().map(|s| (s.rate, s.channels)),
-            audio,
-        )?;
-        if let Some(s) = &self.stream {
-            if s.format != audio.format() {
-                return Err(NodeError::invalid_input(format!(
-                    "{NODE}: sample format changed mid-stream from {} to {}",
-                    s.format,
-                    audio.format()
-                )));
-            }
-        } else {
+        let audio = audio_input(&input)?;
+        check_stream_shape(self.stream.as_ref().map(|s| (s.rate, s.channels)), audio)?;
+        check_stream_format(self.stream.as_ref().map(|s| s.format), audio)?;
+        if self.stream.is_none() {
             self.stream = Some(self.open_stream(audio)?);
             if let Detector::Earshot(e) = self.detector()? {
                 e.set_input_rate(audio.sample_rate());
