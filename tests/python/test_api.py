@@ -343,3 +343,24 @@ def test_audio_views_slices_and_results_keep_the_rate() -> None:
     assert type(np.asarray(a)) is np.ndarray
     out = Pipeline("r").add_node(AudioResampleNode(16000)).run(a[:, 0].copy(), sample_rate=22050)
     assert out.sample_rate == 16000 and out[1:].sample_rate == 16000
+
+
+def test_a_built_in_node_s_process_stays_the_node_s_after_the_first_call() -> None:
+    # After its first chunk a built-in node calls the runtime directly (no Python frame);
+    # results are the same, and a subclass that overrides process keeps its override.
+    node = AudioResampleNode(8000)
+    first = node.process(bursts(16000)[:1600], sample_rate=16000)
+    second = node.process(bursts(16000)[1600:3200], sample_rate=16000)
+    assert first is not None and second is not None and first.frames + second.frames > 0
+
+    seen: list[int] = []
+
+    class Counting(AudioResampleNode):
+        def process(self, data: object, sample_rate: int | None = None) -> object:
+            seen.append(1)
+            return super().process(data, sample_rate)
+
+    c = Counting(8000)
+    for _ in range(3):
+        c.process(bursts(16000)[:1600], sample_rate=16000)
+    assert len(seen) == 3

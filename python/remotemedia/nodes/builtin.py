@@ -107,22 +107,33 @@ class BuiltinNode(Node[OutT]):
             )
         super().__delattr__(name)
 
+    def _native_engine(self) -> Any:
+        """The runtime's node (built on first use, with the parameters checked at
+        construction)."""
+        engine = self._engine
+        if engine is None:
+            engine = self._engine = _native.NativeNode(
+                self.manifest_type(), params_json(self.manifest_type(), self.params)
+            )
+            if type(self).process is BuiltinNode.process:
+                # Later calls go straight to the runtime's method: an instance attribute
+                # shadows this class's `process` (a plain function), which saves a Python
+                # frame per call, a third of a small chunk's cost. Not done for a subclass
+                # that overrides `process`.
+                object.__setattr__(self, "process", engine.process)
+        return engine
+
     def process(self, data: Any, sample_rate: int | None = None) -> OutT | None:
         """Feeds one chunk of a stream; returns the output ready so far (may be empty, or
         ``None`` when the node has nothing to say yet).
 
         ``data`` is an :class:`~remotemedia.Audio` or a numpy array with ``sample_rate``.
         """
-        engine = self._engine
-        if engine is None:
-            engine = self._engine = _native.NativeNode(
-                self.manifest_type(), params_json(self.manifest_type(), self.params)
-            )
         # The same preparation as Pipeline.run (the runtime's, `_native.prepare`:
         # non-contiguous arrays such as a.T, x[:, 0] or Fortran order are copied once, rates
         # may be integral floats, files are read), done in the runtime, which takes arrays it
         # can borrow as they are without a further look.
-        out: OutT | None = engine.process(data, sample_rate)
+        out: OutT | None = self._native_engine().process(data, sample_rate)
         return out
 
     def flush(self) -> OutT | None:
@@ -141,12 +152,7 @@ class BuiltinNode(Node[OutT]):
     def __call__(self, data: Any, sample_rate: int | None = None) -> OutT:
         """Processes a whole clip: ``process`` then ``flush``, joined (by the runtime, which
         appends the flushed tail to the head's buffer instead of copying both)."""
-        engine = self._engine
-        if engine is None:
-            engine = self._engine = _native.NativeNode(
-                self.manifest_type(), params_json(self.manifest_type(), self.params)
-            )
-        out: OutT = engine.run(data, sample_rate)
+        out: OutT = self._native_engine().run(data, sample_rate)
         return out
 
 
