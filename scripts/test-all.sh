@@ -21,8 +21,9 @@ rm -rf .venv-test
 "$PY" -m venv .venv-test
 .venv-test/bin/python -m pip install --quiet --upgrade pip
 .venv-test/bin/python -m pip install --quiet ".[test]"
-# Silero VAD's model files for SpeechVADNode(engine="silero") and its tests (--no-deps: the
-# package's own dependencies include torch, which nothing here needs).
+# Silero VAD's own model files, the peer SpeechVADNode(engine="silero") is checked against on
+# ONNX Runtime (the engine's weights are bundled; --no-deps: the package's own dependencies
+# include torch, which nothing here needs).
 .venv-test/bin/python -m pip install --quiet --no-deps "silero-vad>=6"
 
 step "ruff"

@@ -9,7 +9,7 @@ Audio(frames=1600, channels=1, sample_rate=16000, dtype=float32)
 """
 
 try:
-    from remotemedia import _native
+    from remotemedia import _native  # noqa: F401  (loaded first, for the message below)
 except ImportError as exc:  # pragma: no cover - a broken install
     raise ImportError(
         f"remotemedia's native extension (remotemedia._native) did not load: {exc}. "
@@ -58,15 +58,9 @@ from remotemedia.nodes import (
     TrimSilenceNode,
     VADNode,
 )
-from remotemedia.nodes import speech as _speech
 from remotemedia.pipeline import Pipeline
 from remotemedia.remote import RemoteClient
 from remotemedia.streaming import AsyncSession, Session, StreamOutput
-
-# SpeechVADNode(engine="silero") reads the installed silero-vad package's model file; the
-# runtime is told where it is (found without importing the package), or why an installed
-# package has none.
-_native._set_silero_model(_speech.silero_model_path(), _speech.silero_install_problem())
 
 __version__ = "0.2.0"
 

@@ -1,6 +1,6 @@
-"""SpeechVADNode(engine="silero"): Silero VAD v6 run by the runtime in Rust with the weights of
-the installed silero-vad package, checked window by window against ONNX Runtime running the
-package's own model."""
+"""SpeechVADNode(engine="silero"): Silero VAD v6 run by the runtime in Rust with its bundled
+weights, checked window by window against ONNX Runtime running the silero-vad package's own
+model."""
 
 from __future__ import annotations
 
@@ -15,18 +15,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from remotemedia import AudioResampleNode, ManifestError, Pipeline, SpeechVADNode, _native
-from remotemedia.nodes.speech import silero_install_problem, silero_model_path
+from remotemedia import AudioResampleNode, ManifestError, Pipeline, SpeechVADNode
+from remotemedia.nodes.speech import silero_model_path
 from test_speech_vad import clip, same_events
 
 from conftest import REPO
 
-# scripts/test-all.sh installs silero-vad and onnxruntime and sets this, so that a missing
-# install fails the suite instead of skipping these tests.
+# The peer these tests compare with (Silero on ONNX Runtime, the package's own files) needs
+# silero-vad and onnxruntime; scripts/test-all.sh installs both and sets this, so that a
+# missing install fails the suite instead of skipping those tests. The engine needs neither.
 REQUIRED = os.environ.get("REMOTEMEDIA_REQUIRE_SILERO") == "1"
 
 
 def model() -> Path:
+    """The installed silero-vad package's model file (the peer's; the engine's own weights are
+    bundled)."""
     path = silero_model_path()
     if path is None:
         if REQUIRED:
@@ -122,85 +125,52 @@ def test_bad_input_gives_defined_results() -> None:
 
 @pytest.fixture
 def no_default_model() -> Iterator[None]:
-    """The runtime as it is without the silero-vad package (and without the variable)."""
+    """The runtime without the environment variable (its bundled weights)."""
     saved = os.environ.pop("REMOTEMEDIA_SILERO_MODEL", None)
-    _native._set_silero_model(None)
     try:
         yield
     finally:
-        _native._set_silero_model(silero_model_path())
         if saved is not None:
             os.environ["REMOTEMEDIA_SILERO_MODEL"] = saved
 
 
 @pytest.mark.usefixtures("no_default_model")
-def test_without_the_model_the_error_says_what_to_install(tmp_path: Path) -> None:
-    with pytest.raises(
-        ManifestError,
-        match=r"engine: \"silero\" needs the Silero VAD model, which is not bundled: install "
-        r"it with `pip install --no-deps silero-vad`.*model_path or the "
-        r"REMOTEMEDIA_SILERO_MODEL environment variable",
-    ):
-        SpeechVADNode(engine="silero")
+def test_the_bundled_weights_run_with_nothing_installed_and_are_the_package_s() -> None:
+    # In a process where silero-vad cannot be imported at all: the engine still runs.
+    code = (
+        "import sys, numpy as np\n"
+        "sys.modules['silero_vad'] = None\n"
+        "from remotemedia import SpeechVADNode\n"
+        "x = np.zeros(16000, np.float32)\n"
+        "print(len(SpeechVADNode(engine='silero', emit='probabilities')(x, sample_rate=16000)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "REMOTEMEDIA_SILERO_MODEL"}
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert (r.returncode, r.stdout.strip()) == (0, "32"), r.stderr
+    # The bundled tensors are the package file's: the same probabilities, bit for bit.
+    x = clip16()[:48000]
+    bundled = SpeechVADNode(engine="silero", emit="probabilities")(x, sample_rate=16000)
+    package = SpeechVADNode(engine="silero", model_path=model(), emit="probabilities")(
+        x, sample_rate=16000
+    )
+    assert bundled == package and len(bundled) == 94
+    # Their licence ships with the Python package.
+    import remotemedia
+
+    licences = Path(remotemedia.__file__).parent / "licenses"
+    assert "Silero Team" in (licences / "silero-vad-LICENSE").read_text()
+
+
+@pytest.mark.usefixtures("no_default_model")
+def test_a_model_path_that_is_not_the_model_is_refused_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match=r"model_path: cannot read the Silero model .*nope"):
         SpeechVADNode(engine="silero", model_path=tmp_path / "nope.onnx")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x00\x01 not a model")
     with pytest.raises(ManifestError, match=r"model_path: .*bad\.onnx is not the Silero VAD"):
         SpeechVADNode(engine="silero", model_path=str(bad))
-    # The built-in engine needs nothing.
-    assert SpeechVADNode()(np.zeros(1600, np.float32), sample_rate=16000) == []
-
-
-def test_an_installed_silero_vad_before_6_is_named_with_the_upgrade_command(
-    tmp_path: Path,
-) -> None:
-    # silero-vad 5.x, as `pip install --no-deps silero-vad==5.1.2` lays it out: a package whose
-    # data folder has silero_vad.onnx (weights inside If branches) but not the file we read.
-    pkg = tmp_path / "silero_vad"
-    (pkg / "data").mkdir(parents=True)
-    (pkg / "__init__.py").write_text("")
-    (pkg / "data" / "silero_vad.onnx").write_bytes(b"")
-    dist = tmp_path / "silero_vad-5.1.2.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: silero-vad\nVersion: 5.1.2\n")
-    env = {k: v for k, v in os.environ.items() if k != "REMOTEMEDIA_SILERO_MODEL"}
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
-    code = (
-        "from remotemedia import ManifestError, SpeechVADNode\n"
-        "from remotemedia.nodes.speech import silero_install_problem, silero_model_path\n"
-        "assert silero_model_path() is None\n"
-        "print(silero_install_problem())\n"
-        "try:\n"
-        "    SpeechVADNode(engine='silero')\n"
-        "except ManifestError as e:\n"
-        "    print(e)\n"
-    )
-    r = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
-    )
-    assert r.returncode == 0, r.stderr
-    problem, error = r.stdout.splitlines()
-    assert problem == (
-        "the installed silero-vad 5.1.2 has no silero_vad_op18_ifless.onnx (it came with "
-        "version 6): upgrade it with `pip install --no-deps --upgrade 'silero-vad>=6'`"
-    )
-    assert 'engine: "silero" needs the Silero VAD model, and ' + problem in error
-    assert "or set model_path or the REMOTEMEDIA_SILERO_MODEL environment variable" in error
-    # A later version without the file is not told to upgrade.
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: silero-vad\nVersion: 7.0\n")
-    dist.rename(tmp_path / "silero_vad-7.0.dist-info")
-    r = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
-    )
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[0] == (
-        "the installed silero-vad 7.0 has no data/silero_vad_op18_ifless.onnx (this engine "
-        "reads that file of version 6); point model_path at a copy of it"
-    )
-    # With the right version installed there is no problem to report.
-    if silero_model_path() is not None:
-        assert silero_install_problem() is None
 
 
 @pytest.mark.usefixtures("no_default_model")

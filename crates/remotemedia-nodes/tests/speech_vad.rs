@@ -678,8 +678,9 @@ fn fake_silero_file(tag: &str) -> std::path::PathBuf {
 
 #[test]
 fn the_silero_engine_decides_in_32_ms_frames_and_streams_like_whole_input() {
-    // The node around the network: frames, times, streaming, rates. (Its probabilities against
-    // Silero's own model are checked in tests/python, where the silero-vad package is.)
+    // The node around the network: frames, times, streaming, rates, with made-up weights that
+    // make it fire now and then. (Its probabilities against Silero's own model on ONNX Runtime
+    // are checked in tests/python.)
     let path = fake_silero_file("frames");
     let x = scene();
     let probs_params = format!(
@@ -726,6 +727,33 @@ fn the_silero_engine_decides_in_32_ms_frames_and_streams_like_whole_input() {
         }
     }
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[test]
+fn the_bundled_silero_weights_find_the_speech_with_nothing_installed() {
+    // No model_path, no package: the weights built into the crate. The clip's speech is
+    // found, nothing in the near-silence around it, the same whole or streamed.
+    if std::env::var_os(remotemedia_nodes::audio::SILERO_MODEL_ENV).is_some() {
+        return; // another file was named for this process
+    }
+    let x = scene();
+    let total_ms = x.len() as f64 / 48.0;
+    let input = AudioBuffer::mono_f32(x, 48_000);
+    let p = svad(r#"{"engine": "silero"}"#);
+    let whole = run_whole(&p, input.clone());
+    let segs = items(&whole);
+    assert!(!segs.is_empty(), "no speech found");
+    for s in &segs {
+        let (a, b) = (f(s, "start_ms"), f(s, "end_ms"));
+        assert!(a >= 1000.0 - 64.0 && b <= total_ms - 1000.0 + 64.0, "{s}");
+        assert!(f(s, "confidence") >= 0.5, "{s}");
+    }
+    let speech_ms: f64 = spans(&whole).iter().map(|(a, b)| b - a).sum();
+    assert!(speech_ms > 0.4 * (total_ms - 2000.0), "{speech_ms} ms");
+    assert_eq!(
+        run_streamed(&svad(r#"{"engine": "silero"}"#), &input, 960, 7),
+        whole
+    );
 }
 
 #[test]

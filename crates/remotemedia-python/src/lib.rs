@@ -155,15 +155,6 @@ fn _wait_for_interrupted_calls(py: Python<'_>, timeout_s: f64) -> usize {
     py.detach(|| pynode::wait_for_abandoned_calls(limit))
 }
 
-/// Tells the runtime where the installed silero-vad package's model file is (read by
-/// `SpeechVADNode(engine="silero")` without `model_path`); `None` forgets it. `problem` says
-/// why an installed package gives no file (the error then says it instead of "install it").
-#[pyfunction]
-#[pyo3(signature = (path, problem = None))]
-fn _set_silero_model(path: Option<std::path::PathBuf>, problem: Option<String>) {
-    remotemedia_nodes::audio::set_default_silero_model(path, problem);
-}
-
 /// Number of interrupted Python node calls that have not returned yet.
 #[pyfunction]
 fn _interrupted_calls() -> usize {
@@ -197,7 +188,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert::_take_crossing_log, m)?)?;
     m.add_function(wrap_pyfunction!(_wait_for_interrupted_calls, m)?)?;
     m.add_function(wrap_pyfunction!(_interrupted_calls, m)?)?;
-    m.add_function(wrap_pyfunction!(_set_silero_model, m)?)?;
     let wait = m.getattr("_wait_for_interrupted_calls")?;
     m.py().import("atexit")?.call_method1("register", (wait,))?;
     Ok(())

@@ -361,12 +361,11 @@ class SpeechVADNode(BuiltinNode[OutT]):
     format; "events" speech_start / speech_end events as soon as each is decided;
     "probabilities" `{start_ms, end_ms, probability}` per frame.
 
-    engine="silero" scores 32 ms frames with Silero VAD v6 instead, run in Rust with the weights
-    of the installed silero-vad package (`pip install --no-deps silero-vad`; found automatically)
-    or of `model_path` (its silero_vad_op18_ifless.onnx); no ONNX Runtime is needed. Silero
-    separates speech from loud noise itself, so the energy and voicing gate and the levelling are
-    off and `min_snr_db` / `min_voicing` / `max_gain_db` must keep their defaults. The
-    post-processing rules are the same.
+    engine="silero" scores 32 ms frames with Silero VAD v6 instead, run in Rust with its weights
+    bundled (MIT; or those of `model_path`, a silero-vad silero_vad_op18_ifless.onnx); nothing to
+    install, no ONNX Runtime. Silero separates speech from loud noise itself, so the energy and
+    voicing gate and the levelling are off and `min_snr_db` / `min_voicing` / `max_gain_db` must
+    keep their defaults. The post-processing rules are the same.
 
     Parameters:
         threshold (``float``, default ``0.5``, 0.0..=1.0): Speech probability that opens a segment,
@@ -389,13 +388,12 @@ class SpeechVADNode(BuiltinNode[OutT]):
             noise), 0.05..=1.0; null: energy alone decides. Default 0.25.
         emit (``SpeechVadEmit``, default ``"segments"``): "segments" (default), "speech", "events"
             or "probabilities".
-        engine (``SpeechVadEngine``, default ``"earshot"``): "earshot" (default: built in, 16 ms
-            frames) or "silero" (Silero VAD v6, 32 ms frames; needs `pip install --no-deps
-            silero-vad` or `model_path`).
-        model_path (``str | os.PathLike[str] | None``, default ``None``): engine="silero" only: the
-            Silero model file (the silero-vad package's `silero_vad_op18_ifless.onnx`). Default
-            (null): the `REMOTEMEDIA_SILERO_MODEL` environment variable, else the installed
-            silero-vad package's file.
+        engine (``SpeechVadEngine``, default ``"earshot"``): "earshot" (default: 16 ms frames) or
+            "silero" (Silero VAD v6, 32 ms frames); both are built in.
+        model_path (``str | os.PathLike[str] | None``, default ``None``): engine="silero" only: a
+            Silero model file to read instead of the bundled weights (the silero-vad package's
+            `silero_vad_op18_ifless.onnx`, version 6 or later). Default (null): the
+            `REMOTEMEDIA_SILERO_MODEL` environment variable, else the bundled weights.
         max_gain_db (``float``, default ``30.0``, 0.0..=60.0 dB): The network hears the input
             levelled: quiet speech louder, loud input quieter, by at most this many dB, 0.0..=60.0
             (0: as it is). Only the analysis is levelled; emitted audio is the input. Default 30.0.

@@ -1,9 +1,10 @@
-"""Speech detection: :class:`SpeechVADNode` (generated from its runtime definition) and the
-helpers that find Silero's model file for ``engine="silero"``."""
+"""Speech detection: :class:`SpeechVADNode` (generated from its runtime definition), and
+:func:`silero_model_path`, the installed silero-vad package's model file (for a
+``model_path`` of your own, or to compare with Silero on ONNX Runtime; the engine's weights
+are bundled)."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 from pathlib import Path
 
@@ -15,15 +16,14 @@ __all__ = [
     "SpeechFrame",
     "SpeechSegment",
     "SpeechVADNode",
-    "silero_install_problem",
     "silero_model_path",
 ]
 
-#: ``SpeechVADNode``'s engines: the built-in ``"earshot"`` network, or Silero VAD v6 run by the
-#: runtime with the weights of the installed ``silero-vad`` package.
+#: ``SpeechVADNode``'s engines: earshot's network or Silero VAD v6, both built in.
 EngineName = SpeechVadEngine
 
-#: The ``silero-vad`` package's file the runtime reads the Silero weights from.
+#: The ``silero-vad`` package's file whose tensors are bundled (and which ``model_path`` may
+#: name).
 SILERO_MODEL_FILE = "silero_vad_op18_ifless.onnx"
 
 
@@ -42,29 +42,3 @@ def silero_model_path() -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-def silero_install_problem() -> str | None:
-    """Why the installed ``silero-vad`` package gives no model file for ``engine="silero"``
-    (a version before 6, which lacks it), or ``None`` when it does or is not installed."""
-    if silero_model_path() is not None:
-        return None
-    try:
-        if importlib.util.find_spec("silero_vad") is None:
-            return None
-    except (ImportError, ValueError):
-        return None
-    try:
-        version = importlib.metadata.version("silero-vad")
-    except importlib.metadata.PackageNotFoundError:
-        version = "(version unknown)"
-    major = version.split(".", 1)[0]
-    if major.isdigit() and int(major) < 6:
-        return (
-            f"the installed silero-vad {version} has no {SILERO_MODEL_FILE} (it came with "
-            "version 6): upgrade it with `pip install --no-deps --upgrade 'silero-vad>=6'`"
-        )
-    return (
-        f"the installed silero-vad {version} has no data/{SILERO_MODEL_FILE} (this engine "
-        "reads that file of version 6); point model_path at a copy of it"
-    )

@@ -33,7 +33,10 @@ pub use resample::{
 };
 #[cfg(feature = "test-nodes")]
 pub use silero::fake_model as fake_silero_model;
-pub use silero::{set_default_model as set_default_silero_model, MODEL_ENV as SILERO_MODEL_ENV};
+pub use silero::{
+    bundle_model as bundle_silero_model, sha256_hex, BUNDLED_SHA256 as SILERO_BUNDLED_SHA256,
+    MODEL_ENV as SILERO_MODEL_ENV,
+};
 pub use speech_vad::{
     SpeechVadEmit, SpeechVadEngine, SpeechVadNode, SpeechVadParams, END_THRESHOLD_GAP,
     ENGINE_FRAME, ENGINE_RATE,

@@ -1,8 +1,8 @@
 //! `SpeechVADNode`'s opt-in second engine, `engine="silero"`: the Silero VAD network (v6,
-//! 16 kHz branch) run in pure Rust, with its weights read at run time from the ONNX file the
-//! `silero-vad` Python package ships (`silero_vad/data/silero_vad_op18_ifless.onnx`). Nothing
-//! is bundled and nothing is downloaded: the user installs the package
-//! (`pip install --no-deps silero-vad`) or points `model_path` at the file.
+//! 16 kHz branch) run in pure Rust. Its weights are bundled (`models/silero-vad/`: the tensors
+//! this engine reads from the ONNX file the `silero-vad` 6.2.3 package ships,
+//! `silero_vad/data/silero_vad_op18_ifless.onnx`; MIT), so nothing is installed or downloaded;
+//! `model_path` (or `REMOTEMEDIA_SILERO_MODEL`) reads another such file instead.
 //!
 //! Why not ONNX Runtime (through the `ort` crate): the network is 5 small layers (an STFT as a
 //! convolution, four 3-tap convolutions, one LSTM cell, a 1x1 convolution), about 0.7 M
@@ -18,7 +18,7 @@
 //! on 8 kHz copies of the VAD benchmark it scored no better than the 16 kHz network on the
 //! same copies resampled (docs/benchmarks.md, "`engine=\"silero\"`"), so the node resamples
 //! every rate to 16 kHz. silero-vad before version 6 ships its weights inside the branches of
-//! an `If` graph, without this file; the Python SDK names the installed version in the error.
+//! an `If` graph, without this file.
 //!
 //! The graph, per 512-sample window `x` (with the previous window's last 64 samples in front,
 //! zeros at the start, 576 samples): reflect-pad 64 samples on the right; a 256-tap, hop-128
@@ -43,7 +43,10 @@ use avx2::matmul_avx2;
 #[cfg(any(test, feature = "test-nodes"))]
 pub use model::fake_model;
 use model::Conv;
-pub use model::{load_model, set_default_model, SileroWeights, MODEL_ENV};
+#[allow(unused_imports)]
+pub use model::{
+    bundle_model, bundled, load_model, sha256_hex, SileroWeights, BUNDLED_SHA256, MODEL_ENV,
+};
 use product::{matmul_any, Product};
 
 /// Samples per decision (32 ms at 16 kHz).

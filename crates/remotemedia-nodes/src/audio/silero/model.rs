@@ -1,5 +1,7 @@
-//! The Silero model file: reading its weights (the graph's initializers, with `prost`), where
-//! the file is (`model_path`, the environment, the installed package), and a fake one for tests.
+//! The Silero model file: reading its weights (the graph's initializers, with `prost`), the
+//! bundled copy (Silero VAD v6's weights, MIT, built into the crate and checked against its
+//! SHA-256 when first read), where another file may come from (`model_path`, the environment),
+//! and a fake one for tests.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,6 +11,12 @@ use super::{BINS, GATES, HIDDEN, N_FFT, STFT_LANES};
 
 /// The file of the `silero-vad` package whose weights are read.
 pub const MODEL_FILE: &str = "silero_vad_op18_ifless.onnx";
+/// The bundled weights: the tensors this engine reads from [`MODEL_FILE`] of silero-vad 6.2.3
+/// (MIT, Silero Team; `models/silero-vad/LICENSE` in this crate), re-written by
+/// [`bundle_model`] (`cargo run -p remotemedia-nodes --example bundle_silero`).
+static BUNDLED: &[u8] = include_bytes!("../../../models/silero-vad/silero_vad_v6_16k.onnx");
+/// SHA-256 of [`BUNDLED`], checked when it is first read (a damaged build fails loudly).
+pub const BUNDLED_SHA256: &str = "6c3bf4599ff9d63f0456781c4ceb07d095f8dcbf8b673c687bbcb901299b178f";
 /// Environment variable naming the model file when `model_path` is not given.
 pub const MODEL_ENV: &str = "REMOTEMEDIA_SILERO_MODEL";
 
@@ -212,65 +220,104 @@ impl SileroWeights {
     }
 }
 
-/// What the Python SDK found of the installed `silero-vad` package: its model file, or why
-/// the installed package gives none (a version before 6).
-struct Installed {
-    model: Option<PathBuf>,
-    problem: Option<String>,
+/// The tensors the engine reads, with their shapes (the file's own layout).
+fn tensor_shapes() -> Vec<(String, Vec<usize>)> {
+    let mut t = vec![(
+        "model.stft.forward_basis_buffer".to_string(),
+        vec![2 * BINS, 1, N_FFT],
+    )];
+    for (i, (cin, cout)) in [(BINS, 128), (128, 64), (64, 64), (64, HIDDEN)]
+        .into_iter()
+        .enumerate()
+    {
+        let p = format!("model.encoder.{i}.reparam_conv");
+        t.push((format!("{p}.weight"), vec![cout, cin, 3]));
+        t.push((format!("{p}.bias"), vec![cout]));
+    }
+    for n in ["weight_ih", "weight_hh"] {
+        t.push((format!("model.decoder.rnn.{n}"), vec![GATES, HIDDEN]));
+    }
+    for n in ["bias_ih", "bias_hh"] {
+        t.push((format!("model.decoder.rnn.{n}"), vec![GATES]));
+    }
+    t.push(("model.decoder.decoder.2.weight".into(), vec![1, HIDDEN, 1]));
+    t.push(("model.decoder.decoder.2.bias".into(), vec![1]));
+    t
 }
 
-static INSTALLED: Mutex<Installed> = Mutex::new(Installed {
-    model: None,
-    problem: None,
-});
-
-/// Records where the installed `silero-vad` package's model file is (the Python SDK calls this
-/// on import), the last place [`resolve_model`] looks; or, as `problem`, why the installed
-/// package has none (said instead of "install it" when no model file is found).
-pub fn set_default_model(path: Option<PathBuf>, problem: Option<String>) {
-    *INSTALLED.lock().unwrap_or_else(|e| e.into_inner()) = Installed {
-        model: path,
-        problem,
-    };
+/// The bytes of a model file reduced to the tensors the engine reads (what is bundled): the
+/// same ONNX layout, so [`SileroWeights::from_onnx`] reads it as it reads the whole file.
+pub fn bundle_model(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    use prost::Message;
+    SileroWeights::from_onnx(bytes)?;
+    let model = onnx::ModelProto::decode(bytes).map_err(|e| e.to_string())?;
+    let keep: Vec<String> = tensor_shapes().into_iter().map(|(n, _)| n).collect();
+    let initializer = model
+        .graph
+        .map(|g| g.initializer)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| keep.contains(&t.name))
+        .collect();
+    Ok(onnx::ModelProto {
+        graph: Some(onnx::GraphProto { initializer }),
+    }
+    .encode_to_vec())
 }
 
-/// The weights of the model file [`resolve_model`] names; a file that cannot be read or is
-/// not the model gives an error that also says where its path came from.
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The bundled weights, checked and decoded once per process.
+pub fn bundled() -> Result<Arc<SileroWeights>, String> {
+    static WEIGHTS: OnceLock<Result<Arc<SileroWeights>, String>> = OnceLock::new();
+    WEIGHTS
+        .get_or_init(|| check_bundled(BUNDLED, BUNDLED_SHA256).map(Arc::new))
+        .clone()
+}
+
+fn check_bundled(bytes: &[u8], sha256: &str) -> Result<SileroWeights, String> {
+    let got = sha256_hex(bytes);
+    if got != sha256 {
+        return Err(format!(
+            "the bundled Silero model is damaged (SHA-256 {got}, expected {sha256}); \
+             reinstall remotemedia, or set model_path to silero-vad's {MODEL_FILE}"
+        ));
+    }
+    SileroWeights::from_onnx(bytes).map_err(|e| format!("the bundled Silero model: {e}"))
+}
+
+/// The weights to run: `model_path`'s file if given, else the file named by [`MODEL_ENV`],
+/// else the bundled ones. An error says what is wrong and, for the environment variable,
+/// that the path came from there.
 pub fn load_model(model_path: Option<&str>) -> Result<Arc<SileroWeights>, String> {
-    let (path, from) = resolve_model(model_path)?;
-    SileroWeights::load(&path).map_err(|e| match from {
-        Some(from) => format!("{e} ({from})"),
-        None => e,
-    })
+    match resolve_model(model_path) {
+        None => bundled(),
+        Some((path, from)) => SileroWeights::load(&path).map_err(|e| match from {
+            Some(from) => format!("{e} ({from})"),
+            None => e,
+        }),
+    }
 }
 
-/// The model file to read: `model_path` if given, else the file named by [`MODEL_ENV`], else
-/// the installed `silero-vad` package's (found by the Python SDK), with where the path came
-/// from when it was not `model_path`; an error saying what to install when there is none.
-pub fn resolve_model(model_path: Option<&str>) -> Result<(PathBuf, Option<String>), String> {
+/// The model file to read instead of the bundled weights: `model_path` if given, else the file
+/// named by [`MODEL_ENV`] (with where the path came from); `None`: the bundled weights.
+pub fn resolve_model(model_path: Option<&str>) -> Option<(PathBuf, Option<String>)> {
     if let Some(p) = model_path {
-        return Ok((PathBuf::from(p), None));
+        return Some((PathBuf::from(p), None));
     }
-    if let Some(p) = std::env::var_os(MODEL_ENV).filter(|p| !p.is_empty()) {
-        let from = format!("the file named by the {MODEL_ENV} environment variable");
-        return Ok((PathBuf::from(p), Some(from)));
-    }
-    let installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = &installed.model {
-        let from = "the installed silero-vad package's file".to_string();
-        return Ok((p.clone(), Some(from)));
-    }
-    let what = match &installed.problem {
-        Some(problem) => format!("\"silero\" needs the Silero VAD model, and {problem}"),
-        None => format!(
-            "\"silero\" needs the Silero VAD model, which is not bundled: install it with \
-             `pip install --no-deps silero-vad` (version 6 or later; the Python SDK then finds \
-             its {MODEL_FILE})"
-        ),
-    };
-    Err(format!(
-        "{what}, or set model_path or the {MODEL_ENV} environment variable to that file"
-    ))
+    std::env::var_os(MODEL_ENV)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let from = format!("the file named by the {MODEL_ENV} environment variable");
+            (PathBuf::from(p), Some(from))
+        })
 }
 
 /// A model file of the layout [`SileroWeights::from_onnx`] reads, with small deterministic
@@ -281,13 +328,13 @@ pub fn resolve_model(model_path: Option<&str>) -> Result<(PathBuf, Option<String
 pub fn fake_model(skip: Option<&str>, bad_shape: Option<&str>) -> Vec<u8> {
     use prost::Message;
     let mut init = Vec::new();
-    let mut add = |name: &str, dims: &[usize]| {
-        if skip == Some(name) {
-            return;
+    for (name, dims) in tensor_shapes() {
+        if skip == Some(name.as_str()) {
+            continue;
         }
         let n: usize = dims.iter().product();
         let mut dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
-        if bad_shape == Some(name) {
+        if bad_shape == Some(name.as_str()) {
             dims[0] += 1;
         }
         let vals: Vec<f32> = (0..n)
@@ -297,29 +344,10 @@ pub fn fake_model(skip: Option<&str>, bad_shape: Option<&str>) -> Vec<u8> {
             dims,
             data_type: onnx::FLOAT,
             float_data: Vec::new(),
-            name: name.to_string(),
+            name,
             raw_data: vals.iter().flat_map(|v| v.to_le_bytes()).collect(),
         });
-    };
-    add("model.stft.forward_basis_buffer", &[258, 1, 256]);
-    for (i, (cin, cout)) in [(129, 128), (128, 64), (64, 64), (64, 128)]
-        .iter()
-        .enumerate()
-    {
-        add(
-            &format!("model.encoder.{i}.reparam_conv.weight"),
-            &[*cout, *cin, 3],
-        );
-        add(&format!("model.encoder.{i}.reparam_conv.bias"), &[*cout]);
     }
-    for n in ["weight_ih", "weight_hh"] {
-        add(&format!("model.decoder.rnn.{n}"), &[512, 128]);
-    }
-    for n in ["bias_ih", "bias_hh"] {
-        add(&format!("model.decoder.rnn.{n}"), &[512]);
-    }
-    add("model.decoder.decoder.2.weight", &[1, 128, 1]);
-    add("model.decoder.decoder.2.bias", &[1]);
     onnx::ModelProto {
         graph: Some(onnx::GraphProto { initializer: init }),
     }
@@ -351,33 +379,34 @@ mod tests {
     }
 
     #[test]
-    fn the_model_file_is_the_argument_then_the_environment_then_the_sdk_s() {
+    fn the_model_file_is_the_argument_then_the_environment_then_the_bundled_one() {
         assert_eq!(
             resolve_model(Some("/a/b.onnx")).unwrap(),
             (PathBuf::from("/a/b.onnx"), None)
         );
         // (The environment variable is not touched here: tests run in parallel threads.)
         if std::env::var_os(MODEL_ENV).is_none() {
-            set_default_model(None, None);
-            let e = resolve_model(None).unwrap_err();
-            assert!(e.contains("pip install --no-deps silero-vad"), "{e}");
-            assert!(e.contains(MODEL_ENV), "{e}");
-            // An installed package without the file: its problem, not "install it".
-            set_default_model(None, Some("silero-vad 5.1.2 is too old".into()));
-            let e = resolve_model(None).unwrap_err();
-            let want = "model, and silero-vad 5.1.2 is too old, or set model_path or";
-            assert!(e.contains(want), "{e}");
-            set_default_model(Some(PathBuf::from("/site/silero_vad/data/x.onnx")), None);
-            let (path, from) = resolve_model(None).unwrap();
-            assert_eq!(path, PathBuf::from("/site/silero_vad/data/x.onnx"));
-            assert_eq!(from.unwrap(), "the installed silero-vad package's file");
-            let e = load_model(None).unwrap_err();
-            assert!(
-                e.starts_with("cannot read the Silero model /site/silero_vad/data/x.onnx")
-                    && e.ends_with("(the installed silero-vad package's file)"),
-                "{e}"
-            );
-            set_default_model(None, None);
+            assert_eq!(resolve_model(None), None);
+            assert!(Arc::ptr_eq(&load_model(None).unwrap(), &bundled().unwrap()));
         }
+    }
+
+    #[test]
+    fn the_bundled_weights_are_checked_against_their_checksum() {
+        assert_eq!(sha256_hex(BUNDLED), BUNDLED_SHA256);
+        assert!(bundled().is_ok());
+        // Bundling a bundle changes nothing: only the engine's tensors are kept.
+        assert_eq!(bundle_model(BUNDLED).unwrap(), BUNDLED);
+        let mut damaged = BUNDLED.to_vec();
+        let mid = damaged.len() / 2;
+        damaged[mid] ^= 1;
+        let e = check_bundled(&damaged, BUNDLED_SHA256).unwrap_err();
+        assert!(
+            e.starts_with("the bundled Silero model is damaged (SHA-256 "),
+            "{e}"
+        );
+        assert!(e.contains(&format!("expected {BUNDLED_SHA256}")), "{e}");
+        let e = check_bundled(b"junk", &sha256_hex(b"junk")).unwrap_err();
+        assert!(e.contains("not an ONNX model"), "{e}");
     }
 }

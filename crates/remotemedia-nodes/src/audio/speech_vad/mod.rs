@@ -11,8 +11,7 @@
 //! quieter, the gain following the loudest frame of the recent past; see [`LEVEL_TARGET`]).
 //!
 //! `engine="silero"` (opt-in) gives a probability every 512 engine samples (32 ms) from Silero
-//! VAD v6 instead (see [`super::silero`]: run here in Rust, its weights read from the installed
-//! `silero-vad` package's file); the rules below are the same, counted in its 32 ms frames,
+//! VAD v6 instead (see [`super::silero`]: run here in Rust with its bundled weights); the rules below are the same, counted in its 32 ms frames,
 //! and the energy/voicing gate (the last rule) is off: Silero tells speech from loud noise
 //! itself, which the gate exists to do for earshot's network.
 //!
@@ -374,12 +373,11 @@ impl NodeDef for SpeechVadNode {
      format; \"events\" speech_start / speech_end events as soon as each is decided;\n\
      \"probabilities\" `{start_ms, end_ms, probability}` per frame.\n\
      \n\
-     engine=\"silero\" scores 32 ms frames with Silero VAD v6 instead, run in Rust with the weights\n\
-     of the installed silero-vad package (`pip install --no-deps silero-vad`; found automatically)\n\
-     or of `model_path` (its silero_vad_op18_ifless.onnx); no ONNX Runtime is needed. Silero\n\
-     separates speech from loud noise itself, so the energy and voicing gate and the levelling are\n\
-     off and `min_snr_db` / `min_voicing` / `max_gain_db` must keep their defaults. The\n\
-     post-processing rules are the same.";
+     engine=\"silero\" scores 32 ms frames with Silero VAD v6 instead, run in Rust with its weights\n\
+     bundled (MIT; or those of `model_path`, a silero-vad silero_vad_op18_ifless.onnx); nothing to\n\
+     install, no ONNX Runtime. Silero separates speech from loud noise itself, so the energy and\n\
+     voicing gate and the levelling are off and `min_snr_db` / `min_voicing` / `max_gain_db` must\n\
+     keep their defaults. The post-processing rules are the same.";
     const OUTPUTS: Outputs = Outputs::ByParam {
         param: "emit",
         values: &[

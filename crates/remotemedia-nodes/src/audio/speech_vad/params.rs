@@ -39,9 +39,9 @@ pub enum SpeechVadEngine {
     /// of `min_snr_db` and `min_voicing`): nothing to install.
     #[default]
     Earshot,
-    /// Silero VAD v6 (32 ms frames), run in-process in Rust with the weights of the installed
-    /// `silero-vad` package (`pip install --no-deps silero-vad`) or of `model_path`. It
-    /// separates speech from loud noise itself, so the gate is off.
+    /// Silero VAD v6 (32 ms frames), run in-process in Rust with its weights bundled (MIT;
+    /// nothing to install) or those of `model_path`. It separates speech from loud noise
+    /// itself, so the gate is off.
     Silero,
 }
 
@@ -111,13 +111,13 @@ pub struct SpeechVadParams {
     /// "segments" (default), "speech", "events" or "probabilities".
     #[serde(default)]
     pub emit: SpeechVadEmit,
-    /// "earshot" (default: built in, 16 ms frames) or "silero" (Silero VAD v6, 32 ms frames;
-    /// needs `pip install --no-deps silero-vad` or `model_path`).
+    /// "earshot" (default: 16 ms frames) or "silero" (Silero VAD v6, 32 ms frames); both are
+    /// built in.
     #[serde(default)]
     pub engine: SpeechVadEngine,
-    /// engine="silero" only: the Silero model file (the silero-vad package's
-    /// `silero_vad_op18_ifless.onnx`). Default (null): the `REMOTEMEDIA_SILERO_MODEL`
-    /// environment variable, else the installed silero-vad package's file.
+    /// engine="silero" only: a Silero model file to read instead of the bundled weights (the
+    /// silero-vad package's `silero_vad_op18_ifless.onnx`, version 6 or later). Default
+    /// (null): the `REMOTEMEDIA_SILERO_MODEL` environment variable, else the bundled weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "path"))]
     pub model_path: Option<String>,
@@ -217,8 +217,8 @@ impl NodeParams for SpeechVadParams {
                     issues.push(ParamIssue::new(
                         "model_path",
                         format!(
-                            "{p:?} is only read by engine=\"silero\"; the default engine \
-                             (\"earshot\") is built in"
+                            "{p:?} is only read by engine=\"silero\"; engine=\"earshot\" \
+                             has its own weights"
                         ),
                     ));
                 }
