@@ -46,7 +46,12 @@ RATE = 48000
 
 def job_manifest(vad: str) -> dict:
     vad_node = (
-        {"id": "vad", "node_type": "SpeechVADNode", "params": {"emit": "speech"}}
+        # The light engine: the job's table was measured with it (the default is Silero).
+        {
+            "id": "vad",
+            "node_type": "SpeechVADNode",
+            "params": {"emit": "speech", "engine": "earshot"},
+        }
         if vad == "speech"
         else {"id": "vad", "node_type": "VADNode", "params": {"emit": "speech"}}
     )

@@ -16,7 +16,12 @@ Two splits with disjoint voices, sentences and seeds:
   babble-like noise (other synthesized speech, unlabelled), keyboard-like taps and fan noise
   at 15, 7 and 2 dB;
 - ``held``: for checking a change on other data of the test split's kinds: white, pink, hum
-  and brown noise at 5 and 0 dB with other seeds, sentences and voices.
+  and brown noise at 5 and 0 dB with other seeds, sentences and voices;
+- ``music``: what voice agents hear besides noise, at 10, 5 and 0 dB: synthetic music (piano
+  chords, a bass line, drums and a sung-like lead with vibrato), tones (beeps, DTMF pairs and a
+  ringback tone, as on hold lines), TV-like sound (babble of other talkers over music) and hum
+  with clicks; plus copies 25 dB quieter (clean, and music at 5 dB). Its own seed, sentences
+  from both lists and every voice; for choosing the default engine, never for tuning one.
 
 Writes ``<out>/<split>/<condition>.wav`` (int16) and ``<out>/<split>/labels.npy`` (uint8).
 """
@@ -177,6 +182,81 @@ def babble(n: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def _note(f0: float, n: int, tau: float, rng: np.random.Generator, partials: int = 8) -> np.ndarray:
+    """A plucked/struck note: harmonic partials with 1/k amplitudes, 5 ms attack, exp decay."""
+    t = np.arange(n) / RATE
+    x = sum(
+        np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 2 * np.pi)) / k
+        for k in range(1, partials + 1)
+        if f0 * k < RATE / 2
+    )
+    env = np.minimum(t / 0.005, 1.0) * np.exp(-t / tau)
+    return np.asarray(x) * env
+
+
+def music(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Synthetic music: piano-like chords on every beat, a bass line, kick/snare/hi-hat, and a
+    sung-like lead (sustained harmonic notes with 5.5 Hz vibrato), at 90-130 bpm."""
+    beat = int(RATE * 60 / rng.uniform(90, 130))
+    out = np.zeros(n + 4 * RATE)
+    roots = [0, 5, 7, 9, 2, 4]  # I IV V vi ii iii of a major key
+    key = 220 * 2 ** (rng.integers(0, 12) / 12)
+    pos, bar = 0, 0
+    while pos < n:
+        root = roots[rng.integers(len(roots))]
+        third = 3 if root in (9, 2, 4) else 4
+        for b in range(4):
+            p = pos + b * beat
+            for semis in (root, root + third, root + 7):
+                out[p : p + 2 * beat] += 0.25 * _note(key * 2 ** (semis / 12), 2 * beat, 0.6, rng)
+            out[p : p + beat] += 0.5 * _note(key / 4 * 2 ** (root / 12), beat, 0.3, rng, 4)
+            k = np.arange(beat // 2) / RATE
+            if b in (0, 2):
+                sweep = np.sin(2 * np.pi * (100 * k - 400 * k**2))
+                out[p : p + beat // 2] += 0.8 * sweep * np.exp(-k / 0.08)
+            else:
+                out[p : p + beat // 2] += 0.4 * rng.standard_normal(beat // 2) * np.exp(-k / 0.05)
+            for h in (p, p + beat // 2):
+                out[h : h + 800] += 0.08 * rng.standard_normal(800) * np.exp(-np.arange(800) / 150)
+        # The lead: one or two notes per bar, vibrato and a slow swell, like a voice or violin.
+        lp = pos
+        for length in [4] if rng.random() < 0.5 else [2, 2]:
+            m = length * beat
+            f0 = key * 2 * 2 ** (roots[rng.integers(len(roots))] / 12)
+            t = np.arange(m) / RATE
+            phase = 2 * np.pi * np.cumsum(f0 * 2 ** (0.03 * np.sin(2 * np.pi * 5.5 * t))) / RATE
+            lead = sum(np.sin(k * phase) / k**1.5 for k in range(1, 7))
+            env = np.minimum(t / 0.08, 1.0) * np.minimum((m / RATE - t) / 0.08, 1.0)
+            out[lp : lp + m] += 0.35 * np.asarray(lead) * env
+            lp += m
+        pos += 4 * beat
+        bar += 1
+    return out[:n]
+
+
+def tones(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Hold-line tones: 1 kHz beeps, DTMF digit pairs and a 440+480 Hz ringback (2 s on,
+    4 s off), over a faint hiss."""
+    t = np.arange(n) / RATE
+    x = 0.01 * rng.standard_normal(n)
+    ring = (np.sin(2 * np.pi * 440 * t) + np.sin(2 * np.pi * 480 * t)) * ((t % 6) < 2)
+    x += 0.5 * ring * (t < n / RATE / 3)
+    rows, cols = [697, 770, 852, 941], [1209, 1336, 1477]
+    pos = n // 3
+    while pos < 2 * n // 3:
+        m = int(0.12 * RATE)
+        tt = np.arange(m) / RATE
+        f1, f2 = rows[rng.integers(4)], cols[rng.integers(3)]
+        x[pos : pos + m] += 0.5 * (np.sin(2 * np.pi * f1 * tt) + np.sin(2 * np.pi * f2 * tt))
+        pos += m + int(rng.uniform(0.08, 0.4) * RATE)
+    pos = 2 * n // 3
+    while pos < n - RATE // 4:
+        m = int(0.15 * RATE)
+        x[pos : pos + m] += np.sin(2 * np.pi * 1000 * np.arange(m) / RATE)
+        pos += int(rng.uniform(0.8, 1.5) * RATE)
+    return x
+
+
 def mix(clean: np.ndarray, noise: np.ndarray, labels: np.ndarray, snr_db: float) -> np.ndarray:
     speech_frames = clean[: labels.size * FRAME].reshape(-1, FRAME)[labels == 1]
     p_speech = np.mean(speech_frames**2)
@@ -218,6 +298,17 @@ def make_split(out: Path, split: str) -> None:
             "brown": coloured(clean.size, rng, 2.0),
         }
         snrs = [5, 0]
+    elif split == "music":
+        rng = np.random.default_rng(4242)
+        clean = speech_track(TEST_SENTENCES + DEV_SENTENCES, TEST_VOICES + DEV_VOICES, rng)
+        tune = music(clean.size, rng)
+        noises = {
+            "music": tune,
+            "tones": tones(clean.size, rng),
+            "tv": babble(clean.size, rng) / 2 + music(clean.size, rng),
+            "hum": hum_clicks(clean.size, rng),
+        }
+        snrs = [10, 5, 0]
     else:
         rng = np.random.default_rng(777)
         clean = speech_track(DEV_SENTENCES, DEV_VOICES, rng)
@@ -234,14 +325,22 @@ def make_split(out: Path, split: str) -> None:
     for name, noise in noises.items():
         for snr in snrs:
             write_wav(out / f"{name}_{snr}dB.wav", mix(clean, noise, labels, snr))
-    print(f"{split}: {labels.mean():.0%} speech frames, {len(noises) * len(snrs) + 1} files")
+    if split == "music":
+        quiet = 10 ** (-25 / 20)
+        write_wav(out / "quiet_clean.wav", quiet * clean)
+        write_wav(out / "quiet_music_5dB.wav", quiet * mix(clean, tune, labels, 5))
+    files = len(list(out.glob("*.wav")))
+    print(f"{split}: {labels.mean():.0%} speech frames, {files} files")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "vad_data")
+    ap.add_argument(
+        "--splits", default="test,dev,held,music", help="comma-separated splits to make"
+    )
     args = ap.parse_args()
-    for split in ("test", "dev", "held"):
+    for split in args.splits.split(","):
         make_split(args.out / split, split)
 
 

@@ -40,7 +40,9 @@ def read_wav(path: Path) -> np.ndarray:
 
 
 def raw_probs(x: np.ndarray) -> np.ndarray:
-    pipe = Pipeline("p").add_node(SpeechVADNode(emit="probabilities", min_snr_db=0))
+    pipe = Pipeline("p").add_node(
+        SpeechVADNode(emit="probabilities", engine="earshot", min_snr_db=0)
+    )
     return np.array([o["probability"] for o in pipe.run(x, sample_rate=RATE)])
 
 

@@ -24,7 +24,9 @@ from vad_bench import read_wav
 def probabilities(path: Path) -> np.ndarray:
     x = read_wav(path).astype(np.float32) / 32768.0
     frames = (
-        Pipeline("probs").add_node(SpeechVADNode(emit="probabilities")).run(x, sample_rate=16000)
+        Pipeline("probs")
+        .add_node(SpeechVADNode(emit="probabilities", engine="earshot"))
+        .run(x, sample_rate=16000)
     )
     return np.array([f["probability"] for f in frames], dtype=np.float32)
 

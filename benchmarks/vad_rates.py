@@ -54,6 +54,9 @@ FRAME_MS = 16.0
 
 
 def spans(x: np.ndarray, rate: int, **params: Any) -> list[tuple[float, float]]:
+    """Segments of SpeechVADNode; the light engine (this study's subject) unless `params`
+    name another."""
+    params.setdefault("engine", "earshot")
     segs = Pipeline("speech_vad").add_node(SpeechVADNode(**params)).run(x, sample_rate=rate)
     return [(s["start_ms"], s["end_ms"]) for s in segs]
 

@@ -84,11 +84,13 @@ def test_speech_and_probabilities_outputs() -> None:
     np.testing.assert_array_equal(
         speech, np.concatenate([stereo[s.start_sample : s.end_sample] for s in segs])
     )
-    probs = SpeechVADNode(emit="probabilities")(x, sample_rate=rate)
-    assert len(probs) == -(-(x.size // 3) // 256)
-    assert all(0.0 <= p["probability"] <= 1.0 for p in probs)
-    assert set(probs[0]) == set(SpeechFrame.__annotations__)
-    assert probs[1]["start_ms"] == 16.0
+    # Frames: 32 ms with the default engine (Silero), 16 ms with the light one.
+    for engine, samples in (("silero", 512), ("earshot", 256)):
+        probs = SpeechVADNode(emit="probabilities", engine=engine)(x, sample_rate=rate)
+        assert len(probs) == -(-(x.size // 3) // samples)
+        assert all(0.0 <= p["probability"] <= 1.0 for p in probs)
+        assert set(probs[0]) == set(SpeechFrame.__annotations__)
+        assert probs[1]["start_ms"] == samples / 16
 
 
 def test_params_round_trip_through_the_manifest() -> None:
@@ -102,6 +104,7 @@ def test_params_round_trip_through_the_manifest() -> None:
             min_snr_db=6.0,
             min_voicing=None,
             emit="events",
+            engine="earshot",
             max_gain_db=12.0,
         )
     )
@@ -155,7 +158,7 @@ def test_quiet_speech_is_found_as_at_its_own_level() -> None:
     quiet = loud * np.float32(10 ** (-30 / 20))
 
     def speech_ms(y: np.ndarray, **params: float) -> float:
-        segs = SpeechVADNode(**params)(y, sample_rate=rate)
+        segs = SpeechVADNode(engine="earshot", **params)(y, sample_rate=rate)  # type: ignore[arg-type]
         return sum(s["end_ms"] - s["start_ms"] for s in segs)
 
     reference = speech_ms(loud)

@@ -210,7 +210,7 @@ def test_gate_params_and_a_stray_model_path_are_refused() -> None:
     with pytest.raises(ManifestError, match=r"max_gain_db: applies to engine=\"earshot\" only"):
         SpeechVADNode(engine="silero", max_gain_db=0.0)
     with pytest.raises(ManifestError, match=r"model_path: .* is only read by engine=\"silero\""):
-        SpeechVADNode(model_path="/x/silero_vad_op18_ifless.onnx")
+        SpeechVADNode(engine="earshot", model_path="/x/silero_vad_op18_ifless.onnx")
     with pytest.raises(ManifestError, match="unknown variant `onnx`"):
         SpeechVADNode(engine="onnx")  # type: ignore[arg-type]
 

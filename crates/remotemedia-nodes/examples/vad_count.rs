@@ -1,4 +1,4 @@
-//! One whole-input run of `SpeechVADNode` (defaults) over 20 s of 16 kHz i16 speech-like audio
+//! One whole-input run of `SpeechVADNode` with the light engine (`engine="earshot"`) over 20 s of 16 kHz i16 speech-like audio
 //! (the `vad_profile` signal), for counting its instructions, which machine load does not blur:
 //!
 //! ```text
@@ -11,7 +11,7 @@
 
 use remotemedia_core::data::{AudioBuffer, Data, Samples};
 use remotemedia_core::node::Node;
-use remotemedia_nodes::audio::{SpeechVadNode, SpeechVadParams};
+use remotemedia_nodes::audio::{SpeechVadEngine, SpeechVadNode, SpeechVadParams};
 
 #[path = "common/speechlike.rs"]
 mod speechlike;
@@ -26,7 +26,10 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut node = SpeechVadNode::new(SpeechVadParams::default());
+        let mut node = SpeechVadNode::new(SpeechVadParams {
+            engine: SpeechVadEngine::Earshot,
+            ..SpeechVadParams::default()
+        });
         node.start().await.unwrap();
         std::hint::black_box(node.process(Data::Audio(a)).await.unwrap());
         std::hint::black_box(node.flush().await.unwrap());

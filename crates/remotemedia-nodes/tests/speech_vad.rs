@@ -60,8 +60,13 @@ fn scene() -> Vec<f32> {
     v
 }
 
+/// A SpeechVADNode pipeline. Most tests here are of the light engine's analysis (its 16 ms
+/// frames, gate, levelling) and the post-processing: without an `engine` in `params` this
+/// picks `"earshot"`. The default engine (Silero) has its own tests below.
 fn svad(params: &str) -> remotemedia_core::Pipeline {
-    pipeline(&one_node("SpeechVADNode", params))
+    let mut v: serde_json::Map<String, Value> = serde_json::from_str(params).unwrap();
+    v.entry("engine").or_insert_with(|| "earshot".into());
+    pipeline(&one_node("SpeechVADNode", &Value::Object(v).to_string()))
 }
 
 /// The output as JSON items (segments as the CLI writes them, events, frames).
@@ -757,6 +762,26 @@ fn the_bundled_silero_weights_find_the_speech_with_nothing_installed() {
 }
 
 #[test]
+fn the_default_engine_is_silero_in_32_ms_frames() {
+    let x = scene();
+    let default = pipeline(&one_node("SpeechVADNode", r#"{"emit": "probabilities"}"#));
+    let frames = items(&run_whole(
+        &default,
+        AudioBuffer::mono_f32(x.clone(), 48_000),
+    ));
+    assert_eq!(frames.len(), x.len().div_ceil(3).div_ceil(512));
+    assert_eq!(
+        (f(&frames[1], "start_ms"), f(&frames[1], "end_ms")),
+        (32.0, 64.0)
+    );
+    let silero = svad(r#"{"engine": "silero", "emit": "probabilities"}"#);
+    assert_eq!(
+        items(&run_whole(&silero, AudioBuffer::mono_f32(x, 48_000))),
+        frames
+    );
+}
+
+#[test]
 fn the_silero_engine_s_parameters_are_checked() {
     let path = fake_silero_file("params");
     let model = path.to_str().unwrap();
@@ -778,9 +803,14 @@ fn the_silero_engine_s_parameters_are_checked() {
             "applies to engine=\"earshot\" only",
         ),
         (
-            format!(r#"{{"model_path": {model:?}}}"#),
+            format!(r#"{{"engine": "earshot", "model_path": {model:?}}}"#),
             "model_path",
             "only read by engine=\"silero\"",
+        ),
+        (
+            r#"{"max_gain_db": 12.0}"#.to_string(),
+            "max_gain_db",
+            "applies to engine=\"earshot\" only",
         ),
         (r#"{"engine": "onnx"}"#.to_string(), "engine", "earshot"),
     ] {

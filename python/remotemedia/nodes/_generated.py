@@ -340,32 +340,31 @@ class PassThroughNode(BuiltinNode[Any]):
 
 
 class SpeechVADNode(BuiltinNode[OutT]):
-    """Neural voice-activity detector (the earshot network, built in).
+    """Neural voice-activity detector: Silero VAD v6 by default, built in.
 
     Any sample rate (8000..=384000 Hz) and channel count: the node downmixes, resamples to 16 kHz
-    internally and scores each 16 ms frame with a speech probability. A segment opens at a frame
-    `>= threshold`, continues while frames stay `>= end_threshold` (default
+    internally and scores each frame with a speech probability (32 ms frames with the default
+    engine, Silero VAD v6 run in Rust with its weights bundled (MIT): nothing to install, no ONNX
+    Runtime; `model_path` reads a silero-vad silero_vad_op18_ifless.onnx instead). A segment opens
+    at a frame `>= threshold`, continues while frames stay `>= end_threshold` (default
     `max(threshold - 0.15, 0.01)`, at most `threshold`), closes after `min_silence_ms` below it, is
-    reported once its speech spans `min_speech_ms` and is widened by `pad_ms` on both sides. A
-    frame's probability counts only when its energy above 150 Hz is `min_snr_db` above the noise
-    floor (the quietest such energy of the last 2 s), or its voicing (periodicity of the 150-1000
-    Hz band, 0..1) is `min_voicing` above its own lowest value of the last 2 s (speech in noise
-    loud enough to hide its energy; null: energy alone decides). The network hears the input
-    levelled (its decisions depend on the level): quiet speech louder, loud input quieter, by at
-    most `max_gain_db` (0: as it is); a quiet room's noise alone is not boosted. Only the analysis
-    is levelled; emitted audio is the input. Times are in the input's timeline, exact to the
-    sample. NaN/Inf samples are read as 0.
+    reported once its speech spans `min_speech_ms` and is widened by `pad_ms` on both sides;
+    `max_speech_ms` splits longer ones. Times are in the input's timeline, exact to the sample.
+    NaN/Inf samples are read as 0.
 
     emit="segments" gives the speech segments (times in ms, seconds and input samples, and
-    `confidence`, the mean speech probability of the segment's frames, padding excluded); "speech" only the speech audio in the input's
-    format; "events" speech_start / speech_end events as soon as each is decided;
-    "probabilities" `{start_ms, end_ms, probability}` per frame.
+    `confidence`, the mean speech probability of the segment's frames, padding excluded);
+    "speech" only the speech audio in the input's format; "events" speech_start / speech_end
+    events as soon as each is decided; "probabilities" `{start_ms, end_ms, probability}` per
+    frame.
 
-    engine="silero" scores 32 ms frames with Silero VAD v6 instead, run in Rust with its weights
-    bundled (MIT; or those of `model_path`, a silero-vad silero_vad_op18_ifless.onnx); nothing to
-    install, no ONNX Runtime. Silero separates speech from loud noise itself, so the energy and
-    voicing gate and the levelling are off and `min_snr_db` / `min_voicing` / `max_gain_db` must
-    keep their defaults. The post-processing rules are the same.
+    engine="earshot" is the light engine (about a fifth of the CPU; 16 ms frames): earshot's
+    network behind an energy and voicing gate. A frame's probability counts only when its energy
+    above 150 Hz is `min_snr_db` above the noise floor (the quietest such energy of the last 2 s),
+    or its voicing (periodicity of the 150-1000 Hz band, 0..1) is `min_voicing` above its own
+    lowest value of the last 2 s (null: energy alone decides); the network hears the input
+    levelled by at most `max_gain_db`. It mistakes music and steady tones for speech far more
+    often (docs/benchmarks.md). With Silero these three gate parameters must keep their defaults.
 
     Parameters:
         threshold (``float``, default ``0.5``, 0.0..=1.0): Speech probability that opens a segment,
@@ -379,24 +378,26 @@ class SpeechVADNode(BuiltinNode[OutT]):
             16..=10000 ms. Default 160.
         pad_ms (``int``, default ``32``, 0..=10000 ms): Audio added before and after each segment,
             0..=min_silence_ms. Default 32.
-        min_snr_db (``float``, default ``2.0``, 0.0..=40.0 dB): How far, in dB, a frame's energy
-            must rise above the noise floor (the quietest frame of the last 2 s) for its probability
-            to count, 0.0..=40.0 (0 disables). Default 2.0.
-        min_voicing (``float | None``, default ``0.25``, 0.05..=1.0): How far a frame's voicing
-            (periodicity of the 150-1000 Hz band, 0..1) must rise above its lowest value of the last
-            2 s for its probability to count even when its energy does not stand out (speech in loud
-            noise), 0.05..=1.0; null: energy alone decides. Default 0.25.
+        min_snr_db (``float``, default ``2.0``, 0.0..=40.0 dB): engine="earshot" only: how far, in
+            dB, a frame's energy must rise above the noise floor (the quietest frame of the last 2
+            s) for its probability to count, 0.0..=40.0 (0 disables). Default 2.0.
+        min_voicing (``float | None``, default ``0.25``, 0.05..=1.0): engine="earshot" only: how far
+            a frame's voicing (periodicity of the 150-1000 Hz band, 0..1) must rise above its lowest
+            value of the last 2 s for its probability to count even when its energy does not stand
+            out (speech in loud noise), 0.05..=1.0; null: energy alone decides. Default 0.25.
         emit (``SpeechVadEmit``, default ``"segments"``): "segments" (default), "speech", "events"
             or "probabilities".
-        engine (``SpeechVadEngine``, default ``"earshot"``): "earshot" (default: 16 ms frames) or
-            "silero" (Silero VAD v6, 32 ms frames); both are built in.
+        engine (``SpeechVadEngine``, default ``"silero"``): "silero" (default: Silero VAD v6, 32 ms
+            frames) or "earshot" (the light engine, 16 ms frames, with the energy/voicing gate);
+            both are built in.
         model_path (``str | os.PathLike[str] | None``, default ``None``): engine="silero" only: a
             Silero model file to read instead of the bundled weights (the silero-vad package's
             `silero_vad_op18_ifless.onnx`, version 6 or later). Default (null): the
             `REMOTEMEDIA_SILERO_MODEL` environment variable, else the bundled weights.
-        max_gain_db (``float``, default ``30.0``, 0.0..=60.0 dB): The network hears the input
-            levelled: quiet speech louder, loud input quieter, by at most this many dB, 0.0..=60.0
-            (0: as it is). Only the analysis is levelled; emitted audio is the input. Default 30.0.
+        max_gain_db (``float``, default ``30.0``, 0.0..=60.0 dB): engine="earshot" only: the network
+            hears the input levelled: quiet speech louder, loud input quieter, by at most this many
+            dB, 0.0..=60.0 (0: as it is). Only the analysis is levelled; emitted audio is the input.
+            Default 30.0.
         max_speech_ms (``int | None``, default ``None``, 100..=3600000 ms): Longest segment,
             100..=3600000 ms, at least 2 x min_speech_ms; null (default): no limit. A segment that
             reaches it is split at its least speech-like frame after min_speech_ms (a pause, where
@@ -416,7 +417,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_snr_db: float = 2.0,
         min_voicing: float | None = 0.25,
         emit: Literal["segments"] = "segments",
-        engine: SpeechVadEngine = "earshot",
+        engine: SpeechVadEngine = "silero",
         model_path: str | os.PathLike[str] | None = None,
         max_gain_db: float = 30.0,
         max_speech_ms: int | None = None,
@@ -433,7 +434,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_voicing: float | None = 0.25,
         *,
         emit: Literal["speech"],
-        engine: SpeechVadEngine = "earshot",
+        engine: SpeechVadEngine = "silero",
         model_path: str | os.PathLike[str] | None = None,
         max_gain_db: float = 30.0,
         max_speech_ms: int | None = None,
@@ -450,7 +451,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_voicing: float | None = 0.25,
         *,
         emit: Literal["events"],
-        engine: SpeechVadEngine = "earshot",
+        engine: SpeechVadEngine = "silero",
         model_path: str | os.PathLike[str] | None = None,
         max_gain_db: float = 30.0,
         max_speech_ms: int | None = None,
@@ -467,7 +468,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_voicing: float | None = 0.25,
         *,
         emit: Literal["probabilities"],
-        engine: SpeechVadEngine = "earshot",
+        engine: SpeechVadEngine = "silero",
         model_path: str | os.PathLike[str] | None = None,
         max_gain_db: float = 30.0,
         max_speech_ms: int | None = None,
@@ -483,7 +484,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_snr_db: float = 2.0,
         min_voicing: float | None = 0.25,
         emit: str = "segments",
-        engine: SpeechVadEngine = "earshot",
+        engine: SpeechVadEngine = "silero",
         model_path: str | os.PathLike[str] | None = None,
         max_gain_db: float = 30.0,
         max_speech_ms: int | None = None,
@@ -498,7 +499,7 @@ class SpeechVADNode(BuiltinNode[OutT]):
         min_snr_db: float = 2.0,
         min_voicing: float | None = 0.25,
         emit: str = "segments",
-        engine: SpeechVadEngine = "earshot",
+        engine: SpeechVadEngine = "silero",
         model_path: str | os.PathLike[str] | None = None,
         max_gain_db: float = 30.0,
         max_speech_ms: int | None = None,

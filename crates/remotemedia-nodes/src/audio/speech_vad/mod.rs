@@ -1,6 +1,7 @@
-//! `SpeechVADNode`: a neural voice-activity detector (the `earshot` crate: a small
-//! convolutional + minGRU network over log-mel features, weights compiled into the binary,
-//! pure Rust, no runtime download).
+//! `SpeechVADNode`: a neural voice-activity detector. Its default engine is Silero VAD v6
+//! ([`super::silero`], chosen by measurement: docs/benchmarks.md); `engine="earshot"` is the
+//! light one (the `earshot` crate: a small convolutional + minGRU network over log-mel
+//! features). Both run in pure Rust with their weights compiled into the binary.
 //!
 //! Signal path: the input (any rate in 8000..=384000 Hz, any channel count, any sample
 //! format) is converted to f32, non-finite samples are replaced by 0, channels are averaged,
@@ -10,7 +11,8 @@
 //! the frame's features levelled (`max_gain_db`: quiet input analysed louder, loud input
 //! quieter, the gain following the loudest frame of the recent past; see [`LEVEL_TARGET`]).
 //!
-//! `engine="silero"` (opt-in) gives a probability every 512 engine samples (32 ms) from Silero
+//! With `engine="silero"` (the default) the probability comes every 512 engine samples (32 ms)
+//! from Silero
 //! VAD v6 instead (see [`super::silero`]: run here in Rust with its bundled weights); the rules below are the same, counted in its 32 ms frames,
 //! and the energy/voicing gate (the last rule) is off: Silero tells speech from loud noise
 //! itself, which the gate exists to do for earshot's network.
@@ -352,32 +354,31 @@ impl SpeechVadNode {
 
 impl NodeDef for SpeechVadNode {
     const NAME: &'static str = NODE;
-    const DESCRIPTION: &'static str = "Neural voice-activity detector (the earshot network, built in).\n\
+    const DESCRIPTION: &'static str = "Neural voice-activity detector: Silero VAD v6 by default, built in.\n\
      \n\
      Any sample rate (8000..=384000 Hz) and channel count: the node downmixes, resamples to 16 kHz\n\
-     internally and scores each 16 ms frame with a speech probability. A segment opens at a frame\n\
-     `>= threshold`, continues while frames stay `>= end_threshold` (default\n\
+     internally and scores each frame with a speech probability (32 ms frames with the default\n\
+     engine, Silero VAD v6 run in Rust with its weights bundled (MIT): nothing to install, no ONNX\n\
+     Runtime; `model_path` reads a silero-vad silero_vad_op18_ifless.onnx instead). A segment opens\n\
+     at a frame `>= threshold`, continues while frames stay `>= end_threshold` (default\n\
      `max(threshold - 0.15, 0.01)`, at most `threshold`), closes after `min_silence_ms` below it, is\n\
-     reported once its speech spans `min_speech_ms` and is widened by `pad_ms` on both sides. A\n\
-     frame's probability counts only when its energy above 150 Hz is `min_snr_db` above the noise\n\
-     floor (the quietest such energy of the last 2 s), or its voicing (periodicity of the 150-1000\n\
-     Hz band, 0..1) is `min_voicing` above its own lowest value of the last 2 s (speech in noise\n\
-     loud enough to hide its energy; null: energy alone decides). The network hears the input\n\
-     levelled (its decisions depend on the level): quiet speech louder, loud input quieter, by at\n\
-     most `max_gain_db` (0: as it is); a quiet room's noise alone is not boosted. Only the analysis\n\
-     is levelled; emitted audio is the input. Times are in the input's timeline, exact to the\n\
-     sample. NaN/Inf samples are read as 0.\n\
+     reported once its speech spans `min_speech_ms` and is widened by `pad_ms` on both sides;\n\
+     `max_speech_ms` splits longer ones. Times are in the input's timeline, exact to the sample.\n\
+     NaN/Inf samples are read as 0.\n\
      \n\
      emit=\"segments\" gives the speech segments (times in ms, seconds and input samples, and\n\
-     `confidence`, the mean speech probability of the segment's frames, padding excluded); \"speech\" only the speech audio in the input's\n\
-     format; \"events\" speech_start / speech_end events as soon as each is decided;\n\
-     \"probabilities\" `{start_ms, end_ms, probability}` per frame.\n\
+     `confidence`, the mean speech probability of the segment's frames, padding excluded);\n\
+     \"speech\" only the speech audio in the input's format; \"events\" speech_start / speech_end\n\
+     events as soon as each is decided; \"probabilities\" `{start_ms, end_ms, probability}` per\n\
+     frame.\n\
      \n\
-     engine=\"silero\" scores 32 ms frames with Silero VAD v6 instead, run in Rust with its weights\n\
-     bundled (MIT; or those of `model_path`, a silero-vad silero_vad_op18_ifless.onnx); nothing to\n\
-     install, no ONNX Runtime. Silero separates speech from loud noise itself, so the energy and\n\
-     voicing gate and the levelling are off and `min_snr_db` / `min_voicing` / `max_gain_db` must\n\
-     keep their defaults. The post-processing rules are the same.";
+     engine=\"earshot\" is the light engine (about a fifth of the CPU; 16 ms frames): earshot's\n\
+     network behind an energy and voicing gate. A frame's probability counts only when its energy\n\
+     above 150 Hz is `min_snr_db` above the noise floor (the quietest such energy of the last 2 s),\n\
+     or its voicing (periodicity of the 150-1000 Hz band, 0..1) is `min_voicing` above its own\n\
+     lowest value of the last 2 s (null: energy alone decides); the network hears the input\n\
+     levelled by at most `max_gain_db`. It mistakes music and steady tones for speech far more\n\
+     often (docs/benchmarks.md). With Silero these three gate parameters must keep their defaults.";
     const OUTPUTS: Outputs = Outputs::ByParam {
         param: "emit",
         values: &[

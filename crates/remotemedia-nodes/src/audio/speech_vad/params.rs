@@ -27,7 +27,7 @@ pub enum SpeechVadEmit {
     /// `{"event": "speech_start", "start_ms"}` as soon as a segment is confirmed and
     /// `{"event": "speech_end", "start_ms", "end_ms", "confidence"}` when it ends.
     Events,
-    /// `[{start_ms, end_ms, probability}]` for every 16 ms engine frame.
+    /// `[{start_ms, end_ms, probability}]` for every engine frame (32 ms; 16 ms with engine="earshot").
     Probabilities,
 }
 
@@ -35,13 +35,14 @@ pub enum SpeechVadEmit {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SpeechVadEngine {
-    /// The built-in engine (earshot's network, 16 ms frames, with the energy and voicing gate
-    /// of `min_snr_db` and `min_voicing`): nothing to install.
-    #[default]
+    /// The light engine (earshot's network, 16 ms frames, with the energy and voicing gate
+    /// of `min_snr_db` and `min_voicing`): about a fifth of Silero's CPU, but it takes music
+    /// and steady tones for speech far more often.
     Earshot,
-    /// Silero VAD v6 (32 ms frames), run in-process in Rust with its weights bundled (MIT;
-    /// nothing to install) or those of `model_path`. It separates speech from loud noise
-    /// itself, so the gate is off.
+    /// The default: Silero VAD v6 (32 ms frames), run in-process in Rust with its weights
+    /// bundled (MIT; nothing to install) or those of `model_path`. It separates speech from
+    /// noise, music and tones itself, so the gate is off.
+    #[default]
     Silero,
 }
 
@@ -96,12 +97,13 @@ pub struct SpeechVadParams {
     #[serde(default = "default_pad_ms")]
     #[schemars(range(min = 0, max = 10000), extend("x-unit" = "ms"))]
     pub pad_ms: u32,
-    /// How far, in dB, a frame's energy must rise above the noise floor (the quietest frame
+    /// engine="earshot" only: how far, in dB, a frame's energy must rise above the noise floor (the quietest frame
     /// of the last 2 s) for its probability to count, 0.0..=40.0 (0 disables). Default 2.0.
     #[serde(default = "default_min_snr_db")]
     #[schemars(range(min = 0.0, max = 40.0), extend("x-unit" = "dB"))]
     pub min_snr_db: f64,
-    /// How far a frame's voicing (periodicity of the 150-1000 Hz band, 0..1) must rise above
+    /// engine="earshot" only: how far a frame's voicing (periodicity of the 150-1000 Hz band,
+    /// 0..1) must rise above
     /// its lowest value of the last 2 s for its probability to count even when its energy
     /// does not stand out (speech in loud noise), 0.05..=1.0; null: energy alone decides.
     /// Default 0.25.
@@ -111,8 +113,8 @@ pub struct SpeechVadParams {
     /// "segments" (default), "speech", "events" or "probabilities".
     #[serde(default)]
     pub emit: SpeechVadEmit,
-    /// "earshot" (default: 16 ms frames) or "silero" (Silero VAD v6, 32 ms frames); both are
-    /// built in.
+    /// "silero" (default: Silero VAD v6, 32 ms frames) or "earshot" (the light engine, 16 ms
+    /// frames, with the energy/voicing gate); both are built in.
     #[serde(default)]
     pub engine: SpeechVadEngine,
     /// engine="silero" only: a Silero model file to read instead of the bundled weights (the
@@ -121,7 +123,7 @@ pub struct SpeechVadParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "path"))]
     pub model_path: Option<String>,
-    /// The network hears the input levelled: quiet speech louder, loud input quieter, by at
+    /// engine="earshot" only: the network hears the input levelled: quiet speech louder, loud input quieter, by at
     /// most this many dB, 0.0..=60.0 (0: as it is). Only the analysis is levelled; emitted
     /// audio is the input. Default 30.0.
     #[serde(default = "default_max_gain_db")]
@@ -147,7 +149,7 @@ impl Default for SpeechVadParams {
             min_voicing: default_min_voicing(),
             max_gain_db: default_max_gain_db(),
             emit: SpeechVadEmit::Segments,
-            engine: SpeechVadEngine::Earshot,
+            engine: SpeechVadEngine::Silero,
             model_path: None,
             max_speech_ms: None,
         }
