@@ -39,7 +39,7 @@ from remotemedia.errors import (
     RemoteMediaError,
     RetryableError,
 )
-from remotemedia.io import blocks, read, write
+from remotemedia.io import blocks, read, write, write_segments
 from remotemedia.nodes import (
     AudioResampleNode,
     BiquadNode,
@@ -109,4 +109,5 @@ __all__ = [
     "blocks",
     "read",
     "write",
+    "write_segments",
 ]

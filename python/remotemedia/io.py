@@ -10,16 +10,18 @@ Audio(frames=8, channels=1, sample_rate=16000, dtype=int16)
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from remotemedia import _native
-from remotemedia._types import Audio
+from remotemedia._types import Audio, Segment
 
-__all__ = ["blocks", "read", "write"]
+__all__ = ["blocks", "read", "write", "write_segments"]
 
 PathLike = str | os.PathLike[str]
 
@@ -63,3 +65,120 @@ def blocks(path: PathLike, blocksize: int, dtype: str | None = None) -> Iterator
     """
     reader = _native.BlockReader(os.fspath(path), blocksize, dtype)
     yield from reader
+
+
+#: Frames read per block when :func:`write_segments` reads its audio from a file.
+_SEGMENT_BLOCK = 65536
+
+
+def _span(seg: Segment | Mapping[str, Any], rate: int, i: int) -> tuple[int, int]:
+    """A segment's ``[start, end)`` in frames at ``rate`` (its own samples when it counts at
+    that rate, else its times in seconds rounded to the nearest frame)."""
+    try:
+        start, end, seg_rate = seg["start_sample"], seg["end_sample"], seg["sample_rate"]
+    except (KeyError, TypeError):
+        raise TypeError(
+            f"segments[{i}] is {type(seg).__name__}; expected a remotemedia.Segment (or a "
+            "mapping with start_sample, end_sample and sample_rate), as the VAD nodes give"
+        ) from None
+    if seg_rate != rate:
+        start, end = round(start * rate / seg_rate), round(end * rate / seg_rate)
+    if not 0 <= start <= end:
+        raise ValueError(f"segments[{i}] spans frames {start}..{end}; expected 0 <= start <= end")
+    return int(start), int(end)
+
+
+def write_segments(
+    audio: Any,
+    segments: Iterable[Segment | Mapping[str, Any]],
+    out_dir: PathLike,
+    *,
+    sample_rate: int | None = None,
+    prefix: str = "seg_",
+    audio_format: str = "wav",
+    subtype: str | None = None,
+    index: str | None = "segments.jsonl",
+) -> list[Path]:
+    """Writes each segment's audio to its own file, ``out_dir/seg_0001.wav``, ... in order,
+    plus an index, ``out_dir/segments.jsonl``: one JSON line per file with its name and the
+    segment's fields (``start_s``, ``end_s``, ``start_sample``, ..., ``confidence``).
+
+    ``audio`` is what the segments were found in: an :class:`~remotemedia.Audio` (or a numpy
+    array with ``sample_rate``), or a path to an audio file, which is read block by block, so
+    only one segment's audio is in memory at a time (segments must then come in order, as a
+    VAD node gives them). Segments counted at another rate than the audio's (a VAD after a
+    resampler) are placed by their times. ``audio_format`` is "wav" or "flac"; ``subtype`` as
+    for :func:`write`. Returns the audio files' paths::
+
+        segments = Pipeline("v").add_node(SpeechVADNode()).run(audio)
+        remotemedia.write_segments(audio, segments, "out/")
+    """
+    if audio_format not in ("wav", "flac"):
+        raise ValueError(f"audio_format={audio_format!r}; expected 'wav' or 'flac'")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    segs = list(segments)
+    names = [f"{prefix}{i + 1:04d}.{audio_format}" for i in range(len(segs))]
+    paths = [out / n for n in names]
+    if isinstance(audio, (str, os.PathLike)):
+        _write_segments_from_file(os.fspath(audio), segs, paths, subtype)
+    else:
+        rate = getattr(audio, "sample_rate", None) or sample_rate
+        if rate is None:
+            raise ValueError("pass sample_rate=... with a numpy array (an Audio carries its own)")
+        arr = np.asarray(audio)
+        for i, (seg, path) in enumerate(zip(segs, paths, strict=True)):
+            start, end = _span(seg, int(rate), i)
+            if end > arr.shape[0]:
+                raise ValueError(
+                    f"segments[{i}] ends at frame {end}, past the audio's {arr.shape[0]} frames"
+                )
+            write(path, arr[start:end], subtype, int(rate))
+    if index is not None:
+        lines = []
+        for name, seg in zip(names, segs, strict=True):
+            fields = seg.to_dict() if isinstance(seg, Segment) else dict(seg)
+            lines.append(json.dumps({"file": name, **fields}) + "\n")
+        tmp = out / f".{index}.part"
+        tmp.write_text("".join(lines))
+        tmp.replace(out / index)
+    return paths
+
+
+def _write_segments_from_file(
+    path: str, segs: list[Any], paths: list[Path], subtype: str | None
+) -> None:
+    """The blocks of `path` in order, each segment written once its end has been read; blocks
+    wholly before the next segment are dropped (memory: about one segment)."""
+    reader = iter(_native.BlockReader(path, _SEGMENT_BLOCK, None))
+    held: list[np.ndarray] = []  # blocks read and still needed, the first at frame `pos`
+    pos = read_to = 0
+    rate: int | None = None
+    prev_end = 0
+    for i, (seg, out) in enumerate(zip(segs, paths, strict=True)):
+        if rate is None:
+            first = next(reader, None)
+            if first is None:
+                raise ValueError(f"segments[{i}] is past the end of {path} (it has no audio)")
+            rate = int(first.sample_rate)
+            held, read_to = [np.asarray(first)], first.shape[0]
+        start, end = _span(seg, rate, i)
+        if start < prev_end:
+            raise ValueError(
+                f"segments[{i}] starts at frame {start}, before the previous one ended "
+                f"({prev_end}); from a file, segments must come in order without overlap"
+            )
+        prev_end = end
+        while read_to < end:
+            block = next(reader, None)
+            if block is None:
+                raise ValueError(
+                    f"segments[{i}] ends at frame {end}, past the end of {path} ({read_to} frames)"
+                )
+            held.append(np.asarray(block))
+            read_to += block.shape[0]
+        # Drop whole blocks before the segment's start.
+        while held and pos + held[0].shape[0] <= start:
+            pos += held.pop(0).shape[0]
+        joined = np.concatenate(held) if len(held) > 1 else held[0]
+        write(out, joined[start - pos : end - pos], subtype, rate)
