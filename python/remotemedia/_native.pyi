@@ -39,6 +39,7 @@ __all__ = [
     "run_files",
     "sample_rate_of",
     "write_file",
+    "write_segments_file",
 ]
 
 __version__: str
@@ -151,6 +152,12 @@ def prepare_chunk(
     chunk: Any, sample_rate: int, channels: int, own: bool
 ) -> np.ndarray[Any, Any]: ...
 def sample_rate_of(value: Any, what: str = "sample_rate") -> int: ...
+def write_segments_file(
+    path: str | os.PathLike[str],
+    segments: list[tuple[int, int, int]],
+    outputs: list[str],
+    subtype: str | None = None,
+) -> list[int]: ...
 def read_file(path: str | os.PathLike[str], dtype: str | None = None) -> Any: ...
 def write_file(
     path: str | os.PathLike[str],

@@ -67,25 +67,26 @@ def blocks(path: PathLike, blocksize: int, dtype: str | None = None) -> Iterator
     yield from reader
 
 
-#: Frames read per block when :func:`write_segments` reads its audio from a file.
-_SEGMENT_BLOCK = 65536
-
-
-def _span(seg: Segment | Mapping[str, Any], rate: int, i: int) -> tuple[int, int]:
-    """A segment's ``[start, end)`` in frames at ``rate`` (its own samples when it counts at
-    that rate, else its times in seconds rounded to the nearest frame)."""
+def _samples(seg: Segment | Mapping[str, Any], i: int) -> tuple[int, int, int]:
+    """A segment's ``(start_sample, end_sample, sample_rate)``."""
     try:
-        start, end, seg_rate = seg["start_sample"], seg["end_sample"], seg["sample_rate"]
+        return int(seg["start_sample"]), int(seg["end_sample"]), int(seg["sample_rate"])
     except (KeyError, TypeError):
         raise TypeError(
             f"segments[{i}] is {type(seg).__name__}; expected a remotemedia.Segment (or a "
             "mapping with start_sample, end_sample and sample_rate), as the VAD nodes give"
         ) from None
+
+
+def _span(seg: Segment | Mapping[str, Any], rate: int, i: int) -> tuple[int, int]:
+    """A segment's ``[start, end)`` in frames at ``rate`` (its own samples when it counts at
+    that rate, else its times rounded to the nearest frame, as the runtime places them)."""
+    start, end, seg_rate = _samples(seg, i)
     if seg_rate != rate:
         start, end = round(start * rate / seg_rate), round(end * rate / seg_rate)
     if not 0 <= start <= end:
         raise ValueError(f"segments[{i}] spans frames {start}..{end}; expected 0 <= start <= end")
-    return int(start), int(end)
+    return start, end
 
 
 def write_segments(
@@ -104,9 +105,9 @@ def write_segments(
     segment's fields (``start_s``, ``end_s``, ``start_sample``, ..., ``confidence``).
 
     ``audio`` is what the segments were found in: an :class:`~remotemedia.Audio` (or a numpy
-    array with ``sample_rate``), or a path to an audio file, which is read block by block, so
-    only one segment's audio is in memory at a time (segments must then come in order, as a
-    VAD node gives them). Segments counted at another rate than the audio's (a VAD after a
+    array with ``sample_rate``), or a path to an audio file, read once, block by block, each
+    block's part of a segment written as it comes (constant memory; segments must then come in
+    order without overlap, as a VAD node gives them). Segments counted at another rate than the audio's (a VAD after a
     resampler) are placed by their times. ``audio_format`` is "wav" or "flac"; ``subtype`` as
     for :func:`write`. Returns the audio files' paths::
 
@@ -121,7 +122,9 @@ def write_segments(
     names = [f"{prefix}{i + 1:04d}.{audio_format}" for i in range(len(segs))]
     paths = [out / n for n in names]
     if isinstance(audio, (str, os.PathLike)):
-        _write_segments_from_file(os.fspath(audio), segs, paths, subtype)
+        # The runtime's one pass over the file (the CLI's --segments-dir too).
+        spans = [_samples(s, i) for i, s in enumerate(segs)]
+        _native.write_segments_file(os.fspath(audio), spans, [str(p) for p in paths], subtype)
     else:
         rate = getattr(audio, "sample_rate", None) or sample_rate
         if rate is None:
@@ -143,42 +146,3 @@ def write_segments(
         tmp.write_text("".join(lines))
         tmp.replace(out / index)
     return paths
-
-
-def _write_segments_from_file(
-    path: str, segs: list[Any], paths: list[Path], subtype: str | None
-) -> None:
-    """The blocks of `path` in order, each segment written once its end has been read; blocks
-    wholly before the next segment are dropped (memory: about one segment)."""
-    reader = iter(_native.BlockReader(path, _SEGMENT_BLOCK, None))
-    held: list[np.ndarray] = []  # blocks read and still needed, the first at frame `pos`
-    pos = read_to = 0
-    rate: int | None = None
-    prev_end = 0
-    for i, (seg, out) in enumerate(zip(segs, paths, strict=True)):
-        if rate is None:
-            first = next(reader, None)
-            if first is None:
-                raise ValueError(f"segments[{i}] is past the end of {path} (it has no audio)")
-            rate = int(first.sample_rate)
-            held, read_to = [np.asarray(first)], first.shape[0]
-        start, end = _span(seg, rate, i)
-        if start < prev_end:
-            raise ValueError(
-                f"segments[{i}] starts at frame {start}, before the previous one ended "
-                f"({prev_end}); from a file, segments must come in order without overlap"
-            )
-        prev_end = end
-        while read_to < end:
-            block = next(reader, None)
-            if block is None:
-                raise ValueError(
-                    f"segments[{i}] ends at frame {end}, past the end of {path} ({read_to} frames)"
-                )
-            held.append(np.asarray(block))
-            read_to += block.shape[0]
-        # Drop whole blocks before the segment's start.
-        while held and pos + held[0].shape[0] <= start:
-            pos += held.pop(0).shape[0]
-        joined = np.concatenate(held) if len(held) > 1 else held[0]
-        write(out, joined[start - pos : end - pos], subtype, rate)

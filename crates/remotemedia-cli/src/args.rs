@@ -114,6 +114,12 @@ pub(crate) struct RunArgs {
     /// to a whole-file run).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=3_600_000))]
     pub(crate) chunk_ms: u32,
+    /// Also write each speech segment of the input to its own file in this directory
+    /// (seg_0001.wav, ... and segments.jsonl, an index with each file's times), cut from the
+    /// input file in one more pass at its own rate and format; one subdirectory per sink when
+    /// several sinks emit segments. One input file, not stdin.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) segments_dir: Option<PathBuf>,
     /// No summary line on stderr.
     #[arg(short, long)]
     pub(crate) quiet: bool,

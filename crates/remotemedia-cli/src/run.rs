@@ -1,7 +1,7 @@
 //! `remotemedia run`: one input file through the pipeline (with progress, metrics and trace),
 //! or a batch when the inputs are several files, a directory or a glob.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::args::RunArgs;
 use crate::load::{load_manifest, load_pipeline};
@@ -25,6 +25,12 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         || (args.input[0].as_os_str() != "-"
             && !args.input[0].exists()
             && args.input[0].to_string_lossy().contains(['*', '?', '[']));
+    if args.segments_dir.is_some() && (batch || args.input[0].as_os_str() == "-") {
+        bail!(
+            "--segments-dir cuts the segments from the input file after the run: give one input \
+             file (not stdin, not a batch)"
+        );
+    }
     if batch {
         let jobs = args
             .jobs
@@ -92,5 +98,60 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
             eprintln!("  wrote {line}");
         }
     }
+    if let Some(dir) = &args.segments_dir {
+        for line in write_segments(input, dir, &report.segments, &args)? {
+            if !args.quiet {
+                eprintln!("  wrote {line}");
+            }
+        }
+    }
     Ok(())
+}
+
+/// `--segments-dir`: each sink's segments cut from `input` into `dir` (or `dir/<sink>` when
+/// several sinks emit segments), with a `segments.jsonl` index; one line per directory.
+fn write_segments(
+    input: &std::path::Path,
+    dir: &std::path::Path,
+    by_sink: &[(String, Vec<remotemedia_core::data::Segment>)],
+    args: &RunArgs,
+) -> Result<Vec<String>> {
+    if by_sink.is_empty() {
+        bail!("--segments-dir: no sink of this pipeline emitted speech segments (a VAD node with emit=\"segments\")");
+    }
+    let mut lines = Vec::new();
+    for (sink, segments) in by_sink {
+        let out = if by_sink.len() > 1 {
+            dir.join(sink)
+        } else {
+            dir.to_path_buf()
+        };
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("cannot create directory {}", out.display()))?;
+        let names: Vec<String> = (1..=segments.len())
+            .map(|i| format!("seg_{i:04}.{}", args.audio_format))
+            .collect();
+        let paths: Vec<_> = names.iter().map(|n| out.join(n)).collect();
+        remotemedia_io::write_segments(input, segments, &paths, args.subtype)?;
+        let mut index = String::new();
+        for (name, seg) in names.iter().zip(segments) {
+            let mut entry = serde_json::json!({ "file": name });
+            if let (Some(e), serde_json::Value::Object(fields)) =
+                (entry.as_object_mut(), serde_json::to_value(seg)?)
+            {
+                e.extend(fields);
+            }
+            index.push_str(&serde_json::to_string(&entry)?);
+            index.push('\n');
+        }
+        let index_path = out.join("segments.jsonl");
+        std::fs::write(&index_path, index)
+            .with_context(|| format!("cannot write {}", index_path.display()))?;
+        lines.push(format!(
+            "{} segment files and {} from '{sink}'",
+            segments.len(),
+            index_path.display()
+        ));
+    }
+    Ok(lines)
 }

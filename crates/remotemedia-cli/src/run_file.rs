@@ -44,6 +44,8 @@ pub struct FileReport {
     pub metrics: Option<remotemedia_core::PipelineMetrics>,
     /// Only when [`FileJob::trace`] asked for it.
     pub trace: Option<serde_json::Value>,
+    /// The speech segments each segment-emitting sink produced, by sink id.
+    pub segments: Vec<(String, Vec<remotemedia_core::data::Segment>)>,
 }
 
 /// A failed run with whatever metrics were gathered up to the failure.
@@ -122,8 +124,9 @@ impl Outputs<'_> {
         Ok(())
     }
 
-    fn finish(mut self, host: &dyn Host) -> Result<(Vec<String>, Vec<PathBuf>)> {
+    fn finish(mut self, host: &dyn Host) -> Result<Finished> {
         let mut written = Vec::new();
+        let mut segments = Vec::new();
         let mut paths = Vec::new();
         let others = std::mem::take(&mut self.other).finish();
         let writers = std::mem::take(&mut self.writers);
@@ -142,6 +145,9 @@ impl Outputs<'_> {
             paths.push(path);
         }
         for (id, data) in others {
+            if let Data::Segments(s) = &data {
+                segments.push((id.clone(), s.clone()));
+            }
             let path = self.as_dir_or_json(&id, &data)?;
             let value = host.to_json(&data).ok_or_else(|| {
                 anyhow!(
@@ -158,8 +164,19 @@ impl Outputs<'_> {
             paths.push(path);
         }
         paths.retain(|p| p.as_os_str() != "-");
-        Ok((written, paths))
+        Ok(Finished {
+            written,
+            paths,
+            segments,
+        })
     }
+}
+
+/// What [`Outputs::finish`] wrote, and the segments it saw.
+struct Finished {
+    written: Vec<String>,
+    paths: Vec<PathBuf>,
+    segments: Vec<(String, Vec<remotemedia_core::data::Segment>)>,
 }
 
 impl Outputs<'_> {
@@ -260,9 +277,14 @@ pub fn process_file(
     let run_time = t_run.elapsed();
     match result {
         Ok(session) => {
-            let (written, outputs) = outputs.finish(host)?;
+            let Finished {
+                written,
+                paths: outputs,
+                segments,
+            } = outputs.finish(host)?;
             Ok(FileReport {
                 outputs,
+                segments,
                 audio_secs: frames as f64 / info.sample_rate as f64,
                 info,
                 run_time,

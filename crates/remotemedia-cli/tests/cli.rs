@@ -474,3 +474,70 @@ fn graph_draws_mermaid_dot_and_svg() {
     assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
     assert!(svg.trim_end().ends_with("</svg>"));
 }
+
+#[test]
+fn segments_dir_writes_each_segment_of_the_input_with_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("segments.json");
+    let segs_dir = dir.path().join("segs");
+    // The VAD after a resampler: segments count at 16 kHz, files are cut from the 48 kHz input.
+    let o = remotemedia(&[
+        "run",
+        "AudioResampleNode target_rate=16000 ! SpeechVADNode",
+        "-i",
+        "examples/speech_48k.wav",
+        "-o",
+        json.to_str().unwrap(),
+        "--segments-dir",
+        segs_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let segments: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(segments.len() >= 2, "{segments:?}");
+    let index: Vec<serde_json::Value> = std::fs::read_to_string(segs_dir.join("segments.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(index.len(), segments.len());
+    let input = hound::WavReader::open(repo().join("examples/speech_48k.wav"))
+        .unwrap()
+        .into_samples::<i16>()
+        .map(Result::unwrap)
+        .collect::<Vec<_>>();
+    for (i, (entry, seg)) in index.iter().zip(&segments).enumerate() {
+        let name = format!("seg_{:04}.wav", i + 1);
+        assert_eq!(entry["file"], name.as_str());
+        assert_eq!(entry["start_s"], seg["start_s"]);
+        assert_eq!(seg["sample_rate"], 16_000);
+        let (a, b) = (
+            seg["start_sample"].as_u64().unwrap() as usize * 3,
+            seg["end_sample"].as_u64().unwrap() as usize * 3,
+        );
+        let (spec, _) = wav_info(&segs_dir.join(&name));
+        assert_eq!((spec.sample_rate, spec.bits_per_sample), (48_000, 16));
+        let got: Vec<i16> = hound::WavReader::open(segs_dir.join(&name))
+            .unwrap()
+            .into_samples::<i16>()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, input[a..b], "{name}");
+    }
+    // From stdin there is nothing to cut from again: refused before running.
+    let o = remotemedia(&[
+        "run",
+        "SpeechVADNode",
+        "-i",
+        "-",
+        "-o",
+        json.to_str().unwrap(),
+        "--segments-dir",
+        segs_dir.to_str().unwrap(),
+    ]);
+    let err = assert_clean_failure(&o);
+    assert!(
+        err.contains("--segments-dir cuts the segments from the input file"),
+        "{err}"
+    );
+}

@@ -7,10 +7,12 @@
 
 mod error;
 pub mod reader;
+pub mod segments;
 pub mod writer;
 
 pub use error::IoError;
 pub use reader::{open, AudioInfo, AudioReader};
+pub use segments::{segment_frames, write_segments};
 pub use writer::{write_json, AudioWriter, Container, Subtype};
 
 /// Reads a whole file (convenience for small files and tests).

@@ -48,6 +48,49 @@ pub fn read_file<'py>(
     convert::audio_to_py(py, audio, false)
 }
 
+fn parse_subtype(subtype: Option<&str>) -> PyResult<Option<Subtype>> {
+    subtype
+        .map(|s| {
+            Subtype::parse(s).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "subtype={s:?} is not supported; use 'PCM_16', 'PCM_24', 'PCM_32', 'FLOAT', \
+                     'DOUBLE' or None (the one that keeps the data's format)"
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// Writes segment `i` of the audio file `path` to `outputs[i]`, reading the file once, block by
+/// block (`remotemedia.write_segments` with a path); `segments` are `(start_sample,
+/// end_sample, sample_rate)`. Returns the frames written per file.
+#[pyfunction]
+#[pyo3(signature = (path, segments, outputs, subtype=None))]
+pub fn write_segments_file(
+    py: Python<'_>,
+    path: PathBuf,
+    segments: Vec<(u64, u64, u32)>,
+    outputs: Vec<PathBuf>,
+    subtype: Option<&str>,
+) -> PyResult<Vec<u64>> {
+    let subtype = parse_subtype(subtype)?;
+    if segments.len() != outputs.len() {
+        return Err(PyValueError::new_err("one output path per segment"));
+    }
+    let segments = segments
+        .into_iter()
+        .enumerate()
+        .map(|(i, (a, b, rate))| {
+            let seg = remotemedia_core::data::Segment::new(a, b, rate);
+            seg.check()
+                .map(|()| seg)
+                .map_err(|e| PyValueError::new_err(format!("segments[{i}]: {e}")))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    py.detach(|| remotemedia_io::write_segments(&path, &segments, &outputs, subtype))
+        .map_err(io_to_pyerr)
+}
+
 /// Writes an array (`(frames,)` or `(frames, channels)`) to a .wav or .flac file; returns the
 /// frames written.
 #[pyfunction]
@@ -59,16 +102,7 @@ pub fn write_file(
     sample_rate: u32,
     subtype: Option<&str>,
 ) -> PyResult<u64> {
-    let subtype = subtype
-        .map(|s| {
-            Subtype::parse(s).ok_or_else(|| {
-                PyValueError::new_err(format!(
-                    "subtype={s:?} is not supported; use 'PCM_16', 'PCM_24', 'PCM_32', 'FLOAT', \
-                     'DOUBLE' or None (the one that keeps the data's format)"
-                ))
-            })
-        })
-        .transpose()?;
+    let subtype = parse_subtype(subtype)?;
     let buffer = convert::audio_from_array(audio, sample_rate)?;
     py.detach(|| remotemedia_io::write(&path, &buffer, subtype))
         .map_err(io_to_pyerr)
