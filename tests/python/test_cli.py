@@ -242,3 +242,41 @@ def test_a_node_s_error_is_printed_once(tmp_path: Path) -> None:
     assert r.returncode != 0
     assert "node 'rs' (AudioResampleNode) failed: expected audio" in r.stderr
     assert r.stderr.count("expected audio") == 1, r.stderr
+
+
+def test_ctrl_c_stops_a_run_with_a_python_node_without_a_traceback(tmp_path: Path) -> None:
+    # A Python node that takes 20 ms a chunk: the example is 6.4 s of work in 20 ms chunks;
+    # Ctrl-C after 1.5 s stops it within a chunk, leaves no output, exits 130, no traceback.
+    import signal
+    import time
+
+    (tmp_path / "slow_nodes.py").write_text(
+        "import time\n"
+        "import remotemedia as rm\n\n"
+        "class Slow(rm.Node):\n"
+        "    def process(self, data):\n"
+        "        time.sleep(0.02)\n"
+        "        return data\n"
+    )
+    manifest = tmp_path / "m.json"
+    manifest.write_text(
+        '{"version": "v1", "nodes": [{"id": "slow", "node_type": "slow_nodes:Slow"}]}'
+    )
+    exe = shutil.which("remotemedia")
+    assert exe
+    out = tmp_path / "out.wav"
+    wav = str(REPO / "examples/speech_48k.wav")
+    p = subprocess.Popen(
+        [exe, "run", str(manifest), "-i", wav, "-o", str(out), "--chunk-ms", "20", "--quiet"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)
+    sent = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert time.monotonic() - sent < 5
+    assert p.returncode == 130, err
+    assert err.startswith("interrupted by Ctrl-C (SIGINT)") and "Traceback" not in err, err
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["m.json", "slow_nodes.py"]

@@ -198,6 +198,9 @@ pub fn run_corpus(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<BatchOutc
     let worker = |pipeline: Pipeline| -> Result<()> {
         let runtime = crate::BoundedRuntime::new(Some(1))?;
         loop {
+            // Ctrl-C / SIGTERM: no new file is started (the one in progress stops within a
+            // block and leaves no partial output; finished ones stay, for --skip-existing).
+            crate::interrupt::check()?;
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(item) = items.get(i) else {
                 return Ok(());

@@ -10,6 +10,7 @@ pub mod run_file;
 
 mod args;
 mod host;
+pub mod interrupt;
 mod load;
 mod logging;
 mod nodes;
@@ -37,41 +38,53 @@ pub use validate::{is_import_path, UncheckedNodeType};
 const LOG_TARGET: &str = module_path!();
 
 /// Runs the CLI with `args` (including the program name) and returns the exit code:
-/// 0 success, 1 failure (message on stderr), 2 usage error.
+/// 0 success, 1 failure (message on stderr), 2 usage error, 130 / 143 interrupted by Ctrl-C /
+/// SIGTERM.
 pub fn main_with(args: Vec<OsString>, host: &dyn Host) -> ExitCode {
+    ExitCode::from(main_code(args, host))
+}
+
+/// [`main_with`]'s exit code as a number (for hosts that pass it on).
+pub fn main_code(args: Vec<OsString>, host: &dyn Host) -> u8 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if e.use_stderr() { 2 } else { 0 };
         }
     };
     logging::init_logging(matches!(&cli.command, Command::Serve(a) if a.log_json));
     // A bug must surface as an error message, never as a panic trace.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli, host)));
     match outcome {
-        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Ok(())) => 0,
         Ok(Err(e)) => {
+            if let Some(i) = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<interrupt::Interrupted>())
+            {
+                eprintln!("{i}");
+                return i.exit_code();
+            }
             eprintln!("error: {}", error_text(&e));
-            ExitCode::FAILURE
+            1
         }
         Err(panic) => {
             eprintln!(
                 "error: internal error: {} (please report this)",
                 remotemedia_core::error::panic_message(&*panic)
             );
-            ExitCode::FAILURE
+            1
         }
     }
 }
 
 fn dispatch(cli: Cli, host: &dyn Host) -> Result<()> {
     match cli.command {
-        Command::Run(args) => run::run(args, host),
+        Command::Run(args) => {
+            let _signals = interrupt::install();
+            run::run(args, host)
+        }
         Command::Graph {
             manifest,
             format,

@@ -251,6 +251,7 @@ pub fn process_file(
         }
         let mut pushed = false;
         for b in blocks {
+            crate::interrupt::check()?;
             let b = b?;
             frames += b.frames() as u64;
             let outs = session.push(Data::Audio(b)).await?;
@@ -270,8 +271,10 @@ pub fn process_file(
             let outs = session.push(Data::Audio(empty)).await?;
             outputs.take(outs)?;
         }
+        crate::interrupt::check()?;
         let outs = session.finish().await?;
         outputs.take(outs)?;
+        crate::interrupt::check()?;
         Ok(session)
     });
     let run_time = t_run.elapsed();

@@ -541,3 +541,39 @@ fn segments_dir_writes_each_segment_of_the_input_with_an_index() {
         "{err}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_and_sigterm_stop_a_run_promptly_and_leave_no_partial_output() {
+    // 6.4 s of input in 20 ms chunks through a node that waits 20 ms a chunk: about 6.4 s of
+    // work; the signal comes after 1 s.
+    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.wav");
+        let child = Command::new(env!("CARGO_BIN_EXE_remotemedia"))
+            .args(["run", r#"TestSleepNode ms=20"#, "-i"])
+            .arg(repo().join("examples/speech_48k.wav"))
+            .args(["-o", out.to_str().unwrap(), "--chunk-ms", "20", "--quiet"])
+            .env("REMOTEMEDIA_TEST_NODES", "1")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let sent = std::time::Instant::now();
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            sent.elapsed() < std::time::Duration::from_secs(3),
+            "{signal}"
+        );
+        assert_eq!(o.status.code(), Some(code), "{}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).starts_with("interrupted by "),
+            "{}",
+            text(&o.stderr)
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+}

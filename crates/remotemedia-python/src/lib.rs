@@ -134,15 +134,13 @@ fn render_graph(
 /// exit code.
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> u8 {
-    let code = py.detach(|| remotemedia_cli::main_with(argv, &host::PyHost));
-    // ExitCode has no accessor; the CLI only uses 0, 1 and 2.
-    if code == std::process::ExitCode::SUCCESS {
-        0
-    } else if code == std::process::ExitCode::from(2) {
-        2
-    } else {
-        1
+    let code = py.detach(|| remotemedia_cli::main_code(argv, &host::PyHost));
+    if code >= 128 {
+        // Interrupted by a signal the CLI handled (it stopped and cleaned up); Python's own
+        // handler saw it too: drop the KeyboardInterrupt it left pending, the exit code says it.
+        let _ = py.check_signals();
     }
+    code
 }
 
 /// Waits (without the GIL) up to `timeout_s` seconds for Python node calls that were
