@@ -11,6 +11,29 @@ use crate::{describe, Host};
 
 /// Reads the `run`/`graph` argument: a manifest file, or a one-line description when no
 /// such file exists and the text looks like one. Returns the manifest and a name for errors.
+/// The text of a manifest file, read up to the manifest size limit: a larger file (or a device
+/// that never ends, such as /dev/zero) is refused after reading one byte more than the limit.
+pub(crate) fn read_manifest_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let limit = remotemedia_core::manifest::limits::MAX_MANIFEST_BYTES;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("over the manifest size limit of {limit} bytes (1 MiB)"),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        )
+    })
+}
+
 pub(crate) fn load_manifest(arg: &str) -> Result<(Manifest, String)> {
     let path = Path::new(arg);
     if !path.exists() && describe::looks_like_description(arg) {
@@ -25,7 +48,7 @@ pub(crate) fn load_manifest(arg: &str) -> Result<(Manifest, String)> {
         let manifest = manifest::from_value(value).with_context(|| origin.clone())?;
         return Ok((manifest, origin));
     }
-    let text = std::fs::read_to_string(path).with_context(|| {
+    let text = read_manifest_file(path).with_context(|| {
         if path.exists() {
             format!("cannot read {}", path.display())
         } else {

@@ -31,6 +31,35 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
              file (not stdin, not a batch)"
         );
     }
+    let looks_like_a_file = output
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| {
+            ["wav", "flac", "json", "mp3", "ogg", "jsonl"]
+                .contains(&e.to_ascii_lowercase().as_str())
+        });
+    if batch && looks_like_a_file && !output.is_dir() {
+        bail!(
+            "the input ({}) is a batch (several files, a directory or a pattern), which writes one \
+             output per file into a directory; --output {} names a file: give a directory",
+            args.input
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            output.display()
+        );
+    }
+    if !batch && output.as_os_str() != "-" {
+        let same = |a: &std::path::Path, b: &std::path::Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
+        if same(&args.input[0], &output) {
+            bail!(
+                "--output {} is the input file: the run would overwrite what it reads; write to \
+                 another file",
+                output.display()
+            );
+        }
+    }
     if batch {
         let jobs = args
             .jobs
@@ -73,12 +102,10 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         Err(f) => (Err(f.error), f.metrics.map(|m| *m), f.trace),
     };
     if let (Some(path), Some(m)) = (&args.metrics, &metrics) {
-        std::fs::write(path, m.to_json() + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_whole(path, (m.to_json() + "\n").as_bytes())?;
     }
     if let (Some(path), Some(t)) = (&args.trace, &trace) {
-        std::fs::write(path, serde_json::to_string(t)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_whole(path, (serde_json::to_string(t)? + "\n").as_bytes())?;
     }
     let report = report?;
     if !args.quiet {
@@ -106,6 +133,19 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes `bytes` to `path` whole or not at all: a temporary file renamed into place, so a full
+/// disk leaves no empty or truncated file under the final name.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".part-{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// `--segments-dir`: each sink's segments cut from `input` into `dir` (or `dir/<sink>` when

@@ -42,8 +42,8 @@ fn check_manifest(
     path: &Path,
     host: &dyn Host,
 ) -> Result<(Manifest, remotemedia_core::graph::PipelineGraph)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::load::read_manifest_file(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let manifest = manifest::parse(&text).with_context(|| path.display().to_string())?;
     let mut registry = host.registry();
     host.register_unbuilt(&manifest, &mut registry)

@@ -577,3 +577,49 @@ fn ctrl_c_and_sigterm_stop_a_run_promptly_and_leave_no_partial_output() {
         assert!(left.is_empty(), "left behind: {left:?}");
     }
 }
+
+#[test]
+fn outputs_that_would_destroy_or_mislead_are_refused_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("a.wav");
+    std::fs::copy(repo().join("examples/speech_48k.wav"), &input).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    // The same file as input and output.
+    let o = remotemedia(&[
+        "run",
+        "GainNode db=-3",
+        "-i",
+        input.to_str().unwrap(),
+        "-o",
+        input.to_str().unwrap(),
+    ]);
+    let e = assert_clean_failure(&o);
+    assert!(
+        e.contains("is the input file: the run would overwrite what it reads"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+    // A batch (a directory) into what looks like a file.
+    let out = dir.path().join("x.wav");
+    let o = remotemedia(&[
+        "run",
+        "GainNode db=-3",
+        "-i",
+        dir.path().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let e = assert_clean_failure(&o);
+    assert!(e.contains("names a file: give a directory"), "{e}");
+    assert!(!out.exists());
+    // A manifest that never ends stops at the size limit.
+    #[cfg(unix)]
+    {
+        let o = remotemedia(&["validate", "/dev/zero"]);
+        let e = assert_clean_failure(&o);
+        assert!(
+            e.contains("over the manifest size limit of 1048576 bytes"),
+            "{e}"
+        );
+    }
+}
