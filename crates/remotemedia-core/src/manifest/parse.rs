@@ -20,10 +20,89 @@ pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
             ),
         )));
     }
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        ManifestError::single(ManifestIssue::root("", format!("not valid JSON: {e}")))
-    })?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = serde::de::DeserializeSeed::deserialize(NoDuplicateKeys { path: "" }, &mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| {
+            ManifestError::single(ManifestIssue::root("", format!("not valid JSON: {e}")))
+        })?;
     from_value(value)
+}
+
+/// Reads a JSON value like `serde_json::Value` does, but refuses an object with the same key
+/// twice (serde_json keeps the last silently: `{"id": "a", "id": "b"}` would run node "b"),
+/// naming the key and where it is.
+struct NoDuplicateKeys<'a> {
+    path: &'a str,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for NoDuplicateKeys<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(NoDuplicateKeys {
+            path: &format!("{}[{}]", self.path, items.len()),
+        })? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut obj = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            if obj.contains_key(&key) {
+                let at = if self.path.is_empty() {
+                    "the top level".to_string()
+                } else {
+                    format!("{:?}", self.path.chars().take(128).collect::<String>())
+                };
+                // Debug-quoted (control characters escaped) and cut: keys come from anyone.
+                let shown: String = key.chars().take(64).collect();
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key {shown:?} in {at} (JSON would keep only the last; remove one)"
+                )));
+            }
+            let value = map.next_value_seed(NoDuplicateKeys { path: &path })?;
+            obj.insert(key, value);
+        }
+        Ok(Value::Object(obj))
+    }
 }
 
 /// Reads a manifest from an already-parsed JSON value.
@@ -190,5 +269,39 @@ pub(crate) fn json_kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_given_twice_is_refused_naming_it_and_where() {
+        let e = parse(
+            r#"{"version": "v1", "nodes": [{"id": "a", "node_type": "VADNode", "id": "b"}],
+                "connections": []}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(r#"duplicate key "id" in "nodes[0]" (JSON would keep only the last"#),
+            "{e}"
+        );
+        let e = parse(r#"{"version": "v1", "version": "v1", "nodes": []}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(r#"duplicate key "version" in the top level"#),
+            "{e}"
+        );
+        // The same key in different objects is fine, and values parse as serde_json's do.
+        let m = parse(
+            r#"{"version": "v1", "nodes": [{"id": "a", "node_type": "VADNode",
+                "params": {"threshold": -30.5, "frame_length_ms": 20}}], "connections": []}"#,
+        )
+        .unwrap();
+        assert_eq!(m.nodes[0].params["threshold"], serde_json::json!(-30.5));
+        assert!(parse(r#"{"version": "v1"} trailing"#).is_err());
     }
 }
