@@ -4,6 +4,7 @@ auth, a plain grpcio client from the shipped proto, SIGTERM, remote sub-pipeline
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import shutil
@@ -11,9 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -206,15 +209,17 @@ def test_node_failures_name_the_node_and_the_server_carries_on(tmp_path: Path) -
         s.stop()
 
 
-def test_a_plain_grpcio_client_from_the_shipped_proto(server: Server, tmp_path: Path) -> None:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
+@functools.cache
+def shipped_proto() -> tuple[Any, Any]:
+    """The shipped proto compiled by grpcio-tools: its message and service modules (once per
+    process: protobuf's descriptor pool takes a package's symbols once)."""
+    import tempfile
+
     from grpc_tools import protoc
 
     # The proto's package is remotemedia.v1; generate it under a module name that does not
     # collide with this Python package (the service name stays remotemedia.v1.RemoteMedia).
-    out = tmp_path / "gen"
-    out.mkdir()
+    out = Path(tempfile.mkdtemp(prefix="rm-proto-"))
     shutil.copy(REPO / "proto/remotemedia/v1/remotemedia.proto", out / "rm_v1.proto")
     rc = protoc.main(
         ["protoc", f"-I{out}", f"--python_out={out}", f"--grpc_python_out={out}", "rm_v1.proto"]
@@ -222,10 +227,16 @@ def test_a_plain_grpcio_client_from_the_shipped_proto(server: Server, tmp_path: 
     assert rc == 0
     sys.path.insert(0, str(out))
     try:
-        pb = importlib.import_module("rm_v1_pb2")
-        rpc = importlib.import_module("rm_v1_pb2_grpc")
+        return importlib.import_module("rm_v1_pb2"), importlib.import_module("rm_v1_pb2_grpc")
     finally:
         sys.path.remove(str(out))
+
+
+def test_a_plain_grpcio_client_from_the_shipped_proto(server: Server, tmp_path: Path) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    pb, rpc = shipped_proto()
     x = music(48000, 0.5)
     manifest = Pipeline("g").add_node(AudioResampleNode(16000)).serialize()
     with grpc.insecure_channel(server.address) as channel:
@@ -313,5 +324,56 @@ def test_a_missed_call_deadline_is_deadline_exceeded(tmp_path: Path) -> None:
         with RemoteClient(s.address) as client, pytest.raises(RemoteError) as e:
             client.execute(slow, music(16000, 0.1), 16000, timeout=0.3)
         assert e.value.grpc_code == "DeadlineExceeded"  # type: ignore[attr-defined]
+    finally:
+        s.stop()
+
+
+def test_abandoned_streams_free_their_slots_while_a_python_node_runs(tmp_path: Path) -> None:
+    # Streams whose client goes away while a pure-Python node loops forever: each used to keep
+    # its concurrency slot (and a thread) until a restart, so after max_concurrent of them
+    # every call got RESOURCE_EXHAUSTED.
+    import grpc
+
+    pb, rpc = shipped_proto()
+    s = Server(
+        tmp_path, '[limits]\nmax_concurrent = 2\n[python_nodes]\n"Spin" = "cli_nodes:Spin"\n'
+    )
+    spin = '{"version": "v1", "nodes": [{"id": "spin", "node_type": "Spin"}]}'
+    x = music(16000, 0.1)
+    chunk = pb.Value(
+        audio=pb.Audio(
+            samples=x.astype("<f4").tobytes(),
+            format=pb.SAMPLE_FORMAT_F32,
+            sample_rate=16000,
+            channels=1,
+        )
+    )
+    try:
+        with grpc.insecure_channel(s.address) as channel:
+            stub = rpc.RemoteMediaStub(channel)
+            for _ in range(3):  # more than max_concurrent, one after the other
+                never = threading.Event()
+
+                def requests(never: threading.Event = never) -> Any:
+                    yield pb.StreamRequest(open=pb.StreamOpen(manifest=spin))
+                    yield pb.StreamRequest(chunk=pb.StreamChunk(seq=0, input=chunk))
+                    never.wait(30)
+
+                call = stub.Stream(requests())
+                assert next(call).HasField("opened")
+                time.sleep(0.3)  # the node is spinning now
+                call.cancel()
+                never.set()
+            # Every slot is free again: a call is admitted and runs.
+            p = Pipeline("ok").add_node(AudioResampleNode(8000))
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    out_audio = p.run(x, sample_rate=16000, remote=s.address)
+                    break
+                except RemoteError as e:
+                    assert time.monotonic() < deadline, f"slots were never freed: {e}"
+                    time.sleep(0.2)
+            assert out_audio.frames == 800
     finally:
         s.stop()

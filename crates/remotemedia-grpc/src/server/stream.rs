@@ -173,10 +173,14 @@ impl Service {
                 Some(Msg::Chunk(chunk)) => {
                     let input =
                         data_from_pb(chunk.input.as_ref(), "chunk.input").map_err(invalid)?;
-                    let outputs = session
-                        .push(input)
-                        .await
-                        .map_err(|e| run_failed("Stream", rid, &e))?;
+                    // A client that goes away (cancel, disconnect, its deadline) while a node
+                    // works is noticed at once: the call is dropped, which interrupts a Python
+                    // node's call, and the stream's slot is freed (as for Execute). Waiting for
+                    // the node to return kept the slot for good with a node that never does.
+                    let outputs = tokio::select! {
+                        r = session.push(input) => r.map_err(|e| run_failed("Stream", rid, &e))?,
+                        () = tx.closed() => return Ok(()),
+                    };
                     progress.processed += 1;
                     progress.last_seq = Some(chunk.seq);
                     let sent = match self.send_outputs(tx, outputs).await {
@@ -192,10 +196,10 @@ impl Service {
                     }
                 }
                 Some(Msg::Close(_)) | None => {
-                    let outputs = session
-                        .finish()
-                        .await
-                        .map_err(|e| run_failed("Stream", rid, &e))?;
+                    let outputs = tokio::select! {
+                        r = session.finish() => r.map_err(|e| run_failed("Stream", rid, &e))?,
+                        () = tx.closed() => return Ok(()),
+                    };
                     let sent = match self.send_outputs(tx, outputs).await {
                         Ok(()) => {
                             let metrics_json = session.metrics().to_json();
