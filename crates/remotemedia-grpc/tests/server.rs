@@ -134,6 +134,22 @@ async fn errors_map_to_status_codes_naming_the_node() {
     );
     assert_eq!(node.as_deref(), Some("r"));
 
+    // A huge value quoted in the error is cut, so the status still fits in HTTP/2 headers
+    // (it used to reach the client as RESOURCE_EXHAUSTED "metadata size exceeds hard limit").
+    let huge = format!(
+        r#"{{"version": "v1", "nodes": [{{"id": "r", "node_type": "AudioResampleNode", "params": {{"target_rate": 5, "quality": "{}"}}}}]}}"#,
+        "é".repeat(450_000)
+    );
+    let (code, message, _) = status(client.execute(&huge, &input, None).await.unwrap_err());
+    assert_eq!(
+        code,
+        Code::InvalidArgument,
+        "{}",
+        &message[..200.min(message.len())]
+    );
+    assert!(message.len() < 4_300, "{} bytes", message.len());
+    assert!(message.contains("more bytes cut: status messages are limited to 4096 bytes"));
+
     let panics = r#"{"version": "v1", "nodes": [{"id": "boom", "node_type": "TestPanicNode"}]}"#;
     let (code, message, node) = status(client.execute(panics, &input, None).await.unwrap_err());
     assert_eq!(code, Code::Internal);

@@ -66,6 +66,7 @@ type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::StreamResponse, Statu
 
 impl Service {
     fn failed(&self, rpc: &'static str, status: Status) -> Status {
+        let status = cut_message(status);
         let code = status
             .metadata()
             .get(crate::status::ERROR_CODE_KEY)
@@ -122,6 +123,32 @@ fn request_id<T>(req: &Request<T>) -> String {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ),
     }
+}
+
+/// The longest status message sent, in bytes. Messages travel in HTTP/2 headers, whose limits
+/// (16 KiB by default in tonic and grpcio) a message quoting a huge manifest value would pass:
+/// the client then got RESOURCE_EXHAUSTED or a protocol error instead of the real status.
+const MAX_STATUS_MESSAGE: usize = 4096;
+
+/// `status` with its message cut to [`MAX_STATUS_MESSAGE`] bytes (at a character boundary,
+/// saying how much was cut); code and metadata kept.
+fn cut_message(status: Status) -> Status {
+    let m = status.message();
+    if m.len() <= MAX_STATUS_MESSAGE {
+        return status;
+    }
+    let mut end = MAX_STATUS_MESSAGE;
+    while !m.is_char_boundary(end) {
+        end -= 1;
+    }
+    let message = format!(
+        "{} ... ({} more bytes cut: status messages are limited to {MAX_STATUS_MESSAGE} bytes)",
+        &m[..end],
+        m.len() - end
+    );
+    let mut out = Status::new(status.code(), message);
+    *out.metadata_mut() = status.metadata().clone();
+    out
 }
 
 /// A pipeline's failure as a status carrying the request id, logged: a Python (host) node's
