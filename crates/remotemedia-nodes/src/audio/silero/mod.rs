@@ -43,10 +43,7 @@ use avx2::matmul_avx2;
 #[cfg(any(test, feature = "test-nodes"))]
 pub use model::fake_model;
 use model::Conv;
-#[allow(unused_imports)]
-pub use model::{
-    bundle_model, bundled, load_model, sha256_hex, SileroWeights, BUNDLED_SHA256, MODEL_ENV,
-};
+pub use model::{bundle_model, load_model, sha256_hex, SileroWeights, BUNDLED_SHA256, MODEL_ENV};
 use product::{matmul_any, Product};
 
 /// Samples per decision (32 ms at 16 kHz).
