@@ -77,6 +77,22 @@ pub struct Limits {
     /// Built pipelines kept (least recently used go first), so a manifest is validated once
     /// and its nodes' circuit breakers see every call. 0 turns caching off. Default 64.
     pub pipeline_cache_size: usize,
+    /// Client connections open at once; a connection over it is closed at once and logged.
+    /// Lowered at start to the fd limit (`ulimit -n`) less 64 if that is smaller.
+    /// Default 1000.
+    pub max_connections: usize,
+    /// A new connection must send the HTTP/2 preface within this many ms, else it is closed
+    /// (a socket that sends nothing holds no fd for longer). Default 10000.
+    pub handshake_timeout_ms: u64,
+    /// A connection with no call in progress for this many ms is closed (clients reconnect
+    /// on their next call). Default 300000 (5 minutes).
+    pub connection_idle_timeout_ms: u64,
+    /// The server pings each connection (HTTP/2 PING) after this many ms without traffic, and
+    /// closes it if the answer takes over `keepalive_timeout_ms`: a client that vanished
+    /// without closing its socket frees its streams. 0 turns pings off. Default 30000.
+    pub keepalive_interval_ms: u64,
+    /// See `keepalive_interval_ms`. Default 20000.
+    pub keepalive_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -94,6 +110,11 @@ impl Default for Limits {
             max_run_input_secs: 600.0,
             max_stream_duration_ms: 3_600_000,
             pipeline_cache_size: 64,
+            max_connections: 1000,
+            handshake_timeout_ms: 10_000,
+            connection_idle_timeout_ms: 300_000,
+            keepalive_interval_ms: 30_000,
+            keepalive_timeout_ms: 20_000,
         }
     }
 }
@@ -189,6 +210,15 @@ impl ServerConfig {
                 "limits.max_run_input_secs is {}; expected a number of seconds > 0",
                 l.max_run_input_secs
             ));
+        }
+        if l.max_connections == 0
+            || l.handshake_timeout_ms == 0
+            || l.connection_idle_timeout_ms == 0
+            || l.keepalive_timeout_ms == 0
+        {
+            return bad("limits.max_connections, limits.handshake_timeout_ms, \
+                 limits.connection_idle_timeout_ms and limits.keepalive_timeout_ms must be >= 1"
+                .into());
         }
         if l.max_stream_duration_ms == 0 {
             return bad("limits.max_stream_duration_ms must be >= 1".into());

@@ -29,6 +29,11 @@ pub struct Telemetry {
     pub active_streams: IntGauge,
     /// Running `Execute` calls.
     pub active_executions: IntGauge,
+    /// Client connections open (past accept, under `limits.max_connections`).
+    pub open_connections: IntGauge,
+    /// Connections the server closed, by reason ("limit", "handshake_timeout", "not_http2",
+    /// "closed_in_handshake", "idle").
+    pub connections_closed: IntCounterVec,
     /// 1 while the server takes calls, 0 once it is shutting down (what `GET /ready` reports).
     pub serving: IntGauge,
     /// Time spent in a node type's calls per run or stream, in seconds.
@@ -76,6 +81,19 @@ impl Telemetry {
         let active_executions =
             IntGauge::new("remotemedia_active_executions", "running Execute calls")
                 .expect("valid metric");
+        let open_connections = IntGauge::new(
+            "remotemedia_open_connections",
+            "client connections open (under limits.max_connections)",
+        )
+        .expect("valid metric");
+        let connections_closed = IntCounterVec::new(
+            Opts::new(
+                "remotemedia_connections_closed_total",
+                "connections the server closed: over the limit, no HTTP/2 preface in time, idle",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         let serving = IntGauge::new(
             "remotemedia_serving",
             "1 while the server takes calls, 0 once it is shutting down",
@@ -116,6 +134,8 @@ impl Telemetry {
             Box::new(active_streams.clone()),
             Box::new(active_executions.clone()),
             Box::new(serving.clone()),
+            Box::new(open_connections.clone()),
+            Box::new(connections_closed.clone()),
             Box::new(node_seconds.clone()),
         ] {
             registry.register(c).expect("unique metric names");
@@ -128,6 +148,8 @@ impl Telemetry {
             active_streams,
             active_executions,
             serving,
+            open_connections,
+            connections_closed,
             node_seconds,
             breaker_state,
             breaker_failures,

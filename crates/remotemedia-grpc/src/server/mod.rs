@@ -12,6 +12,7 @@
 
 mod admission;
 mod auth;
+mod conn;
 mod layer;
 mod serve;
 mod stream;

@@ -9,6 +9,7 @@ use remotemedia_core::registry::NodeRegistry;
 use tokio::sync::{watch, Semaphore};
 
 use super::auth::Auth;
+use super::conn::{ConnLimits, TrackCallsLayer};
 use super::layer::CountRefused;
 use super::{Phase, Service, Shared, LOG_TARGET};
 use crate::cache::PipelineCache;
@@ -151,7 +152,18 @@ pub async fn serve(
         }
         let _ = drained_tx.send(());
     };
+    let conn_limits = ConnLimits {
+        max_connections: limits.max_connections,
+        handshake: Duration::from_millis(limits.handshake_timeout_ms),
+        idle: Duration::from_millis(limits.connection_idle_timeout_ms),
+    }
+    .fitted_to_fd_limit();
+    let keepalive = (limits.keepalive_interval_ms > 0)
+        .then(|| Duration::from_millis(limits.keepalive_interval_ms));
     let server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(keepalive)
+        .http2_keepalive_timeout(Some(Duration::from_millis(limits.keepalive_timeout_ms)))
+        .layer(TrackCallsLayer)
         .add_service(health_service)
         .add_optional_service(reflection)
         .add_optional_service(reflection_alpha)
@@ -160,8 +172,7 @@ pub async fn serve(
             telemetry: Arc::clone(&shared.telemetry),
         })
         .serve_with_incoming_shutdown(
-            // Small chunks must not wait for Nagle's algorithm.
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            super::conn::incoming(listener, conn_limits, Arc::clone(&shared.telemetry)),
             graceful,
         );
     // A graceful shutdown waits for every HTTP/2 stream to end, and a client that stops
