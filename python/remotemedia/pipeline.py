@@ -89,6 +89,15 @@ class Pipeline(Generic[OutT]):
         self._native_key: tuple[Any, ...] | None = None
         self._native_lock = threading.Lock()
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # pickle, copy.copy and copy.deepcopy all come here.
+        raise TypeError(
+            f"Pipeline {self.name!r} cannot be pickled or copied (it holds the runtime's "
+            "built pipeline and locks): send `pipeline.serialize()` (manifest JSON) instead "
+            "and rebuild it with `Pipeline.from_manifest(text)` (its Python nodes must be "
+            "importable there as `module:Class`)"
+        )
+
     # ------------------------------------------------------------------ building
 
     @property
@@ -616,17 +625,24 @@ def _first_non_json(params: dict[str, Any]) -> tuple[str, Any] | None:
 
 def _load_manifest(source: ManifestSource) -> dict[str, Any]:
     """A manifest as a dict from JSON text, a dict or a file; malformed JSON is a
-    :class:`ManifestError` that says where."""
+    :class:`ManifestError` that says where.
+
+    Text starting with ``{`` or ``[`` (after a byte-order mark and whitespace) is JSON, never a
+    path; a file is read up to the runtime's manifest size limit; a key given twice in one
+    object is refused (``json`` would keep the last silently), as the runtime does.
+    """
     if isinstance(source, dict):
         return source
-    text = str(source)
-    if isinstance(source, os.PathLike) or not text.lstrip().startswith("{"):
-        path = Path(source)
-        if not path.is_file():
-            raise ManifestError(f"invalid manifest: {text!r} is neither manifest JSON nor a file")
-        text = path.read_text()
+    limit = _native.MAX_MANIFEST_BYTES
+    text = str(source).removeprefix("\ufeff")
+    if isinstance(source, os.PathLike) or text.lstrip()[:1] not in ("{", "["):
+        text = _read_manifest_file(source, text, limit)
+    if len(text) > limit:
+        raise ManifestError(
+            f"invalid manifest: {len(text)} characters; the limit is {limit} bytes (1 MiB)"
+        )
     try:
-        manifest = json.loads(text)
+        manifest = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise ManifestError(
             f"invalid manifest: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
@@ -645,6 +661,47 @@ def _load_manifest(source: ManifestSource) -> dict[str, Any]:
         # Let the runtime name every structural problem with its path.
         _native.NativePipeline(json.dumps(manifest))
     return manifest
+
+
+def _read_manifest_file(source: ManifestSource, text: str, limit: int) -> str:
+    """The text of the manifest file `source` names (BOM dropped), at most `limit` bytes."""
+    shown = _escaped(text)
+    if "\n" in text or "\0" in text or len(text) > 4096:
+        raise ManifestError(f"invalid manifest: {shown} is neither manifest JSON nor a file")
+    try:
+        path = Path(source)  # type: ignore[arg-type]
+        if not path.exists() or path.is_dir():
+            raise ManifestError(f"invalid manifest: {shown} is neither manifest JSON nor a file")
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise ManifestError(f"invalid manifest: cannot read {shown}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise ManifestError(f"invalid manifest: {shown} is over the limit of {limit} bytes (1 MiB)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(
+            f"invalid manifest: {shown} is not UTF-8 text (byte {exc.start})"
+        ) from None
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ManifestError(
+                f"invalid manifest: the key {_escaped(key)} appears twice in one object; "
+                "give each key once"
+            )
+        out[key] = value
+    return out
+
+
+def _escaped(text: str, keep: int = 64) -> str:
+    """`text` quoted with control characters escaped, cut after `keep` characters."""
+    cut = text[:keep]
+    return repr(cut) + (f"... ({len(text)} characters)" if len(text) > keep else "")
 
 
 def _has_python_nodes(manifest: dict[str, Any]) -> bool:

@@ -415,7 +415,15 @@ class Session(Generic[OutT]):
             self._closing = True
             self._leave_fast_path()
             if not self._background:
-                self._handle(_ABORT)
+                if hasattr(self._backend, "foreground"):
+                    # A native `send` taken from this session may still be called
+                    # (`p.stream(...).send(x)`): it will say why the session is closed.
+                    try:
+                        self._backend.abort(dropped=True)  # type: ignore[call-arg]
+                    except BaseException:
+                        pass
+                else:
+                    self._handle(_ABORT)
                 self._finalize()
                 return
             try:

@@ -87,8 +87,91 @@ def test_python_node_errors_and_bad_imports_are_reported(tmp_path: Path) -> None
     )
     r = cli("validate", str(path))
     assert r.returncode == 1
+    assert "node 'x': cannot find node type 'no_such_mod:Thing': no module named" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = cli("validate", "--import", str(path))
+    assert r.returncode == 1
     assert "node 'x': cannot import node type 'no_such_mod:Thing'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_validate_runs_no_module_code_unless_asked(tmp_path: Path) -> None:
+    # Importing a module runs its top-level code; validate finds the module and reads its
+    # source instead (issue 34).
+    marker = tmp_path / "imported"
+    (tmp_path / "canary_nodes.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n"
+        "import remotemedia\n\n"
+        "class Loud(remotemedia.Node):\n"
+        "    def process(self, audio):\n"
+        "        return audio\n\n"
+        "def helper():\n"
+        "    pass\n"
+    )
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg/__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (tmp_path / "pkg/sub.py").write_text("from canary_nodes import Loud as Renamed\n")
+
+    def manifest(node_type: str) -> Path:
+        path = tmp_path / "m.json"
+        path.write_text(
+            json.dumps({"version": "v1", "nodes": [{"id": "n", "node_type": node_type}]})
+        )
+        return path
+
+    env_cwd = tmp_path  # the command puts the current directory on sys.path
+    for good in ("canary_nodes:Loud", "pkg.sub:Renamed"):
+        r = cli("validate", str(manifest(good)), cwd=env_cwd)
+        assert r.returncode == 0, r.stderr
+        assert ": ok (" in r.stdout
+        assert not marker.exists(), f"validate ran module code for {good}"
+    for bad, says in [
+        ("canary_nodes:Quiet", "defines no top-level 'Quiet'"),
+        ("canary_nodes:helper", "is a function"),
+        ("pkg.nosuch:X", "no module named 'pkg.nosuch'"),
+    ]:
+        r = cli("validate", str(manifest(bad)), cwd=env_cwd)
+        assert r.returncode == 1 and says in r.stderr, r.stderr
+        assert not marker.exists()
+    # Asked to, it imports (and checks the class is a node).
+    r = cli("validate", "--import", str(manifest("canary_nodes:Loud")), cwd=env_cwd)
+    assert r.returncode == 0, r.stderr
+    assert marker.exists()
+
+
+def test_the_cli_never_prints_control_characters_from_a_manifest(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    name = "a\x1b[31mRED\nerror: forged\x00" + "x" * 100_000
+    path.write_text(
+        json.dumps(
+            {
+                "version": "v1",
+                "metadata": {"name": name},
+                "nodes": [{"id": "n", "node_type": "PassThroughNode"}],
+                "connections": [{"from": "n", "to": "\x1b]0;title\x07" + "y" * 100_000}],
+            }
+        )
+    )
+    r = cli("validate", str(path))
+    assert r.returncode == 1
+    for stream in (r.stdout, r.stderr):
+        assert "\x1b" not in stream and "\x00" not in stream and "\x07" not in stream
+        assert "\nerror: forged" not in stream
+        assert len(stream) < 2000, len(stream)
+    assert "no node has id '\\u{1b}]0;title\\u{7}yyy" in r.stderr
+    path.write_text(
+        json.dumps(
+            {
+                "version": "v1",
+                "metadata": {"name": name},
+                "nodes": [{"id": "n", "node_type": "PassThroughNode"}],
+            }
+        )
+    )
+    r = cli("validate", str(path))
+    assert r.returncode == 0, r.stderr
+    assert "\x1b" not in r.stdout and "forged" in r.stdout and len(r.stdout) < 500
+    assert "'a\\u{1b}[31mRED\\nerror: forged\\0" in r.stdout
 
 
 def test_same_subcommands_as_the_rust_cli() -> None:
@@ -128,6 +211,9 @@ def test_validate_and_run_never_call_what_a_manifest_names(tmp_path: Path) -> No
         )
     )
     r = cli("validate", str(path))
+    assert r.returncode == 1
+    assert "'os:system' is not a remotemedia.Node subclass" in r.stderr
+    r = cli("validate", "--import", str(path))
     assert r.returncode == 1
     assert "'os:system' is not a remotemedia.Node subclass" in r.stderr
     r = cli(

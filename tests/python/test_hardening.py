@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -169,3 +171,77 @@ def test_async_close_of_a_failed_stream_carries_the_outputs() -> None:
         raise AssertionError("close() did not raise")
 
     assert asyncio.run(main()) == [0, 1]
+
+
+# ---------------------------------------------------------------- issue 34, weak items
+
+
+class _Writer(remotemedia.Node):
+    """Tries every way to change its input in place."""
+
+    def process(self, audio: Any) -> Any:
+        arr = np.asarray(audio)
+        with pytest.raises(ValueError, match="WRITEABLE"):
+            arr.flags.writeable = True
+        with pytest.raises(ValueError, match="read-only"):
+            arr[...] = 7
+        return audio
+
+
+def test_a_python_node_cannot_change_the_callers_array() -> None:
+    x = np.ones(1600, dtype=np.float32)
+    out = Pipeline("w").add_node(_Writer()).run(x, sample_rate=16000)
+    assert np.array_equal(x, np.ones(1600, dtype=np.float32))
+    assert np.array_equal(np.asarray(out), x)
+
+
+def test_from_manifest_takes_a_bom_and_never_treats_json_as_a_path(tmp_path: Path) -> None:
+    text = '{"version": "v1", "nodes": [{"id": "p", "node_type": "PassThroughNode"}]}'
+    assert list(Pipeline.from_manifest("\ufeff" + text).nodes) == ["p"]
+    f = tmp_path / "m.json"
+    f.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert list(Pipeline.from_manifest(f).nodes) == ["p"]
+    assert list(Pipeline.from_manifest(str(f)).nodes) == ["p"]
+    # Deep arrays are JSON (not a file name too long for the OS).
+    with pytest.raises(
+        remotemedia.ManifestError, match=r"nested too deeply|expected a JSON object"
+    ):
+        Pipeline.from_manifest("[" * 10000 + "]" * 10000)
+    with pytest.raises(remotemedia.ManifestError, match="neither manifest JSON nor a file"):
+        Pipeline.from_manifest("x" * 100_000)
+    with pytest.raises(remotemedia.ManifestError, match="neither manifest JSON nor a file"):
+        Pipeline.from_manifest("no\nsuch\nfile")
+    with pytest.raises(remotemedia.ManifestError, match="nodes"):
+        Pipeline.from_manifest('{"version": "v1", "nodes": null}')
+
+
+def test_from_manifest_refuses_a_key_given_twice_with_python_nodes_too() -> None:
+    text = '{"version": "v1", "nodes": [{"id": "a", "node_type": "cli_nodes:Gain", "id": "b"}]}'
+    with pytest.raises(remotemedia.ManifestError, match="'id' appears twice"):
+        Pipeline.from_manifest(text)
+
+
+def test_from_manifest_stops_reading_at_the_size_limit() -> None:
+    with pytest.raises(remotemedia.ManifestError, match="over the limit of 1048576 bytes"):
+        Pipeline.from_manifest("/dev/zero")
+
+
+def test_pickling_or_copying_a_pipeline_says_what_to_do_instead() -> None:
+    import copy
+    import pickle
+
+    p = Pipeline("x").add_node(PassThroughNode())
+    for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
+        with pytest.raises(TypeError, match=r"serialize\(\).*from_manifest"):
+            attempt(p)
+
+
+def test_sending_through_a_session_nothing_keeps_says_to_keep_it() -> None:
+    p = Pipeline("x").add_node(PassThroughNode())
+    with pytest.raises(remotemedia.RemoteMediaError, match="keep it in a variable"):
+        p.stream(sample_rate=16000).send(np.zeros(160, dtype=np.float32))
+    # Kept, it works.
+    s = p.stream(sample_rate=16000)
+    s.send(np.ones(160, dtype=np.float32))
+    outs = list(s.poll()) + list(s.close())
+    assert sum(np.asarray(o.data).shape[0] for o in outs) == 160

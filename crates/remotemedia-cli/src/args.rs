@@ -38,6 +38,11 @@ pub(crate) enum Command {
         /// Manifest files.
         #[arg(required = true)]
         manifests: Vec<PathBuf>,
+        /// Import the Python modules the manifests name and check each class is a
+        /// remotemedia.Node (this runs the modules' top-level code). By default they are only
+        /// located, and their source read, without running anything.
+        #[arg(long = "import")]
+        import: bool,
     },
     /// List the available node types and their parameters.
     Nodes {

@@ -11,6 +11,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use remotemedia_core::executor::Pipeline;
+use remotemedia_core::text::bounded;
 use remotemedia_io::Subtype;
 
 use crate::run_file::{process_file, FileJob};
@@ -282,7 +283,7 @@ pub fn run_corpus(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<BatchOutc
         eprintln!(
             "{}: {done} file(s) done, {skipped} skipped, {failed} failed; {:.1} s of audio in \
              {:.1} s with {jobs} job(s); summary in {}",
-            pipeline.name(),
+            bounded(pipeline.name()),
             audio_secs.into_inner().expect("not poisoned"),
             t0.elapsed().as_secs_f64(),
             summary_path.display()

@@ -51,8 +51,15 @@ pub trait Host {
 
     /// Registers, for `validate`, the node types a manifest names that are not built in,
     /// without building any node: by default an import path is accepted by its form; a host
-    /// may check more (the Python package imports the module and checks the class).
-    fn register_unbuilt(&self, manifest: &Manifest, registry: &mut NodeRegistry) -> Result<()> {
+    /// may check more without running code (the Python package finds the module and reads
+    /// its source), and with `import`, by importing (the Python package checks the class).
+    fn register_unbuilt(
+        &self,
+        manifest: &Manifest,
+        import: bool,
+        registry: &mut NodeRegistry,
+    ) -> Result<()> {
+        let _ = import;
         for spec in &manifest.nodes {
             let t = spec.node_type.as_str();
             if !registry.contains(t) && is_import_path(t) {

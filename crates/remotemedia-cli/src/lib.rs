@@ -90,7 +90,7 @@ fn dispatch(cli: Cli, host: &dyn Host) -> Result<()> {
             format,
             output,
         } => graph::draw(&manifest, format.as_deref(), output.as_deref(), host),
-        Command::Validate { manifests } => validate::validate(&manifests, host),
+        Command::Validate { manifests, import } => validate::validate(&manifests, import, host),
         Command::Nodes { json } => nodes::nodes(json, host),
         Command::Schema => {
             print!(

@@ -2,6 +2,7 @@
 //! or a batch when the inputs are several files, a directory or a glob.
 
 use anyhow::{bail, Context, Result};
+use remotemedia_core::text::bounded;
 
 use crate::args::RunArgs;
 use crate::load::{load_manifest, load_pipeline};
@@ -112,7 +113,7 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         let secs = report.audio_secs;
         eprintln!(
             "{}: {:.2} s of audio ({} Hz, {} ch, {} {}) in {:.1} ms ({:.0}x real time, reading included)",
-            pipeline.name(),
+            bounded(pipeline.name()),
             secs,
             report.info.sample_rate,
             report.info.channels,

@@ -5,22 +5,24 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use remotemedia_core::manifest::{self, Manifest};
+use remotemedia_core::text::{bounded, shown};
 
 use crate::{error_text, Host};
 
 /// Checks manifests without building their nodes: nothing a manifest names is imported or
 /// run (a Python node type is only checked for its form, `module:Class`).
-pub(crate) fn validate(paths: &[PathBuf], host: &dyn Host) -> Result<()> {
+/// With `import`, a host may import them to check more (the Python package does).
+pub(crate) fn validate(paths: &[PathBuf], import: bool, host: &dyn Host) -> Result<()> {
     let mut failed = 0;
     for path in paths {
-        match check_manifest(path, host) {
+        match check_manifest(path, import, host) {
             Ok((manifest, graph)) => {
                 let edges: usize = (0..graph.len()).map(|i| graph.downstream(i).len()).sum();
                 let sinks: Vec<&str> = graph.sinks().map(|i| graph.ids()[i].as_str()).collect();
                 println!(
-                    "{}: ok ('{}': {} node(s), {} connection(s); sink(s): {})",
-                    path.display(),
-                    manifest.name(),
+                    "{}: ok ({}: {} node(s), {} connection(s); sink(s): {})",
+                    bounded(&path.display().to_string()),
+                    shown(manifest.name()),
                     graph.len(),
                     edges,
                     sinks.join(", ")
@@ -40,13 +42,14 @@ pub(crate) fn validate(paths: &[PathBuf], host: &dyn Host) -> Result<()> {
 
 fn check_manifest(
     path: &Path,
+    import: bool,
     host: &dyn Host,
 ) -> Result<(Manifest, remotemedia_core::graph::PipelineGraph)> {
     let text = crate::load::read_manifest_file(path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let manifest = manifest::parse(&text).with_context(|| path.display().to_string())?;
     let mut registry = host.registry();
-    host.register_unbuilt(&manifest, &mut registry)
+    host.register_unbuilt(&manifest, import, &mut registry)
         .with_context(|| path.display().to_string())?;
     let graph =
         manifest::validate(&manifest, &registry).with_context(|| path.display().to_string())?;

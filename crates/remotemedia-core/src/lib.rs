@@ -52,6 +52,7 @@ pub mod registry;
 pub mod schema;
 #[cfg(feature = "test-nodes")]
 pub mod testing;
+pub mod text;
 
 pub use data::{AudioBuffer, Data, SampleFormat, Samples, Segment};
 pub use error::{ExecutorError, NodeError, NodeErrorKind};

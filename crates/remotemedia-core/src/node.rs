@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::data::{AudioBuffer, Data, SampleFormat};
+use crate::data::{AudioBuffer, Data, SampleFormat, Samples};
 use crate::error::{InputError, NodeError};
 
 /// Where a node runs; reported in metrics so a silent fallback is visible.
@@ -204,6 +204,28 @@ pub fn check_stream_format(
         }
         .into()),
         _ => Ok(()),
+    }
+}
+
+/// Checks that float audio holds no NaN or infinity (integer audio cannot).
+pub fn check_finite(audio: &AudioBuffer) -> Result<(), NodeError> {
+    // A branch-free pass first (it vectorises), the position only on failure.
+    fn first_bad<T: Copy + Into<f64>>(b: &[T], finite: impl Fn(T) -> bool) -> Option<(usize, f64)> {
+        if b.chunks(256)
+            .all(|c| c.iter().fold(true, |ok, &x| ok & finite(x)))
+        {
+            return None;
+        }
+        b.iter().position(|&x| !finite(x)).map(|i| (i, b[i].into()))
+    }
+    let bad = match audio.samples() {
+        Samples::F32(b) => first_bad(b, f32::is_finite),
+        Samples::F64(b) => first_bad(b, f64::is_finite),
+        Samples::I16(_) | Samples::I32(_) => None,
+    };
+    match bad {
+        Some((index, value)) => Err(InputError::NotFinite { index, value }.into()),
+        None => Ok(()),
     }
 }
 

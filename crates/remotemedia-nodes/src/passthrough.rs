@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use remotemedia_core::data::Data;
 use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{check_input_rate, Node};
+use remotemedia_core::node::{Node, StreamShape};
 use remotemedia_core::registry::{NodeDef, NodeParams, Output, Outputs};
 
 /// `PassThroughNode` takes no parameters.
@@ -18,12 +18,15 @@ impl NodeParams for PassThroughParams {}
 
 /// Emits its input unchanged.
 #[derive(Debug, Default)]
-pub struct PassThroughNode;
+pub struct PassThroughNode {
+    /// The rate and channels of a stream's first audio chunk.
+    shape: StreamShape,
+}
 
 impl PassThroughNode {
     /// Builds the node.
     pub fn new(_: PassThroughParams) -> Self {
-        Self
+        Self::default()
     }
 }
 
@@ -47,10 +50,16 @@ impl Node for PassThroughNode {
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         // Non-audio data passes as it is; audio must have a rate every other node accepts,
-        // or the error would surface later, far from its cause.
-        if let Data::Audio(a) = &input {
-            check_input_rate(a.sample_rate())?;
+        // and keep its stream's rate and channels, or the error would surface later, far from
+        // its cause (a stream of mixed rates would be returned as if it were one).
+        if matches!(input, Data::Audio(_)) {
+            self.shape.accept(&input)?;
         }
         Ok(Some(input))
+    }
+
+    async fn flush(&mut self) -> Result<Option<Data>, NodeError> {
+        self.shape.reset();
+        Ok(None)
     }
 }

@@ -130,3 +130,57 @@ fn stateless_nodes_stream_exactly_like_whole_input() {
         }
     }
 }
+
+#[test]
+fn channel_mix_refuses_nan_and_infinity_naming_the_sample() {
+    for (bad, shown) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf")] {
+        for channels in ["1", "2"] {
+            let p = pipeline(&one_node(
+                "ChannelMixNode",
+                &format!(r#"{{"channels": {channels}}}"#),
+            ));
+            let stereo =
+                AudioBuffer::new(vec![0.1f32, 0.2, 0.3, bad, 0.5, 0.6].into(), 8_000, 2).unwrap();
+            let err = rt().block_on(p.run(Data::Audio(stereo))).unwrap_err();
+            assert_eq!(err.kind(), Some("not_finite"), "{err}");
+            assert!(
+                err.to_string().contains(&format!(
+                    "input sample 3 (interleaved index in this chunk) is {shown}"
+                )),
+                "{err}"
+            );
+        }
+    }
+    // Integer audio has no such values; finite float audio mixes as before.
+    let p = pipeline(&one_node("ChannelMixNode", r#"{"channels": 1}"#));
+    let ok = AudioBuffer::new(vec![f32::MAX, f32::MAX].into(), 8_000, 2).unwrap();
+    assert_eq!(run_whole(&p, ok).as_audio().unwrap().frames(), 1);
+}
+
+#[test]
+fn a_passthrough_stream_refuses_a_rate_or_channel_change() {
+    let p = pipeline(&one_node("PassThroughNode", "{}"));
+    let mut s = p.session().unwrap();
+    rt().block_on(async {
+        s.push(Data::Audio(AudioBuffer::mono_f32(vec![0.0; 160], 16_000)))
+            .await
+            .unwrap();
+        let e = s
+            .push(Data::Audio(AudioBuffer::mono_f32(vec![0.0; 480], 48_000)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), Some("sample_rate_changed"), "{e}");
+    });
+    let mut s = p.session().unwrap();
+    rt().block_on(async {
+        s.push(Data::Audio(AudioBuffer::mono_f32(vec![0.0; 160], 16_000)))
+            .await
+            .unwrap();
+        let stereo = AudioBuffer::new(vec![0.0f32; 320].into(), 16_000, 2).unwrap();
+        let e = s.push(Data::Audio(stereo)).await.unwrap_err();
+        assert_eq!(e.kind(), Some("channels_changed"), "{e}");
+    });
+    // Whole runs of different shapes one after the other are separate streams.
+    run_whole(&p, AudioBuffer::mono_f32(vec![0.0; 160], 16_000));
+    run_whole(&p, AudioBuffer::mono_f32(vec![0.0; 480], 48_000));
+}

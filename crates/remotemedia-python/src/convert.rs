@@ -276,9 +276,10 @@ fn typed_to_array<'py, T: Element + Copy + Send + Sync + 'static>(
             if untyped.len() == buf.len() && untyped.shape() == shape.as_slice() {
                 log(buf.as_ptr() as *const u8, Crossing::Original);
                 if read_only {
-                    let view = arr.call_method0("view")?;
-                    view.getattr("flags")?.setattr("writeable", false)?;
-                    return Ok((view, false));
+                    // Not `arr.view()` with the flag off: a view of a writeable array can be
+                    // made writeable again, and a Python node would change the caller's
+                    // array. An array over the buffer with a capsule base cannot.
+                    return Ok((shared_view(py, buf, &shape)?, false));
                 }
                 return Ok((arr.clone(), false));
             }
@@ -301,15 +302,25 @@ fn typed_to_array<'py, T: Element + Copy + Send + Sync + 'static>(
         Err(buf) => buf,
     };
     // 3. Shared: a read-only view whose base keeps the Rust buffer alive.
+    log(buf.as_ptr() as *const u8, Crossing::SharedView);
+    Ok((shared_view(py, buf, &shape)?, false))
+}
+
+/// A read-only array over `buf` whose base (a capsule owning `buf`) keeps it alive; numpy
+/// refuses to make it writeable again.
+fn shared_view<'py, T: Element + Copy + Send + Sync + 'static>(
+    py: Python<'py>,
+    buf: SampleBuf<T>,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyAny>> {
     let ptr = buf.as_ptr();
-    log(ptr as *const u8, Crossing::SharedView);
     let owner = buffer_owner(py, buf)?;
     // SAFETY: `ptr` points at `frames * channels` initialised `T`s kept alive (and never
     // written) by the buffer inside `owner`, which becomes the array's base object.
-    let view = unsafe { ArrayViewD::from_shape_ptr(IxDyn(&shape), ptr) };
+    let view = unsafe { ArrayViewD::from_shape_ptr(IxDyn(shape), ptr) };
     let arr = unsafe { PyArrayDyn::<T>::borrow_from_array(&view, owner.into_any()) };
     arr.readwrite().make_nonwriteable();
-    Ok((arr.into_any(), false))
+    Ok(arr.into_any())
 }
 
 /// A writeable C-contiguous array of type `cls` (an ndarray subclass) over `v`'s allocation,

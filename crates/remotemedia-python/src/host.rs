@@ -6,6 +6,7 @@ use remotemedia_cli::Host;
 use remotemedia_core::data::Data;
 use remotemedia_core::manifest::Manifest;
 use remotemedia_core::registry::NodeRegistry;
+use remotemedia_core::text::{bounded, shown};
 
 use crate::registry::{base_registry, register_importable};
 
@@ -26,21 +27,34 @@ impl Host for PyHost {
     fn register_unbuilt(
         &self,
         manifest: &Manifest,
+        import: bool,
         registry: &mut NodeRegistry,
     ) -> anyhow::Result<()> {
-        // Import each class and check it is a node, but never construct one: validating a
-        // manifest must not run its nodes' constructors.
+        // Never construct a node: validating a manifest must not run its nodes' code. By
+        // default not even the module's: it is located and its source parsed
+        // (`remotemedia._locate`); with `--import` it is imported and the class checked.
         Python::attach(|py| -> anyhow::Result<()> {
+            let locate = if import {
+                None
+            } else {
+                Some(py.import("remotemedia._locate")?.getattr("locate_class")?)
+            };
             for spec in &manifest.nodes {
                 let t = spec.node_type.as_str();
-                if registry.contains(t) || !t.contains(':') {
+                if registry.contains(t) || !remotemedia_cli::is_import_path(t) {
                     continue;
                 }
-                crate::registry::import_node_class(py, t).map_err(|e| {
+                let checked = match &locate {
+                    Some(locate) => locate.call1((t,)).map(drop),
+                    None => crate::registry::import_node_class(py, t).map(drop),
+                };
+                checked.map_err(|e| {
                     anyhow!(
-                        "node '{}': cannot import node type '{t}': {}",
+                        "node '{}': cannot {} node type {}: {}",
                         spec.id,
-                        e.value(py)
+                        if import { "import" } else { "find" },
+                        shown(t),
+                        bounded(&e.value(py).to_string())
                     )
                 })?;
                 registry.register(std::sync::Arc::new(

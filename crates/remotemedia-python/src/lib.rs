@@ -165,6 +165,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // The runtime's input bounds, for Python code that checks before it calls.
     m.add("MAX_CHANNELS", remotemedia_core::data::MAX_CHANNELS)?;
+    m.add(
+        "MAX_MANIFEST_BYTES",
+        remotemedia_core::manifest::limits::MAX_MANIFEST_BYTES,
+    )?;
     m.add_class::<pipeline::NativePipeline>()?;
     m.add_class::<pipeline::NativeSession>()?;
     m.add_class::<native_node::NativeNode>()?;

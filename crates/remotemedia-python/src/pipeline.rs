@@ -382,6 +382,9 @@ pub struct NativeSession {
     native_only: bool,
     /// What `send` needs, set once by `foreground()`.
     foreground: std::sync::OnceLock<Foreground>,
+    /// Set by `abort(dropped=True)`: the Python session was garbage-collected, so a later
+    /// call came through a method taken from it (`p.stream(...).send(x)`).
+    dropped: AtomicBool,
 }
 
 /// The foreground `Session.send` in native code: the session's format, where outputs go, and
@@ -405,6 +408,7 @@ impl NativeSession {
             interrupt: tokio::sync::Notify::new(),
             native_only: false,
             foreground: std::sync::OnceLock::new(),
+            dropped: AtomicBool::new(false),
         }
     }
 
@@ -479,6 +483,14 @@ impl NativeSession {
             Some(out)
         });
         match result {
+            None if self.dropped.load(Ordering::SeqCst) => {
+                Err(crate::errors::RemoteMediaError::new_err(
+                    "the session is closed: nothing kept a reference to it, so it was closed \
+                     when the expression that opened it ended; keep it in a variable \
+                     (`session = pipeline.stream(...)`, then `session.send(chunk)`) or use \
+                     `with pipeline.stream(...) as session:`",
+                ))
+            }
             None => Err(crate::errors::RemoteMediaError::new_err(
                 "the session is closed",
             )),
@@ -617,8 +629,13 @@ impl NativeSession {
         outputs_to_py(py, outputs)
     }
 
-    /// Ends the stream without flushing.
-    fn abort(&self, py: Python<'_>) -> PyResult<()> {
+    /// Ends the stream without flushing; `dropped` when the Python session is being
+    /// garbage-collected (later calls then say why the session is closed).
+    #[pyo3(signature = (dropped = false))]
+    fn abort(&self, py: Python<'_>, dropped: bool) -> PyResult<()> {
+        if dropped {
+            self.dropped.store(true, Ordering::SeqCst);
+        }
         let _ = self.drive(py, true, async move |s| {
             s.abort().await;
             Ok(())

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::text::bounded;
+
 /// One problem in a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestIssue {
@@ -52,10 +54,11 @@ impl fmt::Display for ManifestIssue {
             }
             f.write_str(": ")?;
         }
+        // Fields and messages may quote what the manifest says: shown bounded and escaped.
         if !self.field.is_empty() {
-            write!(f, "{}: ", self.field)?;
+            write!(f, "{}: ", bounded(&self.field))?;
         }
-        f.write_str(&self.message)
+        f.write_str(&bounded(&self.message))
     }
 }
 
@@ -121,6 +124,11 @@ impl ParamIssue {
 
 impl fmt::Display for ParamIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "params.{}: {}", self.field, self.message)
+        write!(
+            f,
+            "params.{}: {}",
+            bounded(&self.field),
+            bounded(&self.message)
+        )
     }
 }

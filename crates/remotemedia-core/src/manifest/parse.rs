@@ -10,7 +10,9 @@ use super::types::{Connection, Manifest, Metadata, NodeSpec, MANIFEST_VERSION};
 const TOP_LEVEL_FIELDS: [&str; 4] = ["version", "metadata", "nodes", "connections"];
 
 /// Parses manifest JSON. Checks structure and types only; [`super::validate`] checks meaning.
+/// A leading byte-order mark (what some Windows editors write) is skipped.
 pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.len() > MAX_MANIFEST_BYTES {
         return Err(ManifestError::single(ManifestIssue::root(
             "",
@@ -303,5 +305,13 @@ mod tests {
         .unwrap();
         assert_eq!(m.nodes[0].params["threshold"], serde_json::json!(-30.5));
         assert!(parse(r#"{"version": "v1"} trailing"#).is_err());
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped() {
+        let m = parse("\u{feff}{\"version\": \"v1\", \"nodes\": []}").unwrap();
+        assert!(m.nodes.is_empty());
+        // Only at the start.
+        assert!(parse("{\"version\": \"v1\", \"nodes\": []}\u{feff}").is_err());
     }
 }

@@ -8,6 +8,7 @@ use super::error::{ManifestError, ManifestIssue, ParamIssue};
 use super::limits::*;
 use super::types::{Manifest, NodeSpec};
 use crate::graph::{Cycle, PipelineGraph};
+use crate::text::shown;
 
 /// What the checks need to know about node types (implemented by
 /// [`NodeRegistry`](crate::registry::NodeRegistry)).
@@ -73,7 +74,8 @@ pub fn validate(
                 issues.push(ManifestIssue::root(
                     format!("connections[{i}].{field}"),
                     format!(
-                        "no node has id '{id}'; node ids are: {}",
+                        "no node has id {}; node ids are: {}",
+                        shown(id),
                         manifest
                             .nodes
                             .iter()
@@ -126,17 +128,6 @@ pub fn validate(
             ),
         ))
     })
-}
-
-/// A user-supplied name as it may appear in a message: in single quotes, with control
-/// characters escaped (`\n`, `\u{1b}`, `\0`: nothing reaches a terminal raw) and cut after
-/// 64 characters.
-pub(crate) fn shown(value: &str) -> String {
-    const KEEP: usize = 64;
-    match value.char_indices().nth(KEEP) {
-        None => format!("'{}'", value.escape_debug()),
-        Some((cut, _)) => format!("'{}'...", value[..cut].escape_debug()),
-    }
 }
 
 fn check_id(i: usize, node: &NodeSpec, issues: &mut Vec<ManifestIssue>) {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use remotemedia_core::data::{try_vec, AudioBuffer, Data, Samples, MAX_CHANNELS};
 use remotemedia_core::error::NodeError;
-use remotemedia_core::node::{audio_input, Node};
+use remotemedia_core::node::{audio_input, check_finite, Node};
 use remotemedia_core::registry::{NodeDef, NodeParams};
 
 /// Parameters of `ChannelMixNode`.
@@ -119,6 +119,8 @@ impl Node for ChannelMixNode {
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         let audio = audio_input(&input)?;
+        // NaN or infinity would reach every output channel it is mixed into.
+        check_finite(audio)?;
         let from = audio.channels();
         let to = self.channels;
         if from == to {
