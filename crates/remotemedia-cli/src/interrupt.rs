@@ -88,3 +88,71 @@ pub(crate) fn check() -> Result<(), Interrupted> {
         signal => Err(Interrupted { signal }),
     }
 }
+
+/// Stdin that a signal can interrupt: a thread reads it into a small queue, and a read that
+/// waits for input gives up (an `Interrupted` error) once a signal asked the run to stop. A
+/// plain read of stdin blocks until the producer writes or closes (the signal handler restarts
+/// it), so a stalled producer kept `run -i -` from stopping for as long as it stalled.
+pub(crate) fn interruptible_stdin() -> Box<dyn std::io::Read + Send> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    let spawned = std::thread::Builder::new()
+        .name("remotemedia-stdin".into())
+        .spawn(move || {
+            use std::io::Read;
+            let mut stdin = std::io::stdin().lock();
+            loop {
+                let mut buf = vec![0u8; 1 << 16];
+                let item = match stdin.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Ok(buf)
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let failed = item.is_err();
+                if tx.send(item).is_err() || failed {
+                    return;
+                }
+            }
+        });
+    match spawned {
+        Ok(_) => Box::new(QueuedStdin {
+            rx,
+            pending: Vec::new(),
+            at: 0,
+        }),
+        Err(_) => Box::new(std::io::stdin()),
+    }
+}
+
+struct QueuedStdin {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    pending: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for QueuedStdin {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::sync::mpsc::RecvTimeoutError;
+        while self.at == self.pending.len() {
+            match self.rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(chunk) => {
+                    self.pending = chunk?;
+                    self.at = 0;
+                }
+                Err(RecvTimeoutError::Disconnected) => return Ok(0),
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(stop) = check() {
+                        return Err(std::io::Error::other(stop.to_string()));
+                    }
+                }
+            }
+        }
+        let n = buf.len().min(self.pending.len() - self.at);
+        buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}

@@ -139,9 +139,9 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
 /// Writes `bytes` to `path` whole or not at all: a temporary file renamed into place, so a full
 /// disk leaves no empty or truncated file under the final name.
 fn write_whole(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".part-{}", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    remotemedia_io::remove_stale_parts(dir.unwrap_or(std::path::Path::new(".")));
+    let tmp = remotemedia_io::part_path(path);
     let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -202,7 +202,11 @@ pub fn process_file(
     host: &dyn Host,
     progress: Option<&ProgressBar>,
 ) -> Result<FileReport, FileFailure> {
-    let reader = remotemedia_io::open(job.input)?;
+    let reader = if job.input.as_os_str() == "-" {
+        remotemedia_io::open_stream(crate::interrupt::interruptible_stdin(), job.input)?
+    } else {
+        remotemedia_io::open(job.input)?
+    };
     let info = reader.info().clone();
     let sinks = pipeline.sink_ids().len();
     let as_dir = job.output.as_os_str() != "-" && (sinks > 1 || job.output.is_dir());
@@ -252,7 +256,14 @@ pub fn process_file(
         let mut pushed = false;
         for b in blocks {
             crate::interrupt::check()?;
-            let b = b?;
+            // A read cut short by a signal is the interruption, not a read error.
+            let b = match b {
+                Ok(b) => b,
+                Err(e) => {
+                    crate::interrupt::check()?;
+                    return Err(e.into());
+                }
+            };
             frames += b.frames() as u64;
             let outs = session.push(Data::Audio(b)).await?;
             pushed = true;

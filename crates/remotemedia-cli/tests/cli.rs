@@ -579,6 +579,49 @@ fn ctrl_c_and_sigterm_stop_a_run_promptly_and_leave_no_partial_output() {
 }
 
 #[test]
+fn ctrl_c_stops_a_stdin_run_whose_producer_stalls_and_a_killed_runs_part_file_is_removed() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.wav");
+    // A part file left by a run that was killed (SIGKILL): its process is gone.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    let stale = dir.path().join(format!(".out.wav.part-{gone_pid}"));
+    std::fs::write(&stale, b"half a file").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_remotemedia"))
+        .args([
+            "run",
+            "GainNode db=-3",
+            "-i",
+            "-",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .args(["--chunk-ms", "20", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The start of a WAV, then the producer stalls (keeps the pipe open, sends nothing).
+    let wav = std::fs::read(repo().join("examples/speech_48k.wav")).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&wav[..100_000]).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let sent = std::time::Instant::now();
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    // It used to wait for the producer's next bytes.
+    assert!(sent.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    drop(stdin);
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
 fn outputs_that_would_destroy_or_mislead_are_refused_before_running() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("a.wav");

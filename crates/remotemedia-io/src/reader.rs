@@ -48,8 +48,7 @@ enum Inner {
 /// surface, not to guess around).
 pub fn open(path: &Path) -> Result<AudioReader, IoError> {
     if path.as_os_str() == "-" {
-        let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
-        return open_wav_stream(stdin, path, None);
+        return open_stream(Box::new(std::io::stdin()), path);
     }
     let mut file = File::open(path).map_err(|e| IoError::os(path, "cannot open", e))?;
     let file_len = file.metadata().map(|m| m.len()).ok();
@@ -311,6 +310,12 @@ struct WavBody {
     /// Data bytes left; `None` reads to the end (streamed WAV with an unknown size).
     remaining: Option<u64>,
     buf: Vec<u8>,
+}
+
+/// Reads WAV from a byte stream (stdin, a pipe) that cannot seek; `name` is what errors call
+/// it ("-" for stdin).
+pub fn open_stream(src: Box<dyn Read + Send>, name: &Path) -> Result<AudioReader, IoError> {
+    open_wav_stream(src, name, None)
 }
 
 fn open_wav_stream(

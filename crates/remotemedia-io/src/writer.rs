@@ -111,17 +111,81 @@ impl Write for Sink {
     }
 }
 
-/// A temporary file next to `path`; removed on drop unless renamed.
-fn create_temp(path: &Path) -> Result<(BufWriter<File>, PathBuf), IoError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+/// The name an output is written under until it is complete, next to it:
+/// `.NAME.part-PID` (hidden; the PID tells a later run whether its writer is gone).
+pub fn part_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
-    let tmp = dir.join(format!(".{name}.part-{}", std::process::id()));
+    output_dir(path).join(format!(".{name}.part-{}", std::process::id()))
+}
+
+fn output_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Removes, once per directory per process, the `.NAME.part-PID` files that runs killed
+/// before they could clean up (SIGKILL, power loss) left in `dir`: those whose process is
+/// gone. A part file of a live process (another run writing now) is left alone.
+pub fn remove_stale_parts(dir: &Path) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static CLEANED: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+    let key = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    {
+        let mut cleaned = CLEANED.lock().unwrap_or_else(|p| p.into_inner());
+        if !cleaned.get_or_insert_with(HashSet::new).insert(key) {
+            return;
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(stale_part_pid) else {
+            continue;
+        };
+        if pid != std::process::id() && !process_alive(pid) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The writer's PID if `name` is one of our part files (`.NAME.part-PID`).
+fn stale_part_pid(name: &str) -> Option<u32> {
+    let (head, pid) = name.rsplit_once(".part-")?;
+    if !head.starts_with('.') || head.len() < 2 || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: signal 0 only checks that the process exists (no signal is sent).
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true // unknown: keep the file
+    }
+}
+
+/// A temporary file next to `path`; removed on drop unless renamed.
+fn create_temp(path: &Path) -> Result<(BufWriter<File>, PathBuf), IoError> {
+    remove_stale_parts(&output_dir(path));
+    let tmp = part_path(path);
     let f = File::create(&tmp).map_err(|e| IoError::os(path, "cannot create", e))?;
     Ok((BufWriter::with_capacity(1 << 16, f), tmp))
 }

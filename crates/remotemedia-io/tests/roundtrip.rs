@@ -308,3 +308,35 @@ fn read_all_as_equals_reading_then_converting() {
         "{err}"
     );
 }
+
+#[test]
+fn part_files_of_killed_runs_are_removed_and_live_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    // A process that has exited: its PID is free (or reused by a process we then keep).
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let gone = child.id();
+    child.wait().unwrap();
+    let live = std::os::unix::process::parent_id();
+    let stale = dir.path().join(format!(".out.wav.part-{gone}"));
+    let other_stale = dir.path().join(format!(".b.flac.part-{gone}"));
+    let running = dir.path().join(format!(".out.wav.part-{live}"));
+    let unrelated = [
+        dir.path().join("notes.part-1"), // not hidden: not ours
+        dir.path().join(".x.part-12ab"), // not a PID
+        dir.path().join("keep.wav"),
+    ];
+    for p in [&stale, &other_stale, &running]
+        .into_iter()
+        .chain(unrelated.iter())
+    {
+        std::fs::write(p, b"x").unwrap();
+    }
+    let audio = AudioBuffer::mono_f32(vec![0.0; 160], 16_000);
+    remotemedia_io::write(&dir.path().join("out.wav"), &audio, None).unwrap();
+    assert!(!stale.exists() && !other_stale.exists());
+    assert!(running.exists(), "a live process's part file was removed");
+    for p in &unrelated {
+        assert!(p.exists(), "{} was removed", p.display());
+    }
+    assert!(dir.path().join("out.wav").exists());
+}
