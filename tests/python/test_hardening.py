@@ -245,3 +245,30 @@ def test_sending_through_a_session_nothing_keeps_says_to_keep_it() -> None:
     s.send(np.ones(160, dtype=np.float32))
     outs = list(s.poll()) + list(s.close())
     assert sum(np.asarray(o.data).shape[0] for o in outs) == 160
+
+
+class _Same(remotemedia.Node):
+    def process(self, audio: Any) -> Any:
+        return audio
+
+
+def _frames_in_child(seed: int) -> int:
+    p = Pipeline("child").add_node(AudioResampleNode(8000)).add_node(_Same())
+    x = np.random.default_rng(seed).standard_normal(16000).astype(np.float32)
+    s = p.stream(sample_rate=16000, background=True)
+    s.send(x)
+    streamed = sum(np.asarray(o.data).shape[0] for o in s.close())
+    assert streamed == p.run(x, sample_rate=16000).frames
+    return streamed
+
+
+def test_forked_children_run_pipelines_after_the_parent_did() -> None:
+    # A child made by fork() (multiprocessing's default on Linux) inherits the runtime's memory
+    # but none of its threads: a run with a Python node (or a background stream) used to wait
+    # forever in the child.
+    import multiprocessing
+
+    _frames_in_child(0)  # the parent's runtime threads exist now
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        result = pool.map_async(_frames_in_child, range(4))
+        assert result.get(timeout=60) == [8000] * 4

@@ -17,21 +17,58 @@ mod pynode;
 mod registry;
 mod remote;
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use pyo3::prelude::*;
 use remotemedia_core::schema;
 
-/// The process-wide tokio runtime the executor runs on.
+/// Forks of this process so far, as seen by the process itself: 0 in the process that loaded
+/// the module, bumped in a child by the `pthread_atfork` handler [`watch_forks`] installs.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+/// The runtime for the current process, and the value of [`FORKS`] it was built under.
+static RUNTIME: AtomicPtr<tokio::runtime::Runtime> = AtomicPtr::new(std::ptr::null_mut());
+static RUNTIME_FORKS: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// The process-wide tokio runtime the executor runs on. A child made by `fork()` (Python's
+/// `multiprocessing` does this by default on Linux) inherits the runtime's memory but none of
+/// its threads, so anything that waited on it would wait forever: the child gets a runtime of
+/// its own on first use (the parent's copy is left alone; its threads do not exist here).
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
+    let forks = FORKS.load(Ordering::Acquire);
+    if RUNTIME_FORKS.load(Ordering::Acquire) == forks {
+        // SAFETY: set below from a leaked Box, never freed.
+        return unsafe { &*RUNTIME.load(Ordering::Acquire) };
+    }
+    static BUILDING: Mutex<()> = Mutex::new(());
+    let _one = BUILDING.lock().unwrap_or_else(|p| p.into_inner());
+    if RUNTIME_FORKS.load(Ordering::Acquire) != forks {
+        let rt = tokio::runtime::Builder::new_multi_thread()
             .thread_name("remotemedia-worker")
             .enable_all()
             .build()
-            .expect("cannot start the remotemedia runtime")
-    })
+            .expect("cannot start the remotemedia runtime");
+        RUNTIME.store(Box::into_raw(Box::new(rt)), Ordering::Release);
+        RUNTIME_FORKS.store(forks, Ordering::Release);
+    }
+    // SAFETY: as above.
+    unsafe { &*RUNTIME.load(Ordering::Acquire) }
+}
+
+/// Installs the fork handler once (at module load).
+fn watch_forks() {
+    #[cfg(unix)]
+    {
+        extern "C" fn in_child() {
+            // Async-signal-safe: one atomic add.
+            FORKS.fetch_add(1, Ordering::AcqRel);
+        }
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: registers a handler that only touches an atomic.
+        ONCE.call_once(|| unsafe {
+            libc::pthread_atfork(None, None, Some(in_child));
+        });
+    }
 }
 
 /// How often a wait on the main thread checks for Ctrl-C (and other signals).
@@ -161,6 +198,7 @@ fn _interrupted_calls() -> usize {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    watch_forks();
     errors::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // The runtime's input bounds, for Python code that checks before it calls.
