@@ -254,7 +254,7 @@ impl ServerConfig {
         remotemedia_core::executor::ResourceLimits {
             max_call_bytes: l.max_call_bytes,
             max_run_bytes: l.max_run_bytes,
-            max_output_bytes: l.max_message_bytes as u64,
+            max_output_bytes: (l.max_message_bytes - response_headroom(l.max_message_bytes)) as u64,
             max_run_input_secs: Some(l.max_run_input_secs),
             // The server never reads traces; a long stream kept up to 8 MB of them (soak).
             max_trace_events: 0,
@@ -265,6 +265,14 @@ impl ServerConfig {
     pub fn deadline(&self) -> Duration {
         Duration::from_millis(self.limits.deadline_ms)
     }
+}
+
+/// The part of a response message kept for what is not sink data (sink ids, field tags,
+/// positions, the metrics JSON): 1/64 of the message limit, 256 bytes to 64 KiB. Without it a
+/// response whose sink data just fitted failed only after the work, with tonic's "encoded
+/// message length too large".
+pub fn response_headroom(max_message_bytes: usize) -> usize {
+    (max_message_bytes / 64).clamp(256, 64 << 10)
 }
 
 #[cfg(test)]
@@ -289,7 +297,7 @@ mod tests {
             .unwrap();
         let r = c.resource_limits();
         assert_eq!((r.max_call_bytes, r.max_run_bytes), (1000, 2000));
-        assert_eq!(r.max_output_bytes, 4 << 20);
+        assert_eq!(r.max_output_bytes, (4 << 20) - (64 << 10));
         assert_eq!(r.max_run_input_secs, Some(600.0));
         let e = ServerConfig::from_toml("[python_nodes]\nX = \"nocolon\"\n").unwrap_err();
         assert!(e.to_string().contains("package.module:Class"), "{e}");

@@ -47,7 +47,10 @@ pub fn to_status(e: &ExecutorError) -> Status {
         // Name the server's setting too: the core's names are those of `ResourceLimits`.
         ExecutorError::LimitExceeded { limit, .. } => {
             let setting = match *limit {
-                "max_output_bytes" => "max_message_bytes",
+                "max_output_bytes" => {
+                    "max_message_bytes; sink outputs get it less 1/64 (at most 64 KiB) kept for \
+                     ids and metrics"
+                }
                 other => other,
             };
             format!("{e} (server setting: [limits] {setting})")

@@ -127,7 +127,7 @@ async fn a_48x_upsample_too_big_for_a_response_is_refused_before_it_runs() {
     );
     assert_eq!(node.as_deref(), Some("up"));
     assert!(
-        message.contains("max_output_bytes = 4194304 bytes"),
+        message.contains("max_output_bytes = 4128768 bytes"),
         "{message}"
     );
     assert!(
@@ -410,5 +410,71 @@ async fn over_size_messages_are_refused_and_counted_in_the_metrics() {
     let (code, message, _, _) = status(stream.push(&big).await.unwrap_err());
     assert_eq!(code, Code::OutOfRange, "{message}");
     assert_eq!(counted(&server.telemetry.render()).as_deref(), Some("2"));
+    server.shutdown().await;
+}
+
+fn fan_out(sinks: usize) -> String {
+    let mut nodes = vec![r#"{"id": "src", "node_type": "PassThroughNode"}"#.to_string()];
+    let mut conns = Vec::new();
+    for i in 0..sinks {
+        nodes.push(format!(
+            r#"{{"id": "sink{i}", "node_type": "GainNode", "params": {{"db": -1}}}}"#
+        ));
+        conns.push(format!(r#"{{"from": "src", "to": "sink{i}"}}"#));
+    }
+    format!(
+        r#"{{"version": "v1", "nodes": [{}], "connections": [{}]}}"#,
+        nodes.join(","),
+        conns.join(",")
+    )
+}
+
+fn f32_mono(frames: usize) -> Data {
+    Data::Audio(AudioBuffer::mono_f32(vec![0.1; frames], 16_000))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_sinks_over_the_message_limit_are_refused_before_the_work_with_a_clear_error() {
+    let server = TestServer::start(ServerConfig::default()).await;
+    let mut client = server.client().await;
+    // 255 sinks x 16 KiB = 4,177,920 bytes of audio: under 4 MiB, but with ids and metrics the
+    // response was over it, and failed with tonic's OUT_OF_RANGE after all the work.
+    let e = client
+        .execute(&fan_out(255), &f32_mono(4096), None)
+        .await
+        .unwrap_err();
+    let (code, message, node, error_code) = status(e);
+    assert_eq!(code, Code::ResourceExhausted, "{message}");
+    assert_eq!(error_code.as_deref(), Some("limit"));
+    assert!(node.is_some_and(|n| n.starts_with("sink")));
+    assert!(message.contains("over the limit max_output_bytes"), "{message}");
+    assert!(message.contains("[limits] max_message_bytes"), "{message}");
+    // Well under it, the same graph runs.
+    let out = client
+        .execute(&fan_out(255), &f32_mono(1024), None)
+        .await
+        .unwrap();
+    assert_eq!(out.outputs.len(), 255);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_over_the_limit_with_its_metrics_is_a_limit_error_not_a_transport_error() {
+    let mut config = ServerConfig::default();
+    config.limits.max_message_bytes = 16 << 10;
+    let server = TestServer::start(config).await;
+    let mut client = server.client().await;
+    // 60 sinks x 256 bytes fit the sinks' share; ids and per-node metrics do not.
+    let e = client
+        .execute(&fan_out(60), &f32_mono(64), None)
+        .await
+        .unwrap_err();
+    let (code, message, _, error_code) = status(e);
+    assert_eq!(code, Code::ResourceExhausted, "{message}");
+    assert_eq!(error_code.as_deref(), Some("limit"));
+    assert!(
+        message.contains("with its sink ids and metrics, over the message limit of 16384 bytes"),
+        "{message}"
+    );
     server.shutdown().await;
 }

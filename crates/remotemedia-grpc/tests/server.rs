@@ -147,8 +147,11 @@ async fn errors_map_to_status_codes_naming_the_node() {
         "{}",
         &message[..200.min(message.len())]
     );
-    assert!(message.len() < 4_300, "{} bytes", message.len());
-    assert!(message.contains("more bytes cut: status messages are limited to 4096 bytes"));
+    // The value is cut where it is quoted (remotemedia_core::text::bounded), so the message
+    // keeps what is valid; the 4 KiB cut of whole status messages stays as a backstop.
+    assert!(message.len() < 1_000, "{} bytes", message.len());
+    assert!(message.contains("characters)"), "{message}");
+    assert!(message.contains("expected one of"), "{message}");
 
     let panics = r#"{"version": "v1", "nodes": [{"id": "boom", "node_type": "TestPanicNode"}]}"#;
     let (code, message, node) = status(client.execute(panics, &input, None).await.unwrap_err());

@@ -285,10 +285,31 @@ impl RemoteMedia for Service {
                 position: None,
             })?);
         }
-        Ok(Response::new(pb::ExecuteResponse {
+        let response = pb::ExecuteResponse {
             outputs,
             metrics_json: out.metrics.to_json(),
-        }))
+        };
+        // The backstop of the headroom kept for ids and metrics: a clear limit error rather than
+        // tonic's "encoded message length too large".
+        let size = prost::Message::encoded_len(&response);
+        let max = self.shared.config.limits.max_message_bytes;
+        if size > max {
+            let e = ExecutorError::LimitExceeded {
+                node_id: None,
+                node_type: None,
+                limit: "max_output_bytes",
+                max: max as u64,
+                requested: size as u64,
+                message: format!(
+                    "the response would be {size} bytes with its sink ids and metrics, over \
+                     the message limit of {max} bytes; send the audio as a stream of smaller \
+                     chunks (the Stream RPC), or return fewer or smaller sink outputs, or raise \
+                     the limit"
+                ),
+            };
+            return Err(self.failed("Execute", run_failed("Execute", &rid, &e)));
+        }
+        Ok(Response::new(response))
     }
 
     type StreamStream = ResponseStream;
