@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import os
 import shutil
 import signal
@@ -375,5 +376,69 @@ def test_abandoned_streams_free_their_slots_while_a_python_node_runs(tmp_path: P
                     assert time.monotonic() < deadline, f"slots were never freed: {e}"
                     time.sleep(0.2)
             assert out_audio.frames == 800
+    finally:
+        s.stop()
+
+
+def test_stream_chunks_get_the_server_node_timeout_and_abandoned_calls_are_counted(
+    tmp_path: Path,
+) -> None:
+    # A node without timeout_ms of its own gets the server's node_timeout_ms: a chunk stuck
+    # in a Python node ends its stream with DEADLINE_EXCEEDED instead of holding the slot
+    # until the stream's maximum duration; a call blocked in C is counted until it returns.
+    import urllib.request
+
+    import grpc
+
+    pb, rpc = shipped_proto()
+    metrics_port = free_port()
+    s = Server(
+        tmp_path,
+        f'metrics_listen = "127.0.0.1:{metrics_port}"\n'
+        "[limits]\nnode_timeout_ms = 300\n"
+        '[python_nodes]\n"Spin" = "cli_nodes:Spin"\n"Sleep" = "cli_nodes:Sleep"\n',
+    )
+
+    def metric(name: str) -> float:
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        line = next(x for x in text.splitlines() if x.startswith(name + " "))
+        return float(line.split()[1])
+
+    x = music(16000, 0.1)
+    chunk = pb.Value(
+        audio=pb.Audio(
+            samples=x.astype("<f4").tobytes(),
+            format=pb.SAMPLE_FORMAT_F32,
+            sample_rate=16000,
+            channels=1,
+        )
+    )
+    try:
+        with grpc.insecure_channel(s.address) as channel:
+            stub = rpc.RemoteMediaStub(channel)
+            for node, params in [("Spin", {}), ("Sleep", {"seconds": 2.0})]:
+                manifest = json.dumps(
+                    {"version": "v1", "nodes": [{"id": "n", "node_type": node, "params": params}]}
+                )
+
+                def requests(manifest: str = manifest) -> Any:
+                    yield pb.StreamRequest(open=pb.StreamOpen(manifest=manifest))
+                    yield pb.StreamRequest(chunk=pb.StreamChunk(seq=0, input=chunk))
+                    time.sleep(5)
+
+                t = time.monotonic()
+                with pytest.raises(grpc.RpcError) as e:
+                    for _ in stub.Stream(requests(), timeout=10):
+                        pass
+                assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e.value.details()
+                assert time.monotonic() - t < 2.0
+                if node == "Sleep":
+                    # Interrupted, but blocked in time.sleep until it returns.
+                    assert metric("remotemedia_abandoned_calls") >= 1  # the call (+ its cleanup)
+            deadline = time.monotonic() + 5
+            while metric("remotemedia_abandoned_calls") != 0:
+                assert time.monotonic() < deadline, "the abandoned call was never counted off"
+                time.sleep(0.1)
     finally:
         s.stop()

@@ -73,6 +73,12 @@ pub trait Host {
     fn to_json(&self, data: &Data) -> Option<serde_json::Value> {
         data.to_json()
     }
+
+    /// Counts the node calls still running after what called them went away (a stream
+    /// cancelled, a deadline passed), for the server's metrics; native nodes have none.
+    fn abandoned_calls(&self) -> fn() -> usize {
+        || 0
+    }
 }
 
 /// The plain Rust host: native nodes only.

@@ -34,6 +34,7 @@ pub(crate) fn serve(args: ServeArgs, host: &dyn Host) -> Result<()> {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         let telemetry = std::sync::Arc::new(Telemetry::new());
+        telemetry.set_abandoned_source(host.abandoned_calls());
         if let Some(maddr) = config.metrics_listen {
             let l = remotemedia_grpc::telemetry::bind_metrics(maddr)
                 .await

@@ -22,6 +22,7 @@ struct Entry {
 pub struct PipelineCache {
     capacity: usize,
     limits: ResourceLimits,
+    node_timeout: Option<std::time::Duration>,
     entries: Mutex<(u64, Vec<Entry>)>,
 }
 
@@ -56,8 +57,17 @@ impl PipelineCache {
         Self {
             capacity,
             limits,
+            node_timeout: None,
             entries: Mutex::new((0, Vec::new())),
         }
+    }
+
+    /// Gives every node without a `timeout_ms` of its own this one (the server's
+    /// `limits.node_timeout_ms`): a node call that never returns, a Python node looping or
+    /// blocked, then ends its stream's chunk instead of holding it until the stream's end.
+    pub fn with_node_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+        self.node_timeout = timeout;
+        self
     }
 
     /// A pipeline for `manifest` with its own node state: a fork of the cached one, or a new
@@ -80,7 +90,13 @@ impl PipelineCache {
         if let Some(p) = cached {
             return p.fork();
         }
-        let pipeline = Pipeline::from_json(manifest, registry)?.with_limits(self.limits);
+        let mut parsed = remotemedia_core::manifest::parse(manifest)?;
+        if let Some(t) = self.node_timeout {
+            for spec in parsed.nodes.iter_mut().filter(|s| s.timeout_ms.is_none()) {
+                spec.timeout_ms = Some(t.as_millis() as u64);
+            }
+        }
+        let pipeline = Pipeline::new(parsed, registry)?.with_limits(self.limits);
         if self.capacity == 0 {
             return Ok(pipeline);
         }

@@ -77,6 +77,11 @@ pub struct Limits {
     /// Built pipelines kept (least recently used go first), so a manifest is validated once
     /// and its nodes' circuit breakers see every call. 0 turns caching off. Default 64.
     pub pipeline_cache_size: usize,
+    /// A node call that runs longer than this many ms fails with DEADLINE_EXCEEDED (and a
+    /// Python node's call is interrupted), for nodes whose manifest gives no `timeout_ms` of
+    /// its own; 0 turns the default off. Execute calls also have `deadline_ms`; this bounds
+    /// each chunk of a stream. Default 30000.
+    pub node_timeout_ms: u64,
     /// Client connections open at once; a connection over it is closed at once and logged.
     /// Lowered at start to the fd limit (`ulimit -n`) less 64 if that is smaller.
     /// Default 1000.
@@ -110,6 +115,7 @@ impl Default for Limits {
             max_run_input_secs: 600.0,
             max_stream_duration_ms: 3_600_000,
             pipeline_cache_size: 64,
+            node_timeout_ms: 30_000,
             max_connections: 1000,
             handshake_timeout_ms: 10_000,
             connection_idle_timeout_ms: 300_000,

@@ -46,6 +46,9 @@ pub struct Telemetry {
     /// Times each breaker has opened.
     pub breaker_opened: IntGaugeVec,
     breaker_source: Mutex<Option<BreakerSource>>,
+    /// Node calls still running after their caller went away (read at each render).
+    pub abandoned_calls: IntGauge,
+    abandoned_source: Mutex<Option<fn() -> usize>>,
 }
 
 impl Default for Telemetry {
@@ -94,6 +97,12 @@ impl Telemetry {
             &["reason"],
         )
         .expect("valid metric");
+        let abandoned_calls = IntGauge::new(
+            "remotemedia_abandoned_calls",
+            "node calls still running after their client left or their deadline passed \
+             (interrupted Python calls blocked in C, and the cleanup() waiting for them)",
+        )
+        .expect("valid metric");
         let serving = IntGauge::new(
             "remotemedia_serving",
             "1 while the server takes calls, 0 once it is shutting down",
@@ -135,6 +144,7 @@ impl Telemetry {
             Box::new(active_executions.clone()),
             Box::new(serving.clone()),
             Box::new(open_connections.clone()),
+            Box::new(abandoned_calls.clone()),
             Box::new(connections_closed.clone()),
             Box::new(node_seconds.clone()),
         ] {
@@ -155,6 +165,8 @@ impl Telemetry {
             breaker_failures,
             breaker_opened,
             breaker_source: Mutex::new(None),
+            abandoned_calls,
+            abandoned_source: Mutex::new(None),
         }
     }
 
@@ -164,6 +176,11 @@ impl Telemetry {
         source: impl Fn() -> Vec<BreakerSample> + Send + Sync + 'static,
     ) {
         *self.breaker_source.lock().expect("source lock") = Some(Arc::new(source));
+    }
+
+    /// Where the abandoned-calls gauge comes from (the host's count), read at each render.
+    pub fn set_abandoned_source(&self, source: fn() -> usize) {
+        *self.abandoned_source.lock().expect("source lock") = Some(source);
     }
 
     fn refresh_breakers(&self) {
@@ -202,6 +219,9 @@ impl Telemetry {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         self.refresh_breakers();
+        if let Some(count) = *self.abandoned_source.lock().expect("source lock") {
+            self.abandoned_calls.set(count() as i64);
+        }
         let mut buf = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)

@@ -447,7 +447,10 @@ async fn many_sinks_over_the_message_limit_are_refused_before_the_work_with_a_cl
     assert_eq!(code, Code::ResourceExhausted, "{message}");
     assert_eq!(error_code.as_deref(), Some("limit"));
     assert!(node.is_some_and(|n| n.starts_with("sink")));
-    assert!(message.contains("over the limit max_output_bytes"), "{message}");
+    assert!(
+        message.contains("over the limit max_output_bytes"),
+        "{message}"
+    );
     assert!(message.contains("[limits] max_message_bytes"), "{message}");
     // Well under it, the same graph runs.
     let out = client

@@ -18,6 +18,10 @@ impl Host for PyHost {
         base_registry().clone()
     }
 
+    fn abandoned_calls(&self) -> fn() -> usize {
+        crate::pynode::abandoned_calls
+    }
+
     fn prepare(&self, manifest: &Manifest, registry: &mut NodeRegistry) -> anyhow::Result<()> {
         Python::attach(|py| {
             register_importable(py, manifest, registry).map_err(|e| anyhow!("{}", e.value(py)))

@@ -60,10 +60,11 @@ pub async fn serve(
     let limits = config.limits.clone();
     let tokens = config.tokens();
     let reflection = config.reflection;
-    let pipelines = Arc::new(PipelineCache::new(
-        limits.pipeline_cache_size,
-        config.resource_limits(),
-    ));
+    let pipelines = Arc::new(
+        PipelineCache::new(limits.pipeline_cache_size, config.resource_limits()).with_node_timeout(
+            (limits.node_timeout_ms > 0).then(|| Duration::from_millis(limits.node_timeout_ms)),
+        ),
+    );
     {
         let pipelines = Arc::clone(&pipelines);
         telemetry.set_breaker_source(move || pipelines.breakers());
