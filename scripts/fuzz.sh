@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../fuzz"
 
 SECONDS_EACH="${FUZZ_SECONDS:-600}"
 TARGETS=("$@")
-[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(nodes audio_decode manifest convert)
+[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(nodes audio_decode manifest convert server_connection)
 mkdir -p logs
 cargo +nightly fuzz build
 for t in "${TARGETS[@]}"; do

@@ -43,8 +43,9 @@ pub fn bounded(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len().min(KEEP_MESSAGE * 2));
+    // Characters shown so far (an escape counts at its shown length: `\u{1b}` is 6).
     let mut kept = 0usize;
-    for (i, token) in text.split(' ').enumerate() {
+    'tokens: for (i, token) in text.split(' ').enumerate() {
         if i > 0 {
             out.push(' ');
             kept += 1;
@@ -52,20 +53,23 @@ pub fn bounded(text: &str) -> Cow<'_, str> {
         let n = token.chars().count();
         let cut = if n > LONG_TOKEN { KEEP_TOKEN } else { n };
         for c in token.chars().take(cut) {
+            if kept >= KEEP_MESSAGE {
+                let total = text.chars().count();
+                let _ = write!(out, " ... (message cut: {total} characters)");
+                break 'tokens;
+            }
             if c.is_control() {
-                let _ = write!(out, "{}", c.escape_debug());
+                let escaped = c.escape_debug().to_string();
+                kept += escaped.len();
+                out.push_str(&escaped);
             } else {
+                kept += 1;
                 out.push(c);
             }
         }
         if cut < n {
             let _ = write!(out, "...({n} characters)");
-        }
-        kept += cut;
-        if kept > KEEP_MESSAGE {
-            let total = text.chars().count();
-            let _ = write!(out, " ... (message cut: {total} characters)");
-            break;
+            kept += 16;
         }
     }
     Cow::Owned(out)
@@ -116,5 +120,10 @@ mod tests {
         let b = bounded(&many);
         assert!(b.chars().count() < 2200, "{}", b.len());
         assert!(b.ends_with("(message cut: 300000 characters)"), "{b}");
+        // Escapes count at their shown length.
+        for text in ["\u{1b}".repeat(100_000), "a\n ".repeat(100_000)] {
+            let n = bounded(&text).chars().count();
+            assert!(n < 2300, "{n}");
+        }
     }
 }

@@ -47,18 +47,21 @@ impl ManifestIssue {
 
 impl fmt::Display for ManifestIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The node id or type a manifest got wrong, the field and the message may all quote
+        // what the manifest says: each piece is escaped and bounded, then the whole line.
+        let mut line = String::new();
         if let Some(id) = &self.node_id {
-            write!(f, "node '{id}'")?;
+            line.push_str(&format!("node '{}'", bounded(id)));
             if let Some(t) = &self.node_type {
-                write!(f, " ({t})")?;
+                line.push_str(&format!(" ({})", bounded(t)));
             }
-            f.write_str(": ")?;
+            line.push_str(": ");
         }
-        // Fields and messages may quote what the manifest says: shown bounded and escaped.
         if !self.field.is_empty() {
-            write!(f, "{}: ", bounded(&self.field))?;
+            line.push_str(&format!("{}: ", bounded(&self.field)));
         }
-        f.write_str(&bounded(&self.message))
+        line.push_str(&bounded(&self.message));
+        f.write_str(&bounded(&line))
     }
 }
 

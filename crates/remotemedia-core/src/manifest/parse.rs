@@ -308,6 +308,22 @@ mod tests {
     }
 
     #[test]
+    fn issue_messages_never_carry_control_characters_or_huge_values() {
+        let text = format!(
+            r#"{{"version": "v1", "metadata": {{"name": 5}}, "nodes": [
+                {{"id": "a\u001b[2J", "node_type": "T\u0007{}", "{}": 1}}]}}"#,
+            "t".repeat(50_000),
+            "k".repeat(50_000)
+        );
+        let e = parse(&text).unwrap_err().to_string();
+        for line in e.lines() {
+            assert!(!line.chars().any(char::is_control), "{line:?}");
+            assert!(line.len() < 2_400, "{} bytes", line.len());
+        }
+        assert!(e.contains(r"node 'a\u{1b}[2J'"), "{e}");
+    }
+
+    #[test]
     fn a_leading_byte_order_mark_is_skipped() {
         let m = parse("\u{feff}{\"version\": \"v1\", \"nodes\": []}").unwrap();
         assert!(m.nodes.is_empty());
