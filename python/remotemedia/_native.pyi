@@ -39,7 +39,8 @@ __all__ = [
     "run_files",
     "sample_rate_of",
     "write_file",
-    "write_segments_file",
+    "write_segment_index",
+    "write_segments",
 ]
 
 __version__: str
@@ -154,12 +155,21 @@ def prepare_chunk(
     chunk: Any, sample_rate: int, channels: int, own: bool
 ) -> np.ndarray[Any, Any]: ...
 def sample_rate_of(value: Any, what: str = "sample_rate") -> int: ...
-def write_segments_file(
-    path: str | os.PathLike[str],
-    segments: list[tuple[int, int, int]],
+
+#: A segment as the runtime takes it: (start_sample, end_sample, sample_rate, confidence,
+#: energy_db).
+_SegmentTuple = tuple[int, int, int, float | None, float | None]
+
+def write_segments(
+    source: str | os.PathLike[str] | np.ndarray[Any, Any],
+    sample_rate: int | None,
+    segments: list[_SegmentTuple],
     outputs: list[str],
     subtype: str | None = None,
 ) -> list[int]: ...
+def write_segment_index(
+    path: str | os.PathLike[str], names: list[str], segments: list[_SegmentTuple]
+) -> None: ...
 def read_file(path: str | os.PathLike[str], dtype: str | None = None) -> Any: ...
 def write_file(
     path: str | os.PathLike[str],

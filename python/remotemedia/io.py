@@ -10,7 +10,6 @@ Audio(frames=8, channels=1, sample_rate=16000, dtype=int16)
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -67,26 +66,25 @@ def blocks(path: PathLike, blocksize: int, dtype: str | None = None) -> Iterator
     yield from reader
 
 
-def _samples(seg: Segment | Mapping[str, Any], i: int) -> tuple[int, int, int]:
-    """A segment's ``(start_sample, end_sample, sample_rate)``."""
+def _segment(
+    seg: Segment | Mapping[str, Any], i: int
+) -> tuple[int, int, int, float | None, float | None]:
+    """A segment as the runtime takes it: ``(start_sample, end_sample, sample_rate,
+    confidence, energy_db)``."""
     try:
-        return int(seg["start_sample"]), int(seg["end_sample"]), int(seg["sample_rate"])
-    except (KeyError, TypeError):
+        confidence, energy = seg.get("confidence"), seg.get("energy_db")
+        return (
+            int(seg["start_sample"]),
+            int(seg["end_sample"]),
+            int(seg["sample_rate"]),
+            None if confidence is None else float(confidence),
+            None if energy is None else float(energy),
+        )
+    except (KeyError, TypeError, AttributeError):
         raise TypeError(
             f"segments[{i}] is {type(seg).__name__}; expected a remotemedia.Segment (or a "
             "mapping with start_sample, end_sample and sample_rate), as the VAD nodes give"
         ) from None
-
-
-def _span(seg: Segment | Mapping[str, Any], rate: int, i: int) -> tuple[int, int]:
-    """A segment's ``[start, end)`` in frames at ``rate`` (its own samples when it counts at
-    that rate, else its times rounded to the nearest frame, as the runtime places them)."""
-    start, end, seg_rate = _samples(seg, i)
-    if seg_rate != rate:
-        start, end = round(start * rate / seg_rate), round(end * rate / seg_rate)
-    if not 0 <= start <= end:
-        raise ValueError(f"segments[{i}] spans frames {start}..{end}; expected 0 <= start <= end")
-    return start, end
 
 
 def write_segments(
@@ -121,28 +119,15 @@ def write_segments(
     segs = list(segments)
     names = [f"{prefix}{i + 1:04d}.{audio_format}" for i in range(len(segs))]
     paths = [out / n for n in names]
+    # Placement (segments counted at another rate are placed by their times) and the index
+    # are the runtime's, shared with the CLI's --segments-dir.
+    spans = [_segment(s, i) for i, s in enumerate(segs)]
     if isinstance(audio, (str, os.PathLike)):
-        # The runtime's one pass over the file (the CLI's --segments-dir too).
-        spans = [_samples(s, i) for i, s in enumerate(segs)]
-        _native.write_segments_file(os.fspath(audio), spans, [str(p) for p in paths], subtype)
+        source: Any = os.fspath(audio)  # read once, block by block
+        rate = None
     else:
-        rate = getattr(audio, "sample_rate", None) or sample_rate
-        if rate is None:
-            raise ValueError("pass sample_rate=... with a numpy array (an Audio carries its own)")
-        arr = np.asarray(audio)
-        for i, (seg, path) in enumerate(zip(segs, paths, strict=True)):
-            start, end = _span(seg, int(rate), i)
-            if end > arr.shape[0]:
-                raise ValueError(
-                    f"segments[{i}] ends at frame {end}, past the audio's {arr.shape[0]} frames"
-                )
-            write(path, arr[start:end], subtype, int(rate))
+        source, rate = np.asarray(audio), getattr(audio, "sample_rate", None) or sample_rate
+    _native.write_segments(source, rate, spans, [str(p) for p in paths], subtype)
     if index is not None:
-        lines = []
-        for name, seg in zip(names, segs, strict=True):
-            fields = seg.to_dict() if isinstance(seg, Segment) else dict(seg)
-            lines.append(json.dumps({"file": name, **fields}) + "\n")
-        tmp = out / f".{index}.part"
-        tmp.write_text("".join(lines))
-        tmp.replace(out / index)
+        _native.write_segment_index(out / index, names, spans)
     return paths

@@ -233,6 +233,18 @@ def shipped_proto() -> tuple[Any, Any]:
         sys.path.remove(str(out))
 
 
+def f32_value(pb: Any, x: Any, rate: int) -> Any:
+    """Mono float audio as the proto's `Value`."""
+    return pb.Value(
+        audio=pb.Audio(
+            samples=x.astype("<f4").tobytes(),
+            format=pb.SAMPLE_FORMAT_F32,
+            sample_rate=rate,
+            channels=1,
+        )
+    )
+
+
 def test_a_plain_grpcio_client_from_the_shipped_proto(server: Server, tmp_path: Path) -> None:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -341,14 +353,7 @@ def test_abandoned_streams_free_their_slots_while_a_python_node_runs(tmp_path: P
     )
     spin = '{"version": "v1", "nodes": [{"id": "spin", "node_type": "Spin"}]}'
     x = music(16000, 0.1)
-    chunk = pb.Value(
-        audio=pb.Audio(
-            samples=x.astype("<f4").tobytes(),
-            format=pb.SAMPLE_FORMAT_F32,
-            sample_rate=16000,
-            channels=1,
-        )
-    )
+    chunk = f32_value(pb, x, 16000)
     try:
         with grpc.insecure_channel(s.address) as channel:
             stub = rpc.RemoteMediaStub(channel)
@@ -405,15 +410,7 @@ def test_stream_chunks_get_the_server_node_timeout_and_abandoned_calls_are_count
         line = next(x for x in text.splitlines() if x.startswith(name + " "))
         return float(line.split()[1])
 
-    x = music(16000, 0.1)
-    chunk = pb.Value(
-        audio=pb.Audio(
-            samples=x.astype("<f4").tobytes(),
-            format=pb.SAMPLE_FORMAT_F32,
-            sample_rate=16000,
-            channels=1,
-        )
-    )
+    chunk = f32_value(pb, music(16000, 0.1), 16000)
     try:
         with grpc.insecure_channel(s.address) as channel:
             stub = rpc.RemoteMediaStub(channel)

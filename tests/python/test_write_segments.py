@@ -79,3 +79,41 @@ def test_bad_segments_are_refused_naming_the_segment(tmp_path: Path) -> None:
     # A mapping with the sample fields works as a Segment does (JSON read back, say).
     paths = rm.write_segments(audio, [segs[0].to_dict()], tmp_path / "m")
     assert rm.read(paths[0]).frames == segs[0].end_sample - segs[0].start_sample
+
+
+def test_the_cli_and_python_write_the_same_files_and_index(tmp_path: Path) -> None:
+    # One implementation of placement and of the index (the runtime's), for both.
+    import subprocess
+    import sys
+
+    manifest = tmp_path / "vad.json"
+    p = rm.Pipeline("v").add_node(rm.AudioResampleNode(16000)).add_node(rm.SpeechVADNode())
+    manifest.write_text(p.serialize())
+    out, cli_dir = tmp_path / "segs.json", tmp_path / "cli"
+    args = ["run", str(manifest), "-i", str(WAV), "-o", str(out), "--segments-dir", str(cli_dir)]
+    r = subprocess.run(
+        [sys.executable, "-m", "remotemedia.cli", *args, "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    segs = rm.Pipeline.from_manifest(manifest).run(rm.read(WAV))
+    rm.write_segments(rm.read(WAV), segs, tmp_path / "py")
+    cli_index = (tmp_path / "cli" / "segments.jsonl").read_text()
+    assert cli_index == (tmp_path / "py" / "segments.jsonl").read_text()
+    for line in cli_index.splitlines():
+        name = json.loads(line)["file"]
+        np.testing.assert_array_equal(
+            rm.read(tmp_path / "cli" / name), rm.read(tmp_path / "py" / name)
+        )
+
+
+def test_overlapping_segments_in_memory_each_get_their_audio(tmp_path: Path) -> None:
+    audio = rm.Audio(np.arange(48000, dtype=np.int16), 48000)
+    segs = [rm.Segment(100, 900, 48000), rm.Segment(500, 1500, 48000), rm.Segment(0, 0, 48000)]
+    paths = rm.write_segments(audio, segs, tmp_path, index=None)
+    np.testing.assert_array_equal(rm.read(paths[0]), np.arange(100, 900, dtype=np.int16))
+    np.testing.assert_array_equal(rm.read(paths[1]), np.arange(500, 1500, dtype=np.int16))
+    assert rm.read(paths[2]).frames == 0
+    assert not (tmp_path / "segments.jsonl").exists()

@@ -174,20 +174,8 @@ fn write_segments(
             .collect();
         let paths: Vec<_> = names.iter().map(|n| out.join(n)).collect();
         remotemedia_io::write_segments(input, segments, &paths, args.subtype)?;
-        let mut index = String::new();
-        for (name, seg) in names.iter().zip(segments) {
-            let mut entry = serde_json::json!({ "file": name });
-            if let (Some(e), serde_json::Value::Object(fields)) =
-                (entry.as_object_mut(), serde_json::to_value(seg)?)
-            {
-                e.extend(fields);
-            }
-            index.push_str(&serde_json::to_string(&entry)?);
-            index.push('\n');
-        }
         let index_path = out.join("segments.jsonl");
-        std::fs::write(&index_path, index)
-            .with_context(|| format!("cannot write {}", index_path.display()))?;
+        remotemedia_io::write_segment_index(&index_path, &names, segments)?;
         lines.push(format!(
             "{} segment files and {} from '{sink}'",
             segments.len(),

@@ -12,7 +12,7 @@ pub mod writer;
 
 pub use error::IoError;
 pub use reader::{open, open_stream, AudioInfo, AudioReader};
-pub use segments::{segment_frames, write_segments};
+pub use segments::{segment_frames, write_segment_index, write_segments, write_segments_audio};
 pub use writer::{part_path, remove_stale_parts, write_json, AudioWriter, Container, Subtype};
 
 /// Reads a whole file (convenience for small files and tests).

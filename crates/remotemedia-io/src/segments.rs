@@ -1,10 +1,13 @@
 //! Each speech segment of an audio file to its own file, in one pass and constant memory:
 //! blocks are read in order and each block's part inside the current segment goes straight to
-//! that segment's writer.
+//! that segment's writer; the same from audio in memory; and the `segments.jsonl` index. The
+//! one implementation of segment placement and the index, for the CLI (`--segments-dir`) and
+//! Python (`remotemedia.write_segments`).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use remotemedia_core::data::Segment;
+use remotemedia_core::data::{AudioBuffer, Segment};
 
 use crate::{open, AudioWriter, IoError, Subtype};
 
@@ -96,10 +99,79 @@ pub fn write_segments(
     Ok(written)
 }
 
+/// Writes segment `i` of `audio` (in memory) to `outputs[i]`, in the audio's own sample format
+/// unless `subtype` says otherwise. Segments may overlap and come in any order; each must lie
+/// inside the audio (an error names the first that does not, before anything is written).
+/// Returns the frames written per file.
+pub fn write_segments_audio(
+    audio: &AudioBuffer,
+    segments: &[Segment],
+    outputs: &[PathBuf],
+    subtype: Option<Subtype>,
+) -> Result<Vec<u64>, IoError> {
+    assert_eq!(segments.len(), outputs.len(), "one output per segment");
+    let frames = audio.frames() as u64;
+    let spans: Vec<(u64, u64)> = segments
+        .iter()
+        .map(|s| segment_frames(s, audio.sample_rate()))
+        .collect();
+    if let Some((i, &(_, end))) = spans.iter().enumerate().find(|(_, s)| s.1 > frames) {
+        let out = outputs
+            .get(i)
+            .map(PathBuf::as_path)
+            .unwrap_or(Path::new("-"));
+        return Err(IoError::malformed(
+            out,
+            format!("segments[{i}] ends at frame {end}, past the audio's {frames} frames"),
+        ));
+    }
+    spans
+        .iter()
+        .zip(outputs)
+        .map(|(&(start, end), out)| {
+            let part = audio.slice_frames(start as usize, end as usize);
+            crate::write(out, &part, subtype)
+        })
+        .collect()
+}
+
+/// Writes the index of segment files, `path` (`segments.jsonl`): one JSON object per line,
+/// `{"file": name, ...the segment's fields}` (the fields the CLI's JSON gives a segment),
+/// whole or not at all (a part file renamed into place).
+pub fn write_segment_index(
+    path: &Path,
+    names: &[String],
+    segments: &[Segment],
+) -> Result<(), IoError> {
+    assert_eq!(names.len(), segments.len(), "one name per segment");
+    let mut text = String::new();
+    for (name, seg) in names.iter().zip(segments) {
+        let mut entry = serde_json::Map::new();
+        entry.insert("file".into(), name.clone().into());
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(seg) {
+            entry.extend(fields);
+        }
+        text.push_str(&serde_json::Value::Object(entry).to_string());
+        text.push('\n');
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::remove_stale_parts(dir);
+    }
+    let tmp = crate::part_path(path);
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(IoError::os(path, "cannot write", e));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use remotemedia_core::data::{AudioBuffer, Samples};
+    use remotemedia_core::data::Samples;
 
     /// A 200,000-frame stereo i16 file whose samples count up (so every frame is known).
     fn ramp(dir: &Path) -> (PathBuf, Vec<i16>) {

@@ -61,34 +61,69 @@ fn parse_subtype(subtype: Option<&str>) -> PyResult<Option<Subtype>> {
         .transpose()
 }
 
-/// Writes segment `i` of the audio file `path` to `outputs[i]`, reading the file once, block by
-/// block (`remotemedia.write_segments` with a path); `segments` are `(start_sample,
-/// end_sample, sample_rate)`. Returns the frames written per file.
+/// Writes segment `i` of `source` to `outputs[i]` (`remotemedia.write_segments`): a path is
+/// read once, block by block; an array (`(frames,)` or `(frames, channels)`) is audio at
+/// `sample_rate`. Returns the frames written per file.
 #[pyfunction]
-#[pyo3(signature = (path, segments, outputs, subtype=None))]
-pub fn write_segments_file(
+#[pyo3(signature = (source, sample_rate, segments, outputs, subtype=None))]
+pub fn write_segments(
     py: Python<'_>,
-    path: PathBuf,
-    segments: Vec<(u64, u64, u32)>,
+    source: &Bound<'_, PyAny>,
+    sample_rate: Option<u32>,
+    segments: Vec<SegmentTuple>,
     outputs: Vec<PathBuf>,
     subtype: Option<&str>,
 ) -> PyResult<Vec<u64>> {
     let subtype = parse_subtype(subtype)?;
-    if segments.len() != outputs.len() {
-        return Err(PyValueError::new_err("one output path per segment"));
+    let segments = segments_from(segments, outputs.len())?;
+    if let Ok(path) = source.extract::<PathBuf>() {
+        return py
+            .detach(|| remotemedia_io::write_segments(&path, &segments, &outputs, subtype))
+            .map_err(io_to_pyerr);
     }
-    let segments = segments
+    let rate = sample_rate.ok_or_else(|| {
+        PyValueError::new_err("pass sample_rate=... with a numpy array (an Audio carries its own)")
+    })?;
+    let buffer = convert::audio_from_array(source, rate)?;
+    py.detach(|| remotemedia_io::write_segments_audio(&buffer, &segments, &outputs, subtype))
+        .map_err(io_to_pyerr)
+}
+
+/// `(start_sample, end_sample, sample_rate, confidence, energy_db)`, as Python passes a
+/// segment.
+type SegmentTuple = (u64, u64, u32, Option<f64>, Option<f64>);
+
+/// Checked segments, one per output.
+fn segments_from(
+    segments: Vec<SegmentTuple>,
+    outputs: usize,
+) -> PyResult<Vec<remotemedia_core::data::Segment>> {
+    if segments.len() != outputs {
+        return Err(PyValueError::new_err("one output per segment"));
+    }
+    segments
         .into_iter()
         .enumerate()
-        .map(|(i, (a, b, rate))| {
-            let seg = remotemedia_core::data::Segment::new(a, b, rate);
+        .map(|(i, (a, b, rate, confidence, energy_db))| {
+            let mut seg = remotemedia_core::data::Segment::new(a, b, rate);
+            seg.confidence = confidence;
+            seg.energy_db = energy_db;
             seg.check()
                 .map(|()| seg)
                 .map_err(|e| PyValueError::new_err(format!("segments[{i}]: {e}")))
         })
-        .collect::<PyResult<Vec<_>>>()?;
-    py.detach(|| remotemedia_io::write_segments(&path, &segments, &outputs, subtype))
-        .map_err(io_to_pyerr)
+        .collect()
+}
+
+/// Writes the `segments.jsonl` index: one line per file name with its segment's fields.
+#[pyfunction]
+pub fn write_segment_index(
+    path: PathBuf,
+    names: Vec<String>,
+    segments: Vec<SegmentTuple>,
+) -> PyResult<()> {
+    let segments = segments_from(segments, names.len())?;
+    remotemedia_io::write_segment_index(&path, &names, &segments).map_err(io_to_pyerr)
 }
 
 /// Writes an array (`(frames,)` or `(frames, channels)`) to a .wav or .flac file; returns the

@@ -221,7 +221,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(input::sample_rate_of, m)?)?;
     m.add_function(wrap_pyfunction!(io::read_file, m)?)?;
     m.add_function(wrap_pyfunction!(io::write_file, m)?)?;
-    m.add_function(wrap_pyfunction!(io::write_segments_file, m)?)?;
+    m.add_function(wrap_pyfunction!(io::write_segments, m)?)?;
+    m.add_function(wrap_pyfunction!(io::write_segment_index, m)?)?;
     m.add_function(wrap_pyfunction!(io::run_files, m)?)?;
     m.add_class::<io::BlockReader>()?;
     m.add_function(wrap_pyfunction!(convert::audio_finalizer, m)?)?;
