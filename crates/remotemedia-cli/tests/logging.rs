@@ -1,21 +1,16 @@
 //! The CLI installs a tracing subscriber: RUST_LOG respected (default warn), to stderr, and
 //! JSON lines with `serve --log-json` (issue 9: every tracing event was invisible).
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Starts `remotemedia serve` with `extra` args and `rust_log`, stops it with SIGTERM once
-/// it listens, and returns (stdout, stderr).
+/// Starts `remotemedia serve` with `extra` args and `rust_log` on a port the OS picks (a port
+/// found free beforehand may be taken by another test's connection before the server binds
+/// it), stops it with SIGTERM once it says where it listens, and returns (stdout, stderr).
 fn serve_and_stop(extra: &[&str], rust_log: Option<&str>) -> (String, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_remotemedia"));
-    cmd.args(["serve", "--listen", &addr])
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -24,30 +19,33 @@ fn serve_and_stop(extra: &[&str], rust_log: Option<&str>) -> (String, String) {
         None => cmd.env_remove("RUST_LOG"),
     };
     let mut child = cmd.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut err = String::new();
     let start = Instant::now();
-    while std::net::TcpStream::connect(&addr).is_err() {
+    loop {
+        let mut line = String::new();
+        let n = stderr.read_line(&mut line).unwrap();
+        assert!(n > 0, "the server exited before listening: {err}");
+        err.push_str(&line);
+        if line.contains("serving remotemedia.v1 on ") {
+            break;
+        }
         assert!(
             start.elapsed() < Duration::from_secs(20),
-            "server did not start"
+            "server did not start: {err}"
         );
-        std::thread::sleep(Duration::from_millis(50));
     }
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    stderr.read_to_string(&mut err).unwrap();
     let status = child.wait().unwrap();
-    assert!(status.success(), "{status:?}");
-    let (mut out, mut err) = (String::new(), String::new());
+    assert!(status.success(), "{status:?}: {err}");
+    let mut out = String::new();
     child
         .stdout
         .take()
         .unwrap()
         .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
         .unwrap();
     (out, err)
 }
