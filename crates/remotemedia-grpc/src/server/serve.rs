@@ -162,6 +162,10 @@ pub async fn serve(
     let keepalive = (limits.keepalive_interval_ms > 0)
         .then(|| Duration::from_millis(limits.keepalive_interval_ms));
     let server = tonic::transport::Server::builder()
+        // A unary call's request is read in full before its handler (and the handler's own
+        // deadline) starts: this bounds a client that sends headers and never the body.
+        // A second over `deadline_ms`, so a call that did arrive gets the handler's message.
+        .timeout(Duration::from_millis(limits.deadline_ms) + Duration::from_secs(1))
         .http2_keepalive_interval(keepalive)
         .http2_keepalive_timeout(Some(Duration::from_millis(limits.keepalive_timeout_ms)))
         .layer(TrackCallsLayer)
