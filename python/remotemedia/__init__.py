@@ -40,6 +40,7 @@ from remotemedia.errors import (
     RetryableError,
 )
 from remotemedia.io import blocks, read, write, write_segments
+from remotemedia.isolation import WorkerCrashed
 from remotemedia.nodes import (
     AudioResampleNode,
     BiquadNode,
@@ -105,6 +106,7 @@ __all__ = [
     "TrimSilenceNode",
     "VADNode",
     "VadEvent",
+    "WorkerCrashed",
     "__version__",
     "blocks",
     "read",

@@ -11,7 +11,7 @@ import time
 import warnings
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Generic, cast
+from typing import Any, Generic, Literal, cast
 
 from remotemedia import _native
 from remotemedia._types import (
@@ -113,9 +113,17 @@ class Pipeline(Generic[OutT]):
         retry: RetryPolicy | RetryDict | None = None,
         timeout_ms: int | None = None,
         circuit_breaker: CircuitBreaker | CircuitBreakerDict | None = None,
+        isolation: Literal["none", "process"] | None = None,
     ) -> Pipeline[_U]:
         """Adds ``node``; returns the pipeline (the same object, so calls chain), typed by the
         node just added (see the class's *Types*).
+
+        ``isolation="process"`` runs a Python node in a worker process of its own
+        (:mod:`remotemedia.isolation`): a crash in it (a segfault in a C extension) fails that
+        call with :class:`~remotemedia.isolation.WorkerCrashed` and the next call gets a new
+        worker; a timed-out call is stopped even when blocked in C; such nodes of concurrent
+        runs use several cores. The node is rebuilt in the worker from its class and
+        constructor arguments. The manifest records it as ``"isolation": "process"``.
 
         ``retry`` (a :class:`~remotemedia.RetryPolicy`, or the manifest's dict
         ``{"max_attempts", "initial_delay_ms", "max_delay_ms"}``, defaults 3, 100 and 1600) and
@@ -131,7 +139,26 @@ class Pipeline(Generic[OutT]):
                 f"add_node() takes a remotemedia.Node, got {type(node).__name__}; subclass "
                 "remotemedia.Node and implement process()"
             )
-        if any(n is node for _, n in self._nodes):
+        if isolation not in (None, "none", "process"):
+            raise ValueError(f"isolation must be 'none' or 'process', got {isolation!r}")
+        if isolation == "process":
+            if isinstance(node, BuiltinNode):
+                raise ValueError(
+                    f"isolation='process' is for Python nodes; {type(node).__name__} runs in "
+                    "the Rust runtime (it cannot crash the process)"
+                )
+            from remotemedia.isolation import IsolatedNode
+
+            if type(node).__module__ == "__main__":
+                raise ValueError(
+                    f"isolation='process' rebuilds the node in a worker process, which imports "
+                    f"its class: {type(node).__name__} is defined in the script being run "
+                    "(__main__), which a worker cannot import without running the script again; "
+                    "move the class to a module (mynodes.py) and import it from there"
+                )
+            if not isinstance(node, IsolatedNode):
+                node = cast("Node[_U]", IsolatedNode(node))
+        if any(n is node or getattr(n, "inner", None) is node for _, n in self._nodes):
             raise ValueError(f"{node!r} is already in the pipeline; create another instance")
         ids = {i for i, _ in self._nodes}
         chosen = node_id or node.node_id
@@ -167,6 +194,8 @@ class Pipeline(Generic[OutT]):
                     f"{', '.join(sorted(_BREAKER_FIELDS))}, got {circuit_breaker!r}"
                 )
             policy["circuit_breaker"] = dict(circuit_breaker)
+        if isolation == "process":
+            policy["isolation"] = "process"
         node.node_id = chosen
         self._nodes.append((chosen, node))
         if policy:
@@ -202,7 +231,7 @@ class Pipeline(Generic[OutT]):
                 raise ValueError(f"no node '{node}' in this pipeline; ids are {list(self.nodes)}")
             return node
         for i, n in self._nodes:
-            if n is node:
+            if n is node or getattr(n, "inner", None) is node:
                 return i
         raise ValueError(f"{node!r} is not in this pipeline; add_node() it first")
 
@@ -244,6 +273,9 @@ class Pipeline(Generic[OutT]):
                     )
             spec = {"id": node_id, "node_type": node.manifest_type(), "params": params}
             spec.update(self._policies.get(node_id, {}))
+            if local:
+                # A local run gets the node object, already isolated (IsolatedNode).
+                spec.pop("isolation", None)
             nodes.append(spec)
         return {
             "version": "v1",
@@ -287,6 +319,7 @@ class Pipeline(Generic[OutT]):
                 retry=spec.get("retry"),
                 timeout_ms=spec.get("timeout_ms"),
                 circuit_breaker=spec.get("circuit_breaker"),
+                isolation=spec.get("isolation"),
             )
         connections = manifest.get("connections") or []
         ids = [i for i, _ in p._nodes]

@@ -152,3 +152,22 @@ fn schema_describes_native_params_with_their_ranges() {
     assert_eq!(rate["maximum"], 384000);
     assert_eq!(s["properties"]["version"]["const"], "v1");
 }
+
+#[test]
+fn isolation_process_is_refused_by_runners_that_do_not_run_it_yet() {
+    // Valid by the schema (the Python package's Pipeline runs it); the Rust runners (CLI,
+    // server) say what to do instead of running the node in-process silently.
+    let text = r#"{"version": "v1", "nodes": [
+        {"id": "n", "node_type": "PassThroughNode", "isolation": "process"}]}"#;
+    let m = manifest::parse(text).unwrap();
+    assert_eq!(m.nodes[0].isolation, Some(manifest::Isolation::Process));
+    let e = manifest::validate(&m, &registry()).unwrap_err().to_string();
+    assert!(
+        e.contains("node 'n' (PassThroughNode): isolation: \"process\""),
+        "{e}"
+    );
+    assert!(e.contains("remove it to run the node in-process"), "{e}");
+    // "none" is the default, spelled out.
+    let none = text.replace("\"process\"", "\"none\"");
+    manifest::validate(&manifest::parse(&none).unwrap(), &registry()).unwrap();
+}

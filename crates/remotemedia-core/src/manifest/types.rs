@@ -75,6 +75,22 @@ pub struct NodeSpec {
     /// Circuit breaker settings; defaults: opens after 5 consecutive failures, 30 s cool-down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<CircuitBreakerSpec>,
+    /// Where a Python node runs: "none" (default, in the runtime's process) or "process" (a
+    /// worker process of its own, which a crash of the node cannot take down). "process" is
+    /// run by the Python package's `Pipeline` (`from_manifest`); the CLI and the server refuse
+    /// it for now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Isolation>,
+}
+
+/// Where a node runs (`NodeSpec::isolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// In the runtime's process (the default).
+    None,
+    /// In a worker process of its own (Python nodes).
+    Process,
 }
 
 fn empty_params() -> serde_json::Map<String, serde_json::Value> {

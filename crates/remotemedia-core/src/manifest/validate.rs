@@ -250,6 +250,16 @@ fn check_node(node: &NodeSpec, registry: &dyn NodeCatalog, issues: &mut Vec<Mani
             ));
         }
     }
+    if node.isolation == Some(super::types::Isolation::Process) {
+        issues.push(ManifestIssue::node(
+            id,
+            known_type,
+            "isolation",
+            "\"process\" (a Python node in a worker process) is run by the Python package's \
+             Pipeline (remotemedia.Pipeline.from_manifest(...).run); this runner (the CLI, the \
+             server) does not support it yet: remove it to run the node in-process",
+        ));
+    }
     if let Some(t) = node.timeout_ms {
         if !(1..=MAX_TIMEOUT_MS).contains(&t) {
             issues.push(ManifestIssue::node(

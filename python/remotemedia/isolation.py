@@ -1,0 +1,322 @@
+"""Python nodes in a worker process of their own (``add_node(node, isolation="process")``).
+
+A node that crashes its process (a segfault in a C extension, ``os._exit``, the OOM killer)
+takes only its worker down: the call fails with :class:`WorkerCrashed` naming the node, the
+signal or exit status and the call, and the next call starts a new worker (after a back-off
+when it keeps crashing: 0.1 s doubling to 5 s). A call that is interrupted (its ``timeout_ms``,
+a cancelled stream) kills the worker, so a node blocked in C is stopped too, which the
+in-process path cannot do. Workers run in parallel with each other and with the caller, so
+Python nodes of several pipelines or streams use several cores.
+
+How a call crosses: the input audio is copied once into shared memory
+(``multiprocessing.shared_memory``); in the worker the node's ``Audio`` is a read-only view of
+it (no copy); audio the node returns is copied once into shared memory by the worker and once
+out of it by the caller. Anything else (segments, events, dicts of several inputs) is pickled
+over a pipe. The node is built in the worker from its class and its recorded constructor
+arguments (``node.params``): the class must be importable there, and what ``__init__`` sets up
+(a model) lives in the worker, for the node's life; ``initialize``/``flush``/``cleanup`` run
+there too. Workers are started with ``spawn`` (never ``fork``: the runtime has threads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import traceback
+import weakref
+from multiprocessing.connection import Connection
+from multiprocessing.shared_memory import SharedMemory
+from typing import Any
+
+import numpy as np
+
+from remotemedia._native import RemoteMediaError
+from remotemedia._types import Audio
+from remotemedia.nodes.base import Node
+
+__all__ = ["IsolatedNode", "WorkerCrashed"]
+
+#: How often a waiting caller checks that its worker is alive.
+_POLL_S = 0.05
+#: Back-off before restarting a worker that crashed: 0.1 s doubling to 5 s.
+_BACKOFF_FIRST_S, _BACKOFF_MAX_S = 0.1, 5.0
+#: How long ``cleanup`` waits for a worker to exit before killing it.
+_EXIT_WAIT_S = 2.0
+
+
+class WorkerCrashed(RemoteMediaError):
+    """The worker process of a node isolated with ``isolation="process"`` died during a call
+    (a signal, ``os._exit``, the OOM killer). Its next call starts a new worker."""
+
+
+class IsolatedNode(Node[Any]):
+    """Runs ``node`` (its class, rebuilt from its constructor arguments) in a worker process.
+    Made by ``Pipeline.add_node(node, isolation="process")``."""
+
+    def __init__(self, node: Node[Any]) -> None:
+        self.inner_type = type(node)
+        self.inner_params = node.params
+        self.node_id = node.node_id
+        self._lock = threading.Lock()
+        self._proc: Any = None
+        self._conn: Connection | None = None
+        self._calls = 0
+        self._crashes = 0
+        self._next_start = 0.0
+
+    # The manifest sees the wrapped node (its type and params) plus "isolation".
+    def manifest_type(self) -> str:  # type: ignore[override]
+        return self.inner_type.manifest_type()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.inner_params)
+
+    def default_id(self) -> str:
+        return self.inner_type.__new__(self.inner_type).default_id()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.inner_params.items())
+        return f"{self.inner_type.__name__}({args}) [isolation='process']"
+
+    # ---------------------------------------------------------------- the node's methods
+
+    def initialize(self) -> None:
+        self._call("initialize", None)
+
+    def process(self, data: Any) -> Any:
+        self._calls += 1
+        return self._call("process", data)
+
+    def flush(self) -> Any:
+        return self._call("flush", None)
+
+    def cleanup(self) -> None:
+        # The node's cleanup runs in its worker; the worker stays for the next run (as an
+        # in-process node object does), until close() or the node is garbage-collected.
+        with self._lock:
+            if self._proc is not None:
+                self._request("cleanup", None)
+
+    def close(self) -> None:
+        """Stops the worker now (it stops with the node object or the interpreter anyway)."""
+        with self._lock:
+            self._stop()
+
+    # ---------------------------------------------------------------- the caller's side
+
+    def _name(self) -> str:
+        return f"node '{self.node_id or self.default_id()}' ({self.manifest_type()})"
+
+    def _start(self) -> None:
+        wait = self._next_start - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(
+            target=_worker_main,
+            args=(child, self.inner_type, self.inner_params),
+            name=f"remotemedia-node-{self.node_id or self.default_id()}",
+            daemon=True,
+        )
+        proc.start()
+        child.close()
+        self._proc, self._conn = proc, parent
+        # The worker goes with this object (its pipe closes, the worker's recv ends).
+        weakref.finalize(self, _reap, proc, parent)
+        # The worker says whether it could build the node.
+        try:
+            self._receive("start")
+        except BaseException:
+            self._stop(kill=True)
+            raise
+
+    def _stop(self, kill: bool = False) -> None:
+        proc, conn = self._proc, self._conn
+        self._proc, self._conn = None, None
+        if conn is not None:
+            conn.close()
+        if proc is None:
+            return
+        if kill:
+            proc.kill()
+        proc.join(_EXIT_WAIT_S)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+    def _call(self, method: str, data: Any) -> Any:
+        with self._lock:
+            if self._proc is None:
+                self._start()
+            return self._request(method, data)
+
+    def _request(self, method: str, data: Any) -> Any:
+        assert self._conn is not None
+        shm = None
+        try:
+            if isinstance(data, np.ndarray) and data.dtype != object:
+                shm, message = _to_shared(data)
+                self._conn.send((method, "audio", message))
+            else:
+                self._conn.send((method, "pickle", data))
+            return self._receive(f"{method}()")
+        except BaseException:
+            # Interrupted (a timeout, a cancelled stream) or the pipe failed: the worker's
+            # state is unknown, so it goes; the next call starts a new one.
+            if self._proc is not None:
+                self._stop(kill=True)
+            raise
+        finally:
+            if shm is not None:
+                shm.close()
+                shm.unlink()
+
+    def _receive(self, what: str) -> Any:
+        conn, proc = self._conn, self._proc
+        assert conn is not None and proc is not None
+        while not conn.poll(_POLL_S):
+            if not proc.is_alive():
+                break
+        try:
+            kind, payload = conn.recv()
+        except (EOFError, OSError):
+            proc.join(_EXIT_WAIT_S)
+            code = proc.exitcode
+            self._stop(kill=True)
+            self._crashes += 1
+            delay = min(_BACKOFF_FIRST_S * 2 ** (self._crashes - 1), _BACKOFF_MAX_S)
+            self._next_start = time.monotonic() + delay
+            raise WorkerCrashed(
+                f"{self._name()}: its worker process {_how_it_ended(code)} during {what} "
+                f"(call {self._calls}); a new worker is started for the next call "
+                f"(in {delay:.1f} s)"
+            ) from None
+        self._crashes = 0
+        if kind == "error":
+            raise payload
+        if kind == "audio":
+            return _from_shared(payload)
+        return payload
+
+
+def _reap(proc: Any, conn: Connection) -> None:
+    conn.close()
+    proc.join(_EXIT_WAIT_S)
+    if proc.is_alive():
+        proc.kill()
+
+
+def _how_it_ended(code: int | None) -> str:
+    if code is None:
+        return "stopped answering"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name}"
+    return f"exited with status {code}"
+
+
+# -------------------------------------------------------------------- shared memory
+
+
+def _to_shared(arr: np.ndarray) -> tuple[SharedMemory, tuple[str, tuple[int, ...], str, Any]]:
+    """A copy of ``arr`` in new shared memory, and what the other side needs to map it."""
+    shm = SharedMemory(create=True, size=max(arr.nbytes, 1))
+    view: np.ndarray = np.ndarray(arr.shape, dtype=arr.dtype, buffer=shm.buf)
+    view[...] = arr
+    del view
+    rate = getattr(arr, "sample_rate", None)
+    return shm, (shm.name, arr.shape, arr.dtype.str, rate)
+
+
+def _from_shared(message: tuple[str, tuple[int, ...], str, Any]) -> Any:
+    """The array another process put in shared memory, copied out; the memory is freed."""
+    name, shape, dtype, rate = message
+    shm = SharedMemory(name=name)
+    try:
+        arr = np.ndarray(shape, dtype=np.dtype(dtype), buffer=shm.buf).copy()
+    finally:
+        shm.close()
+        shm.unlink()
+    return Audio(arr, rate) if rate is not None else arr
+
+
+# -------------------------------------------------------------------- the worker
+
+
+def _worker_main(conn: Connection, cls: type[Node[Any]], params: dict[str, Any]) -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the caller decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        node = cls(**params)
+    except BaseException as exc:
+        _send_error(conn, exc)
+        return
+    conn.send(("ok", None))
+    while True:
+        try:
+            method, kind, payload = conn.recv()
+        except (EOFError, OSError):
+            return  # the caller went away
+        try:
+            conn.send(_handle(node, method, kind, payload))
+        except BaseException as exc:
+            _send_error(conn, exc)
+
+
+def _handle(node: Node[Any], method: str, kind: str, payload: Any) -> tuple[str, Any]:
+    """Runs one call; the reply. Every view of the input's shared memory is gone when this
+    returns (a result that is the input itself was copied out first)."""
+    shm = SharedMemory(name=payload[0]) if kind == "audio" else None
+    try:
+        if shm is not None:
+            _, shape, dtype, rate = payload
+            arr: np.ndarray = np.ndarray(shape, dtype=np.dtype(dtype), buffer=shm.buf)
+            arr.flags.writeable = False
+            data: Any = Audio(arr, rate) if rate is not None else arr
+            del arr
+        else:
+            data = payload
+        fn = getattr(node, method)
+        result = fn(data) if method == "process" else fn()
+        del data
+        if inspect.isawaitable(result):
+            result = asyncio.run(_awaited(result))
+        if isinstance(result, np.ndarray) and result.dtype != object:
+            out, message = _to_shared(result)
+            del result
+            out.close()  # the caller copies it out and unlinks it
+            return ("audio", message)
+        return ("ok", result)
+    finally:
+        if shm is not None:
+            shm.close()
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _send_error(conn: Connection, exc: BaseException) -> None:
+    # The worker's traceback goes along as a note (a pickled exception loses its own).
+    tb = "".join(traceback.format_exception(exc)).rstrip()
+    add_note = getattr(exc, "add_note", None)  # Python 3.11+
+    if add_note is not None:
+        add_note(f"in the node's worker process:\n{tb}")
+    try:
+        conn.send(("error", exc))
+    except Exception:  # an exception that does not pickle: its type and message
+        conn.send(("error", RemoteMediaError(f"{type(exc).__name__}: {exc}")))
+
+
+if os.name != "posix":  # pragma: no cover
+    raise ImportError("remotemedia.isolation needs POSIX shared memory")

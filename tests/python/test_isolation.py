@@ -1,0 +1,111 @@
+"""Issue 35: Python nodes in worker processes (add_node(..., isolation="process"))."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import remotemedia as rm
+from isolation_nodes import BlockInC, Burn, Count, CrashOn, Fails, Scale
+
+
+def tone(n: int = 1600) -> np.ndarray:
+    return (np.sin(np.arange(n, dtype=np.float32) * 0.05) * 0.5).astype(np.float32)
+
+
+def test_an_isolated_node_gives_the_same_result_and_keeps_state_in_its_worker() -> None:
+    import os
+
+    x = tone()
+    inproc = rm.Pipeline("a").add_node(Scale(0.25)).run(x, sample_rate=16000)
+    p = rm.Pipeline("b").add_node(Scale(0.25), "s", isolation="process")
+    out = p.run(x, sample_rate=16000)
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(inproc))
+    assert out.sample_rate == 16000
+    # A stream: one worker for the stream's life, state kept between chunks.
+    s = rm.Pipeline("c").add_node(Count(), "n", isolation="process").stream(16000)
+    for _ in range(3):
+        s.send(x)
+    got = [o.data for o in list(s.poll()) + list(s.close())]
+    assert [d["calls"] for d in got] == [1, 2, 3]
+    assert {d["frames"] for d in got} == {1600}
+    assert len({d["pid"] for d in got}) == 1 and got[0]["pid"] != os.getpid()
+    # The manifest says so, and from_manifest rebuilds it isolated.
+    m = json.loads(p.serialize())
+    assert m["nodes"][0]["isolation"] == "process"
+    q = rm.Pipeline.from_manifest(m)
+    np.testing.assert_array_equal(np.asarray(q.run(x, sample_rate=16000)), np.asarray(inproc))
+
+
+@pytest.mark.parametrize(("how", "says"), [("segfault", "SIGSEGV"), ("exit", "status 3")])
+def test_a_crash_fails_the_call_naming_node_and_signal_and_the_next_call_works(
+    how: str, says: str
+) -> None:
+    p = rm.Pipeline("c").add_node(CrashOn(n=2, how=how), "crashy", isolation="process")
+    x = tone()
+    assert p.run(x, sample_rate=16000).frames == 1600  # call 1
+    s = p.stream(16000)
+    with pytest.raises(rm.WorkerCrashed) as e:
+        s.send(x)  # call 2: the worker dies
+    text = str(e.value)
+    assert "node 'crashy'" in text and says in text and "process() (call 2)" in text, text
+    # The process lives on, and the next run gets a new worker.
+    assert p.run(x, sample_rate=16000).frames == 1600
+
+
+def test_a_node_error_in_the_worker_is_raised_with_its_type_and_traceback() -> None:
+    p = rm.Pipeline("f").add_node(Fails(), "f", isolation="process")
+    with pytest.raises(ValueError, match="bad input in the worker") as e:
+        p.run(tone(), sample_rate=16000)
+    assert any("in the node's worker process" in n for n in getattr(e.value, "__notes__", []))
+
+
+def test_a_timed_out_call_blocked_in_c_is_stopped_and_the_next_call_works() -> None:
+    # In-process, a call blocked in C cannot be interrupted; in a worker it is killed.
+    p = rm.Pipeline("t").add_node(BlockInC(30.0), "slow", isolation="process", timeout_ms=1500)
+    t = time.monotonic()
+    with pytest.raises(rm.NodeTimeoutError):
+        p.run(tone(), sample_rate=16000)
+    assert time.monotonic() - t < 10
+    q = rm.Pipeline("t2").add_node(BlockInC(0.0), "fast", isolation="process")
+    assert q.run(tone(), sample_rate=16000).frames == 1600
+
+
+def test_isolated_python_nodes_of_two_pipelines_run_in_parallel() -> None:
+    x = tone()
+    pipes = [
+        rm.Pipeline(f"p{i}").add_node(Burn(3_000_000), "b", isolation="process") for i in range(2)
+    ]
+    for p in pipes:  # start the workers
+        p.run(x, sample_rate=16000)
+
+    def timed(ps: list[rm.Pipeline]) -> float:
+        t = time.perf_counter()
+        threads = [threading.Thread(target=p.run, args=(x, 16000)) for p in ps]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return time.perf_counter() - t
+
+    one = min(timed(pipes[:1]) for _ in range(2))
+    two = min(timed(pipes) for _ in range(2))
+    # Two calls on two cores take well under twice one call (in-process they take twice).
+    assert two < 1.6 * one, (one, two)
+
+
+def test_isolation_is_refused_where_it_cannot_apply() -> None:
+    with pytest.raises(ValueError, match="is for Python nodes; AudioResampleNode runs in"):
+        rm.Pipeline("x").add_node(rm.AudioResampleNode(8000), isolation="process")
+    with pytest.raises(ValueError, match="isolation must be 'none' or 'process'"):
+        rm.Pipeline("x").add_node(Scale(), isolation="thread")  # type: ignore[arg-type]
+
+
+def test_a_node_class_from_the_running_script_is_refused_with_the_fix() -> None:
+    main_cls = type("Local", (Scale,), {"__module__": "__main__"})
+    with pytest.raises(ValueError, match=r"defined in the script being run .* move the class"):
+        rm.Pipeline("x").add_node(main_cls(), isolation="process")
