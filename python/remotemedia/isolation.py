@@ -37,7 +37,7 @@ import numpy as np
 
 from remotemedia._native import RemoteMediaError
 from remotemedia._types import Audio
-from remotemedia.nodes.base import Node
+from remotemedia.nodes.base import Node, construct
 
 __all__ = ["IsolatedNode", "WorkerCrashed"]
 
@@ -58,10 +58,26 @@ class IsolatedNode(Node[Any]):
     """Runs ``node`` (its class, rebuilt from its constructor arguments) in a worker process.
     Made by ``Pipeline.add_node(node, isolation="process")``."""
 
-    def __init__(self, node: Node[Any]) -> None:
-        self.inner_type = type(node)
-        self.inner_params = node.params
-        self.node_id = node.node_id
+    def __init__(
+        self,
+        node: Node[Any] | None = None,
+        *,
+        node_class: type[Node[Any]] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        # From a node object (Pipeline.add_node), or from its class and manifest params (a
+        # manifest run by the CLI or the server: the node is then built in the worker only).
+        if node is not None:
+            self.inner: Node[Any] | None = node
+            self.inner_type: type[Node[Any]] = type(node)
+            self.inner_params = node.params
+            self.node_id = node.node_id
+        elif node_class is not None:
+            self.inner = None
+            self.inner_type = node_class
+            self.inner_params = dict(params or {})
+        else:
+            raise TypeError("IsolatedNode needs a node, or node_class and params")
         self._lock = threading.Lock()
         self._proc: Any = None
         self._conn: Connection | None = None
@@ -257,7 +273,7 @@ def _worker_main(conn: Connection, cls: type[Node[Any]], params: dict[str, Any])
     # Ctrl-C in a terminal reaches the whole process group: the caller decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        node = cls(**params)
+        node = construct(cls, params)
     except BaseException as exc:
         _send_error(conn, exc)
         return

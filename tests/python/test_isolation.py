@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +110,55 @@ def test_a_node_class_from_the_running_script_is_refused_with_the_fix() -> None:
     main_cls = type("Local", (Scale,), {"__module__": "__main__"})
     with pytest.raises(ValueError, match=r"defined in the script being run .* move the class"):
         rm.Pipeline("x").add_node(main_cls(), isolation="process")
+
+
+def test_the_cli_runs_an_isolated_node_and_survives_its_crash(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    from conftest import REPO
+
+    HERE = REPO / "tests" / "python"
+
+    def manifest(node_type: str, params: dict[str, object]) -> Path:
+        path = tmp_path / f"{node_type.split(':')[1]}.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "version": "v1",
+                    "nodes": [
+                        {
+                            "id": "n",
+                            "node_type": node_type,
+                            "params": params,
+                            "isolation": "process",
+                        }
+                    ],
+                }
+            )
+        )
+        return path
+
+    exe = shutil.which("remotemedia")
+    assert exe
+    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    wav = str(REPO / "examples" / "speech_48k.wav")
+
+    def run(m: Path, out: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [exe, "run", str(m), "-i", wav, "-o", str(tmp_path / out), "-q"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    r = run(manifest("isolation_nodes:Scale", {"factor": 0.5}), "half.wav")
+    assert r.returncode == 0, r.stderr
+    half, orig = rm.read(tmp_path / "half.wav"), rm.read(wav)
+    assert half.frames == orig.frames
+    r = run(manifest("isolation_nodes:CrashOn", {"n": 1}), "crash.wav")
+    assert r.returncode == 1
+    assert "killed by SIGSEGV during process()" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr

@@ -137,6 +137,23 @@ pub trait NodeFactory: Send + Sync {
         node_id: &str,
         params: &Map<String, Value>,
     ) -> Result<Box<dyn Node>, Vec<ParamIssue>>;
+    /// Whether [`create_isolated`](Self::create_isolated) can run this type in a worker
+    /// process (a manifest's `"isolation": "process"`). Native nodes cannot (and need not).
+    fn can_isolate(&self) -> bool {
+        false
+    }
+    /// Builds a node that runs in a worker process of its own.
+    fn create_isolated(
+        &self,
+        node_id: &str,
+        params: &Map<String, Value>,
+    ) -> Result<Box<dyn Node>, Vec<ParamIssue>> {
+        let _ = (node_id, params);
+        Err(vec![ParamIssue::new(
+            "",
+            "this node type cannot run in a worker process",
+        )])
+    }
 }
 
 /// Typed parameters of a native node: parsed with serde (unknown fields rejected), described by
@@ -479,6 +496,10 @@ impl NodeCatalog for NodeRegistry {
 
     fn node_types(&self) -> Vec<&str> {
         NodeRegistry::node_types(self).collect()
+    }
+
+    fn can_isolate(&self, node_type: &str) -> bool {
+        self.get(node_type).is_some_and(|f| f.can_isolate())
     }
 }
 

@@ -154,9 +154,9 @@ fn schema_describes_native_params_with_their_ranges() {
 }
 
 #[test]
-fn isolation_process_is_refused_by_runners_that_do_not_run_it_yet() {
-    // Valid by the schema (the Python package's Pipeline runs it); the Rust runners (CLI,
-    // server) say what to do instead of running the node in-process silently.
+fn isolation_process_is_refused_for_node_types_that_cannot_run_in_a_worker() {
+    // Valid by the schema; a native node type (or a runner without Python nodes) says so
+    // rather than running the node in-process silently.
     let text = r#"{"version": "v1", "nodes": [
         {"id": "n", "node_type": "PassThroughNode", "isolation": "process"}]}"#;
     let m = manifest::parse(text).unwrap();
@@ -166,7 +166,7 @@ fn isolation_process_is_refused_by_runners_that_do_not_run_it_yet() {
         e.contains("node 'n' (PassThroughNode): isolation: \"process\""),
         "{e}"
     );
-    assert!(e.contains("remove it to run the node in-process"), "{e}");
+    assert!(e.contains("this node type cannot run there"), "{e}");
     // "none" is the default, spelled out.
     let none = text.replace("\"process\"", "\"none\"");
     manifest::validate(&manifest::parse(&none).unwrap(), &registry()).unwrap();

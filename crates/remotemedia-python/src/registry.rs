@@ -109,6 +109,47 @@ impl NodeFactory for PythonFactory {
             &self.info.node_type,
         )))
     }
+
+    fn can_isolate(&self) -> bool {
+        true
+    }
+
+    /// The node in a worker process (`remotemedia.isolation.IsolatedNode`): built there from
+    /// its class and params, never in this process. Live objects (a local Pipeline's) come
+    /// isolated already.
+    fn create_isolated(
+        &self,
+        node_id: &str,
+        params: &Map<String, Value>,
+    ) -> Result<Box<dyn Node>, Vec<ParamIssue>> {
+        let Source::Class(class) = &self.source else {
+            return self.create(node_id, params);
+        };
+        let obj = Python::attach(|py| -> PyResult<Py<PyAny>> {
+            let text = serde_json::to_string(params).expect("params serialize");
+            let params = py.import("json")?.call_method1("loads", (text,))?;
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("node_class", class.bind(py))?;
+            kwargs.set_item("params", params)?;
+            let node = py
+                .import("remotemedia.isolation")?
+                .getattr("IsolatedNode")?
+                .call((), Some(&kwargs))?;
+            node.setattr("node_id", node_id)?;
+            Ok(node.unbind())
+        })
+        .map_err(|e| {
+            vec![ParamIssue::new(
+                "",
+                format!("cannot isolate {}: {e}", self.info.node_type),
+            )]
+        })?;
+        Ok(Box::new(PythonNode::new(
+            obj,
+            node_id,
+            &self.info.node_type,
+        )))
+    }
 }
 
 /// Calls `class` with `params` as keywords, through the one constructor manifests use

@@ -179,7 +179,12 @@ impl Pipeline {
                 .registry
                 .get(&spec.node_type)
                 .expect("validate checked node types");
-            match factory.create(&spec.id, &spec.params) {
+            let created = if spec.isolation == Some(crate::manifest::Isolation::Process) {
+                factory.create_isolated(&spec.id, &spec.params)
+            } else {
+                factory.create(&spec.id, &spec.params)
+            };
+            match created {
                 Ok(mut node) => slots.push(Arc::new(NodeSlot {
                     index,
                     id: spec.id.clone(),

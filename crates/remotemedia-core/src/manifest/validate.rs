@@ -20,6 +20,11 @@ pub trait NodeCatalog {
     fn suggest(&self, node_type: &str) -> Option<&str>;
     /// Every known type name, sorted.
     fn node_types(&self) -> Vec<&str>;
+    /// Whether nodes of `node_type` can run in a worker process (`"isolation": "process"`).
+    fn can_isolate(&self, node_type: &str) -> bool {
+        let _ = node_type;
+        false
+    }
 }
 
 /// Checks everything that can be checked before running; returns the graph on success.
@@ -250,14 +255,17 @@ fn check_node(node: &NodeSpec, registry: &dyn NodeCatalog, issues: &mut Vec<Mani
             ));
         }
     }
-    if node.isolation == Some(super::types::Isolation::Process) {
+    if node.isolation == Some(super::types::Isolation::Process)
+        && known_type.is_some()
+        && !registry.can_isolate(ty)
+    {
         issues.push(ManifestIssue::node(
             id,
             known_type,
             "isolation",
-            "\"process\" (a Python node in a worker process) is run by the Python package's \
-             Pipeline (remotemedia.Pipeline.from_manifest(...).run); this runner (the CLI, the \
-             server) does not support it yet: remove it to run the node in-process",
+            "\"process\" runs a Python node in a worker process; this node type cannot run \
+             there (native nodes run in the runtime, which they cannot crash; the plain Rust \
+             `remotemedia` binary runs no Python nodes): remove it",
         ));
     }
     if let Some(t) = node.timeout_ms {
