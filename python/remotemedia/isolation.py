@@ -127,7 +127,9 @@ class IsolatedNode(Node[Any]):
     # ---------------------------------------------------------------- the caller's side
 
     def _name(self) -> str:
-        return f"node '{self.node_id or self.default_id()}' ({self.manifest_type()})"
+        # The type as the manifest names it (a server's allowlisted name, when it built us).
+        node_type = getattr(self, "registered_type", None) or self.manifest_type()
+        return f"node '{self.node_id or self.default_id()}' ({node_type})"
 
     def _start(self) -> None:
         wait = self._next_start - time.monotonic()

@@ -162,3 +162,32 @@ def test_the_cli_runs_an_isolated_node_and_survives_its_crash(tmp_path: Path) ->
     assert r.returncode == 1
     assert "killed by SIGSEGV during process()" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_server_survives_an_isolated_node_that_segfaults(tmp_path: Path) -> None:
+    from test_server import Server
+
+    s = Server(
+        tmp_path,
+        '[python_nodes]\n"Crash" = "isolation_nodes:CrashOn"\n"Scale" = "isolation_nodes:Scale"\n',
+    )
+    try:
+        x = tone()
+        crash = {
+            "version": "v1",
+            "nodes": [
+                {"id": "c", "node_type": "Crash", "params": {"n": 1}, "isolation": "process"}
+            ],
+        }
+        client = rm.RemoteClient(s.address)
+        with pytest.raises(
+            rm.NodeError, match=r"node 'c' \(Crash\): its worker process was killed by SIGSEGV"
+        ):
+            client.execute(json.dumps(crash), x, sample_rate=16000)
+        # The server process is alive and serves the next call.
+        assert s.proc.poll() is None
+        ok = {"version": "v1", "nodes": [{"id": "s", "node_type": "Scale", "params": {}}]}
+        out = client.execute(json.dumps(ok), x, sample_rate=16000)["s"]
+        np.testing.assert_allclose(np.asarray(out), x * 0.5, rtol=1e-6)
+    finally:
+        s.stop()

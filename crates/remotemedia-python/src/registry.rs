@@ -136,6 +136,7 @@ impl NodeFactory for PythonFactory {
                 .getattr("IsolatedNode")?
                 .call((), Some(&kwargs))?;
             node.setattr("node_id", node_id)?;
+            node.setattr("registered_type", &self.info.node_type)?;
             Ok(node.unbind())
         })
         .map_err(|e| {
