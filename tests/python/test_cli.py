@@ -185,6 +185,17 @@ def test_same_subcommands_as_the_rust_cli() -> None:
     assert r.returncode == 2
 
 
+def test_python_m_remotemedia_is_the_command() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "remotemedia", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Usage: remotemedia " in r.stdout
+
+
 def test_python_m_entry_point() -> None:
     r = subprocess.run(
         [sys.executable, "-m", "remotemedia.cli", "nodes", "--json"],
