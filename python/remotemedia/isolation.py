@@ -150,10 +150,13 @@ class IsolatedNode(Node[Any]):
         weakref.finalize(self, _reap, proc, parent)
         # The worker says whether it could build the node.
         try:
-            self._receive("start")
+            kind, payload = self._receive("start")
         except BaseException:
             self._stop(kill=True)
             raise
+        if kind == "error":
+            self._stop(kill=True)
+            raise payload
 
     def _stop(self, kill: bool = False) -> None:
         proc, conn = self._proc, self._conn
@@ -184,10 +187,10 @@ class IsolatedNode(Node[Any]):
                 self._conn.send((method, "audio", message))
             else:
                 self._conn.send((method, "pickle", data))
-            return self._receive(f"{method}()")
+            kind, payload = self._receive(f"{method}()")
         except BaseException:
-            # Interrupted (a timeout, a cancelled stream) or the pipe failed: the worker's
-            # state is unknown, so it goes; the next call starts a new one.
+            # Interrupted (a timeout, a cancelled stream), crashed, or the pipe failed: the
+            # worker's state is unknown, so it goes; the next call starts a new one.
             if self._proc is not None:
                 self._stop(kill=True)
             raise
@@ -195,8 +198,15 @@ class IsolatedNode(Node[Any]):
             if shm is not None:
                 shm.close()
                 shm.unlink()
+        # The node's own exception: the worker and its state stay.
+        if kind == "error":
+            raise payload
+        if kind == "audio":
+            return _from_shared(payload)
+        return payload
 
-    def _receive(self, what: str) -> Any:
+    def _receive(self, what: str) -> tuple[str, Any]:
+        """The worker's reply ``(kind, payload)``; ``WorkerCrashed`` if it died instead."""
         conn, proc = self._conn, self._proc
         assert conn is not None and proc is not None
         while not conn.poll(_POLL_S):
@@ -217,11 +227,7 @@ class IsolatedNode(Node[Any]):
                 f"(in {delay:.1f} s)"
             ) from None
         self._crashes = 0
-        if kind == "error":
-            raise payload
-        if kind == "audio":
-            return _from_shared(payload)
-        return payload
+        return kind, payload
 
 
 def _reap(proc: Any, conn: Connection) -> None:

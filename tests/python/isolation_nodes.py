@@ -75,3 +75,16 @@ class Burn(remotemedia.Node):
 class Fails(remotemedia.Node):
     def process(self, audio: remotemedia.Audio) -> Any:
         raise ValueError("bad input in the worker")
+
+
+class FailsOdd(remotemedia.Node):
+    """Raises on odd calls; on even ones says how many calls and where."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def process(self, audio: remotemedia.Audio) -> Any:
+        self.calls += 1
+        if self.calls % 2:
+            raise ValueError(f"odd call {self.calls}")
+        return {"calls": self.calls, "pid": os.getpid()}

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Throughput of a CPU-bound pure-Python node, in-process against isolation="process", with
+1 and 2 pipelines running at once (one thread each), in one process (issue 35).
+
+    python benchmarks/isolation_bench.py [--loops 300000] [--calls 40] [--rounds 3]
+
+Prints calls per second for each case and the 2-thread / 1-thread ratio (in-process Python
+nodes share one GIL: ~1.0x; isolated nodes run in worker processes: up to the core count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "python"))
+
+import remotemedia as rm
+from isolation_nodes import Burn
+
+
+def throughput(pipes: list[rm.Pipeline], calls: int, x: np.ndarray) -> float:
+    def work(p: rm.Pipeline) -> None:
+        for _ in range(calls):
+            p.run(x, sample_rate=16000)
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in pipes]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return len(pipes) * calls / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--loops", type=int, default=300_000, help="Python loop iterations per call")
+    ap.add_argument("--calls", type=int, default=40, help="calls per pipeline per round")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    x = np.zeros(320, np.float32)
+    print(f"remotemedia {rm.__version__}, Python {sys.version.split()[0]}")
+    print("| node | 1 pipeline (calls/s) | 2 pipelines at once (calls/s) | ratio |")
+    print("|---|---|---|---|")
+    for isolation in ("none", "process"):
+        pipes = [
+            rm.Pipeline(f"p{i}").add_node(Burn(args.loops), "b", isolation=isolation)
+            for i in range(2)
+        ]
+        for p in pipes:
+            p.run(x, sample_rate=16000)  # workers started, caches warm
+        one = max(throughput(pipes[:1], args.calls, x) for _ in range(args.rounds))
+        two = max(throughput(pipes, args.calls, x) for _ in range(args.rounds))
+        label = "in-process" if isolation == "none" else 'isolation="process"'
+        print(f"| {label} | {one:.1f} | {two:.1f} | {two / one:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
