@@ -15,13 +15,16 @@ out of it by the caller. Anything else (segments, events, dicts of several input
 over a pipe. The node is built in the worker from its class and its recorded constructor
 arguments (``node.params``): the class must be importable there, and what ``__init__`` sets up
 (a model) lives in the worker, for the node's life; ``initialize``/``flush``/``cleanup`` run
-there too. Workers are started with ``spawn`` (never ``fork``: the runtime has threads).
+there too. Workers are started with ``spawn`` (never ``fork``: the runtime has threads); when
+a node object goes, its worker is kept idle (up to 4 per node) for the next instance of the
+same class and params (a server forks its pipeline for every call).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import multiprocessing
 import os
 import signal
@@ -102,19 +105,27 @@ class IsolatedNode(Node[Any]):
 
     # ---------------------------------------------------------------- the node's methods
 
+    # A method the node's class does not override is Node's no-op: no round trip for it.
+
+    def _overrides(self, method: str) -> bool:
+        return getattr(self.inner_type, method) is not getattr(Node, method)
+
     def initialize(self) -> None:
-        self._call("initialize", None)
+        if self._overrides("initialize"):
+            self._call("initialize", None)
 
     def process(self, data: Any) -> Any:
         self._calls += 1
         return self._call("process", data)
 
     def flush(self) -> Any:
-        return self._call("flush", None)
+        return self._call("flush", None) if self._overrides("flush") else None
 
     def cleanup(self) -> None:
         # The node's cleanup runs in its worker; the worker stays for the next run (as an
         # in-process node object does), until close() or the node is garbage-collected.
+        if not self._overrides("cleanup"):
+            return
         with self._lock:
             if self._proc is not None:
                 self._request("cleanup", None)
@@ -131,10 +142,28 @@ class IsolatedNode(Node[Any]):
         node_type = getattr(self, "registered_type", None) or self.manifest_type()
         return f"node '{self.node_id or self.default_id()}' ({node_type})"
 
+    def _pool_key(self) -> tuple[type[Node[Any]], str]:
+        return (self.inner_type, json.dumps(self.inner_params, sort_keys=True, default=repr))
+
     def _start(self) -> None:
         wait = self._next_start - time.monotonic()
         if wait > 0:
             time.sleep(wait)
+        key = self._pool_key()
+        # A worker of the same node (class and params) that an earlier instance left idle: a
+        # server forks its pipeline per call, and each fork would otherwise start a worker.
+        while True:
+            with _IDLE_LOCK:
+                idle = _IDLE.get(key)
+                taken = idle.pop() if idle else None
+            if taken is None:
+                break
+            proc, conn = taken
+            if proc.is_alive():
+                self._proc, self._conn = proc, conn
+                weakref.finalize(self, _release, key, proc, conn)
+                return
+            _reap(proc, conn)
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         proc = ctx.Process(
@@ -146,8 +175,9 @@ class IsolatedNode(Node[Any]):
         proc.start()
         child.close()
         self._proc, self._conn = proc, parent
-        # The worker goes with this object (its pipe closes, the worker's recv ends).
-        weakref.finalize(self, _reap, proc, parent)
+        # When this object goes, its worker is kept idle for the next instance of the same
+        # node, or ends (its pipe closes, the worker's recv ends).
+        weakref.finalize(self, _release, key, proc, parent)
         # The worker says whether it could build the node.
         try:
             kind, payload = self._receive("start")
@@ -228,6 +258,23 @@ class IsolatedNode(Node[Any]):
             ) from None
         self._crashes = 0
         return kind, payload
+
+
+#: Idle workers by node (class, params), at most ``_IDLE_PER_NODE`` each.
+_IDLE: dict[tuple[type[Node[Any]], str], list[tuple[Any, Connection]]] = {}
+_IDLE_LOCK = threading.Lock()
+_IDLE_PER_NODE = 4
+
+
+def _release(key: tuple[type[Node[Any]], str], proc: Any, conn: Connection) -> None:
+    """An instance's worker, when the instance goes: kept idle if it is healthy."""
+    if proc.is_alive() and not conn.closed:
+        with _IDLE_LOCK:
+            idle = _IDLE.setdefault(key, [])
+            if len(idle) < _IDLE_PER_NODE:
+                idle.append((proc, conn))
+                return
+    _reap(proc, conn)
 
 
 def _reap(proc: Any, conn: Connection) -> None:

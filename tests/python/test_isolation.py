@@ -197,3 +197,22 @@ def test_a_server_survives_an_isolated_node_that_segfaults(tmp_path: Path) -> No
         np.testing.assert_allclose(np.asarray(out), x * 0.5, rtol=1e-6)
     finally:
         s.stop()
+
+
+def test_a_server_keeps_an_isolated_nodes_worker_across_calls(tmp_path: Path) -> None:
+    # Each Execute forks the cached pipeline (fresh node objects); the worker of the same node
+    # is taken over instead of starting one per call.
+    from test_server import Server
+
+    s = Server(tmp_path, '[python_nodes]\n"Count" = "isolation_nodes:Count"\n')
+    try:
+        m = {
+            "version": "v1",
+            "nodes": [{"id": "n", "node_type": "Count", "isolation": "process"}],
+        }
+        client = rm.RemoteClient(s.address)
+        got = [client.execute(json.dumps(m), tone(), sample_rate=16000)["n"] for _ in range(3)]
+        assert len({g["pid"] for g in got}) == 1, got
+        assert [g["calls"] for g in got] == [1, 2, 3]
+    finally:
+        s.stop()
