@@ -179,12 +179,8 @@ def test_a_server_survives_an_isolated_node_that_segfaults(tmp_path: Path) -> No
     )
     try:
         x = tone()
-        crash = {
-            "version": "v1",
-            "nodes": [
-                {"id": "c", "node_type": "Crash", "params": {"n": 1}, "isolation": "process"}
-            ],
-        }
+        # No "isolation" in the manifest: the server's default (python_isolation) applies.
+        crash = {"version": "v1", "nodes": [{"id": "c", "node_type": "Crash", "params": {"n": 1}}]}
         client = rm.RemoteClient(s.address)
         with pytest.raises(
             rm.NodeError, match=r"node 'c' \(Crash\): its worker process was killed by SIGSEGV"

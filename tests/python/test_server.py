@@ -400,6 +400,8 @@ def test_stream_chunks_get_the_server_node_timeout_and_abandoned_calls_are_count
     s = Server(
         tmp_path,
         f'metrics_listen = "127.0.0.1:{metrics_port}"\n'
+        # In-process: a call blocked in C then stays until it returns (a worker is killed).
+        'python_isolation = "none"\n'
         "[limits]\nnode_timeout_ms = 300\n"
         '[python_nodes]\n"Spin" = "cli_nodes:Spin"\n"Sleep" = "cli_nodes:Sleep"\n',
     )

@@ -23,6 +23,7 @@ pub struct PipelineCache {
     capacity: usize,
     limits: ResourceLimits,
     node_timeout: Option<std::time::Duration>,
+    isolation: Option<remotemedia_core::manifest::Isolation>,
     entries: Mutex<(u64, Vec<Entry>)>,
 }
 
@@ -58,6 +59,7 @@ impl PipelineCache {
             capacity,
             limits,
             node_timeout: None,
+            isolation: None,
             entries: Mutex::new((0, Vec::new())),
         }
     }
@@ -67,6 +69,13 @@ impl PipelineCache {
     /// blocked, then ends its stream's chunk instead of holding it until the stream's end.
     pub fn with_node_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
         self.node_timeout = timeout;
+        self
+    }
+
+    /// Gives every node that can run in a worker process (Python nodes) and whose manifest
+    /// does not say this `isolation` (the server's `python_isolation`).
+    pub fn with_isolation(mut self, isolation: remotemedia_core::manifest::Isolation) -> Self {
+        self.isolation = Some(isolation);
         self
     }
 
@@ -94,6 +103,16 @@ impl PipelineCache {
         if let Some(t) = self.node_timeout {
             for spec in parsed.nodes.iter_mut().filter(|s| s.timeout_ms.is_none()) {
                 spec.timeout_ms = Some(t.as_millis() as u64);
+            }
+        }
+        if let Some(isolation) = self.isolation {
+            for spec in parsed.nodes.iter_mut().filter(|s| s.isolation.is_none()) {
+                if registry
+                    .get(&spec.node_type)
+                    .is_some_and(|f| f.can_isolate())
+                {
+                    spec.isolation = Some(isolation);
+                }
             }
         }
         let pipeline = Pipeline::new(parsed, registry)?.with_limits(self.limits);

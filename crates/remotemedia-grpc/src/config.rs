@@ -28,6 +28,10 @@ pub struct ServerConfig {
     /// Python package's `remotemedia serve` can load them; a manifest can never make the
     /// server import anything else.
     pub python_nodes: BTreeMap<String, String>,
+    /// Where `python_nodes` run when a manifest does not say (`"isolation"`): "process"
+    /// (default: each in a worker process, so a crash in one, a segfault in a C extension,
+    /// fails that call only and the server goes on) or "none" (in the server's process).
+    pub python_isolation: remotemedia_core::manifest::Isolation,
 }
 
 /// Bearer-token authentication.
@@ -134,6 +138,7 @@ impl Default for ServerConfig {
             auth: AuthConfig::default(),
             limits: Limits::default(),
             python_nodes: BTreeMap::new(),
+            python_isolation: remotemedia_core::manifest::Isolation::Process,
         }
     }
 }
@@ -307,5 +312,29 @@ mod tests {
         assert_eq!(r.max_run_input_secs, Some(600.0));
         let e = ServerConfig::from_toml("[python_nodes]\nX = \"nocolon\"\n").unwrap_err();
         assert!(e.to_string().contains("package.module:Class"), "{e}");
+    }
+
+    #[test]
+    fn the_documented_server_toml_parses_and_lists_every_limit() {
+        let doc = include_str!("../../../docs/server.md");
+        let block = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("a toml block in docs/server.md");
+        let c = ServerConfig::from_toml(block).unwrap();
+        assert_eq!(
+            c.python_isolation,
+            remotemedia_core::manifest::Isolation::Process
+        );
+        // Every limit is documented with its default.
+        let defaults = toml::to_string(&Limits::default()).unwrap();
+        for line in defaults.lines() {
+            let key = line.split(" = ").next().unwrap();
+            assert!(
+                block.contains(&format!("\n{key} = ")),
+                "{key} is not in docs/server.md"
+            );
+        }
     }
 }

@@ -61,9 +61,11 @@ pub async fn serve(
     let tokens = config.tokens();
     let reflection = config.reflection;
     let pipelines = Arc::new(
-        PipelineCache::new(limits.pipeline_cache_size, config.resource_limits()).with_node_timeout(
-            (limits.node_timeout_ms > 0).then(|| Duration::from_millis(limits.node_timeout_ms)),
-        ),
+        PipelineCache::new(limits.pipeline_cache_size, config.resource_limits())
+            .with_node_timeout(
+                (limits.node_timeout_ms > 0).then(|| Duration::from_millis(limits.node_timeout_ms)),
+            )
+            .with_isolation(config.python_isolation),
     );
     {
         let pipelines = Arc::clone(&pipelines);
