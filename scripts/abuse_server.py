@@ -83,7 +83,11 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="rm-abuse-"))
     pb, rpc = proto(work)
     (work / "abuse_nodes.py").write_text(NODES)
-    (work / "server.toml").write_text('[python_nodes]\n"Spin" = "abuse_nodes:Spin"\n')
+    # In-process Python nodes: the harder case (an abandoned call's thread must be interrupted
+    # and its slot freed; an isolated node's worker is simply killed).
+    (work / "server.toml").write_text(
+        'python_isolation = "none"\n[python_nodes]\n"Spin" = "abuse_nodes:Spin"\n'
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
