@@ -40,19 +40,47 @@ def read(path: PathLike, dtype: str | None = None) -> Audio:
 def write(
     path: PathLike,
     audio: Any,
-    subtype: str | None = None,
+    subtype: str | int | None = None,
     sample_rate: int | None = None,
+    *,
+    check_range: bool = True,
 ) -> None:
     """Writes audio to a .wav or .flac file, atomically (a temporary file renamed into place).
 
     ``subtype`` is soundfile's: "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE" (FLAC takes
     PCM_16 or PCM_24); by default the one that keeps the data's format exactly. ``sample_rate``
-    is needed only for a plain numpy array (an ``Audio`` carries its own).
+    is needed only for a plain numpy array (an ``Audio`` carries its own); soundfile's order,
+    ``write(path, data, 16000)``, works too.
+
+    Float audio is full scale at 1.0: float data peaking beyond 2.0 (6 dB over) is refused, as
+    it is almost always integer-scaled samples made float by arithmetic (an int16 file times
+    0.5), which would be written as a file of enormous values (or clipped flat in PCM);
+    ``check_range=False`` writes it as it is.
     """
+    if isinstance(subtype, (int, np.integer)) and not isinstance(subtype, bool):
+        positional_rate = int(subtype)
+        if sample_rate is not None and int(sample_rate) != positional_rate:
+            raise ValueError(
+                f"write(path, audio, {positional_rate}, sample_rate={sample_rate}): two sample "
+                "rates; the third argument is the sample rate (as in soundfile) or a subtype"
+            )
+        subtype, sample_rate = None, positional_rate
+    if not (subtype is None or isinstance(subtype, str)):
+        raise TypeError(f"subtype must be a string such as 'PCM_16', got {subtype!r}")
     rate = getattr(audio, "sample_rate", None) or sample_rate
     if rate is None:
         raise ValueError("pass sample_rate=... with a numpy array (an Audio carries its own)")
     arr = np.ascontiguousarray(np.asarray(audio))
+    if check_range and arr.dtype.kind == "f" and arr.size:
+        peak = float(np.max(np.abs(arr)))
+        if peak > 2.0:
+            raise ValueError(
+                f"{os.fspath(path)}: the {arr.dtype} audio peaks at {peak:g}, but float audio is "
+                f"full scale at 1.0 ({20 * np.log10(peak):.0f} dB over): this looks like "
+                "integer-scaled samples made float by arithmetic (an int16 file times 0.5, say). "
+                "Divide by 32768 (16-bit data) or 2147483648 (32-bit) first, or convert back "
+                "with .astype(np.int16); pass check_range=False to write it as it is"
+            )
     _native.write_file(os.fspath(path), arr, int(rate), subtype)
 
 

@@ -79,7 +79,7 @@ def test_damaged_and_missing_files_raise_naming_the_file(tmp_path: Path) -> None
         remotemedia.read(tmp_path / "missing.wav")
     with pytest.raises(ValueError, match="FLAC stores PCM_16 or PCM_24"):
         remotemedia.write(
-            tmp_path / "f.flac", data.astype(np.float32), subtype="FLOAT", sample_rate=16000
+            tmp_path / "f.flac", data.astype(np.float32) / 32768, subtype="FLOAT", sample_rate=16000
         )
     assert not (tmp_path / "f.flac").exists()
     with pytest.raises(ValueError, match="sample_rate"):
@@ -108,3 +108,30 @@ def test_run_files_processes_a_corpus_and_records_failures(tmp_path: Path) -> No
     # The returned records are the summary's, in input order (sorted directory walk).
     assert sorted(rows, key=lambda r: r["file"]) == records
     assert [Path(r["file"]).name for r in records] == ["a.wav", "bad.wav", "b.wav"]
+
+
+def test_integer_scaled_float_audio_is_refused_with_the_fix(tmp_path: Path) -> None:
+    # Issue 36: read int16 (int16 by design), `a * 0.5` (float64 at integer scale), write: a
+    # DOUBLE WAV peaking at 14393.0, without a word.
+    a = remotemedia.Audio(np.array([0, 28786, -20000], dtype=np.int16), 16000)
+    half = a * 0.5
+    with pytest.raises(ValueError, match=r"peaks at 14393.*Divide by 32768") as e:
+        remotemedia.write(tmp_path / "x.wav", half)
+    assert "check_range=False" in str(e.value)
+    assert not (tmp_path / "x.wav").exists()
+    remotemedia.write(tmp_path / "x.wav", half, check_range=False)
+    np.testing.assert_array_equal(np.asarray(remotemedia.read(tmp_path / "x.wav")), half)
+    # Float audio at float scale, overs up to +6 dB included, is written as always.
+    ok = np.array([0.0, 1.9, -1.5], dtype=np.float32)
+    remotemedia.write(tmp_path / "ok.wav", ok, sample_rate=16000)
+    np.testing.assert_array_equal(np.asarray(remotemedia.read(tmp_path / "ok.wav")), ok)
+
+
+def test_the_sample_rate_as_soundfiles_third_argument(tmp_path: Path) -> None:
+    data = _noise(800, 1, "int16")
+    remotemedia.write(tmp_path / "w.wav", data, 16000)
+    back = remotemedia.read(tmp_path / "w.wav")
+    assert back.sample_rate == 16000
+    np.testing.assert_array_equal(np.asarray(back), data)
+    with pytest.raises(ValueError, match="two sample rates"):
+        remotemedia.write(tmp_path / "w.wav", data, 16000, sample_rate=8000)
