@@ -103,10 +103,10 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         Err(f) => (Err(f.error), f.metrics.map(|m| *m), f.trace),
     };
     if let (Some(path), Some(m)) = (&args.metrics, &metrics) {
-        write_whole(path, (m.to_json() + "\n").as_bytes())?;
+        remotemedia_io::write_whole(path, (m.to_json() + "\n").as_bytes())?;
     }
     if let (Some(path), Some(t)) = (&args.trace, &trace) {
-        write_whole(path, (serde_json::to_string(t)? + "\n").as_bytes())?;
+        remotemedia_io::write_whole(path, (serde_json::to_string(t)? + "\n").as_bytes())?;
     }
     let report = report?;
     if !args.quiet {
@@ -134,19 +134,6 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Writes `bytes` to `path` whole or not at all: a temporary file renamed into place, so a full
-/// disk leaves no empty or truncated file under the final name.
-fn write_whole(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    remotemedia_io::remove_stale_parts(dir.unwrap_or(std::path::Path::new(".")));
-    let tmp = remotemedia_io::part_path(path);
-    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// `--segments-dir`: each sink's segments cut from `input` into `dir` (or `dir/<sink>` when

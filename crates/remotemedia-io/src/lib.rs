@@ -13,7 +13,9 @@ pub mod writer;
 pub use error::IoError;
 pub use reader::{open, open_stream, AudioInfo, AudioReader};
 pub use segments::{segment_frames, write_segment_index, write_segments, write_segments_audio};
-pub use writer::{part_path, remove_stale_parts, write_json, AudioWriter, Container, Subtype};
+pub use writer::{
+    part_path, remove_stale_parts, write_json, write_whole, AudioWriter, Container, Subtype,
+};
 
 /// Reads a whole file (convenience for small files and tests).
 pub fn read(path: &std::path::Path) -> Result<remotemedia_core::data::AudioBuffer, IoError> {

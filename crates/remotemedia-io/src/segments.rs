@@ -4,7 +4,6 @@
 //! one implementation of segment placement and the index, for the CLI (`--segments-dir`) and
 //! Python (`remotemedia.write_segments`).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use remotemedia_core::data::{AudioBuffer, Segment};
@@ -154,18 +153,7 @@ pub fn write_segment_index(
         text.push_str(&serde_json::Value::Object(entry).to_string());
         text.push('\n');
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::remove_stale_parts(dir);
-    }
-    let tmp = crate::part_path(path);
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(IoError::os(path, "cannot write", e));
-    }
-    Ok(())
+    crate::write_whole(path, text.as_bytes())
 }
 
 #[cfg(test)]

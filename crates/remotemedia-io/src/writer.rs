@@ -553,9 +553,16 @@ pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), IoError>
             .and_then(|_| out.flush())
             .map_err(|e| IoError::os(path, "cannot write", e));
     }
+    write_whole(path, text.as_bytes())
+}
+
+/// Writes `bytes` to `path` whole or not at all: a part file next to it renamed into place
+/// (stale part files of killed runs are cleaned up first), so an interrupted run or a full
+/// disk leaves no empty or truncated file under the final name.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     let (mut out, tmp) = create_temp(path)?;
     let result = (|| {
-        out.write_all(text.as_bytes())?;
+        out.write_all(bytes)?;
         let f = out.into_inner().map_err(|e| e.into_error())?;
         // No fsync: renaming protects against interrupted runs (kill, Ctrl-C, errors); an fsync
         // per file cost ~5 ms, most of the per-file overhead of a batch of short files.

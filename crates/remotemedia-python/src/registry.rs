@@ -126,8 +126,7 @@ impl NodeFactory for PythonFactory {
             return self.create(node_id, params);
         };
         let obj = Python::attach(|py| -> PyResult<Py<PyAny>> {
-            let text = serde_json::to_string(params).expect("params serialize");
-            let params = py.import("json")?.call_method1("loads", (text,))?;
+            let params = params_dict(py, params)?;
             let kwargs = PyDict::new(py);
             kwargs.set_item("node_class", class.bind(py))?;
             kwargs.set_item("params", params)?;
@@ -153,6 +152,14 @@ impl NodeFactory for PythonFactory {
     }
 }
 
+/// Manifest params as a Python dict (through `json.loads`, so values are what Python's JSON
+/// gives, as for `Pipeline.from_manifest`).
+fn params_dict<'py>(py: Python<'py>, params: &Map<String, Value>) -> PyResult<Bound<'py, PyDict>> {
+    let text = serde_json::to_string(params).expect("params serialize");
+    let loaded = py.import("json")?.call_method1("loads", (text,))?;
+    Ok(loaded.cast_into::<PyDict>()?)
+}
+
 /// Calls `class` with `params` as keywords, through the one constructor manifests use
 /// everywhere (`remotemedia.nodes.base.construct`, which handles `*args` parameters).
 fn construct(
@@ -161,12 +168,7 @@ fn construct(
     node_type: &str,
     params: &Map<String, Value>,
 ) -> Result<Py<PyAny>, Vec<ParamIssue>> {
-    let kwargs = (|| -> PyResult<Bound<'_, PyDict>> {
-        let text = serde_json::to_string(params).expect("params serialize");
-        let loaded = py.import("json")?.call_method1("loads", (text,))?;
-        Ok(loaded.cast_into::<PyDict>()?)
-    })()
-    .map_err(|e| vec![ParamIssue::new("", e.to_string())])?;
+    let kwargs = params_dict(py, params).map_err(|e| vec![ParamIssue::new("", e.to_string())])?;
     py.import("remotemedia.nodes.base")
         .and_then(|m| m.getattr("construct"))
         .and_then(|construct| construct.call1((class, kwargs)))

@@ -21,7 +21,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -181,7 +181,7 @@ pub(super) struct Conn {
     info: ConnInfo,
     idle: Duration,
     timer: Pin<Box<Sleep>>,
-    closed_idle: AtomicBool,
+    closed_idle: bool,
     slot: Slot,
 }
 
@@ -210,7 +210,7 @@ impl AsyncRead for Conn {
             let now = Instant::now();
             match this.info.activity.deadline(this.idle) {
                 Some(at) if at <= now => {
-                    if !this.closed_idle.swap(true, Ordering::SeqCst) {
+                    if !std::mem::replace(&mut this.closed_idle, true) {
                         this.slot
                             .telemetry
                             .connections_closed
@@ -402,7 +402,7 @@ async fn handshake(
                 },
                 idle: limits.idle,
                 timer: Box::pin(tokio::time::sleep(limits.idle)),
-                closed_idle: AtomicBool::new(false),
+                closed_idle: false,
                 slot,
             };
             let _ = tx.send(Ok(conn));
