@@ -5,7 +5,9 @@
     python benchmarks/isolation_bench.py [--loops 300000] [--calls 40] [--rounds 3]
 
 Prints calls per second for each case and the 2-thread / 1-thread ratio (in-process Python
-nodes share one GIL: ~1.0x; isolated nodes run in worker processes: up to the core count).
+nodes share one GIL: ~1.0x; isolated nodes run in worker processes: up to the core count),
+then the fixed cost: the first call of an isolated node (its worker starting) and the median
+whole run of a one-node pipeline on 1,600 samples, isolated and in-process.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "python"))
 
 import remotemedia as rm
-from isolation_nodes import Burn
+from isolation_nodes import Burn, Scale
 
 
 def throughput(pipes: list[rm.Pipeline], calls: int, x: np.ndarray) -> float:
@@ -59,6 +61,24 @@ def main() -> None:
         two = max(throughput(pipes, args.calls, x) for _ in range(args.rounds))
         label = "in-process" if isolation == "none" else 'isolation="process"'
         print(f"| {label} | {one:.1f} | {two:.1f} | {two / one:.2f}x |")
+    x = np.zeros(1600, np.float32)
+    runs = {}
+    for isolation in ("process", "none"):
+        p = rm.Pipeline(isolation).add_node(Scale(0.5), "s", isolation=isolation)
+        t = time.perf_counter()
+        p.run(x, sample_rate=16000)
+        first = time.perf_counter() - t
+        times = []
+        for _ in range(300):
+            t = time.perf_counter()
+            p.run(x, sample_rate=16000)
+            times.append(time.perf_counter() - t)
+        runs[isolation] = (first, float(np.median(times)))
+    print(f"worker start (first call): {runs['process'][0] * 1e3:.0f} ms")
+    print(
+        f"one-node run, median of 300: isolated {runs['process'][1] * 1e6:.0f} us, "
+        f"in-process {runs['none'][1] * 1e6:.0f} us"
+    )
 
 
 if __name__ == "__main__":
