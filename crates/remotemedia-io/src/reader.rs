@@ -6,7 +6,7 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use remotemedia_core::data::{AudioBuffer, SampleFormat, Samples};
+use remotemedia_core::data::{AudioBuffer, Sample, SampleFormat, Samples};
 
 use crate::IoError;
 
@@ -200,40 +200,19 @@ impl AudioReader {
             (Inner::Wav(_), Some(f)) => (f as usize).min(1 << 30) * self.info.channels as usize,
             _ => 0,
         };
-        fn gather<T: Copy>(
-            r: &mut AudioReader,
-            format: SampleFormat,
-            cap: usize,
-            pick: impl Fn(&Samples) -> Option<&[T]>,
-        ) -> Result<Vec<T>, IoError> {
+        fn gather<T: Sample>(r: &mut AudioReader, cap: usize) -> Result<Samples, IoError> {
             let mut out = big_vec::<T>(cap);
             while let Some(b) = r.read_block(BLOCK)? {
-                let c = b.samples().to_format(format);
-                out.extend_from_slice(pick(&c).expect("converted to the asked format"));
+                let c = b.samples().to_format(T::FORMAT);
+                out.extend_from_slice(T::buf(&c).expect("converted to the asked format"));
             }
-            Ok(out)
+            Ok(out.into())
         }
-        let samples: Samples = match format {
-            SampleFormat::F32 => gather(self, format, cap, |s| match s {
-                Samples::F32(b) => Some(&b[..]),
-                _ => None,
-            })?
-            .into(),
-            SampleFormat::F64 => gather(self, format, cap, |s| match s {
-                Samples::F64(b) => Some(&b[..]),
-                _ => None,
-            })?
-            .into(),
-            SampleFormat::I16 => gather(self, format, cap, |s| match s {
-                Samples::I16(b) => Some(&b[..]),
-                _ => None,
-            })?
-            .into(),
-            SampleFormat::I32 => gather(self, format, cap, |s| match s {
-                Samples::I32(b) => Some(&b[..]),
-                _ => None,
-            })?
-            .into(),
+        let samples = match format {
+            SampleFormat::F32 => gather::<f32>(self, cap)?,
+            SampleFormat::F64 => gather::<f64>(self, cap)?,
+            SampleFormat::I16 => gather::<i16>(self, cap)?,
+            SampleFormat::I32 => gather::<i32>(self, cap)?,
         };
         AudioBuffer::new(samples, self.info.sample_rate, self.info.channels)
             .map_err(|e| IoError::malformed(&self.path, e.to_string()))

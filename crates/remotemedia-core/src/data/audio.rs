@@ -241,24 +241,56 @@ impl fmt::Debug for Samples {
     }
 }
 
-impl From<Vec<f32>> for Samples {
-    fn from(v: Vec<f32>) -> Self {
-        Samples::F32(v.into())
-    }
+/// A type [`Samples`] can hold (`f32`, `f64`, `i16`, `i32`): the data model's one sample
+/// trait, so code generic over the sample type picks its buffer out of a `Samples` and puts
+/// one back without a four-arm match of its own.
+pub trait Sample: Copy + Default + PartialEq + Send + Sync + fmt::Debug + 'static {
+    /// The format of a buffer of this type.
+    const FORMAT: SampleFormat;
+    /// `samples`' buffer when it holds this type.
+    fn buf(samples: &Samples) -> Option<&SampleBuf<Self>>;
+    /// A buffer of this type as [`Samples`].
+    fn wrap(buf: SampleBuf<Self>) -> Samples;
+    /// The value as f64, unscaled (an `i16` 3 is 3.0).
+    fn to_f64(self) -> f64;
+    /// An unscaled f64 value as this type: integers rounded half to even (saturating at the
+    /// type's range), floats as the nearest value.
+    fn from_f64(v: f64) -> Self;
 }
-impl From<Vec<f64>> for Samples {
-    fn from(v: Vec<f64>) -> Self {
-        Samples::F64(v.into())
-    }
+
+macro_rules! sample_types {
+    ($($t:ty => $variant:ident, $round:expr);*) => {$(
+        impl Sample for $t {
+            const FORMAT: SampleFormat = SampleFormat::$variant;
+            fn buf(samples: &Samples) -> Option<&SampleBuf<Self>> {
+                match samples {
+                    Samples::$variant(b) => Some(b),
+                    _ => None,
+                }
+            }
+            fn wrap(buf: SampleBuf<Self>) -> Samples {
+                Samples::$variant(buf)
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn from_f64(v: f64) -> Self {
+                let round: fn(f64) -> f64 = $round;
+                round(v) as $t
+            }
+        }
+    )*};
 }
-impl From<Vec<i16>> for Samples {
-    fn from(v: Vec<i16>) -> Self {
-        Samples::I16(v.into())
-    }
-}
-impl From<Vec<i32>> for Samples {
-    fn from(v: Vec<i32>) -> Self {
-        Samples::I32(v.into())
+sample_types!(
+    f32 => F32, |v| v;
+    f64 => F64, |v| v;
+    i16 => I16, f64::round_ties_even;
+    i32 => I32, f64::round_ties_even
+);
+
+impl<T: Sample> From<Vec<T>> for Samples {
+    fn from(v: Vec<T>) -> Self {
+        T::wrap(v.into())
     }
 }
 

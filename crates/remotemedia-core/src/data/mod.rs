@@ -12,7 +12,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use audio::{
-    AudioBuffer, AudioError, SampleFormat, Samples, MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE,
+    AudioBuffer, AudioError, Sample, SampleFormat, Samples, MAX_CHANNELS, MAX_SAMPLE_RATE,
+    MIN_SAMPLE_RATE,
 };
 pub use buffer::{ForeignOwner, SampleBuf};
 
@@ -365,6 +366,27 @@ pub fn try_vec<T>(len: usize, who: &str) -> Result<Vec<T>, crate::error::NodeErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sample_trait_picks_wraps_and_rounds_each_type() {
+        fn round_trip<T: Sample>(v: Vec<T>) {
+            let s: Samples = v.clone().into();
+            assert_eq!(s.format(), T::FORMAT);
+            assert_eq!(T::buf(&s).unwrap().as_slice(), &v[..]);
+        }
+        round_trip(vec![0.5f32, -1.0]);
+        round_trip(vec![0.25f64]);
+        round_trip(vec![1i16, -32768]);
+        round_trip(vec![7i32]);
+        assert!(f32::buf(&Samples::from(vec![1i16])).is_none());
+        // Unscaled values; integers round half to even and saturate.
+        assert_eq!(i16::from_f64(2.5), 2);
+        assert_eq!(i16::from_f64(-3.5), -4);
+        assert_eq!(i16::from_f64(1e9), i16::MAX);
+        assert_eq!(i32::from_f64(-1e12), i32::MIN);
+        assert_eq!(f32::from_f64(0.1), 0.1f32);
+        assert_eq!(i16::to_f64(-3), -3.0);
+    }
 
     #[test]
     fn join_concatenates_audio_of_one_shape_and_lists_the_rest() {

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use remotemedia_core::data::{try_vec, AudioBuffer, Data, Samples, MAX_CHANNELS};
+use remotemedia_core::data::{try_vec, AudioBuffer, Data, Sample, Samples, MAX_CHANNELS};
 use remotemedia_core::error::NodeError;
 use remotemedia_core::node::{audio_input, check_finite, Node};
 use remotemedia_core::registry::{NodeDef, NodeParams};
@@ -36,53 +36,16 @@ impl ChannelMixNode {
     }
 }
 
-/// Sample types that can be averaged without overflow and rounded back.
-trait Mix: Copy + Send + Sync + 'static {
-    fn to_f64(self) -> f64;
-    fn from_f64(v: f64) -> Self;
-}
-impl Mix for f32 {
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
-}
-impl Mix for f64 {
-    fn to_f64(self) -> f64 {
-        self
-    }
-    fn from_f64(v: f64) -> Self {
-        v
-    }
-}
-impl Mix for i16 {
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn from_f64(v: f64) -> Self {
-        // An average of i16 values is within i16 range; round half to even.
-        v.round_ties_even() as i16
-    }
-}
-impl Mix for i32 {
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn from_f64(v: f64) -> Self {
-        v.round_ties_even() as i32
-    }
-}
-
-fn downmix<T: Mix>(src: &[T], channels: usize) -> Vec<T> {
+/// The average of each frame's channels (an average of integers is within their range, rounded
+/// half to even).
+fn downmix<T: Sample>(src: &[T], channels: usize) -> Vec<T> {
     let k = 1.0 / channels as f64;
     src.chunks_exact(channels)
         .map(|frame| T::from_f64(frame.iter().map(|s| s.to_f64()).sum::<f64>() * k))
         .collect()
 }
 
-fn upmix<T: Mix>(src: &[T], channels: usize) -> Result<Vec<T>, NodeError> {
+fn upmix<T: Sample>(src: &[T], channels: usize) -> Result<Vec<T>, NodeError> {
     let mut out = try_vec(src.len().saturating_mul(channels), "ChannelMixNode")?;
     for &s in src {
         out.extend(std::iter::repeat_n(s, channels));

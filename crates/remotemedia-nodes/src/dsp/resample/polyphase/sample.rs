@@ -6,11 +6,11 @@
 use super::avx2::{decim_avx2, dot_f32_avx2, group_shared_avx2, interp_blocks, rows_avx2};
 use super::scalar::{dot_f32_scalar, dot_f64};
 use super::MAX_PHASE_MAJOR_L;
+use remotemedia_core::data::Sample;
 
-/// Sample types the polyphase engine runs in.
-pub trait PolySample: Copy + Default + PartialEq + Send + Sync + 'static {
-    /// From the f64 design.
-    fn from_f64(v: f64) -> Self;
+/// Sample types the polyphase engine runs in: the data model's [`Sample`] with the engine's
+/// kernels.
+pub trait PolySample: Sample {
     /// `sum(a[i] * b[i])`, in a fixed order for a given length.
     fn dot(a: &[Self], b: &[Self]) -> Self;
     /// `a * (1 - t) + b * t`.
@@ -63,9 +63,6 @@ pub trait PolySample: Copy + Default + PartialEq + Send + Sync + 'static {
 }
 
 impl PolySample for f32 {
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
     #[inline]
     fn dot(a: &[f32], b: &[f32]) -> f32 {
         dot_f32(a, b)
@@ -169,9 +166,6 @@ impl PolySample for f32 {
 }
 
 impl PolySample for f64 {
-    fn from_f64(v: f64) -> Self {
-        v
-    }
     #[inline]
     fn dot(a: &[f64], b: &[f64]) -> f64 {
         dot_f64(a, b)
