@@ -49,10 +49,11 @@ class Audio(np.ndarray):
     # A slot, as ndarray takes no new attributes either: an Audio is made for every stream
     # output, and an instance dict would be one more object to allocate and for Python's
     # cycle collector to visit again and again while a caller keeps the outputs.
-    __slots__ = ("sample_rate",)
+    __slots__ = ("_origin", "sample_rate")
 
     #: The rate in Hz; ``None`` for arrays made without one.
     sample_rate: int | None
+    _origin: tuple[Segment, ...]
 
     def __new__(cls, samples: npt.ArrayLike, sample_rate: int) -> Audio:
         if isinstance(sample_rate, (float, np.floating)) and float(sample_rate).is_integer():
@@ -71,6 +72,16 @@ class Audio(np.ndarray):
         # ndarray have none. Replaced below by the runtime's C version of this same rule
         # (numpy calls a capsule'd C finalizer directly: no Python call per new array).
         self.sample_rate = obj.sample_rate if isinstance(obj, Audio) else None
+
+    @property
+    def origin(self) -> list[Segment] | None:
+        """Which stretches of a node's input these frames are, in order, when the node picked
+        them out of its input: a VAD's ``emit="speech"`` output (whole-run or each stream
+        chunk) gives the input ranges it kept, as :class:`Segment` s at the input's rate
+        (``seg.start_s``, ``seg.start_sample``...; their lengths add up to ``frames``).
+        ``None`` for any other audio, and for a slice or copy of it."""
+        spans = getattr(self, "_origin", None)
+        return None if spans is None else list(spans)
 
     @property
     def channels(self) -> int:

@@ -284,3 +284,59 @@ def test_max_speech_ms_caps_segments_from_python() -> None:
     assert Pipeline.from_manifest(p.to_manifest()).run(x, sample_rate=rate) == capped
     with pytest.raises(ManifestError, match=r"max_speech_ms.*2 x min_speech_ms \(256 ms\)"):
         SpeechVADNode(max_speech_ms=200)
+
+
+def spans(audio: Audio) -> list[tuple[int, int]]:
+    origin = audio.origin
+    assert origin is not None, "speech audio says where it came from"
+    return [(s.start_sample, s.end_sample) for s in origin]
+
+
+def merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in ranges:
+        if out and out[-1][1] >= a:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def test_speech_audio_carries_the_input_times_it_came_from(tmp_path: Path) -> None:
+    from test_server import Server
+
+    x, rate = clip()
+    segs = SpeechVADNode()(x, sample_rate=rate)
+    want = merged([(s.start_sample, s.end_sample) for s in segs])
+    assert want, "the clip has speech"
+    p = Pipeline("speech").add_node(SpeechVADNode(emit="speech"))
+    whole = p.run(x, sample_rate=rate)
+    assert spans(whole) == want
+    assert all(s.sample_rate == rate for s in whole.origin or [])
+    assert whole.origin is not None and whole.origin[0].start_s == want[0][0] / rate
+    # Standalone, and the audio of each span is the input's, sample for sample.
+    alone = SpeechVADNode(emit="speech")(x, sample_rate=rate)
+    assert spans(alone) == want
+    np.testing.assert_array_equal(alone, np.concatenate([x[a:b] for a, b in want]))
+    # A slice or a computed array is other audio: no origin.
+    assert alone[10:].origin is None and (alone * 2).origin is None
+    # Streamed in 20 ms chunks, locally and remotely: each output's spans cover its frames,
+    # never reach past the audio sent so far, and together are the whole run's.
+    s = Server(tmp_path)
+    try:
+        for remote in (None, s.address):
+            got: list[tuple[int, int]] = []
+            sent = 0
+            with p.stream(sample_rate=rate, remote=remote) as session:
+                for i in range(0, x.size, 960):
+                    session.send(x[i : i + 960])
+                    sent = min(i + 960, x.size)
+                    for out in session.poll():
+                        r = spans(out.data)
+                        assert sum(b - a for a, b in r) == out.data.frames
+                        assert all(b <= sent for _, b in r)
+                        got += r
+                got += [r for out in session.close() for r in spans(out.data)]
+            assert merged(got) == want, remote
+    finally:
+        s.stop()

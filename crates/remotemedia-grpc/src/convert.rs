@@ -36,7 +36,41 @@ pub fn audio_to_pb(a: &AudioBuffer) -> pb::Audio {
         format: format as i32,
         sample_rate: a.sample_rate(),
         channels: a.channels() as u32,
+        origin: a.origin().map(|spans| pb::Origin {
+            spans: spans.iter().map(segment_to_pb).collect(),
+        }),
     }
+}
+
+fn segment_to_pb(s: &Segment) -> pb::Segment {
+    pb::Segment {
+        start_ms: s.start_ms(),
+        end_ms: s.end_ms(),
+        start_s: s.start_s(),
+        end_s: s.end_s(),
+        start_sample: s.start_sample,
+        end_sample: s.end_sample,
+        sample_rate: s.sample_rate,
+        confidence: s.confidence,
+        energy_db: s.energy_db,
+    }
+}
+
+/// Received segments, each checked (`field[i]` named in the error).
+fn segments_from_pb(segs: &[pb::Segment], field: &str) -> Result<Vec<Segment>, String> {
+    segs.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let seg = Segment {
+                confidence: s.confidence,
+                energy_db: s.energy_db,
+                ..Segment::new(s.start_sample, s.end_sample, s.sample_rate)
+            };
+            seg.check()
+                .map(|()| seg)
+                .map_err(|e| format!("{field}[{i}]: {e}"))
+        })
+        .collect()
 }
 
 /// A protobuf audio message as an `AudioBuffer`, or what is wrong with it (`field` names it).
@@ -95,7 +129,21 @@ pub fn audio_from_pb(a: &pb::Audio, field: &str) -> Result<AudioBuffer, String> 
             .collect::<Vec<_>>()
             .into(),
     };
-    AudioBuffer::new(samples, a.sample_rate, a.channels as u16).map_err(|e| format!("{field}: {e}"))
+    let audio = AudioBuffer::new(samples, a.sample_rate, a.channels as u16)
+        .map_err(|e| format!("{field}: {e}"))?;
+    let Some(origin) = &a.origin else {
+        return Ok(audio);
+    };
+    let spans = segments_from_pb(&origin.spans, &format!("{field}.origin.spans"))?;
+    let covered: u64 = spans.iter().map(|s| s.end_sample - s.start_sample).sum();
+    if covered != audio.frames() as u64 {
+        return Err(format!(
+            "{field}.origin.spans cover {covered} frames but the audio has {}; expected spans \
+             whose lengths add up to the audio's frames",
+            audio.frames()
+        ));
+    }
+    Ok(audio.with_origin(spans))
 }
 
 /// A value as a protobuf message; `None` when it has no wire form.
@@ -103,20 +151,7 @@ pub fn data_to_pb(d: &Data, render: &JsonRenderer) -> Option<pb::Value> {
     let kind = match d {
         Data::Audio(a) => pb::value::Kind::Audio(audio_to_pb(a)),
         Data::Segments(segs) => pb::value::Kind::Segments(pb::Segments {
-            segments: segs
-                .iter()
-                .map(|s| pb::Segment {
-                    start_ms: s.start_ms(),
-                    end_ms: s.end_ms(),
-                    start_s: s.start_s(),
-                    end_s: s.end_s(),
-                    start_sample: s.start_sample,
-                    end_sample: s.end_sample,
-                    sample_rate: s.sample_rate,
-                    confidence: s.confidence,
-                    energy_db: s.energy_db,
-                })
-                .collect(),
+            segments: segs.iter().map(segment_to_pb).collect(),
         }),
         other => pb::value::Kind::Json(serde_json::to_string(&render(other)?).ok()?),
     };
@@ -129,22 +164,9 @@ pub fn data_from_pb(v: Option<&pb::Value>, field: &str) -> Result<Data, String> 
         Some(pb::value::Kind::Audio(a)) => {
             audio_from_pb(a, &format!("{field}.audio")).map(Data::Audio)
         }
-        Some(pb::value::Kind::Segments(s)) => s
-            .segments
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let seg = Segment {
-                    confidence: s.confidence,
-                    energy_db: s.energy_db,
-                    ..Segment::new(s.start_sample, s.end_sample, s.sample_rate)
-                };
-                seg.check()
-                    .map(|()| seg)
-                    .map_err(|e| format!("{field}.segments[{i}]: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Data::Segments),
+        Some(pb::value::Kind::Segments(s)) => {
+            segments_from_pb(&s.segments, &format!("{field}.segments")).map(Data::Segments)
+        }
         Some(pb::value::Kind::Json(text)) => serde_json::from_str(text)
             .map(Data::Json)
             .map_err(|e| format!("{field}.json is not valid JSON: {e}")),
@@ -164,6 +186,33 @@ mod tests {
             let back = audio_from_pb(&audio_to_pb(&a), "input").unwrap();
             assert_eq!(back, a);
         }
+    }
+
+    #[test]
+    fn audio_origin_round_trips_and_is_checked() {
+        let a = AudioBuffer::mono_f32(vec![0.1; 30], 16_000).with_origin(vec![
+            Segment::new(100, 110, 16_000),
+            Segment::new(200, 220, 16_000),
+        ]);
+        let back = audio_from_pb(&audio_to_pb(&a), "input").unwrap();
+        assert_eq!(back.origin(), a.origin());
+        let none = AudioBuffer::mono_f32(vec![], 16_000);
+        assert_eq!(
+            audio_from_pb(&audio_to_pb(&none), "x").unwrap().origin(),
+            None
+        );
+        let empty = none.clone().with_origin(vec![]);
+        assert_eq!(
+            audio_from_pb(&audio_to_pb(&empty), "x").unwrap().origin(),
+            Some(&[][..])
+        );
+        let mut bad = audio_to_pb(&a);
+        bad.origin.as_mut().unwrap().spans.pop();
+        let e = audio_from_pb(&bad, "output.audio").unwrap_err();
+        assert!(
+            e.contains("output.audio.origin.spans cover 10 frames but the audio has 30"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -970,3 +970,55 @@ fn max_speech_ms_must_leave_room_for_two_speech_parts() {
         "{err}"
     );
 }
+
+#[test]
+fn speech_audio_says_which_input_samples_it_is() {
+    let x = scene();
+    for engine in ["earshot", "silero"] {
+        for input in [
+            AudioBuffer::mono_f32(x.clone(), 48_000),
+            AudioBuffer::new(widen(&at_rate(&x, 16_000), 2).into(), 16_000, 2).unwrap(),
+        ] {
+            let rate = input.sample_rate();
+            let p = |emit: &str| {
+                pipeline(&one_node(
+                    "SpeechVADNode",
+                    &format!(r#"{{"emit": "{emit}", "engine": "{engine}"}}"#),
+                ))
+            };
+            let segs = items(&run_whole(&p("segments"), input.clone()));
+            assert!(!segs.is_empty(), "{engine}: the scene has speech");
+            let want: Vec<(u64, u64)> = segs
+                .iter()
+                .map(|s| (f(s, "start_sample") as u64, f(s, "end_sample") as u64))
+                .collect();
+            let speech = run_whole(&p("speech"), input.clone());
+            let a = speech.as_audio().unwrap();
+            let origin = a.origin().expect("speech audio has an origin");
+            assert!(origin.iter().all(|s| s.sample_rate == rate));
+            let got: Vec<(u64, u64)> = origin
+                .iter()
+                .map(|s| (s.start_sample, s.end_sample))
+                .collect();
+            // Segments whose padding touches merge into one stretch of audio.
+            let mut merged: Vec<(u64, u64)> = Vec::new();
+            for (s, e) in want {
+                match merged.last_mut() {
+                    Some(last) if last.1 >= s => last.1 = last.1.max(e),
+                    _ => merged.push((s, e)),
+                }
+            }
+            assert_eq!(got, merged, "{engine} at {rate} Hz");
+            let first = origin[0];
+            assert_eq!(
+                a.slice_frames(0, 10).samples(),
+                input
+                    .slice_frames(
+                        first.start_sample as usize,
+                        first.start_sample as usize + 10
+                    )
+                    .samples()
+            );
+        }
+    }
+}

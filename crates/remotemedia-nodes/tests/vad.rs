@@ -284,3 +284,73 @@ fn events_report_start_as_soon_as_decided_and_end_after_the_hangover() {
     .unwrap();
     assert_eq!(streamed, whole);
 }
+
+/// `(start_sample, end_sample)` of each span of an audio output's origin.
+fn origin(d: &Data) -> Vec<(u64, u64)> {
+    d.as_audio()
+        .expect("audio")
+        .origin()
+        .expect("speech audio says where it came from")
+        .iter()
+        .map(|s| (s.start_sample, s.end_sample))
+        .collect()
+}
+
+#[test]
+fn speech_audio_says_which_input_samples_it_is_whole_and_streamed() {
+    for (rate, ch) in [(16_000, 1u16), (44_100, 2)] {
+        let input = bursts(rate, ch);
+        let segs = segments(&run_whole(&vad("{}"), input.clone()));
+        let want: Vec<(u64, u64)> = segs
+            .iter()
+            .map(|s| (s.start_sample, s.end_sample))
+            .collect();
+        let speech = run_whole(&vad(r#"{"emit": "speech"}"#), input.clone());
+        assert_eq!(origin(&speech), want, "{rate} Hz");
+        // The spans are the audio, sample for sample.
+        let a = speech.as_audio().unwrap();
+        let mut at = 0;
+        for &(s, e) in &want {
+            let n = (e - s) as usize;
+            let from_input = input.slice_frames(s as usize, e as usize);
+            assert_eq!(
+                a.slice_frames(at, at + n).samples(),
+                from_input.samples(),
+                "{rate} Hz span {s}..{e}"
+            );
+            at += n;
+        }
+        assert_eq!(at, a.frames());
+        // Each stream output covers its own frames; together they are the whole run's spans.
+        let p = vad(r#"{"emit": "speech"}"#);
+        rt().block_on(async {
+            let mut session = p.session().unwrap();
+            let mut all = Vec::new();
+            for pos in (0..input.frames()).step_by(rate as usize / 50) {
+                let end = (pos + rate as usize / 50).min(input.frames());
+                let chunk = input.slice_frames(pos, end);
+                for o in session.push(Data::Audio(chunk)).await.unwrap() {
+                    let spans = origin(&o.data);
+                    let n: u64 = spans.iter().map(|(s, e)| e - s).sum();
+                    assert_eq!(n, o.data.as_audio().unwrap().frames() as u64);
+                    assert!(
+                        spans.iter().all(|&(_, e)| e <= end as u64),
+                        "no future audio"
+                    );
+                    all.extend(spans);
+                }
+            }
+            for o in session.finish().await.unwrap() {
+                all.extend(origin(&o.data));
+            }
+            let mut merged: Vec<(u64, u64)> = Vec::new();
+            for (s, e) in all {
+                match merged.last_mut() {
+                    Some(last) if last.1 == s => last.1 = e,
+                    _ => merged.push((s, e)),
+                }
+            }
+            assert_eq!(merged, want, "{rate} Hz streamed");
+        });
+    }
+}

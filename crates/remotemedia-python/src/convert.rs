@@ -15,7 +15,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyCapsule, PyDict, PyList, PyType};
+use pyo3::types::{PyCapsule, PyDict, PyList, PyTuple, PyType};
 use remotemedia_core::data::{
     AudioBuffer, Data, HostObject, SampleBuf, SampleFormat, Samples, Segment, MAX_CHANNELS,
 };
@@ -452,12 +452,21 @@ pub fn audio_to_py<'py>(
     let rate = audio.sample_rate();
     let cls = types_attr(py, &AUDIO_CLS, "Audio")?;
     let sample_rate = intern!(py, "sample_rate");
+    // Which input ranges the frames are, where the node said so (`Audio.origin`).
+    let origin = audio
+        .origin()
+        .map(|spans| PyTuple::new(py, segments_to_py(py, spans)?))
+        .transpose()?;
     let (arr, fresh) = audio_to_array_as(py, audio, read_only, cls.cast::<PyType>().ok())?;
     if fresh {
         // A new Audio over a buffer handed over: only its rate is missing.
         arr.setattr(sample_rate, rate)?;
-        // Its only references are an int (the rate slot; `Audio` has no instance dict) and
-        // its base (a capsule, or nothing), so it can be in no reference cycle: take it off
+        if let Some(spans) = origin {
+            arr.setattr(intern!(py, "_origin"), spans)?;
+        }
+        // Its only references are an int (the rate slot; `Audio` has no instance dict), a
+        // tuple of `Segment`s of numbers (the origin slot) and its base (a capsule, or
+        // nothing), so it can be in no reference cycle: take it off
         // the cycle collector's lists, as CPython does for tuples of atoms. Otherwise a
         // caller keeping a stream's outputs has the collector visit each of them again and
         // again (a tenth of a 20 ms resampling chunk's time in a profile); its `StreamOutput`
@@ -472,12 +481,34 @@ pub fn audio_to_py<'py>(
         return Ok(arr);
     }
     // The caller's own Audio object coming back (a pass-through): return it as it is.
-    if arr.is_instance(cls)? && arr.getattr(sample_rate)?.extract::<Option<u32>>()? == Some(rate) {
+    if origin.is_none()
+        && arr.is_instance(cls)?
+        && arr.getattr(sample_rate)?.extract::<Option<u32>>()? == Some(rate)
+    {
         return Ok(arr);
     }
     let out = arr.call_method1(intern!(py, "view"), (cls,))?;
     out.setattr(sample_rate, rate)?;
+    if let Some(spans) = origin {
+        out.setattr(intern!(py, "_origin"), spans)?;
+    }
     Ok(out)
+}
+
+/// Segments as `remotemedia.Segment` objects.
+fn segments_to_py<'py>(py: Python<'py>, segs: &[Segment]) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let cls = types_attr(py, &SEGMENT_CLS, "Segment")?;
+    segs.iter()
+        .map(|s| {
+            cls.call1((
+                s.start_sample,
+                s.end_sample,
+                s.sample_rate,
+                s.confidence,
+                s.energy_db,
+            ))
+        })
+        .collect()
 }
 
 /// Converts `Data` to Python. With `read_only`, audio that is shared (or is the caller's own
@@ -489,22 +520,7 @@ pub fn data_to_py<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     match data {
         Data::Audio(a) => audio_to_py(py, a, read_only),
-        Data::Segments(segs) => {
-            let cls = types_attr(py, &SEGMENT_CLS, "Segment")?;
-            let items = segs
-                .iter()
-                .map(|s| {
-                    cls.call1((
-                        s.start_sample,
-                        s.end_sample,
-                        s.sample_rate,
-                        s.confidence,
-                        s.energy_db,
-                    ))
-                })
-                .collect::<PyResult<Vec<_>>>()?;
-            Ok(PyList::new(py, items)?.into_any())
-        }
+        Data::Segments(segs) => Ok(PyList::new(py, segments_to_py(py, &segs)?)?.into_any()),
         Data::Json(v) => {
             let text = serde_json::to_string(&v).expect("JSON values serialize");
             let loaded = json_module(py)?.call_method1("loads", (text,))?;

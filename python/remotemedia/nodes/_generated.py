@@ -354,7 +354,8 @@ class SpeechVADNode(BuiltinNode[OutT]):
 
     emit="segments" gives the speech segments (times in ms, seconds and input samples, and
     `confidence`, the mean speech probability of the segment's frames, padding excluded);
-    "speech" only the speech audio in the input's format; "events" speech_start / speech_end
+    "speech" only the speech audio in the input's format (each output's `origin`: the input ranges
+    it is, for the whole run and every stream chunk); "events" speech_start / speech_end
     events as soon as each is decided; "probabilities" `{start_ms, end_ms, probability}` per
     frame.
 
@@ -544,7 +545,8 @@ class VADNode(BuiltinNode[OutT]):
     Frames of `frame_length_ms` whose RMS level exceeds `threshold` dBFS are speech;
     `hangover_ms` keeps counting speech for that long after the last loud frame.
     emit="segments" gives the speech segments (times in ms, seconds and input samples, and
-    `energy_db`, the segment's level in dBFS); emit="speech" only the speech audio;
+    `energy_db`, the segment's level in dBFS); emit="speech" only the speech audio, each
+    output's `origin` the input ranges it is (whole run and every stream chunk);
     emit="events" speech_start / speech_end events as soon as each is decided (for streams).
 
     Parameters:

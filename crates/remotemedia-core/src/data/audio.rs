@@ -1,12 +1,14 @@
 //! Audio buffers: interleaved samples with their rate, channel count and sample format.
 
 use std::fmt;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::buffer::SampleBuf;
 use super::convert;
+use super::Segment;
 
 /// Lowest sample rate any node accepts, in Hz.
 pub const MIN_SAMPLE_RATE: u32 = 8_000;
@@ -319,6 +321,9 @@ pub struct AudioBuffer {
     samples: Samples,
     sample_rate: u32,
     channels: u16,
+    /// Where the frames came from in a node's input, when a node that picks audio out of its
+    /// input says so (a VAD's `emit="speech"`): see [`AudioBuffer::origin`].
+    origin: Option<Arc<[Segment]>>,
 }
 
 impl AudioBuffer {
@@ -340,7 +345,30 @@ impl AudioBuffer {
             samples,
             sample_rate,
             channels,
+            origin: None,
         })
+    }
+
+    /// The same audio, saying which input ranges its frames are, in order: the spans' lengths
+    /// must add up to [`frames`](Self::frames) (an empty list for no frames).
+    pub fn with_origin(mut self, spans: Vec<Segment>) -> Self {
+        debug_assert_eq!(
+            spans
+                .iter()
+                .map(|s| s.end_sample - s.start_sample)
+                .sum::<u64>(),
+            self.frames() as u64,
+            "origin spans cover the buffer"
+        );
+        self.origin = Some(coalesce(spans).into());
+        self
+    }
+
+    /// The input ranges these frames are, in order (adjacent ranges merged), when the node that
+    /// made the buffer picked them out of its input: a VAD's `emit="speech"` output says which
+    /// stretches of the input each chunk of speech is. `None` for any other audio.
+    pub fn origin(&self) -> Option<&[Segment]> {
+        self.origin.as_deref()
     }
 
     /// A mono `f32` buffer (convenience for tests and examples).
@@ -403,6 +431,7 @@ impl AudioBuffer {
             samples: self.samples.to_format(format),
             sample_rate: self.sample_rate,
             channels: self.channels,
+            origin: self.origin.clone(),
         }
     }
 
@@ -420,6 +449,10 @@ impl AudioBuffer {
             samples: self.samples.slice(start * c, end * c),
             sample_rate: self.sample_rate,
             channels: self.channels,
+            origin: self
+                .origin
+                .as_deref()
+                .map(|o| slice_origin(o, start as u64, end as u64).into()),
         }
     }
 
@@ -435,6 +468,7 @@ impl AudioBuffer {
             v.extend_from_slice(b);
             v.into()
         }
+        let origin = joined_origin(&[&self.origin_view(), &tail.origin_view()]);
         let samples = match (self.samples, &tail.samples) {
             (Samples::F32(a), Samples::F32(b)) => Samples::F32(cat(a, b)),
             (Samples::I16(a), Samples::I16(b)) => Samples::I16(cat(a, b)),
@@ -446,6 +480,7 @@ impl AudioBuffer {
             samples,
             sample_rate: self.sample_rate,
             channels: self.channels,
+            origin,
         })
     }
 
@@ -456,10 +491,83 @@ impl AudioBuffer {
             return None;
         }
         let samples: Vec<&Samples> = parts.iter().map(|p| &p.samples).collect();
+        let origins: Vec<OriginView<'_>> = parts.iter().map(|p| p.origin_view()).collect();
+        let origins: Vec<&OriginView<'_>> = origins.iter().collect();
         Some(AudioBuffer {
             samples: Samples::concat(&samples)?,
             sample_rate: first.sample_rate,
             channels: first.channels,
+            origin: joined_origin(&origins),
         })
     }
+
+    fn origin_view(&self) -> OriginView<'_> {
+        match (&self.origin, self.frames()) {
+            (Some(o), _) => OriginView::Spans(o),
+            (None, 0) => OriginView::Empty,
+            (None, _) => OriginView::Unknown,
+        }
+    }
+}
+
+/// A part's origin when buffers are joined: an empty buffer has nothing to say, audio without
+/// an origin makes the whole join's origin unknown.
+enum OriginView<'a> {
+    Spans(&'a [Segment]),
+    Empty,
+    Unknown,
+}
+
+/// The origin of joined parts: their spans in order, when every non-empty part has them (and
+/// at least one part does).
+fn joined_origin(parts: &[&OriginView<'_>]) -> Option<Arc<[Segment]>> {
+    let mut spans = Vec::new();
+    let mut any = false;
+    for p in parts {
+        match p {
+            OriginView::Spans(s) => {
+                any = true;
+                spans.extend_from_slice(s);
+            }
+            OriginView::Empty => {}
+            OriginView::Unknown => return None,
+        }
+    }
+    any.then(|| coalesce(spans).into())
+}
+
+/// Spans with adjacent ones (one's end is the next's start, at one rate) merged and empty ones
+/// dropped.
+fn coalesce(spans: Vec<Segment>) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::with_capacity(spans.len());
+    for s in spans.into_iter().filter(|s| s.end_sample > s.start_sample) {
+        match out.last_mut() {
+            Some(last)
+                if last.end_sample == s.start_sample && last.sample_rate == s.sample_rate =>
+            {
+                last.end_sample = s.end_sample
+            }
+            _ => out.push(Segment::new(s.start_sample, s.end_sample, s.sample_rate)),
+        }
+    }
+    out
+}
+
+/// The spans of output frames `[start, end)` of a buffer whose frames are `spans`.
+fn slice_origin(spans: &[Segment], start: u64, end: u64) -> Vec<Segment> {
+    let mut out = Vec::new();
+    let mut at = 0u64; // output frame where the current span starts
+    for s in spans {
+        let len = s.end_sample - s.start_sample;
+        let (a, b) = (start.max(at), end.min(at + len));
+        if a < b {
+            out.push(Segment::new(
+                s.start_sample + (a - at),
+                s.start_sample + (b - at),
+                s.sample_rate,
+            ));
+        }
+        at += len;
+    }
+    out
 }

@@ -153,6 +153,12 @@ fn segment(rate: u32, open: Open, end_frame: u64) -> Segment {
     }
 }
 
+/// The speech frame ranges of one analysed buffer, and the stream position of its first frame.
+struct Speech {
+    base: u64,
+    ranges: Vec<(usize, usize)>,
+}
+
 impl VadNode {
     /// Builds the node.
     pub fn new(params: VadParams) -> Self {
@@ -164,9 +170,10 @@ impl VadNode {
 
     /// Analyses whole frames of `audio` (plus the partial tail when `last`); returns the
     /// detector's decisions and the speech frame ranges of `audio` (for emit="speech").
-    fn analyse(&mut self, audio: &AudioBuffer, last: bool) -> (Vec<Event>, Vec<(usize, usize)>) {
+    fn analyse(&mut self, audio: &AudioBuffer, last: bool) -> (Vec<Event>, Speech) {
         let threshold = self.params.threshold;
         let stream = self.stream.as_mut().expect("stream initialised");
+        let base = stream.position;
         let (rate, channels, frame_len) = (stream.rate, stream.channels as usize, stream.frame_len);
         let frames = audio.frames();
         let mut events = Vec::new();
@@ -213,7 +220,13 @@ impl VadNode {
                 events.push(Event::End(segment(rate, open, stream.position)));
             }
         }
-        (events, speech)
+        (
+            events,
+            Speech {
+                base,
+                ranges: speech,
+            },
+        )
     }
 
     /// The output for one call, from the decisions made and the speech found in `audio`.
@@ -222,7 +235,7 @@ impl VadNode {
         rate: u32,
         audio: Option<&AudioBuffer>,
         events: Vec<Event>,
-        speech: Vec<(usize, usize)>,
+        speech: Speech,
     ) -> Option<Data> {
         Some(match self.params.emit {
             VadEmit::Segments => Data::Segments(
@@ -254,14 +267,30 @@ impl VadNode {
             VadEmit::Speech => {
                 let audio = audio?;
                 let parts: Vec<AudioBuffer> = speech
+                    .ranges
                     .iter()
                     .map(|&(a, b)| audio.slice_frames(a, b))
                     .collect();
                 let refs: Vec<&AudioBuffer> = parts.iter().collect();
-                Data::Audio(AudioBuffer::concat(&refs).unwrap_or_else(|| {
-                    AudioBuffer::empty(audio.format(), audio.sample_rate(), audio.channels())
-                        .expect("shape of a valid buffer")
-                }))
+                let origin = speech
+                    .ranges
+                    .iter()
+                    .map(|&(a, b)| {
+                        Segment::new(speech.base + a as u64, speech.base + b as u64, rate)
+                    })
+                    .collect();
+                Data::Audio(
+                    AudioBuffer::concat(&refs)
+                        .unwrap_or_else(|| {
+                            AudioBuffer::empty(
+                                audio.format(),
+                                audio.sample_rate(),
+                                audio.channels(),
+                            )
+                            .expect("shape of a valid buffer")
+                        })
+                        .with_origin(origin),
+                )
             }
         })
     }
@@ -274,7 +303,8 @@ impl NodeDef for VadNode {
      Frames of `frame_length_ms` whose RMS level exceeds `threshold` dBFS are speech;\n\
      `hangover_ms` keeps counting speech for that long after the last loud frame.\n\
      emit=\"segments\" gives the speech segments (times in ms, seconds and input samples, and\n\
-     `energy_db`, the segment's level in dBFS); emit=\"speech\" only the speech audio;\n\
+     `energy_db`, the segment's level in dBFS); emit=\"speech\" only the speech audio, each\n\
+     output's `origin` the input ranges it is (whole run and every stream chunk);\n\
      emit=\"events\" speech_start / speech_end events as soon as each is decided (for streams).";
     const OUTPUTS: Outputs = Outputs::ByParam {
         param: "emit",
@@ -343,7 +373,11 @@ impl Node for VadNode {
             None => match stream.open.take() {
                 Some(open) => {
                     let end = Event::End(segment(rate, open, stream.position));
-                    Ok(self.emit(rate, None, vec![end], Vec::new()))
+                    let none = Speech {
+                        base: stream.position,
+                        ranges: Vec::new(),
+                    };
+                    Ok(self.emit(rate, None, vec![end], none))
                 }
                 None => Ok(None),
             },

@@ -289,10 +289,16 @@ impl SpeechVadNode {
             }
         }
         let refs: Vec<&AudioBuffer> = parts.iter().collect();
-        AudioBuffer::concat(&refs).unwrap_or_else(|| {
-            AudioBuffer::empty(stream.format, stream.rate, stream.channels)
-                .expect("shape of a valid stream")
-        })
+        let origin = ranges
+            .iter()
+            .map(|&(a, b)| Segment::new(a, b, stream.rate))
+            .collect();
+        AudioBuffer::concat(&refs)
+            .unwrap_or_else(|| {
+                AudioBuffer::empty(stream.format, stream.rate, stream.channels)
+                    .expect("shape of a valid stream")
+            })
+            .with_origin(origin)
     }
 
     fn output(&self, events: Vec<Event>, ranges: &[(u64, u64)], last: bool) -> Option<Data> {
@@ -368,7 +374,8 @@ impl NodeDef for SpeechVadNode {
      \n\
      emit=\"segments\" gives the speech segments (times in ms, seconds and input samples, and\n\
      `confidence`, the mean speech probability of the segment's frames, padding excluded);\n\
-     \"speech\" only the speech audio in the input's format; \"events\" speech_start / speech_end\n\
+     \"speech\" only the speech audio in the input's format (each output's `origin`: the input ranges\n\
+     it is, for the whole run and every stream chunk); \"events\" speech_start / speech_end\n\
      events as soon as each is decided; \"probabilities\" `{start_ms, end_ms, probability}` per\n\
      frame.\n\
      \n\
