@@ -118,6 +118,11 @@ class IsolatedNode(Node[Any]):
         self._calls += 1
         return self._call("process", data)
 
+    def process_batch(self, inputs: list[Any]) -> Any:
+        """The node's ``process_batch``, in the worker (inputs and results are pickled)."""
+        self._calls += 1
+        return self._call("process_batch", list(inputs))
+
     def flush(self) -> Any:
         return self._call("flush", None) if self._overrides("flush") else None
 
@@ -358,7 +363,7 @@ def _handle(node: Node[Any], method: str, kind: str, payload: Any) -> tuple[str,
         else:
             data = payload
         fn = getattr(node, method)
-        result = fn(data) if method == "process" else fn()
+        result = fn(data) if method in ("process", "process_batch") else fn()
         del data
         if inspect.isawaitable(result):
             result = asyncio.run(_awaited(result))

@@ -23,6 +23,7 @@ from remotemedia._types import (
 )
 from remotemedia._typing import TypeVar
 from remotemedia.batch import BatchResult
+from remotemedia.batching import BatchedNode, BatchPolicy
 from remotemedia.errors import ManifestError
 from remotemedia.nodes.base import Node, OutT, construct
 from remotemedia.nodes.builtin import BUILTIN_TYPES, BuiltinNode, jsonable
@@ -114,6 +115,7 @@ class Pipeline(Generic[OutT]):
         timeout_ms: int | None = None,
         circuit_breaker: CircuitBreaker | CircuitBreakerDict | None = None,
         isolation: Literal["none", "process"] | None = None,
+        batch: BatchPolicy | None = None,
     ) -> Pipeline[_U]:
         """Adds ``node``; returns the pipeline (the same object, so calls chain), typed by the
         node just added (see the class's *Types*).
@@ -124,6 +126,12 @@ class Pipeline(Generic[OutT]):
         worker; a timed-out call is stopped even when blocked in C; such nodes of concurrent
         runs use several cores. The node is rebuilt in the worker from its class and
         constructor arguments. The manifest records it as ``"isolation": "process"``.
+
+        ``batch={"max_size": N, "max_delay_ms": D}`` (a Python node whose class defines
+        ``process_batch(self, inputs) -> list``) gathers the ``process`` calls that equal nodes
+        of concurrent runs and streams make, up to ``N`` calls or ``D`` ms after the first,
+        into one ``process_batch`` call (:mod:`remotemedia.batching`). The manifest records it
+        as ``"batch"``.
 
         ``retry`` (a :class:`~remotemedia.RetryPolicy`, or the manifest's dict
         ``{"max_attempts", "initial_delay_ms", "max_delay_ms"}``, defaults 3, 100 and 1600) and
@@ -158,7 +166,19 @@ class Pipeline(Generic[OutT]):
                 )
             if not isinstance(node, IsolatedNode):
                 node = cast("Node[_U]", IsolatedNode(node))
-        if any(n is node or getattr(n, "inner", None) is node for _, n in self._nodes):
+        if batch is not None:
+            if isinstance(node, BuiltinNode):
+                raise ValueError(
+                    f"batch= is for Python nodes with process_batch; {type(node).__name__} "
+                    "runs in the Rust runtime"
+                )
+            node = cast("Node[_U]", BatchedNode(node, batch))
+        if any(
+            n is node
+            or getattr(n, "inner", None) is node
+            or getattr(getattr(n, "inner", None), "inner", None) is node
+            for _, n in self._nodes
+        ):
             raise ValueError(f"{node!r} is already in the pipeline; create another instance")
         ids = {i for i, _ in self._nodes}
         chosen = node_id or node.node_id
@@ -196,6 +216,8 @@ class Pipeline(Generic[OutT]):
             policy["circuit_breaker"] = dict(circuit_breaker)
         if isolation == "process":
             policy["isolation"] = "process"
+        if batch is not None:
+            policy["batch"] = dict(cast(BatchedNode, node).policy)
         node.node_id = chosen
         self._nodes.append((chosen, node))
         if policy:
@@ -274,8 +296,10 @@ class Pipeline(Generic[OutT]):
             spec = {"id": node_id, "node_type": node.manifest_type(), "params": params}
             spec.update(self._policies.get(node_id, {}))
             if local:
-                # A local run gets the node object, already isolated (IsolatedNode).
+                # A local run gets the node object, already isolated (IsolatedNode) and
+                # batched (BatchedNode).
                 spec.pop("isolation", None)
+                spec.pop("batch", None)
             nodes.append(spec)
         return {
             "version": "v1",
@@ -320,6 +344,7 @@ class Pipeline(Generic[OutT]):
                 timeout_ms=spec.get("timeout_ms"),
                 circuit_breaker=spec.get("circuit_breaker"),
                 isolation=spec.get("isolation"),
+                batch=spec.get("batch"),
             )
         connections = manifest.get("connections") or []
         ids = [i for i, _ in p._nodes]

@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::manifest::parse::typed;
-use crate::manifest::NodeCatalog;
 pub use crate::manifest::ParamIssue;
+use crate::manifest::{Isolation, NodeCatalog, NodeSpec};
 use crate::node::{Node, Runtime};
 
 /// One parameter of a node type, as shown by `remotemedia nodes`.
@@ -137,6 +137,17 @@ pub trait NodeFactory: Send + Sync {
         node_id: &str,
         params: &Map<String, Value>,
     ) -> Result<Box<dyn Node>, Vec<ParamIssue>>;
+    /// Builds node `spec` with its hosting settings (`isolation`, `batch`). The default runs
+    /// [`create_isolated`](Self::create_isolated) for `"isolation": "process"` and
+    /// [`create`](Self::create) otherwise (validation refuses `batch` for types that cannot
+    /// batch).
+    fn create_for(&self, spec: &NodeSpec) -> Result<Box<dyn Node>, Vec<ParamIssue>> {
+        if spec.isolation == Some(Isolation::Process) {
+            self.create_isolated(&spec.id, &spec.params)
+        } else {
+            self.create(&spec.id, &spec.params)
+        }
+    }
     /// Whether [`create_isolated`](Self::create_isolated) can run this type in a worker
     /// process (a manifest's `"isolation": "process"`). Native nodes cannot (and need not).
     fn can_isolate(&self) -> bool {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use remotemedia_core::manifest::Manifest;
+use remotemedia_core::manifest::{Isolation, Manifest, NodeSpec};
 use remotemedia_core::node::{Node, Runtime};
 use remotemedia_core::registry::{NodeFactory, NodeInfo, NodeRegistry, ParamIssue};
 use serde_json::{Map, Value};
@@ -91,23 +91,7 @@ impl NodeFactory for PythonFactory {
         node_id: &str,
         params: &Map<String, Value>,
     ) -> Result<Box<dyn Node>, Vec<ParamIssue>> {
-        let obj = Python::attach(|py| match &self.source {
-            Source::Instances(instances) => instances
-                .get(node_id)
-                .map(|obj| obj.clone_ref(py))
-                .ok_or_else(|| {
-                    vec![ParamIssue::new(
-                        "",
-                        format!("no Python object was given for node '{node_id}'"),
-                    )]
-                }),
-            Source::Class(class) => construct(py, class.bind(py), &self.info.node_type, params),
-        })?;
-        Ok(Box::new(PythonNode::new(
-            obj,
-            node_id,
-            &self.info.node_type,
-        )))
+        self.node(node_id, self.object(node_id, params)?)
     }
 
     fn can_isolate(&self) -> bool {
@@ -122,10 +106,77 @@ impl NodeFactory for PythonFactory {
         node_id: &str,
         params: &Map<String, Value>,
     ) -> Result<Box<dyn Node>, Vec<ParamIssue>> {
-        let Source::Class(class) = &self.source else {
-            return self.create(node_id, params);
+        self.node(node_id, self.isolated_object(node_id, params)?)
+    }
+
+    /// With `batch`, the object is wrapped in `remotemedia.batching.BatchedNode`, whose
+    /// `process` calls are gathered with those of equal nodes into `process_batch` calls.
+    fn create_for(&self, spec: &NodeSpec) -> Result<Box<dyn Node>, Vec<ParamIssue>> {
+        let obj = if spec.isolation == Some(Isolation::Process) {
+            self.isolated_object(&spec.id, &spec.params)?
+        } else {
+            self.object(&spec.id, &spec.params)?
         };
-        let obj = Python::attach(|py| -> PyResult<Py<PyAny>> {
+        let Some(batch) = spec
+            .batch
+            .filter(|_| matches!(self.source, Source::Class(_)))
+        else {
+            // Live objects (a local Pipeline's) come batched already.
+            return self.node(&spec.id, obj);
+        };
+        let batched = Python::attach(|py| -> PyResult<Py<PyAny>> {
+            let policy = PyDict::new(py);
+            policy.set_item("max_size", batch.max_size)?;
+            policy.set_item("max_delay_ms", batch.max_delay_ms)?;
+            let node = py
+                .import("remotemedia.batching")?
+                .getattr("BatchedNode")?
+                .call1((obj, policy))?;
+            node.setattr("node_id", &spec.id)?;
+            Ok(node.unbind())
+        })
+        .map_err(|e| {
+            vec![ParamIssue::new(
+                "",
+                format!("cannot batch {}: {e}", self.info.node_type),
+            )]
+        })?;
+        self.node(&spec.id, batched)
+    }
+}
+
+impl PythonFactory {
+    /// The node's Python object, built in this process (or the caller's live object).
+    fn object(
+        &self,
+        node_id: &str,
+        params: &Map<String, Value>,
+    ) -> Result<Py<PyAny>, Vec<ParamIssue>> {
+        Python::attach(|py| match &self.source {
+            Source::Instances(instances) => instances
+                .get(node_id)
+                .map(|obj| obj.clone_ref(py))
+                .ok_or_else(|| {
+                    vec![ParamIssue::new(
+                        "",
+                        format!("no Python object was given for node '{node_id}'"),
+                    )]
+                }),
+            Source::Class(class) => construct(py, class.bind(py), &self.info.node_type, params),
+        })
+    }
+
+    /// An `IsolatedNode` of the class (the caller's live object for a local Pipeline, which
+    /// comes isolated already).
+    fn isolated_object(
+        &self,
+        node_id: &str,
+        params: &Map<String, Value>,
+    ) -> Result<Py<PyAny>, Vec<ParamIssue>> {
+        let Source::Class(class) = &self.source else {
+            return self.object(node_id, params);
+        };
+        Python::attach(|py| -> PyResult<Py<PyAny>> {
             let params = params_dict(py, params)?;
             let kwargs = PyDict::new(py);
             kwargs.set_item("node_class", class.bind(py))?;
@@ -143,7 +194,10 @@ impl NodeFactory for PythonFactory {
                 "",
                 format!("cannot isolate {}: {e}", self.info.node_type),
             )]
-        })?;
+        })
+    }
+
+    fn node(&self, node_id: &str, obj: Py<PyAny>) -> Result<Box<dyn Node>, Vec<ParamIssue>> {
         Ok(Box::new(PythonNode::new(
             obj,
             node_id,

@@ -179,12 +179,7 @@ impl Pipeline {
                 .registry
                 .get(&spec.node_type)
                 .expect("validate checked node types");
-            let created = if spec.isolation == Some(crate::manifest::Isolation::Process) {
-                factory.create_isolated(&spec.id, &spec.params)
-            } else {
-                factory.create(&spec.id, &spec.params)
-            };
-            match created {
+            match factory.create_for(spec) {
                 Ok(mut node) => slots.push(Arc::new(NodeSlot {
                     index,
                     id: spec.id.clone(),

@@ -19,6 +19,10 @@ pub const MAX_RETRY_DELAY_MS: u64 = 60_000;
 pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
 /// Most consecutive failures a circuit breaker may be set to wait for.
 pub const MAX_BREAKER_THRESHOLD: u32 = 1000;
+/// Most calls one `process_batch` call may take (`batch.max_size`).
+pub const MAX_BATCH_SIZE: u32 = 4096;
+/// Longest a batch's first call may wait for others, in ms (`batch.max_delay_ms`).
+pub const MAX_BATCH_DELAY_MS: f64 = 10_000.0;
 
 /// Default retry policy: total attempts (the seed's 3).
 pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;

@@ -10,7 +10,7 @@ mod validate;
 pub use error::{ManifestError, ManifestIssue, ParamIssue};
 pub use parse::{from_value, parse};
 pub use types::{
-    CircuitBreakerSpec, Connection, Isolation, Manifest, Metadata, NodeSpec, RetrySpec,
+    BatchSpec, CircuitBreakerSpec, Connection, Isolation, Manifest, Metadata, NodeSpec, RetrySpec,
     MANIFEST_VERSION,
 };
 pub use validate::{validate, NodeCatalog};

@@ -75,12 +75,31 @@ pub struct NodeSpec {
     /// Circuit breaker settings; defaults: opens after 5 consecutive failures, 30 s cool-down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<CircuitBreakerSpec>,
-    /// Where a Python node runs: "none" (default, in the runtime's process) or "process" (a
-    /// worker process of its own, which a crash of the node cannot take down). "process" is
-    /// run by the Python package's `Pipeline` (`from_manifest`); the CLI and the server refuse
-    /// it for now.
+    /// Where a Python node runs: "none" (in the runtime's process) or "process" (a worker
+    /// process of its own, which a crash of the node cannot take down). Locally the default
+    /// is "none"; the server's `python_isolation` setting chooses for nodes that do not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<Isolation>,
+    /// Batching of a Python node's `process` calls across concurrent sessions into one
+    /// `process_batch` call (the node's class must define it); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchSpec>,
+}
+
+/// How a Python node's calls of concurrent sessions are gathered into `process_batch` calls
+/// (`NodeSpec::batch`): the first call of a batch waits until `max_size` calls are queued or
+/// `max_delay_ms` has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSpec {
+    /// The most calls one `process_batch` call takes, 1..=4096.
+    #[schemars(range(min = 1, max = limits::MAX_BATCH_SIZE))]
+    pub max_size: u32,
+    /// How long a batch's first call waits for others, in ms, 0..=10000. Default 0 (a batch
+    /// is what is queued when the previous one ends).
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = limits::MAX_BATCH_DELAY_MS))]
+    pub max_delay_ms: f64,
 }
 
 /// Where a node runs (`NodeSpec::isolation`).

@@ -20,7 +20,8 @@ pub trait NodeCatalog {
     fn suggest(&self, node_type: &str) -> Option<&str>;
     /// Every known type name, sorted.
     fn node_types(&self) -> Vec<&str>;
-    /// Whether nodes of `node_type` can run in a worker process (`"isolation": "process"`).
+    /// Whether nodes of `node_type` are Python nodes, which can run in a worker process
+    /// (`"isolation": "process"`) and be batched (`"batch"`).
     fn can_isolate(&self, node_type: &str) -> bool {
         let _ = node_type;
         false
@@ -267,6 +268,39 @@ fn check_node(node: &NodeSpec, registry: &dyn NodeCatalog, issues: &mut Vec<Mani
              there (native nodes run in the runtime, which they cannot crash; the plain Rust \
              `remotemedia` binary runs no Python nodes): remove it",
         ));
+    }
+    if let Some(b) = &node.batch {
+        if known_type.is_some() && !registry.can_isolate(ty) {
+            issues.push(ManifestIssue::node(
+                id,
+                known_type,
+                "batch",
+                "batching gathers a Python node's calls into its process_batch method; this \
+                 node type is not a Python node: remove it",
+            ));
+        }
+        if !(1..=MAX_BATCH_SIZE).contains(&b.max_size) {
+            issues.push(ManifestIssue::node(
+                id,
+                known_type,
+                "batch.max_size",
+                format!(
+                    "{} is out of range; expected 1..={MAX_BATCH_SIZE}",
+                    b.max_size
+                ),
+            ));
+        }
+        if !(0.0..=MAX_BATCH_DELAY_MS).contains(&b.max_delay_ms) {
+            issues.push(ManifestIssue::node(
+                id,
+                known_type,
+                "batch.max_delay_ms",
+                format!(
+                    "{} is out of range; expected 0..={MAX_BATCH_DELAY_MS} ms",
+                    b.max_delay_ms
+                ),
+            ));
+        }
     }
     if let Some(t) = node.timeout_ms {
         if !(1..=MAX_TIMEOUT_MS).contains(&t) {
