@@ -323,6 +323,8 @@ class Pipeline(Generic[OutT]):
         if not _has_python_nodes(manifest):
             # Full validation first: every problem at once, with node ids and fields.
             _native.NativePipeline(json.dumps(manifest))
+        else:
+            _check_fields(manifest)
         meta = manifest.get("metadata") or {}
         p: Pipeline[Any] = cls(
             meta.get("name", "pipeline"),
@@ -766,13 +768,42 @@ def _has_python_nodes(manifest: dict[str, Any]) -> bool:
     return any(n.get("node_type") not in BUILTIN_TYPES for n in manifest.get("nodes", []))
 
 
+def _schema_fields() -> tuple[list[str], list[str]]:
+    """The manifest's top-level and node fields, from the runtime's schema."""
+    schema = json.loads(_native.manifest_schema_json())
+    return list(schema["properties"]), list(schema["$defs"]["NodeSpec"]["properties"])
+
+
+def _check_fields(manifest: dict[str, Any]) -> None:
+    """Refuses unknown fields (with a suggestion) in a manifest with Python nodes, which the
+    runtime's full validation cannot check before the classes are imported: a misspelt
+    ``"parms"`` must not silently become a node with default parameters."""
+    top, node_fields = _schema_fields()
+    problems = []
+
+    def unknown(where: str, key: str, valid: list[str]) -> str:
+        best = _native.closest(key, valid)
+        hint = f"; did you mean '{best}'?" if best else ""
+        return f"{where}{key}: unknown field{hint} (valid: {', '.join(valid)})"
+
+    problems += [unknown("", k, top) for k in manifest if k not in top]
+    for i, spec in enumerate(manifest.get("nodes") or []):
+        if isinstance(spec, dict):
+            where = f"node '{spec.get('id', i)}': "
+            problems += [unknown(where, k, node_fields) for k in spec if k not in node_fields]
+    if problems:
+        raise ManifestError("invalid manifest: " + "; ".join(problems))
+
+
 def _import_node_class(node_id: str, node_type: str) -> type[Node]:
     import importlib
 
     if ":" not in node_type:
+        best = _native.closest(node_type, sorted(BUILTIN_TYPES))
+        hint = f"did you mean '{best}'? " if best else ""
         raise ManifestError(
             f"invalid manifest: node '{node_id}': node_type: unknown node type {node_type[:64]!r}; "
-            f"known types: {', '.join(sorted(BUILTIN_TYPES))}, or a Python class as "
+            f"{hint}known types: {', '.join(sorted(BUILTIN_TYPES))}, or a Python class as "
             "'module:Class'"
         )
     module, qualname = node_type.split(":", 1)

@@ -465,12 +465,7 @@ impl NodeRegistry {
 
     /// The closest registered name to `name`, for "did you mean" hints.
     pub fn suggest(&self, name: &str) -> Option<&str> {
-        let lower = name.to_ascii_lowercase();
-        self.node_types()
-            .map(|t| (edit_distance(&lower, &t.to_ascii_lowercase()), t))
-            .filter(|(d, t)| *d <= (t.len() / 3).max(2))
-            .min_by_key(|(d, _)| *d)
-            .map(|(_, t)| t)
+        crate::text::closest(name, self.node_types())
     }
 }
 
@@ -512,18 +507,4 @@ impl NodeCatalog for NodeRegistry {
     fn can_isolate(&self, node_type: &str) -> bool {
         self.get(node_type).is_some_and(|f| f.can_isolate())
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }

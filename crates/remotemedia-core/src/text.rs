@@ -75,9 +75,36 @@ pub fn bounded(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The candidate closest to `name` (case-insensitive edit distance), when close enough to be
+/// the name meant: at most a third of its length, and at least 2, edits away. The one rule
+/// behind every "did you mean" hint (node types, manifest fields, parameters).
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::levenshtein(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d > 0 && *d <= (c.len() / 3).max(2) || *d == 0 && *c != name)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn closest_suggests_near_names_only() {
+        let names = ["threshold", "end_threshold", "min_speech_ms", "params"];
+        assert_eq!(closest("treshold", names), Some("threshold"));
+        assert_eq!(closest("Params", names), Some("params"));
+        assert_eq!(closest("param", names), Some("params"));
+        assert_eq!(closest("frobnicate", names), None);
+        assert_eq!(
+            closest("params", names),
+            None,
+            "an exact name needs no hint"
+        );
+    }
 
     #[test]
     fn shown_quotes_escapes_and_cuts() {

@@ -124,6 +124,13 @@ pub(crate) async fn poll_once<F: std::future::Future>(
 }
 
 /// JSON list of every native node type with its description and parameters.
+/// The candidate closest to `name`, when close enough to be the name meant (the runtime's
+/// one "did you mean" rule); `None` otherwise.
+#[pyfunction]
+fn closest(name: &str, candidates: Vec<String>) -> Option<String> {
+    remotemedia_core::text::closest(name, candidates.iter().map(String::as_str)).map(String::from)
+}
+
 #[pyfunction]
 fn node_types_json() -> String {
     let registry = registry::base_registry();
@@ -213,6 +220,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<remote::RemoteClient>()?;
     m.add_function(wrap_pyfunction!(native_node::check_params, m)?)?;
     m.add_function(wrap_pyfunction!(node_types_json, m)?)?;
+    m.add_function(wrap_pyfunction!(closest, m)?)?;
     m.add_function(wrap_pyfunction!(manifest_schema_json, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(render_graph, m)?)?;

@@ -109,6 +109,10 @@ def _bound_params(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> d
         return {}
     try:
         sig = inspect.signature(init)
+    except (TypeError, ValueError):
+        return {}
+    _check_keywords(cls, sig, kwargs)
+    try:
         bound = sig.bind(None, *args, **kwargs)
     except (TypeError, ValueError):
         return {}
@@ -127,6 +131,30 @@ def _bound_params(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> d
         else:
             params[name] = value
     return params
+
+
+def _check_keywords(cls: type, sig: inspect.Signature, kwargs: dict[str, Any]) -> None:
+    """Refuses a keyword the constructor does not take, suggesting the closest one it does
+    (``SpeechVADNode(treshold=0.5)``: "did you mean 'threshold'?")."""
+    params = list(sig.parameters.values())[1:]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    names = [
+        p.name
+        for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+    for key in kwargs:
+        if key not in names:
+            from remotemedia import _native
+
+            best = _native.closest(key, names)
+            hint = f"; did you mean '{best}'?" if best else ""
+            takes = ", ".join(names) if names else "no parameters"
+            raise TypeError(
+                f"{cls.__name__}() got an unexpected keyword argument '{key}'{hint} "
+                f"(it takes: {takes})"
+            )
 
 
 def construct(cls: type, params: dict[str, Any]) -> Any:

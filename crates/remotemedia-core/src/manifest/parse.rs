@@ -122,10 +122,13 @@ pub fn from_value(value: Value) -> Result<Manifest, ManifestError> {
 
     for key in obj.keys() {
         if !TOP_LEVEL_FIELDS.contains(&key.as_str()) {
+            let hint = crate::text::closest(key, TOP_LEVEL_FIELDS.iter().copied())
+                .map(|f| format!("; did you mean \"{f}\"?"))
+                .unwrap_or_default();
             issues.push(ManifestIssue::root(
                 key.clone(),
                 format!(
-                    "unknown field; valid fields are {}",
+                    "unknown field; valid fields are {}{hint}",
                     TOP_LEVEL_FIELDS.join(", ")
                 ),
             ));
@@ -242,6 +245,7 @@ pub(crate) fn typed<T: DeserializeOwned>(value: Value) -> Result<T, (String, Str
         if path == "." {
             path.clear();
         }
+        let message = with_suggestion(message);
         // serde reports a missing field at the parent; name the field itself.
         if let Some(field) = message
             .strip_prefix("missing field `")
@@ -251,6 +255,33 @@ pub(crate) fn typed<T: DeserializeOwned>(value: Value) -> Result<T, (String, Str
         }
         (path, message)
     })
+}
+
+/// serde's "unknown field `treshold`, expected one of `threshold`, ..." (or "unknown variant")
+/// with "; did you mean `threshold`?" added when one expected name is close.
+fn with_suggestion(message: String) -> String {
+    let parse = |m: &str| -> Option<(String, Vec<String>)> {
+        let rest = m
+            .strip_prefix("unknown field `")
+            .or_else(|| m.strip_prefix("unknown variant `"))?;
+        let (given, expected) = rest.split_once('`')?;
+        let names: Vec<String> = expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect();
+        Some((given.to_string(), names))
+    };
+    match parse(&message) {
+        Some((given, names)) => {
+            match crate::text::closest(&given, names.iter().map(String::as_str)) {
+                Some(best) => format!("{message}; did you mean `{best}`?"),
+                None => message,
+            }
+        }
+        None => message,
+    }
 }
 
 fn join(prefix: &str, path: &str) -> String {

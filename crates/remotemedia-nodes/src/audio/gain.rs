@@ -41,21 +41,31 @@ pub struct GainParams {
 impl NodeParams for GainParams {
     fn check(&self) -> Vec<ParamIssue> {
         let mut issues = Vec::new();
-        let given = [
-            self.db.is_some(),
-            self.linear.is_some(),
-            self.peak_db.is_some(),
+        let given: Vec<&str> = [
+            ("db", self.db.is_some()),
+            ("linear", self.linear.is_some()),
+            ("peak_db", self.peak_db.is_some()),
         ]
-        .iter()
-        .filter(|&&g| g)
-        .count();
-        if given != 1 {
-            issues.push(ParamIssue::new(
-                if given == 0 { "db" } else { "linear" },
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        match given[..] {
+            [_] => {}
+            [] => issues.push(ParamIssue::new(
+                "db",
+                "missing: give exactly one of db, linear, peak_db; e.g. {\"db\": -6.0}",
+            )),
+            [..] => issues.push(ParamIssue::new(
+                given.join("/"),
                 format!(
-                    "give exactly one of db, linear, peak_db (got {given}); e.g. {{\"db\": -6.0}}"
+                    "{} given; give exactly one of db, linear, peak_db (they are three ways to \
+                     say one gain)",
+                    match given[..] {
+                        [a, b] => format!("{a} and {b} were both"),
+                        _ => "db, linear and peak_db were all".to_string(),
+                    }
                 ),
-            ));
+            )),
         }
         // Ranges come from the schema attributes (checked generically by the registry).
         issues
