@@ -39,7 +39,7 @@ from remotemedia.errors import (
     RemoteMediaError,
     RetryableError,
 )
-from remotemedia.io import blocks, read, write, write_segments
+from remotemedia.io import AudioFileInfo, blocks, info, read, write, write_segments
 from remotemedia.isolation import WorkerCrashed
 from remotemedia.nodes import (
     AudioResampleNode,
@@ -68,6 +68,7 @@ __version__ = "0.2.0"
 __all__ = [
     "AsyncSession",
     "Audio",
+    "AudioFileInfo",
     "AudioResampleNode",
     "BatchResult",
     "BiquadNode",
@@ -109,6 +110,7 @@ __all__ = [
     "WorkerCrashed",
     "__version__",
     "blocks",
+    "info",
     "read",
     "write",
     "write_segments",

@@ -29,8 +29,10 @@ __all__ = [
     "_set_crossing_log",
     "_take_crossing_log",
     "_wait_for_interrupted_calls",
+    "audio_info",
     "check_params",
     "cli_main",
+    "closest",
     "manifest_schema_json",
     "node_types_json",
     "prepare",
@@ -171,7 +173,8 @@ def write_segments(
 def write_segment_index(
     path: str | os.PathLike[str], names: list[str], segments: list[_SegmentTuple]
 ) -> None: ...
-def read_file(path: str | os.PathLike[str], dtype: str | None = None) -> Any: ...
+def read_file(source: Any, dtype: str | None = None) -> Any: ...
+def audio_info(source: Any) -> dict[str, Any]: ...
 def write_file(
     path: str | os.PathLike[str],
     audio: np.ndarray[Any, Any],

@@ -13,27 +13,71 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from remotemedia import _native
 from remotemedia._types import Audio, Segment
 
-__all__ = ["blocks", "read", "write", "write_segments"]
+__all__ = ["AudioFileInfo", "blocks", "info", "read", "write", "write_segments"]
 
 PathLike = str | os.PathLike[str]
 
 
-def read(path: PathLike, dtype: str | None = None) -> Audio:
-    """Reads a WAV, FLAC, MP3 or OGG/Vorbis file.
+class BinaryReadable(Protocol):
+    """A binary file-like object (``io.BytesIO``, ``open(p, "rb")``, an HTTP response)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+#: What ``read`` and ``info`` take: a path, the file's bytes, or a binary file-like object.
+AudioSource = PathLike | bytes | bytearray | memoryview | BinaryReadable
+
+
+class AudioFileInfo(NamedTuple):
+    """What :func:`info` reads from a file's header (soundfile's ``sf.info`` fields)."""
+
+    sample_rate: int
+    channels: int
+    #: Frames the header announces (None for a stream of unknown length).
+    frames: int | None
+    #: Seconds (None when ``frames`` is).
+    duration: float | None
+    #: "wav", "flac", "mp3", "ogg".
+    container: str
+    #: soundfile's name of the encoding: "PCM_16", "PCM_24", "FLOAT", "VORBIS", ...
+    subtype: str
+    #: The dtype :func:`read` gives by default.
+    dtype: str
+
+
+def info(source: AudioSource) -> AudioFileInfo:
+    """Reads a file's header without decoding its audio: rate, channels, frames, duration,
+    container, subtype and the dtype :func:`read` gives (a path, bytes, or a binary file-like
+    object, as for :func:`read`).
+
+    >>> import numpy as np, tempfile, os, remotemedia
+    >>> p = os.path.join(tempfile.mkdtemp(), "x.wav")
+    >>> remotemedia.write(p, remotemedia.Audio(np.zeros(800, np.int16), 8000))
+    >>> remotemedia.info(p)
+    AudioFileInfo(sample_rate=8000, channels=1, frames=800, duration=0.1, container='wav', subtype='PCM_16', dtype='int16')
+    """
+    return AudioFileInfo(**_native.audio_info(source))
+
+
+def read(path: AudioSource, dtype: str | None = None) -> Audio:
+    """Reads a WAV, FLAC, MP3 or OGG/Vorbis file: a path, the file's bytes (``bytes``,
+    ``bytearray``, ``memoryview``), or a binary file-like object (``io.BytesIO``, ``open(p,
+    "rb")``, read to its end). The result is an :class:`Audio` (an ndarray that knows its
+    rate): soundfile's ``data, sr = sf.read(p)`` is ``data = read(p); sr = data.sample_rate``.
 
     The file's own sample format is kept unless ``dtype`` ("float32", "float64", "int16",
     "int32") asks for another: 16-bit -> int16, 24/32-bit -> int32 (24-bit in the top bits),
     float -> float32/float64; MP3 and Vorbis decode to float32. Damaged files (truncated, a
     header that disagrees with the data, a wrong extension) raise ValueError naming the file.
     """
-    result: Audio = _native.read_file(os.fspath(path), dtype)
+    result: Audio = _native.read_file(path, dtype)
     return result
 
 

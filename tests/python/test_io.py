@@ -135,3 +135,71 @@ def test_the_sample_rate_as_soundfiles_third_argument(tmp_path: Path) -> None:
     np.testing.assert_array_equal(np.asarray(back), data)
     with pytest.raises(ValueError, match="two sample rates"):
         remotemedia.write(tmp_path / "w.wav", data, 16000, sample_rate=8000)
+
+
+@pytest.mark.parametrize("ext", ["wav", "flac", "ogg", "mp3"])
+def test_read_takes_bytes_and_file_like_objects_as_a_path(tmp_path: Path, ext: str) -> None:
+    import io
+
+    import soundfile as sf
+
+    rng = np.random.default_rng(3)
+    x = (0.3 * rng.standard_normal((4000, 2))).astype(np.float32)
+    p = tmp_path / f"x.{ext}"
+    sf.write(p, x, 16000, format={"ogg": "OGG", "mp3": "MP3"}.get(ext, ext.upper()))
+    want = remotemedia.read(p)
+    data = p.read_bytes()
+    for source in (data, bytearray(data), memoryview(data), io.BytesIO(data)):
+        got = remotemedia.read(source)
+        assert got.sample_rate == 16000 and got.dtype == want.dtype, type(source)
+        np.testing.assert_array_equal(got, want)
+    with p.open("rb") as f:
+        np.testing.assert_array_equal(
+            remotemedia.read(f, dtype="float64"), remotemedia.read(p, dtype="float64")
+        )
+    # info() reads the header only, from any of the same sources.
+    i = remotemedia.info(io.BytesIO(data))
+    assert (i.sample_rate, i.channels, i.container) == (16000, 2, ext)
+    assert i == remotemedia.info(p) and i.dtype == str(want.dtype)
+    if i.frames is not None:
+        assert i.frames == want.frames and i.duration == pytest.approx(want.frames / 16000)
+    # A pipeline takes the same inputs.
+    p1 = remotemedia.Pipeline("r").add_node(remotemedia.AudioResampleNode(8000))
+    np.testing.assert_array_equal(p1.run(io.BytesIO(data)), p1.run(p))
+
+
+def test_info_names_the_subtype_as_soundfile_does(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    x = np.zeros((100, 1), dtype=np.float32)
+    for fmt, subtype in [
+        ("WAV", "PCM_16"),
+        ("WAV", "PCM_24"),
+        ("WAV", "PCM_32"),
+        ("WAV", "FLOAT"),
+        ("WAV", "DOUBLE"),
+        ("WAV", "PCM_U8"),
+        ("FLAC", "PCM_16"),
+        ("FLAC", "PCM_24"),
+        ("OGG", "VORBIS"),
+    ]:
+        p = tmp_path / f"x_{subtype}.{fmt.lower()}"
+        sf.write(p, x, 8000, format=fmt, subtype=subtype)
+        assert remotemedia.info(p).subtype == sf.info(p).subtype == subtype, (fmt, subtype)
+
+
+def test_read_errors_for_other_objects_say_what_is_taken() -> None:
+    import io
+
+    with pytest.raises(
+        TypeError, match=r"read\(\) returned str, not bytes: open the file in binary mode"
+    ):
+        remotemedia.read(io.StringIO("RIFF"))  # type: ignore[arg-type]
+    with pytest.raises(
+        TypeError, match=r"read\(\) takes a path, bytes or a binary file-like object, got list"
+    ):
+        remotemedia.read([1, 2])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"<bytes>: not a readable audio file"):
+        remotemedia.read(b"not audio at all")
+    with pytest.raises(ValueError, match="empty"):
+        remotemedia.read(b"")

@@ -21,6 +21,9 @@ pub struct AudioInfo {
     pub frames: Option<u64>,
     /// "wav", "flac", "mp3", "ogg".
     pub container: &'static str,
+    /// The encoding, as soundfile names it: "PCM_16", "PCM_24", "PCM_32", "PCM_U8", "FLOAT",
+    /// "DOUBLE" (WAV), "PCM_S8"/"PCM_16"/"PCM_24" (FLAC), "MPEG_LAYER_III", "VORBIS".
+    pub subtype: &'static str,
 }
 
 impl AudioInfo {
@@ -87,7 +90,19 @@ pub fn open(path: &Path) -> Result<AudioReader, IoError> {
             open_wav_stream(r, path, file_len)
         }
         _ if n == 0 => Err(IoError::malformed(path, "the file is empty")),
-        _ => open_symphonia(file, path, detected),
+        _ => open_symphonia(Box::new(file), path, detected),
+    }
+}
+
+/// Reads audio held in memory (bytes a caller downloaded, a `BytesIO`'s contents); `name` is
+/// what errors call it. The container is recognised from the first bytes, as for [`open`].
+pub fn open_bytes(data: Vec<u8>, name: &Path) -> Result<AudioReader, IoError> {
+    let detected = detect(&data[..data.len().min(12)]);
+    let len = data.len() as u64;
+    match detected {
+        Some("wav") => open_wav_stream(Box::new(std::io::Cursor::new(data)), name, Some(len)),
+        _ if data.is_empty() => Err(IoError::malformed(name, "no bytes (empty input)")),
+        _ => open_symphonia(Box::new(std::io::Cursor::new(data)), name, detected),
     }
 }
 
@@ -263,6 +278,16 @@ enum WavCoding {
 }
 
 impl WavCoding {
+    fn subtype(self) -> &'static str {
+        match self {
+            Self::U8 => "PCM_U8",
+            Self::I16 => "PCM_16",
+            Self::I24 => "PCM_24",
+            Self::I32 => "PCM_32",
+            Self::F32 => "FLOAT",
+            Self::F64 => "DOUBLE",
+        }
+    }
     fn bytes(self) -> usize {
         match self {
             Self::U8 => 1,
@@ -392,6 +417,7 @@ fn open_wav_stream(
                     format: coding.format(),
                     frames: remaining.map(|s| s / frame_bytes as u64),
                     container: "wav",
+                    subtype: coding.subtype(),
                 };
                 return Ok(AudioReader {
                     info,
@@ -649,7 +675,7 @@ struct SymphoniaBody {
 }
 
 fn open_symphonia(
-    file: File,
+    source: Box<dyn symphonia::core::io::MediaSource>,
     path: &Path,
     detected: Option<&'static str>,
 ) -> Result<AudioReader, IoError> {
@@ -659,7 +685,7 @@ fn open_symphonia(
     use symphonia::core::io::MediaSourceStream;
     use symphonia::core::meta::MetadataOptions;
 
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mss = MediaSourceStream::new(source, Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
@@ -716,6 +742,21 @@ fn open_symphonia(
             "mp3" => "mp3",
             "ogg" => "ogg",
             _ => "audio",
+        },
+        subtype: {
+            use symphonia::core::codecs::audio::well_known::{
+                CODEC_ID_FLAC, CODEC_ID_MP3, CODEC_ID_OPUS, CODEC_ID_VORBIS,
+            };
+            match (params.codec, params.bits_per_sample) {
+                (c, Some(8)) if c == CODEC_ID_FLAC => "PCM_S8",
+                (c, Some(b)) if c == CODEC_ID_FLAC && b <= 16 => "PCM_16",
+                (c, Some(b)) if c == CODEC_ID_FLAC && b <= 24 => "PCM_24",
+                (c, _) if c == CODEC_ID_FLAC => "PCM_32",
+                (c, _) if c == CODEC_ID_MP3 => "MPEG_LAYER_III",
+                (c, _) if c == CODEC_ID_VORBIS => "VORBIS",
+                (c, _) if c == CODEC_ID_OPUS => "OPUS",
+                _ => "UNKNOWN",
+            }
         },
     };
     Ok(AudioReader {

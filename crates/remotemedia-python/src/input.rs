@@ -203,6 +203,10 @@ pub(crate) fn prepare_input<'py>(
     {
         return read(data, sample_rate, dtype);
     }
+    if array.is_none() && is_encoded_audio(data)? {
+        let source = crate::io::Source::of(data)?.expect("checked");
+        return read_encoded(py, source, sample_rate, dtype);
+    }
     if dtype.is_some() {
         return Err(PyValueError::new_err(
             "dtype= applies to files; convert arrays with numpy (a.astype(...))",
@@ -228,6 +232,61 @@ pub(crate) fn prepare_input<'py>(
     Ok(Prepared::Audio(layout(array)?.0, rate))
 }
 
+/// Whether a run's input is an encoded audio file in memory: a binary file-like object
+/// (`BytesIO`, `open(p, "rb")`), or `bytes`/`bytearray` that start like a WAV, FLAC, Ogg or
+/// ID3-tagged MP3 file (other bytes stay a value for Python nodes).
+fn is_encoded_audio(data: &Bound<'_, PyAny>) -> PyResult<bool> {
+    use pyo3::types::{PyByteArray, PyBytes};
+    if data.is_instance_of::<PyBytes>() || data.is_instance_of::<PyByteArray>() {
+        let head: Vec<u8> = data
+            .get_item(pyo3::types::PySlice::new(data.py(), 0, 12, 1))?
+            .extract()?;
+        return Ok(
+            head.len() >= 12 && &head[0..4] == b"RIFF" && &head[8..12] == b"WAVE"
+                || head.starts_with(b"fLaC")
+                || head.starts_with(b"OggS")
+                || head.starts_with(b"ID3"),
+        );
+    }
+    Ok(data.hasattr("read")? && data.hasattr("seek")?)
+}
+
+/// Encoded audio in memory, read whole; a rate given must be the file's.
+fn read_encoded<'py>(
+    py: Python<'py>,
+    source: crate::io::Source,
+    sample_rate: Option<&Bound<'py, PyAny>>,
+    dtype: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Prepared<'py>> {
+    let name = source.name().display().to_string();
+    let dtype = dtype
+        .map(|d| {
+            d.extract::<pyo3::pybacked::PyBackedStr>()
+                .map_err(|e| PyTypeError::new_err(format!("argument 'dtype': {}", e.value(py))))
+        })
+        .transpose()?;
+    let audio = crate::io::read_source(py, source, dtype.as_deref())?;
+    checked_rate(audio, sample_rate, &name)
+}
+
+/// A file's audio with its rate, which a rate given must equal.
+fn checked_rate<'py>(
+    audio: Bound<'py, PyAny>,
+    sample_rate: Option<&Bound<'py, PyAny>>,
+    name: &str,
+) -> PyResult<Prepared<'py>> {
+    let rate = audio_rate(&audio)?.ok_or_else(|| PyValueError::new_err("a file without a rate"))?;
+    if let Some(given) = sample_rate {
+        if rate_of(given, "sample_rate")? != rate {
+            return Err(PyValueError::new_err(format!(
+                "{name} is {rate} Hz but sample_rate={} was given",
+                given.str()?
+            )));
+        }
+    }
+    Ok(Prepared::Audio(audio, rate))
+}
+
 /// A file input: read whole with the extension's reader; a rate given must be the file's.
 fn read<'py>(
     data: &Bound<'py, PyAny>,
@@ -251,18 +310,9 @@ fn read<'py>(
                 .map_err(|e| PyTypeError::new_err(format!("argument 'dtype': {}", e.value(py))))
         })
         .transpose()?;
-    let audio = crate::io::read_file(py, path.clone(), dtype.as_deref())?;
-    let rate = audio_rate(&audio)?.ok_or_else(|| PyValueError::new_err("a file without a rate"))?;
-    if let Some(given) = sample_rate {
-        if rate_of(given, "sample_rate")? != rate {
-            return Err(PyValueError::new_err(format!(
-                "{} is {rate} Hz but sample_rate={} was given",
-                path.display(),
-                given.str()?
-            )));
-        }
-    }
-    Ok(Prepared::Audio(audio, rate))
+    let name = path.display().to_string();
+    let audio = crate::io::read_source(py, crate::io::Source::Path(path), dtype.as_deref())?;
+    checked_rate(audio, sample_rate, &name)
 }
 
 /// The rate of a direct node call's input when it takes the fast path of [`node_input`]:

@@ -4,41 +4,141 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use remotemedia_core::data::SampleFormat;
 use remotemedia_io::{AudioReader, Subtype};
 
 use crate::convert;
 use crate::errors::io_to_pyerr;
 
+/// numpy's names of the sample formats (`dtype=` of `read`, `info()["dtype"]`).
+const DTYPES: [(&str, SampleFormat); 4] = [
+    ("float32", SampleFormat::F32),
+    ("float64", SampleFormat::F64),
+    ("int16", SampleFormat::I16),
+    ("int32", SampleFormat::I32),
+];
+
 fn parse_dtype(dtype: Option<&str>) -> PyResult<Option<SampleFormat>> {
     dtype
-        .map(|d| match d {
-            "float32" => Ok(SampleFormat::F32),
-            "float64" => Ok(SampleFormat::F64),
-            "int16" => Ok(SampleFormat::I16),
-            "int32" => Ok(SampleFormat::I32),
-            other => Err(PyValueError::new_err(format!(
-                "dtype={other:?} is not supported; use 'float32', 'float64', 'int16', 'int32' or \
-                 None (the file's own format)"
-            ))),
+        .map(|d| {
+            DTYPES
+                .iter()
+                .find(|(n, _)| *n == d)
+                .map(|(_, f)| *f)
+                .ok_or_else(|| {
+                    PyValueError::new_err(format!(
+                        "dtype={d:?} is not supported; use 'float32', 'float64', 'int16', 'int32' \
+                     or None (the file's own format)"
+                    ))
+                })
         })
         .transpose()
 }
 
-/// Reads a whole file as a `remotemedia.Audio` in the file's format, or in `dtype`.
+fn dtype_name(format: SampleFormat) -> &'static str {
+    DTYPES
+        .iter()
+        .find(|(_, f)| *f == format)
+        .map_or("float32", |(n, _)| n)
+}
+
+/// Where encoded audio comes from: a file, or bytes in memory (`bytes`, a `BytesIO`'s
+/// contents, what a file-like object's `read()` gave).
+pub(crate) enum Source {
+    Path(PathBuf),
+    Bytes(Vec<u8>, PathBuf),
+}
+
+impl Source {
+    /// `obj` as a source of encoded audio: a path (`str`, `os.PathLike`), `bytes`/`bytearray`/
+    /// `memoryview`, or an object with a `read()` method (read to its end here); `None` for
+    /// anything else (an array, a list, ...).
+    pub(crate) fn of(obj: &Bound<'_, PyAny>) -> PyResult<Option<Source>> {
+        use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString};
+        if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? {
+            return Ok(Some(Source::Path(obj.extract()?)));
+        }
+        if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() {
+            return Ok(Some(Source::Bytes(obj.extract()?, "<bytes>".into())));
+        }
+        if obj.is_instance_of::<PyMemoryView>() {
+            let bytes = obj.call_method0("tobytes")?;
+            return Ok(Some(Source::Bytes(bytes.extract()?, "<memoryview>".into())));
+        }
+        if obj.cast::<numpy::PyUntypedArray>().is_err() && obj.hasattr("read")? {
+            let name = obj
+                .getattr("name")
+                .ok()
+                .and_then(|n| n.extract::<String>().ok())
+                .unwrap_or_else(|| {
+                    format!(
+                        "<{}>",
+                        obj.get_type()
+                            .name()
+                            .map(|n| n.to_string())
+                            .unwrap_or_default()
+                    )
+                });
+            let data = obj.call_method0("read")?;
+            let bytes: Vec<u8> = data.extract().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "{name}.read() returned {}, not bytes: open the file in binary mode ('rb')",
+                    data.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?;
+            return Ok(Some(Source::Bytes(bytes, name.into())));
+        }
+        Ok(None)
+    }
+
+    /// What errors call it.
+    pub(crate) fn name(&self) -> &std::path::Path {
+        match self {
+            Source::Path(p) | Source::Bytes(_, p) => p,
+        }
+    }
+
+    fn open(self) -> Result<AudioReader, remotemedia_io::IoError> {
+        match self {
+            Source::Path(p) => remotemedia_io::open(&p),
+            Source::Bytes(data, name) => remotemedia_io::open_bytes(data, &name),
+        }
+    }
+}
+
+/// Reads a whole file (a path, bytes, or a file-like object) as a `remotemedia.Audio` in the
+/// file's format, or in `dtype`.
 #[pyfunction]
-#[pyo3(signature = (path, dtype=None))]
+#[pyo3(signature = (source, dtype=None))]
 pub fn read_file<'py>(
     py: Python<'py>,
-    path: PathBuf,
+    source: &Bound<'py, PyAny>,
+    dtype: Option<&str>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let Some(source) = Source::of(source)? else {
+        return Err(PyTypeError::new_err(format!(
+            "read() takes a path, bytes or a binary file-like object, got {}",
+            source.get_type().name()?
+        )));
+    };
+    read_source(py, source, dtype)
+}
+
+pub(crate) fn read_source<'py>(
+    py: Python<'py>,
+    source: Source,
     dtype: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let format = parse_dtype(dtype)?;
     let audio = py
         .detach(|| {
-            let mut r = remotemedia_io::open(&path)?;
+            let mut r = source.open()?;
             match format {
                 Some(f) => r.read_all_as(f),
                 None => r.read_all(),
@@ -46,6 +146,33 @@ pub fn read_file<'py>(
         })
         .map_err(io_to_pyerr)?;
     convert::audio_to_py(py, audio, false)
+}
+
+/// What a file holds, without decoding it: `{sample_rate, channels, frames, duration,
+/// container, subtype, dtype}` (`frames`/`duration` None when the header does not say).
+#[pyfunction]
+pub fn audio_info<'py>(
+    py: Python<'py>,
+    source: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let Some(source) = Source::of(source)? else {
+        return Err(PyTypeError::new_err(format!(
+            "info() takes a path, bytes or a binary file-like object, got {}",
+            source.get_type().name()?
+        )));
+    };
+    let info = py
+        .detach(|| source.open().map(|r| r.info().clone()))
+        .map_err(io_to_pyerr)?;
+    let d = PyDict::new(py);
+    d.set_item("sample_rate", info.sample_rate)?;
+    d.set_item("channels", info.channels)?;
+    d.set_item("frames", info.frames)?;
+    d.set_item("duration", info.duration_secs())?;
+    d.set_item("container", info.container)?;
+    d.set_item("subtype", info.subtype)?;
+    d.set_item("dtype", dtype_name(info.format))?;
+    Ok(d)
 }
 
 fn parse_subtype(subtype: Option<&str>) -> PyResult<Option<Subtype>> {
