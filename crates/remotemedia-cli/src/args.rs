@@ -81,13 +81,27 @@ pub(crate) struct RunArgs {
     /// "FormatConverterNode target_format=f32 ! AudioResampleNode target_rate=16000 ! VADNode"
     /// (nodes joined by ' ! ', parameters as key=value with JSON or plain-string values).
     pub(crate) manifest: String,
-    /// Input audio (WAV, FLAC, MP3, OGG/Vorbis; - for WAV on stdin). Several files, directories
-    /// or glob patterns make a batch run into the --output directory.
+    /// Input audio (WAV, FLAC, MP3, OGG/Vorbis; - for stdin: WAV, FLAC, OGG, MP3, or raw PCM
+    /// with --input-format). Several files, directories or glob patterns make a batch run into
+    /// the --output directory.
     #[arg(short, long, required_unless_present = "print_manifest", num_args = 1..)]
     pub(crate) input: Vec<PathBuf>,
-    /// Output: a .wav/.flac (audio) or .json (segments, other values) file, - for WAV on stdout;
-    /// a directory when the pipeline has several sinks (one file per sink id) or for a batch.
-    #[arg(short, long, required_unless_present = "print_manifest")]
+    /// Headerless PCM input: its sample coding (s16le, s32le, f32le or f64le, interleaved),
+    /// with --rate and --channels; e.g. `arecord -f S16_LE -r 16000 | remotemedia run ... -i -
+    /// --input-format s16le --rate 16000 --channels 1`.
+    #[arg(long, value_parser = ["s16le", "s32le", "f32le", "f64le"], requires = "rate")]
+    pub(crate) input_format: Option<String>,
+    /// Sample rate of raw PCM input (--input-format), in Hz.
+    #[arg(long, requires = "input_format")]
+    pub(crate) rate: Option<u32>,
+    /// Channels of raw PCM input (--input-format); default 1.
+    #[arg(long, requires = "input_format", default_value_t = 1)]
+    pub(crate) channels: u16,
+    /// Output: a .wav/.flac (audio) or .json (segments, other values) file; - (the default)
+    /// for stdout: WAV for audio, JSON lines (one per segment or event, as each is decided)
+    /// for other values; a directory when the pipeline has several sinks (one file per sink
+    /// id) or for a batch.
+    #[arg(short, long)]
     pub(crate) output: Option<PathBuf>,
     /// Print the pipeline's manifest (JSON) and exit without running: turns a one-line
     /// description into a manifest file to keep.

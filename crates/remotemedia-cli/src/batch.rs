@@ -215,6 +215,7 @@ pub fn run_corpus(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<BatchOutc
             } else {
                 let parent = output.parent().unwrap_or(args.out_dir);
                 let job = FileJob {
+                    raw: None,
                     input: &item.path,
                     output: &output,
                     chunk_ms: args.chunk_ms,

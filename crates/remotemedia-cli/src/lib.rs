@@ -66,6 +66,11 @@ pub fn main_code(args: Vec<OsString>, host: &dyn Host) -> u8 {
                 eprintln!("{i}");
                 return i.exit_code();
             }
+            if closed_stdout(&e) {
+                // The reader of stdout went away (`| head`): as for any Unix filter, that
+                // ends the run without an error message (exit status 141, SIGPIPE's).
+                return 141;
+            }
             eprintln!("error: {}", error_text(&e));
             1
         }
@@ -77,6 +82,14 @@ pub fn main_code(args: Vec<OsString>, host: &dyn Host) -> u8 {
             1
         }
     }
+}
+
+/// Whether `e` is a write to stdout whose reader has gone (a broken pipe).
+fn closed_stdout(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn dispatch(cli: Cli, host: &dyn Host) -> Result<()> {

@@ -16,16 +16,22 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         println!("{}", manifest.to_json_pretty());
         return Ok(());
     }
-    let output = args
-        .output
-        .clone()
-        .expect("clap requires --output without --print-manifest");
     let pipeline = load_pipeline(manifest, &origin, host)?;
     let batch = args.input.len() > 1
         || args.input[0].is_dir()
         || (args.input[0].as_os_str() != "-"
             && !args.input[0].exists()
             && args.input[0].to_string_lossy().contains(['*', '?', '[']));
+    let output = match (&args.output, batch) {
+        (Some(o), _) => o.clone(),
+        (None, false) => "-".into(),
+        (None, true) => {
+            bail!("a batch writes one output per input file into a directory: give --output DIR")
+        }
+    };
+    if batch && args.input_format.is_some() {
+        bail!("--input-format reads one headerless input (a file or -), not a batch");
+    }
     if args.segments_dir.is_some() && (batch || args.input[0].as_os_str() == "-") {
         bail!(
             "--segments-dir cuts the segments from the input file after the run: give one input \
@@ -82,8 +88,14 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
     }
     let input = &args.input[0];
     let runtime = BoundedRuntime::new(None)?;
+    let raw = args.input_format.as_deref().map(|f| run_file::RawInput {
+        format: remotemedia_io::RawFormat::parse(f).expect("clap checked the value"),
+        sample_rate: args.rate.expect("clap requires --rate"),
+        channels: args.channels,
+    });
     let job = run_file::FileJob {
         input,
+        raw,
         output: &output,
         chunk_ms: args.chunk_ms,
         subtype: args.subtype,

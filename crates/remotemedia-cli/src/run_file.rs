@@ -17,9 +17,19 @@ use crate::Host;
 /// Blocks the reader thread may decode ahead of the pipeline.
 const READ_AHEAD: usize = 4;
 
+/// Headerless PCM input: how to read it.
+#[derive(Clone, Copy, Debug)]
+pub struct RawInput {
+    pub format: remotemedia_io::RawFormat,
+    pub sample_rate: u32,
+    pub channels: u16,
+}
+
 /// How to run one file.
 pub struct FileJob<'a> {
     pub input: &'a Path,
+    /// The input is headerless PCM of this shape.
+    pub raw: Option<RawInput>,
     /// A file (one sink) or a directory (one file per sink id); "-" is stdout.
     pub output: &'a Path,
     pub chunk_ms: u32,
@@ -77,6 +87,11 @@ struct Outputs<'a> {
     as_dir: bool,
     writers: BTreeMap<String, (PathBuf, AudioWriter)>,
     other: SinkCollector,
+    /// Values written to stdout as JSON lines as they came (`-o -`), the lines, and the
+    /// segments among them (for `--segments-dir`).
+    streamed_values: usize,
+    streamed: usize,
+    streamed_segments: BTreeMap<String, Vec<remotemedia_core::data::Segment>>,
 }
 
 impl Outputs<'_> {
@@ -92,9 +107,51 @@ impl Outputs<'_> {
         }
     }
 
-    fn take(&mut self, outs: Vec<remotemedia_core::executor::SinkOutput>) -> Result<()> {
+    /// Writes a non-audio value to stdout as JSON lines, one per segment or event (one line for
+    /// any other value), flushed at once: a live consumer gets each decision as it is made.
+    fn stream_json(&mut self, host: &dyn Host, id: &str, data: &Data) -> Result<()> {
+        use std::io::Write;
+        let value = host.to_json(data).ok_or_else(|| {
+            anyhow!(
+                "sink '{id}' produced {}, which has no JSON form",
+                data.describe()
+            )
+        })?;
+        if let Data::Segments(s) = data {
+            self.streamed_segments
+                .entry(id.to_string())
+                .or_default()
+                .extend_from_slice(s);
+        }
+        self.streamed_values += 1;
+        let items = match value {
+            serde_json::Value::Array(items) => items,
+            other => vec![other],
+        };
+        let mut out = std::io::stdout().lock();
+        for item in items {
+            serde_json::to_writer(&mut out, &item)?;
+            out.write_all(b"\n")?;
+            self.streamed += 1;
+        }
+        out.flush().context("cannot write to stdout")?;
+        Ok(())
+    }
+
+    fn take(
+        &mut self,
+        host: &dyn Host,
+        outs: Vec<remotemedia_core::executor::SinkOutput>,
+    ) -> Result<()> {
         for o in outs {
             match &o.data {
+                Data::Audio(_) if self.job.output.as_os_str() == "-" && self.json_to_stdout() => {
+                    bail!(
+                        "sink '{}' produces audio and stdout is a terminal: give -o FILE.wav (or \
+                         pipe stdout to a program with -o - for WAV)",
+                        o.node_id
+                    );
+                }
                 Data::Audio(a) => {
                     if !self.writers.contains_key(&o.node_id) {
                         let path = self.path_for(&o.node_id, true);
@@ -118,10 +175,19 @@ impl Outputs<'_> {
                     let (_, w) = self.writers.get_mut(&o.node_id).expect("inserted");
                     w.write(a)?;
                 }
+                _ if self.job.output.as_os_str() == "-" => {
+                    self.stream_json(host, &o.node_id, &o.data)?;
+                }
                 _ => self.other.extend([o]),
             }
         }
         Ok(())
+    }
+
+    /// Whether `-o -` goes to a terminal (no place for WAV bytes, where JSON lines are read).
+    fn json_to_stdout(&self) -> bool {
+        use std::io::IsTerminal;
+        std::io::stdout().is_terminal()
     }
 
     fn finish(mut self, host: &dyn Host) -> Result<Finished> {
@@ -130,8 +196,19 @@ impl Outputs<'_> {
         let mut paths = Vec::new();
         let others = std::mem::take(&mut self.other).finish();
         let writers = std::mem::take(&mut self.writers);
-        if writers.is_empty() && others.is_empty() {
+        if writers.is_empty() && others.is_empty() && self.streamed_segments.is_empty() {
+            if self.streamed_values > 0 {
+                return Ok(Finished {
+                    written: vec![format!("{} JSON line(s) to stdout", self.streamed)],
+                    paths: Vec::new(),
+                    segments: Vec::new(),
+                });
+            }
             bail!("the pipeline produced no output");
+        }
+        segments.extend(std::mem::take(&mut self.streamed_segments));
+        if self.streamed_values > 0 {
+            written.push(format!("{} JSON line(s) to stdout", self.streamed));
         }
         for (id, (path, w)) in writers {
             let (subtype, container) = (w.subtype(), w.container());
@@ -202,10 +279,22 @@ pub fn process_file(
     host: &dyn Host,
     progress: Option<&ProgressBar>,
 ) -> Result<FileReport, FileFailure> {
-    let reader = if job.input.as_os_str() == "-" {
-        remotemedia_io::open_stream(crate::interrupt::interruptible_stdin(), job.input)?
-    } else {
-        remotemedia_io::open(job.input)?
+    let stdin = job.input.as_os_str() == "-";
+    let reader = match job.raw {
+        Some(r) => {
+            let src: Box<dyn std::io::Read + Send> = if stdin {
+                crate::interrupt::interruptible_stdin()
+            } else {
+                let f = std::fs::File::open(job.input)
+                    .with_context(|| format!("cannot open {}", job.input.display()))?;
+                Box::new(std::io::BufReader::with_capacity(1 << 16, f))
+            };
+            remotemedia_io::open_raw(src, job.input, r.format, r.sample_rate, r.channels)?
+        }
+        None if stdin => {
+            remotemedia_io::open_stream(crate::interrupt::interruptible_stdin(), job.input)?
+        }
+        None => remotemedia_io::open(job.input)?,
     };
     let info = reader.info().clone();
     let sinks = pipeline.sink_ids().len();
@@ -244,6 +333,9 @@ pub fn process_file(
         as_dir,
         writers: BTreeMap::new(),
         other: SinkCollector::default(),
+        streamed_values: 0,
+        streamed: 0,
+        streamed_segments: BTreeMap::new(),
     };
     let t_run = Instant::now();
     let mut frames = 0u64;
@@ -267,7 +359,7 @@ pub fn process_file(
             frames += b.frames() as u64;
             let outs = session.push(Data::Audio(b)).await?;
             pushed = true;
-            outputs.take(outs)?;
+            outputs.take(host, outs)?;
             if let Some(p) = progress {
                 p.set_position(frames);
             }
@@ -280,11 +372,11 @@ pub fn process_file(
                 info.channels,
             )?;
             let outs = session.push(Data::Audio(empty)).await?;
-            outputs.take(outs)?;
+            outputs.take(host, outs)?;
         }
         crate::interrupt::check()?;
         let outs = session.finish().await?;
-        outputs.take(outs)?;
+        outputs.take(host, outs)?;
         crate::interrupt::check()?;
         Ok(session)
     });

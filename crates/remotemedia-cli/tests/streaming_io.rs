@@ -323,3 +323,181 @@ fn peak_memory_does_not_grow_with_the_length_of_the_input() {
          (this process: {parent} KiB)"
     );
 }
+
+fn run_with_stdin(args: &[&str], stdin_bytes: Vec<u8>) -> Output {
+    let mut child = cmd()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || stdin.write_all(&stdin_bytes));
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap().unwrap();
+    out
+}
+
+fn i16_samples(a: &AudioBuffer) -> Vec<i16> {
+    match a.samples() {
+        remotemedia_core::data::Samples::I16(b) => b.to_vec(),
+        other => panic!("expected i16, got {:?}", other.format()),
+    }
+}
+
+#[test]
+fn stdin_takes_flac_and_raw_pcm_as_well_as_wav() {
+    let dir = tempfile::tempdir().unwrap();
+    let audio = noise(20_000, 16000);
+    let flac = dir.path().join("in.flac");
+    remotemedia_io::write(&flac, &audio, None).unwrap();
+    let back = |o: &Output| {
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let p = dir.path().join("back.wav");
+        std::fs::write(&p, &o.stdout).unwrap();
+        remotemedia_io::read(&p).unwrap()
+    };
+    let o = run_with_stdin(
+        &["run", "PassThroughNode", "-i", "-", "-o", "-", "-q"],
+        std::fs::read(&flac).unwrap(),
+    );
+    assert_eq!(back(&o), audio, "FLAC on stdin");
+    // Headerless s16le, stereo, at 16 kHz.
+    let raw: Vec<u8> = i16_samples(&audio)
+        .iter()
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
+    let o = run_with_stdin(
+        &[
+            "run",
+            "PassThroughNode",
+            "-i",
+            "-",
+            "-o",
+            "-",
+            "-q",
+            "--input-format",
+            "s16le",
+            "--rate",
+            "16000",
+            "--channels",
+            "2",
+        ],
+        raw.clone(),
+    );
+    assert_eq!(back(&o), audio, "raw PCM on stdin");
+    // Without --input-format, raw bytes are refused with the way to give them.
+    let o = run_with_stdin(&["run", "PassThroughNode", "-i", "-", "-o", "-"], raw);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("for headerless PCM give its format, rate and channels"),
+        "{}",
+        text(&o.stderr)
+    );
+    // --rate without --input-format is a usage error.
+    let o = cmd()
+        .args(["run", "PassThroughNode", "-i", "-", "--rate", "16000"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+}
+
+#[test]
+fn json_outputs_on_stdout_are_json_lines_and_o_is_optional() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = repo().join("examples/speech_48k.wav");
+    let file = dir.path().join("segs.json");
+    let o = cmd()
+        .args(["run", "SpeechVADNode", "-i"])
+        .arg(&wav)
+        .args(["-o", file.to_str().unwrap(), "-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let whole: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(!whole.is_empty());
+    // No -o: stdout, one JSON object per line, the same segments.
+    let o = cmd()
+        .args(["run", "SpeechVADNode", "-i"])
+        .arg(&wav)
+        .args(["-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let lines: Vec<serde_json::Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, whole);
+    // Events too, each as it is decided.
+    let o = cmd()
+        .args(["run", "SpeechVADNode emit=events", "-i"])
+        .arg(&wav)
+        .args(["-o", "-", "-q", "--chunk-ms", "20"])
+        .output()
+        .unwrap();
+    let kinds: Vec<String> = text(&o.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kinds.len(), 2 * whole.len());
+    assert!(
+        kinds.chunks(2).all(|p| p == ["speech_start", "speech_end"]),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn stdout_gets_each_block_while_the_producer_is_still_sending() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in.wav");
+    remotemedia_io::write(&src, &noise(16_000, 16000), None).unwrap();
+    let wav = std::fs::read(&src).unwrap();
+    let mut child = cmd()
+        .args([
+            "run",
+            "GainNode db=-6",
+            "-i",
+            "-",
+            "-o",
+            "-",
+            "-q",
+            "--chunk-ms",
+            "20",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // The header and the first quarter of the audio; the producer then waits.
+    stdin.write_all(&wav[..44 + 16_000]).unwrap();
+    stdin.flush().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = vec![0u8; 44 + 8_000];
+        let got = stdout.read_exact(&mut first).map(|()| first);
+        let _ = tx.send(got);
+        let mut rest = Vec::new();
+        let _ = stdout.read_to_end(&mut rest);
+    });
+    // Output arrives though the input is not finished (it used to wait for 64 KiB to gather).
+    let first = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("audio on stdout before the input ended")
+        .unwrap();
+    assert_eq!(&first[..4], b"RIFF");
+    stdin.write_all(&wav[44 + 16_000..]).unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

@@ -46,7 +46,7 @@ enum Inner {
     Symphonia(Box<SymphoniaBody>),
 }
 
-/// Opens `path` ("-" is stdin, WAV only). The container is recognised from the file's first
+/// Opens `path` ("-" is stdin: WAV, FLAC, Ogg/Vorbis or MP3). The container is recognised from the file's first
 /// bytes; an extension that disagrees with them is an error (a renamed file is a mistake to
 /// surface, not to guess around).
 pub fn open(path: &Path) -> Result<AudioReader, IoError> {
@@ -316,10 +316,117 @@ struct WavBody {
     buf: Vec<u8>,
 }
 
-/// Reads WAV from a byte stream (stdin, a pipe) that cannot seek; `name` is what errors call
-/// it ("-" for stdin).
-pub fn open_stream(src: Box<dyn Read + Send>, name: &Path) -> Result<AudioReader, IoError> {
-    open_wav_stream(src, name, None)
+/// Reads a WAV, FLAC, Ogg/Vorbis or MP3 byte stream (stdin, a pipe) that cannot seek,
+/// recognised from its first bytes; `name` is what errors call it ("-" for stdin). For audio
+/// without a header, see [`open_raw`].
+pub fn open_stream(mut src: Box<dyn Read + Send>, name: &Path) -> Result<AudioReader, IoError> {
+    let mut magic = [0u8; 12];
+    let n = read_full(&mut src, &mut magic).map_err(|e| IoError::os(name, "cannot read", e))?;
+    let detected = detect(&magic[..n]);
+    // The bytes looked at come first again.
+    let src: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(magic[..n].to_vec()).chain(src));
+    match detected {
+        Some("wav") => open_wav_stream(src, name, None),
+        Some(kind) => {
+            let source =
+                symphonia::core::io::ReadOnlySource::new(SyncRead(std::sync::Mutex::new(src)));
+            open_symphonia(Box::new(source), name, Some(kind))
+        }
+        None if n == 0 => Err(IoError::malformed(name, "no input (the stream is empty)")),
+        None => Err(IoError::malformed(
+            name,
+            "not WAV, FLAC, Ogg/Vorbis or MP3 data (no header recognised); for headerless PCM \
+             give its format, rate and channels (the CLI's --input-format s16le --rate 16000 \
+             --channels 1)",
+        )),
+    }
+}
+
+/// A `Read` that is `Sync` (symphonia's sources must be) by a lock nobody else takes.
+struct SyncRead(std::sync::Mutex<Box<dyn Read + Send>>);
+
+impl Read for SyncRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .read(buf)
+    }
+}
+
+/// Headerless interleaved little-endian PCM (`s16le`, `s32le`, `f32le`, `f64le`, as ffmpeg and
+/// sox name them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawFormat {
+    S16le,
+    S32le,
+    F32le,
+    F64le,
+}
+
+impl RawFormat {
+    /// Parses "s16le", "s32le", "f32le", "f64le".
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "s16le" => Self::S16le,
+            "s32le" => Self::S32le,
+            "f32le" => Self::F32le,
+            "f64le" => Self::F64le,
+            _ => return None,
+        })
+    }
+
+    fn coding(self) -> WavCoding {
+        match self {
+            Self::S16le => WavCoding::I16,
+            Self::S32le => WavCoding::I32,
+            Self::F32le => WavCoding::F32,
+            Self::F64le => WavCoding::F64,
+        }
+    }
+}
+
+/// Reads headerless PCM of `format` at `sample_rate` with `channels` from `src` to its end.
+pub fn open_raw(
+    src: Box<dyn Read + Send>,
+    name: &Path,
+    format: RawFormat,
+    sample_rate: u32,
+    channels: u16,
+) -> Result<AudioReader, IoError> {
+    use remotemedia_core::data::{MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
+    if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&sample_rate) {
+        return Err(IoError::unsupported(
+            name,
+            format!("raw PCM at {sample_rate} Hz; expected a rate in {MIN_SAMPLE_RATE}..={MAX_SAMPLE_RATE} Hz"),
+        ));
+    }
+    if !(1..=MAX_CHANNELS).contains(&channels) {
+        return Err(IoError::unsupported(
+            name,
+            format!("raw PCM with {channels} channels; expected 1..={MAX_CHANNELS}"),
+        ));
+    }
+    let coding = format.coding();
+    Ok(AudioReader {
+        info: AudioInfo {
+            sample_rate,
+            channels,
+            format: coding.format(),
+            frames: None,
+            container: "raw",
+            subtype: coding.subtype(),
+        },
+        inner: Inner::Wav(WavBody {
+            src,
+            coding,
+            frame_bytes: coding.bytes() * channels as usize,
+            remaining: None,
+            buf: Vec::new(),
+        }),
+        path: name.to_path_buf(),
+        frames_read: 0,
+    })
 }
 
 fn open_wav_stream(
@@ -333,7 +440,7 @@ fn open_wav_stream(
     if n < 12 || &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
         return Err(IoError::malformed(
             path,
-            "not a WAV file (no RIFF/WAVE header); stdin takes WAV only",
+            "not a WAV file (no RIFF/WAVE header)",
         ));
     }
     let mut offset = 12u64;

@@ -295,6 +295,11 @@ impl AudioWriter {
             }
             Some(flac) => flac.push(block.samples(), sink, &self.path)?,
         }
+        // A pipe's reader (a player, the next program) gets each block as it is made, not when
+        // 64 KiB have gathered: a live stream's first audio must not wait seconds.
+        if let Sink::Stdout(o) = sink {
+            o.flush().map_err(werr)?;
+        }
         self.frames += block.frames() as u64;
         Ok(())
     }
