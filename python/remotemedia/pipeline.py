@@ -294,6 +294,15 @@ class Pipeline(Generic[OutT]):
                         "Python object."
                     )
             spec = {"id": node_id, "node_type": node.manifest_type(), "params": params}
+            if not local and spec["node_type"].startswith("__main__:"):
+                warnings.warn(
+                    f"node '{node_id}' ({type(node).__name__}) is defined in the script being "
+                    f"run (__main__): the manifest names it '{spec['node_type']}', which no "
+                    "other process (the CLI, a server, a worker) can import; move the class to a "
+                    "module (mynodes.py) and import it from there",
+                    UserWarning,
+                    stacklevel=3,
+                )
             spec.update(self._policies.get(node_id, {}))
             if local:
                 # A local run gets the node object, already isolated (IsolatedNode) and

@@ -5,6 +5,7 @@ async session lifecycle."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -232,3 +233,28 @@ def test_a_list_where_audio_was_meant_gets_a_hint() -> None:
         r"array \(frames, or frames x channels\) with its sample rate, or an Audio",
     ):
         Pipeline("p").add_node(SpeechVADNode()).run([0.0] * 1600, sample_rate=16000)
+
+
+def test_serializing_a_class_from_main_warns_that_no_other_process_can_load_it(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import numpy as np, remotemedia as rm\n"
+        "class Gain(rm.Node):\n"
+        "    def process(self, a):\n"
+        "        return a\n"
+        "p = rm.Pipeline('x').add_node(Gain())\n"
+        "p.run(np.zeros(8, np.float32), sample_rate=8000)  # local: fine, no warning\n"
+        "print('run ok', flush=True)\n"
+        "p.serialize()\n"
+    )
+    o = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
+    assert o.stdout == "run ok\n"
+    assert o.stderr.count("UserWarning") == 1, o.stderr
+    assert "defined in the script being run (__main__)" in o.stderr
+    assert "'__main__:Gain', which no other process" in o.stderr
+    assert "job.py:8" in o.stderr  # points at the serialize() call
