@@ -9,8 +9,14 @@ use clap::{Parser, Subcommand};
     name = "remotemedia",
     version,
     about = "Run audio pipelines described by a JSON manifest",
-    long_about = "Run audio pipelines described by a JSON manifest (see `remotemedia schema`).\n\
-                  Native nodes: resampling, voice activity detection, format conversion, channel mixing."
+    long_about = "Run audio pipelines described by a JSON manifest (see `remotemedia schema`) or a \
+                  one-line description (\"A k=v ! B\").",
+    after_help = "Examples:\n  \
+        remotemedia run \"AudioResampleNode target_rate=16000\" -i in.wav -o out.wav\n  \
+        remotemedia run \"SpeechVADNode\" -i talk.flac                 # segments as JSON lines\n  \
+        remotemedia run job.json -i corpus/ -o cleaned/ --jobs 4       # a batch\n  \
+        remotemedia nodes SpeechVADNode                               # one node's parameters\n  \
+        remotemedia completions bash > ~/.local/share/bash-completion/completions/remotemedia"
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -20,6 +26,13 @@ pub(crate) struct Cli {
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// Run a pipeline on an audio file.
+    #[command(after_help = "Examples:\n  \
+        remotemedia run \"GainNode db=-6 ! AudioResampleNode target_rate=16000\" -i in.wav -o out.flac\n  \
+        remotemedia run \"SpeechVADNode\" -i talk.wav --segments-dir segs/ -o segs.json\n  \
+        arecord -f S16_LE -r 16000 | remotemedia run \"SpeechVADNode emit=events\" -i - \\\n      \
+        --input-format s16le --rate 16000 --chunk-ms 20\n  \
+        remotemedia run job.json -i 'corpus/**/*.flac' -o cleaned/ --jobs 4 --skip-existing\n  \
+        remotemedia run \"VADNode ! AudioResampleNode target_rate=8000\" --print-manifest > job.json")]
     Run(RunArgs),
     /// Draw a pipeline: SVG (drawn by remotemedia itself), Mermaid or Graphviz DOT text, or
     /// PNG/PDF through Graphviz's `dot` when it is installed.
@@ -44,11 +57,18 @@ pub(crate) enum Command {
         #[arg(long = "import")]
         import: bool,
     },
-    /// List the available node types and their parameters.
+    /// List the available node types and their parameters (or one type's, with an example).
     Nodes {
+        /// One node type to describe (e.g. SpeechVADNode).
+        name: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Print the manifest JSON Schema.
     Schema,

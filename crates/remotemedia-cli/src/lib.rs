@@ -24,7 +24,6 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::Parser;
 use remotemedia_core::schema;
 
 use args::{Cli, Command};
@@ -46,7 +45,7 @@ pub fn main_with(args: Vec<OsString>, host: &dyn Host) -> ExitCode {
 
 /// [`main_with`]'s exit code as a number (for hosts that pass it on).
 pub fn main_code(args: Vec<OsString>, host: &dyn Host) -> u8 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match parse(args, host) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -84,6 +83,46 @@ pub fn main_code(args: Vec<OsString>, host: &dyn Host) -> u8 {
     }
 }
 
+/// Parses the command line; the top-level help ends with every node type this host has.
+fn parse(args: Vec<OsString>, host: &dyn Host) -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command();
+    let help = cmd
+        .get_after_help()
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    let types: Vec<String> = host
+        .registry()
+        .node_types()
+        .filter(|t| !t.starts_with("Test"))
+        .map(String::from)
+        .collect();
+    cmd = cmd.after_help(format!(
+        "{help}\n\nNode types (`remotemedia nodes NAME` for one's parameters):\n  {}",
+        textwrap_list(&types, 90)
+    ));
+    let matches = cmd.try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// `items` joined by ", " in lines of at most `width` characters.
+fn textwrap_list(items: &[String], width: usize) -> String {
+    let mut lines = vec![String::new()];
+    for item in items {
+        let line = lines.last_mut().expect("one line");
+        if !line.is_empty() && line.len() + item.len() + 2 > width {
+            line.push(',');
+            lines.push(item.clone());
+        } else {
+            if !line.is_empty() {
+                line.push_str(", ");
+            }
+            line.push_str(item);
+        }
+    }
+    lines.join("\n  ")
+}
+
 /// Whether `e` is a write to stdout whose reader has gone (a broken pipe).
 fn closed_stdout(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -104,7 +143,13 @@ fn dispatch(cli: Cli, host: &dyn Host) -> Result<()> {
             output,
         } => graph::draw(&manifest, format.as_deref(), output.as_deref(), host),
         Command::Validate { manifests, import } => validate::validate(&manifests, import, host),
-        Command::Nodes { json } => nodes::nodes(json, host),
+        Command::Nodes { name, json } => nodes::nodes(name.as_deref(), json, host),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "remotemedia", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Schema => {
             print!(
                 "{}",

@@ -666,3 +666,76 @@ fn outputs_that_would_destroy_or_mislead_are_refused_before_running() {
         );
     }
 }
+
+#[test]
+fn help_has_examples_every_node_type_one_node_s_page_and_completions() {
+    let o = remotemedia(&["--help"]);
+    let s = text(&o.stdout);
+    assert!(s.contains("Examples:\n  remotemedia run"), "{s}");
+    let types = remotemedia(&["nodes", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&types.stdout).unwrap();
+    for info in v.as_array().unwrap() {
+        let t = info["node_type"].as_str().unwrap();
+        assert!(s.contains(t), "{t} missing from --help: {s}");
+    }
+    let o = remotemedia(&["run", "--help"]);
+    assert!(
+        text(&o.stdout).contains("Examples:\n  remotemedia run \"GainNode db=-6"),
+        "{}",
+        text(&o.stdout)
+    );
+    // One node: its parameters and a command that runs it.
+    let o = remotemedia(&["nodes", "AudioResampleNode"]);
+    let s = text(&o.stdout);
+    assert!(s.starts_with("AudioResampleNode [Rust]"), "{s}");
+    assert!(!s.contains("VADNode"), "{s}");
+    let example = |s: &str| -> String {
+        s.lines()
+            .find_map(|l| l.trim().strip_prefix("remotemedia run "))
+            .expect("an example line")
+            .to_string()
+    };
+    assert_eq!(
+        example(&s),
+        "\"AudioResampleNode target_rate=16000\" -i in.wav -o out.wav"
+    );
+    // Every node type's example runs as printed (on a real file).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.wav");
+    let wav = repo().join("examples/speech_48k.wav");
+    for info in v.as_array().unwrap() {
+        let t = info["node_type"].as_str().unwrap();
+        if t == "RemotePipelineNode" {
+            continue; // needs a server's address
+        }
+        let line = example(&text(&remotemedia(&["nodes", t]).stdout));
+        let pipeline = line.split('"').nth(1).unwrap().to_string();
+        let mut args = vec![
+            "run".to_string(),
+            pipeline,
+            "-i".into(),
+            wav.display().to_string(),
+        ];
+        if line.ends_with("-o out.wav") {
+            args.extend(["-o".into(), out.display().to_string()]);
+        }
+        args.push("-q".into());
+        let o = remotemedia(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(o.status.success(), "{t}: {line}: {}", text(&o.stderr));
+    }
+    let o = remotemedia(&["nodes", "SpeechVADNode", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["node_type"], "SpeechVADNode");
+    let e = assert_clean_failure(&remotemedia(&["nodes", "SpeechVadNode"]));
+    assert!(e.contains("did you mean SpeechVADNode?"), "{e}");
+    for shell in ["bash", "zsh", "fish"] {
+        let o = remotemedia(&["completions", shell]);
+        assert!(o.status.success());
+        let s = text(&o.stdout);
+        assert!(
+            s.contains("remotemedia") && s.contains("segments-dir"),
+            "{shell}: {s}"
+        );
+    }
+    assert_eq!(remotemedia(&["completions", "tcsh"]).status.code(), Some(2));
+}
