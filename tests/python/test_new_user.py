@@ -258,3 +258,48 @@ def test_serializing_a_class_from_main_warns_that_no_other_process_can_load_it(
     assert "defined in the script being run (__main__)" in o.stderr
     assert "'__main__:Gain', which no other process" in o.stderr
     assert "job.py:8" in o.stderr  # points at the serialize() call
+
+
+class _Tensor:
+    """A stand-in for a torch/jax tensor on the CPU: DLPack and ``__array__``, not an ndarray."""
+
+    def __init__(self, a: np.ndarray, dlpack: bool = True) -> None:
+        self._a = a
+        if not dlpack:
+            self.__dlpack__ = None  # type: ignore[assignment]
+
+    def __dlpack__(self, **kw: Any) -> Any:
+        return self._a.__dlpack__(**kw)
+
+    def __dlpack_device__(self) -> Any:
+        return self._a.__dlpack_device__()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self._a
+
+
+class _ArrayOnly:
+    def __init__(self, a: np.ndarray) -> None:
+        self._a = a
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self._a
+
+
+def test_tensors_and_typed_memoryviews_are_audio_when_a_rate_is_given() -> None:
+    x = music(16000, 0.1, channels=2)
+    want = AudioResampleNode(8000)(x, sample_rate=16000)
+    for obj in (_Tensor(x), _ArrayOnly(x), memoryview(x)):
+        got = AudioResampleNode(8000)(obj, sample_rate=16000)
+        np.testing.assert_array_equal(got, want, err_msg=type(obj).__name__)
+        p = Pipeline("t").add_node(AudioResampleNode(8000))
+        np.testing.assert_array_equal(p.run(obj, sample_rate=16000), want)
+    # DLPack shares the tensor's memory: a pass-through hands back the same samples.
+    out = remotemedia.PassThroughNode()(_Tensor(x), sample_rate=16000)
+    assert np.shares_memory(out, x)
+    # Raw bytes have no sample format: the error says how to give them.
+    for raw in (x.tobytes(), bytearray(x.tobytes()), memoryview(x.tobytes())):
+        with pytest.raises(
+            TypeError, match=r"raw bytes have no sample format; give np\.frombuffer"
+        ):
+            AudioResampleNode(8000)(raw, sample_rate=16000)

@@ -214,6 +214,14 @@ pub(crate) fn prepare_input<'py>(
     }
     let given = sample_rate.map(|r| rate_of(r, "sample_rate")).transpose()?;
     let Some(array) = array else {
+        // With a sample rate, an array-like is audio: a torch/jax/cupy tensor (on the CPU)
+        // through DLPack or `__array__` (numpy shares its memory where the layout allows), a
+        // typed memoryview. Without one it stays a value for Python nodes.
+        if given.is_some() {
+            if let Some(converted) = as_numpy(data)? {
+                return prepare_input(&converted, sample_rate, None);
+            }
+        }
         return Ok(Prepared::Other(data.clone(), given));
     };
     let own = audio_rate(data)?;
@@ -230,6 +238,55 @@ pub(crate) fn prepare_input<'py>(
         )
     })?;
     Ok(Prepared::Audio(layout(array)?.0, rate))
+}
+
+/// An array-like as a numpy array: `__dlpack__` (zero-copy; a tensor on a GPU is refused with
+/// the fix), `__array__`, or a memoryview of typed items. Raw bytes are refused: their sample
+/// format is unknown. `None` for anything else.
+fn as_numpy<'py>(data: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    use pyo3::types::{PyByteArray, PyBytes, PyMemoryView};
+    let py = data.py();
+    let np = py.import("numpy")?;
+    let raw_bytes = data.is_instance_of::<PyBytes>()
+        || data.is_instance_of::<PyByteArray>()
+        || (data.is_instance_of::<PyMemoryView>()
+            && data.getattr("format")?.extract::<String>()? == "B");
+    if raw_bytes {
+        return Err(PyTypeError::new_err(format!(
+            "{} with sample_rate: raw bytes have no sample format; give \
+             np.frombuffer(data, dtype=np.int16).reshape(-1, channels) for raw PCM (or the \
+             dtype it is), or the bytes alone for an encoded file (WAV, FLAC, Ogg, MP3)",
+            type_name(data)
+        )));
+    }
+    if data.is_instance_of::<PyMemoryView>() {
+        return Ok(Some(np.call_method1("asarray", (data,))?));
+    }
+    if data.hasattr("__dlpack__")? {
+        return match np.call_method1("from_dlpack", (data,)) {
+            Ok(a) => Ok(Some(a)),
+            Err(e) if data.hasattr("__array__")? => {
+                // Not exportable to the CPU as it is (a GPU tensor): `__array__` copies, or
+                // says why not.
+                np.call_method1("asarray", (data,)).map(Some).map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "a {} numpy cannot read ({}); move it to the CPU first (tensor.cpu())",
+                        type_name(data),
+                        e.value(py)
+                    ))
+                })
+            }
+            Err(e) => Err(PyTypeError::new_err(format!(
+                "a {} numpy cannot read ({}); move it to the CPU first (tensor.cpu())",
+                type_name(data),
+                e.value(py)
+            ))),
+        };
+    }
+    if data.hasattr("__array__")? {
+        return Ok(Some(np.call_method1("asarray", (data,))?));
+    }
+    Ok(None)
 }
 
 /// Whether a run's input is an encoded audio file in memory: a binary file-like object
