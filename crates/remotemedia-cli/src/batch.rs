@@ -171,6 +171,13 @@ pub fn run_corpus(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<BatchOutc
         .summary
         .map(Path::to_path_buf)
         .unwrap_or_else(|| args.out_dir.join("summary.jsonl"));
+    // Resuming: the records of files done by an earlier run are carried over to the files this
+    // run skips (their outputs, audio seconds), so the new summary still describes them.
+    let earlier = if args.skip_existing {
+        earlier_records(&summary_path)
+    } else {
+        Default::default()
+    };
     let summary = Mutex::new(std::io::BufWriter::new(
         std::fs::File::create(&summary_path)
             .with_context(|| format!("cannot create {}", summary_path.display()))?,
@@ -208,9 +215,13 @@ pub fn run_corpus(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<BatchOutc
             };
             let output = output_for(args.out_dir, item);
             let t = Instant::now();
-            let mut record = serde_json::json!({"file": item.path.display().to_string()});
+            let file = item.path.display().to_string();
+            let mut record = serde_json::json!({"file": file});
             if args.skip_existing && finished(&output, &sinks, args.audio_ext) {
                 skipped.fetch_add(1, Ordering::Relaxed);
+                if let Some(before) = earlier.get(&file) {
+                    record = before.clone();
+                }
                 record["status"] = "skipped".into();
             } else {
                 let parent = output.parent().unwrap_or(args.out_dir);
@@ -298,4 +309,16 @@ pub fn run_corpus(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<BatchOutc
         skipped,
         summary_path,
     })
+}
+
+/// The last `ok` record of each file in an earlier run's summary (none if it cannot be read).
+fn earlier_records(path: &Path) -> std::collections::HashMap<String, serde_json::Value> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Default::default();
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["status"] == "ok" || (r["status"] == "skipped" && r.get("outputs").is_some()))
+        .filter_map(|r| Some((r["file"].as_str()?.to_string(), r)))
+        .collect()
 }

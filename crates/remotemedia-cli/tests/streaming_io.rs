@@ -223,6 +223,28 @@ fn a_corpus_keeps_relative_paths_records_failures_and_resumes() {
     assert_eq!(status("two.flac"), "ok");
     assert_eq!(status("bad.wav"), "error");
     assert!(out.join("a/two.flac").exists());
+    // The skipped files keep what the earlier run recorded: the summary still adds up.
+    let ok_or_skipped_secs: f64 = rows
+        .iter()
+        .filter(|r| r["status"] != "error")
+        .map(|r| r["audio_seconds"].as_f64().unwrap())
+        .sum();
+    assert!((ok_or_skipped_secs - ok_secs).abs() < 1e-9, "{rows:?}");
+    let one = rows
+        .iter()
+        .find(|r| r["file"].as_str().unwrap().ends_with("one.wav"))
+        .unwrap();
+    assert!(one["outputs"].as_array().is_some_and(|o| !o.is_empty()), "{one}");
+    // And across a second resume too.
+    let o = run(&["--skip-existing"]);
+    assert_eq!(o.status.code(), Some(1));
+    let again = summary(&out.join("summary.jsonl"));
+    let secs: f64 = again
+        .iter()
+        .filter(|r| r["status"] != "error")
+        .map(|r| r["audio_seconds"].as_f64().unwrap())
+        .sum();
+    assert!((secs - ok_secs).abs() < 1e-9, "{again:?}");
 }
 
 fn maxrss_kib(usage: &libc::rusage) -> u64 {
