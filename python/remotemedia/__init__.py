@@ -39,7 +39,16 @@ from remotemedia.errors import (
     RemoteMediaError,
     RetryableError,
 )
-from remotemedia.io import AudioFileInfo, blocks, info, read, write, write_segments
+from remotemedia.io import (
+    AudioFileInfo,
+    Loudness,
+    blocks,
+    info,
+    loudness,
+    read,
+    write,
+    write_segments,
+)
 from remotemedia.isolation import WorkerCrashed
 from remotemedia.nodes import (
     AudioResampleNode,
@@ -81,6 +90,7 @@ __all__ = [
     "FormatConverterNode",
     "GainNode",
     "HighPassNode",
+    "Loudness",
     "LoudnessNormalizeNode",
     "LowPassNode",
     "ManifestError",
@@ -111,6 +121,7 @@ __all__ = [
     "__version__",
     "blocks",
     "info",
+    "loudness",
     "read",
     "write",
     "write_segments",

@@ -33,6 +33,7 @@ __all__ = [
     "check_params",
     "cli_main",
     "closest",
+    "loudness",
     "manifest_schema_json",
     "node_types_json",
     "prepare",
@@ -175,6 +176,7 @@ def write_segment_index(
 ) -> None: ...
 def read_file(source: Any, dtype: str | None = None) -> Any: ...
 def audio_info(source: Any) -> dict[str, Any]: ...
+def loudness(source: Any, sample_rate: Any = None) -> dict[str, float]: ...
 def write_file(
     path: str | os.PathLike[str],
     audio: np.ndarray[Any, Any],

@@ -20,7 +20,16 @@ import numpy as np
 from remotemedia import _native
 from remotemedia._types import Audio, Segment
 
-__all__ = ["AudioFileInfo", "blocks", "info", "read", "write", "write_segments"]
+__all__ = [
+    "AudioFileInfo",
+    "Loudness",
+    "blocks",
+    "info",
+    "loudness",
+    "read",
+    "write",
+    "write_segments",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -50,6 +59,33 @@ class AudioFileInfo(NamedTuple):
     subtype: str
     #: The dtype :func:`read` gives by default.
     dtype: str
+
+
+class Loudness(NamedTuple):
+    """EBU R128 figures (:func:`loudness`)."""
+
+    #: Gated integrated loudness, LUFS (-inf for silence or audio below the -70 LUFS gate).
+    integrated_lufs: float
+    #: Highest true peak over all channels (4x oversampled below 96 kHz), dBTP.
+    true_peak_dbtp: float
+    #: Loudness range (EBU Tech 3342), LU.
+    loudness_range_lu: float
+
+
+def loudness(source: Any, sample_rate: int | None = None) -> Loudness:
+    """Measures audio as EBU R128 / ITU-R BS.1770 does, with the meter of
+    :class:`~remotemedia.LoudnessNormalizeNode` (the ``ebur128`` crate): integrated loudness,
+    true peak and loudness range. ``source`` is audio (an array with ``sample_rate``, an
+    :class:`Audio`) or a file (a path, bytes or a binary file-like object, read block by block in
+    constant memory). Floats are full scale at 1.0, integers at their type's range.
+
+    >>> import numpy as np, remotemedia
+    >>> t = np.arange(48000 * 3) / 48000
+    >>> tone = np.sin(2 * np.pi * 997 * t).astype(np.float32)  # full scale, one channel
+    >>> round(remotemedia.loudness(tone, 48000).integrated_lufs, 1)  # BS.1770 reads -3.0 LUFS
+    -3.0
+    """
+    return Loudness(**_native.loudness(source, sample_rate))
 
 
 def info(source: AudioSource) -> AudioFileInfo:

@@ -4,9 +4,12 @@ against exact numpy arithmetic; plus streaming == whole input and parameter erro
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+import remotemedia
 from remotemedia import (
     BiquadNode,
     FadeNode,
@@ -313,3 +316,34 @@ def test_dsp_pipeline_runs_the_same_on_the_server(tmp_path: object) -> None:
         np.testing.assert_array_equal(remote, local)
     finally:
         server.stop()
+
+
+def test_loudness_reports_integrated_true_peak_and_range(tmp_path: Path) -> None:
+    import math
+
+    rate = 48000
+    t = np.arange(rate * 10) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 997 * t)).astype(np.float32)
+    m = remotemedia.loudness(tone, rate)
+    # BS.1770: a full-scale 997 Hz sine in one channel reads -3.01 LUFS; this one is 6.02 dB
+    # lower.
+    assert m.integrated_lufs == pytest.approx(-3.01 - 6.02, abs=0.05)
+    assert m.true_peak_dbtp == pytest.approx(-6.02, abs=0.05)
+    assert m.loudness_range_lu == pytest.approx(0.0, abs=0.1)
+    # EBU Tech 3342: 20 s at one level then 20 s 10 dB lower reads a range of 10 LU.
+    t20 = np.arange(rate * 20) / rate
+    loud = 0.5 * np.sin(2 * np.pi * 1000 * t20)
+    steps = np.concatenate([loud, loud * 10 ** (-10 / 20)]).astype(np.float32)
+    assert remotemedia.loudness(steps, rate).loudness_range_lu == pytest.approx(10.0, abs=0.3)
+    # A file (read block by block) reads as the same audio in memory; int16 at its own scale.
+    stereo = np.stack([tone, tone], axis=1)
+    p = tmp_path / "tone.wav"
+    remotemedia.write(p, remotemedia.Audio(stereo, rate), "PCM_16")
+    from_file = remotemedia.loudness(p)
+    assert from_file == remotemedia.loudness(remotemedia.read(p))
+    assert from_file == remotemedia.loudness(p.read_bytes())
+    assert from_file.integrated_lufs == pytest.approx(m.integrated_lufs + 3.01, abs=0.05)
+    # Silence is below the gate.
+    assert remotemedia.loudness(np.zeros(rate, np.float32), rate).integrated_lufs == -math.inf
+    with pytest.raises(TypeError, match=r"loudness\(\) takes audio"):
+        remotemedia.loudness([0.1, 0.2], 16000)

@@ -175,6 +175,64 @@ pub fn audio_info<'py>(
     Ok(d)
 }
 
+/// EBU R128 figures of audio (an array with `sample_rate`, an `Audio`) or of a file (a path,
+/// bytes, a file-like object; read block by block, in constant memory): `{integrated_lufs,
+/// true_peak_dbtp, loudness_range_lu}`, with `LoudnessNormalizeNode`'s own meter.
+#[pyfunction]
+#[pyo3(signature = (source, sample_rate=None))]
+pub fn loudness<'py>(
+    py: Python<'py>,
+    source: &Bound<'py, PyAny>,
+    sample_rate: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    use remotemedia_nodes::audio::LoudnessMeter;
+    let node_err = |e: remotemedia_core::NodeError| PyValueError::new_err(format!("loudness: {e}"));
+    let is_array = source.cast::<numpy::PyUntypedArray>().is_ok();
+    let report = match (is_array, Source::of(source)?) {
+        (false, Some(src)) => {
+            if sample_rate.is_some() {
+                return Err(PyValueError::new_err(
+                    "loudness(): sample_rate is for arrays; a file has its own",
+                ));
+            }
+            let mut reader = src.open().map_err(io_to_pyerr)?;
+            let info = reader.info().clone();
+            py.detach(|| -> PyResult<_> {
+                let mut meter =
+                    LoudnessMeter::new(info.sample_rate, info.channels).map_err(node_err)?;
+                while let Some(block) = reader.read_block(1 << 16).map_err(io_to_pyerr)? {
+                    meter.add(&block).map_err(node_err)?;
+                }
+                meter.finish().map_err(node_err)
+            })?
+        }
+        _ => {
+            let (array, rate) = match crate::input::prepare_input(source, sample_rate, None)? {
+                crate::input::Prepared::Audio(a, r) => (a, r),
+                crate::input::Prepared::Other(v, _) => {
+                    return Err(PyTypeError::new_err(format!(
+                        "loudness() takes audio (an array with sample_rate, an Audio) or a file \
+                         (a path, bytes, a binary file-like object), got {}",
+                        v.get_type().name()?
+                    )))
+                }
+            };
+            let audio = convert::audio_from_array(&array, rate)?;
+            py.detach(|| {
+                let mut meter =
+                    LoudnessMeter::new(audio.sample_rate(), audio.channels()).map_err(node_err)?;
+                meter.add(&audio).map_err(node_err)?;
+                meter.finish().map_err(node_err)
+            })?
+        }
+    };
+    let d = PyDict::new(py);
+    d.set_item("integrated_lufs", report.integrated_lufs)?;
+    d.set_item("true_peak_dbtp", report.true_peak_dbtp)?;
+    d.set_item("loudness_range_lu", report.loudness_range_lu)?;
+    Ok(d)
+}
+
 fn parse_subtype(subtype: Option<&str>) -> PyResult<Option<Subtype>> {
     subtype
         .map(|s| {

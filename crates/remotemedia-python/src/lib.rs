@@ -229,6 +229,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(input::sample_rate_of, m)?)?;
     m.add_function(wrap_pyfunction!(io::read_file, m)?)?;
     m.add_function(wrap_pyfunction!(io::audio_info, m)?)?;
+    m.add_function(wrap_pyfunction!(io::loudness, m)?)?;
     m.add_function(wrap_pyfunction!(io::write_file, m)?)?;
     m.add_function(wrap_pyfunction!(io::write_segments, m)?)?;
     m.add_function(wrap_pyfunction!(io::write_segment_index, m)?)?;

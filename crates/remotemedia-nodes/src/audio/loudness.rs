@@ -125,18 +125,24 @@ struct Meter {
 
 impl Meter {
     fn new(audio: &AudioBuffer) -> Result<Self, NodeError> {
-        let rate = audio.sample_rate();
-        let ch = audio.channels() as usize;
+        Self::with_modes(audio.sample_rate(), audio.channels(), Mode::I)
+    }
+
+    /// A meter of `loudness` modes (`Mode::I`, plus `Mode::LRA` for the loudness range) and
+    /// the true peak.
+    fn with_modes(rate: u32, channels: u16, loudness: Mode) -> Result<Self, NodeError> {
+        let ch = channels as usize;
         let factor = MIN_METER_RATE.div_ceil(rate).max(1);
         let (meter, up) = if factor > 1 {
             let resampler = StreamResampler::new(ResampleQuality::High, rate, rate * factor, ch)
                 .map_err(|e| NodeError::failed(format!("upsampler: {e}")))?;
-            let loudness = EbuR128::new(ch as u32, rate * factor, Mode::I).map_err(meter_error)?;
+            let loudness =
+                EbuR128::new(ch as u32, rate * factor, loudness).map_err(meter_error)?;
             let peak = EbuR128::new(ch as u32, rate, Mode::TRUE_PEAK).map_err(meter_error)?;
             (peak, Some((resampler, loudness)))
         } else {
-            let both =
-                EbuR128::new(ch as u32, rate, Mode::I | Mode::TRUE_PEAK).map_err(meter_error)?;
+            let both = EbuR128::new(ch as u32, rate, loudness | Mode::TRUE_PEAK)
+                .map_err(meter_error)?;
             (both, None)
         };
         Ok(Self {
@@ -196,6 +202,18 @@ impl Meter {
         .map_err(meter_error)
     }
 
+    /// Loudness range (EBU Tech 3342), LU; needs `Mode::LRA`.
+    fn loudness_range(&self) -> Result<f64, NodeError> {
+        if self.nonfinite {
+            return Ok(f64::NAN);
+        }
+        match &self.up {
+            None => self.meter.loudness_range(),
+            Some((_, loudness)) => loudness.loudness_range(),
+        }
+        .map_err(meter_error)
+    }
+
     /// Highest true peak over all channels, linear.
     fn true_peak(&self) -> Result<f64, NodeError> {
         let mut tp = 0.0f64;
@@ -232,6 +250,43 @@ fn add_in_pieces(meter: &mut Meter, audio: &AudioBuffer) -> Result<(), NodeError
         at = end;
     }
     Ok(())
+}
+
+/// EBU R128 figures of a stream: what `remotemedia.loudness` and the CLI report.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoudnessReport {
+    /// Gated integrated loudness, LUFS (-inf below the absolute gate, NaN with a NaN sample).
+    pub integrated_lufs: f64,
+    /// Highest true peak over all channels, dBTP.
+    pub true_peak_dbtp: f64,
+    /// Loudness range (EBU Tech 3342), LU.
+    pub loudness_range_lu: f64,
+}
+
+/// The meter of `LoudnessNormalizeNode`, fed block by block (constant memory for a file of any
+/// length): integrated loudness, true peak and loudness range.
+pub struct LoudnessMeter(Meter);
+
+impl LoudnessMeter {
+    /// A meter for audio at `sample_rate` with `channels`.
+    pub fn new(sample_rate: u32, channels: u16) -> Result<Self, NodeError> {
+        Meter::with_modes(sample_rate, channels, Mode::I | Mode::LRA).map(Self)
+    }
+
+    /// Measures a block (full scale 1.0 for floats, the type's range for integers).
+    pub fn add(&mut self, audio: &AudioBuffer) -> Result<(), NodeError> {
+        add_in_pieces(&mut self.0, audio)
+    }
+
+    /// The figures of everything added.
+    pub fn finish(mut self) -> Result<LoudnessReport, NodeError> {
+        self.0.finish()?;
+        Ok(LoudnessReport {
+            integrated_lufs: self.0.loudness()?,
+            true_peak_dbtp: 20.0 * self.0.true_peak()?.log10(),
+            loudness_range_lu: self.0.loudness_range()?,
+        })
+    }
 }
 
 /// Measures the integrated loudness (LUFS) and true peak (linear) of a whole buffer.

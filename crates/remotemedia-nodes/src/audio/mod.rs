@@ -25,7 +25,8 @@ pub use fade::{FadeCurve, FadeNode, FadeParams};
 pub use format::{Dither, FormatConverterNode, FormatConverterParams};
 pub use gain::{GainNode, GainParams};
 pub use loudness::{
-    measure as measure_loudness, LoudnessMode, LoudnessNormalizeNode, LoudnessParams,
+    measure as measure_loudness, LoudnessMeter, LoudnessMode, LoudnessNormalizeNode,
+    LoudnessParams, LoudnessReport,
 };
 pub use mix::{MixNode, MixParams};
 pub use resample::{
