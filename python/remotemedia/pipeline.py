@@ -293,11 +293,12 @@ class Pipeline(Generic[OutT]):
                         "values (numbers, strings, lists, dicts) there. Local runs accept any "
                         "Python object."
                     )
-            spec = {"id": node_id, "node_type": node.manifest_type(), "params": params}
-            if not local and spec["node_type"].startswith("__main__:"):
+            node_type = node.manifest_type()
+            spec: dict[str, Any] = {"id": node_id, "node_type": node_type, "params": params}
+            if not local and node_type.startswith("__main__:"):
                 warnings.warn(
                     f"node '{node_id}' ({type(node).__name__}) is defined in the script being "
-                    f"run (__main__): the manifest names it '{spec['node_type']}', which no "
+                    f"run (__main__): the manifest names it '{node_type}', which no "
                     "other process (the CLI, a server, a worker) can import; move the class to a "
                     "module (mynodes.py) and import it from there",
                     UserWarning,
