@@ -153,3 +153,22 @@ def test_long_audio_embeds_only_the_first_two_minutes() -> None:
     html = a._repr_html_()
     assert decode_player(html).getnframes() == 8000 * 120
     assert "player: first 120 s of 150.0 s" in html
+
+
+def test_a_long_hi_rate_player_is_a_mono_16_khz_preview_of_bounded_size() -> None:
+    rate = 48000
+    t = np.arange(rate * 30) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    a = rm.Audio(np.stack([tone, tone], axis=1), rate)  # 30 s stereo: 5.8 MB as 16-bit WAV
+    html = a._repr_html_()
+    w = decode_player(html)
+    assert (w.getframerate(), w.getnchannels(), w.getnframes()) == (16000, 1, 16000 * 30)
+    assert len(html) < 1_400_000
+    assert "player: a mono 16 kHz preview" in html and "48000 Hz, 2 channels" in html
+    # The preview is the audio, resampled: the 440 Hz tone at its level.
+    pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32767.0
+    assert abs(np.sqrt(np.mean(pcm[16000:-16000] ** 2)) - 0.5 / np.sqrt(2)) < 0.01
+    # Short clips keep their own rate and channels.
+    short = rm.Audio(np.stack([tone[: rate * 2]] * 2, axis=1), rate)
+    w = decode_player(short._repr_html_())
+    assert (w.getframerate(), w.getnchannels()) == (rate, 2)
