@@ -18,6 +18,13 @@ arguments (``node.params``): the class must be importable there, and what ``__in
 there too. Workers are started with ``spawn`` (never ``fork``: the runtime has threads); when
 a node object goes, its worker is kept idle (up to 4 per node) for the next instance of the
 same class and params (a server forks its pipeline for every call).
+
+Memory: ``IsolatedNode(..., memory_limit_mb=N)``, or ``REMOTEMEDIA_WORKER_MEMORY_MB=N`` in the
+environment (for every worker, e.g. a server's), caps a worker's data memory (``RLIMIT_DATA``:
+heap and anonymous mappings, so numpy arrays and model weights; about 100 MB is the
+interpreter's own). An allocation past it raises ``MemoryError`` in the node, naming the limit,
+instead of the OOM killer taking the machine's largest process (a server); the worker and its
+state stay for the next call.
 """
 
 from __future__ import annotations
@@ -50,6 +57,17 @@ _POLL_S = 0.05
 _BACKOFF_FIRST_S, _BACKOFF_MAX_S = 0.1, 5.0
 #: How long ``cleanup`` waits for a worker to exit before killing it.
 _EXIT_WAIT_S = 2.0
+#: The environment variable that sets every worker's memory limit, in MiB.
+MEMORY_ENV = "REMOTEMEDIA_WORKER_MEMORY_MB"
+
+
+def _env_memory_limit() -> int | None:
+    text = os.environ.get(MEMORY_ENV, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{MEMORY_ENV}={text!r}: expected a whole number of MiB, at least 1")
+    return int(text)
 
 
 class WorkerCrashed(RemoteMediaError):
@@ -67,6 +85,7 @@ class IsolatedNode(Node[Any]):
         *,
         node_class: type[Node[Any]] | None = None,
         params: dict[str, Any] | None = None,
+        memory_limit_mb: int | None = None,
     ) -> None:
         # From a node object (Pipeline.add_node), or from its class and manifest params (a
         # manifest run by the CLI or the server: the node is then built in the worker only).
@@ -81,6 +100,15 @@ class IsolatedNode(Node[Any]):
             self.inner_params = dict(params or {})
         else:
             raise TypeError("IsolatedNode needs a node, or node_class and params")
+        if memory_limit_mb is not None and (
+            isinstance(memory_limit_mb, bool)
+            or not isinstance(memory_limit_mb, int)
+            or memory_limit_mb < 1
+        ):
+            raise ValueError(
+                f"memory_limit_mb={memory_limit_mb!r}: expected a whole number of MiB, at least 1"
+            )
+        self.memory_limit_mb = memory_limit_mb
         self._lock = threading.Lock()
         self._proc: Any = None
         self._conn: Connection | None = None
@@ -147,8 +175,12 @@ class IsolatedNode(Node[Any]):
         node_type = getattr(self, "registered_type", None) or self.manifest_type()
         return f"node '{self.node_id or self.default_id()}' ({node_type})"
 
-    def _pool_key(self) -> tuple[type[Node[Any]], str]:
-        return (self.inner_type, json.dumps(self.inner_params, sort_keys=True, default=repr))
+    def _limit(self) -> int | None:
+        return self.memory_limit_mb if self.memory_limit_mb is not None else _env_memory_limit()
+
+    def _pool_key(self) -> _PoolKey:
+        params = json.dumps(self.inner_params, sort_keys=True, default=repr)
+        return (self.inner_type, params, self._limit())
 
     def _start(self) -> None:
         wait = self._next_start - time.monotonic()
@@ -173,7 +205,7 @@ class IsolatedNode(Node[Any]):
         parent, child = ctx.Pipe()
         proc = ctx.Process(
             target=_worker_main,
-            args=(child, self.inner_type, self.inner_params),
+            args=(child, self.inner_type, self.inner_params, self._limit()),
             name=f"remotemedia-node-{self.node_id or self.default_id()}",
             daemon=True,
         )
@@ -266,12 +298,13 @@ class IsolatedNode(Node[Any]):
 
 
 #: Idle workers by node (class, params), at most ``_IDLE_PER_NODE`` each.
-_IDLE: dict[tuple[type[Node[Any]], str], list[tuple[Any, Connection]]] = {}
+_PoolKey = tuple[type[Node[Any]], str, int | None]
+_IDLE: dict[_PoolKey, list[tuple[Any, Connection]]] = {}
 _IDLE_LOCK = threading.Lock()
 _IDLE_PER_NODE = 4
 
 
-def _release(key: tuple[type[Node[Any]], str], proc: Any, conn: Connection) -> None:
+def _release(key: _PoolKey, proc: Any, conn: Connection) -> None:
     """An instance's worker, when the instance goes: kept idle if it is healthy."""
     if proc.is_alive() and not conn.closed:
         with _IDLE_LOCK:
@@ -329,13 +362,24 @@ def _from_shared(message: tuple[str, tuple[int, ...], str, Any]) -> Any:
 # -------------------------------------------------------------------- the worker
 
 
-def _worker_main(conn: Connection, cls: type[Node[Any]], params: dict[str, Any]) -> None:
+def _worker_main(
+    conn: Connection, cls: type[Node[Any]], params: dict[str, Any], limit_mb: int | None
+) -> None:
     # Ctrl-C in a terminal reaches the whole process group: the caller decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if limit_mb is not None:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        want = limit_mb << 20
+        resource.setrlimit(
+            resource.RLIMIT_DATA,
+            (want if hard == resource.RLIM_INFINITY else min(want, hard), hard),
+        )
     try:
         node = construct(cls, params)
     except BaseException as exc:
-        _send_error(conn, exc)
+        _send_error(conn, _with_limit(exc, limit_mb, "building the node"))
         return
     conn.send(("ok", None))
     while True:
@@ -346,7 +390,20 @@ def _worker_main(conn: Connection, cls: type[Node[Any]], params: dict[str, Any])
         try:
             conn.send(_handle(node, method, kind, payload))
         except BaseException as exc:
-            _send_error(conn, exc)
+            _send_error(conn, _with_limit(exc, limit_mb, f"{method}()"))
+
+
+def _with_limit(exc: BaseException, limit_mb: int | None, during: str) -> BaseException:
+    """A ``MemoryError`` in a worker with a memory limit, saying the limit was reached."""
+    if limit_mb is None or not isinstance(exc, MemoryError):
+        return exc
+    said = str(exc) or "out of memory"
+    new = MemoryError(
+        f"{said}: the node's worker process reached its memory limit of {limit_mb} MiB during "
+        f"{during} (memory_limit_mb / {MEMORY_ENV}); the worker stays for the next call"
+    )
+    new.__traceback__ = exc.__traceback__
+    return new
 
 
 def _handle(node: Node[Any], method: str, kind: str, payload: Any) -> tuple[str, Any]:

@@ -88,3 +88,16 @@ class FailsOdd(remotemedia.Node):
         if self.calls % 2:
             raise ValueError(f"odd call {self.calls}")
         return {"calls": self.calls, "pid": os.getpid()}
+
+
+class Hog(remotemedia.Node):
+    """Allocates ``mb`` MiB (touching it) on calls whose input's first sample is 1.0."""
+
+    def __init__(self, mb: int = 512) -> None:
+        self.mb = mb
+        self.kept: list[Any] = []
+
+    def process(self, audio: remotemedia.Audio) -> Any:
+        if float(np.asarray(audio)[0]) == 1.0:
+            self.kept.append(np.ones(self.mb << 18, dtype=np.float32))  # mb MiB
+        return {"pid": os.getpid(), "calls": len(self.kept)}

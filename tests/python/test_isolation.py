@@ -212,3 +212,30 @@ def test_a_server_keeps_an_isolated_nodes_worker_across_calls(tmp_path: Path) ->
         assert [g["calls"] for g in got] == [1, 2, 3]
     finally:
         s.stop()
+
+
+def test_a_worker_past_its_memory_limit_gets_a_memory_error_and_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from isolation_nodes import Hog
+    from remotemedia.isolation import IsolatedNode
+
+    quiet = rm.Audio(np.zeros(8, np.float32), 8000)
+    hungry = rm.Audio(np.ones(8, np.float32), 8000)
+    node = IsolatedNode(Hog(mb=1024), memory_limit_mb=400)
+    first = node.process(quiet)
+    with pytest.raises(
+        MemoryError, match=r"reached its memory limit of 400 MiB during process\(\)"
+    ):
+        node.process(hungry)
+    # The same worker, with its state, serves the next call.
+    assert node.process(quiet) == first
+    # Under the limit, the allocation is fine; the environment sets every worker's limit.
+    monkeypatch.setenv("REMOTEMEDIA_WORKER_MEMORY_MB", "400")
+    small = IsolatedNode(Hog(mb=64))
+    assert small.process(hungry)["calls"] == 1
+    monkeypatch.setenv("REMOTEMEDIA_WORKER_MEMORY_MB", "lots")
+    with pytest.raises(ValueError, match="REMOTEMEDIA_WORKER_MEMORY_MB='lots': expected a whole"):
+        IsolatedNode(Hog(mb=1)).process(quiet)
+    with pytest.raises(ValueError, match=r"memory_limit_mb=0"):
+        IsolatedNode(Hog(), memory_limit_mb=0)
