@@ -23,7 +23,8 @@ class FileResult:
     error: str | None = None
     """Why the file failed: the message names the file and what is wrong with it."""
     audio_seconds: float | None = None
-    """Seconds of audio read (``None`` unless ``status == "ok"``)."""
+    """Seconds of audio read (``None`` for an error; for ``"skipped"``, what the run that made
+    its outputs read, when its summary says)."""
     wall_seconds: float = 0.0
     """Wall time spent on this file, reading and writing included."""
     outputs: list[str] = field(default_factory=list)
@@ -73,8 +74,8 @@ class BatchResult:
 
     @property
     def audio_seconds(self) -> float:
-        """Seconds of audio processed in this run."""
-        return sum(f.audio_seconds or 0.0 for f in self.files)
+        """Seconds of audio processed in this run (skipped files not counted)."""
+        return sum(f.audio_seconds or 0.0 for f in self.files if f.status == "ok")
 
     def raise_if_failed(self) -> None:
         """Raises RuntimeError listing the failed files (up to 5) and their errors."""

@@ -9,6 +9,7 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Generic, Literal, cast
@@ -403,6 +404,7 @@ class Pipeline(Generic[OutT]):
         token: str | None = None,
         timeout: float | None = None,
         dtype: str | None = None,
+        progress: bool | Callable[[float, float | None], None] = False,
     ) -> OutT:
         """Runs the whole input through the pipeline.
 
@@ -421,7 +423,22 @@ class Pipeline(Generic[OutT]):
 
         With ``remote="host:port"`` the pipeline runs on that remotemedia server (same results;
         ``token`` or ``$REMOTEMEDIA_TOKEN`` is sent as a bearer token; ``timeout`` in seconds).
+
+        ``progress=True`` (a file input, run locally) reads the file half a second at a time
+        and shows how far it got on stderr; a callable gets ``(seconds_done, seconds_total)``
+        (total None when the file does not say) after each block instead. The result is the
+        same as without it (the blocks are a stream, whose joined output equals the whole run).
         """
+        if progress:
+            if remote is not None:
+                raise ValueError("progress= is for local runs; a remote run reports nothing")
+            if sample_rate is not None:
+                raise ValueError("progress= reads a file, which has its own sample rate")
+            report = progress if callable(progress) else _ProgressLine(self.name)
+            outputs = self._pipeline().run_file(data, dtype, report)
+            if isinstance(report, _ProgressLine):
+                report.done()
+            return self._result(outputs)
         if remote is not None:
             if dtype is not None:
                 data, _ = _native.prepare(data, sample_rate, dtype)
@@ -429,14 +446,17 @@ class Pipeline(Generic[OutT]):
             return result
         pipeline = self._pipeline()
         data, rate = _native.prepare(data, sample_rate, dtype)
-        outputs = pipeline.run(data, rate)
+        return self._result(pipeline.run(data, rate), stacklevel=3)
+
+    def _result(self, outputs: dict[str, Any], stacklevel: int = 3) -> OutT:
+        """A run's ``{sink_id: output}`` as ``run`` returns it."""
         if not outputs:
             warnings.warn(
                 f"pipeline '{self.name}' produced no output: sink(s) "
-                f"{', '.join(pipeline.sink_ids)} emitted nothing over the whole run (a node "
-                "whose process() and flush() return None emits nothing); returning {}",
+                f"{', '.join(self._pipeline().sink_ids)} emitted nothing over the whole run (a "
+                "node whose process() and flush() return None emits nothing); returning {}",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=stacklevel,
             )
         if len(outputs) == 1:
             only: OutT = next(iter(outputs.values()))
@@ -452,11 +472,19 @@ class Pipeline(Generic[OutT]):
         token: str | None = None,
         timeout: float | None = None,
         dtype: str | None = None,
+        progress: bool | Callable[[float, float | None], None] = False,
     ) -> OutT:
         """:meth:`run` without blocking the event loop (the work runs on a worker thread);
         the same arguments."""
         return await asyncio.to_thread(
-            self.run, data, sample_rate, remote=remote, token=token, timeout=timeout, dtype=dtype
+            self.run,
+            data,
+            sample_rate,
+            remote=remote,
+            token=token,
+            timeout=timeout,
+            dtype=dtype,
+            progress=progress,
         )
 
     def run_files(
@@ -831,3 +859,35 @@ def _import_node_class(node_id: str, node_type: str) -> type[Node]:
             "remotemedia.Node subclass"
         )
     return obj
+
+
+class _ProgressLine:
+    """``progress=True``: one line on stderr, redrawn at most ten times a second on a terminal,
+    else a line per tenth of the file."""
+
+    def __init__(self, name: str) -> None:
+        import sys
+
+        self.name, self.out = name, sys.stderr
+        self.tty = self.out.isatty()
+        self.last, self.shown_tenth, self.t0 = 0.0, -1, time.monotonic()
+
+    def __call__(self, done: float, total: float | None) -> None:
+        now = time.monotonic()
+        if total:
+            tenth = int(10 * done / total)
+            text = f"{self.name}: {done:.1f} / {total:.1f} s ({100 * done / total:.0f}%)"
+        else:
+            tenth, text = int(done // 60), f"{self.name}: {done:.1f} s"
+        if self.tty and now - self.last >= 0.1:
+            self.out.write(f"\r{text}  ")
+            self.out.flush()
+            self.last = now
+        elif not self.tty and tenth > self.shown_tenth:
+            self.out.write(text + "\n")
+            self.shown_tenth = tenth
+
+    def done(self) -> None:
+        if self.tty:
+            self.out.write(f"\r{self.name}: done in {time.monotonic() - self.t0:.1f} s\n")
+            self.out.flush()

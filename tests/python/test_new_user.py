@@ -303,3 +303,32 @@ def test_tensors_and_typed_memoryviews_are_audio_when_a_rate_is_given() -> None:
             TypeError, match=r"raw bytes have no sample format; give np\.frombuffer"
         ):
             AudioResampleNode(8000)(raw, sample_rate=16000)
+
+
+def test_progress_reports_a_long_run_with_the_same_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    x = music(48000, 3.0, channels=2)
+    path = tmp_path / "long.flac"
+    remotemedia.write(path, remotemedia.Audio((x * 32767).astype(np.int16), 48000))
+    for node in (AudioResampleNode(16000), remotemedia.SpeechVADNode(emit="speech")):
+        p = Pipeline("p").add_node(node)
+        whole = p.run(path)
+        seen: list[tuple[float, float | None]] = []
+        got = p.run(path, progress=lambda done, total, seen=seen: seen.append((done, total)))
+        np.testing.assert_array_equal(got, whole)
+        assert getattr(got, "origin", None) == getattr(whole, "origin", None)
+        assert [d for d, _ in seen] == [0.5 * (k + 1) for k in range(6)]
+        assert all(t == 3.0 for _, t in seen)
+    # True: lines on stderr (not a terminal here: one per tenth).
+    p = Pipeline("job").add_node(AudioResampleNode(16000))
+    np.testing.assert_array_equal(p.run(path, progress=True), p.run(path))
+    err = capsys.readouterr().err
+    assert "job: 3.0 / 3.0 s (100%)" in err
+    # Several sinks, dtype, and file-like inputs work as in run().
+    q = Pipeline("two").add_node(FormatConverterNode("f32"))
+    assert q.run(path.read_bytes(), progress=True, dtype="float32").dtype == np.float32
+    with pytest.raises(ValueError, match="progress= is for local runs"):
+        p.run(path, progress=True, remote="127.0.0.1:1")
+    with pytest.raises(TypeError, match="progress= reads a file block by block"):
+        p.run(x, progress=True)

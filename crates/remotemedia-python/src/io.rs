@@ -21,7 +21,7 @@ const DTYPES: [(&str, SampleFormat); 4] = [
     ("int32", SampleFormat::I32),
 ];
 
-fn parse_dtype(dtype: Option<&str>) -> PyResult<Option<SampleFormat>> {
+pub(crate) fn parse_dtype(dtype: Option<&str>) -> PyResult<Option<SampleFormat>> {
     dtype
         .map(|d| {
             DTYPES
@@ -104,7 +104,7 @@ impl Source {
         }
     }
 
-    fn open(self) -> Result<AudioReader, remotemedia_io::IoError> {
+    pub(crate) fn open(self) -> Result<AudioReader, remotemedia_io::IoError> {
         match self {
             Source::Path(p) => remotemedia_io::open(&p),
             Source::Bytes(data, name) => remotemedia_io::open_bytes(data, &name),

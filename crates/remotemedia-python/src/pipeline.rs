@@ -310,6 +310,97 @@ impl NativePipeline {
         run_outputs_to_py(py, out.outputs)
     }
 
+    /// Runs a file (a path, bytes, a file-like object) through the pipeline block by block,
+    /// calling `progress(seconds_done, seconds_total)` (total None when the header does not
+    /// say) after each block; returns `{sink_id: output}`, the outputs joined as a whole run joins
+    /// them. `dtype` converts on reading, as `read` does.
+    #[pyo3(signature = (source, dtype = None, progress = None))]
+    fn run_file<'py>(
+        &self,
+        py: Python<'py>,
+        source: &Bound<'py, PyAny>,
+        dtype: Option<&str>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        use remotemedia_core::executor::SinkCollector;
+        let Some(source) = crate::io::Source::of(source)? else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "progress= reads a file block by block: give a path, bytes or a file-like object",
+            ));
+        };
+        let format = crate::io::parse_dtype(dtype)?;
+        let mut reader = source.open().map_err(crate::errors::io_to_pyerr)?;
+        let info = reader.info().clone();
+        let block = (info.sample_rate as usize / 2).max(1); // half a second
+        let signals = is_main_thread(py);
+        let report = |done: u64| -> PyResult<()> {
+            if let Some(cb) = &progress {
+                let rate = info.sample_rate as f64;
+                let total = info.frames.map(|f| f as f64 / rate);
+                Python::attach(|py| cb.call1(py, (done as f64 / rate, total)).map(|_| ()))?;
+            }
+            Ok(())
+        };
+        let mut run = |pipeline: &Pipeline| -> PyResult<Result<_, ExecutorError>> {
+            let mut session = match pipeline.session() {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(e)),
+            };
+            let mut collected = SinkCollector::default();
+            let mut done = 0u64;
+            let mut pushed = false;
+            loop {
+                let b = reader.read_block(block).map_err(crate::errors::io_to_pyerr)?;
+                let Some(b) = b else { break };
+                let b = match format {
+                    Some(f) => b.to_format(f),
+                    None => b,
+                };
+                done += b.frames() as u64;
+                match block_on_signals(session.push(Data::Audio(b)), signals)? {
+                    Ok(outs) => collected.extend(outs),
+                    Err(e) => return Ok(Err(e)),
+                }
+                pushed = true;
+                report(done)?;
+            }
+            if !pushed {
+                let fmt = format.unwrap_or(info.format);
+                let empty =
+                    remotemedia_core::data::AudioBuffer::empty(fmt, info.sample_rate, info.channels)
+                        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+                match block_on_signals(session.push(Data::Audio(empty)), signals)? {
+                    Ok(outs) => collected.extend(outs),
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            match block_on_signals(session.finish(), signals)? {
+                Ok(outs) => collected.extend(outs),
+                Err(e) => return Ok(Err(e)),
+            }
+            Ok(Ok(collected.finish()))
+        };
+        let result = py.detach(|| -> PyResult<Result<_, ExecutorError>> {
+            match &self.pool {
+                Some(pool) => {
+                    let instance = match pool.take(&self.template) {
+                        Ok(i) => i,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                    let out = run(&instance)?;
+                    pool.give_back(instance);
+                    Ok(out)
+                }
+                None => {
+                    let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
+                    run(&self.template)
+                }
+            }
+        })?;
+        let outputs = result.map_err(|e| to_pyerr(py, e))?;
+        run_outputs_to_py(py, outputs)
+    }
+
     /// Opens a streaming session.
     fn session(&self, py: Python<'_>) -> PyResult<NativeSession> {
         let local = match &self.pool {
