@@ -6,8 +6,9 @@
 
 Prints calls per second for each case and the 2-thread / 1-thread ratio (in-process Python
 nodes share one GIL: ~1.0x; isolated nodes run in worker processes: up to the core count),
-then the fixed cost: the first call of an isolated node (its worker starting) and the median
-whole run of a one-node pipeline on 1,600 samples, isolated and in-process.
+then the fixed cost: the first call of an isolated node (its worker starting), the median
+whole run of a one-node pipeline on 1,600 samples, and the p50/p99 round trip of a 20 ms chunk
+through a pass-through Python node in a stream, isolated and in-process (outputs equal).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "python"))
 
 import remotemedia as rm
-from isolation_nodes import Burn, Scale
+from isolation_nodes import Burn, PassThrough, Scale
 
 
 def throughput(pipes: list[rm.Pipeline], calls: int, x: np.ndarray) -> float:
@@ -79,6 +80,31 @@ def main() -> None:
         f"one-node run, median of 300: isolated {runs['process'][1] * 1e6:.0f} us, "
         f"in-process {runs['none'][1] * 1e6:.0f} us"
     )
+    # The hop: a 20 ms chunk (16 kHz) through a pass-through Python node in a stream, per
+    # chunk round trip (send + poll), isolated and in-process; outputs compared.
+    chunk = np.arange(320, dtype=np.float32) / 320
+    print("| 20 ms chunk through a pass-through Python node | p50 (us) | p99 (us) |")
+    print("|---|---|---|")
+    outs = {}
+    for isolation in ("none", "process"):
+        p = rm.Pipeline(f"hop-{isolation}").add_node(PassThrough(), "p", isolation=isolation)
+        got = []
+        with p.stream(sample_rate=16000) as s:
+            for _ in range(100):
+                s.send(chunk)
+                got += s.poll()
+            times = []
+            for _ in range(3000):
+                t = time.perf_counter()
+                s.send(chunk)
+                got += s.poll()
+                times.append(time.perf_counter() - t)
+            got += s.close()
+        outs[isolation] = np.concatenate([np.asarray(o.data) for o in got])
+        us = np.array(times) * 1e6
+        label = "in-process" if isolation == "none" else 'isolation="process"'
+        print(f"| {label} | {np.percentile(us, 50):.0f} | {np.percentile(us, 99):.0f} |")
+    np.testing.assert_array_equal(outs["process"], outs["none"])
 
 
 if __name__ == "__main__":

@@ -30,11 +30,13 @@ state stay for the next call.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import inspect
 import json
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -112,6 +114,7 @@ class IsolatedNode(Node[Any]):
         self._lock = threading.Lock()
         self._proc: Any = None
         self._conn: Connection | None = None
+        self._io: _CallerIO | None = None
         self._calls = 0
         self._crashes = 0
         self._next_start = 0.0
@@ -195,12 +198,12 @@ class IsolatedNode(Node[Any]):
                 taken = idle.pop() if idle else None
             if taken is None:
                 break
-            proc, conn = taken
+            proc, conn, io = taken
             if proc.is_alive():
-                self._proc, self._conn = proc, conn
-                weakref.finalize(self, _release, key, proc, conn)
+                self._proc, self._conn, self._io = proc, conn, io
+                weakref.finalize(self, _release, key, proc, conn, io)
                 return
-            _reap(proc, conn)
+            _reap(proc, conn, io)
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         proc = ctx.Process(
@@ -211,13 +214,14 @@ class IsolatedNode(Node[Any]):
         )
         proc.start()
         child.close()
-        self._proc, self._conn = proc, parent
-        # When this object goes, its worker is kept idle for the next instance of the same
-        # node, or ends (its pipe closes, the worker's recv ends).
-        weakref.finalize(self, _release, key, proc, parent)
+        io = _CallerIO()
+        self._proc, self._conn, self._io = proc, parent, io
+        # When this object goes, its worker (with its shared memory) is kept idle for the next
+        # instance of the same node, or ends (its pipe closes, the worker's recv ends).
+        weakref.finalize(self, _release, key, proc, parent, io)
         # The worker says whether it could build the node.
         try:
-            kind, payload = self._receive("start")
+            kind, payload, _ = self._receive("start")
         except BaseException:
             self._stop(kill=True)
             raise
@@ -226,18 +230,19 @@ class IsolatedNode(Node[Any]):
             raise payload
 
     def _stop(self, kill: bool = False) -> None:
-        proc, conn = self._proc, self._conn
-        self._proc, self._conn = None, None
+        proc, conn, io = self._proc, self._conn, self._io
+        self._proc, self._conn, self._io = None, None, None
         if conn is not None:
             conn.close()
-        if proc is None:
-            return
-        if kill:
-            proc.kill()
-        proc.join(_EXIT_WAIT_S)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
+        if proc is not None:
+            if kill:
+                proc.kill()
+            proc.join(_EXIT_WAIT_S)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        if io is not None:
+            io.free()
 
     def _call(self, method: str, data: Any) -> Any:
         with self._lock:
@@ -246,41 +251,40 @@ class IsolatedNode(Node[Any]):
             return self._request(method, data)
 
     def _request(self, method: str, data: Any) -> Any:
-        assert self._conn is not None
-        shm = None
+        assert self._conn is not None and self._io is not None
+        io = self._io
         try:
             if isinstance(data, np.ndarray) and data.dtype != object:
-                shm, message = _to_shared(data)
-                self._conn.send((method, "audio", message))
+                self._conn.send((method, "audio", io.inp.put(data)))
             else:
                 self._conn.send((method, "pickle", data))
-            kind, payload = self._receive(f"{method}()")
+            kind, payload, kept = self._receive(f"{method}()")
+            if kept:
+                # The node keeps views of its input: that segment is its now (the worker
+                # frees it when they go); the next input goes into a new one.
+                io.inp.drop()
+            result = io.out.copy_out(payload) if kind == "audio" else payload
         except BaseException:
             # Interrupted (a timeout, a cancelled stream), crashed, or the pipe failed: the
             # worker's state is unknown, so it goes; the next call starts a new one.
             if self._proc is not None:
                 self._stop(kill=True)
             raise
-        finally:
-            if shm is not None:
-                shm.close()
-                shm.unlink()
         # The node's own exception: the worker and its state stay.
         if kind == "error":
-            raise payload
-        if kind == "audio":
-            return _from_shared(payload)
-        return payload
+            raise result
+        return result
 
-    def _receive(self, what: str) -> tuple[str, Any]:
-        """The worker's reply ``(kind, payload)``; ``WorkerCrashed`` if it died instead."""
+    def _receive(self, what: str) -> tuple[str, Any, bool]:
+        """The worker's reply ``(kind, payload, kept)`` (``kept``: the node keeps views of its
+        input); ``WorkerCrashed`` if it died instead."""
         conn, proc = self._conn, self._proc
         assert conn is not None and proc is not None
         while not conn.poll(_POLL_S):
             if not proc.is_alive():
                 break
         try:
-            kind, payload = conn.recv()
+            reply = conn.recv()
         except (EOFError, OSError):
             proc.join(_EXIT_WAIT_S)
             code = proc.exitcode
@@ -294,32 +298,50 @@ class IsolatedNode(Node[Any]):
                 f"(in {delay:.1f} s)"
             ) from None
         self._crashes = 0
-        return kind, payload
+        return reply[0], reply[1], len(reply) > 2 and bool(reply[2])
 
 
 #: Idle workers by node (class, params), at most ``_IDLE_PER_NODE`` each.
 _PoolKey = tuple[type[Node[Any]], str, int | None]
-_IDLE: dict[_PoolKey, list[tuple[Any, Connection]]] = {}
+_IDLE: dict[_PoolKey, list[tuple[Any, Connection, _CallerIO]]] = {}
 _IDLE_LOCK = threading.Lock()
 _IDLE_PER_NODE = 4
 
 
-def _release(key: _PoolKey, proc: Any, conn: Connection) -> None:
+def _release(key: _PoolKey, proc: Any, conn: Connection, io: _CallerIO) -> None:
     """An instance's worker, when the instance goes: kept idle if it is healthy."""
-    if proc.is_alive() and not conn.closed:
+    if proc.is_alive() and not conn.closed and not _EXITING:
         with _IDLE_LOCK:
             idle = _IDLE.setdefault(key, [])
             if len(idle) < _IDLE_PER_NODE:
-                idle.append((proc, conn))
+                idle.append((proc, conn, io))
                 return
-    _reap(proc, conn)
+    _reap(proc, conn, io)
 
 
-def _reap(proc: Any, conn: Connection) -> None:
+_EXITING = False
+
+
+@atexit.register
+def _reap_all() -> None:
+    """At exit: every idle worker ends and its shared memory is freed (and so are those of
+    nodes still alive, as their finalizers run after this)."""
+    global _EXITING
+    _EXITING = True
+    with _IDLE_LOCK:
+        entries = [e for idle in _IDLE.values() for e in idle]
+        _IDLE.clear()
+    for proc, conn, io in entries:
+        _reap(proc, conn, io)
+
+
+def _reap(proc: Any, conn: Connection, io: _CallerIO) -> None:
     conn.close()
     proc.join(_EXIT_WAIT_S)
     if proc.is_alive():
         proc.kill()
+        proc.join()
+    io.free()
 
 
 def _how_it_ended(code: int | None) -> str:
@@ -337,26 +359,88 @@ def _how_it_ended(code: int | None) -> str:
 # -------------------------------------------------------------------- shared memory
 
 
-def _to_shared(arr: np.ndarray) -> tuple[SharedMemory, tuple[str, tuple[int, ...], str, Any]]:
-    """A copy of ``arr`` in new shared memory, and what the other side needs to map it."""
-    shm = SharedMemory(create=True, size=max(arr.nbytes, 1))
-    view: np.ndarray = np.ndarray(arr.shape, dtype=arr.dtype, buffer=shm.buf)
-    view[...] = arr
-    del view
-    rate = getattr(arr, "sample_rate", None)
-    return shm, (shm.name, arr.shape, arr.dtype.str, rate)
+_Message = tuple[str, tuple[int, ...], str, Any]
 
 
-def _from_shared(message: tuple[str, tuple[int, ...], str, Any]) -> Any:
-    """The array another process put in shared memory, copied out; the memory is freed."""
-    name, shape, dtype, rate = message
-    shm = SharedMemory(name=name)
+def _unlink(name: str) -> None:
+    """Frees a segment by name (already gone is fine)."""
     try:
-        arr = np.ndarray(shape, dtype=np.dtype(dtype), buffer=shm.buf).copy()
-    finally:
-        shm.close()
+        shm = SharedMemory(name=name)
+    except FileNotFoundError:
+        return
+    shm.close()
+    try:
         shm.unlink()
-    return Audio(arr, rate) if rate is not None else arr
+    except FileNotFoundError:
+        pass
+
+
+class _Shelf:
+    """A shared-memory segment this side owns and refills call after call (creating, mapping
+    and registering one per call was most of a call's cost); replaced by a bigger one when an
+    array does not fit, or when the other side keeps views of the one it has."""
+
+    def __init__(self) -> None:
+        self.shm: SharedMemory | None = None
+
+    def put(self, arr: np.ndarray) -> _Message:
+        need = max(arr.nbytes, 1)
+        if self.shm is None or self.shm.size < need:
+            self.drop()
+            self.shm = SharedMemory(create=True, size=max(need, 1 << 16))
+        view: np.ndarray = np.ndarray(arr.shape, dtype=arr.dtype, buffer=self.shm.buf)
+        view[...] = arr
+        del view
+        return (self.shm.name, arr.shape, arr.dtype.str, getattr(arr, "sample_rate", None))
+
+    def drop(self) -> None:
+        """Unmaps and frees it (a mapping the other side still has stays valid until unmapped)."""
+        shm, self.shm = self.shm, None
+        if shm is not None:
+            shm.close()
+            try:
+                shm.unlink()
+            except FileNotFoundError:
+                pass
+
+
+class _Mapped:
+    """The segment the other side refills, mapped once by name."""
+
+    def __init__(self) -> None:
+        self.shm: SharedMemory | None = None
+
+    def get(self, name: str) -> SharedMemory:
+        if self.shm is None or self.shm.name != name:
+            self.close()
+            self.shm = SharedMemory(name=name)
+        return self.shm
+
+    def copy_out(self, message: _Message) -> Any:
+        name, shape, dtype, rate = message
+        buf = self.get(name).buf
+        arr = np.ndarray(shape, dtype=np.dtype(dtype), buffer=buf).copy()
+        return Audio(arr, rate) if rate is not None else arr
+
+    def close(self) -> None:
+        shm, self.shm = self.shm, None
+        if shm is not None:
+            shm.close()
+
+
+class _CallerIO:
+    """A worker's two segments as the caller sees them: the input it fills, the output it
+    copies from (the worker's). Freed with the worker (``free``)."""
+
+    def __init__(self) -> None:
+        self.inp, self.out = _Shelf(), _Mapped()
+
+    def free(self) -> None:
+        self.inp.drop()
+        name = self.out.shm.name if self.out.shm is not None else None
+        self.out.close()
+        if name is not None:
+            _unlink(name)
 
 
 # -------------------------------------------------------------------- the worker
@@ -382,15 +466,18 @@ def _worker_main(
         _send_error(conn, _with_limit(exc, limit_mb, "building the node"))
         return
     conn.send(("ok", None))
+    io = _WorkerIO()
     while True:
         try:
             method, kind, payload = conn.recv()
         except (EOFError, OSError):
-            return  # the caller went away
+            return  # the caller went away (it frees the shared memory)
         try:
-            conn.send(_handle(node, method, kind, payload))
+            reply, kept = _handle(node, method, kind, payload, io)
+            conn.send((*reply, kept))
+            del reply
         except BaseException as exc:
-            _send_error(conn, _with_limit(exc, limit_mb, f"{method}()"))
+            _send_error(conn, _with_limit(exc, limit_mb, f"{method}()"), io.take_kept())
 
 
 def _with_limit(exc: BaseException, limit_mb: int | None, during: str) -> BaseException:
@@ -406,49 +493,99 @@ def _with_limit(exc: BaseException, limit_mb: int | None, during: str) -> BaseEx
     return new
 
 
-def _handle(node: Node[Any], method: str, kind: str, payload: Any) -> tuple[str, Any]:
-    """Runs one call; the reply. Every view of the input's shared memory is gone when this
-    returns (a result that is the input itself was copied out first)."""
-    shm = SharedMemory(name=payload[0]) if kind == "audio" else None
-    try:
+class _WorkerIO:
+    """The worker's side of the shared memory: the caller's input segment (mapped once), the
+    output segment it refills, and input segments a node keeps views of."""
+
+    def __init__(self) -> None:
+        self.inp, self.out = _Mapped(), _Shelf()
+        #: Input segments the node still has views of (with the array every such view derives
+        #: from): unmapped once it has none. Unmapping checks the array, not the buffer:
+        #: numpy does not hold a buffer export, so closing the segment would leave the views
+        #: reading unmapped (or reused) memory.
+        self.held: list[tuple[SharedMemory, np.ndarray]] = []
+        self.kept = False
+
+    def input(self, message: _Message) -> np.ndarray:
+        name, shape, dtype, _ = message
+        arr: np.ndarray = np.ndarray(shape, dtype=np.dtype(dtype), buffer=self.inp.get(name).buf)
+        arr.flags.writeable = False
+        return arr
+
+    def keep_input(self, arr: np.ndarray) -> None:
+        """The node has views of its input (``arr``): the segment stays mapped for them, and
+        the caller writes the next input into another."""
+        shm, self.inp.shm = self.inp.shm, None
         if shm is not None:
-            _, shape, dtype, rate = payload
-            arr: np.ndarray = np.ndarray(shape, dtype=np.dtype(dtype), buffer=shm.buf)
-            arr.flags.writeable = False
-            data: Any = Audio(arr, rate) if rate is not None else arr
-            del arr
-        else:
-            data = payload
+            self.held.append((shm, arr))
+            self.kept = True
+
+    def prune(self) -> None:
+        """Unmaps the held segments the node no longer has views of."""
+        still = []
+        while self.held:
+            shm, arr = self.held.pop()
+            # `arr` here and getrefcount's argument are its only references without views.
+            if sys.getrefcount(arr) > 2:
+                still.append((shm, arr))
+            else:
+                del arr
+                shm.close()
+        self.held = still
+
+    def take_kept(self) -> bool:
+        kept, self.kept = self.kept, False
+        return kept
+
+
+def _handle(
+    node: Node[Any], method: str, kind: str, payload: Any, io: _WorkerIO
+) -> tuple[tuple[str, Any], bool]:
+    """Runs one call; the reply, and whether the node kept views of its input (audio in shared
+    memory the caller would otherwise refill)."""
+    io.prune()
+    arr = io.input(payload) if kind == "audio" else None
+    try:
+        data: Any = payload
+        if arr is not None:
+            rate = payload[3]
+            data = Audio(arr, rate) if rate is not None else arr
         fn = getattr(node, method)
         result = fn(data) if method in ("process", "process_batch") else fn()
         del data
         if inspect.isawaitable(result):
             result = asyncio.run(_awaited(result))
         if isinstance(result, np.ndarray) and result.dtype != object:
-            out, message = _to_shared(result)
-            del result
-            out.close()  # the caller copies it out and unlinks it
-            return ("audio", message)
-        return ("ok", result)
-    finally:
-        if shm is not None:
-            shm.close()
+            reply: tuple[str, Any] = ("audio", io.out.put(result))
+        else:
+            reply = ("ok", result)
+        del result
+    except BaseException:
+        if arr is not None:
+            io.keep_input(arr)  # the traceback may hold views of it: never refill it
+        raise
+    # Views the node (or a pickled reply) still holds keep `arr` alive: `arr` here and
+    # getrefcount's argument are the only references otherwise.
+    if arr is not None and sys.getrefcount(arr) > 2:
+        io.keep_input(arr)
+    del arr
+    return reply, io.take_kept()
 
 
 async def _awaited(awaitable: Any) -> Any:
     return await awaitable
 
 
-def _send_error(conn: Connection, exc: BaseException) -> None:
+def _send_error(conn: Connection, exc: BaseException, kept: bool = False) -> None:
     # The worker's traceback goes along as a note (a pickled exception loses its own).
     tb = "".join(traceback.format_exception(exc)).rstrip()
     add_note = getattr(exc, "add_note", None)  # Python 3.11+
     if add_note is not None:
         add_note(f"in the node's worker process:\n{tb}")
     try:
-        conn.send(("error", exc))
+        conn.send(("error", exc, kept))
     except Exception:  # an exception that does not pickle: its type and message
-        conn.send(("error", RemoteMediaError(f"{type(exc).__name__}: {exc}")))
+        conn.send(("error", RemoteMediaError(f"{type(exc).__name__}: {exc}"), kept))
 
 
 if os.name != "posix":  # pragma: no cover

@@ -101,3 +101,24 @@ class Hog(remotemedia.Node):
         if float(np.asarray(audio)[0]) == 1.0:
             self.kept.append(np.ones(self.mb << 18, dtype=np.float32))  # mb MiB
         return {"pid": os.getpid(), "calls": len(self.kept)}
+
+
+class Keep(remotemedia.Node):
+    """Keeps every input chunk (a view of it, as a buffering node does) and returns the sum of
+    all kept so far: wrong if a kept chunk's memory is reused."""
+
+    def __init__(self) -> None:
+        self.kept: list[Any] = []
+
+    def process(self, audio: remotemedia.Audio) -> Any:
+        self.kept.append(audio[1:])  # a view of a view
+        if len(self.kept) > 3:
+            self.kept.pop(0)
+        return float(sum(np.asarray(a).sum() for a in self.kept))
+
+
+class PassThrough(remotemedia.Node):
+    """Returns its input."""
+
+    def process(self, audio: remotemedia.Audio) -> Any:
+        return audio

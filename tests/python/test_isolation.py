@@ -239,3 +239,19 @@ def test_a_worker_past_its_memory_limit_gets_a_memory_error_and_goes_on(
         IsolatedNode(Hog(mb=1)).process(quiet)
     with pytest.raises(ValueError, match=r"memory_limit_mb=0"):
         IsolatedNode(Hog(), memory_limit_mb=0)
+
+
+def test_a_node_that_keeps_its_inputs_sees_them_unchanged() -> None:
+    from isolation_nodes import Keep
+    from remotemedia.isolation import IsolatedNode
+
+    # The worker reuses one shared-memory segment for inputs; a node keeping views of its
+    # input gets that segment to itself (the next input goes elsewhere) until it drops them.
+    node = IsolatedNode(Keep())
+    plain = Keep()
+    for v in range(1, 9):
+        chunk = rm.Audio(np.full(5, float(v), np.float32), 16000)
+        assert node.process(chunk) == plain.process(chunk), v
+    # Big chunks (a bigger segment) too.
+    big = rm.Audio(np.full(100_000, 2.0, np.float32), 16000)
+    assert node.process(big) == plain.process(big)

@@ -234,7 +234,10 @@ fn a_corpus_keeps_relative_paths_records_failures_and_resumes() {
         .iter()
         .find(|r| r["file"].as_str().unwrap().ends_with("one.wav"))
         .unwrap();
-    assert!(one["outputs"].as_array().is_some_and(|o| !o.is_empty()), "{one}");
+    assert!(
+        one["outputs"].as_array().is_some_and(|o| !o.is_empty()),
+        "{one}"
+    );
     // And across a second resume too.
     let o = run(&["--skip-existing"]);
     assert_eq!(o.status.code(), Some(1));

@@ -350,7 +350,9 @@ impl NativePipeline {
             let mut done = 0u64;
             let mut pushed = false;
             loop {
-                let b = reader.read_block(block).map_err(crate::errors::io_to_pyerr)?;
+                let b = reader
+                    .read_block(block)
+                    .map_err(crate::errors::io_to_pyerr)?;
                 let Some(b) = b else { break };
                 let b = match format {
                     Some(f) => b.to_format(f),
@@ -366,9 +368,12 @@ impl NativePipeline {
             }
             if !pushed {
                 let fmt = format.unwrap_or(info.format);
-                let empty =
-                    remotemedia_core::data::AudioBuffer::empty(fmt, info.sample_rate, info.channels)
-                        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+                let empty = remotemedia_core::data::AudioBuffer::empty(
+                    fmt,
+                    info.sample_rate,
+                    info.channels,
+                )
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
                 match block_on_signals(session.push(Data::Audio(empty)), signals)? {
                     Ok(outs) => collected.extend(outs),
                     Err(e) => return Ok(Err(e)),

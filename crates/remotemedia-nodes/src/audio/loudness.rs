@@ -136,13 +136,12 @@ impl Meter {
         let (meter, up) = if factor > 1 {
             let resampler = StreamResampler::new(ResampleQuality::High, rate, rate * factor, ch)
                 .map_err(|e| NodeError::failed(format!("upsampler: {e}")))?;
-            let loudness =
-                EbuR128::new(ch as u32, rate * factor, loudness).map_err(meter_error)?;
+            let loudness = EbuR128::new(ch as u32, rate * factor, loudness).map_err(meter_error)?;
             let peak = EbuR128::new(ch as u32, rate, Mode::TRUE_PEAK).map_err(meter_error)?;
             (peak, Some((resampler, loudness)))
         } else {
-            let both = EbuR128::new(ch as u32, rate, loudness | Mode::TRUE_PEAK)
-                .map_err(meter_error)?;
+            let both =
+                EbuR128::new(ch as u32, rate, loudness | Mode::TRUE_PEAK).map_err(meter_error)?;
             (both, None)
         };
         Ok(Self {
