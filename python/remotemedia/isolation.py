@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import inspect
 import json
 import multiprocessing
@@ -41,6 +42,7 @@ import threading
 import time
 import traceback
 import weakref
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any
@@ -212,7 +214,8 @@ class IsolatedNode(Node[Any]):
             name=f"remotemedia-node-{self.node_id or self.default_id()}",
             daemon=True,
         )
-        proc.start()
+        with _main_not_rerun():
+            proc.start()
         child.close()
         io = _CallerIO()
         self._proc, self._conn, self._io = proc, parent, io
@@ -320,6 +323,30 @@ def _release(key: _PoolKey, proc: Any, conn: Connection, io: _CallerIO) -> None:
 
 
 _EXITING = False
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """Starts a worker without running the caller's script again in it. ``spawn`` imports the
+    parent's ``__main__`` in the child (so a script without ``if __name__ == "__main__":``
+    would run its pipelines again there, and fail at bootstrap); a worker needs nothing from
+    it (a node class from ``__main__`` is refused), so what ``spawn`` reads to find it is
+    hidden while the worker starts."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    with _MAIN_LOCK:
+        saved_file = main.__dict__.pop("__file__", None)
+        saved_spec = main.__dict__.get("__spec__")
+        main.__spec__ = None
+        try:
+            yield
+        finally:
+            main.__spec__ = saved_spec
+            if saved_file is not None:
+                main.__file__ = saved_file
 
 
 @atexit.register

@@ -255,3 +255,27 @@ def test_a_node_that_keeps_its_inputs_sees_them_unchanged() -> None:
     # Big chunks (a bigger segment) too.
     big = rm.Audio(np.full(100_000, 2.0, np.float32), 16000)
     assert node.process(big) == plain.process(big)
+
+
+def test_a_script_without_a_main_guard_runs_once_and_its_isolated_node_works(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import numpy as np, remotemedia as rm\n"
+        "from isolation_nodes import Scale\n"
+        "print('script ran', flush=True)\n"
+        "p = rm.Pipeline('n').add_node(Scale(0.5), isolation='process')\n"
+        "print(p.run(np.ones(4, np.float32), sample_rate=8000).tolist(), flush=True)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    o = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert o.returncode == 0, o.stderr
+    # spawn would import the script again in the worker: it ran once, and the node worked.
+    assert o.stdout == "script ran\n[0.5, 0.5, 0.5, 0.5]\n", o.stdout + o.stderr
