@@ -156,7 +156,8 @@ pub(crate) struct RunArgs {
     /// Also write each speech segment of the input to its own file in this directory
     /// (seg_0001.wav, ... and segments.jsonl, an index with each file's times), cut from the
     /// input file in one more pass at its own rate and format; one subdirectory per sink when
-    /// several sinks emit segments. One input file, not stdin.
+    /// several sinks emit segments. For a batch, each file's in DIR/<its relative path>/. Input
+    /// files, not stdin.
     #[arg(long, value_name = "DIR")]
     pub(crate) segments_dir: Option<PathBuf>,
     /// No summary line on stderr.

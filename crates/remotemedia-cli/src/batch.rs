@@ -38,6 +38,8 @@ pub struct BatchArgs<'a> {
     pub subtype: Option<Subtype>,
     pub audio_ext: &'a str,
     pub quiet: bool,
+    /// Each file's speech segments cut into `DIR/<its relative path without extension>/`.
+    pub segments_dir: Option<&'a Path>,
 }
 
 fn is_audio(p: &Path) -> bool {
@@ -237,7 +239,19 @@ pub fn run_corpus(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<BatchOutc
                 let result = std::fs::create_dir_all(parent)
                     .with_context(|| format!("cannot create {}", parent.display()))
                     .map_err(Into::into)
-                    .and_then(|_| process_file(&runtime, &pipeline, &job, host, None));
+                    .and_then(|_| process_file(&runtime, &pipeline, &job, host, None))
+                    .and_then(|report| match args.segments_dir {
+                        Some(dir) => crate::run_file::write_segments(
+                            &item.path,
+                            &output_for(dir, item),
+                            &report.segments,
+                            args.audio_ext,
+                            args.subtype,
+                        )
+                        .map(|_| report)
+                        .map_err(Into::into),
+                        None => Ok(report),
+                    });
                 match result {
                     Ok(report) => {
                         record["status"] = "ok".into();

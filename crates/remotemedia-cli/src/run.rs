@@ -1,7 +1,7 @@
 //! `remotemedia run`: one input file through the pipeline (with progress, metrics and trace),
 //! or a batch when the inputs are several files, a directory or a glob.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use remotemedia_core::text::bounded;
 
 use crate::args::RunArgs;
@@ -32,10 +32,10 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
     if batch && args.input_format.is_some() {
         bail!("--input-format reads one headerless input (a file or -), not a batch");
     }
-    if args.segments_dir.is_some() && (batch || args.input[0].as_os_str() == "-") {
+    if args.segments_dir.is_some() && args.input.iter().any(|i| i.as_os_str() == "-") {
         bail!(
-            "--segments-dir cuts the segments from the input file after the run: give one input \
-             file (not stdin, not a batch)"
+            "--segments-dir cuts the segments from the input file after the run: give input \
+             files (not stdin)"
         );
     }
     let looks_like_a_file = output
@@ -83,6 +83,7 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
                 subtype: args.subtype,
                 audio_ext: &args.audio_format,
                 quiet: args.quiet,
+                segments_dir: args.segments_dir.as_deref(),
             },
         );
     }
@@ -139,47 +140,17 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         }
     }
     if let Some(dir) = &args.segments_dir {
-        for line in write_segments(input, dir, &report.segments, &args)? {
+        for line in run_file::write_segments(
+            input,
+            dir,
+            &report.segments,
+            &args.audio_format,
+            args.subtype,
+        )? {
             if !args.quiet {
                 eprintln!("  wrote {line}");
             }
         }
     }
     Ok(())
-}
-
-/// `--segments-dir`: each sink's segments cut from `input` into `dir` (or `dir/<sink>` when
-/// several sinks emit segments), with a `segments.jsonl` index; one line per directory.
-fn write_segments(
-    input: &std::path::Path,
-    dir: &std::path::Path,
-    by_sink: &[(String, Vec<remotemedia_core::data::Segment>)],
-    args: &RunArgs,
-) -> Result<Vec<String>> {
-    if by_sink.is_empty() {
-        bail!("--segments-dir: no sink of this pipeline emitted speech segments (a VAD node with emit=\"segments\")");
-    }
-    let mut lines = Vec::new();
-    for (sink, segments) in by_sink {
-        let out = if by_sink.len() > 1 {
-            dir.join(sink)
-        } else {
-            dir.to_path_buf()
-        };
-        std::fs::create_dir_all(&out)
-            .with_context(|| format!("cannot create directory {}", out.display()))?;
-        let names: Vec<String> = (1..=segments.len())
-            .map(|i| format!("seg_{i:04}.{}", args.audio_format))
-            .collect();
-        let paths: Vec<_> = names.iter().map(|n| out.join(n)).collect();
-        remotemedia_io::write_segments(input, segments, &paths, args.subtype)?;
-        let index_path = out.join("segments.jsonl");
-        remotemedia_io::write_segment_index(&index_path, &names, segments)?;
-        lines.push(format!(
-            "{} segment files and {} from '{sink}'",
-            segments.len(),
-            index_path.display()
-        ));
-    }
-    Ok(lines)
 }

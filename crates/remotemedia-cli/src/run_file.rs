@@ -416,3 +416,41 @@ pub fn process_file(
         }),
     }
 }
+
+/// `--segments-dir`: each sink's segments cut from `input` into `dir` (or `dir/<sink>` when
+/// several sinks emit segments), `seg_0001.<audio_ext>`, ... with a `segments.jsonl` index; one
+/// line per directory.
+pub fn write_segments(
+    input: &Path,
+    dir: &Path,
+    by_sink: &[(String, Vec<remotemedia_core::data::Segment>)],
+    audio_ext: &str,
+    subtype: Option<Subtype>,
+) -> Result<Vec<String>> {
+    if by_sink.is_empty() {
+        bail!("--segments-dir: no sink of this pipeline emitted speech segments (a VAD node with emit=\"segments\")");
+    }
+    let mut lines = Vec::new();
+    for (sink, segments) in by_sink {
+        let out = if by_sink.len() > 1 {
+            dir.join(sink)
+        } else {
+            dir.to_path_buf()
+        };
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("cannot create directory {}", out.display()))?;
+        let names: Vec<String> = (1..=segments.len())
+            .map(|i| format!("seg_{i:04}.{audio_ext}"))
+            .collect();
+        let paths: Vec<_> = names.iter().map(|n| out.join(n)).collect();
+        remotemedia_io::write_segments(input, segments, &paths, subtype)?;
+        let index_path = out.join("segments.jsonl");
+        remotemedia_io::write_segment_index(&index_path, &names, segments)?;
+        lines.push(format!(
+            "{} segment files and {} from '{sink}'",
+            segments.len(),
+            index_path.display()
+        ));
+    }
+    Ok(lines)
+}

@@ -739,3 +739,44 @@ fn help_has_examples_every_node_type_one_node_s_page_and_completions() {
     }
     assert_eq!(remotemedia(&["completions", "tcsh"]).status.code(), Some(2));
 }
+
+#[test]
+fn segments_dir_writes_each_batch_file_s_segments_under_its_relative_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir_all(corpus.join("sub")).unwrap();
+    let wav = repo().join("examples/speech_48k.wav");
+    std::fs::copy(&wav, corpus.join("a.wav")).unwrap();
+    std::fs::copy(&wav, corpus.join("sub/b.wav")).unwrap();
+    let out = dir.path().join("out");
+    let segs = dir.path().join("segs");
+    let o = remotemedia(&[
+        "run",
+        "SpeechVADNode",
+        "-i",
+        corpus.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--segments-dir",
+        segs.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for rel in ["a", "sub/b"] {
+        let index = std::fs::read_to_string(segs.join(rel).join("segments.jsonl")).unwrap();
+        let lines: Vec<serde_json::Value> = index
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let run: Vec<serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(out.join(format!("{rel}.json"))).unwrap())
+                .unwrap();
+        assert_eq!(lines.len(), run.len(), "{rel}");
+        assert!(!lines.is_empty());
+        for (i, l) in lines.iter().enumerate() {
+            let name = format!("seg_{:04}.wav", i + 1);
+            assert_eq!(l["file"], name.as_str(), "{l}");
+            assert!(segs.join(rel).join(&name).is_file());
+        }
+    }
+}

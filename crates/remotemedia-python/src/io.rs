@@ -459,6 +459,7 @@ pub fn run_files(
                     subtype,
                     audio_ext: audio_format,
                     quiet: !progress,
+                    segments_dir: None,
                 },
             )
         })
