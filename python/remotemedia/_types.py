@@ -477,6 +477,10 @@ class NodeMetrics(_DictAccess):
     error: str | None
     #: Retries made (attempts beyond the first).
     retry_count: int
+    #: For a node added with ``batch=``: the batches its queue (shared by equal nodes) has run
+    #: so far (``batches``, ``calls``, ``mean_size``, ``sizes``, ``mean_queue_delay_ms``,
+    #: ``max_queue_delay_ms``); else ``None``.
+    batch: dict[str, Any] | None = None
     _raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     @classmethod
@@ -498,6 +502,7 @@ class NodeMetrics(_DictAccess):
             status=state,
             error=error,
             retry_count=int(d.get("retry_count", 0)),
+            batch=copy.deepcopy(d.get("batch")),
             _raw=copy.deepcopy(dict(d)),
         )
 

@@ -646,7 +646,15 @@ class Pipeline(Generic[OutT]):
         if self._native is None:
             return None
         text = self._native.metrics_json()
-        return None if text is None else json.loads(text)
+        if text is None:
+            return None
+        raw: dict[str, Any] = json.loads(text)
+        nodes = dict(self._nodes)
+        for entry in raw.get("nodes", []):
+            node = nodes.get(entry.get("node_id"))
+            if isinstance(node, BatchedNode):
+                entry["batch"] = dict(node.batch_stats)
+        return raw
 
     def get_trace(self) -> dict[str, Any] | None:
         """The last run as a Chrome trace-event document (open it in https://ui.perfetto.dev)."""

@@ -69,6 +69,11 @@ def test_concurrent_streams_are_batched_and_each_gets_its_own_results_in_order()
     assert sum(k * v for k, v in stats["sizes"].items()) == stats["calls"]
     assert stats["batches"] < stats["calls"] and stats["mean_size"] > 1
     assert 0 <= stats["mean_queue_delay_ms"] <= stats["max_queue_delay_ms"]
+    # The pipeline's metrics carry them too.
+    m = pipelines[0].metrics.node("batch_scale")
+    assert m.batch is not None and m.batch["calls"] == stats["calls"]
+    assert m.to_dict()["batch"]["sizes"] == stats["sizes"]
+    assert pipelines[0].metrics.node("batch_scale").batch is not None
 
 
 def test_nodes_batch_only_with_equal_class_params_and_policy() -> None:
