@@ -11,7 +11,9 @@ pub mod segments;
 pub mod writer;
 
 pub use error::IoError;
-pub use reader::{open, open_bytes, open_raw, open_stream, AudioInfo, AudioReader, RawFormat};
+pub use reader::{
+    detect, open, open_bytes, open_raw, open_stream, AudioInfo, AudioReader, RawFormat,
+};
 pub use segments::{segment_frames, write_segment_index, write_segments, write_segments_audio};
 pub use writer::{
     part_path, remove_stale_parts, write_json, write_whole, AudioWriter, Container, Subtype,

@@ -106,7 +106,9 @@ pub fn open_bytes(data: Vec<u8>, name: &Path) -> Result<AudioReader, IoError> {
     }
 }
 
-fn detect(magic: &[u8]) -> Option<&'static str> {
+/// The container a file's first bytes (12 are enough) say it is: "wav", "flac", "ogg" or
+/// "mp3" (an ID3 tag or an MPEG frame sync); `None` when none of them.
+pub fn detect(magic: &[u8]) -> Option<&'static str> {
     if magic.len() >= 12 && &magic[0..4] == b"RIFF" && &magic[8..12] == b"WAVE" {
         Some("wav")
     } else if magic.starts_with(b"fLaC") {

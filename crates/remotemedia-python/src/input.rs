@@ -262,31 +262,33 @@ fn as_numpy<'py>(data: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>
     if data.is_instance_of::<PyMemoryView>() {
         return Ok(Some(np.call_method1("asarray", (data,))?));
     }
-    if data.hasattr("__dlpack__")? {
-        return match np.call_method1("from_dlpack", (data,)) {
-            Ok(a) => Ok(Some(a)),
-            Err(e) if data.hasattr("__array__")? => {
-                // Not exportable to the CPU as it is (a GPU tensor): `__array__` copies, or
-                // says why not.
-                np.call_method1("asarray", (data,)).map(Some).map_err(|_| {
-                    PyTypeError::new_err(format!(
-                        "a {} numpy cannot read ({}); move it to the CPU first (tensor.cpu())",
-                        type_name(data),
-                        e.value(py)
-                    ))
-                })
-            }
-            Err(e) => Err(PyTypeError::new_err(format!(
-                "a {} numpy cannot read ({}); move it to the CPU first (tensor.cpu())",
-                type_name(data),
-                e.value(py)
-            ))),
+    let (dlpack, array) = (data.hasattr("__dlpack__")?, data.hasattr("__array__")?);
+    if !dlpack && !array {
+        return Ok(None);
+    }
+    // DLPack shares the memory; where it cannot (a GPU tensor) `__array__` copies, or fails.
+    let first = if dlpack {
+        np.call_method1("from_dlpack", (data,))
+    } else {
+        np.call_method1("asarray", (data,))
+    };
+    match first {
+        Ok(a) => Ok(Some(a)),
+        Err(_) if dlpack && array => np.call_method1("asarray", (data,)).map(Some),
+        Err(e) => Err(e),
+    }
+    .map_err(|e| {
+        let hint = if dlpack {
+            "; move it to the CPU first (tensor.cpu())"
+        } else {
+            ""
         };
-    }
-    if data.hasattr("__array__")? {
-        return Ok(Some(np.call_method1("asarray", (data,))?));
-    }
-    Ok(None)
+        PyTypeError::new_err(format!(
+            "a {} numpy cannot read ({}){hint}",
+            type_name(data),
+            e.value(py)
+        ))
+    })
 }
 
 /// Whether a run's input is an encoded audio file in memory: a binary file-like object
@@ -298,14 +300,26 @@ fn is_encoded_audio(data: &Bound<'_, PyAny>) -> PyResult<bool> {
         let head: Vec<u8> = data
             .get_item(pyo3::types::PySlice::new(data.py(), 0, 12, 1))?
             .extract()?;
-        return Ok(
-            head.len() >= 12 && &head[0..4] == b"RIFF" && &head[8..12] == b"WAVE"
-                || head.starts_with(b"fLaC")
-                || head.starts_with(b"OggS")
-                || head.starts_with(b"ID3"),
-        );
+        // A bare MPEG frame sync (two bytes) is too weak a sign for a Python node's bytes.
+        return Ok(match remotemedia_io::detect(&head) {
+            Some("mp3") => head.starts_with(b"ID3"),
+            found => found.is_some(),
+        });
     }
     Ok(data.hasattr("read")? && data.hasattr("seek")?)
+}
+
+/// `dtype=` of a file read, as text.
+fn dtype_arg(
+    py: Python<'_>,
+    dtype: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<pyo3::pybacked::PyBackedStr>> {
+    dtype
+        .map(|d| {
+            d.extract::<pyo3::pybacked::PyBackedStr>()
+                .map_err(|e| PyTypeError::new_err(format!("argument 'dtype': {}", e.value(py))))
+        })
+        .transpose()
 }
 
 /// Encoded audio in memory, read whole; a rate given must be the file's.
@@ -316,12 +330,7 @@ fn read_encoded<'py>(
     dtype: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Prepared<'py>> {
     let name = source.name().display().to_string();
-    let dtype = dtype
-        .map(|d| {
-            d.extract::<pyo3::pybacked::PyBackedStr>()
-                .map_err(|e| PyTypeError::new_err(format!("argument 'dtype': {}", e.value(py))))
-        })
-        .transpose()?;
+    let dtype = dtype_arg(py, dtype)?;
     let audio = crate::io::read_source(py, source, dtype.as_deref())?;
     checked_rate(audio, sample_rate, &name)
 }
@@ -361,12 +370,7 @@ fn read<'py>(
             path.display()
         )));
     }
-    let dtype = dtype
-        .map(|d| {
-            d.extract::<pyo3::pybacked::PyBackedStr>()
-                .map_err(|e| PyTypeError::new_err(format!("argument 'dtype': {}", e.value(py))))
-        })
-        .transpose()?;
+    let dtype = dtype_arg(py, dtype)?;
     let name = path.display().to_string();
     let audio = crate::io::read_source(py, crate::io::Source::Path(path), dtype.as_deref())?;
     checked_rate(audio, sample_rate, &name)
