@@ -1,11 +1,13 @@
 //! Streaming audio file I/O shared by the CLI, the Python bindings and the server.
 //!
 //! [`open`] reads WAV (a bulk path that decodes whole blocks of bytes at once), FLAC, MP3 and
-//! OGG/Vorbis block by block in the file's own sample format; [`AudioWriter`] writes WAV or
-//! FLAC block by block under a temporary name renamed into place at the end. Memory stays
+//! Ogg (Vorbis and Opus) block by block in the file's own sample format; [`AudioWriter`] writes
+//! WAV, FLAC, Ogg Vorbis, Ogg Opus or MP3 block by block under a temporary name renamed into
+//! place at the end. Memory stays
 //! constant whatever the file's length.
 
 mod error;
+pub mod lossy;
 pub mod reader;
 pub mod segments;
 pub mod writer;
@@ -17,6 +19,7 @@ pub use reader::{
 pub use segments::{segment_frames, write_segment_index, write_segments, write_segments_audio};
 pub use writer::{
     part_path, remove_stale_parts, write_json, write_whole, AudioWriter, Container, Subtype,
+    WRITABLE,
 };
 
 /// Reads a whole file (convenience for small files and tests).
@@ -24,7 +27,7 @@ pub fn read(path: &std::path::Path) -> Result<remotemedia_core::data::AudioBuffe
     open(path)?.read_all()
 }
 
-/// Writes a whole buffer to `path` (WAV or FLAC by extension).
+/// Writes a whole buffer to `path` (the container by extension).
 pub fn write(
     path: &std::path::Path,
     audio: &remotemedia_core::data::AudioBuffer,

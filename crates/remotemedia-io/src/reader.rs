@@ -1,5 +1,6 @@
 //! Block-by-block audio readers: a bulk path for WAV (whole blocks of bytes, decoded in one
-//! pass) and symphonia for FLAC, MP3 and OGG/Vorbis. The file's sample format is kept.
+//! pass) and symphonia for FLAC, MP3 and Ogg Vorbis; Ogg Opus is demuxed by symphonia and
+//! decoded by libopus. The file's sample format is kept.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -46,7 +47,7 @@ enum Inner {
     Symphonia(Box<SymphoniaBody>),
 }
 
-/// Opens `path` ("-" is stdin: WAV, FLAC, Ogg/Vorbis or MP3). The container is recognised from the file's first
+/// Opens `path` ("-" is stdin: WAV, FLAC, Ogg Vorbis/Opus or MP3). The container is recognised from the file's first
 /// bytes; an extension that disagrees with them is an error (a renamed file is a mistake to
 /// surface, not to guess around).
 pub fn open(path: &Path) -> Result<AudioReader, IoError> {
@@ -67,7 +68,7 @@ pub fn open(path: &Path) -> Result<AudioReader, IoError> {
             "wav" | "wave" => Some("wav"),
             "flac" => Some("flac"),
             "mp3" => Some("mp3"),
-            "ogg" | "oga" => Some("ogg"),
+            "ogg" | "oga" | "opus" => Some("ogg"),
             _ => None,
         };
         if let Some(expected) = expected {
@@ -318,7 +319,7 @@ struct WavBody {
     buf: Vec<u8>,
 }
 
-/// Reads a WAV, FLAC, Ogg/Vorbis or MP3 byte stream (stdin, a pipe) that cannot seek,
+/// Reads a WAV, FLAC, Ogg Vorbis/Opus or MP3 byte stream (stdin, a pipe) that cannot seek,
 /// recognised from its first bytes; `name` is what errors call it ("-" for stdin). For audio
 /// without a header, see [`open_raw`].
 pub fn open_stream(mut src: Box<dyn Read + Send>, name: &Path) -> Result<AudioReader, IoError> {
@@ -337,7 +338,7 @@ pub fn open_stream(mut src: Box<dyn Read + Send>, name: &Path) -> Result<AudioRe
         None if n == 0 => Err(IoError::malformed(name, "no input (the stream is empty)")),
         None => Err(IoError::malformed(
             name,
-            "not WAV, FLAC, Ogg/Vorbis or MP3 data (no header recognised); for headerless PCM \
+            "not WAV, FLAC, Ogg Vorbis/Opus or MP3 data (no header recognised); for headerless PCM \
              give its format, rate and channels (the CLI's --input-format s16le --rate 16000 \
              --channels 1)",
         )),
@@ -771,11 +772,16 @@ impl WavBody {
 }
 
 // ---------------------------------------------------------------------------------------------
-// symphonia (FLAC, MP3, OGG/Vorbis)
+// symphonia (FLAC, MP3, Ogg Vorbis; Ogg Opus demuxed by symphonia, decoded by libopus)
+
+enum Decoder {
+    Symphonia(Box<dyn symphonia::core::codecs::audio::AudioDecoder>),
+    Opus(Box<crate::lossy::OpusIn>),
+}
 
 struct SymphoniaBody {
     format: Box<dyn symphonia::core::formats::FormatReader>,
-    decoder: Box<dyn symphonia::core::codecs::audio::AudioDecoder>,
+    decoder: Decoder,
     track_id: u32,
     /// Decoded samples not yet returned (interleaved).
     pending: Samples,
@@ -809,7 +815,10 @@ fn open_symphonia(
         .map_err(|e| {
             IoError::unsupported(
                 path,
-                format!("not a readable audio file ({e}); readable: WAV, FLAC, MP3, OGG/Vorbis"),
+                format!(
+                    "not a readable audio file ({e}); readable: WAV, FLAC, MP3, Ogg Vorbis, \
+                     Ogg Opus"
+                ),
             )
         })?;
     let track = format
@@ -823,9 +832,19 @@ fn open_symphonia(
         .and_then(|p| p.audio())
         .ok_or_else(|| IoError::malformed(path, "the audio track has no codec parameters"))?
         .clone();
-    let decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(|e| IoError::unsupported(path, format!("cannot decode: {e}")))?;
+    let (decoder, rate_override) =
+        if params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS {
+            let head = params.extra_data.as_deref().unwrap_or(&[]);
+            let opus = crate::lossy::OpusIn::new(head).map_err(|m| IoError::malformed(path, m))?;
+            let rate = opus.rate();
+            let skip = opus.pre_skip();
+            (Decoder::Opus(Box::new(opus)), Some((rate, skip)))
+        } else {
+            let d = symphonia::default::get_codecs()
+                .make_audio_decoder(&params, &AudioDecoderOptions::default())
+                .map_err(|e| IoError::unsupported(path, format!("cannot decode: {e}")))?;
+            (Decoder::Symphonia(d), None)
+        };
     let container = detected.unwrap_or("audio");
     // Lossless integer codecs keep their width; lossy ones decode to float.
     let format_kind = match (container, params.bits_per_sample) {
@@ -836,6 +855,15 @@ fn open_symphonia(
     let sample_rate = params
         .sample_rate
         .ok_or_else(|| IoError::malformed(path, "no sample rate in the header"))?;
+    // Opus decodes at the rate it was made from where it can; lengths are counted at 48 kHz.
+    // (symphonia 0.6 counts the pre-skip in the track's frames).
+    let (sample_rate, frames) = match rate_override {
+        Some((rate, skip)) => (
+            rate,
+            frames.map(|f| f.saturating_sub(skip) * rate as u64 / sample_rate as u64),
+        ),
+        None => (sample_rate, frames),
+    };
     let channels = params
         .channels
         .as_ref()
@@ -911,9 +939,26 @@ impl SymphoniaBody {
             if packet.track_id != self.track_id {
                 continue;
             }
-            let buf = self.decoder.decode(&packet).map_err(|e| {
+            let corrupt = |e: &dyn std::fmt::Display| {
                 IoError::malformed(path, format!("corrupt audio data (decode error: {e})"))
-            })?;
+            };
+            let decoder = match &mut self.decoder {
+                Decoder::Symphonia(d) => d,
+                Decoder::Opus(opus) => {
+                    let mut v: Vec<f32> = Vec::new();
+                    opus.decode(
+                        &packet.data,
+                        packet.trim_start.get(),
+                        packet.trim_end.get(),
+                        &mut v,
+                    )
+                    .map_err(|m| corrupt(&m))?;
+                    have += v.len();
+                    parts.push(v.into());
+                    continue;
+                }
+            };
+            let buf = decoder.decode(&packet).map_err(|e| corrupt(&e))?;
             let spec = buf.spec();
             if spec.rate() != info.sample_rate || spec.channels().count() != ch {
                 return Err(IoError::unsupported(

@@ -1,4 +1,5 @@
-//! Block-by-block writers: WAV (16/24/32-bit PCM, 32/64-bit float), FLAC (16/24-bit) and JSON.
+//! Block-by-block writers: WAV (16/24/32-bit PCM, 32/64-bit float), FLAC (16/24-bit), Ogg
+//! Vorbis, Ogg Opus, MP3 (see [`crate::lossy`]) and JSON.
 //! Files are written under a temporary name in the target directory and renamed into place by
 //! `finish`, so an interrupted run never leaves a truncated file under the final name.
 
@@ -8,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use remotemedia_core::data::{AudioBuffer, SampleFormat, Samples};
 
+#[cfg(feature = "mp3")]
+use crate::lossy::Mp3Out;
+use crate::lossy::{LossyEncoder, OpusOut, VorbisOut};
 use crate::IoError;
 
 /// The container, from the output's extension.
@@ -15,23 +19,65 @@ use crate::IoError;
 pub enum Container {
     Wav,
     Flac,
+    /// Ogg, holding Vorbis (`.ogg`, `.oga`) or Opus (`.opus`).
+    Ogg,
+    Mp3,
+}
+
+/// The output extensions, for messages.
+pub const WRITABLE: &str = ".wav, .flac, .ogg (Vorbis), .opus (Ogg Opus), .mp3";
+
+fn extension(path: &Path) -> Option<String> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
 }
 
 impl Container {
-    /// `.wav`/`.wave` -> WAV, `.flac` -> FLAC; "-" (stdout) is WAV.
+    /// `.wav`/`.wave` -> WAV, `.flac` -> FLAC, `.ogg`/`.oga`/`.opus` -> Ogg, `.mp3` -> MP3;
+    /// "-" (stdout) is WAV.
     pub fn for_path(path: &Path) -> Option<Self> {
         if path.as_os_str() == "-" {
             return Some(Self::Wav);
         }
-        match path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase())
-            .as_deref()
-        {
+        match extension(path).as_deref() {
             Some("wav" | "wave") => Some(Self::Wav),
             Some("flac") => Some(Self::Flac),
+            Some("ogg" | "oga" | "opus") => Some(Self::Ogg),
+            Some("mp3") => Some(Self::Mp3),
             _ => None,
+        }
+    }
+
+    /// soundfile's name for the container ("WAV", "FLAC", "OGG", "MP3").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Wav => "WAV",
+            Self::Flac => "FLAC",
+            Self::Ogg => "OGG",
+            Self::Mp3 => "MP3",
+        }
+    }
+
+    /// The container that stores `subtype` (for messages).
+    fn for_subtype(subtype: Subtype) -> &'static str {
+        match subtype {
+            Subtype::Pcm16 | Subtype::Pcm24 => ".wav or .flac",
+            Subtype::Pcm32 | Subtype::Float | Subtype::Double => ".wav",
+            Subtype::Vorbis => ".ogg",
+            Subtype::Opus => ".opus",
+            Subtype::Mp3 => ".mp3",
+        }
+    }
+
+    /// The subtypes the container stores.
+    pub fn subtypes(self) -> &'static [Subtype] {
+        use Subtype::*;
+        match self {
+            Self::Wav => &[Pcm16, Pcm24, Pcm32, Float, Double],
+            Self::Flac => &[Pcm16, Pcm24],
+            Self::Ogg => &[Vorbis, Opus],
+            Self::Mp3 => &[Mp3],
         }
     }
 }
@@ -44,10 +90,17 @@ pub enum Subtype {
     Pcm32,
     Float,
     Double,
+    /// Ogg Vorbis (lossy).
+    Vorbis,
+    /// Ogg Opus (lossy).
+    Opus,
+    /// MPEG-1/2 layer III (lossy).
+    Mp3,
 }
 
 impl Subtype {
-    /// Parses soundfile's names: PCM_16, PCM_24, PCM_32, FLOAT, DOUBLE (any case).
+    /// Parses soundfile's names: PCM_16, PCM_24, PCM_32, FLOAT, DOUBLE, VORBIS, OPUS,
+    /// MPEG_LAYER_III (any case; MP3 too).
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s.to_ascii_uppercase().as_str() {
             "PCM_16" => Self::Pcm16,
@@ -55,6 +108,9 @@ impl Subtype {
             "PCM_32" => Self::Pcm32,
             "FLOAT" => Self::Float,
             "DOUBLE" => Self::Double,
+            "VORBIS" => Self::Vorbis,
+            "OPUS" => Self::Opus,
+            "MPEG_LAYER_III" | "MP3" => Self::Mp3,
             _ => return None,
         })
     }
@@ -67,12 +123,23 @@ impl Subtype {
             Self::Pcm32 => "PCM_32",
             Self::Float => "FLOAT",
             Self::Double => "DOUBLE",
+            Self::Vorbis => "VORBIS",
+            Self::Opus => "OPUS",
+            Self::Mp3 => "MPEG_LAYER_III",
         }
     }
 
-    /// The subtype that stores `format` without loss (FLAC: 16 or 24-bit only).
+    /// Whether the coding loses information (Vorbis, Opus, MP3).
+    pub fn is_lossy(self) -> bool {
+        matches!(self, Self::Vorbis | Self::Opus | Self::Mp3)
+    }
+
+    /// The subtype that stores `format` without loss (FLAC: 16 or 24-bit only); the one
+    /// coding of a lossy container (Ogg: Vorbis; see [`Subtype::for_path`] for `.opus`).
     pub fn for_format(format: SampleFormat, container: Container) -> Self {
         match (container, format) {
+            (Container::Ogg, _) => Self::Vorbis,
+            (Container::Mp3, _) => Self::Mp3,
             (_, SampleFormat::I16) => Self::Pcm16,
             (Container::Flac, _) => Self::Pcm24,
             (Container::Wav, SampleFormat::I32) => Self::Pcm32,
@@ -81,12 +148,23 @@ impl Subtype {
         }
     }
 
+    /// [`Subtype::for_format`], with `.opus` meaning Ogg Opus.
+    pub fn for_path(path: &Path, format: SampleFormat, container: Container) -> Self {
+        if extension(path).as_deref() == Some("opus") {
+            Self::Opus
+        } else {
+            Self::for_format(format, container)
+        }
+    }
+
+    /// Bytes per sample in a WAV file (lossy codings are never stored as PCM).
     fn bytes(self) -> usize {
         match self {
             Self::Pcm16 => 2,
             Self::Pcm24 => 3,
             Self::Pcm32 | Self::Float => 4,
             Self::Double => 8,
+            Self::Vorbis | Self::Opus | Self::Mp3 => 4,
         }
     }
 }
@@ -199,13 +277,20 @@ pub struct AudioWriter {
     sample_rate: u32,
     channels: u16,
     frames: u64,
-    flac: Option<Box<FlacState>>,
+    coder: Coder,
     bytes: Vec<u8>,
+}
+
+/// How blocks become bytes.
+enum Coder {
+    Wav,
+    Flac(Box<FlacState>),
+    Lossy(Box<dyn LossyEncoder>),
 }
 
 impl AudioWriter {
     /// Creates a writer for `path` ("-" is stdout, WAV only). `subtype` defaults to the one that
-    /// keeps `format` exactly.
+    /// keeps `format` exactly (for lossy containers, their coding).
     pub fn create(
         path: &Path,
         sample_rate: u32,
@@ -213,42 +298,127 @@ impl AudioWriter {
         format: SampleFormat,
         subtype: Option<Subtype>,
     ) -> Result<Self, IoError> {
+        Self::create_with(path, sample_rate, channels, format, subtype, None)
+    }
+
+    /// [`AudioWriter::create`] with a `compression_level` for the lossy codings, as
+    /// soundfile's: 0.0 is the best quality (largest file), 1.0 the smallest; `None` is each
+    /// encoder's usual setting (Vorbis quality 0.4, Opus libopus's automatic bitrate, MP3 VBR
+    /// V2).
+    pub fn create_with(
+        path: &Path,
+        sample_rate: u32,
+        channels: u16,
+        format: SampleFormat,
+        subtype: Option<Subtype>,
+        compression_level: Option<f32>,
+    ) -> Result<Self, IoError> {
         let container = Container::for_path(path).ok_or_else(|| {
             IoError::unsupported(
                 path,
-                "unknown output extension; writable audio: .wav, .flac (or - for WAV on stdout)",
+                format!(
+                    "unknown output extension; writable audio: {WRITABLE} (or - for WAV on stdout)"
+                ),
             )
         })?;
-        let subtype = subtype.unwrap_or_else(|| Subtype::for_format(format, container));
-        if container == Container::Flac && !matches!(subtype, Subtype::Pcm16 | Subtype::Pcm24) {
+        let subtype = subtype.unwrap_or_else(|| Subtype::for_path(path, format, container));
+        if !container.subtypes().contains(&subtype) {
+            let names: Vec<&str> = container.subtypes().iter().map(|s| s.as_str()).collect();
+            let (last, rest) = names
+                .split_last()
+                .expect("every container stores something");
+            let names = if rest.is_empty() {
+                last.to_string()
+            } else {
+                format!("{} or {last}", rest.join(", "))
+            };
+            let better = Container::for_subtype(subtype);
             return Err(IoError::unsupported(
                 path,
                 format!(
-                    "FLAC stores PCM_16 or PCM_24, not {}; use a .wav output for it",
-                    subtype.as_str()
+                    "{} stores {}, not {}; write {} for it",
+                    container.as_str(),
+                    names,
+                    subtype.as_str(),
+                    better
                 ),
             ));
         }
+        if subtype == Subtype::Vorbis && extension(path).as_deref() == Some("opus") {
+            return Err(IoError::unsupported(
+                path,
+                "a .opus file holds Opus, not VORBIS; name it .ogg for Vorbis",
+            ));
+        }
+        if let Some(level) = compression_level {
+            if !subtype.is_lossy() {
+                return Err(IoError::unsupported(
+                    path,
+                    format!(
+                        "compression_level applies to the lossy codings (.ogg Vorbis, .opus,                          .mp3), not {} {}",
+                        container.as_str(),
+                        subtype.as_str()
+                    ),
+                ));
+            }
+            if !(0.0..=1.0).contains(&level) {
+                return Err(IoError::unsupported(
+                    path,
+                    format!(
+                        "compression_level={level} is out of range; valid: 0.0 (best quality)                          to 1.0 (smallest file)"
+                    ),
+                ));
+            }
+        }
+        // The encoder first: a stream it refuses leaves no file behind.
+        let refused = |m: String| IoError::unsupported(path, m);
+        let coder = match subtype {
+            Subtype::Vorbis => Coder::Lossy(Box::new(
+                VorbisOut::new(sample_rate, channels, compression_level).map_err(refused)?,
+            )),
+            Subtype::Opus => Coder::Lossy(Box::new(
+                OpusOut::new(sample_rate, channels, compression_level).map_err(refused)?,
+            )),
+            #[cfg(feature = "mp3")]
+            Subtype::Mp3 => Coder::Lossy(Box::new(
+                Mp3Out::new(sample_rate, channels, compression_level).map_err(refused)?,
+            )),
+            #[cfg(not(feature = "mp3"))]
+            Subtype::Mp3 => {
+                return Err(refused(
+                    "this build has no MP3 encoder (the `mp3` feature, LAME, is off); write \
+                     .ogg or .opus"
+                        .into(),
+                ))
+            }
+            _ if container == Container::Flac => Coder::Flac(Box::new(FlacState::new(
+                path,
+                sample_rate,
+                channels,
+                subtype,
+            )?)),
+            _ => Coder::Wav,
+        };
         let mut sink = if path.as_os_str() == "-" {
             Sink::Stdout(BufWriter::with_capacity(1 << 16, std::io::stdout()))
         } else {
             let (out, tmp) = create_temp(path)?;
             Sink::File { out, tmp }
         };
-        let werr = |e| IoError::os(path, "cannot write", e);
-        let flac = match container {
-            Container::Wav => {
-                // Sizes are patched in `finish`; stdout keeps the "unknown size" marker.
-                sink.write_all(&wav_header(sample_rate, channels, subtype, None))
-                    .map_err(werr)?;
-                None
-            }
-            Container::Flac => {
-                let state = FlacState::new(path, sample_rate, channels, subtype)?;
-                sink.write_all(&state.header()).map_err(werr)?;
-                Some(Box::new(state))
-            }
+        let header = match &coder {
+            // Sizes are patched in `finish`; stdout keeps the "unknown size" marker.
+            Coder::Wav => Some(wav_header(sample_rate, channels, subtype, None)),
+            Coder::Flac(state) => Some(state.header()),
+            Coder::Lossy(_) => None,
         };
+        if let Some(header) = header {
+            if let Err(e) = sink.write_all(&header) {
+                if let Sink::File { tmp, .. } = &sink {
+                    let _ = std::fs::remove_file(tmp);
+                }
+                return Err(IoError::os(path, "cannot write", e));
+            }
+        }
         Ok(Self {
             path: path.to_path_buf(),
             sink: Some(sink),
@@ -257,7 +427,7 @@ impl AudioWriter {
             sample_rate,
             channels,
             frames: 0,
-            flac,
+            coder,
             bytes: Vec::new(),
         })
     }
@@ -288,12 +458,29 @@ impl AudioWriter {
         }
         let sink = self.sink.as_mut().expect("not finished");
         let werr = |e| IoError::os(&self.path, "cannot write", e);
-        match &mut self.flac {
-            None => {
+        match &mut self.coder {
+            Coder::Wav => {
                 encode_wav(block.samples(), self.subtype, &mut self.bytes);
                 sink.write_all(&self.bytes).map_err(werr)?;
             }
-            Some(flac) => flac.push(block.samples(), sink, &self.path)?,
+            Coder::Flac(flac) => flac.push(block.samples(), sink, &self.path)?,
+            Coder::Lossy(enc) => {
+                self.bytes.clear();
+                let converted;
+                let floats: &[f32] = match block.samples() {
+                    Samples::F32(v) => v,
+                    other => {
+                        converted = other.to_format(SampleFormat::F32);
+                        match &converted {
+                            Samples::F32(v) => v,
+                            _ => unreachable!("converted to f32"),
+                        }
+                    }
+                };
+                enc.push(floats, &mut self.bytes)
+                    .map_err(|m| IoError::malformed(&self.path, m))?;
+                sink.write_all(&self.bytes).map_err(werr)?;
+            }
         }
         // A pipe's reader (a player, the next program) gets each block as it is made, not when
         // 64 KiB have gathered: a live stream's first audio must not wait seconds.
@@ -309,8 +496,20 @@ impl AudioWriter {
         let path = self.path.clone();
         let werr = |e| IoError::os(&path, "cannot write", e);
         let mut sink = self.sink.take().expect("finish once");
-        if let Some(flac) = &mut self.flac {
-            flac.finish_frames(&mut sink, &path)?;
+        match &mut self.coder {
+            Coder::Wav => {}
+            Coder::Flac(flac) => flac.finish_frames(&mut sink, &path)?,
+            Coder::Lossy(enc) => {
+                self.bytes.clear();
+                let done = enc.finish(&mut self.bytes);
+                if let Err(m) = done {
+                    if let Sink::File { tmp, .. } = &sink {
+                        let _ = std::fs::remove_file(tmp);
+                    }
+                    return Err(IoError::malformed(&path, m));
+                }
+                sink.write_all(&self.bytes).map_err(werr)?;
+            }
         }
         sink.flush().map_err(werr)?;
         match sink {
@@ -318,17 +517,20 @@ impl AudioWriter {
             Sink::File { out, tmp } => {
                 let result = (|| {
                     let mut f = out.into_inner().map_err(|e| e.into_error())?;
-                    let header = match &self.flac {
-                        None => wav_header(
+                    let header = match &self.coder {
+                        Coder::Wav => Some(wav_header(
                             self.sample_rate,
                             self.channels,
                             self.subtype,
                             Some(self.frames),
-                        ),
-                        Some(flac) => flac.header(),
+                        )),
+                        Coder::Flac(flac) => Some(flac.header()),
+                        Coder::Lossy(enc) => enc.header(),
                     };
-                    f.seek(SeekFrom::Start(0))?;
-                    f.write_all(&header)?;
+                    if let Some(header) = header {
+                        f.seek(SeekFrom::Start(0))?;
+                        f.write_all(&header)?;
+                    }
                     // No fsync: renaming protects against interrupted runs (kill, Ctrl-C, errors); an fsync
                     // per file cost ~5 ms, most of the per-file overhead of a batch of short files.
                     let _ = &f;
@@ -427,6 +629,9 @@ fn encode_wav(samples: &Samples, subtype: Subtype, out: &mut Vec<u8>) {
                 v.iter()
                     .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
             }
+        }
+        Subtype::Vorbis | Subtype::Opus | Subtype::Mp3 => {
+            unreachable!("lossy codings are never WAV (checked in AudioWriter::create_with)")
         }
     }
 }
