@@ -10,6 +10,7 @@ import numpy as np
 from remotemedia.streaming import StreamOutput
 
 __all__ = [
+    "AUDIO_FORMATS",
     "MAX_CHANNELS",
     "BlockReader",
     "CallInterrupted",
@@ -49,6 +50,8 @@ __all__ = [
 __version__: str
 #: The most channels the runtime takes (remotemedia_core::data::MAX_CHANNELS).
 MAX_CHANNELS: int
+#: The extensions audio outputs may take: "wav", "flac", "ogg", "opus", "mp3".
+AUDIO_FORMATS: list[str]
 #: The largest manifest the runtime reads, in bytes (remotemedia_core::manifest::limits).
 MAX_MANIFEST_BYTES: int
 
@@ -188,6 +191,7 @@ def write_file(
     audio: np.ndarray[Any, Any],
     sample_rate: int,
     subtype: str | None = None,
+    compression_level: float | None = None,
 ) -> int: ...
 def run_files(
     manifest_json: str,
@@ -199,6 +203,7 @@ def run_files(
     subtype: str | None = None,
     chunk_ms: int = 1000,
     progress: bool = False,
+    compression_level: float | None = None,
 ) -> str: ...
 
 @final

@@ -121,22 +121,38 @@ def write(
     path: PathLike,
     audio: Any,
     subtype: str | int | None = None,
-    sample_rate: int | None = None,
+    sample_rate: int | str | None = None,
     *,
     check_range: bool = True,
+    compression_level: float | None = None,
 ) -> None:
-    """Writes audio to a .wav or .flac file, atomically (a temporary file renamed into place).
+    """Writes audio to a file, atomically (a temporary file renamed into place); the container
+    comes from the extension: .wav, .flac, .ogg/.oga (Ogg Vorbis), .opus (Ogg Opus), .mp3.
 
     ``subtype`` is soundfile's: "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE" (FLAC takes
-    PCM_16 or PCM_24); by default the one that keeps the data's format exactly. ``sample_rate``
-    is needed only for a plain numpy array (an ``Audio`` carries its own); soundfile's order,
-    ``write(path, data, 16000)``, works too.
+    PCM_16 or PCM_24; by default the one that keeps the data's format exactly), "VORBIS",
+    "OPUS" (either in a .ogg file), "MPEG_LAYER_III". ``sample_rate`` is needed only for a plain
+    numpy array (an ``Audio`` carries its own); soundfile's order, ``write(path, data, 16000)``
+    or ``write(path, data, 16000, "PCM_24")``, works too.
+
+    Lossy outputs: ``compression_level`` as soundfile's, 0.0 (best quality, largest) to 1.0
+    (smallest); by default Vorbis quality 0.4, Opus's automatic bitrate, MP3 VBR V2 (~190
+    kbit/s stereo). Opus takes 8, 12, 16, 24 or 48 kHz and MP3 8 to 48 kHz MPEG rates, 1 or 2
+    channels: other rates are refused (resample first), never changed silently. Lengths come
+    back exactly on reading (the files carry their encoder delay and padding).
 
     Float audio is full scale at 1.0: float data peaking beyond 2.0 (6 dB over) is refused, as
     it is almost always integer-scaled samples made float by arithmetic (an int16 file times
     0.5), which would be written as a file of enormous values (or clipped flat in PCM);
     ``check_range=False`` writes it as it is.
     """
+    if (
+        isinstance(subtype, (int, np.integer))
+        and not isinstance(subtype, bool)
+        and isinstance(sample_rate, str)
+    ):
+        # soundfile's order in full: write(path, data, samplerate, subtype).
+        subtype, sample_rate = sample_rate, subtype
     if isinstance(subtype, (int, np.integer)) and not isinstance(subtype, bool):
         positional_rate = int(subtype)
         if sample_rate is not None and int(sample_rate) != positional_rate:
@@ -161,7 +177,7 @@ def write(
                 "Divide by 32768 (16-bit data) or 2147483648 (32-bit) first, or convert back "
                 "with .astype(np.int16); pass check_range=False to write it as it is"
             )
-    _native.write_file(os.fspath(path), arr, int(rate), subtype)
+    _native.write_file(os.fspath(path), arr, int(rate), subtype, compression_level)
 
 
 def blocks(path: PathLike, blocksize: int, dtype: str | None = None) -> Iterator[Audio]:
@@ -214,14 +230,16 @@ def write_segments(
     array with ``sample_rate``), or a path to an audio file, read once, block by block, each
     block's part of a segment written as it comes (constant memory; segments must then come in
     order without overlap, as a VAD node gives them). Segments counted at another rate than the audio's (a VAD after a
-    resampler) are placed by their times. ``audio_format`` is "wav" or "flac"; ``subtype`` as
-    for :func:`write`. Returns the audio files' paths::
+    resampler) are placed by their times. ``audio_format`` is one of "wav", "flac", "ogg",
+    "opus", "mp3"; ``subtype`` as for :func:`write`. Returns the audio files' paths::
 
         segments = Pipeline("v").add_node(SpeechVADNode()).run(audio)
         remotemedia.write_segments(audio, segments, "out/")
     """
-    if audio_format not in ("wav", "flac"):
-        raise ValueError(f"audio_format={audio_format!r}; expected 'wav' or 'flac'")
+    if audio_format not in _native.AUDIO_FORMATS:
+        raise ValueError(
+            f"audio_format={audio_format!r}; expected one of {', '.join(_native.AUDIO_FORMATS)}"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     segs = list(segments)

@@ -498,15 +498,16 @@ class Pipeline(Generic[OutT]):
         subtype: str | None = None,
         chunk_ms: int = 1000,
         progress: bool = False,
+        compression_level: float | None = None,
     ) -> BatchResult:
         """Runs the pipeline over many files on ``jobs`` threads (default: one per core),
         streaming each file block by block (memory does not grow with a file's length).
 
-        ``paths``: files, directories (searched recursively for .wav, .flac, .mp3, .ogg) and
+        ``paths``: files, directories (searched recursively for .wav, .flac, .mp3, .ogg, .opus) and
         glob patterns (``"corpus/**/*.flac"``). Outputs go under ``out_dir`` with each file's
         path relative to its directory or pattern root kept (``corpus/a/b.flac`` ->
-        ``out_dir/a/b.wav``); ``audio_format`` is "wav" or "flac", ``subtype`` as in
-        :func:`remotemedia.write`; a pipeline with several sinks gets a directory per file.
+        ``out_dir/a/b.wav``); ``audio_format`` is "wav", "flac", "ogg" (Vorbis), "opus" or
+        "mp3", ``subtype`` and ``compression_level`` as in :func:`remotemedia.write`; a pipeline with several sinks gets a directory per file.
         Outputs are written under a temporary name and renamed when the file is done, so with
         ``skip_existing=True`` an interrupted batch resumes where it stopped.
 
@@ -538,6 +539,7 @@ class Pipeline(Generic[OutT]):
             subtype=subtype,
             chunk_ms=chunk_ms,
             progress=progress,
+            compression_level=compression_level,
         )
         return BatchResult._from_json(text, out, time.perf_counter() - t0)
 

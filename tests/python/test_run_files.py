@@ -117,8 +117,10 @@ def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
         p.run_files(tmp_path, tmp_path / "o", jobs=0)
     with pytest.raises(ValueError, match="paths is empty"):
         p.run_files([], tmp_path / "o")
-    with pytest.raises(ValueError, match=r"audio_format=.mp3.: use 'wav' or 'flac'"):
-        p.run_files(tmp_path, tmp_path / "o", audio_format="mp3")
+    with pytest.raises(
+        ValueError, match=r"audio_format=.aac.: use one of 'wav', 'flac', 'ogg', 'opus' or 'mp3'"
+    ):
+        p.run_files(tmp_path, tmp_path / "o", audio_format="aac")
     with pytest.raises(RuntimeError, match="no audio files found"):
         p.run_files(tmp_path, tmp_path / "o")
     with pytest.raises(RuntimeError, match=r"nope\.wav: no such file"):

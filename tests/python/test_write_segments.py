@@ -72,8 +72,10 @@ def test_bad_segments_are_refused_naming_the_segment(tmp_path: Path) -> None:
         rm.write_segments(WAV, [segs[1], segs[0]], tmp_path)
     with pytest.raises(TypeError, match=r"segments\[0\] is tuple; expected a remotemedia.Segment"):
         rm.write_segments(audio, [(0, 10)], tmp_path)  # type: ignore[list-item]
-    with pytest.raises(ValueError, match="audio_format='mp3'; expected 'wav' or 'flac'"):
-        rm.write_segments(audio, segs, tmp_path, audio_format="mp3")
+    with pytest.raises(
+        ValueError, match="audio_format='aac'; expected one of wav, flac, ogg, opus, mp3"
+    ):
+        rm.write_segments(audio, segs, tmp_path, audio_format="aac")
     with pytest.raises(ValueError, match="pass sample_rate"):
         rm.write_segments(np.zeros(100, np.float32), [rm.Segment(0, 10, 16000)], tmp_path)
     # A mapping with the sample fields works as a Segment does (JSON read back, say).

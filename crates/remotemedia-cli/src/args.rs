@@ -117,7 +117,7 @@ pub(crate) struct RunArgs {
     /// Channels of raw PCM input (--input-format); default 1.
     #[arg(long, requires = "input_format", default_value_t = 1)]
     pub(crate) channels: u16,
-    /// Output: a .wav/.flac (audio) or .json (segments, other values) file; - (the default)
+    /// Output: a .wav/.flac/.ogg/.opus/.mp3 (audio) or .json (segments, other values) file; - (the default)
     /// for stdout: WAV for audio, JSON lines (one per segment or event, as each is decided)
     /// for other values; a directory when the pipeline has several sinks (one file per sink
     /// id) or for a batch.
@@ -128,11 +128,16 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) print_manifest: bool,
     /// Sample coding of audio outputs: PCM_16, PCM_24, PCM_32, FLOAT, DOUBLE (default: the
-    /// one that keeps the sink's format exactly; FLAC takes PCM_16 or PCM_24).
+    /// one that keeps the sink's format exactly; FLAC takes PCM_16 or PCM_24); OPUS in a
+    /// .ogg file (.ogg is Vorbis by default).
     #[arg(long, value_parser = parse_subtype)]
     pub(crate) subtype: Option<remotemedia_io::Subtype>,
+    /// Lossy outputs (.ogg, .opus, .mp3): 0.0 = best quality (largest), 1.0 = smallest.
+    /// Default: Vorbis quality 0.4, Opus's automatic bitrate, MP3 VBR V2.
+    #[arg(long, value_name = "0..1")]
+    pub(crate) compression_level: Option<f32>,
     /// Container of audio outputs written into a directory (batch or several sinks).
-    #[arg(long, default_value = "wav", value_parser = ["wav", "flac"])]
+    #[arg(long, default_value = "wav", value_parser = remotemedia_io::AUDIO_FORMATS)]
     pub(crate) audio_format: String,
     /// Batch: files processed in parallel (default: the machine's cores).
     #[arg(short, long)]

@@ -18,7 +18,7 @@ use crate::run_file::{process_file, FileJob};
 use crate::NativeHost;
 
 /// Extensions a directory walk picks up.
-const AUDIO_EXTS: &[&str] = &["wav", "wave", "flac", "mp3", "ogg", "oga"];
+const AUDIO_EXTS: &[&str] = &["wav", "wave", "flac", "mp3", "ogg", "oga", "opus"];
 
 /// One input file and its path relative to the root it was found under.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +36,7 @@ pub struct BatchArgs<'a> {
     pub summary: Option<&'a Path>,
     pub chunk_ms: u32,
     pub subtype: Option<Subtype>,
+    pub compression_level: Option<f32>,
     pub audio_ext: &'a str,
     pub quiet: bool,
     /// Each file's speech segments cut into `DIR/<its relative path without extension>/`.
@@ -233,6 +234,7 @@ pub fn run_corpus(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<BatchOutc
                     output: &output,
                     chunk_ms: args.chunk_ms,
                     subtype: args.subtype,
+                    compression_level: args.compression_level,
                     audio_ext: args.audio_ext,
                     trace: false,
                 };

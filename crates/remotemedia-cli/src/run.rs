@@ -42,7 +42,7 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| {
-            ["wav", "flac", "json", "mp3", "ogg", "jsonl"]
+            ["wav", "flac", "json", "mp3", "ogg", "oga", "opus", "jsonl"]
                 .contains(&e.to_ascii_lowercase().as_str())
         });
     if batch && looks_like_a_file && !output.is_dir() {
@@ -81,6 +81,7 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
                 summary: args.summary.as_deref(),
                 chunk_ms: args.chunk_ms,
                 subtype: args.subtype,
+                compression_level: args.compression_level,
                 audio_ext: &args.audio_format,
                 quiet: args.quiet,
                 segments_dir: args.segments_dir.as_deref(),
@@ -100,6 +101,7 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         output: &output,
         chunk_ms: args.chunk_ms,
         subtype: args.subtype,
+        compression_level: args.compression_level,
         audio_ext: &args.audio_format,
         trace: args.trace.is_some(),
     };

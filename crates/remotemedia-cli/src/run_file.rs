@@ -35,7 +35,9 @@ pub struct FileJob<'a> {
     pub chunk_ms: u32,
     /// Output sample coding (default: the one that keeps the sink's format exactly).
     pub subtype: Option<Subtype>,
-    /// Extension of audio outputs written into a directory ("wav" or "flac").
+    /// Lossy outputs' compression level (0 best .. 1 smallest).
+    pub compression_level: Option<f32>,
+    /// Extension of audio outputs written into a directory (one of `remotemedia_io::AUDIO_FORMATS`).
     pub audio_ext: &'a str,
     /// Keep a Chrome trace of the run (one slice per node call: it grows with the input's
     /// length, so only when asked for).
@@ -157,18 +159,20 @@ impl Outputs<'_> {
                         let path = self.path_for(&o.node_id, true);
                         if !self.as_dir && remotemedia_io::Container::for_path(&path).is_none() {
                             bail!(
-                                "sink '{}' produces audio; give --output a .wav or .flac file name \
+                                "sink '{}' produces audio; give --output an audio file name ({}) \
                                  (or - for WAV on stdout), got {}",
                                 o.node_id,
+                                remotemedia_io::WRITABLE,
                                 path.display()
                             );
                         }
-                        let w = AudioWriter::create(
+                        let w = AudioWriter::create_with(
                             &path,
                             a.sample_rate(),
                             a.channels(),
                             a.format(),
                             self.job.subtype,
+                            self.job.compression_level,
                         )?;
                         self.writers.insert(o.node_id.clone(), (path, w));
                     }

@@ -19,7 +19,7 @@ pub use reader::{
 pub use segments::{segment_frames, write_segment_index, write_segments, write_segments_audio};
 pub use writer::{
     part_path, remove_stale_parts, write_json, write_whole, AudioWriter, Container, Subtype,
-    WRITABLE,
+    AUDIO_FORMATS, WRITABLE,
 };
 
 /// Reads a whole file (convenience for small files and tests).

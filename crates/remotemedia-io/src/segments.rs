@@ -23,7 +23,7 @@ pub fn segment_frames(seg: &Segment, rate: u32) -> (u64, u64) {
     (at(seg.start_sample), at(seg.end_sample))
 }
 
-/// Writes segment `i` of `input` to `outputs[i]` (WAV or FLAC by extension), in the file's own
+/// Writes segment `i` of `input` to `outputs[i]` (the container by extension), in the file's own
 /// sample format unless `subtype` says otherwise. Segments must come in order without overlap
 /// (as a VAD node emits them) and lie inside the file; an error names the segment. Returns the
 /// frames written per file.

@@ -27,6 +27,9 @@ pub enum Container {
 /// The output extensions, for messages.
 pub const WRITABLE: &str = ".wav, .flac, .ogg (Vorbis), .opus (Ogg Opus), .mp3";
 
+/// The extensions (without the dot) a directory of audio outputs may take.
+pub const AUDIO_FORMATS: [&str; 5] = ["wav", "flac", "ogg", "opus", "mp3"];
+
 fn extension(path: &Path) -> Option<String> {
     path.extension()
         .and_then(|e| e.to_str())

@@ -233,13 +233,23 @@ pub fn loudness<'py>(
     Ok(d)
 }
 
+/// `'a', 'b' or 'c'`.
+fn quoted(names: &[&str]) -> String {
+    let q: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    match q.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => q.join(""),
+    }
+}
+
 fn parse_subtype(subtype: Option<&str>) -> PyResult<Option<Subtype>> {
     subtype
         .map(|s| {
             Subtype::parse(s).ok_or_else(|| {
                 PyValueError::new_err(format!(
                     "subtype={s:?} is not supported; use 'PCM_16', 'PCM_24', 'PCM_32', 'FLOAT', \
-                     'DOUBLE' or None (the one that keeps the data's format)"
+                     'DOUBLE', 'VORBIS', 'OPUS', 'MPEG_LAYER_III' or None (the one that keeps \
+                     the data's format; a lossy container's own coding)"
                 ))
             })
         })
@@ -311,21 +321,33 @@ pub fn write_segment_index(
     remotemedia_io::write_segment_index(&path, &names, &segments).map_err(io_to_pyerr)
 }
 
-/// Writes an array (`(frames,)` or `(frames, channels)`) to a .wav or .flac file; returns the
-/// frames written.
+/// Writes an array (`(frames,)` or `(frames, channels)`) to an audio file (the container by
+/// extension); returns the frames written.
 #[pyfunction]
-#[pyo3(signature = (path, audio, sample_rate, subtype=None))]
+#[pyo3(signature = (path, audio, sample_rate, subtype=None, compression_level=None))]
 pub fn write_file(
     py: Python<'_>,
     path: PathBuf,
     audio: &Bound<'_, PyAny>,
     sample_rate: u32,
     subtype: Option<&str>,
+    compression_level: Option<f32>,
 ) -> PyResult<u64> {
     let subtype = parse_subtype(subtype)?;
     let buffer = convert::audio_from_array(audio, sample_rate)?;
-    py.detach(|| remotemedia_io::write(&path, &buffer, subtype))
-        .map_err(io_to_pyerr)
+    py.detach(|| {
+        let mut w = remotemedia_io::AudioWriter::create_with(
+            &path,
+            buffer.sample_rate(),
+            buffer.channels(),
+            buffer.format(),
+            subtype,
+            compression_level,
+        )?;
+        w.write(&buffer)?;
+        w.finish()
+    })
+    .map_err(io_to_pyerr)
 }
 
 /// An open file read block by block (`remotemedia.blocks`).
@@ -400,7 +422,7 @@ impl BlockReader {
 /// array, in input order. A failing file is a record with `status: "error"`, not an
 /// exception; errors of the batch as a whole (no input found, unwritable `out_dir`) raise.
 #[pyfunction]
-#[pyo3(signature = (manifest_json, inputs, out_dir, jobs=None, skip_existing=false, audio_format="wav", subtype=None, chunk_ms=1000, progress=false))]
+#[pyo3(signature = (manifest_json, inputs, out_dir, jobs=None, skip_existing=false, audio_format="wav", subtype=None, chunk_ms=1000, progress=false, compression_level=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn run_files(
     py: Python<'_>,
@@ -413,6 +435,7 @@ pub fn run_files(
     subtype: Option<&str>,
     chunk_ms: u32,
     progress: bool,
+    compression_level: Option<f32>,
 ) -> PyResult<String> {
     use remotemedia_cli::Host;
     if jobs == Some(0) {
@@ -425,17 +448,13 @@ pub fn run_files(
             "chunk_ms=0: use 1 or more milliseconds",
         ));
     }
-    if !matches!(audio_format, "wav" | "flac") {
+    if !remotemedia_io::AUDIO_FORMATS.contains(&audio_format) {
         return Err(PyValueError::new_err(format!(
-            "audio_format={audio_format:?}: use 'wav' or 'flac'"
+            "audio_format={audio_format:?}: use one of {}",
+            quoted(&remotemedia_io::AUDIO_FORMATS)
         )));
     }
-    let subtype = subtype
-        .map(|s| {
-            Subtype::parse(s)
-                .ok_or_else(|| PyValueError::new_err(format!("subtype={s:?} is not supported")))
-        })
-        .transpose()?;
+    let subtype = parse_subtype(subtype)?;
     let manifest = remotemedia_core::manifest::parse(manifest_json)
         .map_err(|e| crate::errors::to_pyerr(py, e.into()))?;
     let host = crate::host::PyHost;
@@ -457,6 +476,7 @@ pub fn run_files(
                     summary: None,
                     chunk_ms,
                     subtype,
+                    compression_level,
                     audio_ext: audio_format,
                     quiet: !progress,
                     segments_dir: None,

@@ -210,6 +210,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // The runtime's input bounds, for Python code that checks before it calls.
     m.add("MAX_CHANNELS", remotemedia_core::data::MAX_CHANNELS)?;
+    m.add("AUDIO_FORMATS", remotemedia_io::AUDIO_FORMATS.to_vec())?;
     m.add(
         "MAX_MANIFEST_BYTES",
         remotemedia_core::manifest::limits::MAX_MANIFEST_BYTES,
