@@ -1,12 +1,16 @@
 """File I/O and whole-process runs next to soundfile / soxr / webrtcvad (issue 11), in one run.
 
     pip install ".[bench]" soundfile      # soxr, webrtcvad-wheels, soundfile (libsndfile)
-    python benchmarks/io_bench.py [--only decode,job,batch] [--runs 5] [--minutes 10]
+    python benchmarks/io_bench.py [--only decode,codecs,job,batch] [--runs 5] [--minutes 10]
 
 Sections (synthetic 48 kHz stereo 16-bit audio written into a temporary directory):
 
 - decode: reading a WAV and a FLAC into memory, `remotemedia.read` vs `soundfile.read`, in MB
   of file per second (median of --runs, page cache warm for both);
+- codecs: writing and reading Ogg Vorbis, Ogg Opus and MP3 (a minute of the bundled speech
+  recording), `remotemedia.write`/`read` vs `soundfile.write`/`read` (libsndfile's own libvorbis,
+  libopus, LAME and mpg123) at the same `compression_level`, with the file size and the
+  signal-to-error ratio of what each reads back (each reader on its own file);
 - job: the issue's job (i16 -> f32 -> mono -> 16 kHz -> VAD speech -> i16 WAV) as whole
   processes, `remotemedia run` (the Rust binary, and the `remotemedia` command of the Python
   package) vs benchmarks/sf_soxr_vad.py, wall time and peak RSS (GNU time) median of --runs,
@@ -187,6 +191,81 @@ def decode_section(d: Path, runs: int, minutes: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _snr_db(ref: np.ndarray, got: np.ndarray) -> float:
+    err = np.sum((ref - got) ** 2)
+    return float(10 * np.log10(np.sum(ref**2) / max(err, 1e-30)))
+
+
+def codecs_section(d: Path, runs: int) -> str:
+    if sf is None:
+        return "### Lossy codecs\n\nsoundfile is not installed; skipped.\n"
+    speech = np.asarray(remotemedia.read(REPO / "examples" / "speech_48k.wav", dtype="float32"))
+    reps = int(np.ceil(60 * RATE / len(speech)))
+    mono = np.tile(speech, reps)[: 60 * RATE]
+    stereo = np.stack([mono, np.roll(mono, 480) * 0.8], axis=1)
+    level = 0.5
+    lines = [
+        f"### Lossy codecs: a minute of speech at 48 kHz, compression_level={level} for both "
+        f"(median of {runs})",
+        "",
+        "| format | library | write | read | size | SNR read back | write vs soundfile | read vs soundfile |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for ext, fmt, subtype, data, what in (
+        ("ogg", "OGG", "VORBIS", stereo, "stereo"),
+        ("opus", "OGG", "OPUS", stereo, "stereo"),
+        ("opus", "OGG", "OPUS", mono, "mono"),
+        ("mp3", "MP3", "MPEG_LAYER_III", stereo, "stereo"),
+    ):
+        ours_p, theirs_p = d / f"ours-{what}.{ext}", d / f"theirs-{what}.{ext}"
+
+        def w_ours(p: Path = ours_p, x: np.ndarray = data) -> None:
+            remotemedia.write(p, x, RATE, compression_level=level)
+
+        def w_theirs(
+            p: Path = theirs_p, x: np.ndarray = data, f: str = fmt, st: str = subtype
+        ) -> None:
+            # In blocks: libsndfile 1.2.2 crashes (SIGSEGV) writing a minute of Vorbis in one
+            # sf.write call; blocks of 64k frames are what a soundfile user has to do.
+            with sf.SoundFile(
+                p,
+                "w",
+                RATE,
+                x.shape[1] if x.ndim == 2 else 1,
+                st,
+                format=f,
+                compression_level=level,
+            ) as out:
+                for i in range(0, len(x), 1 << 16):
+                    out.write(x[i : i + (1 << 16)])
+
+        tw_ours, tw_theirs = median_time(w_ours, runs), median_time(w_theirs, runs)
+        tr_ours = median_time(lambda p=ours_p: remotemedia.read(p), runs)
+        tr_theirs = median_time(lambda p=theirs_p: sf.read(p, dtype="float32"), runs)
+        back_ours = np.asarray(remotemedia.read(ours_p))
+        back_theirs = sf.read(theirs_p, dtype="float32")[0]
+        rows = (
+            ("remotemedia", ours_p, tw_ours, tr_ours, back_ours),
+            ("soundfile", theirs_p, tw_theirs, tr_theirs, back_theirs),
+        )
+        for lib, p, tw, tr, back in rows:
+            n = min(len(back), len(data))
+            lines.append(
+                f"| {ext} {what} | {lib} | {tw * 1e3:.0f} ms | {tr * 1e3:.0f} ms "
+                f"| {p.stat().st_size / 1e3:.0f} kB | {_snr_db(data[:n], back[:n]):.1f} dB "
+                f"| {tw_theirs / tw:.2f}x | {tr_theirs / tr:.2f}x |"
+            )
+    lines += [
+        "",
+        "SNR is sample for sample against the input: a codec's delay left in the file, or a",
+        "length that differs, shows as a low figure. The two libraries map compression_level",
+        "to their encoders' settings differently: compare size and SNR together. soundfile",
+        "writes in 64k-frame blocks: libsndfile 1.2.2 crashes writing a minute of Vorbis in one",
+        "call (remotemedia.write takes any length in one call).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def job_section(d: Path, runs: int, minutes: int) -> str:
     src = d / f"job{minutes}.wav"
     if not src.exists():
@@ -279,7 +358,7 @@ def batch_section(d: Path, runs: int) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="decode,job,batch")
+    ap.add_argument("--only", default="decode,codecs,job,batch")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--minutes", type=int, default=10)
     ap.add_argument("--dir", type=Path, help="keep the generated files here (default: a temp dir)")
@@ -300,6 +379,8 @@ def main() -> None:
     try:
         if "decode" in only:
             print(decode_section(d, args.runs, args.minutes))
+        if "codecs" in only:
+            print(codecs_section(d, args.runs))
         if "job" in only:
             print(job_section(d, args.runs, args.minutes))
         if "batch" in only:
