@@ -46,3 +46,19 @@ def test_the_io_bench_decode_section_runs() -> None:
     assert r.returncode == 0, r.stderr
     assert "### Decoding a 1-minute 48 kHz stereo 16-bit file" in r.stdout
     assert "| WAV 12 MB | `remotemedia.read(dtype='float32')` |" in r.stdout, r.stdout
+
+
+def test_the_io_bench_codecs_section_runs() -> None:
+    pytest.importorskip("soundfile")
+    r = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/io_bench.py"), "--only", "codecs", "--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if line.startswith("| mp3 stereo |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["remotemedia", "soundfile"], r.stdout
+    # Same LAME setting on both sides: the same size, and an SNR that shows no delay left in.
+    snr = [float(row.split("|")[6].split()[0]) for row in rows]
+    assert min(snr) > 20, r.stdout
