@@ -21,12 +21,14 @@ from remotemedia.nodes.dsp import (
 )
 from remotemedia.nodes.remote import RemotePipelineNode
 from remotemedia.nodes.speech import SpeechFrame, SpeechSegment, SpeechVADNode
+from remotemedia.nodes.voice import DenoiseNode
 
 __all__ = [
     "AudioResampleNode",
     "BiquadNode",
     "BuiltinNode",
     "ChannelMixNode",
+    "DenoiseNode",
     "FadeNode",
     "FormatConverterNode",
     "GainNode",

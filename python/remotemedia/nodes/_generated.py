@@ -19,6 +19,7 @@ __all__ = [
     "BiquadNode",
     "BiquadType",
     "ChannelMixNode",
+    "DenoiseNode",
     "Dither",
     "FadeCurve",
     "FadeNode",
@@ -147,6 +148,27 @@ class ChannelMixNode(BuiltinNode[Audio]):
 
     def __init__(self, channels: int) -> None:
         self.channels = channels
+        self._setup()
+
+
+class DenoiseNode(BuiltinNode[Audio]):
+    """Suppresses background noise in speech with RNNoise (a small recurrent network, in Rust).
+
+    Any rate (resampled to 48 kHz and back inside), any channel count (each denoised on its own),
+    the sample format kept; output lines up with the input and has its length. A live stream lags
+    by 10 ms at 48 kHz (plus the resamplers' look-ahead at other rates). `attenuation_limit_db`
+    caps the suppression (the input mixed back in at that level).
+
+    Parameters:
+        attenuation_limit_db (``float | None``, default ``None``, 1.0..=100.0 dB): Most attenuation
+            applied anywhere, 1.0..=100.0 dB (the input is mixed back in at -limit dB). Default:
+            none (RNNoise's full suppression).
+    """
+
+    node_type = "DenoiseNode"
+
+    def __init__(self, attenuation_limit_db: float | None = None) -> None:
+        self.attenuation_limit_db = attenuation_limit_db
         self._setup()
 
 

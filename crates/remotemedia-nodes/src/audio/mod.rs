@@ -2,6 +2,7 @@
 
 mod biquad;
 mod channel_mix;
+mod denoise;
 mod fade;
 mod format;
 mod gain;
@@ -21,6 +22,7 @@ pub use biquad::{
     LowPassNode, LowPassParams,
 };
 pub use channel_mix::{ChannelMixNode, ChannelMixParams};
+pub use denoise::{DenoiseNode, DenoiseParams};
 pub use fade::{FadeCurve, FadeNode, FadeParams};
 pub use format::{Dither, FormatConverterNode, FormatConverterParams};
 pub use gain::{GainNode, GainParams};

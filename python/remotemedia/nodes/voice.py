@@ -1,0 +1,7 @@
+"""Voice front-end nodes (noise suppression; echo cancellation and automatic gain to come),
+native like every built-in node and generated from the runtime's node definitions; see
+docs/nodes.md for every parameter and its range."""
+
+from remotemedia.nodes._generated import DenoiseNode
+
+__all__ = ["DenoiseNode"]
