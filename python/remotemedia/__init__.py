@@ -52,6 +52,7 @@ from remotemedia.io import (
 from remotemedia.isolation import WorkerCrashed
 from remotemedia.nodes import (
     AudioResampleNode,
+    AutoGainNode,
     BiquadNode,
     ChannelMixNode,
     DenoiseNode,
@@ -80,6 +81,7 @@ __all__ = [
     "Audio",
     "AudioFileInfo",
     "AudioResampleNode",
+    "AutoGainNode",
     "BatchResult",
     "BiquadNode",
     "CallInterrupted",

@@ -60,3 +60,23 @@ def test_denoise_bad_parameters_are_named() -> None:
         DenoiseNode(attenuation_limit_db=0)
     with pytest.raises(TypeError, match="did you mean 'attenuation_limit_db'"):
         DenoiseNode(attenuation_limit=10)  # type: ignore[call-arg]
+
+
+def test_auto_gain_brings_quiet_speech_up_and_streams_like_the_whole_run() -> None:
+    from remotemedia import AutoGainNode
+
+    speech = np.asarray(remotemedia.read("examples/speech_48k.wav", dtype="float32"))
+    quiet = (np.tile(speech, 3) * 0.01).astype(np.float32)
+    pipeline = Pipeline("agc").add_node(AutoGainNode(target_db=-20))
+    whole = np.asarray(pipeline.run(quiet, sample_rate=48000))
+    assert whole.shape == quiet.shape
+    tail = slice(-48000 * 6, None)
+    gain_db = 20 * np.log10(np.std(whole[tail]) / np.std(quiet[tail]))
+    assert 20 < gain_db < 32, gain_db
+    parts = []
+    with pipeline.stream(sample_rate=48000) as s:
+        for i in range(0, len(quiet), 960):
+            s.send(quiet[i : i + 960])
+            parts.extend(np.asarray(o.data) for o in s.poll())
+        parts.extend(np.asarray(o.data) for o in s.close())
+    np.testing.assert_array_equal(np.concatenate(parts), whole)

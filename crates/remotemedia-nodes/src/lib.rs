@@ -50,5 +50,6 @@ pub fn register_builtins(registry: &mut NodeRegistry) {
     registry.register_type::<TrimSilenceNode>();
     registry.register_type::<FadeNode>();
     registry.register_type::<DenoiseNode>();
+    registry.register_type::<AutoGainNode>();
     registry.register_type::<PassThroughNode>();
 }

@@ -21,10 +21,11 @@ from remotemedia.nodes.dsp import (
 )
 from remotemedia.nodes.remote import RemotePipelineNode
 from remotemedia.nodes.speech import SpeechFrame, SpeechSegment, SpeechVADNode
-from remotemedia.nodes.voice import DenoiseNode
+from remotemedia.nodes.voice import AutoGainNode, DenoiseNode
 
 __all__ = [
     "AudioResampleNode",
+    "AutoGainNode",
     "BiquadNode",
     "BuiltinNode",
     "ChannelMixNode",

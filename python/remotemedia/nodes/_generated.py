@@ -16,6 +16,7 @@ from remotemedia.nodes.builtin import BuiltinNode, SampleFormatLike, format_name
 
 __all__ = [
     "AudioResampleNode",
+    "AutoGainNode",
     "BiquadNode",
     "BiquadType",
     "ChannelMixNode",
@@ -100,6 +101,41 @@ class AudioResampleNode(BuiltinNode[Audio]):
     def __init__(self, target_rate: int, quality: ResampleQuality = "high") -> None:
         self.target_rate = target_rate
         self.quality = quality
+        self._setup()
+
+
+class AutoGainNode(BuiltinNode[Audio]):
+    """Automatic gain control for speech: brings speech to `target_db` (RMS over speech) and keeps peaks under `limiter_db`.
+
+    The level is measured only where the bundled Silero detector finds speech, so noise and
+    pauses do not pump the gain; the gain moves at most `max_gain_change_db_per_s` and never
+    above `max_gain_db`. Any rate and channel count (one gain for all channels), the format kept;
+    no added latency at 16 kHz (the resampler's look-ahead at other rates).
+
+    Parameters:
+        target_db (``float``, default ``-20.0``, -50.0..=-3.0 dBFS): The speech level to reach, RMS
+            over speech, -50.0..=-3.0 dBFS. Default -20.
+        max_gain_db (``float``, default ``30.0``, 0.0..=60.0 dB): Most gain applied, 0.0..=60.0 dB.
+            Default 30.
+        max_gain_change_db_per_s (``float``, default ``12.0``, 1.0..=100.0 dB/s): Fastest gain
+            change, 1.0..=100.0 dB per second. Default 12.
+        limiter_db (``float``, default ``-1.0``, -20.0..=0.0 dBFS): Peak ceiling of the limiter,
+            -20.0..=0.0 dBFS. Default -1.
+    """
+
+    node_type = "AutoGainNode"
+
+    def __init__(
+        self,
+        target_db: float = -20.0,
+        max_gain_db: float = 30.0,
+        max_gain_change_db_per_s: float = 12.0,
+        limiter_db: float = -1.0,
+    ) -> None:
+        self.target_db = target_db
+        self.max_gain_db = max_gain_db
+        self.max_gain_change_db_per_s = max_gain_change_db_per_s
+        self.limiter_db = limiter_db
         self._setup()
 
 

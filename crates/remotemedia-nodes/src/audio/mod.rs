@@ -1,5 +1,6 @@
 //! Native audio nodes.
 
+mod auto_gain;
 mod biquad;
 mod channel_mix;
 mod denoise;
@@ -17,6 +18,7 @@ mod vad_engine;
 mod vad_gate;
 
 pub use crate::dsp::biquad::{butterworth, rbj, Pass, Section};
+pub use auto_gain::{AutoGainNode, AutoGainParams};
 pub use biquad::{
     BiquadNode, BiquadParams, BiquadType, HighPassNode, HighPassParams, HighPassPreset,
     LowPassNode, LowPassParams,
