@@ -25,7 +25,7 @@ import queue
 import sys
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol
 
@@ -248,17 +248,31 @@ class Session(Generic[OutT]):
         if self._error is not None:
             raise self._error
 
-    def send(self, chunk: np.ndarray, timeout: float | None = None) -> None:
+    def send(
+        self,
+        chunk: np.ndarray | Mapping[str, np.ndarray],
+        timeout: float | None = None,
+        *,
+        to: str | None = None,
+    ) -> None:
         """Sends a chunk (any number of frames). In the foreground (default) it is processed
         before this returns; in the background it is queued, waiting while ``max_pending``
         chunks are queued (``TimeoutError`` after ``timeout`` seconds of waiting).
+
+        A pipeline with several inputs (source nodes: a microphone and an echo reference, say)
+        takes a dict by input name, ``send({"mic": a, "far": b})``, or one input's chunk with
+        ``send(a, to="mic")``; the inputs are aligned by stream position, so they need not
+        come in equal chunks, and each shares the session's rate and channel count. An array
+        alone goes to every input. An unknown name is a ``ValueError`` naming the inputs.
 
         A chunk that does not fit the session (another rate or channel count) is refused
         with a ``ValueError`` saying so, without ending the stream; that check comes before
         any earlier error of the stream is raised again, so each error names what is wrong
         with the chunk at hand."""
+        if to is not None:
+            chunk = {to: chunk}  # type: ignore[dict-item]
         if self._error is not None or self._closing:
-            _native.prepare_chunk(chunk, self.sample_rate, self.channels, own=False)
+            self._prepare(chunk, own=False)
             self._check()
             raise RemoteMediaError("the session is closed; open a new one with Pipeline.stream()")
         if not self._background:
@@ -282,17 +296,29 @@ class Session(Generic[OutT]):
                 return
             self._finalize()
             raise self._error  # type: ignore[misc]
-        chunk = _native.prepare_chunk(chunk, self.sample_rate, self.channels, own=True)
-        self._submit(chunk, timeout)
+        self._submit(self._prepare(chunk, own=True), timeout)
         self._check()
 
-    def try_send(self, chunk: np.ndarray) -> bool:
+    def _prepare(self, chunk: Any, own: bool) -> Any:
+        """The chunk checked against the session (each input's, for a dict by input name)."""
+        if isinstance(chunk, Mapping):
+            return {
+                k: _native.prepare_chunk(v, self.sample_rate, self.channels, own=own)
+                for k, v in chunk.items()
+            }
+        return _native.prepare_chunk(chunk, self.sample_rate, self.channels, own=own)
+
+    def try_send(
+        self, chunk: np.ndarray | Mapping[str, np.ndarray], *, to: str | None = None
+    ) -> bool:
         """Queues a chunk if there is room, without waiting; ``False`` when the queue is full
         (then call :meth:`send`, which waits). In the foreground it is :meth:`send`."""
+        if to is not None:
+            chunk = {to: chunk}  # type: ignore[dict-item]
         if not self._background:
             self.send(chunk)
             return True
-        chunk = _native.prepare_chunk(chunk, self.sample_rate, self.channels, own=True)
+        chunk = self._prepare(chunk, own=True)
         self._check()
         if self._closing:
             raise RemoteMediaError("the session is closed; open a new one")
@@ -464,8 +490,13 @@ class AsyncSession(Generic[OutT]):
 
         session.add_listener(wake)
 
-    async def send(self, chunk: np.ndarray) -> None:
-        """Queues a chunk, waiting (without blocking the event loop) while the queue is full."""
+    async def send(
+        self, chunk: np.ndarray | Mapping[str, np.ndarray], *, to: str | None = None
+    ) -> None:
+        """Queues a chunk, waiting (without blocking the event loop) while the queue is full;
+        a dict by input name or ``to=`` as for :meth:`Session.send`."""
+        if to is not None:
+            chunk = {to: chunk}  # type: ignore[dict-item]
         if not self._s.try_send(chunk):
             await asyncio.to_thread(self._s.send, chunk)
 

@@ -440,6 +440,18 @@ pub enum ExecutorError {
         kind: Option<String>,
     },
 
+    /// A named input (a key of a [`Data::Map`](crate::data::Data::Map) given to a pipeline with
+    /// several source nodes) that is not one of its sources.
+    #[error("{message}")]
+    UnknownInput {
+        /// The name given.
+        name: String,
+        /// The pipeline's inputs (its source node ids).
+        inputs: Vec<String>,
+        /// The full explanation, with the closest input's name when one is close.
+        message: String,
+    },
+
     /// Something that should not happen did (a node task ended abnormally); a bug to report.
     #[error("internal error: {message}")]
     Internal {
@@ -505,6 +517,7 @@ impl ExecutorError {
             Self::Busy { .. } => "busy",
             Self::SessionClosed { .. } => "session_closed",
             Self::Remote { code, .. } => code,
+            Self::UnknownInput { .. } => "unknown_input",
             Self::Internal { .. } => "internal",
         }
     }

@@ -73,7 +73,8 @@ impl PipelineGraph {
         &self.order
     }
 
-    /// Nodes with no incoming connection: they receive the pipeline input.
+    /// Nodes with no incoming connection: they receive the pipeline input (each its own when
+    /// the input is a map keyed by their ids, see [`crate::executor::Session::push`]).
     pub fn sources(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.len()).filter(|&i| self.upstream[i].is_empty())
     }

@@ -14,7 +14,9 @@ pub const ERROR_KIND_KEY: &str = "remotemedia-error-kind";
 /// The gRPC code for an executor error.
 pub fn code_of(e: &ExecutorError) -> Code {
     match e {
-        ExecutorError::ManifestError(_) => Code::InvalidArgument,
+        ExecutorError::ManifestError(_) | ExecutorError::UnknownInput { .. } => {
+            Code::InvalidArgument
+        }
         ExecutorError::NodeError { source, .. }
             if *source.kind() == NodeErrorKind::InvalidInput =>
         {
@@ -28,7 +30,7 @@ pub fn code_of(e: &ExecutorError) -> Code {
         }
         // A sub-pipeline on another server failed: pass its code on where it is one of ours.
         ExecutorError::Remote { code, .. } => match code.as_str() {
-            "manifest" | "invalid_input" | "input" => Code::InvalidArgument,
+            "manifest" | "invalid_input" | "input" | "unknown_input" => Code::InvalidArgument,
             "timeout" => Code::DeadlineExceeded,
             "limit" => Code::ResourceExhausted,
             "transport" | "circuit_open" | "retries_exhausted" => Code::Unavailable,

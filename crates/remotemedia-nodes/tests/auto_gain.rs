@@ -82,7 +82,10 @@ fn another_target_and_rate_are_reached() {
     let x: Vec<f32> = clean.iter().map(|s| s * k).collect();
     let y = agc("{\"target_db\": -26}", &x, 48_000, 1);
     let out = speech_level_db(&clean, &y, clean.len() / 3);
-    assert!((out + 26.0).abs() <= 2.0, "{out:.1} dBFS at 48 kHz (target -26)");
+    assert!(
+        (out + 26.0).abs() <= 2.0,
+        "{out:.1} dBFS at 48 kHz (target -26)"
+    );
 }
 
 #[test]
@@ -105,7 +108,10 @@ fn peaks_stay_under_the_limiter() {
     let x: Vec<f32> = clean.iter().map(|s| s / peak * 0.9).collect();
     let y = agc("{\"target_db\": -3, \"limiter_db\": -6}", &x, 16_000, 1);
     let out_peak = y.iter().fold(0f32, |m, s| m.max(s.abs()));
-    assert!(out_peak <= 10f32.powf(-6.0 / 20.0) + 1e-6, "peak {out_peak}");
+    assert!(
+        out_peak <= 10f32.powf(-6.0 / 20.0) + 1e-6,
+        "peak {out_peak}"
+    );
 }
 
 #[test]
@@ -126,7 +132,10 @@ fn streamed_output_equals_whole_input_output_in_every_format() {
             assert_eq!(whole.as_audio().unwrap().frames(), input.frames());
             for (max_chunk, seed) in [(41, 1), (320, 2), (5000, 3)] {
                 let streamed = run_streamed(&p, &input, max_chunk, seed);
-                assert_eq!(streamed, whole, "{rate} Hz {format}: chunks up to {max_chunk}");
+                assert_eq!(
+                    streamed, whole,
+                    "{rate} Hz {format}: chunks up to {max_chunk}"
+                );
             }
         }
     }

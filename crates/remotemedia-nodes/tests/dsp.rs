@@ -671,3 +671,63 @@ fn tpdf_dither_is_reproducible_bounded_and_streams() {
     let corr: f64 = d.iter().zip(&q).map(|(a, b)| a * *b as f64).sum();
     assert!(corr > 0.0, "{corr}");
 }
+
+// ---- Named inputs (several source nodes) ----
+
+#[test]
+fn a_map_by_source_id_feeds_each_input_its_own_stream() {
+    use std::collections::BTreeMap;
+    let p = mix(
+        r#""node_type": "PassThroughNode""#,
+        r#""node_type": "PassThroughNode""#,
+        "{}",
+    );
+    let a = buf(vec![0.25; 300], 16_000, 1);
+    let b = buf(vec![0.5; 200], 16_000, 1);
+    let named = |a: AudioBuffer, b: AudioBuffer| {
+        Data::Map(BTreeMap::from([
+            ("a".to_string(), Data::Audio(a)),
+            ("b".to_string(), Data::Audio(b)),
+        ]))
+    };
+    let out = rt().block_on(p.run(named(a.clone(), b.clone()))).unwrap();
+    let v = f32_samples(out.single().unwrap());
+    assert_eq!(v.len(), 300);
+    assert!(v[..200].iter().all(|s| *s == 0.75) && v[200..].iter().all(|s| *s == 0.25));
+    // Streamed: the inputs in chunks of their own sizes, one input per push.
+    let streamed = rt().block_on(async {
+        let mut s = p.session().unwrap();
+        let mut outs = Vec::new();
+        for i in 0..3 {
+            let one = BTreeMap::from([(
+                "a".to_string(),
+                Data::Audio(a.slice_frames(i * 100, i * 100 + 100)),
+            )]);
+            outs.extend(s.push(Data::Map(one)).await.unwrap());
+            if i < 2 {
+                let one = BTreeMap::from([(
+                    "b".to_string(),
+                    Data::Audio(b.slice_frames(i * 100, i * 100 + 100)),
+                )]);
+                outs.extend(s.push(Data::Map(one)).await.unwrap());
+            }
+        }
+        outs.extend(s.finish().await.unwrap());
+        Data::join(outs.into_iter().map(|o| o.data).collect()).unwrap()
+    });
+    assert_eq!(f32_samples(&streamed), v);
+    // An unknown name is refused, naming the inputs, and the session goes on.
+    rt().block_on(async {
+        let mut s = p.session().unwrap();
+        let bad = Data::Map(BTreeMap::from([("c".to_string(), Data::Audio(a.clone()))]));
+        let e = s.push(bad).await.unwrap_err();
+        assert_eq!(e.code(), "unknown_input");
+        assert!(
+            e.to_string()
+                .contains("inputs, its source nodes, are: a, b"),
+            "{e}"
+        );
+        assert_eq!(s.inputs(), ["a", "b"]);
+        s.push(named(a.clone(), b.clone())).await.unwrap();
+    });
+}

@@ -90,7 +90,7 @@ fn class_for<'py>(
         "invalid_input" | "node" | "host" | "python" | "retries_exhausted" => {
             py.get_type::<NodeError>()
         }
-        "input" => py.get_type::<PyValueError>(),
+        "input" | "unknown_input" => py.get_type::<PyValueError>(),
         "transport" => py.get_type::<RemoteError>(),
         "busy" | "session_closed" | "internal" => py.get_type::<RemoteMediaError>(),
         _ if names_a_node => py.get_type::<NodeError>(),

@@ -33,8 +33,44 @@ const MAX_IDLE: usize = 8;
 /// or any Python value (for pipelines that start with Python nodes). Used for local and remote
 /// runs and stream chunks alike; `None` is refused.
 pub(crate) fn input_data(input: &Bound<'_, PyAny>, sample_rate: Option<u32>) -> PyResult<Data> {
+    if let Some(named) = named_inputs(input, |v| input_data(v, sample_rate))? {
+        return Ok(named);
+    }
     data_from_py(input, sample_rate)?
         .ok_or_else(|| PyValueError::new_err("the pipeline input is None; pass audio or a value"))
+}
+
+/// A dict of audio by input name (`{"mic": a, "far": b}`: str keys, every value an array or
+/// an `Audio`) as a [`Data::Map`], each value converted by `convert`; the executor gives each
+/// source node its own (and names an unknown input). `None` for anything else, which stays
+/// one value for every source (a dict of other values goes to Python nodes as it is).
+fn named_inputs(
+    input: &Bound<'_, PyAny>,
+    convert: impl Fn(&Bound<'_, PyAny>) -> PyResult<Data>,
+) -> PyResult<Option<Data>> {
+    let Ok(dict) = input.cast::<PyDict>() else {
+        return Ok(None);
+    };
+    let audio_like = |v: &Bound<'_, PyAny>| {
+        v.cast::<numpy::PyUntypedArray>().is_ok() || v.hasattr("sample_rate").unwrap_or(false)
+    };
+    if dict.is_empty()
+        || !dict
+            .iter()
+            .all(|(k, v)| k.cast::<pyo3::types::PyString>().is_ok() && audio_like(&v))
+    {
+        return Ok(None);
+    }
+    let mut map = std::collections::BTreeMap::new();
+    for (k, v) in dict.iter() {
+        let name: String = k.extract()?;
+        let data = convert(&v).map_err(|e| {
+            let py = input.py();
+            PyErr::from_type(e.get_type(py), format!("input '{name}': {}", e.value(py)))
+        })?;
+        map.insert(name, data);
+    }
+    Ok(Some(Data::Map(map)))
 }
 
 /// Values a stream consumer can skip: audio with no frames, empty segment or event lists
@@ -508,6 +544,17 @@ impl NativeSession {
         }
     }
 
+    /// [`Session::check_input`] on a local session (a remote one checks on the server).
+    fn check_input(&self, py: Python<'_>, data: &Data) -> PyResult<()> {
+        let guard = self.backend.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(Backend::Local(local)) = guard.as_ref() {
+            if let Some(session) = local.session.as_ref() {
+                return session.check_input(data).map_err(|e| to_pyerr(py, e));
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn native_only(mut self, yes: bool) -> Self {
         self.native_only = yes;
         self
@@ -663,7 +710,13 @@ impl NativeSession {
         channels: Option<usize>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let data = match (sample_rate, channels) {
-            (Some(rate), Some(ch)) => crate::convert::stream_chunk(chunk, rate, ch)?,
+            (Some(rate), Some(ch)) => {
+                let convert = |c: &Bound<'_, PyAny>| crate::convert::stream_chunk(c, rate, ch);
+                match named_inputs(chunk, convert)? {
+                    Some(named) => named,
+                    None => convert(chunk)?,
+                }
+            }
             _ => input_data(chunk, sample_rate)?,
         };
         let outputs = self.push_data(py, data)?;
@@ -696,13 +749,39 @@ impl NativeSession {
     /// appends its outputs. A failure ends the stream: the Python session's handler records
     /// it and raises it. `timeout` is accepted for the signature (a foreground chunk never
     /// waits in a queue).
-    #[pyo3(signature = (chunk, timeout = None))]
-    fn send(&self, py: Python<'_>, chunk: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<()> {
+    #[pyo3(signature = (chunk, timeout = None, *, to = None))]
+    fn send(
+        &self,
+        py: Python<'_>,
+        chunk: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+        to: Option<&str>,
+    ) -> PyResult<()> {
         let _ = timeout;
+        let named;
+        let chunk = match to {
+            Some(name) => {
+                let d = PyDict::new(py);
+                d.set_item(name, chunk)?;
+                named = d.into_any();
+                &named
+            }
+            None => chunk,
+        };
         let fg = self.foreground.get().ok_or_else(|| {
             crate::errors::RemoteMediaError::new_err("send() needs foreground() first")
         })?;
-        let data = crate::convert::stream_chunk(chunk, fg.sample_rate, fg.channels)?;
+        let convert =
+            |c: &Bound<'_, PyAny>| crate::convert::stream_chunk(c, fg.sample_rate, fg.channels);
+        let data = match named_inputs(chunk, convert)? {
+            Some(named) => {
+                // An unknown input name is a bad chunk, refused before it runs: the stream
+                // goes on (as for a chunk of the wrong rate).
+                self.check_input(py, &named)?;
+                named
+            }
+            None => convert(chunk)?,
+        };
         match self.push_data(py, data) {
             Ok(outputs) => {
                 let append = fg.append.bind(py);

@@ -1,7 +1,7 @@
 //! The session scheduler: a [`Session`] pushes each chunk through the pipeline as one step,
 //! running nodes in dependency order, inline when alone and concurrently when ready together.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -121,13 +121,71 @@ impl Session {
     }
 
     /// Pushes one chunk and returns what the sinks emitted for it.
+    ///
+    /// Every source node (a node with no upstream) receives the chunk, unless it is a
+    /// [`Data::Map`] whose keys all name source nodes: then each named source receives its own
+    /// value (a pipeline with several inputs: a microphone and an echo reference, say) and the
+    /// others nothing this step. Streams are aligned by position, so the inputs need not come in
+    /// equal chunks. With several sources, a map key that names none of them is an
+    /// [`ExecutorError::UnknownInput`] (the session stays usable).
     pub async fn push(&mut self, chunk: Data) -> Result<Vec<SinkOutput>, ExecutorError> {
+        let feed = self.feed(chunk)?;
         self.ensure_started().await?;
         self.metrics.count_chunk();
         if !self.whole_run {
             self.budget.reset();
         }
-        self.step(Some(chunk), false).await
+        self.step(feed, false).await
+    }
+
+    /// The pipeline's inputs: its source nodes' ids, in manifest order.
+    pub fn inputs(&self) -> Vec<String> {
+        let graph = &self.inner.graph;
+        graph.sources().map(|i| graph.ids()[i].clone()).collect()
+    }
+
+    /// Checks that a map of named inputs names only this pipeline's inputs (what
+    /// [`Session::push`] would refuse with [`ExecutorError::UnknownInput`]), without running it.
+    pub fn check_input(&self, chunk: &Data) -> Result<(), ExecutorError> {
+        let Data::Map(map) = chunk else {
+            return Ok(());
+        };
+        let inputs = self.inputs();
+        match map.keys().find(|k| !inputs.contains(k)) {
+            Some(name) if inputs.len() > 1 => {
+                let hint = crate::text::closest(name, inputs.iter().map(String::as_str))
+                    .map(|c| format!("; did you mean '{c}'?"))
+                    .unwrap_or_default();
+                Err(ExecutorError::UnknownInput {
+                    message: format!(
+                        "unknown input '{name}' (this pipeline's inputs, its source nodes, are: \
+                         {}){hint}",
+                        inputs.join(", ")
+                    ),
+                    name: name.clone(),
+                    inputs,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// How a chunk reaches the sources (see [`Session::push`]).
+    fn feed(&self, chunk: Data) -> Result<Feed, ExecutorError> {
+        self.check_input(&chunk)?;
+        match chunk {
+            // Every key names a source: each gets its own value.
+            Data::Map(m) if !m.is_empty() && m.keys().all(|k| self.is_input(k)) => {
+                Ok(Feed::Named(m))
+            }
+            // One source: a map that does not name it is a value for it.
+            other => Ok(Feed::All(Some(other))),
+        }
+    }
+
+    fn is_input(&self, name: &str) -> bool {
+        let graph = &self.inner.graph;
+        graph.sources().any(|i| graph.ids()[i] == name)
     }
 
     /// Flushes every node (end of stream) and returns the tail. Closes the session; the
@@ -138,7 +196,7 @@ impl Session {
         if !self.whole_run {
             self.budget.reset();
         }
-        let result = self.step(None, true).await;
+        let result = self.step(Feed::All(None), true).await;
         if result.is_ok() {
             self.end(SessionState::Finished).await;
         }
@@ -221,11 +279,7 @@ impl Session {
         self.inner.busy.store(false, Ordering::Release);
     }
 
-    async fn step(
-        &mut self,
-        input: Option<Data>,
-        flush: bool,
-    ) -> Result<Vec<SinkOutput>, ExecutorError> {
+    async fn step(&mut self, input: Feed, flush: bool) -> Result<Vec<SinkOutput>, ExecutorError> {
         match self.run_step(input, flush).await {
             Ok(outputs) => Ok(outputs),
             Err(e) => {
@@ -237,10 +291,14 @@ impl Session {
 
     async fn run_step(
         &mut self,
-        input: Option<Data>,
+        input: Feed,
         flush: bool,
     ) -> Result<Vec<SinkOutput>, ExecutorError> {
         if self.inner.slots.len() == 1 {
+            let input = match input {
+                Feed::All(v) => v,
+                Feed::Named(mut m) => m.remove(&self.inner.graph.ids()[0]),
+            };
             return self.run_only_node(input, flush).await;
         }
         // Taken for the step and put back after it, so its buffers are reused; a step that
@@ -254,7 +312,7 @@ impl Session {
     async fn run_step_in(
         &mut self,
         sc: &mut StepScratch,
-        mut input: Option<Data>,
+        mut input: Feed,
         flush: bool,
     ) -> Result<Vec<SinkOutput>, ExecutorError> {
         let inner = Arc::clone(&self.inner);
@@ -394,6 +452,12 @@ impl Drop for Session {
     }
 }
 
+/// What a step gives the source nodes: the same value to each, or a value per source id.
+enum Feed {
+    All(Option<Data>),
+    Named(BTreeMap<String, Data>),
+}
+
 /// A node's result for one step: (index, outputs or error, call records).
 type NodeDone = (usize, Result<Values, ExecutorError>, Records);
 type NodeFuture = std::pin::Pin<Box<dyn std::future::Future<Output = NodeDone> + Send>>;
@@ -410,7 +474,7 @@ fn gather(
     graph: &PipelineGraph,
     i: usize,
     sc: &mut StepScratch,
-    input: &mut Option<Data>,
+    input: &mut Feed,
 ) -> (Events, usize) {
     let mut read = |u: usize| -> Values {
         sc.readers[u] -= 1;
@@ -423,10 +487,10 @@ fn gather(
     let events = match graph.upstream(i) {
         [] => {
             sc.sources_left -= 1;
-            let value = if sc.sources_left == 0 {
-                input.take()
-            } else {
-                input.clone()
+            let value = match input {
+                Feed::All(v) if sc.sources_left == 0 => v.take(),
+                Feed::All(v) => v.clone(),
+                Feed::Named(m) => m.remove(&graph.ids()[i]),
             };
             Events::Each(value.into_iter().collect())
         }
