@@ -51,5 +51,6 @@ pub fn register_builtins(registry: &mut NodeRegistry) {
     registry.register_type::<FadeNode>();
     registry.register_type::<DenoiseNode>();
     registry.register_type::<AutoGainNode>();
+    registry.register_type::<EchoCancelNode>();
     registry.register_type::<PassThroughNode>();
 }

@@ -21,7 +21,7 @@ from remotemedia.nodes.dsp import (
 )
 from remotemedia.nodes.remote import RemotePipelineNode
 from remotemedia.nodes.speech import SpeechFrame, SpeechSegment, SpeechVADNode
-from remotemedia.nodes.voice import AutoGainNode, DenoiseNode
+from remotemedia.nodes.voice import AutoGainNode, DenoiseNode, EchoCancelNode
 
 __all__ = [
     "AudioResampleNode",
@@ -30,6 +30,7 @@ __all__ = [
     "BuiltinNode",
     "ChannelMixNode",
     "DenoiseNode",
+    "EchoCancelNode",
     "FadeNode",
     "FormatConverterNode",
     "GainNode",

@@ -22,6 +22,7 @@ __all__ = [
     "ChannelMixNode",
     "DenoiseNode",
     "Dither",
+    "EchoCancelNode",
     "FadeCurve",
     "FadeNode",
     "FormatConverterNode",
@@ -205,6 +206,26 @@ class DenoiseNode(BuiltinNode[Audio]):
 
     def __init__(self, attenuation_limit_db: float | None = None) -> None:
         self.attenuation_limit_db = attenuation_limit_db
+        self._setup()
+
+
+class EchoCancelNode(BuiltinNode[Audio]):
+    """Removes the echo of the far-end reference (`far`: what the speaker played) from the microphone (`mic`), with WebRTC's AEC3.
+
+    Two inputs named by upstream node id; aligned by stream position (send silence on the
+    reference while nothing plays). AEC3 finds the echo delay (0-500 ms) and its drift and keeps
+    near-end speech in double talk. Output: the microphone's rate, channels, format and length.
+
+    Parameters:
+        mic (``str``): The upstream node id of the microphone input.
+        far (``str``): The upstream node id of the far-end reference (what the speaker played).
+    """
+
+    node_type = "EchoCancelNode"
+
+    def __init__(self, mic: str, far: str) -> None:
+        self.mic = mic
+        self.far = far
         self._setup()
 
 

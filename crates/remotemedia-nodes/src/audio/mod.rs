@@ -4,6 +4,7 @@ mod auto_gain;
 mod biquad;
 mod channel_mix;
 mod denoise;
+mod echo_cancel;
 mod fade;
 mod format;
 mod gain;
@@ -25,6 +26,7 @@ pub use biquad::{
 };
 pub use channel_mix::{ChannelMixNode, ChannelMixParams};
 pub use denoise::{DenoiseNode, DenoiseParams};
+pub use echo_cancel::{EchoCancelNode, EchoCancelParams};
 pub use fade::{FadeCurve, FadeNode, FadeParams};
 pub use format::{Dither, FormatConverterNode, FormatConverterParams};
 pub use gain::{GainNode, GainParams};
