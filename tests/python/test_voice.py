@@ -3,6 +3,8 @@ streaming session and on the CLI give the same samples; bad parameters are named
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,28 @@ def test_auto_gain_brings_quiet_speech_up_and_streams_like_the_whole_run() -> No
             parts.extend(np.asarray(o.data) for o in s.poll())
         parts.extend(np.asarray(o.data) for o in s.close())
     np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+def test_the_front_end_example_streams_two_inputs_and_finds_only_the_near_talker(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "fe.wav"
+    r = subprocess.run(
+        [sys.executable, "examples/voice_frontend.py", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    info = remotemedia.info(out)
+    assert info.sample_rate == 16000 and info.frames > 16000 * 8
+    starts = [
+        float(line.split()[1].split("-")[0])
+        for line in r.stdout.splitlines()
+        if line.startswith("speech ")
+    ]
+    # The bot's echo plays from 0 s; the near-end talker starts at 2 s: only the talker is found.
+    assert starts and min(starts) >= 1.9, r.stdout
