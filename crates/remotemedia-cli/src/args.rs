@@ -103,7 +103,8 @@ pub(crate) struct RunArgs {
     pub(crate) manifest: String,
     /// Input audio (WAV, FLAC, MP3, OGG/Vorbis; - for stdin: WAV, FLAC, OGG, MP3, or raw PCM
     /// with --input-format). Several files, directories or glob patterns make a batch run into
-    /// the --output directory.
+    /// the --output directory. A pipeline with several inputs (source nodes) takes one file
+    /// per input by name: -i mic=mic.wav -i far=far.wav.
     #[arg(short, long, required_unless_present = "print_manifest", num_args = 1..)]
     pub(crate) input: Vec<PathBuf>,
     /// Headerless PCM input: its sample coding (s16le, s32le, f32le or f64le, interleaved),

@@ -229,6 +229,7 @@ pub fn run_corpus(pipeline: &Pipeline, args: &BatchArgs<'_>) -> Result<BatchOutc
             } else {
                 let parent = output.parent().unwrap_or(args.out_dir);
                 let job = FileJob {
+                    named: Vec::new(),
                     raw: None,
                     input: &item.path,
                     output: &output,

@@ -17,6 +17,12 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         return Ok(());
     }
     let pipeline = load_pipeline(manifest, &origin, host)?;
+    // `-i mic=a.wav -i far=b.wav`: one file per input (source node) of the pipeline.
+    let named = named_inputs(&pipeline, &args.input)?;
+    let mut args = args;
+    if let Some(named) = &named {
+        args.input = vec![named[0].1.clone()];
+    }
     let batch = args.input.len() > 1
         || args.input[0].is_dir()
         || (args.input[0].as_os_str() != "-"
@@ -95,8 +101,12 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         sample_rate: args.rate.expect("clap requires --rate"),
         channels: args.channels,
     });
+    if named.is_some() && raw.is_some() {
+        bail!("--input-format reads one headerless input, not named inputs (NAME=FILE)");
+    }
     let job = run_file::FileJob {
         input,
+        named: named.unwrap_or_default(),
         raw,
         output: &output,
         chunk_ms: args.chunk_ms,
@@ -155,4 +165,49 @@ pub(crate) fn run(args: RunArgs, host: &dyn Host) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `NAME=FILE` inputs, when every `-i` is one and the pipeline has such inputs (its source
+/// nodes): `None` for ordinary inputs (one file, a batch); an error naming the inputs for a
+/// name that is none of them, or for a mix of named and unnamed inputs.
+fn named_inputs(
+    pipeline: &remotemedia_core::Pipeline,
+    inputs: &[std::path::PathBuf],
+) -> Result<Option<Vec<(String, std::path::PathBuf)>>> {
+    let graph = pipeline.graph();
+    let sources: Vec<&str> = graph.sources().map(|i| graph.ids()[i].as_str()).collect();
+    let split = |p: &std::path::PathBuf| -> Option<(String, std::path::PathBuf)> {
+        if p.exists() {
+            return None; // a file whose name has '=' in it
+        }
+        let s = p.to_str()?;
+        let (name, file) = s.split_once('=')?;
+        (!name.is_empty() && !name.contains('/')).then(|| (name.to_string(), file.into()))
+    };
+    let named: Vec<_> = inputs.iter().filter_map(split).collect();
+    if named.is_empty() {
+        return Ok(None);
+    }
+    if named.len() != inputs.len() {
+        bail!(
+            "name every input or none: -i NAME=FILE for each of this pipeline's inputs ({})",
+            sources.join(", ")
+        );
+    }
+    for (name, _) in &named {
+        if !sources.contains(&name.as_str()) {
+            let hint = remotemedia_core::text::closest(name, sources.iter().copied())
+                .map(|c| format!("; did you mean '{c}'?"))
+                .unwrap_or_default();
+            bail!(
+                "-i {name}=...: unknown input '{name}' (this pipeline's inputs, its source nodes, \
+                 are: {}){hint}",
+                sources.join(", ")
+            );
+        }
+    }
+    if named.iter().any(|(_, f)| f.as_os_str() == "-") {
+        bail!("named inputs are files; stdin (-) takes one unnamed input");
+    }
+    Ok(Some(named))
 }

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::ProgressBar;
-use remotemedia_core::data::AudioBuffer;
 use remotemedia_core::data::Data;
 use remotemedia_core::executor::{Pipeline, SinkCollector};
 use remotemedia_io::{AudioInfo, AudioWriter, IoError, Subtype};
@@ -28,6 +27,10 @@ pub struct RawInput {
 /// How to run one file.
 pub struct FileJob<'a> {
     pub input: &'a Path,
+    /// Named inputs (`-i mic=a.wav -i far=b.wav`): one file per source node, read side by side
+    /// in blocks of `chunk_ms` and pushed as a map by input name. Empty: `input` for every
+    /// source.
+    pub named: Vec<(String, PathBuf)>,
     /// The input is headerless PCM of this shape.
     pub raw: Option<RawInput>,
     /// A file (one sink) or a directory (one file per sink id); "-" is stdout.
@@ -324,13 +327,24 @@ pub fn process_file(
     let short = info
         .frames
         .is_some_and(|f| f <= (block * READ_AHEAD) as u64);
-    let blocks: Box<dyn Iterator<Item = Result<AudioBuffer, IoError>>> = if short {
+    let blocks: Box<dyn Iterator<Item = Result<(u64, Data), IoError>>> = if !job.named.is_empty() {
+        named_blocks(job)?
+    } else if short {
         let mut reader = reader;
         Box::new(std::iter::from_fn(move || {
-            reader.read_block(block).transpose()
+            reader
+                .read_block(block)
+                .transpose()
+                .map(|r| r.map(|b| (b.frames() as u64, Data::Audio(b))))
         }))
     } else {
-        Box::new(reader.spawn(block, READ_AHEAD).1.into_iter())
+        Box::new(
+            reader
+                .spawn(block, READ_AHEAD)
+                .1
+                .into_iter()
+                .map(|r| r.map(|b| (b.frames() as u64, Data::Audio(b)))),
+        )
     };
     let mut outputs = Outputs {
         job,
@@ -360,8 +374,9 @@ pub fn process_file(
                     return Err(e.into());
                 }
             };
-            frames += b.frames() as u64;
-            let outs = session.push(Data::Audio(b)).await?;
+            let (n, b) = b;
+            frames += n;
+            let outs = session.push(b).await?;
             pushed = true;
             outputs.take(host, outs)?;
             if let Some(p) = progress {
@@ -419,6 +434,39 @@ pub fn process_file(
             },
         }),
     }
+}
+
+/// Named inputs read side by side: each step a block of `chunk_ms` from every input not yet at
+/// its end, as a map by input name; the frame count is the first input's.
+fn named_blocks(
+    job: &FileJob<'_>,
+) -> Result<Box<dyn Iterator<Item = Result<(u64, Data), IoError>>>, FileFailure> {
+    let mut readers = Vec::with_capacity(job.named.len());
+    for (name, path) in &job.named {
+        let r = remotemedia_io::open(path)?;
+        let block = ((r.info().sample_rate as u64 * job.chunk_ms as u64) / 1000).max(1) as usize;
+        readers.push((name.clone(), r, block, false));
+    }
+    Ok(Box::new(std::iter::from_fn(move || {
+        let mut map = BTreeMap::new();
+        let mut first = 0u64;
+        for (i, (name, reader, block, done)) in readers.iter_mut().enumerate() {
+            if *done {
+                continue;
+            }
+            match reader.read_block(*block) {
+                Ok(Some(b)) => {
+                    if i == 0 {
+                        first = b.frames() as u64;
+                    }
+                    map.insert(name.clone(), Data::Audio(b));
+                }
+                Ok(None) => *done = true,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        (!map.is_empty()).then(|| Ok((first, Data::Map(map))))
+    })))
 }
 
 /// `--segments-dir`: each sink's segments cut from `input` into `dir` (or `dir/<sink>` when

@@ -780,3 +780,81 @@ fn segments_dir_writes_each_batch_file_s_segments_under_its_relative_path() {
         }
     }
 }
+
+#[test]
+fn named_inputs_feed_each_source_its_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    for (name, value, n) in [("a.wav", 0.25f32, 16_000), ("b.wav", 0.5, 8_000)] {
+        let mut w = hound::WavWriter::create(dir.path().join(name), spec).unwrap();
+        for _ in 0..n {
+            w.write_sample(value).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+    let manifest = dir.path().join("mix.json");
+    std::fs::write(
+        &manifest,
+        r#"{"version": "v1", "nodes": [
+            {"id": "voice", "node_type": "PassThroughNode"},
+            {"id": "music", "node_type": "PassThroughNode"},
+            {"id": "mix", "node_type": "MixNode"}],
+          "connections": [{"from": "voice", "to": "mix"}, {"from": "music", "to": "mix"}]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out.wav");
+    let a = format!("voice={}", dir.path().join("a.wav").display());
+    let b = format!("music={}", dir.path().join("b.wav").display());
+    let o = remotemedia(&[
+        "run",
+        manifest.to_str().unwrap(),
+        "-i",
+        &a,
+        "-i",
+        &b,
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut r = hound::WavReader::open(&out).unwrap();
+    let v: Vec<f32> = r.samples::<f32>().map(|s| s.unwrap()).collect();
+    assert_eq!(v.len(), 16_000, "the longer input's length");
+    assert!(v[..8_000].iter().all(|s| (*s - 0.75).abs() < 1e-6));
+    assert!(v[8_000..].iter().all(|s| (*s - 0.25).abs() < 1e-6));
+    // A name that is no input, and a mix of named and unnamed inputs, are refused.
+    let bad = format!("voise={}", dir.path().join("a.wav").display());
+    let o = remotemedia(&[
+        "run",
+        manifest.to_str().unwrap(),
+        "-i",
+        &bad,
+        "-i",
+        &b,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let e = assert_clean_failure(&o);
+    assert!(
+        e.contains("unknown input 'voise'") && e.contains("did you mean 'voice'?"),
+        "{e}"
+    );
+    let plain = dir.path().join("a.wav");
+    let o = remotemedia(&[
+        "run",
+        manifest.to_str().unwrap(),
+        "-i",
+        plain.to_str().unwrap(),
+        "-i",
+        &b,
+        "-o",
+        dir.path().to_str().unwrap(),
+    ]);
+    let e = assert_clean_failure(&o);
+    assert!(e.contains("name every input or none"), "{e}");
+}
