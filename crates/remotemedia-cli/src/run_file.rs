@@ -327,7 +327,7 @@ pub fn process_file(
     let short = info
         .frames
         .is_some_and(|f| f <= (block * READ_AHEAD) as u64);
-    let blocks: Box<dyn Iterator<Item = Result<(u64, Data), IoError>>> = if !job.named.is_empty() {
+    let blocks: Blocks = if !job.named.is_empty() {
         named_blocks(job)?
     } else if short {
         let mut reader = reader;
@@ -436,11 +436,12 @@ pub fn process_file(
     }
 }
 
+/// What a run pushes, step by step: the first input's frames and the chunk.
+type Blocks = Box<dyn Iterator<Item = Result<(u64, Data), IoError>>>;
+
 /// Named inputs read side by side: each step a block of `chunk_ms` from every input not yet at
 /// its end, as a map by input name; the frame count is the first input's.
-fn named_blocks(
-    job: &FileJob<'_>,
-) -> Result<Box<dyn Iterator<Item = Result<(u64, Data), IoError>>>, FileFailure> {
+fn named_blocks(job: &FileJob<'_>) -> Result<Blocks, FileFailure> {
     let mut readers = Vec::with_capacity(job.named.len());
     for (name, path) in &job.named {
         let r = remotemedia_io::open(path)?;
