@@ -347,3 +347,12 @@ def test_loudness_reports_integrated_true_peak_and_range(tmp_path: Path) -> None
     assert remotemedia.loudness(np.zeros(rate, np.float32), rate).integrated_lufs == -math.inf
     with pytest.raises(TypeError, match=r"loudness\(\) takes audio"):
         remotemedia.loudness([0.1, 0.2], 16000)
+
+
+def test_voice_preset_is_an_80_hz_order_4_high_pass() -> None:
+    ours = response_db(HighPassNode(preset="voice"), 16000, n=1 << 17)
+    sos = signal.butter(4, 80.0, "highpass", fs=16000, output="sos")
+    _, ref = signal.sosfreqz(sos, worN=FREQS[FREQS < 8000], fs=16000)
+    np.testing.assert_allclose(ours[FREQS < 8000], 20 * np.log10(np.abs(ref)), atol=0.01)
+    with pytest.raises(remotemedia.ManifestError, match=r'preset="voice" fixes the order at 4'):
+        HighPassNode(preset="voice", order=6)

@@ -62,7 +62,7 @@ Dither = Literal["none", "tpdf"]
 FadeCurve = Literal["linear", "sine", "quadratic"]
 
 #: Named `HighPassNode` settings.
-HighPassPreset = Literal["dc_removal"]
+HighPassPreset = Literal["dc_removal", "voice"]
 
 #: How `LoudnessNormalizeNode` measures.
 LoudnessMode = Literal["whole", "streaming"]
@@ -317,15 +317,15 @@ class GainNode(BuiltinNode[Audio]):
 
 class HighPassNode(BuiltinNode[Audio]):
     """Butterworth high-pass of `order` 1..=8 at `cutoff_hz` (cascaded biquads, f64 state);
-    preset="dc_removal" is 20 Hz, order 2.
+    preset="dc_removal" is 20 Hz, order 2; preset="voice" is 80 Hz, order 4 (for speech).
 
     Parameters:
         cutoff_hz (``float | None``, default ``None``, 1.0..=192000.0 Hz): -3 dB frequency in Hz,
             1.0..=192000.0 and below the input's Nyquist frequency.
         order (``int``, default ``2``, 1..=8): Butterworth order, 1..=8 (6 dB/octave each). Default
             2.
-        preset (``HighPassPreset | None``, default ``None``): "dc_removal": 20 Hz, order 2 (give no
-            cutoff_hz or order with it).
+        preset (``HighPassPreset | None``, default ``None``): "dc_removal": 20 Hz, order 2; "voice":
+            80 Hz, order 4 (give no cutoff_hz or order with it).
     """
 
     node_type = "HighPassNode"

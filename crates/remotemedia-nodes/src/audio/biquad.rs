@@ -68,6 +68,27 @@ fn default_order() -> u8 {
 pub enum HighPassPreset {
     /// Removes DC offset and subsonic rumble: 20 Hz, order 2.
     DcRemoval,
+    /// For speech: removes rumble, wind and handling noise below the voice (the lowest voice
+    /// fundamentals are near 80 Hz): 80 Hz, order 4 (24 dB/octave), as voice front-ends do
+    /// before echo cancellation and VAD.
+    Voice,
+}
+
+impl HighPassPreset {
+    /// The preset's cutoff (Hz) and order.
+    fn design(self) -> (f64, u8) {
+        match self {
+            Self::DcRemoval => (20.0, 2),
+            Self::Voice => (80.0, 4),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::DcRemoval => "dc_removal",
+            Self::Voice => "voice",
+        }
+    }
 }
 
 /// Parameters of `HighPassNode`: `cutoff_hz`, or a `preset`.
@@ -82,7 +103,8 @@ pub struct HighPassParams {
     #[serde(default = "default_order")]
     #[schemars(range(min = 1, max = 8))]
     pub order: u8,
-    /// "dc_removal": 20 Hz, order 2 (give no cutoff_hz or order with it).
+    /// "dc_removal": 20 Hz, order 2; "voice": 80 Hz, order 4 (give no cutoff_hz or order with
+    /// it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<HighPassPreset>,
 }
@@ -93,16 +115,20 @@ impl NodeParams for HighPassParams {
         match (self.cutoff_hz, self.preset) {
             (None, None) => issues.push(ParamIssue::new(
                 "cutoff_hz",
-                "missing; give cutoff_hz (1.0..=192000.0 Hz) or preset=\"dc_removal\"",
+                "missing; give cutoff_hz (1.0..=192000.0 Hz) or preset=\"dc_removal\" or \"voice\"",
             )),
             (Some(_), Some(_)) => issues.push(ParamIssue::new(
                 "preset",
                 "give either cutoff_hz or preset, not both",
             )),
             (Some(_), None) => {}
-            (None, Some(_)) if self.order != default_order() => issues.push(ParamIssue::new(
+            (None, Some(p)) if self.order != default_order() => issues.push(ParamIssue::new(
                 "order",
-                "preset=\"dc_removal\" fixes the order at 2; give cutoff_hz to choose it",
+                format!(
+                    "preset=\"{}\" fixes the order at {}; give cutoff_hz to choose it",
+                    p.name(),
+                    p.design().1
+                ),
             )),
             (None, Some(_)) => {}
         }
@@ -151,7 +177,7 @@ impl NodeDef for HighPassNode {
     const NAME: &'static str = "HighPassNode";
     const DESCRIPTION: &'static str =
         "Butterworth high-pass of `order` 1..=8 at `cutoff_hz` (cascaded biquads, f64 state);\n\
-     preset=\"dc_removal\" is 20 Hz, order 2.";
+     preset=\"dc_removal\" is 20 Hz, order 2; preset=\"voice\" is 80 Hz, order 4 (for speech).";
     type Params = HighPassParams;
     fn build(params: HighPassParams) -> Self {
         Self::new(params)
@@ -167,7 +193,7 @@ impl Node for HighPassNode {
 
     async fn process(&mut self, input: Data) -> Result<Option<Data>, NodeError> {
         let (hz, order) = match self.params.preset {
-            Some(HighPassPreset::DcRemoval) => (20.0, 2),
+            Some(p) => p.design(),
             None => (self.params.cutoff_hz.unwrap_or(20.0), self.params.order),
         };
         self.stream.process(&input, |rate| {
