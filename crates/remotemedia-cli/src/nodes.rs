@@ -70,6 +70,9 @@ pub(crate) fn nodes(name: Option<&str>, json: bool, host: &dyn Host) -> Result<(
 /// output to a file, anything else as JSON lines on stdout.
 fn example(info: &NodeInfo) -> String {
     use remotemedia_core::registry::{Output, Outputs};
+    if let Some(e) = &info.example {
+        return e.clone();
+    }
     fn value(p: &remotemedia_core::registry::ParamInfo) -> Option<String> {
         if let Some(c) = p.choices.first() {
             return Some(c.trim_matches('"').to_string());

@@ -290,8 +290,9 @@ fn validate_nodes_and_schema() {
     );
     let o = remotemedia(&["nodes", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    // The five audio nodes, SpeechVADNode, the eight DSP nodes and RemotePipelineNode.
-    assert_eq!(v.as_array().unwrap().len(), 15);
+    // The five audio nodes, SpeechVADNode, the eight DSP nodes, the three voice front-end
+    // nodes and RemotePipelineNode.
+    assert_eq!(v.as_array().unwrap().len(), 18);
 
     let o = remotemedia(&["schema"]);
     let checked_in =
@@ -709,6 +710,27 @@ fn help_has_examples_every_node_type_one_node_s_page_and_completions() {
             continue; // needs a server's address
         }
         let line = example(&text(&remotemedia(&["nodes", t]).stdout));
+        if line.contains(" -i mic=") {
+            // A node with two inputs: its example is a manifest with named inputs.
+            let (mic, far) = (
+                format!("mic={}", wav.display()),
+                format!("far={}", wav.display()),
+            );
+            let manifest = line.split_whitespace().next().unwrap();
+            let o = remotemedia(&[
+                "run",
+                manifest,
+                "-i",
+                &mic,
+                "-i",
+                &far,
+                "-o",
+                dir.path().to_str().unwrap(),
+                "-q",
+            ]);
+            assert!(o.status.success(), "{t}: {line}: {}", text(&o.stderr));
+            continue;
+        }
         let pipeline = line.split('"').nth(1).unwrap().to_string();
         let mut args = vec![
             "run".to_string(),

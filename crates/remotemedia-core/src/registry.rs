@@ -57,6 +57,10 @@ pub struct NodeInfo {
     pub params_schema: Value,
     /// What it emits (for typed bindings and the docs).
     pub outputs: Outputs,
+    /// A command that runs it, when the one-line form (`remotemedia run "Node p=v"`) cannot
+    /// (a node with several inputs); `remotemedia nodes NAME` prints it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
 }
 
 impl NodeInfo {
@@ -70,6 +74,7 @@ impl NodeInfo {
             params: Vec::new(),
             params_schema: serde_json::json!({"type": "object"}),
             outputs: Outputs::One(Output::Any),
+            example: None,
         }
     }
 }
@@ -119,6 +124,8 @@ pub trait NodeDef: Node + Sized + 'static {
     const DESCRIPTION: &'static str;
     /// What the node emits.
     const OUTPUTS: Outputs = Outputs::One(Output::Audio);
+    /// A command that runs it, for node types the one-line form cannot run (several inputs).
+    const EXAMPLE: Option<&'static str> = None;
     /// Its parameters.
     type Params: NodeParams;
     /// Builds a node from checked parameters.
@@ -213,6 +220,7 @@ impl<P: NodeParams> TypedFactory<P> {
                 params: params_from_schema(&schema),
                 params_schema: schema,
                 outputs,
+                example: None,
             },
             build: Box::new(build),
             _params: PhantomData,
@@ -429,12 +437,12 @@ impl NodeRegistry {
 
     /// Adds (or replaces) the node type `T`, defined by its [`NodeDef`].
     pub fn register_type<T: NodeDef>(&mut self) {
-        self.register(Arc::new(TypedFactory::<T::Params>::with_outputs(
-            T::NAME,
-            T::DESCRIPTION,
-            T::OUTPUTS,
-            |_, p| Box::new(T::build(p)),
-        )));
+        let mut factory =
+            TypedFactory::<T::Params>::with_outputs(T::NAME, T::DESCRIPTION, T::OUTPUTS, |_, p| {
+                Box::new(T::build(p))
+            });
+        factory.info.example = T::EXAMPLE.map(str::to_string);
+        self.register(Arc::new(factory));
     }
 
     /// Adds (or replaces) a node type.

@@ -248,6 +248,8 @@ impl NodeDef for EchoCancelNode {
      Two inputs named by upstream node id; aligned by stream position (send silence on the\n\
      reference while nothing plays). AEC3 finds the echo delay (0-500 ms) and its drift and keeps\n\
      near-end speech in double talk. Output: the microphone's rate, channels, format and length.";
+    const EXAMPLE: Option<&'static str> =
+        Some("remotemedia run examples/voice_frontend.json -i mic=mic.wav -i far=far.wav -o out/");
     type Params = EchoCancelParams;
     fn build(params: EchoCancelParams) -> Self {
         Self::new(params)
