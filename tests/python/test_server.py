@@ -441,3 +441,25 @@ def test_stream_chunks_get_the_server_node_timeout_and_abandoned_calls_are_count
                 time.sleep(0.1)
     finally:
         s.stop()
+
+
+def test_named_inputs_run_and_stream_remotely_as_locally(server: Server) -> None:
+    from remotemedia import GainNode, MixNode
+
+    p = Pipeline("two")
+    p.add_node(GainNode(db=0), "mic").add_node(GainNode(db=-6), "far").add_node(MixNode(), "mix")
+    p.connect("mic", "mix").connect("far", "mix")
+    mic, far = music(16000, 0.3), music(16000, 0.2)
+    local = np.asarray(p.run({"mic": mic, "far": far}, sample_rate=16000))
+    remote = np.asarray(p.run({"mic": mic, "far": far}, sample_rate=16000, remote=server.address))
+    np.testing.assert_array_equal(remote, local)
+    outs = []
+    with p.stream(sample_rate=16000, remote=server.address) as s:
+        for i in range(0, len(mic), 320):
+            s.send(mic[i : i + 320], to="mic")
+            s.send({"far": far[i : i + 320]})
+            outs += [np.asarray(o.data) for o in s.poll()]
+        outs += [np.asarray(o.data) for o in s.close()]
+    np.testing.assert_array_equal(np.concatenate(outs), local)
+    with pytest.raises(ValueError, match="unknown input 'mik'"):
+        p.run({"mik": mic, "far": far}, sample_rate=16000, remote=server.address)

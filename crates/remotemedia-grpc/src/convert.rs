@@ -153,6 +153,14 @@ pub fn data_to_pb(d: &Data, render: &JsonRenderer) -> Option<pb::Value> {
         Data::Segments(segs) => pb::value::Kind::Segments(pb::Segments {
             segments: segs.iter().map(segment_to_pb).collect(),
         }),
+        // A map of values with a wire form each (named inputs: audio by input name).
+        Data::Map(m) if m.values().all(|v| !matches!(v, Data::Object(_))) => {
+            let mut values = std::collections::HashMap::with_capacity(m.len());
+            for (k, v) in m {
+                values.insert(k.clone(), data_to_pb(v, render)?);
+            }
+            pb::value::Kind::Map(pb::ValueMap { values })
+        }
         other => pb::value::Kind::Json(serde_json::to_string(&render(other)?).ok()?),
     };
     Some(pb::Value { kind: Some(kind) })
@@ -170,6 +178,16 @@ pub fn data_from_pb(v: Option<&pb::Value>, field: &str) -> Result<Data, String> 
         Some(pb::value::Kind::Json(text)) => serde_json::from_str(text)
             .map(Data::Json)
             .map_err(|e| format!("{field}.json is not valid JSON: {e}")),
+        Some(pb::value::Kind::Map(m)) => {
+            let mut map = std::collections::BTreeMap::new();
+            for (k, v) in &m.values {
+                map.insert(
+                    k.clone(),
+                    data_from_pb(Some(v), &format!("{field}.map[{k}]"))?,
+                );
+            }
+            Ok(Data::Map(map))
+        }
         None => Err(format!("{field} is missing; expected audio or json")),
     }
 }
@@ -177,6 +195,21 @@ pub fn data_from_pb(v: Option<&pb::Value>, field: &str) -> Result<Data, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_inputs_round_trip_as_a_map() {
+        let a = AudioBuffer::new(vec![0.5f32, -0.25].into(), 16_000, 1).unwrap();
+        let m = Data::Map(std::collections::BTreeMap::from([
+            ("mic".to_string(), Data::Audio(a.clone())),
+            (
+                "far".to_string(),
+                Data::Audio(a.to_format(SampleFormat::I16)),
+            ),
+        ]));
+        let pb = data_to_pb(&m, &default_renderer()).unwrap();
+        assert!(matches!(pb.kind, Some(pb::value::Kind::Map(_))));
+        assert_eq!(data_from_pb(Some(&pb), "input").unwrap(), m);
+    }
 
     #[test]
     fn audio_round_trips_in_every_format() {
