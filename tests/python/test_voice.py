@@ -107,3 +107,11 @@ def test_the_front_end_example_streams_two_inputs_and_finds_only_the_near_talker
     ]
     # The bot's echo plays from 0 s; the near-end talker starts at 2 s: only the talker is found.
     assert starts and min(starts) >= 1.9, r.stdout
+
+
+def test_denoise_emits_rnnoise_speech_probabilities_per_10_ms() -> None:
+    x = _noisy_speech(16000)
+    frames = Pipeline("p").add_node(DenoiseNode(emit="probabilities")).run(x, sample_rate=16000)
+    assert len(frames) == -(-len(x) // 160)
+    assert frames[0]["start_ms"] == 0.0 and frames[0]["end_ms"] == 10.0
+    assert all(0.0 <= f["probability"] <= 1.0 for f in frames)

@@ -193,3 +193,41 @@ fn latency_is_one_frame_at_48_khz_and_more_through_the_resamplers() {
     let at16 = DenoiseNode::latency_frames(16_000);
     assert!(at16 > 160 && at16 < 16_000 / 20, "{at16} frames at 16 kHz");
 }
+
+#[test]
+fn emit_probabilities_gives_rnnoise_s_speech_probability_per_10_ms() {
+    let probabilities = |x: &[f32], rate: u32| -> Vec<f64> {
+        let p = node("{\"emit\": \"probabilities\"}");
+        let input = AudioBuffer::new(x.to_vec().into(), rate, 1).unwrap();
+        let out = run_whole(&p, input.clone());
+        let Data::Json(serde_json::Value::Array(items)) = &out else {
+            panic!("{out:?}")
+        };
+        // Streamed: the same list.
+        assert_eq!(run_streamed(&p, &input, 700, 4), out);
+        assert_eq!(items[1]["start_ms"], 10.0);
+        items
+            .iter()
+            .map(|i| i["probability"].as_f64().unwrap())
+            .collect()
+    };
+    let speech = at_rate(&clip(), 16_000);
+    let probs = probabilities(&speech, 16_000);
+    // One per 10 ms of input (the last partial one included), each in [0, 1].
+    assert_eq!(probs.len(), speech.len().div_ceil(160));
+    assert!(probs.iter().all(|p| (0.0..=1.0).contains(p)));
+    // Higher where the recording speaks (loud 10 ms) than in its pauses (quiet 10 ms).
+    let level: Vec<f64> = speech.chunks(160).map(|c| db(rms(c))).collect();
+    let loudest = level.iter().cloned().fold(f64::MIN, f64::max);
+    let mean = |keep: &dyn Fn(f64) -> bool| {
+        let v: Vec<f64> = probs
+            .iter()
+            .zip(&level)
+            .filter(|(_, l)| keep(**l))
+            .map(|(p, _)| *p)
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (talk, pause) = (mean(&|l| l > loudest - 15.0), mean(&|l| l < loudest - 40.0));
+    assert!(talk > pause + 0.3, "speech {talk:.2}, pauses {pause:.2}");
+}

@@ -20,6 +20,7 @@ __all__ = [
     "BiquadNode",
     "BiquadType",
     "ChannelMixNode",
+    "DenoiseEmit",
     "DenoiseNode",
     "Dither",
     "EchoCancelNode",
@@ -54,6 +55,9 @@ BiquadType = Literal[
     "lowshelf",
     "highshelf",
 ]
+
+#: What `DenoiseNode` emits.
+DenoiseEmit = Literal["audio", "probabilities"]
 
 #: Dither added before quantising to an integer format.
 Dither = Literal["none", "tpdf"]
@@ -188,15 +192,19 @@ class ChannelMixNode(BuiltinNode[Audio]):
         self._setup()
 
 
-class DenoiseNode(BuiltinNode[Audio]):
+class DenoiseNode(BuiltinNode[OutT]):
     """Suppresses background noise in speech with RNNoise (a small recurrent network, in Rust).
 
     Any rate (resampled to 48 kHz and back inside), any channel count (each denoised on its own),
     the sample format kept; output lines up with the input and has its length. A live stream lags
     by 10 ms at 48 kHz (plus the resamplers' look-ahead at other rates). `attenuation_limit_db`
-    caps the suppression (the input mixed back in at that level).
+    caps the suppression (the input mixed back in at that level); emit="probabilities" gives
+    RNNoise's speech probability per 10 ms instead of audio.
 
     Parameters:
+        emit (``DenoiseEmit``, default ``"audio"``): "audio" (default): the denoised audio;
+            "probabilities": RNNoise's speech probability per 10 ms, `[{start_ms, end_ms,
+            probability}]`.
         attenuation_limit_db (``float | None``, default ``None``, 1.0..=100.0 dB): Most attenuation
             applied anywhere, 1.0..=100.0 dB (the input is mixed back in at -limit dB). Default:
             none (RNNoise's full suppression).
@@ -204,7 +212,27 @@ class DenoiseNode(BuiltinNode[Audio]):
 
     node_type = "DenoiseNode"
 
-    def __init__(self, attenuation_limit_db: float | None = None) -> None:
+    @overload
+    def __init__(
+        self: DenoiseNode[Audio],
+        emit: Literal["audio"] = "audio",
+        attenuation_limit_db: float | None = None,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: DenoiseNode[list[SpeechFrame]],
+        *,
+        emit: Literal["probabilities"],
+        attenuation_limit_db: float | None = None,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: DenoiseNode[Any],
+        emit: str = "audio",
+        attenuation_limit_db: float | None = None,
+    ) -> None: ...
+    def __init__(self, emit: str = "audio", attenuation_limit_db: float | None = None) -> None:
+        self.emit = emit
         self.attenuation_limit_db = attenuation_limit_db
         self._setup()
 

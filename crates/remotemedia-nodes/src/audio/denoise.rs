@@ -9,6 +9,10 @@
 //! In a live stream the output lags the input by [`DenoiseNode::latency_frames`]: 10 ms plus
 //! the resamplers' look-ahead at rates other than 48 kHz.
 //!
+//! `emit="probabilities"` gives, instead of audio, RNNoise's own speech probability for each
+//! 10 ms of input, `[{start_ms, end_ms, probability}]` (the mean over channels), as the network
+//! computes it alongside its gains.
+//!
 //! `attenuation_limit_db` caps how far noise is pulled down by mixing the (aligned) input back
 //! in: at most that many dB of attenuation anywhere, which keeps some room tone and softens
 //! artefacts on music or on speech the network mistakes for noise.
@@ -22,7 +26,7 @@ use crate::dsp::resample::{ResampleQuality, StreamResampler};
 use remotemedia_core::data::{AudioBuffer, Data, SampleFormat, Samples};
 use remotemedia_core::error::NodeError;
 use remotemedia_core::node::{check_finite, Node, StreamShape};
-use remotemedia_core::registry::{NodeDef, NodeParams, ParamIssue};
+use remotemedia_core::registry::{NodeDef, NodeParams, Output, Outputs, ParamIssue};
 
 /// RNNoise's rate and frame.
 const RATE: u32 = 48_000;
@@ -30,10 +34,25 @@ const FRAME: usize = DenoiseState::FRAME_SIZE;
 /// RNNoise takes samples at 16-bit scale.
 const SCALE: f32 = 32768.0;
 
+/// What `DenoiseNode` emits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DenoiseEmit {
+    /// The denoised audio.
+    #[default]
+    Audio,
+    /// `[{start_ms, end_ms, probability}]`: RNNoise's speech probability per 10 ms of input.
+    Probabilities,
+}
+
 /// Parameters of `DenoiseNode`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DenoiseParams {
+    /// "audio" (default): the denoised audio; "probabilities": RNNoise's speech probability
+    /// per 10 ms, `[{start_ms, end_ms, probability}]`.
+    #[serde(default)]
+    pub emit: DenoiseEmit,
     /// Most attenuation applied anywhere, 1.0..=100.0 dB (the input is mixed back in at
     /// -limit dB). Default: none (RNNoise's full suppression).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,6 +88,9 @@ struct Stream {
     frames_out: u64,
     frame_in: Vec<f32>,
     frame_out: Vec<f32>,
+    /// RNNoise frames analysed, and their speech probabilities not yet given out.
+    frames_done: u64,
+    probabilities: Vec<(u64, f32)>,
 }
 
 /// Suppresses noise (see module docs).
@@ -142,6 +164,8 @@ impl DenoiseNode {
             frames_out: 0,
             frame_in: vec![0.0; FRAME],
             frame_out: vec![0.0; FRAME],
+            frames_done: 0,
+            probabilities: Vec::new(),
         })
     }
 }
@@ -153,11 +177,12 @@ impl Stream {
         let whole = self.pending.len() / (FRAME * ch) * FRAME * ch;
         let mut wet = vec![0.0f32; FRAME * ch];
         for block in self.pending[..whole].chunks_exact(FRAME * ch) {
+            let mut prob = 0.0;
             for (c, denoiser) in self.denoisers.iter_mut().enumerate() {
                 for (i, x) in self.frame_in.iter_mut().enumerate() {
                     *x = block[i * ch + c] * SCALE;
                 }
-                denoiser.process_frame(&mut self.frame_out, &self.frame_in);
+                prob += denoiser.process_frame(&mut self.frame_out, &self.frame_in);
                 for (i, y) in self.frame_out.iter().enumerate() {
                     wet[i * ch + c] = y / SCALE;
                 }
@@ -169,6 +194,12 @@ impl Stream {
                 }
             }
             self.previous.copy_from_slice(block);
+            // Frames of the padding at the end are not the input's.
+            if self.frames_done * (FRAME as u64) < self.in48 {
+                self.probabilities
+                    .push((self.frames_done, prob / ch as f32));
+            }
+            self.frames_done += 1;
             let drop = self.skip.min(FRAME);
             self.skip -= drop;
             out.extend_from_slice(&wet[drop * ch..]);
@@ -210,6 +241,22 @@ impl Stream {
         y
     }
 
+    /// The speech probabilities so far, as JSON (10 ms each, in input time).
+    fn take_probabilities(&mut self) -> Data {
+        let items = self
+            .probabilities
+            .drain(..)
+            .map(|(k, p)| {
+                serde_json::json!({
+                    "start_ms": (k * 10) as f64,
+                    "end_ms": ((k + 1) * 10) as f64,
+                    "probability": p as f64,
+                })
+            })
+            .collect();
+        Data::Json(serde_json::Value::Array(items))
+    }
+
     fn wrap(&self, y: Vec<f32>, rate: u32) -> Data {
         let audio = AudioBuffer::new(Samples::F32(y.into()), rate, self.channels as u16)
             .expect("whole frames");
@@ -228,7 +275,12 @@ impl NodeDef for DenoiseNode {
      Any rate (resampled to 48 kHz and back inside), any channel count (each denoised on its own),\n\
      the sample format kept; output lines up with the input and has its length. A live stream lags\n\
      by 10 ms at 48 kHz (plus the resamplers' look-ahead at other rates). `attenuation_limit_db`\n\
-     caps the suppression (the input mixed back in at that level).";
+     caps the suppression (the input mixed back in at that level); emit=\"probabilities\" gives\n\
+     RNNoise's speech probability per 10 ms instead of audio.";
+    const OUTPUTS: Outputs = Outputs::ByParam {
+        param: "emit",
+        values: &[("audio", Output::Audio), ("probabilities", Output::Frames)],
+    };
     type Params = DenoiseParams;
     fn build(params: DenoiseParams) -> Self {
         Self::new(params)
@@ -263,7 +315,10 @@ impl Node for DenoiseNode {
             }
         };
         let y = stream.push48(&x48, dry, false);
-        Ok(Some(stream.wrap(y, rate)))
+        Ok(Some(match self.params.emit {
+            DenoiseEmit::Audio => stream.wrap(y, rate),
+            DenoiseEmit::Probabilities => stream.take_probabilities(),
+        }))
     }
 
     async fn flush(&mut self) -> Result<Option<Data>, NodeError> {
@@ -280,6 +335,9 @@ impl Node for DenoiseNode {
         }
         let y = stream.push48(&x48, dry, true);
         self.shape.reset();
-        Ok(Some(stream.wrap(y, rate)))
+        Ok(Some(match self.params.emit {
+            DenoiseEmit::Audio => stream.wrap(y, rate),
+            DenoiseEmit::Probabilities => stream.take_probabilities(),
+        }))
     }
 }

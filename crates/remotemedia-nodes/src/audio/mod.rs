@@ -25,7 +25,7 @@ pub use biquad::{
     LowPassNode, LowPassParams,
 };
 pub use channel_mix::{ChannelMixNode, ChannelMixParams};
-pub use denoise::{DenoiseNode, DenoiseParams};
+pub use denoise::{DenoiseEmit, DenoiseNode, DenoiseParams};
 pub use echo_cancel::{EchoCancelNode, EchoCancelParams};
 pub use fade::{FadeCurve, FadeNode, FadeParams};
 pub use format::{Dither, FormatConverterNode, FormatConverterParams};
