@@ -203,9 +203,8 @@ def test_python_m_entry_point() -> None:
         text=True,
         timeout=60,
     )
-    assert (
-        r.returncode == 0 and len(json.loads(r.stdout)) == 15
-    )  # 5 audio nodes + SpeechVADNode + 8 DSP nodes + RemotePipelineNode
+    # 5 audio nodes + SpeechVADNode + 8 DSP nodes + 3 voice front-end nodes + RemotePipelineNode
+    assert r.returncode == 0 and len(json.loads(r.stdout)) == 18
 
 
 def test_validate_and_run_never_call_what_a_manifest_names(tmp_path: Path) -> None:
