@@ -196,14 +196,9 @@ fn named_inputs(
     }
     for (name, _) in &named {
         if !sources.contains(&name.as_str()) {
-            let hint = remotemedia_core::text::closest(name, sources.iter().copied())
-                .map(|c| format!("; did you mean '{c}'?"))
-                .unwrap_or_default();
-            bail!(
-                "-i {name}=...: unknown input '{name}' (this pipeline's inputs, its source nodes, \
-                 are: {}){hint}",
-                sources.join(", ")
-            );
+            let inputs = sources.iter().map(|s| s.to_string()).collect();
+            let e = remotemedia_core::ExecutorError::unknown_input(name, inputs);
+            bail!("-i {name}=...: {e}");
         }
     }
     if named.iter().any(|(_, f)| f.as_os_str() == "-") {

@@ -460,6 +460,24 @@ pub enum ExecutorError {
     },
 }
 
+impl ExecutorError {
+    /// [`ExecutorError::UnknownInput`] for `name`, with the pipeline's `inputs` and the closest
+    /// of them when one is close.
+    pub fn unknown_input(name: &str, inputs: Vec<String>) -> Self {
+        let hint = crate::text::closest(name, inputs.iter().map(String::as_str))
+            .map(|c| format!("; did you mean '{c}'?"))
+            .unwrap_or_default();
+        Self::UnknownInput {
+            message: format!(
+                "unknown input '{name}' (this pipeline's inputs, its source nodes, are: {}){hint}",
+                inputs.join(", ")
+            ),
+            name: name.to_string(),
+            inputs,
+        }
+    }
+}
+
 fn host_name(e: &NodeError) -> &str {
     match e.kind() {
         NodeErrorKind::Host { host, .. } => host,

@@ -152,20 +152,7 @@ impl Session {
         };
         let inputs = self.inputs();
         match map.keys().find(|k| !inputs.contains(k)) {
-            Some(name) if inputs.len() > 1 => {
-                let hint = crate::text::closest(name, inputs.iter().map(String::as_str))
-                    .map(|c| format!("; did you mean '{c}'?"))
-                    .unwrap_or_default();
-                Err(ExecutorError::UnknownInput {
-                    message: format!(
-                        "unknown input '{name}' (this pipeline's inputs, its source nodes, are: \
-                         {}){hint}",
-                        inputs.join(", ")
-                    ),
-                    name: name.clone(),
-                    inputs,
-                })
-            }
+            Some(name) if inputs.len() > 1 => Err(ExecutorError::unknown_input(name, inputs)),
             _ => Ok(()),
         }
     }
