@@ -463,3 +463,18 @@ def test_named_inputs_run_and_stream_remotely_as_locally(server: Server) -> None
     np.testing.assert_array_equal(np.concatenate(outs), local)
     with pytest.raises(ValueError, match="unknown input 'mik'"):
         p.run({"mik": mic, "far": far}, sample_rate=16000, remote=server.address)
+
+
+def test_the_voice_front_end_runs_remotely_as_locally(server: Server) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+    import voice_frontend  # the example's signals: a near talker, the bot's echo, noise
+
+    mic, far = voice_frontend.signals()
+    mic, far = mic[: 48000 * 4], far[: 48000 * 4]
+    p = Pipeline.from_manifest(Path(__file__).resolve().parents[2] / "examples/voice_frontend.json")
+    local = p.run({"mic": mic, "far": far}, sample_rate=48000)
+    remote = p.run({"mic": mic, "far": far}, sample_rate=48000, remote=server.address)
+    np.testing.assert_array_equal(np.asarray(remote["clean"]), np.asarray(local["clean"]))
+    assert remote["segments"] == local["segments"]
