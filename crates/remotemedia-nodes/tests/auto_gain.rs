@@ -4,30 +4,17 @@
 
 #[path = "../../remotemedia-core/tests/common/mod.rs"]
 mod common;
+#[path = "support/clip.rs"]
+mod support;
 
 use common::*;
 use remotemedia_core::data::{AudioBuffer, SampleFormat};
 use remotemedia_core::Pipeline;
-use remotemedia_nodes::audio::{ResampleQuality, StreamResampler};
+use support::{at_rate, clip};
 
-/// The bundled recording (48 kHz mono), at `rate`, repeated to about 19 s.
+/// The bundled recording at `rate`, repeated to about 19 s.
 fn speech(rate: u32) -> Vec<f32> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/speech_48k.wav");
-    let mut r = hound::WavReader::open(path).expect("examples/speech_48k.wav");
-    let x: Vec<f32> = r
-        .samples::<i16>()
-        .map(|s| s.unwrap() as f32 / 32768.0)
-        .collect();
-    let x = if rate == 48_000 {
-        x
-    } else {
-        let mut s = StreamResampler::<f32>::new(ResampleQuality::High, 48_000, rate, 1).unwrap();
-        let mut out = Vec::new();
-        s.push(&x, &mut out);
-        s.flush(&mut out);
-        out
-    };
-    x.repeat(3)
+    at_rate(&clip(), rate).repeat(3)
 }
 
 const W: usize = 512;

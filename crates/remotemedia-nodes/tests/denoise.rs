@@ -4,31 +4,14 @@
 
 #[path = "../../remotemedia-core/tests/common/mod.rs"]
 mod common;
+#[path = "support/clip.rs"]
+mod support;
 
 use common::*;
 use remotemedia_core::data::{AudioBuffer, Data, SampleFormat};
 use remotemedia_core::Pipeline;
-use remotemedia_nodes::audio::{DenoiseNode, ResampleQuality, StreamResampler};
-
-/// The bundled speech clip (48 kHz mono i16, a real recording) as f32.
-fn clip() -> Vec<f32> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/speech_48k.wav");
-    let mut r = hound::WavReader::open(path).expect("examples/speech_48k.wav");
-    r.samples::<i16>()
-        .map(|s| s.unwrap() as f32 / 32768.0)
-        .collect()
-}
-
-fn at_rate(x: &[f32], rate: u32) -> Vec<f32> {
-    if rate == 48_000 {
-        return x.to_vec();
-    }
-    let mut r = StreamResampler::<f32>::new(ResampleQuality::High, 48_000, rate, 1).unwrap();
-    let mut out = Vec::new();
-    r.push(x, &mut out);
-    r.flush(&mut out);
-    out
-}
+use remotemedia_nodes::audio::DenoiseNode;
+use support::{at_rate, clip};
 
 /// White noise at `rms`.
 fn noise(n: usize, rms_level: f64, seed: u64) -> Vec<f32> {

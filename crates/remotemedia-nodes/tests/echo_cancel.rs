@@ -5,29 +5,22 @@
 
 #[path = "../../remotemedia-core/tests/common/mod.rs"]
 mod common;
+#[path = "support/clip.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 
 use common::*;
 use remotemedia_core::data::{AudioBuffer, Data, SampleFormat};
 use remotemedia_core::Pipeline;
-use remotemedia_nodes::audio::{ResampleQuality, StreamResampler};
+use support::{at_rate, clip};
 
 const RATE: u32 = 16_000;
 
 /// The bundled recording at 16 kHz, repeated to `secs`.
 fn far_speech(secs: usize) -> Vec<f32> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/speech_48k.wav");
-    let mut r = hound::WavReader::open(path).expect("examples/speech_48k.wav");
-    let x: Vec<f32> = r
-        .samples::<i16>()
-        .map(|s| s.unwrap() as f32 / 32768.0)
-        .collect();
-    let mut s = StreamResampler::<f32>::new(ResampleQuality::High, 48_000, RATE, 1).unwrap();
-    let mut out = Vec::new();
-    s.push(&x, &mut out);
-    s.flush(&mut out);
-    out.iter()
+    let x = at_rate(&clip(), RATE);
+    x.iter()
         .cycle()
         .take(secs * RATE as usize)
         .copied()

@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use super::silero::{load_model, Silero, SileroWeights, WINDOW};
 use crate::dsp::resample::{ResampleQuality, StreamResampler};
-use remotemedia_core::data::{AudioBuffer, Data, SampleFormat, Samples};
+use crate::dsp::samples::from_f32;
+use remotemedia_core::data::{AudioBuffer, Data, SampleFormat};
 use remotemedia_core::error::NodeError;
 use remotemedia_core::node::{check_finite, Node, StreamShape};
 use remotemedia_core::registry::{NodeDef, NodeParams, ParamIssue};
@@ -293,13 +294,7 @@ impl Stream {
     }
 
     fn wrap(&self, y: Vec<f32>) -> Data {
-        let audio = AudioBuffer::new(Samples::F32(y.into()), self.rate, self.channels as u16)
-            .expect("whole frames");
-        Data::Audio(if self.format == SampleFormat::F32 {
-            audio
-        } else {
-            audio.to_format(self.format)
-        })
+        Data::Audio(from_f32(y, self.rate, self.channels as u16, self.format))
     }
 }
 

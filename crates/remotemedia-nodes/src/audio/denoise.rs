@@ -23,7 +23,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::dsp::resample::{ResampleQuality, StreamResampler};
-use remotemedia_core::data::{AudioBuffer, Data, SampleFormat, Samples};
+use crate::dsp::samples::from_f32;
+use remotemedia_core::data::{AudioBuffer, Data, SampleFormat};
 use remotemedia_core::error::NodeError;
 use remotemedia_core::node::{check_finite, Node, StreamShape};
 use remotemedia_core::registry::{NodeDef, NodeParams, Output, Outputs, ParamIssue};
@@ -258,13 +259,7 @@ impl Stream {
     }
 
     fn wrap(&self, y: Vec<f32>, rate: u32) -> Data {
-        let audio = AudioBuffer::new(Samples::F32(y.into()), rate, self.channels as u16)
-            .expect("whole frames");
-        Data::Audio(if self.format == SampleFormat::F32 {
-            audio
-        } else {
-            audio.to_format(self.format)
-        })
+        Data::Audio(from_f32(y, rate, self.channels as u16, self.format))
     }
 }
 

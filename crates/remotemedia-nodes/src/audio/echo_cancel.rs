@@ -17,7 +17,8 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use remotemedia_core::data::{AudioBuffer, Data, SampleFormat, Samples};
+use crate::dsp::samples::from_f32;
+use remotemedia_core::data::{Data, SampleFormat};
 use remotemedia_core::error::{InputError, NodeError};
 use remotemedia_core::node::{check_finite, check_input_rate, Node};
 use remotemedia_core::registry::{NodeDef, NodeParams, ParamIssue};
@@ -210,13 +211,8 @@ impl EchoCancelNode {
         self.mic.pending.drain(..used * mc);
         let far_used = (whole * frame).min(far_frames);
         self.far.pending.drain(..far_used * fc);
-        let audio = AudioBuffer::new(Samples::F32(out.into()), rate, mic_ch).expect("whole frames");
         let format = self.mic_format.unwrap_or(SampleFormat::F32);
-        Ok(Some(Data::Audio(if format == SampleFormat::F32 {
-            audio
-        } else {
-            audio.to_format(format)
-        })))
+        Ok(Some(Data::Audio(from_f32(out, rate, mic_ch, format))))
     }
 }
 

@@ -18,6 +18,22 @@ pub(crate) fn from_f64(values: Vec<f64>, like: &AudioBuffer) -> AudioBuffer {
         .expect("same shape as a valid buffer")
 }
 
+/// Full-scale `f32` samples (what the f32 engines compute: RNNoise, AEC3, the AGC) as audio
+/// in `format` with the given rate and channel count; no copy when `format` is f32.
+pub(crate) fn from_f32(
+    values: Vec<f32>,
+    rate: u32,
+    channels: u16,
+    format: remotemedia_core::data::SampleFormat,
+) -> AudioBuffer {
+    AudioBuffer::new(
+        Samples::F32(values.into()).to_format(format),
+        rate,
+        channels,
+    )
+    .expect("whole frames")
+}
+
 /// `f` applied to every sample in full-scale `f64`, in one pass, back in the input's format
 /// with the rounding and saturation of [`from_f64`] (identical results, no intermediate
 /// `f64` vector).
